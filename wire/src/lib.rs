@@ -1,0 +1,14 @@
+//! Wire contract shared by the Warden KBS and agent: the CoCo KBS attestation protocol
+//! messages (version 0.4.0), the runtime-data binding that ties a nonce and the TEE key into
+//! evidence, and the JWE envelope secrets travel in.
+//!
+//! Everything here is pure: no I/O, no clock, no global state. Parsers return errors, never panic.
+#![forbid(unsafe_code)]
+
+pub mod binding;
+pub mod jwe;
+pub mod protocol;
+
+pub use binding::{RuntimeDataDigest, runtime_data_digest};
+pub use jwe::{FlattenedJwe, JweError, TeeKeyPair, TeePublicKey};
+pub use protocol::*;
