@@ -1,1 +1,23 @@
+//! Warden's verifier: appraises TEE evidence and issues EAR attestation results.
+//!
+//! The flow is `Appraiser::appraise` → the TEE's [`Verifier`] (parse, signatures, binding) →
+//! the appraisal policy (claims + reference values → AR4SI trust vector) → an
+//! [`AttestationResult`] that [`ear::TokenSigner`] turns into a signed EAR JWT.
+//!
+//! Invariants: appraisal never touches the network or reads the clock (the time is a parameter);
+//! policies are compiled once and evaluated against in-memory snapshots.
+#![forbid(unsafe_code)]
 
+pub mod appraisal;
+pub mod ear;
+pub mod policy;
+pub mod reference;
+pub mod registry;
+pub mod tee;
+
+pub use appraisal::{AppraisalRequest, Appraiser, AttestationResult};
+pub use ear::{Status, TokenSigner, TokenVerifier, TrustVector};
+pub use policy::{PolicyError, RegoPolicy};
+pub use reference::ReferenceValues;
+pub use registry::{VerifierRegistry, VerifierSettings};
+pub use tee::{Claims, ExpectedBinding, Rejection, Tee, Verifier};

@@ -1,0 +1,195 @@
+//! The appraisal pipeline: TEE verifier → appraisal policy → attestation result.
+
+use std::sync::{Arc, RwLock};
+
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use crate::ear::{Status, TrustVector};
+use crate::policy::RegoPolicy;
+use crate::reference::ReferenceValues;
+use crate::registry::VerifierRegistry;
+use crate::tee::{Claims, ExpectedBinding, Rejection, Tee};
+
+/// The rule the appraisal policy must define: an object of AR4SI claims.
+pub const APPRAISAL_RULE: &str = "data.warden.appraisal.trust_vector";
+/// The appraisal policy shipped in `policies/appraisal.rego`.
+pub const DEFAULT_APPRAISAL_POLICY: &str = include_str!("../../policies/appraisal.rego");
+
+/// One piece of evidence to appraise.
+pub struct AppraisalRequest<'a> {
+    /// TEE name as sent on the wire.
+    pub tee: &'a str,
+    pub evidence: &'a Value,
+    pub expected: ExpectedBinding,
+    /// Whether the client sent init-data. No TEE binds it yet, so its presence is refused rather
+    /// than passed on unverified.
+    pub init_data_present: bool,
+}
+
+/// The verdict on one piece of evidence, before it is signed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttestationResult {
+    pub tee: Tee,
+    pub status: Status,
+    pub trust_vector: TrustVector,
+    pub claims: Claims,
+    /// `<policy id>@sha256:<digest>` of the appraisal policy used.
+    pub policy_id: String,
+    pub insecure_reasons: Vec<String>,
+}
+
+/// Appraises evidence with the enabled verifiers, the current appraisal policy and the current
+/// reference values. Policy and reference values are swapped atomically as whole snapshots.
+pub struct Appraiser {
+    registry: VerifierRegistry,
+    policy: RwLock<Arc<RegoPolicy>>,
+    reference_values: RwLock<Arc<ReferenceValues>>,
+}
+
+impl Appraiser {
+    pub fn new(registry: VerifierRegistry, policy: RegoPolicy, reference_values: ReferenceValues) -> Self {
+        Self {
+            registry,
+            policy: RwLock::new(Arc::new(policy)),
+            reference_values: RwLock::new(Arc::new(reference_values)),
+        }
+    }
+
+    /// Compiles an appraisal policy, checking it defines [`APPRAISAL_RULE`].
+    pub fn compile_policy(id: &str, source: &str) -> Result<RegoPolicy, crate::PolicyError> {
+        RegoPolicy::compile(id, source, &[APPRAISAL_RULE])
+    }
+
+    pub fn registry(&self) -> &VerifierRegistry {
+        &self.registry
+    }
+
+    pub fn set_policy(&self, policy: RegoPolicy) {
+        // A poisoned lock only means another thread panicked mid-swap of an Arc; the value is whole.
+        *self.policy.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(policy);
+    }
+
+    pub fn set_reference_values(&self, values: ReferenceValues) {
+        *self.reference_values.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(values);
+    }
+
+    pub fn policy(&self) -> Arc<RegoPolicy> {
+        self.policy.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn reference_values(&self) -> Arc<ReferenceValues> {
+        self.reference_values.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Verifies the evidence and appraises its claims at time `at`.
+    pub fn appraise(&self, request: &AppraisalRequest<'_>, at: OffsetDateTime) -> Result<AttestationResult, Rejection> {
+        let verifier = self.registry.verifier_for(request.tee)?;
+        if request.init_data_present {
+            return Err(Rejection::InitDataUnbound(verifier.tee()));
+        }
+        let claims = verifier.verify(request.evidence, &request.expected, at)?;
+        let insecure_reasons: Vec<String> = verifier.insecure_reason().map(String::from).into_iter().collect();
+        let policy = self.policy();
+        let input = json!({
+            "tee": verifier.tee().name(),
+            "claims": claims,
+            "reference_values": self.reference_values().to_json(),
+            "insecure": !insecure_reasons.is_empty(),
+        });
+        let output = policy.evaluate(APPRAISAL_RULE, &input).map_err(|e| Rejection::Policy(e.to_string()))?;
+        let trust_vector: TrustVector = serde_json::from_value(output)
+            .map_err(|e| Rejection::Policy(format!("{APPRAISAL_RULE} is not an AR4SI trust vector: {e}")))?;
+        Ok(AttestationResult {
+            tee: verifier.tee(),
+            status: trust_vector.status(),
+            trust_vector,
+            claims,
+            policy_id: format!("{}@sha256:{}", policy.id(), policy.digest()),
+            insecure_reasons,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::VerifierSettings;
+    use base64::Engine as _;
+
+    fn appraiser(reference: Value) -> Appraiser {
+        let registry = VerifierRegistry::new(&VerifierSettings { allow_insecure_sample: true });
+        let policy = Appraiser::compile_policy("default", DEFAULT_APPRAISAL_POLICY).unwrap();
+        let values = serde_json::from_value(reference).unwrap();
+        Appraiser::new(registry, policy, ReferenceValues::new(values))
+    }
+
+    fn sample_evidence(svn: u64) -> Value {
+        json!({"svn": svn.to_string(), "report_data": base64::engine::general_purpose::STANDARD.encode([9u8; 48])})
+    }
+
+    fn request(evidence: &Value) -> AppraisalRequest<'_> {
+        AppraisalRequest {
+            tee: "sample",
+            evidence,
+            expected: ExpectedBinding { runtime_data: [9; 48] },
+            init_data_present: false,
+        }
+    }
+
+    #[test]
+    fn default_policy_affirms_sample_meeting_reference_values_and_marks_it_insecure() {
+        let appraiser = appraiser(json!({"sample": {"min_svn": 2}}));
+        let evidence = sample_evidence(2);
+        let result = appraiser.appraise(&request(&evidence), OffsetDateTime::UNIX_EPOCH).unwrap();
+        assert_eq!(result.status, Status::Affirming);
+        assert_eq!(result.trust_vector.executables, Some(2));
+        assert_eq!(result.trust_vector.hardware, Some(0), "sample makes no hardware claim");
+        assert_eq!(result.insecure_reasons.len(), 1);
+        assert!(result.policy_id.starts_with("default@sha256:"));
+    }
+
+    #[test]
+    fn below_reference_svn_is_a_warning() {
+        let appraiser = appraiser(json!({"sample": {"min_svn": 5}}));
+        let evidence = sample_evidence(4);
+        let result = appraiser.appraise(&request(&evidence), OffsetDateTime::UNIX_EPOCH).unwrap();
+        assert_eq!(result.status, Status::Warning);
+    }
+
+    #[test]
+    fn without_reference_values_nothing_is_affirmed() {
+        let appraiser = appraiser(json!({}));
+        let evidence = sample_evidence(100);
+        let result = appraiser.appraise(&request(&evidence), OffsetDateTime::UNIX_EPOCH).unwrap();
+        assert_ne!(result.status, Status::Affirming);
+    }
+
+    #[test]
+    fn init_data_is_refused_until_a_tee_binds_it() {
+        let appraiser = appraiser(json!({}));
+        let evidence = sample_evidence(1);
+        let mut req = request(&evidence);
+        req.init_data_present = true;
+        assert!(matches!(
+            appraiser.appraise(&req, OffsetDateTime::UNIX_EPOCH),
+            Err(Rejection::InitDataUnbound(Tee::Sample))
+        ));
+    }
+
+    #[test]
+    fn a_policy_returning_garbage_denies() {
+        let appraiser = appraiser(json!({}));
+        let policy = Appraiser::compile_policy(
+            "bad",
+            "package warden.appraisal\ntrust_vector := {\"hardware\": \"yes\"}\n",
+        )
+        .unwrap();
+        appraiser.set_policy(policy);
+        let evidence = sample_evidence(1);
+        assert!(matches!(
+            appraiser.appraise(&request(&evidence), OffsetDateTime::UNIX_EPOCH),
+            Err(Rejection::Policy(_))
+        ));
+    }
+}

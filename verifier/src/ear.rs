@@ -1,0 +1,320 @@
+//! EAR attestation results (draft-ietf-rats-ear): the AR4SI trustworthiness vector, the overall
+//! status, the JWT claims set, and the ES256 keys that sign and verify it.
+//!
+//! Tokens verify with any JWT library from the JWKS alone: the header names the key by its
+//! RFC 7638 thumbprint, which is also the `kid` in the JWKS.
+
+use std::collections::{BTreeMap, HashMap};
+
+use jsonwebtoken::jwk::{Jwk, JwkSet, ThumbprintHash};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use crate::appraisal::AttestationResult;
+
+pub const EAT_PROFILE: &str = "tag:github.com,2023:veraison/ear";
+/// Name of the submodule holding the primary TEE's appraisal (Trustee uses the same name, so
+/// release policies written for it read the same paths).
+pub const PRIMARY_SUBMOD: &str = "cpu0";
+
+/// EAR / AR4SI trust tier. Ordered from least to most severe; a vector's status is its worst tier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    None,
+    Affirming,
+    Warning,
+    Contraindicated,
+}
+
+impl Status {
+    /// Tier of one AR4SI claim value: 2..=31 affirming, 32..=95 warning, 96..=127
+    /// contraindicated; 0 (no claim) and 1 (unexpected evidence) make no claim. Negative values
+    /// (verifier malfunction and unassigned) are treated as contraindicated: fail closed.
+    pub fn of_claim(value: i8) -> Status {
+        match value {
+            0 | 1 => Status::None,
+            2..=31 => Status::Affirming,
+            32..=95 => Status::Warning,
+            _ => Status::Contraindicated,
+        }
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Status::None => "none",
+            Status::Affirming => "affirming",
+            Status::Warning => "warning",
+            Status::Contraindicated => "contraindicated",
+        })
+    }
+}
+
+/// The AR4SI trustworthiness vector. Absent claims are "no claim".
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct TrustVector {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance_identity: Option<i8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub configuration: Option<i8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub executables: Option<i8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file_system: Option<i8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hardware: Option<i8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runtime_opaque: Option<i8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storage_opaque: Option<i8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sourced_data: Option<i8>,
+}
+
+impl TrustVector {
+    fn claims(&self) -> [Option<i8>; 8] {
+        [
+            self.instance_identity,
+            self.configuration,
+            self.executables,
+            self.file_system,
+            self.hardware,
+            self.runtime_opaque,
+            self.storage_opaque,
+            self.sourced_data,
+        ]
+    }
+
+    /// The worst tier among the claims made; `None` when no claim is made.
+    pub fn status(&self) -> Status {
+        self.claims().into_iter().flatten().map(Status::of_claim).max().unwrap_or(Status::None)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VerifierId {
+    pub developer: String,
+    pub build: String,
+}
+
+/// One appraised component (`submods.cpu0`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Submod {
+    #[serde(rename = "ear.status")]
+    pub status: Status,
+    #[serde(rename = "ear.trustworthiness-vector")]
+    pub trust_vector: TrustVector,
+    #[serde(rename = "ear.appraisal-policy-id")]
+    pub appraisal_policy_id: String,
+    /// Claims keyed by TEE name, as Trustee does.
+    #[serde(rename = "ear.veraison.annotated-evidence")]
+    pub annotated_evidence: BTreeMap<String, Value>,
+    #[serde(rename = "warden.tee")]
+    pub tee: String,
+}
+
+/// Proof-of-possession key: the TEE key bound into the evidence (RFC 7800).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Confirmation {
+    pub jwk: Value,
+}
+
+/// The full claims set of a Warden attestation result token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EarClaims {
+    pub eat_profile: String,
+    pub iss: String,
+    pub iat: i64,
+    pub nbf: i64,
+    pub exp: i64,
+    pub jti: String,
+    pub eat_nonce: String,
+    #[serde(rename = "ear.verifier-id")]
+    pub verifier_id: VerifierId,
+    pub submods: BTreeMap<String, Submod>,
+    pub cnf: Confirmation,
+    /// Why this result carries no hardware assurance; present only for insecure TEEs so that
+    /// every consumer of the token can see it.
+    #[serde(rename = "warden.insecure", default, skip_serializing_if = "Vec::is_empty")]
+    pub insecure: Vec<String>,
+}
+
+impl EarClaims {
+    pub fn primary(&self) -> Option<&Submod> {
+        self.submods.get(PRIMARY_SUBMOD)
+    }
+}
+
+/// Inputs to a token that are not part of the appraisal itself.
+pub struct TokenContext<'a> {
+    pub nonce: &'a str,
+    pub tee_pubkey: &'a Value,
+    pub issued_at: OffsetDateTime,
+    pub lifetime: time::Duration,
+    /// Unique token id; random, supplied by the caller so this module stays deterministic.
+    pub jti: String,
+}
+
+impl EarClaims {
+    pub fn new(result: &AttestationResult, issuer: &str, context: TokenContext<'_>) -> Self {
+        let iat = context.issued_at.unix_timestamp();
+        let submod = Submod {
+            status: result.status,
+            trust_vector: result.trust_vector.clone(),
+            appraisal_policy_id: result.policy_id.clone(),
+            annotated_evidence: BTreeMap::from([(
+                result.tee.name().to_owned(),
+                Value::Object(result.claims.clone()),
+            )]),
+            tee: result.tee.name().into(),
+        };
+        Self {
+            eat_profile: EAT_PROFILE.into(),
+            iss: issuer.into(),
+            iat,
+            nbf: iat,
+            exp: iat + context.lifetime.whole_seconds(),
+            jti: context.jti,
+            eat_nonce: context.nonce.into(),
+            verifier_id: VerifierId {
+                developer: "warden".into(),
+                build: concat!("warden-verifier ", env!("CARGO_PKG_VERSION")).into(),
+            },
+            submods: BTreeMap::from([(PRIMARY_SUBMOD.to_owned(), submod)]),
+            cnf: Confirmation { jwk: context.tee_pubkey.clone() },
+            insecure: result.insecure_reasons.clone(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("signing key is unusable: {0}")]
+    Key(String),
+    #[error("token signing failed: {0}")]
+    Signing(String),
+    #[error("token is invalid: {0}")]
+    Invalid(String),
+    #[error("token is expired or not yet valid at {at}")]
+    OutsideValidity { at: OffsetDateTime },
+    #[error("token was signed by an unknown key")]
+    UnknownKey,
+}
+
+/// Generates a new P-256 signing key as PKCS#8 PEM.
+pub fn generate_signing_key_pem() -> Result<String, TokenError> {
+    use p256::pkcs8::{EncodePrivateKey, LineEnding};
+    let key = p256::SecretKey::random(&mut rand::rngs::OsRng);
+    key.to_pkcs8_pem(LineEnding::LF)
+        .map(|pem| pem.to_string())
+        .map_err(|e| TokenError::Key(e.to_string()))
+}
+
+/// Signs EAR tokens with a persistent ES256 key.
+pub struct TokenSigner {
+    encoding: EncodingKey,
+    public: Jwk,
+    kid: String,
+    issuer: String,
+}
+
+impl TokenSigner {
+    pub fn from_pem(pem: &[u8], issuer: &str) -> Result<Self, TokenError> {
+        let key_error = |e: jsonwebtoken::errors::Error| TokenError::Key(e.to_string());
+        let encoding = EncodingKey::from_ec_pem(pem).map_err(key_error)?;
+        let mut public = Jwk::from_encoding_key(&encoding, Algorithm::ES256).map_err(key_error)?;
+        let kid = public.thumbprint(ThumbprintHash::SHA256).map_err(key_error)?;
+        public.common.key_id = Some(kid.clone());
+        public.common.public_key_use = Some(jsonwebtoken::jwk::PublicKeyUse::Signature);
+        Ok(Self { encoding, public, kid, issuer: issuer.into() })
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    pub fn sign(&self, claims: &EarClaims) -> Result<String, TokenError> {
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, claims, &self.encoding)
+            .map_err(|e| TokenError::Signing(e.to_string()))
+    }
+
+    /// The public keys, as served at `/.well-known/jwks.json`.
+    pub fn jwks(&self) -> JwkSet {
+        JwkSet { keys: vec![self.public.clone()] }
+    }
+
+    pub fn verifier(&self) -> Result<TokenVerifier, TokenError> {
+        TokenVerifier::from_jwks(&self.jwks(), &self.issuer)
+    }
+}
+
+/// Verifies Warden EAR tokens against a JWKS, with the verification time as a parameter.
+pub struct TokenVerifier {
+    keys: HashMap<String, DecodingKey>,
+    issuer: String,
+}
+
+impl TokenVerifier {
+    pub fn from_jwks(jwks: &JwkSet, issuer: &str) -> Result<Self, TokenError> {
+        let mut keys = HashMap::new();
+        for jwk in &jwks.keys {
+            let kid = jwk.common.key_id.clone().ok_or_else(|| TokenError::Key("JWK without kid".into()))?;
+            let key = DecodingKey::from_jwk(jwk).map_err(|e| TokenError::Key(e.to_string()))?;
+            keys.insert(kid, key);
+        }
+        Ok(Self { keys, issuer: issuer.into() })
+    }
+
+    pub fn verify(&self, token: &str, at: OffsetDateTime) -> Result<EarClaims, TokenError> {
+        let invalid = |e: jsonwebtoken::errors::Error| TokenError::Invalid(e.to_string());
+        let header = jsonwebtoken::decode_header(token).map_err(invalid)?;
+        let kid = header.kid.ok_or(TokenError::UnknownKey)?;
+        let key = self.keys.get(&kid).ok_or(TokenError::UnknownKey)?;
+        let mut validation = Validation::new(Algorithm::ES256);
+        // Expiry is judged below against the caller's time, never the wall clock.
+        validation.validate_exp = false;
+        validation.required_spec_claims = ["exp", "iat", "iss"].map(String::from).into();
+        validation.set_issuer(&[&self.issuer]);
+        let claims = jsonwebtoken::decode::<EarClaims>(token, key, &validation).map_err(invalid)?.claims;
+        let now = at.unix_timestamp();
+        if now < claims.nbf || now >= claims.exp {
+            return Err(TokenError::OutsideValidity { at });
+        }
+        Ok(claims)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_is_the_worst_claim() {
+        let mut vector = TrustVector::default();
+        assert_eq!(vector.status(), Status::None);
+        vector.hardware = Some(0);
+        assert_eq!(vector.status(), Status::None);
+        vector.instance_identity = Some(2);
+        assert_eq!(vector.status(), Status::Affirming);
+        vector.executables = Some(33);
+        assert_eq!(vector.status(), Status::Warning);
+        vector.configuration = Some(96);
+        assert_eq!(vector.status(), Status::Contraindicated);
+        assert_eq!(Status::of_claim(-1), Status::Contraindicated);
+    }
+
+    #[test]
+    fn vector_uses_ar4si_names_and_refuses_unknown_ones() {
+        let vector = TrustVector { instance_identity: Some(2), ..Default::default() };
+        assert_eq!(serde_json::to_value(&vector).unwrap(), serde_json::json!({"instance-identity": 2}));
+        assert!(serde_json::from_value::<TrustVector>(serde_json::json!({"bogus": 2})).is_err());
+        assert!(serde_json::from_value::<TrustVector>(serde_json::json!({"hardware": 300})).is_err());
+    }
+}

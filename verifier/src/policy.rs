@@ -1,0 +1,130 @@
+//! Rego policies (regorus, Rego v1), compiled once and evaluated many times.
+//!
+//! A [`RegoPolicy`] is parsed and prepared when it is set; evaluation clones the prepared engine
+//! (shared, immutable modules) so concurrent requests never re-parse policy text.
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyError {
+    #[error("policy {id} does not compile: {message}")]
+    Compile { id: String, message: String },
+    #[error("policy {id} does not define {rule}")]
+    MissingRule { id: String, rule: String },
+    #[error("policy {id} failed while evaluating {rule}: {message}")]
+    Evaluation { id: String, rule: String, message: String },
+}
+
+#[derive(Clone)]
+pub struct RegoPolicy {
+    id: String,
+    digest: String,
+    source: String,
+    engine: regorus::Engine,
+}
+
+impl std::fmt::Debug for RegoPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegoPolicy").field("id", &self.id).field("digest", &self.digest).finish()
+    }
+}
+
+impl RegoPolicy {
+    /// Compiles `source` and checks that every rule in `entrypoints` (e.g.
+    /// `data.warden.release.allow`) is declared, so a policy that could never answer is refused
+    /// when it is set rather than when a workload asks.
+    pub fn compile(id: &str, source: &str, entrypoints: &[&str]) -> Result<Self, PolicyError> {
+        let compile_error = |message: String| PolicyError::Compile { id: id.into(), message };
+        let mut engine = regorus::Engine::new();
+        engine.add_policy(format!("{id}.rego"), source.into()).map_err(|e| compile_error(e.to_string()))?;
+        for rule in entrypoints {
+            let (package, name) = rule
+                .strip_prefix("data.")
+                .and_then(|path| path.rsplit_once('.'))
+                .ok_or_else(|| compile_error(format!("bad entrypoint {rule}")))?;
+            let declared = engine
+                .get_packages()
+                .map_err(|e| compile_error(e.to_string()))?
+                .iter()
+                .any(|p| p == &format!("data.{package}"))
+                && engine
+                    .has_declared_rule_rooted_at(&format!("{id}.rego"), name)
+                    .map_err(|e| compile_error(e.to_string()))?;
+            if !declared {
+                return Err(PolicyError::MissingRule { id: id.into(), rule: (*rule).into() });
+            }
+        }
+        let digest = hex::encode(Sha256::digest(source.as_bytes()));
+        Ok(Self { id: id.into(), digest, source: source.into(), engine })
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// SHA-256 of the policy text, hex: identifies exactly which policy produced a result.
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Evaluates `rule` with `input`. An undefined result is an error: callers deny on it.
+    pub fn evaluate(&self, rule: &str, input: &Value) -> Result<Value, PolicyError> {
+        let failed = |message: String| PolicyError::Evaluation {
+            id: self.id.clone(),
+            rule: rule.into(),
+            message,
+        };
+        let input: regorus::Value =
+            serde_json::from_value(input.clone()).map_err(|e| failed(e.to_string()))?;
+        let mut engine = self.engine.clone();
+        engine.set_input(input);
+        let result = engine.eval_rule(rule.into()).map_err(|e| failed(e.to_string()))?;
+        if result == regorus::Value::Undefined {
+            return Err(failed("result is undefined".into()));
+        }
+        serde_json::to_value(&result).map_err(|e| failed(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const POLICY: &str = "package t\n\ndefault allow := false\n\nallow if input.x == 1\n";
+
+    #[test]
+    fn evaluates_with_input() {
+        let policy = RegoPolicy::compile("t", POLICY, &["data.t.allow"]).unwrap();
+        assert_eq!(policy.evaluate("data.t.allow", &json!({"x": 1})).unwrap(), json!(true));
+        assert_eq!(policy.evaluate("data.t.allow", &json!({"x": 2})).unwrap(), json!(false));
+        assert_eq!(policy.digest().len(), 64);
+    }
+
+    #[test]
+    fn refuses_bad_or_incomplete_policies() {
+        assert!(matches!(
+            RegoPolicy::compile("t", "package t\nallow if {", &[]),
+            Err(PolicyError::Compile { .. })
+        ));
+        assert!(matches!(
+            RegoPolicy::compile("t", POLICY, &["data.t.deny"]),
+            Err(PolicyError::MissingRule { .. })
+        ));
+        assert!(matches!(
+            RegoPolicy::compile("t", POLICY, &["data.other.allow"]),
+            Err(PolicyError::MissingRule { .. })
+        ));
+    }
+
+    #[test]
+    fn undefined_is_an_error() {
+        let policy = RegoPolicy::compile("t", "package t\nv := 1 if input.x\n", &["data.t.v"]).unwrap();
+        assert!(policy.evaluate("data.t.v", &json!({})).is_err());
+    }
+}

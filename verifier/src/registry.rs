@@ -1,0 +1,60 @@
+//! Which TEE verifiers are enabled. Insecure ones exist only when configured explicitly.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::tee::{Rejection, Tee, Verifier, sample::SampleVerifier};
+
+/// Settings that decide which verifiers a registry holds.
+#[derive(Debug, Clone, Default)]
+pub struct VerifierSettings {
+    /// Enables the software-only `sample` TEE. Insecure; off by default.
+    pub allow_insecure_sample: bool,
+}
+
+pub struct VerifierRegistry {
+    verifiers: BTreeMap<Tee, Arc<dyn Verifier>>,
+}
+
+impl VerifierRegistry {
+    pub fn new(settings: &VerifierSettings) -> Self {
+        let mut verifiers: BTreeMap<Tee, Arc<dyn Verifier>> = BTreeMap::new();
+        if settings.allow_insecure_sample {
+            verifiers.insert(Tee::Sample, Arc::new(SampleVerifier));
+        }
+        Self { verifiers }
+    }
+
+    /// Resolves a wire TEE name to its verifier, explaining precisely why when there is none.
+    pub fn verifier_for(&self, tee_name: &str) -> Result<Arc<dyn Verifier>, Rejection> {
+        let tee = Tee::from_name(tee_name)
+            .ok_or_else(|| Rejection::UnknownTee(tee_name.chars().take(64).collect()))?;
+        match self.verifiers.get(&tee) {
+            Some(verifier) => Ok(verifier.clone()),
+            None if tee == Tee::Sample => Err(Rejection::TeeDisabled(
+                tee,
+                "start the KBS with --insecure-allow-sample to enable it",
+            )),
+            None => Err(Rejection::UnsupportedTee(tee)),
+        }
+    }
+
+    pub fn enabled(&self) -> impl Iterator<Item = Tee> + '_ {
+        self.verifiers.keys().copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sample_is_off_by_default() {
+        let registry = VerifierRegistry::new(&VerifierSettings::default());
+        assert!(matches!(registry.verifier_for("sample"), Err(Rejection::TeeDisabled(..))));
+        assert!(matches!(registry.verifier_for("nope"), Err(Rejection::UnknownTee(_))));
+        assert!(matches!(registry.verifier_for("snp"), Err(Rejection::UnsupportedTee(Tee::Snp))));
+        let enabled = VerifierRegistry::new(&VerifierSettings { allow_insecure_sample: true });
+        assert!(enabled.verifier_for("sample").is_ok());
+    }
+}
