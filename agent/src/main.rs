@@ -1,1 +1,342 @@
-fn main(){}
+//! `warden-agent`: command-line skin over the `warden_agent` library.
+//!
+//! Exit codes: 0 success; 1 the exchange with the KBS failed (refusal, denied attestation or
+//! release, transport failure, unexpected answer, undecryptable secret); 2 a local problem
+//! (usage, configuration, TLS setup, file I/O, evidence collection).
+#![forbid(unsafe_code)]
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use warden_agent::attester::{self, Attester, SampleAttester};
+use warden_agent::{AgentError, ClientConfig, KbsClient};
+use warden_wire::jwe::KeyAlgorithm;
+use warden_wire::{ResourcePath, TeeKeyPair};
+
+/// Obtain secrets from a Warden (CoCo-compatible) KBS by attesting this TEE.
+///
+/// Options go before the subcommand. Logs go to stderr; only the token or secret goes to stdout.
+#[derive(Debug, Parser)]
+#[command(name = "warden-agent", version)]
+struct Cli {
+    /// Base URL of the KBS, scheme://host[:port].
+    #[arg(long, env = "WARDEN_KBS_URL", value_name = "URL")]
+    kbs: String,
+
+    /// PEM file of the CA roots trusted for the KBS (the only roots used); required for https.
+    #[arg(long, env = "WARDEN_CA_FILE", value_name = "PATH")]
+    ca_file: Option<PathBuf>,
+
+    /// Allow a plain http:// KBS URL (evidence, cookies and tokens travel unencrypted).
+    #[arg(long)]
+    insecure_http: bool,
+
+    /// TEE to attest as (supported: sample). There is no default: the choice must be explicit.
+    #[arg(long, value_name = "NAME")]
+    tee: String,
+
+    /// Permit `--tee sample`, whose software-only evidence anyone can forge. Testing only.
+    #[arg(long)]
+    insecure_allow_sample: bool,
+
+    /// Security version number reported by the sample TEE.
+    #[arg(long, value_name = "SVN", default_value = attester::DEFAULT_SAMPLE_SVN)]
+    sample_svn: String,
+
+    /// Type of the ephemeral TEE key secrets are encrypted to.
+    #[arg(long, value_enum, default_value_t = KeyType::Ec)]
+    key_type: KeyType,
+
+    /// Timeout of each HTTP request, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    timeout: u64,
+
+    /// Log line format on stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Human)]
+    log_format: LogFormat,
+
+    /// Enable debug logs.
+    #[arg(short, long)]
+    verbose: bool,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Attest and print the attestation token to stdout.
+    Attest,
+    /// Attest, then fetch and decrypt a resource; the plaintext goes to stdout or --out.
+    GetResource {
+        /// Resource path <repository>/<type>/<tag>.
+        #[arg(value_name = "REPO/TYPE/TAG", value_parser = parse_resource_path)]
+        path: ResourcePath,
+        /// Write the secret to this file (created or truncated, mode 0600) instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum KeyType {
+    /// P-256 with ECDH-ES+A256KW.
+    Ec,
+    /// RSA-2048 with RSA-OAEP-256.
+    Rsa,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    Human,
+    Json,
+}
+
+fn parse_resource_path(value: &str) -> Result<ResourcePath, String> {
+    ResourcePath::parse(value).map_err(|e| e.to_string())
+}
+
+/// A failure with the process exit code it maps to.
+#[derive(Debug)]
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl Failure {
+    fn usage(message: impl Into<String>) -> Self {
+        Self {
+            code: 2,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<AgentError> for Failure {
+    fn from(error: AgentError) -> Self {
+        let code = match error {
+            AgentError::Kbs { .. }
+            | AgentError::Http(_)
+            | AgentError::Protocol(_)
+            | AgentError::Jwe(_) => 1,
+            AgentError::Config(_)
+            | AgentError::Io { .. }
+            | AgentError::Tls(_)
+            | AgentError::Attester(_) => 2,
+        };
+        Self {
+            code,
+            message: error.to_string(),
+        }
+    }
+}
+
+/// Resolves `--tee`, refusing attesters without a hardware root of trust unless opted in.
+fn select_attester(cli: &Cli) -> Result<Arc<dyn Attester>, Failure> {
+    let attester: Arc<dyn Attester> = match cli.tee.as_str() {
+        "sample" => Arc::new(SampleAttester::new(cli.sample_svn.clone())),
+        other => attester::from_name(other).map_err(|e| Failure::usage(e.to_string()))?,
+    };
+    if let Some(reason) = attester.insecure_reason()
+        && !cli.insecure_allow_sample
+    {
+        return Err(Failure::usage(format!(
+            "--tee {} is INSECURE ({reason}); any process can forge its evidence, so it must only \
+             be used for testing. Pass --insecure-allow-sample to use it anyway",
+            attester.tee()
+        )));
+    }
+    Ok(attester)
+}
+
+fn init_logging(format: LogFormat, verbose: bool) {
+    let filter = if verbose {
+        "info,warden_agent=debug,warden_wire=debug"
+    } else {
+        "warn,warden_agent=info"
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr);
+    // `try_init` only fails if a subscriber is already installed, which is harmless here.
+    let _ = match format {
+        LogFormat::Human => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// Writes a secret to `path` readable by the owner only, tightening an existing file's mode
+/// before any byte is written.
+fn write_secret_file(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    file.write_all(data)?;
+    file.sync_all()
+}
+
+fn write_stdout(data: &[u8]) -> Result<(), Failure> {
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(data)
+        .and_then(|()| stdout.flush())
+        .map_err(|e| Failure::usage(format!("writing to stdout: {e}")))
+}
+
+async fn run(cli: Cli, attester: Arc<dyn Attester>) -> Result<(), Failure> {
+    let algorithm = match cli.key_type {
+        KeyType::Ec => KeyAlgorithm::EcdhEsA256kw,
+        KeyType::Rsa => KeyAlgorithm::RsaOaep256,
+    };
+    let key = TeeKeyPair::generate(algorithm)
+        .map_err(|e| Failure::usage(format!("generating the TEE key: {e}")))?;
+    let config = ClientConfig {
+        base_url: cli.kbs,
+        ca_file: cli.ca_file,
+        allow_plain_http: cli.insecure_http,
+        timeout: Duration::from_secs(cli.timeout),
+    };
+    let mut client = KbsClient::new(config, attester, key)?;
+    match cli.command {
+        Command::Attest => {
+            let token = client.attest().await?;
+            write_stdout(format!("{token}\n").as_bytes())
+        }
+        Command::GetResource { path, out } => {
+            let secret = client.get_resource(&path).await?;
+            match out {
+                Some(file) => write_secret_file(&file, &secret)
+                    .map_err(|e| Failure::usage(format!("writing {}: {e}", file.display()))),
+                None => write_stdout(&secret),
+            }
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    // clap prints usage errors itself and exits with status 2.
+    let cli = Cli::parse();
+    init_logging(cli.log_format, cli.verbose);
+    let result = select_attester(&cli).and_then(|attester| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Failure::usage(format!("starting the async runtime: {e}")))?;
+        runtime.block_on(run(cli, attester))
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("error: {}", failure.message);
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        let mut argv = vec!["warden-agent", "--kbs", "https://127.0.0.1:8080"];
+        argv.extend_from_slice(args);
+        Cli::try_parse_from(argv)
+    }
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        use clap::CommandFactory as _;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn sample_is_refused_without_opt_in() {
+        let cli = parse(&["--tee", "sample", "attest"]).unwrap();
+        let failure = select_attester(&cli).err().unwrap();
+        assert_eq!(failure.code, 2);
+        assert!(failure.message.contains("INSECURE"), "{}", failure.message);
+        assert!(
+            failure.message.contains("--insecure-allow-sample"),
+            "{}",
+            failure.message
+        );
+    }
+
+    #[test]
+    fn sample_is_accepted_with_opt_in() {
+        let cli = parse(&[
+            "--tee",
+            "sample",
+            "--insecure-allow-sample",
+            "--sample-svn",
+            "3",
+            "attest",
+        ]);
+        let attester = select_attester(&cli.unwrap()).unwrap();
+        assert_eq!(attester.tee(), "sample");
+        assert_eq!(attester.evidence(&[0; 48]).unwrap()["svn"], "3");
+    }
+
+    #[test]
+    fn tee_is_required_and_validated() {
+        assert!(parse(&["attest"]).is_err());
+        let cli = parse(&["--tee", "tdx", "attest"]).unwrap();
+        assert_eq!(select_attester(&cli).err().unwrap().code, 2);
+    }
+
+    #[test]
+    fn resource_path_and_key_type_are_parsed() {
+        let cli = parse(&[
+            "--tee",
+            "sample",
+            "--key-type",
+            "rsa",
+            "get-resource",
+            "default/key/one",
+        ]);
+        let cli = cli.unwrap();
+        assert_eq!(cli.key_type, KeyType::Rsa);
+        assert!(
+            matches!(cli.command, Command::GetResource { ref path, out: None } if path.as_str() == "default/key/one")
+        );
+        assert!(parse(&["--tee", "sample", "get-resource", "../etc/passwd"]).is_err());
+    }
+
+    #[test]
+    fn refusals_exit_1_and_local_errors_exit_2() {
+        let refused =
+            AgentError::from_kbs_response(403, br#"{"type":"x/PolicyDeny","detail":"no"}"#);
+        assert_eq!(Failure::from(refused).code, 1);
+        assert_eq!(Failure::from(AgentError::Config("bad".into())).code, 2);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn secret_files_are_owner_only() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        std::fs::write(&path, b"old contents that are longer").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        write_secret_file(&path, b"new").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"new");
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+}

@@ -1,1 +1,278 @@
-fn main(){}
+//! `warden-kbs`: command-line skin over the `warden_kbs` library.
+//!
+//! Exit codes: 0 success, 1 the KBS refused the request, 2 usage, configuration or I/O error.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use warden_kbs::admin::{Role, generate_key_pair, mint_token};
+use warden_kbs::admin_client::{AdminClient, ClientError, http_client};
+use warden_kbs::config::Config;
+use warden_kbs::init::{InitOptions, init};
+use warden_kbs::keyfile::{read_private, write_private};
+use warden_kbs::server::{init_logging, serve};
+
+#[derive(Parser)]
+#[command(name = "warden-kbs", version, about = "Warden key broker service (CoCo KBS protocol)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the KBS with its embedded verifier.
+    Serve {
+        #[arg(long, env = "WARDEN_KBS_CONFIG")]
+        config: PathBuf,
+        /// Write the bound address here once listening (useful with port 0).
+        #[arg(long)]
+        ready_file: Option<PathBuf>,
+        /// Enable the software-only sample TEE. INSECURE; overrides the config.
+        #[arg(long)]
+        insecure_allow_sample: bool,
+        /// Serve plain HTTP. INSECURE; overrides the config.
+        #[arg(long)]
+        insecure_http: bool,
+    },
+    /// Write a starter config, TLS certificates and keys into a new directory.
+    Init {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// Extra DNS name or IP for the TLS certificate (repeatable).
+        #[arg(long = "hostname")]
+        hostnames: Vec<String>,
+        /// Write a config that enables the INSECURE sample TEE.
+        #[arg(long)]
+        insecure_allow_sample: bool,
+    },
+    /// Admin keys, tokens and API calls.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Generate an Ed25519 admin key pair (<out>/<name>.key, <out>/<name>.pub).
+    Keygen {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value = "admin")]
+        name: String,
+    },
+    /// Mint an admin token with a private key.
+    Token {
+        #[arg(long)]
+        key: PathBuf,
+        /// Name of the admin key as configured (sent as `kid`).
+        #[arg(long, default_value = "admin")]
+        name: String,
+        #[arg(long, default_value = "operator")]
+        subject: String,
+        /// Narrow the key's roles (repeatable); default: all roles of the key.
+        #[arg(long = "role", value_enum)]
+        roles: Vec<Role>,
+        #[arg(long, default_value = "1h")]
+        ttl: String,
+    },
+    /// Manage resources (secrets). Values are never printed.
+    Resource {
+        #[command(flatten)]
+        api: ApiArgs,
+        #[command(subcommand)]
+        command: ResourceCommand,
+    },
+    /// Manage appraisal and release policies.
+    Policy {
+        #[command(flatten)]
+        api: ApiArgs,
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+    /// Manage reference values.
+    ReferenceValue {
+        #[command(flatten)]
+        api: ApiArgs,
+        #[command(subcommand)]
+        command: ReferenceValueCommand,
+    },
+}
+
+#[derive(Args)]
+struct ApiArgs {
+    #[arg(long, env = "WARDEN_KBS_URL")]
+    url: String,
+    #[arg(long, env = "WARDEN_ADMIN_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    #[arg(long)]
+    token_file: Option<PathBuf>,
+    #[arg(long, env = "WARDEN_CA_FILE")]
+    ca_file: Option<PathBuf>,
+    #[arg(long)]
+    insecure_http: bool,
+}
+
+#[derive(Subcommand)]
+enum ResourceCommand {
+    /// Store a resource from a file (or standard input with --file -).
+    Set { path: String, #[arg(long)] file: PathBuf },
+    List,
+    Delete { path: String },
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    SetAppraisal { #[arg(long)] file: PathBuf },
+    /// Set the release policy for a path prefix (`default` for the default policy).
+    SetRelease { #[arg(long)] prefix: String, #[arg(long)] file: PathBuf },
+    DeleteRelease { #[arg(long)] prefix: String },
+    List,
+}
+
+#[derive(Subcommand)]
+enum ReferenceValueCommand {
+    Set { name: String, #[arg(long)] file: PathBuf },
+    List,
+    Delete { name: String },
+}
+
+enum Failure {
+    Usage(String),
+    Refused(String),
+}
+
+impl From<ClientError> for Failure {
+    fn from(error: ClientError) -> Self {
+        match error {
+            ClientError::Refused { .. } => Failure::Refused(error.to_string()),
+            other => Failure::Usage(other.to_string()),
+        }
+    }
+}
+
+fn usage(e: impl std::fmt::Display) -> Failure {
+    Failure::Usage(e.to_string())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Refused(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(1)
+        }
+        Err(Failure::Usage(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(command: Command) -> Result<(), Failure> {
+    match command {
+        Command::Serve { config, ready_file, insecure_allow_sample, insecure_http } => {
+            let mut config = Config::load(&config).map_err(usage)?;
+            config.insecure_allow_sample |= insecure_allow_sample;
+            config.insecure_http |= insecure_http;
+            init_logging(&config.log.format, config.log.filter.as_deref());
+            serve(config, ready_file.as_deref()).await.map_err(|e| usage(format!("{e:#}")))
+        }
+        Command::Init { dir, listen, hostnames, insecure_allow_sample } => {
+            let output = init(&InitOptions { dir, listen, hostnames, insecure_allow_sample }).map_err(|e| usage(format!("{e:#}")))?;
+            println!("config:            {}", output.config.display());
+            println!("CA certificate:    {}  (give it to agents as --ca-file)", output.ca_cert.display());
+            println!("admin private key: {}  (warden-kbs admin token --key ...)", output.admin_private_key.display());
+            Ok(())
+        }
+        Command::Admin { command } => admin(command).await,
+    }
+}
+
+async fn admin(command: AdminCommand) -> Result<(), Failure> {
+    match command {
+        AdminCommand::Keygen { out, name } => {
+            let (private, public) = generate_key_pair().map_err(usage)?;
+            write_private(&out.join(format!("{name}.key")), private.as_bytes()).map_err(usage)?;
+            std::fs::write(out.join(format!("{name}.pub")), public).map_err(usage)?;
+            println!("{}", out.join(format!("{name}.pub")).display());
+            Ok(())
+        }
+        AdminCommand::Token { key, name, subject, roles, ttl } => {
+            let ttl = humantime::parse_duration(&ttl).map_err(usage)?;
+            let ttl = time::Duration::try_from(ttl).map_err(usage)?;
+            let pem = read_private(&key).map_err(|e| usage(format!("{}: {e}", key.display())))?;
+            let token = mint_token(&name, &pem, &subject, roles, time::OffsetDateTime::now_utc(), ttl).map_err(usage)?;
+            println!("{token}");
+            Ok(())
+        }
+        AdminCommand::Resource { api, command } => {
+            let client = client(&api)?;
+            match command {
+                ResourceCommand::Set { path, file } => client.put_resource(&path, read_input(&file)?).await?,
+                ResourceCommand::List => print(client.list_resources().await?),
+                ResourceCommand::Delete { path } => client.delete_resource(&path).await?,
+            }
+            Ok(())
+        }
+        AdminCommand::Policy { api, command } => {
+            let client = client(&api)?;
+            match command {
+                PolicyCommand::SetAppraisal { file } => print(client.set_appraisal_policy(read_input(&file)?).await?),
+                PolicyCommand::SetRelease { prefix, file } => {
+                    print(client.set_release_policy(&prefix, read_input(&file)?).await?)
+                }
+                PolicyCommand::DeleteRelease { prefix } => client.delete_release_policy(&prefix).await?,
+                PolicyCommand::List => print(client.list_policies().await?),
+            }
+            Ok(())
+        }
+        AdminCommand::ReferenceValue { api, command } => {
+            let client = client(&api)?;
+            match command {
+                ReferenceValueCommand::Set { name, file } => client.put_reference_value(&name, read_input(&file)?).await?,
+                ReferenceValueCommand::List => print(client.list_reference_values().await?),
+                ReferenceValueCommand::Delete { name } => client.delete_reference_value(&name).await?,
+            }
+            Ok(())
+        }
+    }
+}
+
+fn client(api: &ApiArgs) -> Result<AdminClient, Failure> {
+    let token = match (&api.token, &api.token_file) {
+        (Some(token), _) => token.clone(),
+        (None, Some(file)) => std::fs::read_to_string(file).map_err(|e| usage(format!("{}: {e}", file.display())))?,
+        (None, None) => return Err(usage("an admin token is required: --token, --token-file or WARDEN_ADMIN_TOKEN")),
+    };
+    let http = http_client(&api.url, api.ca_file.as_deref(), api.insecure_http)?;
+    Ok(AdminClient::new(http, &api.url, &token))
+}
+
+fn read_input(file: &PathBuf) -> Result<Vec<u8>, Failure> {
+    if file.as_os_str() == "-" {
+        let mut buffer = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buffer).map_err(usage)?;
+        Ok(buffer)
+    } else {
+        std::fs::read(file).map_err(|e| usage(format!("{}: {e}", file.display())))
+    }
+}
+
+fn print(value: Option<serde_json::Value>) {
+    if let Some(value) = value {
+        println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+    }
+}

@@ -1,0 +1,83 @@
+//! Evidence collection: the plug-in point between the KBS handshake and a TEE.
+//!
+//! An [`Attester`] turns the 48-byte runtime-data digest (nonce + TEE key, see
+//! [`warden_wire::runtime_data_digest`]) into the TEE's primary evidence JSON. Only the software
+//! [`SampleAttester`] exists today; hardware attesters (AMD SEV-SNP, Intel TDX, TPM) will be added
+//! as further implementations and registered in [`from_name`], without changes to the client.
+
+mod sample;
+
+use std::sync::Arc;
+
+pub use sample::{DEFAULT_SAMPLE_SVN, SAMPLE_INSECURE_REASON, SampleAttester};
+
+/// Names accepted by [`from_name`], in the spelling of the KBS protocol's `tee` field.
+pub const SUPPORTED_TEES: &[&str] = &["sample"];
+
+/// TEEs the protocol knows but this build cannot attest yet; named so users get a precise message.
+const PLANNED_TEES: &[&str] = &[
+    "snp",
+    "tdx",
+    "tpm",
+    "az-snp-vtpm",
+    "az-tdx-vtpm",
+    "sgx",
+    "cca",
+    "se",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum AttesterError {
+    #[error("TEE {0:?} is not supported by this agent yet (supported: {supported})", supported = SUPPORTED_TEES.join(", "))]
+    NotYetSupported(String),
+    #[error("unknown TEE {0:?} (supported: {supported})", supported = SUPPORTED_TEES.join(", "))]
+    Unknown(String),
+    #[error("TEE evidence unavailable: {0}")]
+    Unavailable(String),
+    #[error("collecting TEE evidence failed: {0}")]
+    Evidence(String),
+}
+
+/// A source of TEE evidence.
+///
+/// `evidence` may block (hardware attesters talk to a device or firmware); the client runs it on
+/// a blocking thread, hence `Send + Sync` and `'static` use through `Arc<dyn Attester>`.
+pub trait Attester: Send + Sync {
+    /// The protocol's `tee` name sent in the `/auth` request (e.g. "sample", "snp", "tdx").
+    fn tee(&self) -> &'static str;
+
+    /// Why this attester's evidence proves nothing about the platform, or `None` when it is
+    /// rooted in hardware. Callers must refuse insecure attesters unless explicitly opted in.
+    fn insecure_reason(&self) -> Option<&'static str>;
+
+    /// Produces the primary evidence binding `report_data` (the runtime-data digest).
+    fn evidence(&self, report_data: &[u8; 48]) -> Result<serde_json::Value, AttesterError>;
+}
+
+/// Builds the attester for a protocol TEE name. The sample attester uses
+/// [`DEFAULT_SAMPLE_SVN`]; construct [`SampleAttester`] directly for another value.
+pub fn from_name(name: &str) -> Result<Arc<dyn Attester>, AttesterError> {
+    match name {
+        "sample" => Ok(Arc::new(SampleAttester::default())),
+        _ if PLANNED_TEES.contains(&name) => Err(AttesterError::NotYetSupported(name.to_owned())),
+        // Truncated so an absurd argument does not flood the terminal.
+        _ => Err(AttesterError::Unknown(name.chars().take(64).collect())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_resolve_to_attesters_or_clear_errors() {
+        let sample = from_name("sample").unwrap();
+        assert_eq!(sample.tee(), "sample");
+        assert!(sample.insecure_reason().is_some());
+        assert!(matches!(
+            from_name("snp"),
+            Err(AttesterError::NotYetSupported(_))
+        ));
+        assert!(matches!(from_name("bogus"), Err(AttesterError::Unknown(_))));
+    }
+}

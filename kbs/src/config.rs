@@ -1,0 +1,250 @@
+//! `warden-kbs` configuration (TOML). Relative paths are resolved against the config file's
+//! directory. Every default is safe: TLS on, sample TEE off, no admin access without a key.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+use crate::admin::Role;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on; port 0 picks a free port (see `serve --ready-file`).
+    #[serde(default = "defaults::listen")]
+    pub listen: SocketAddr,
+    /// Serve plain HTTP instead of TLS. INSECURE: secrets are still JWE-encrypted, but session
+    /// cookies and admin tokens travel in clear.
+    #[serde(default)]
+    pub insecure_http: bool,
+    /// Enable the software-only `sample` TEE. INSECURE.
+    #[serde(default)]
+    pub insecure_allow_sample: bool,
+    pub tls: Option<TlsConfig>,
+    #[serde(default)]
+    pub session: SessionConfig,
+    #[serde(default)]
+    pub rate_limit: RateLimitConfig,
+    pub token: TokenConfig,
+    pub store: StoreConfig,
+    #[serde(default)]
+    pub admin: AdminConfig,
+    #[serde(default)]
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionConfig {
+    /// How long a session may take from challenge to last resource fetch (never longer than
+    /// its token). Default 5 minutes.
+    #[serde(default = "defaults::session_timeout", deserialize_with = "duration")]
+    pub timeout: Duration,
+    /// Most sessions held at once; `/auth` answers 503 beyond it.
+    #[serde(default = "defaults::max_sessions")]
+    pub max_sessions: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// `/auth` requests per second per client IP; 0 disables the limit.
+    #[serde(default = "defaults::auth_per_second")]
+    pub auth_per_second: f64,
+    #[serde(default = "defaults::auth_burst")]
+    pub auth_burst: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    /// `iss` of attestation tokens; also the OIDC issuer URL if it is one.
+    #[serde(default = "defaults::issuer")]
+    pub issuer: String,
+    #[serde(default = "defaults::token_lifetime", deserialize_with = "duration")]
+    pub lifetime: Duration,
+    /// ES256 (P-256) signing key, PKCS#8 PEM; created on first start if missing.
+    pub signing_key: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// SQLite database file.
+    pub sqlite: PathBuf,
+    /// Master key for secrets at rest (64 hex characters, mode 0600); created on first start if
+    /// missing. The environment variable `WARDEN_MASTER_KEY` takes precedence.
+    pub master_key_file: PathBuf,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    #[serde(default)]
+    pub keys: Vec<AdminKeyConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminKeyConfig {
+    /// Key name; admin tokens carry it as `kid`.
+    pub name: String,
+    /// Ed25519 or P-256 public key PEM.
+    pub public_key: PathBuf,
+    pub roles: Vec<Role>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    #[serde(default)]
+    pub format: LogFormat,
+    /// tracing filter, e.g. "info" or "warden_kbs=debug".
+    #[serde(default)]
+    pub filter: Option<String>,
+}
+
+mod defaults {
+    use super::*;
+    pub fn listen() -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], 8080))
+    }
+    pub fn session_timeout() -> Duration {
+        Duration::from_secs(300)
+    }
+    pub fn max_sessions() -> usize {
+        50_000
+    }
+    pub fn auth_per_second() -> f64 {
+        20.0
+    }
+    pub fn auth_burst() -> f64 {
+        40.0
+    }
+    pub fn issuer() -> String {
+        "warden-kbs".into()
+    }
+    pub fn token_lifetime() -> Duration {
+        Duration::from_secs(300)
+    }
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self { timeout: defaults::session_timeout(), max_sessions: defaults::max_sessions() }
+    }
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self { auth_per_second: defaults::auth_per_second(), auth_burst: defaults::auth_burst() }
+    }
+}
+
+fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    humantime::parse_duration(&text).map_err(serde::de::Error::custom)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("config {path}: {message}")]
+    Invalid { path: String, message: String },
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+        let invalid = |message: String| ConfigError::Invalid { path: path.display().to_string(), message };
+        let mut config: Config = toml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        config.resolve_paths(base);
+        config.validate().map_err(invalid)?;
+        Ok(config)
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        let resolve = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        if let Some(tls) = &mut self.tls {
+            resolve(&mut tls.cert);
+            resolve(&mut tls.key);
+        }
+        resolve(&mut self.token.signing_key);
+        resolve(&mut self.store.sqlite);
+        resolve(&mut self.store.master_key_file);
+        for key in &mut self.admin.keys {
+            resolve(&mut key.public_key);
+        }
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.tls.is_none() && !self.insecure_http {
+            return Err("[tls] is required unless insecure_http = true".into());
+        }
+        if self.token.lifetime.is_zero() || self.session.timeout.is_zero() {
+            return Err("token.lifetime and session.timeout must be positive".into());
+        }
+        if self.session.max_sessions == 0 {
+            return Err("session.max_sessions must be positive".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minimal_config_gets_safe_defaults_and_resolved_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kbs.toml");
+        std::fs::write(
+            &path,
+            "[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\n[token]\nsigning_key = \"t.pem\"\n[store]\nsqlite = \"w.db\"\nmaster_key_file = \"m.key\"\n",
+        )
+        .unwrap();
+        let config = Config::load(&path).unwrap();
+        assert!(!config.insecure_allow_sample && !config.insecure_http);
+        assert_eq!(config.session.timeout, Duration::from_secs(300));
+        assert_eq!(config.store.sqlite, dir.path().join("w.db"));
+        assert!(config.admin.keys.is_empty());
+    }
+
+    #[test]
+    fn plain_http_needs_explicit_opt_in_and_typos_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kbs.toml");
+        let base = "[token]\nsigning_key = \"t\"\n[store]\nsqlite = \"w\"\nmaster_key_file = \"m\"\n";
+        std::fs::write(&path, base).unwrap();
+        assert!(Config::load(&path).is_err());
+        std::fs::write(&path, format!("insecure_http = true\n{base}")).unwrap();
+        assert!(Config::load(&path).is_ok());
+        std::fs::write(&path, format!("insecure_http = true\nlisten_typo = 1\n{base}")).unwrap();
+        assert!(Config::load(&path).is_err());
+    }
+}

@@ -1,0 +1,71 @@
+//! The KBS boundary error: every failure a client can see, with its HTTP status and the
+//! Trustee-compatible `{"type", "detail"}` body.
+
+use crate::admin::AdminError;
+use crate::protocol::ProtocolError;
+use warden_verifier::Rejection;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KbsError {
+    #[error("malformed request: {0}")]
+    Malformed(String),
+    #[error(transparent)]
+    Protocol(#[from] ProtocolError),
+    #[error("attestation failed: {0}")]
+    AttestationFailed(#[from] Rejection),
+    #[error("token rejected: {0}")]
+    TokenRejected(String),
+    #[error("unauthenticated: send the kbs-session-id cookie of an attested session or a bearer token")]
+    Unauthenticated,
+    #[error("release denied by policy {policy}")]
+    PolicyDenied { policy: String },
+    #[error("resource {0} not found")]
+    NotFound(String),
+    #[error("too many requests from this client; retry later")]
+    RateLimited,
+    #[error(transparent)]
+    Admin(#[from] AdminError),
+    #[error("policy refused: {0}")]
+    BadPolicy(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl KbsError {
+    pub fn status(&self) -> u16 {
+        match self {
+            KbsError::Malformed(_) | KbsError::BadPolicy(_) => 400,
+            KbsError::Protocol(ProtocolError::UnsupportedVersion(_) | ProtocolError::BadTeeKey(_)) => 400,
+            KbsError::Protocol(ProtocolError::TooManySessions) => 503,
+            KbsError::Protocol(_) => 401,
+            KbsError::AttestationFailed(_) | KbsError::TokenRejected(_) | KbsError::Unauthenticated => 401,
+            KbsError::Admin(AdminError::Forbidden { .. }) => 403,
+            KbsError::Admin(_) => 401,
+            KbsError::PolicyDenied { .. } => 403,
+            KbsError::NotFound(_) => 404,
+            KbsError::RateLimited => 429,
+            KbsError::Internal(_) => 500,
+        }
+    }
+
+    /// The last segment of the error `type` URI.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            KbsError::Malformed(_) => "MalformedRequest",
+            KbsError::Protocol(ProtocolError::UnsupportedVersion(_)) => "ProtocolVersion",
+            KbsError::Protocol(ProtocolError::TooManySessions) => "TooManySessions",
+            KbsError::Protocol(ProtocolError::BadTeeKey(_)) => "TeePubKey",
+            KbsError::Protocol(_) => "InvalidSession",
+            KbsError::AttestationFailed(_) => "AttestationFailed",
+            KbsError::TokenRejected(_) => "TokenVerificationFailed",
+            KbsError::Unauthenticated => "Unauthenticated",
+            KbsError::PolicyDenied { .. } => "PolicyDeny",
+            KbsError::NotFound(_) => "ResourceNotFound",
+            KbsError::RateLimited => "RateLimited",
+            KbsError::Admin(AdminError::Forbidden { .. }) => "AdminForbidden",
+            KbsError::Admin(_) => "AdminAuthFailed",
+            KbsError::BadPolicy(_) => "PolicyInvalid",
+            KbsError::Internal(_) => "Internal",
+        }
+    }
+}

@@ -1,0 +1,249 @@
+//! HTTP routes: translate requests into [`Kbs`] calls and results into responses. No decisions
+//! are made here beyond picking the credential a request carries.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde_json::Value;
+use time::OffsetDateTime;
+use warden_wire::{ERROR_TYPE_PREFIX, ErrorBody, MAX_BODY_BYTES, SESSION_COOKIE};
+
+use crate::error::KbsError;
+use crate::service::{Credential, Kbs};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub kbs: Arc<Kbs>,
+    /// How clients reach this KBS, e.g. `https://127.0.0.1:8080`.
+    pub base_url: String,
+    pub secure_cookie: bool,
+    pub session_max_age_secs: u64,
+}
+
+impl IntoResponse for KbsError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = ErrorBody { error_type: format!("{ERROR_TYPE_PREFIX}{}", self.kind()), detail: self.to_string() };
+        (status, Json(body)).into_response()
+    }
+}
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value)
+}
+
+fn authorization(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::AUTHORIZATION).and_then(|value| value.to_str().ok())
+}
+
+pub fn router(state: AppState) -> Router {
+    let admin = Router::new()
+        .route("/resources", get(admin_list_resources))
+        .route("/resources/{repository}/{kind}/{tag}", put(admin_put_resource).delete(admin_delete_resource))
+        .route("/policies", get(admin_list_policies))
+        .route("/policies/appraisal", put(admin_set_appraisal_policy))
+        .route("/policies/release", put(admin_set_release_policy).delete(admin_delete_release_policy))
+        .route("/reference-values", get(admin_list_reference_values))
+        .route("/reference-values/{name}", put(admin_put_reference_value).delete(admin_delete_reference_value));
+    Router::new()
+        .route("/kbs/v0/auth", post(auth))
+        .route("/kbs/v0/attest", post(attest))
+        .route("/kbs/v0/resource/{repository}/{kind}/{tag}", get(resource))
+        .nest("/kbs/v0/admin", admin)
+        .route("/.well-known/jwks.json", get(jwks))
+        .route("/.well-known/openid-configuration", get(discovery))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+async fn auth(State(state): State<AppState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, body: Bytes) -> Response {
+    let result = state.kbs.auth(peer.ip(), &body, now(), Instant::now());
+    state.kbs.metrics.record("auth", result.is_ok());
+    match result {
+        Ok((session_id, challenge)) => {
+            let secure = if state.secure_cookie { "; Secure" } else { "" };
+            let cookie = format!(
+                "{SESSION_COOKIE}={session_id}; Path=/kbs/v0; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+                state.session_max_age_secs
+            );
+            let mut response = Json(challenge).into_response();
+            if let Ok(value) = HeaderValue::from_str(&cookie) {
+                response.headers_mut().insert(header::SET_COOKIE, value);
+            }
+            response
+        }
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn attest(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let result = state.kbs.attest(session_cookie(&headers), &body, now());
+    state.kbs.metrics.record("attest", result.is_ok());
+    match result {
+        Ok(token) => Json(warden_wire::AttestationToken { token }).into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn resource(
+    State(state): State<AppState>,
+    Path((repository, kind, tag)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let bearer = authorization(&headers).and_then(|value| value.strip_prefix("Bearer ")).map(str::trim);
+    let credential = match (bearer, session_cookie(&headers)) {
+        (Some(token), _) => Credential::Bearer(token),
+        (None, Some(session)) => Credential::Session(session),
+        (None, None) => Credential::None,
+    };
+    let result = state.kbs.resource(credential, &format!("{repository}/{kind}/{tag}"), now()).await;
+    state.kbs.metrics.record("resource", result.is_ok());
+    match result {
+        Ok(envelope) => Json(envelope).into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn jwks(State(state): State<AppState>) -> Json<Value> {
+    Json(state.kbs.jwks())
+}
+
+async fn discovery(State(state): State<AppState>) -> Json<Value> {
+    Json(state.kbs.discovery(&state.base_url))
+}
+
+async fn ready(State(state): State<AppState>) -> StatusCode {
+    if state.kbs.ready().await { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }
+}
+
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.kbs.metrics.encode())
+}
+
+fn done(result: Result<(), KbsError>) -> Response {
+    match result {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+fn json(result: Result<Value, KbsError>) -> Response {
+    match result {
+        Ok(value) => Json(value).into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn admin_put_resource(
+    State(state): State<AppState>,
+    Path((repository, kind, tag)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = format!("{repository}/{kind}/{tag}");
+    done(state.kbs.admin_put_resource(authorization(&headers), &path, &body, now()).await)
+}
+
+async fn admin_delete_resource(
+    State(state): State<AppState>,
+    Path((repository, kind, tag)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let path = format!("{repository}/{kind}/{tag}");
+    done(state.kbs.admin_delete_resource(authorization(&headers), &path, now()).await)
+}
+
+async fn admin_list_resources(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    json(state.kbs.admin_list_resources(authorization(&headers), now()).await)
+}
+
+async fn admin_list_policies(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    json(state.kbs.admin_list_policies(authorization(&headers), now()).await)
+}
+
+async fn admin_set_appraisal_policy(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    json(state.kbs.admin_set_appraisal_policy(authorization(&headers), &body, now()).await)
+}
+
+fn prefix_of(query: &HashMap<String, String>) -> Result<&str, KbsError> {
+    query
+        .get("prefix")
+        .map(String::as_str)
+        .ok_or_else(|| KbsError::Malformed("query parameter prefix is required (use prefix=default for the default)".into()))
+}
+
+async fn admin_set_release_policy(
+    State(state): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match prefix_of(&query) {
+        Ok(prefix) => json(state.kbs.admin_set_release_policy(authorization(&headers), prefix, &body, now()).await),
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn admin_delete_release_policy(
+    State(state): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    match prefix_of(&query) {
+        Ok(prefix) => done(state.kbs.admin_delete_release_policy(authorization(&headers), prefix, now()).await),
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn admin_put_reference_value(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    done(state.kbs.admin_put_reference_value(authorization(&headers), &name, &body, now()).await)
+}
+
+async fn admin_delete_reference_value(State(state): State<AppState>, Path(name): Path<String>, headers: HeaderMap) -> Response {
+    done(state.kbs.admin_delete_reference_value(authorization(&headers), &name, now()).await)
+}
+
+async fn admin_list_reference_values(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    json(state.kbs.admin_list_reference_values(authorization(&headers), now()).await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_session_cookie_among_others() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::COOKIE, HeaderValue::from_static("a=1; kbs-session-id=abc; b=2"));
+        assert_eq!(session_cookie(&headers), Some("abc"));
+        headers.insert(header::COOKIE, HeaderValue::from_static("kbs-session-idx=1"));
+        assert_eq!(session_cookie(&headers), None);
+    }
+}

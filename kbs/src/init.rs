@@ -1,0 +1,125 @@
+//! `warden-kbs init`: a starter directory with a config, a local CA and TLS certificate, the
+//! token signing key, the master key and a first admin key pair. Refuses to overwrite anything.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose};
+
+use crate::keyfile::write_private;
+use crate::sealing::Sealer;
+
+pub struct InitOptions {
+    pub dir: PathBuf,
+    pub listen: String,
+    /// Extra DNS names / IPs for the TLS certificate besides localhost and loopback.
+    pub hostnames: Vec<String>,
+    pub insecure_allow_sample: bool,
+}
+
+/// Files written by [`init`], for the caller to print.
+pub struct InitOutput {
+    pub config: PathBuf,
+    pub ca_cert: PathBuf,
+    pub admin_private_key: PathBuf,
+}
+
+pub fn init(options: &InitOptions) -> anyhow::Result<InitOutput> {
+    let dir = &options.dir;
+    let config_path = dir.join("kbs.toml");
+    if config_path.exists() {
+        bail!("{} already exists; refusing to overwrite", config_path.display());
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+    write_tls(dir, &options.hostnames)?;
+    let signing_key = warden_verifier::ear::generate_signing_key_pem()?;
+    write_private(&dir.join("keys/token-signing.pem"), signing_key.as_bytes())?;
+    write_private(&dir.join("keys/master.key"), &Sealer::generate_master_key())?;
+    let (admin_private, admin_public) = crate::admin::generate_key_pair().map_err(anyhow::Error::msg)?;
+    write_private(&dir.join("keys/admin.key"), admin_private.as_bytes())?;
+    std::fs::write(dir.join("keys/admin.pub"), admin_public)?;
+    let sample = if options.insecure_allow_sample {
+        "# INSECURE: accepts the software-only sample TEE. Development only.\ninsecure_allow_sample = true\n"
+    } else {
+        "# insecure_allow_sample = false   # the software-only sample TEE; development only\n"
+    };
+    let config = format!(
+        r#"# warden-kbs configuration. Relative paths are relative to this file.
+listen = "{listen}"
+{sample}
+[tls]
+cert = "tls/server.pem"
+key = "tls/server.key"
+
+[session]
+timeout = "5m"        # challenge to last resource fetch; never longer than the token
+max_sessions = 50000  # /auth answers 503 beyond this
+
+[rate_limit]
+auth_per_second = 20  # per client IP; 0 disables
+auth_burst = 40
+
+[token]
+issuer = "warden-kbs"
+lifetime = "5m"
+signing_key = "keys/token-signing.pem"
+
+[store]
+sqlite = "data/warden.db"
+master_key_file = "keys/master.key"   # WARDEN_MASTER_KEY (64 hex chars) overrides
+
+[[admin.keys]]
+name = "admin"
+public_key = "keys/admin.pub"
+roles = ["admin"]
+
+[log]
+format = "human"      # or "json"
+"#,
+        listen = options.listen
+    );
+    std::fs::write(&config_path, config)?;
+    Ok(InitOutput { config: config_path, ca_cert: dir.join("tls/ca.pem"), admin_private_key: dir.join("keys/admin.key") })
+}
+
+fn write_tls(dir: &Path, hostnames: &[String]) -> anyhow::Result<()> {
+    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+    ca_params.distinguished_name.push(DnType::CommonName, "Warden KBS local CA");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate()?)?;
+
+    let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+    names.extend(hostnames.iter().cloned());
+    let mut server_params = CertificateParams::new(names)?;
+    server_params.distinguished_name.push(DnType::CommonName, "warden-kbs");
+    let server_key = KeyPair::generate()?;
+    let server_cert = server_params.signed_by(&server_key, &ca)?;
+
+    std::fs::create_dir_all(dir.join("tls"))?;
+    std::fs::write(dir.join("tls/ca.pem"), ca.pem())?;
+    std::fs::write(dir.join("tls/server.pem"), server_cert.pem())?;
+    write_private(&dir.join("tls/server.key"), server_key.serialize_pem().as_bytes())?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn init_writes_a_loadable_config_and_refuses_to_overwrite() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = InitOptions {
+            dir: dir.path().join("kbs"),
+            listen: "127.0.0.1:0".into(),
+            hostnames: vec![],
+            insecure_allow_sample: false,
+        };
+        let output = init(&options).unwrap();
+        let config = crate::Config::load(&output.config).unwrap();
+        assert!(!config.insecure_allow_sample);
+        assert_eq!(config.admin.keys.len(), 1);
+        assert!(init(&options).is_err());
+    }
+}
