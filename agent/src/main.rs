@@ -5,7 +5,7 @@
 //! (usage, configuration, TLS setup, file I/O, evidence collection).
 #![forbid(unsafe_code)]
 
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -161,7 +161,9 @@ fn init_logging(format: LogFormat, verbose: bool) {
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // Escape codes would pollute logs captured from a pipe or file.
+        .with_ansi(std::io::stderr().is_terminal());
     // `try_init` only fails if a subscriber is already installed, which is harmless here.
     let _ = match format {
         LogFormat::Human => builder.try_init(),

@@ -1,1 +1,323 @@
+//! Test harness: starts the real `warden-kbs` binary on a loopback port with a fresh state
+//! directory, and runs the real `warden-agent` and admin CLI against it.
+//!
+//! The binaries must be built first (`cargo build --workspace --bins`; `scripts/test.sh` does).
 
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+use warden_wire::TeeKeyPair;
+use warden_wire::jwe::KeyAlgorithm;
+
+/// Path of a workspace binary next to the running test executable.
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    let dir = exe.parent().and_then(|deps| if deps.ends_with("deps") { deps.parent() } else { Some(deps) });
+    let path = dir.expect("target dir").join(name);
+    assert!(path.exists(), "{} is missing: run `cargo build --workspace --bins` first", path.display());
+    path
+}
+
+/// Options for a KBS under test.
+#[derive(Clone)]
+pub struct KbsOptions {
+    pub allow_sample: bool,
+    pub session_timeout: &'static str,
+    pub token_lifetime: &'static str,
+    pub auth_per_second: f64,
+    pub auth_burst: f64,
+}
+
+impl Default for KbsOptions {
+    fn default() -> Self {
+        Self {
+            allow_sample: true,
+            session_timeout: "5m",
+            token_lifetime: "5m",
+            auth_per_second: 0.0,
+            auth_burst: 40.0,
+        }
+    }
+}
+
+pub struct Kbs {
+    pub dir: tempfile::TempDir,
+    pub url: String,
+    child: Option<Child>,
+}
+
+impl Kbs {
+    /// `warden-kbs init` into a temp dir, a test config on port 0, then `serve`.
+    pub fn start(options: KbsOptions) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        run_ok(Command::new(binary("warden-kbs")).args(["init", "--dir"]).arg(dir.path().join("kbs")));
+        run_ok(
+            Command::new(binary("warden-kbs"))
+                .args(["admin", "keygen", "--name", "reader", "--out"])
+                .arg(dir.path().join("kbs/keys")),
+        );
+        let config = format!(
+            r#"listen = "127.0.0.1:0"
+insecure_allow_sample = {sample}
+[tls]
+cert = "tls/server.pem"
+key = "tls/server.key"
+[session]
+timeout = "{timeout}"
+[rate_limit]
+auth_per_second = {rate}
+auth_burst = {burst}
+[token]
+lifetime = "{lifetime}"
+signing_key = "keys/token-signing.pem"
+[store]
+sqlite = "data/warden.db"
+master_key_file = "keys/master.key"
+[[admin.keys]]
+name = "admin"
+public_key = "keys/admin.pub"
+roles = ["admin"]
+[[admin.keys]]
+name = "reader"
+public_key = "keys/reader.pub"
+roles = ["reader"]
+[log]
+filter = "debug"
+"#,
+            sample = options.allow_sample,
+            timeout = options.session_timeout,
+            rate = options.auth_per_second,
+            burst = options.auth_burst,
+            lifetime = options.token_lifetime,
+        );
+        std::fs::write(dir.path().join("kbs/kbs.toml"), config).expect("write config");
+        let mut kbs = Self { dir, url: String::new(), child: None };
+        kbs.spawn();
+        kbs
+    }
+
+    pub fn home(&self) -> PathBuf {
+        self.dir.path().join("kbs")
+    }
+
+    pub fn ca_file(&self) -> PathBuf {
+        self.home().join("tls/ca.pem")
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.home().join("kbs.log")
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    fn spawn(&mut self) {
+        let ready = self.home().join("ready");
+        let _ = std::fs::remove_file(&ready);
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path()).expect("log file");
+        let child = Command::new(binary("warden-kbs"))
+            .args(["serve", "--config"])
+            .arg(self.home().join("kbs.toml"))
+            .arg("--ready-file")
+            .arg(&ready)
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn warden-kbs");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(address) = std::fs::read_to_string(&ready)
+                && !address.is_empty()
+            {
+                self.url = format!("https://{address}");
+                return;
+            }
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                panic!("warden-kbs exited with {status}; log:\n{}", self.log());
+            }
+            assert!(Instant::now() < deadline, "warden-kbs did not start; log:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Kills the KBS with SIGKILL (no chance to flush anything) and starts it again on the same
+    /// state directory.
+    pub fn crash_and_restart(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        self.spawn();
+    }
+
+    /// Mints an admin token with the CLI: `key` is "admin" or "reader".
+    pub fn admin_token(&self, key: &str) -> String {
+        let output = run_ok(
+            Command::new(binary("warden-kbs"))
+                .args(["admin", "token", "--name", key, "--key"])
+                .arg(self.home().join(format!("keys/{key}.key"))),
+        );
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    }
+
+    /// Runs `warden-kbs admin <args>` against this KBS with the admin key's token.
+    pub fn admin(&self, args: &[&str]) -> Output {
+        let token = self.admin_token("admin");
+        let mut command = Command::new(binary("warden-kbs"));
+        command.arg("admin").args(&args[..1]).arg("--url").arg(&self.url).arg("--ca-file").arg(self.ca_file());
+        command.args(&args[1..]).env("WARDEN_ADMIN_TOKEN", token);
+        run_ok(&mut command)
+    }
+
+    /// Stores a secret, reference values that the sample evidence meets, and the INSECURE
+    /// sample-allowing release policy for `prefix`.
+    pub fn provision_sample(&self, path: &str, secret: &[u8], prefix: &str) {
+        let secret_file = self.dir.path().join("secret.bin");
+        std::fs::write(&secret_file, secret).expect("write secret");
+        self.admin(&["resource", "set", path, "--file", secret_file.to_str().expect("utf-8")]);
+        std::fs::remove_file(&secret_file).expect("remove secret");
+        let rv = self.dir.path().join("rv.json");
+        std::fs::write(&rv, r#"{"min_svn": 1}"#).expect("write rv");
+        self.admin(&["reference-value", "set", "sample", "--file", rv.to_str().expect("utf-8")]);
+        let policy = repo_root().join("policies/allow-insecure-sample.rego");
+        self.admin(&["policy", "set-release", "--prefix", prefix, "--file", policy.to_str().expect("utf-8")]);
+    }
+
+    /// Runs `warden-agent` with the sample attester against this KBS.
+    pub fn agent(&self, args: &[&str]) -> Output {
+        Command::new(binary("warden-agent"))
+            .arg("--kbs")
+            .arg(&self.url)
+            .arg("--ca-file")
+            .arg(self.ca_file())
+            .args(["--tee", "sample", "--insecure-allow-sample"])
+            .args(args)
+            .output()
+            .expect("run warden-agent")
+    }
+
+    /// An HTTPS client trusting this KBS's CA, with a cookie store like a CoCo client.
+    pub fn http(&self) -> reqwest::Client {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let pem = std::fs::read(self.ca_file()).expect("ca");
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in rustls_pemfile_certs(&pem) {
+            roots.add(cert).expect("add root");
+        }
+        let tls = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+        reqwest::Client::builder().tls_backend_preconfigured(tls).cookie_store(true).build().expect("client")
+    }
+
+    /// Every byte the KBS persisted: the SQLite file and its WAL/SHM companions.
+    pub fn stored_bytes(&self) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        for suffix in ["", "-wal", "-shm"] {
+            if let Ok(data) = std::fs::read(self.home().join(format!("data/warden.db{suffix}"))) {
+                bytes.extend(data);
+            }
+        }
+        bytes
+    }
+}
+
+impl Drop for Kbs {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn rustls_pemfile_certs(pem: &[u8]) -> Vec<rustls::pki_types::CertificateDer<'static>> {
+    use rustls::pki_types::pem::PemObject;
+    rustls::pki_types::CertificateDer::pem_slice_iter(pem).collect::<Result<_, _>>().expect("PEM certificates")
+}
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repo root").to_path_buf()
+}
+
+pub fn run_ok(command: &mut Command) -> Output {
+    let output = command.output().expect("spawn");
+    assert!(
+        output.status.success(),
+        "{command:?} failed: {}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// Does `haystack` contain `needle` anywhere?
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|window| window == needle)
+}
+
+/// A hand-driven KBS client for protocol misuse tests.
+pub struct RawClient {
+    pub http: reqwest::Client,
+    pub url: String,
+    pub key: TeeKeyPair,
+}
+
+impl RawClient {
+    pub fn new(kbs: &Kbs) -> Self {
+        Self { http: kbs.http(), url: kbs.url.clone(), key: TeeKeyPair::generate(KeyAlgorithm::EcdhEsA256kw).expect("key") }
+    }
+
+    pub async fn auth(&self) -> (u16, Value) {
+        self.post("/kbs/v0/auth", json!({"version": "0.4.0", "tee": "sample", "extra-params": {}})).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let response = self.http.post(format!("{}{path}", self.url)).json(&body).send().await.expect("send");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str, bearer: Option<&str>) -> (u16, Value) {
+        let mut request = self.http.get(format!("{}{path}", self.url));
+        if let Some(token) = bearer {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("send");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// An Attestation body for `nonce` whose sample evidence binds `bound_nonce` (equal for a
+    /// well-formed one).
+    pub fn attestation(&self, nonce: &str, bound_nonce: &str) -> Value {
+        let digest = warden_wire::runtime_data_digest(bound_nonce, &self.key.public_jwk(), "");
+        json!({
+            "init-data": null,
+            "runtime-data": {"nonce": nonce, "tee-pubkey": self.key.public_jwk()},
+            "tee-evidence": {
+                "primary_evidence": {"svn": "1", "report_data": base64::engine::general_purpose::STANDARD.encode(digest)},
+                "additional_evidence": "",
+            },
+        })
+    }
+
+    /// Full handshake; returns the token.
+    pub async fn attest(&self) -> String {
+        let (status, challenge) = self.auth().await;
+        assert_eq!(status, 200, "{challenge}");
+        let nonce = challenge["nonce"].as_str().expect("nonce").to_owned();
+        let (status, body) = self.post("/kbs/v0/attest", self.attestation(&nonce, &nonce)).await;
+        assert_eq!(status, 200, "{body}");
+        body["token"].as_str().expect("token").to_owned()
+    }
+
+    pub fn decrypt(&self, envelope: &Value) -> Vec<u8> {
+        let envelope: warden_wire::FlattenedJwe = serde_json::from_value(envelope.clone()).expect("JWE");
+        self.key.decrypt(&envelope).expect("decrypt")
+    }
+}
