@@ -1,1 +1,145 @@
-fn main() {}
+//! `warden-bench`: load generator. Drives N concurrent agents (each a fresh client: new TEE key,
+//! new TLS connection, full /auth → /attest → /resource and JWE decryption) against a running
+//! KBS and writes throughput, latency percentiles and the KBS's peak RSS to a JSON file.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Parser;
+use serde_json::json;
+use warden_agent::{ClientConfig, KbsClient, SampleAttester};
+use warden_wire::jwe::KeyAlgorithm;
+use warden_wire::{ResourcePath, TeeKeyPair};
+
+#[derive(Parser)]
+#[command(about = "Load generator for warden-kbs (uses the INSECURE sample TEE)")]
+struct Args {
+    #[arg(long)]
+    kbs: String,
+    #[arg(long)]
+    ca_file: PathBuf,
+    /// PID of the KBS, to read its resident memory from /proc.
+    #[arg(long)]
+    kbs_pid: u32,
+    /// Concurrency levels to run, in order.
+    #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
+    concurrency: Vec<usize>,
+    /// Seconds per level.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    #[arg(long, default_value = "demo/key/one")]
+    resource: String,
+    /// Plaintext the resource must decrypt to (checked on every fetch).
+    #[arg(long)]
+    expect: String,
+    #[arg(long)]
+    out: PathBuf,
+}
+
+/// Reads a `Vm*:` line (kB) of /proc/<pid>/status.
+fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|line| line.starts_with(field))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index.min(sorted.len() - 1)].as_secs_f64() * 1000.0
+}
+
+async fn one_agent(config: ClientConfig, path: ResourcePath, expect: Arc<Vec<u8>>) -> anyhow::Result<()> {
+    let key = TeeKeyPair::generate(KeyAlgorithm::EcdhEsA256kw)?;
+    let mut client = KbsClient::new(config, Arc::new(SampleAttester::default()), key)?;
+    let plaintext = client.get_resource(&path).await?;
+    anyhow::ensure!(plaintext == *expect, "resource decrypted to unexpected bytes");
+    Ok(())
+}
+
+async fn run_level(args: &Args, concurrency: usize) -> anyhow::Result<serde_json::Value> {
+    let path = ResourcePath::parse(&args.resource)?;
+    let expect = Arc::new(args.expect.clone().into_bytes());
+    let mut config = ClientConfig::new(args.kbs.clone());
+    config.ca_file = Some(args.ca_file.clone());
+    let stop = Arc::new(AtomicBool::new(false));
+    let pid = args.kbs_pid;
+    let sampler_stop = stop.clone();
+    let sampler = tokio::spawn(async move {
+        let mut peak = 0;
+        while !sampler_stop.load(Ordering::Relaxed) {
+            peak = peak.max(proc_status_kib(pid, "VmRSS:").unwrap_or(0));
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        peak
+    });
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(args.seconds);
+    let mut workers = Vec::new();
+    for _ in 0..concurrency {
+        let (config, path, expect) = (config.clone(), path.clone(), expect.clone());
+        workers.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut errors = Vec::new();
+            while Instant::now() < deadline {
+                let start = Instant::now();
+                match one_agent(config.clone(), path.clone(), expect.clone()).await {
+                    Ok(()) => latencies.push(start.elapsed()),
+                    Err(e) => errors.push(e.to_string()),
+                }
+            }
+            (latencies, errors)
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut errors = Vec::new();
+    for worker in workers {
+        let (l, e) = worker.await?;
+        latencies.extend(l);
+        errors.extend(e);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    let peak_rss = sampler.await?;
+    latencies.sort();
+    let result = json!({
+        "concurrency": concurrency,
+        "completed": latencies.len(),
+        "errors": errors.len(),
+        "first_error": errors.first(),
+        "seconds": elapsed,
+        "throughput_per_s": latencies.len() as f64 / elapsed,
+        "p50_ms": percentile(&latencies, 0.50),
+        "p99_ms": percentile(&latencies, 0.99),
+        "kbs_peak_rss_kib": peak_rss,
+    });
+    eprintln!("{result}");
+    Ok(result)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let args = Args::parse();
+    let mut results = Vec::new();
+    for &concurrency in &args.concurrency {
+        results.push(run_level(&args, concurrency).await?);
+    }
+    let report = json!({
+        "what": "full RCAR (auth, attest, resource) + JWE decrypt per operation, fresh TLS client per agent",
+        "kbs": args.kbs,
+        "kbs_vm_hwm_kib": proc_status_kib(args.kbs_pid, "VmHWM:"),
+        "results": results,
+    });
+    if let Some(dir) = args.out.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&args.out, serde_json::to_string_pretty(&report)?).with_context(|| args.out.display().to_string())?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The main job: start a KBS with its embedded verifier, provision a secret, and run an agent that
+# attests to it and fetches the secret (decrypting the JWE inside the "TEE").
+#
+# This machine has no TEE, so the demo uses the `sample` TEE: software-only evidence with NO
+# hardware root of trust. It is INSECURE, enabled here explicitly, and every token and log line
+# that touches it says so. Real deployments use SNP/TDX/TPM evidence and the default policies.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+ensure_build_dependencies
+cargo build --workspace --bins --locked
+bin=target/debug
+
+demo=${WARDEN_DEMO_DIR:-$PWD/demo}
+rm -rf "$demo"
+mkdir -p "$demo"
+"$bin/warden-kbs" init --dir "$demo/kbs" --listen 127.0.0.1:0 --insecure-allow-sample >/dev/null
+"$bin/warden-kbs" serve --config "$demo/kbs/kbs.toml" --ready-file "$demo/ready" 2>"$demo/kbs.log" &
+kbs_pid=$!
+trap 'kill $kbs_pid 2>/dev/null || true' EXIT
+wait_for_file "$demo/ready" 30
+url="https://$(cat "$demo/ready")"
+ca="$demo/kbs/tls/ca.pem"
+echo "== KBS with embedded verifier listening on $url (TLS, SQLite at $demo/kbs/data/warden.db)"
+
+export WARDEN_ADMIN_TOKEN
+WARDEN_ADMIN_TOKEN=$("$bin/warden-kbs" admin token --key "$demo/kbs/keys/admin.key" --ttl 10m)
+admin=("$bin/warden-kbs" admin)
+api=(--url "$url" --ca-file "$ca")
+secret="hello from the Warden KBS $(date -u +%FT%TZ)"
+printf '%s' "$secret" | "${admin[@]}" resource "${api[@]}" set demo/key/greeting --file -
+echo '{"min_svn": 1}' | "${admin[@]}" reference-value "${api[@]}" set sample --file -
+"${admin[@]}" policy "${api[@]}" set-release --prefix demo/ --file policies/allow-insecure-sample.rego >/dev/null
+echo "== provisioned demo/key/greeting, reference values, and the INSECURE sample release policy for demo/"
+
+agent=("$bin/warden-agent" --kbs "$url" --ca-file "$ca" --tee sample --insecure-allow-sample)
+token=$("${agent[@]}" attest 2>>"$demo/agent.log")
+echo "== agent attested; attestation result (EAR) claims:"
+python3 - "$token" <<'PY'
+import base64, json, sys
+payload = sys.argv[1].split(".")[1]
+claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+sub = claims["submods"]["cpu0"]
+print(f'   status={sub["ear.status"]} tee={sub["warden.tee"]} vector={json.dumps(sub["ear.trustworthiness-vector"])}')
+print(f'   insecure={claims.get("warden.insecure")}')
+PY
+fetched=$("${agent[@]}" get-resource demo/key/greeting 2>>"$demo/agent.log")
+echo "== agent fetched demo/key/greeting (JWE, decrypted with its TEE key): $fetched"
+if [ "$fetched" != "$secret" ]; then
+  echo "error: fetched secret does not match" >&2
+  exit 1
+fi
+if "$bin/warden-agent" --kbs "$url" --ca-file "$ca" --tee sample --insecure-allow-sample \
+     get-resource demo/key/missing >/dev/null 2>&1; then
+  echo "error: a missing resource was served" >&2
+  exit 1
+fi
+echo "== demo passed. KBS log: $demo/kbs.log"

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Fuzzes the parsers of untrusted bytes (fuzz/fuzz_targets/*) with cargo-fuzz / libFuzzer.
+#
+#   bash scripts/fuzz.sh [seconds-per-target]     (default 60)
+#
+# Runs on stable Rust: cargo-fuzz needs nightly-only flags (-Zsanitizer=address, ...), which
+# RUSTC_BOOTSTRAP=1 unlocks. Each target starts from its committed seeds (fuzz/seeds/<target>)
+# merged into its working corpus (fuzz/corpus/<target>, git-ignored, kept between runs so coverage
+# accumulates). Crashing inputs land in fuzz/artifacts/<target>/; logs in fuzz/target/fuzz-logs/.
+# Exits non-zero when any target crashed or failed to build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+seconds=${1:-60}
+if ! [[ $seconds =~ ^[1-9][0-9]*$ ]]; then
+  echo "usage: bash scripts/fuzz.sh [seconds-per-target]" >&2
+  exit 2
+fi
+
+if [ -f scripts/lib.sh ]; then
+  source scripts/lib.sh
+  # libfuzzer-sys compiles libFuzzer (C++), openssl-sys links the system OpenSSL.
+  ensure_build_dependencies
+fi
+
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  echo "installing cargo-fuzz" >&2
+  cargo install cargo-fuzz --locked
+fi
+
+export RUSTC_BOOTSTRAP=1
+logs=fuzz/target/fuzz-logs
+mkdir -p "$logs"
+
+mapfile -t targets < <(cargo fuzz list)
+if [ ${#targets[@]} -eq 0 ]; then
+  echo "error: cargo fuzz list found no targets" >&2
+  exit 1
+fi
+
+# Build every target once up front, so the time budget below is spent fuzzing, not compiling.
+# `cargo fuzz run` rebuilds with identical flags, which is then a no-op.
+cargo fuzz build
+
+summary=()
+failed=0
+for target in "${targets[@]}"; do
+  corpus=fuzz/corpus/$target
+  mkdir -p "$corpus"
+  if [ -d "fuzz/seeds/$target" ]; then
+    cp -f fuzz/seeds/"$target"/* "$corpus"/
+  fi
+  log=$logs/$target.log
+  echo "=== fuzzing $target for ${seconds}s (log: $log)" >&2
+  status=0
+  cargo fuzz run "$target" "$corpus" -- \
+    -max_total_time="$seconds" -print_final_stats=1 2>&1 | tee "$log" || status=$?
+
+  # libFuzzer's final stats; "Done N runs" is only printed when the time budget ran out cleanly.
+  runs=$(sed -n 's/^stat::number_of_executed_units: *\([0-9][0-9]*\).*/\1/p' "$log" | tail -n 1)
+  if [ -z "$runs" ]; then
+    runs=$(sed -n 's/^Done \([0-9][0-9]*\) runs.*/\1/p' "$log" | tail -n 1)
+  fi
+  corpus_size=$(find "$corpus" -type f | wc -l)
+
+  if [ "$status" -eq 0 ]; then
+    result="ok"
+  else
+    failed=1
+    artifact=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -n 1)
+    if [ -n "$artifact" ]; then
+      result="CRASH (exit $status): input $artifact; reproduce: RUSTC_BOOTSTRAP=1 cargo fuzz run $target $artifact"
+    else
+      result="FAILED (exit $status): see $log"
+    fi
+  fi
+  summary+=("$(printf '%-16s executions=%-10s corpus=%-6s %s' "$target" "${runs:-unknown}" "$corpus_size" "$result")")
+done
+
+echo
+echo "fuzz summary (${seconds}s per target):"
+printf '  %s\n' "${summary[@]}"
+exit "$failed"

@@ -1,0 +1,34 @@
+# Shared helpers for the scripts in this directory. Source it; do not run it.
+
+# Installs the Debian packages given as arguments when any is missing (as root, or via sudo).
+ensure_debian_packages() {
+  local missing=()
+  for package in "$@"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "installing Debian packages: ${missing[*]}" >&2
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "error: need root (or sudo) to install ${missing[*]}" >&2; return 1; }
+    sudo="sudo"
+  fi
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+# What every build needs beyond the Rust toolchain: a C compiler and OpenSSL headers.
+ensure_build_dependencies() {
+  ensure_debian_packages build-essential pkg-config libssl-dev ca-certificates
+}
+
+# Waits up to $2 seconds for file $1 to exist and be non-empty.
+wait_for_file() {
+  local file=$1 seconds=${2:-30}
+  for _ in $(seq $((seconds * 10))); do
+    [ -s "$file" ] && return 0
+    sleep 0.1
+  done
+  echo "error: $file did not appear within ${seconds}s" >&2
+  return 1
+}
