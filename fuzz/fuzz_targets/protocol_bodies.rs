@@ -20,7 +20,9 @@ fuzz_target!(|data: &[u8]| {
             &att.runtime_data.tee_pubkey,
             &att.tee_evidence.additional_evidence,
         );
-        let expected = warden_verifier::ExpectedBinding { runtime_data: [0u8; 48] };
+        let expected = warden_verifier::ExpectedBinding {
+            runtime_data: [0u8; 48],
+        };
         let _ = SampleVerifier.verify(
             &att.tee_evidence.primary_evidence,
             &expected,

@@ -22,7 +22,9 @@ fn release(c: &mut Criterion) {
     .expect("claims");
     let policies = ReleasePolicies::build(&[]).expect("policies");
     let path = ResourcePath::parse("default/key/one").expect("path");
-    c.bench_function("policy_eval/release_default", |b| b.iter(|| policies.decide(&claims, &path)));
+    c.bench_function("policy_eval/release_default", |b| {
+        b.iter(|| policies.decide(&claims, &path))
+    });
 }
 
 criterion_group!(benches, release);

@@ -78,8 +78,15 @@ impl AdminKey {
         let (key, algorithm) = DecodingKey::from_ed_pem(pem)
             .map(|key| (key, Algorithm::EdDSA))
             .or_else(|_| DecodingKey::from_ec_pem(pem).map(|key| (key, Algorithm::ES256)))
-            .map_err(|e| format!("admin key {name}: not an Ed25519 or P-256 public key PEM: {e}"))?;
-        Ok(Self { name: name.into(), roles, key, algorithm })
+            .map_err(|e| {
+                format!("admin key {name}: not an Ed25519 or P-256 public key PEM: {e}")
+            })?;
+        Ok(Self {
+            name: name.into(),
+            roles,
+            key,
+            algorithm,
+        })
     }
 }
 
@@ -116,7 +123,9 @@ impl AdminAuth {
             .ok_or(AdminError::MissingToken)?;
         let invalid = |e: jsonwebtoken::errors::Error| AdminError::InvalidToken(e.to_string());
         let header = jsonwebtoken::decode_header(token).map_err(invalid)?;
-        let kid = header.kid.ok_or_else(|| AdminError::InvalidToken("no kid in header".into()))?;
+        let kid = header
+            .kid
+            .ok_or_else(|| AdminError::InvalidToken("no kid in header".into()))?;
         let key = self
             .keys
             .iter()
@@ -126,7 +135,9 @@ impl AdminAuth {
         validation.validate_exp = false;
         validation.required_spec_claims = ["exp", "iat", "aud", "sub"].map(String::from).into();
         validation.set_audience(&[ADMIN_AUDIENCE]);
-        let claims = jsonwebtoken::decode::<AdminClaims>(token, &key.key, &validation).map_err(invalid)?.claims;
+        let claims = jsonwebtoken::decode::<AdminClaims>(token, &key.key, &validation)
+            .map_err(invalid)?
+            .claims;
         let now = at.unix_timestamp();
         if now >= claims.exp || claims.iat > now + 60 {
             return Err(AdminError::Expired);
@@ -139,9 +150,14 @@ impl AdminAuth {
             claims.roles.iter().copied().filter(key_holds).collect()
         };
         if !effective.into_iter().any(|role| role.grants(permission)) {
-            return Err(AdminError::Forbidden { subject: claims.sub });
+            return Err(AdminError::Forbidden {
+                subject: claims.sub,
+            });
         }
-        Ok(AdminIdentity { key: key.name.clone(), subject: claims.sub })
+        Ok(AdminIdentity {
+            key: key.name.clone(),
+            subject: claims.sub,
+        })
     }
 }
 
@@ -151,9 +167,15 @@ pub fn generate_key_pair() -> Result<(String, String), String> {
     use ed25519_dalek::pkcs8::{EncodePrivateKey, EncodePublicKey};
     let signing = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
     // PKCS#8 v1 (no embedded public key): the form jsonwebtoken's PEM reader accepts reliably.
-    let v1 = ed25519_dalek::pkcs8::KeypairBytes { secret_key: signing.to_bytes(), public_key: None };
+    let v1 = ed25519_dalek::pkcs8::KeypairBytes {
+        secret_key: signing.to_bytes(),
+        public_key: None,
+    };
     let private = v1.to_pkcs8_pem(LineEnding::LF).map_err(|e| e.to_string())?;
-    let public = signing.verifying_key().to_public_key_pem(LineEnding::LF).map_err(|e| e.to_string())?;
+    let public = signing
+        .verifying_key()
+        .to_public_key_pem(LineEnding::LF)
+        .map_err(|e| e.to_string())?;
     Ok((private.to_string(), public))
 }
 
@@ -191,7 +213,9 @@ mod tests {
 
     fn setup(roles: Vec<Role>) -> (AdminAuth, String) {
         let (private, public) = generate_key_pair().unwrap();
-        let auth = AdminAuth::new(vec![AdminKey::from_public_pem("ops", public.as_bytes(), roles).unwrap()]);
+        let auth = AdminAuth::new(vec![
+            AdminKey::from_public_pem("ops", public.as_bytes(), roles).unwrap(),
+        ]);
         (auth, private)
     }
 
@@ -202,37 +226,103 @@ mod tests {
     #[test]
     fn valid_token_with_role_is_accepted() {
         let (auth, private) = setup(vec![Role::Admin]);
-        let token = mint_token("ops", private.as_bytes(), "alice", vec![], NOW, Duration::hours(1)).unwrap();
-        let identity = auth.authorize(Some(&bearer(&token)), Permission::WriteResources, NOW).unwrap();
+        let token = mint_token(
+            "ops",
+            private.as_bytes(),
+            "alice",
+            vec![],
+            NOW,
+            Duration::hours(1),
+        )
+        .unwrap();
+        let identity = auth
+            .authorize(Some(&bearer(&token)), Permission::WriteResources, NOW)
+            .unwrap();
         assert_eq!(identity.subject, "alice");
     }
 
     #[test]
     fn missing_bad_expired_and_wrong_role_tokens_are_refused() {
         let (auth, private) = setup(vec![Role::Policies]);
-        assert_eq!(auth.authorize(None, Permission::Read, NOW), Err(AdminError::MissingToken));
-        assert!(matches!(auth.authorize(Some("Bearer junk"), Permission::Read, NOW), Err(AdminError::InvalidToken(_))));
-        let token = mint_token("ops", private.as_bytes(), "bob", vec![], NOW, Duration::hours(1)).unwrap();
-        assert!(auth.authorize(Some(&bearer(&token)), Permission::WritePolicies, NOW).is_ok());
+        assert_eq!(
+            auth.authorize(None, Permission::Read, NOW),
+            Err(AdminError::MissingToken)
+        );
+        assert!(matches!(
+            auth.authorize(Some("Bearer junk"), Permission::Read, NOW),
+            Err(AdminError::InvalidToken(_))
+        ));
+        let token = mint_token(
+            "ops",
+            private.as_bytes(),
+            "bob",
+            vec![],
+            NOW,
+            Duration::hours(1),
+        )
+        .unwrap();
+        assert!(
+            auth.authorize(Some(&bearer(&token)), Permission::WritePolicies, NOW)
+                .is_ok()
+        );
         assert!(matches!(
             auth.authorize(Some(&bearer(&token)), Permission::WriteResources, NOW),
             Err(AdminError::Forbidden { .. })
         ));
         let later = NOW + Duration::hours(2);
-        assert_eq!(auth.authorize(Some(&bearer(&token)), Permission::Read, later), Err(AdminError::Expired));
+        assert_eq!(
+            auth.authorize(Some(&bearer(&token)), Permission::Read, later),
+            Err(AdminError::Expired)
+        );
         let (other_private, _) = generate_key_pair().unwrap();
-        let forged = mint_token("ops", other_private.as_bytes(), "eve", vec![], NOW, Duration::hours(1)).unwrap();
-        assert!(matches!(auth.authorize(Some(&bearer(&forged)), Permission::Read, NOW), Err(AdminError::InvalidToken(_))));
+        let forged = mint_token(
+            "ops",
+            other_private.as_bytes(),
+            "eve",
+            vec![],
+            NOW,
+            Duration::hours(1),
+        )
+        .unwrap();
+        assert!(matches!(
+            auth.authorize(Some(&bearer(&forged)), Permission::Read, NOW),
+            Err(AdminError::InvalidToken(_))
+        ));
     }
 
     #[test]
     fn token_roles_narrow_but_never_widen() {
         let (auth, private) = setup(vec![Role::Admin]);
-        let narrowed = mint_token("ops", private.as_bytes(), "c", vec![Role::Reader], NOW, Duration::hours(1)).unwrap();
-        assert!(auth.authorize(Some(&bearer(&narrowed)), Permission::Read, NOW).is_ok());
-        assert!(auth.authorize(Some(&bearer(&narrowed)), Permission::WriteResources, NOW).is_err());
+        let narrowed = mint_token(
+            "ops",
+            private.as_bytes(),
+            "c",
+            vec![Role::Reader],
+            NOW,
+            Duration::hours(1),
+        )
+        .unwrap();
+        assert!(
+            auth.authorize(Some(&bearer(&narrowed)), Permission::Read, NOW)
+                .is_ok()
+        );
+        assert!(
+            auth.authorize(Some(&bearer(&narrowed)), Permission::WriteResources, NOW)
+                .is_err()
+        );
         let (auth, private) = setup(vec![Role::Reader]);
-        let widened = mint_token("ops", private.as_bytes(), "d", vec![Role::Admin], NOW, Duration::hours(1)).unwrap();
-        assert!(auth.authorize(Some(&bearer(&widened)), Permission::WriteResources, NOW).is_err());
+        let widened = mint_token(
+            "ops",
+            private.as_bytes(),
+            "d",
+            vec![Role::Admin],
+            NOW,
+            Duration::hours(1),
+        )
+        .unwrap();
+        assert!(
+            auth.authorize(Some(&bearer(&widened)), Permission::WriteResources, NOW)
+                .is_err()
+        );
     }
 }

@@ -148,13 +148,19 @@ mod defaults {
 
 impl Default for SessionConfig {
     fn default() -> Self {
-        Self { timeout: defaults::session_timeout(), max_sessions: defaults::max_sessions() }
+        Self {
+            timeout: defaults::session_timeout(),
+            max_sessions: defaults::max_sessions(),
+        }
     }
 }
 
 impl Default for RateLimitConfig {
     fn default() -> Self {
-        Self { auth_per_second: defaults::auth_per_second(), auth_burst: defaults::auth_burst() }
+        Self {
+            auth_per_second: defaults::auth_per_second(),
+            auth_burst: defaults::auth_burst(),
+        }
     }
 }
 
@@ -166,16 +172,24 @@ fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::E
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("config {path}: {message}")]
     Invalid { path: String, message: String },
 }
 
 impl Config {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
-        let invalid = |message: String| ConfigError::Invalid { path: path.display().to_string(), message };
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let invalid = |message: String| ConfigError::Invalid {
+            path: path.display().to_string(),
+            message,
+        };
         let mut config: Config = toml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
         let base = path.parent().unwrap_or(Path::new("."));
         config.resolve_paths(base);
@@ -239,12 +253,17 @@ mod tests {
     fn plain_http_needs_explicit_opt_in_and_typos_are_errors() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("kbs.toml");
-        let base = "[token]\nsigning_key = \"t\"\n[store]\nsqlite = \"w\"\nmaster_key_file = \"m\"\n";
+        let base =
+            "[token]\nsigning_key = \"t\"\n[store]\nsqlite = \"w\"\nmaster_key_file = \"m\"\n";
         std::fs::write(&path, base).unwrap();
         assert!(Config::load(&path).is_err());
         std::fs::write(&path, format!("insecure_http = true\n{base}")).unwrap();
         assert!(Config::load(&path).is_ok());
-        std::fs::write(&path, format!("insecure_http = true\nlisten_typo = 1\n{base}")).unwrap();
+        std::fs::write(
+            &path,
+            format!("insecure_http = true\nlisten_typo = 1\n{base}"),
+        )
+        .unwrap();
         assert!(Config::load(&path).is_err());
     }
 }

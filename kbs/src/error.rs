@@ -15,7 +15,9 @@ pub enum KbsError {
     AttestationFailed(#[from] Rejection),
     #[error("token rejected: {0}")]
     TokenRejected(String),
-    #[error("unauthenticated: send the kbs-session-id cookie of an attested session or a bearer token")]
+    #[error(
+        "unauthenticated: send the kbs-session-id cookie of an attested session or a bearer token"
+    )]
     Unauthenticated,
     #[error("release denied by policy {policy}")]
     PolicyDenied { policy: String },
@@ -35,10 +37,14 @@ impl KbsError {
     pub fn status(&self) -> u16 {
         match self {
             KbsError::Malformed(_) | KbsError::BadPolicy(_) => 400,
-            KbsError::Protocol(ProtocolError::UnsupportedVersion(_) | ProtocolError::BadTeeKey(_)) => 400,
+            KbsError::Protocol(
+                ProtocolError::UnsupportedVersion(_) | ProtocolError::BadTeeKey(_),
+            ) => 400,
             KbsError::Protocol(ProtocolError::TooManySessions) => 503,
             KbsError::Protocol(_) => 401,
-            KbsError::AttestationFailed(_) | KbsError::TokenRejected(_) | KbsError::Unauthenticated => 401,
+            KbsError::AttestationFailed(_)
+            | KbsError::TokenRejected(_)
+            | KbsError::Unauthenticated => 401,
             KbsError::Admin(AdminError::Forbidden { .. }) => 403,
             KbsError::Admin(_) => 401,
             KbsError::PolicyDenied { .. } => 403,

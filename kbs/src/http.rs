@@ -30,8 +30,12 @@ pub struct AppState {
 
 impl IntoResponse for KbsError {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let body = ErrorBody { error_type: format!("{ERROR_TYPE_PREFIX}{}", self.kind()), detail: self.to_string() };
+        let status =
+            StatusCode::from_u16(self.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = ErrorBody {
+            error_type: format!("{ERROR_TYPE_PREFIX}{}", self.kind()),
+            detail: self.to_string(),
+        };
         (status, Json(body)).into_response()
     }
 }
@@ -52,18 +56,29 @@ fn session_cookie(headers: &HeaderMap) -> Option<&str> {
 }
 
 fn authorization(headers: &HeaderMap) -> Option<&str> {
-    headers.get(header::AUTHORIZATION).and_then(|value| value.to_str().ok())
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
 }
 
 pub fn router(state: AppState) -> Router {
     let admin = Router::new()
         .route("/resources", get(admin_list_resources))
-        .route("/resources/{repository}/{kind}/{tag}", put(admin_put_resource).delete(admin_delete_resource))
+        .route(
+            "/resources/{repository}/{kind}/{tag}",
+            put(admin_put_resource).delete(admin_delete_resource),
+        )
         .route("/policies", get(admin_list_policies))
         .route("/policies/appraisal", put(admin_set_appraisal_policy))
-        .route("/policies/release", put(admin_set_release_policy).delete(admin_delete_release_policy))
+        .route(
+            "/policies/release",
+            put(admin_set_release_policy).delete(admin_delete_release_policy),
+        )
         .route("/reference-values", get(admin_list_reference_values))
-        .route("/reference-values/{name}", put(admin_put_reference_value).delete(admin_delete_reference_value));
+        .route(
+            "/reference-values/{name}",
+            put(admin_put_reference_value).delete(admin_delete_reference_value),
+        );
     Router::new()
         .route("/kbs/v0/auth", post(auth))
         .route("/kbs/v0/attest", post(attest))
@@ -78,7 +93,11 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn auth(State(state): State<AppState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, body: Bytes) -> Response {
+async fn auth(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    body: Bytes,
+) -> Response {
     let result = state.kbs.auth(peer.ip(), &body, now(), Instant::now());
     state.kbs.metrics.record("auth", result.is_ok());
     match result {
@@ -112,13 +131,18 @@ async fn resource(
     Path((repository, kind, tag)): Path<(String, String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    let bearer = authorization(&headers).and_then(|value| value.strip_prefix("Bearer ")).map(str::trim);
+    let bearer = authorization(&headers)
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(str::trim);
     let credential = match (bearer, session_cookie(&headers)) {
         (Some(token), _) => Credential::Bearer(token),
         (None, Some(session)) => Credential::Session(session),
         (None, None) => Credential::None,
     };
-    let result = state.kbs.resource(credential, &format!("{repository}/{kind}/{tag}"), now()).await;
+    let result = state
+        .kbs
+        .resource(credential, &format!("{repository}/{kind}/{tag}"), now())
+        .await;
     state.kbs.metrics.record("resource", result.is_ok());
     match result {
         Ok(envelope) => Json(envelope).into_response(),
@@ -135,11 +159,18 @@ async fn discovery(State(state): State<AppState>) -> Json<Value> {
 }
 
 async fn ready(State(state): State<AppState>) -> StatusCode {
-    if state.kbs.ready().await { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }
+    if state.kbs.ready().await {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    }
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.kbs.metrics.encode())
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.kbs.metrics.encode(),
+    )
 }
 
 fn done(result: Result<(), KbsError>) -> Response {
@@ -163,7 +194,12 @@ async fn admin_put_resource(
     body: Bytes,
 ) -> Response {
     let path = format!("{repository}/{kind}/{tag}");
-    done(state.kbs.admin_put_resource(authorization(&headers), &path, &body, now()).await)
+    done(
+        state
+            .kbs
+            .admin_put_resource(authorization(&headers), &path, &body, now())
+            .await,
+    )
 }
 
 async fn admin_delete_resource(
@@ -172,26 +208,51 @@ async fn admin_delete_resource(
     headers: HeaderMap,
 ) -> Response {
     let path = format!("{repository}/{kind}/{tag}");
-    done(state.kbs.admin_delete_resource(authorization(&headers), &path, now()).await)
+    done(
+        state
+            .kbs
+            .admin_delete_resource(authorization(&headers), &path, now())
+            .await,
+    )
 }
 
 async fn admin_list_resources(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    json(state.kbs.admin_list_resources(authorization(&headers), now()).await)
+    json(
+        state
+            .kbs
+            .admin_list_resources(authorization(&headers), now())
+            .await,
+    )
 }
 
 async fn admin_list_policies(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    json(state.kbs.admin_list_policies(authorization(&headers), now()).await)
+    json(
+        state
+            .kbs
+            .admin_list_policies(authorization(&headers), now())
+            .await,
+    )
 }
 
-async fn admin_set_appraisal_policy(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    json(state.kbs.admin_set_appraisal_policy(authorization(&headers), &body, now()).await)
+async fn admin_set_appraisal_policy(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    json(
+        state
+            .kbs
+            .admin_set_appraisal_policy(authorization(&headers), &body, now())
+            .await,
+    )
 }
 
 fn prefix_of(query: &HashMap<String, String>) -> Result<&str, KbsError> {
-    query
-        .get("prefix")
-        .map(String::as_str)
-        .ok_or_else(|| KbsError::Malformed("query parameter prefix is required (use prefix=default for the default)".into()))
+    query.get("prefix").map(String::as_str).ok_or_else(|| {
+        KbsError::Malformed(
+            "query parameter prefix is required (use prefix=default for the default)".into(),
+        )
+    })
 }
 
 async fn admin_set_release_policy(
@@ -201,7 +262,12 @@ async fn admin_set_release_policy(
     body: Bytes,
 ) -> Response {
     match prefix_of(&query) {
-        Ok(prefix) => json(state.kbs.admin_set_release_policy(authorization(&headers), prefix, &body, now()).await),
+        Ok(prefix) => json(
+            state
+                .kbs
+                .admin_set_release_policy(authorization(&headers), prefix, &body, now())
+                .await,
+        ),
         Err(error) => error.into_response(),
     }
 }
@@ -212,7 +278,12 @@ async fn admin_delete_release_policy(
     headers: HeaderMap,
 ) -> Response {
     match prefix_of(&query) {
-        Ok(prefix) => done(state.kbs.admin_delete_release_policy(authorization(&headers), prefix, now()).await),
+        Ok(prefix) => done(
+            state
+                .kbs
+                .admin_delete_release_policy(authorization(&headers), prefix, now())
+                .await,
+        ),
         Err(error) => error.into_response(),
     }
 }
@@ -223,15 +294,37 @@ async fn admin_put_reference_value(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    done(state.kbs.admin_put_reference_value(authorization(&headers), &name, &body, now()).await)
+    done(
+        state
+            .kbs
+            .admin_put_reference_value(authorization(&headers), &name, &body, now())
+            .await,
+    )
 }
 
-async fn admin_delete_reference_value(State(state): State<AppState>, Path(name): Path<String>, headers: HeaderMap) -> Response {
-    done(state.kbs.admin_delete_reference_value(authorization(&headers), &name, now()).await)
+async fn admin_delete_reference_value(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    done(
+        state
+            .kbs
+            .admin_delete_reference_value(authorization(&headers), &name, now())
+            .await,
+    )
 }
 
-async fn admin_list_reference_values(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    json(state.kbs.admin_list_reference_values(authorization(&headers), now()).await)
+async fn admin_list_reference_values(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Response {
+    json(
+        state
+            .kbs
+            .admin_list_reference_values(authorization(&headers), now())
+            .await,
+    )
 }
 
 #[cfg(test)]
@@ -241,9 +334,15 @@ mod tests {
     #[test]
     fn finds_the_session_cookie_among_others() {
         let mut headers = HeaderMap::new();
-        headers.insert(header::COOKIE, HeaderValue::from_static("a=1; kbs-session-id=abc; b=2"));
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; kbs-session-id=abc; b=2"),
+        );
         assert_eq!(session_cookie(&headers), Some("abc"));
-        headers.insert(header::COOKIE, HeaderValue::from_static("kbs-session-idx=1"));
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("kbs-session-idx=1"),
+        );
         assert_eq!(session_cookie(&headers), None);
     }
 }

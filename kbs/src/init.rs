@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose};
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
+};
 
 use crate::keyfile::write_private;
 use crate::sealing::Sealer;
@@ -28,14 +30,18 @@ pub fn init(options: &InitOptions) -> anyhow::Result<InitOutput> {
     let dir = &options.dir;
     let config_path = dir.join("kbs.toml");
     if config_path.exists() {
-        bail!("{} already exists; refusing to overwrite", config_path.display());
+        bail!(
+            "{} already exists; refusing to overwrite",
+            config_path.display()
+        );
     }
     std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
     write_tls(dir, &options.hostnames)?;
     let signing_key = warden_verifier::ear::generate_signing_key_pem()?;
     write_private(&dir.join("keys/token-signing.pem"), signing_key.as_bytes())?;
     write_private(&dir.join("keys/master.key"), &Sealer::generate_master_key())?;
-    let (admin_private, admin_public) = crate::admin::generate_key_pair().map_err(anyhow::Error::msg)?;
+    let (admin_private, admin_public) =
+        crate::admin::generate_key_pair().map_err(anyhow::Error::msg)?;
     write_private(&dir.join("keys/admin.key"), admin_private.as_bytes())?;
     std::fs::write(dir.join("keys/admin.pub"), admin_public)?;
     let sample = if options.insecure_allow_sample {
@@ -79,27 +85,42 @@ format = "human"      # or "json"
         listen = options.listen
     );
     std::fs::write(&config_path, config)?;
-    Ok(InitOutput { config: config_path, ca_cert: dir.join("tls/ca.pem"), admin_private_key: dir.join("keys/admin.key") })
+    Ok(InitOutput {
+        config: config_path,
+        ca_cert: dir.join("tls/ca.pem"),
+        admin_private_key: dir.join("keys/admin.key"),
+    })
 }
 
 fn write_tls(dir: &Path, hostnames: &[String]) -> anyhow::Result<()> {
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
-    ca_params.distinguished_name.push(DnType::CommonName, "Warden KBS local CA");
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "Warden KBS local CA");
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate()?)?;
 
-    let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+    let mut names = vec![
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        "::1".to_owned(),
+    ];
     names.extend(hostnames.iter().cloned());
     let mut server_params = CertificateParams::new(names)?;
-    server_params.distinguished_name.push(DnType::CommonName, "warden-kbs");
+    server_params
+        .distinguished_name
+        .push(DnType::CommonName, "warden-kbs");
     let server_key = KeyPair::generate()?;
     let server_cert = server_params.signed_by(&server_key, &ca)?;
 
     std::fs::create_dir_all(dir.join("tls"))?;
     std::fs::write(dir.join("tls/ca.pem"), ca.pem())?;
     std::fs::write(dir.join("tls/server.pem"), server_cert.pem())?;
-    write_private(&dir.join("tls/server.key"), server_key.serialize_pem().as_bytes())?;
+    write_private(
+        &dir.join("tls/server.key"),
+        server_key.serialize_pem().as_bytes(),
+    )?;
     Ok(())
 }
 

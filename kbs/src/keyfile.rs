@@ -10,7 +10,11 @@ pub fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)?;
     }
-    let mut file = OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
     file.write_all(contents)?;
     file.sync_all()
 }
@@ -21,14 +25,21 @@ pub fn read_private(path: &Path) -> std::io::Result<Vec<u8>> {
     if mode & 0o077 != 0 {
         return Err(std::io::Error::new(
             std::io::ErrorKind::PermissionDenied,
-            format!("{} is accessible by group or others (mode {:o}); chmod 600 it", path.display(), mode & 0o777),
+            format!(
+                "{} is accessible by group or others (mode {:o}); chmod 600 it",
+                path.display(),
+                mode & 0o777
+            ),
         ));
     }
     std::fs::read(path)
 }
 
 /// Reads the file if it exists, otherwise creates it with `generate()`'s output.
-pub fn read_or_create_private(path: &Path, generate: impl FnOnce() -> Vec<u8>) -> std::io::Result<Vec<u8>> {
+pub fn read_or_create_private(
+    path: &Path,
+    generate: impl FnOnce() -> Vec<u8>,
+) -> std::io::Result<Vec<u8>> {
     match read_private(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let contents = generate();
@@ -48,9 +59,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("k/key");
         write_private(&path, b"one").unwrap();
-        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         assert!(write_private(&path, b"two").is_err());
-        assert_eq!(read_or_create_private(&path, || b"three".to_vec()).unwrap(), b"one");
+        assert_eq!(
+            read_or_create_private(&path, || b"three".to_vec()).unwrap(),
+            b"one"
+        );
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         assert!(read_private(&path).is_err());
     }

@@ -14,7 +14,11 @@ use warden_kbs::keyfile::{read_private, write_private};
 use warden_kbs::server::{init_logging, serve};
 
 #[derive(Parser)]
-#[command(name = "warden-kbs", version, about = "Warden key broker service (CoCo KBS protocol)")]
+#[command(
+    name = "warden-kbs",
+    version,
+    about = "Warden key broker service (CoCo KBS protocol)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -120,25 +124,48 @@ struct ApiArgs {
 #[derive(Subcommand)]
 enum ResourceCommand {
     /// Store a resource from a file (or standard input with --file -).
-    Set { path: String, #[arg(long)] file: PathBuf },
+    Set {
+        path: String,
+        #[arg(long)]
+        file: PathBuf,
+    },
     List,
-    Delete { path: String },
+    Delete {
+        path: String,
+    },
 }
 
 #[derive(Subcommand)]
 enum PolicyCommand {
-    SetAppraisal { #[arg(long)] file: PathBuf },
+    SetAppraisal {
+        #[arg(long)]
+        file: PathBuf,
+    },
     /// Set the release policy for a path prefix (`default` for the default policy).
-    SetRelease { #[arg(long)] prefix: String, #[arg(long)] file: PathBuf },
-    DeleteRelease { #[arg(long)] prefix: String },
+    SetRelease {
+        #[arg(long)]
+        prefix: String,
+        #[arg(long)]
+        file: PathBuf,
+    },
+    DeleteRelease {
+        #[arg(long)]
+        prefix: String,
+    },
     List,
 }
 
 #[derive(Subcommand)]
 enum ReferenceValueCommand {
-    Set { name: String, #[arg(long)] file: PathBuf },
+    Set {
+        name: String,
+        #[arg(long)]
+        file: PathBuf,
+    },
     List,
-    Delete { name: String },
+    Delete {
+        name: String,
+    },
 }
 
 enum Failure {
@@ -183,18 +210,42 @@ fn main() -> ExitCode {
 
 async fn run(command: Command) -> Result<(), Failure> {
     match command {
-        Command::Serve { config, ready_file, insecure_allow_sample, insecure_http } => {
+        Command::Serve {
+            config,
+            ready_file,
+            insecure_allow_sample,
+            insecure_http,
+        } => {
             let mut config = Config::load(&config).map_err(usage)?;
             config.insecure_allow_sample |= insecure_allow_sample;
             config.insecure_http |= insecure_http;
             init_logging(&config.log.format, config.log.filter.as_deref());
-            serve(config, ready_file.as_deref()).await.map_err(|e| usage(format!("{e:#}")))
+            serve(config, ready_file.as_deref())
+                .await
+                .map_err(|e| usage(format!("{e:#}")))
         }
-        Command::Init { dir, listen, hostnames, insecure_allow_sample } => {
-            let output = init(&InitOptions { dir, listen, hostnames, insecure_allow_sample }).map_err(|e| usage(format!("{e:#}")))?;
+        Command::Init {
+            dir,
+            listen,
+            hostnames,
+            insecure_allow_sample,
+        } => {
+            let output = init(&InitOptions {
+                dir,
+                listen,
+                hostnames,
+                insecure_allow_sample,
+            })
+            .map_err(|e| usage(format!("{e:#}")))?;
             println!("config:            {}", output.config.display());
-            println!("CA certificate:    {}  (give it to agents as --ca-file)", output.ca_cert.display());
-            println!("admin private key: {}  (warden-kbs admin token --key ...)", output.admin_private_key.display());
+            println!(
+                "CA certificate:    {}  (give it to agents as --ca-file)",
+                output.ca_cert.display()
+            );
+            println!(
+                "admin private key: {}  (warden-kbs admin token --key ...)",
+                output.admin_private_key.display()
+            );
             Ok(())
         }
         Command::Admin { command } => admin(command).await,
@@ -210,18 +261,34 @@ async fn admin(command: AdminCommand) -> Result<(), Failure> {
             println!("{}", out.join(format!("{name}.pub")).display());
             Ok(())
         }
-        AdminCommand::Token { key, name, subject, roles, ttl } => {
+        AdminCommand::Token {
+            key,
+            name,
+            subject,
+            roles,
+            ttl,
+        } => {
             let ttl = humantime::parse_duration(&ttl).map_err(usage)?;
             let ttl = time::Duration::try_from(ttl).map_err(usage)?;
             let pem = read_private(&key).map_err(|e| usage(format!("{}: {e}", key.display())))?;
-            let token = mint_token(&name, &pem, &subject, roles, time::OffsetDateTime::now_utc(), ttl).map_err(usage)?;
+            let token = mint_token(
+                &name,
+                &pem,
+                &subject,
+                roles,
+                time::OffsetDateTime::now_utc(),
+                ttl,
+            )
+            .map_err(usage)?;
             println!("{token}");
             Ok(())
         }
         AdminCommand::Resource { api, command } => {
             let client = client(&api)?;
             match command {
-                ResourceCommand::Set { path, file } => client.put_resource(&path, read_input(&file)?).await?,
+                ResourceCommand::Set { path, file } => {
+                    client.put_resource(&path, read_input(&file)?).await?
+                }
                 ResourceCommand::List => print(client.list_resources().await?),
                 ResourceCommand::Delete { path } => client.delete_resource(&path).await?,
             }
@@ -230,11 +297,17 @@ async fn admin(command: AdminCommand) -> Result<(), Failure> {
         AdminCommand::Policy { api, command } => {
             let client = client(&api)?;
             match command {
-                PolicyCommand::SetAppraisal { file } => print(client.set_appraisal_policy(read_input(&file)?).await?),
-                PolicyCommand::SetRelease { prefix, file } => {
-                    print(client.set_release_policy(&prefix, read_input(&file)?).await?)
+                PolicyCommand::SetAppraisal { file } => {
+                    print(client.set_appraisal_policy(read_input(&file)?).await?)
                 }
-                PolicyCommand::DeleteRelease { prefix } => client.delete_release_policy(&prefix).await?,
+                PolicyCommand::SetRelease { prefix, file } => print(
+                    client
+                        .set_release_policy(&prefix, read_input(&file)?)
+                        .await?,
+                ),
+                PolicyCommand::DeleteRelease { prefix } => {
+                    client.delete_release_policy(&prefix).await?
+                }
                 PolicyCommand::List => print(client.list_policies().await?),
             }
             Ok(())
@@ -242,9 +315,15 @@ async fn admin(command: AdminCommand) -> Result<(), Failure> {
         AdminCommand::ReferenceValue { api, command } => {
             let client = client(&api)?;
             match command {
-                ReferenceValueCommand::Set { name, file } => client.put_reference_value(&name, read_input(&file)?).await?,
+                ReferenceValueCommand::Set { name, file } => {
+                    client
+                        .put_reference_value(&name, read_input(&file)?)
+                        .await?
+                }
                 ReferenceValueCommand::List => print(client.list_reference_values().await?),
-                ReferenceValueCommand::Delete { name } => client.delete_reference_value(&name).await?,
+                ReferenceValueCommand::Delete { name } => {
+                    client.delete_reference_value(&name).await?
+                }
             }
             Ok(())
         }
@@ -254,8 +333,14 @@ async fn admin(command: AdminCommand) -> Result<(), Failure> {
 fn client(api: &ApiArgs) -> Result<AdminClient, Failure> {
     let token = match (&api.token, &api.token_file) {
         (Some(token), _) => token.clone(),
-        (None, Some(file)) => std::fs::read_to_string(file).map_err(|e| usage(format!("{}: {e}", file.display())))?,
-        (None, None) => return Err(usage("an admin token is required: --token, --token-file or WARDEN_ADMIN_TOKEN")),
+        (None, Some(file)) => {
+            std::fs::read_to_string(file).map_err(|e| usage(format!("{}: {e}", file.display())))?
+        }
+        (None, None) => {
+            return Err(usage(
+                "an admin token is required: --token, --token-file or WARDEN_ADMIN_TOKEN",
+            ));
+        }
     };
     let http = http_client(&api.url, api.ca_file.as_deref(), api.insecure_http)?;
     Ok(AdminClient::new(http, &api.url, &token))
@@ -273,6 +358,9 @@ fn read_input(file: &PathBuf) -> Result<Vec<u8>, Failure> {
 
 fn print(value: Option<serde_json::Value>) {
     if let Some(value) = value {
-        println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&value).unwrap_or_default()
+        );
     }
 }

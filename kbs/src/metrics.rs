@@ -31,17 +31,32 @@ impl Default for Metrics {
         let requests = Family::<OutcomeLabels, Counter>::default();
         let attestations = Family::<TeeLabels, Counter>::default();
         let sessions = Gauge::default();
-        registry.register("requests", "KBS requests by endpoint and outcome", requests.clone());
-        registry.register("attestations", "Attestations by TEE and outcome", attestations.clone());
+        registry.register(
+            "requests",
+            "KBS requests by endpoint and outcome",
+            requests.clone(),
+        );
+        registry.register(
+            "attestations",
+            "Attestations by TEE and outcome",
+            attestations.clone(),
+        );
         registry.register("sessions", "Sessions currently held", sessions.clone());
-        Self { registry, requests, attestations, sessions }
+        Self {
+            registry,
+            requests,
+            attestations,
+            sessions,
+        }
     }
 }
 
 impl Metrics {
     pub fn record(&self, endpoint: &'static str, ok: bool) {
         let outcome = if ok { "ok" } else { "error" };
-        self.requests.get_or_create(&OutcomeLabels { endpoint, outcome }).inc();
+        self.requests
+            .get_or_create(&OutcomeLabels { endpoint, outcome })
+            .inc();
     }
 
     pub fn encode(&self) -> String {

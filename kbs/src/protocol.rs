@@ -12,7 +12,9 @@ use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 use warden_verifier::ExpectedBinding;
 use warden_verifier::ear::EarClaims;
-use warden_wire::{Attestation, Challenge, PROTOCOL_VERSION, Request, TeePublicKey, runtime_data_digest};
+use warden_wire::{
+    Attestation, Challenge, PROTOCOL_VERSION, Request, TeePublicKey, runtime_data_digest,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProtocolError {
@@ -77,7 +79,10 @@ pub struct Handshake {
 
 impl Handshake {
     pub fn new(config: ProtocolConfig) -> Self {
-        Self { config, sessions: HashMap::new() }
+        Self {
+            config,
+            sessions: HashMap::new(),
+        }
     }
 
     pub fn session_count(&self) -> usize {
@@ -93,7 +98,9 @@ impl Handshake {
         now: OffsetDateTime,
     ) -> Result<Challenge, ProtocolError> {
         if request.version != PROTOCOL_VERSION {
-            return Err(ProtocolError::UnsupportedVersion(request.version.chars().take(32).collect()));
+            return Err(ProtocolError::UnsupportedVersion(
+                request.version.chars().take(32).collect(),
+            ));
         }
         if self.sessions.len() >= self.config.max_sessions {
             self.purge_expired(now);
@@ -101,10 +108,17 @@ impl Handshake {
                 return Err(ProtocolError::TooManySessions);
             }
         }
-        let state = State::Challenged { tee: request.tee.clone(), nonce: nonce.clone() };
+        let state = State::Challenged {
+            tee: request.tee.clone(),
+            nonce: nonce.clone(),
+        };
         let expires_at = now + self.config.session_timeout;
-        self.sessions.insert(session_id, Session { state, expires_at });
-        Ok(Challenge { nonce, extra_params: serde_json::Value::String(String::new()) })
+        self.sessions
+            .insert(session_id, Session { state, expires_at });
+        Ok(Challenge {
+            nonce,
+            extra_params: serde_json::Value::String(String::new()),
+        })
     }
 
     /// Consumes the session's nonce and returns what must be appraised. From here on the session
@@ -116,7 +130,9 @@ impl Handshake {
         now: OffsetDateTime,
     ) -> Result<PendingAttestation, ProtocolError> {
         let session = self.live_session(session_id, now)?;
-        let State::Challenged { tee, nonce } = std::mem::replace(&mut session.state, State::Attesting) else {
+        let State::Challenged { tee, nonce } =
+            std::mem::replace(&mut session.state, State::Attesting)
+        else {
             self.sessions.remove(session_id);
             return Err(ProtocolError::NonceAlreadyUsed);
         };
@@ -131,7 +147,12 @@ impl Handshake {
                 &attestation.runtime_data.tee_pubkey,
                 &attestation.tee_evidence.additional_evidence,
             );
-            Ok(PendingAttestation { tee, nonce, expected: ExpectedBinding { runtime_data }, tee_key })
+            Ok(PendingAttestation {
+                tee,
+                nonce,
+                expected: ExpectedBinding { runtime_data },
+                tee_key,
+            })
         })();
         if outcome.is_err() {
             self.sessions.remove(session_id);
@@ -146,7 +167,8 @@ impl Handshake {
         authorization: Authorization,
         now: OffsetDateTime,
     ) -> Result<Arc<Authorization>, ProtocolError> {
-        let token_expiry = OffsetDateTime::from_unix_timestamp(authorization.claims.exp).unwrap_or(now);
+        let token_expiry =
+            OffsetDateTime::from_unix_timestamp(authorization.claims.exp).unwrap_or(now);
         let session = self.live_session(session_id, now)?;
         if !matches!(session.state, State::Attesting) {
             return Err(ProtocolError::NonceAlreadyUsed);
@@ -163,7 +185,11 @@ impl Handshake {
     }
 
     /// The authorization of an attested, unexpired session.
-    pub fn authorization(&mut self, session_id: &str, now: OffsetDateTime) -> Result<Arc<Authorization>, ProtocolError> {
+    pub fn authorization(
+        &mut self,
+        session_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<Arc<Authorization>, ProtocolError> {
         match &self.live_session(session_id, now)?.state {
             State::Attested(authorization) => Ok(authorization.clone()),
             _ => Err(ProtocolError::NotAttested),
@@ -176,7 +202,11 @@ impl Handshake {
         before - self.sessions.len()
     }
 
-    fn live_session(&mut self, session_id: &str, now: OffsetDateTime) -> Result<&mut Session, ProtocolError> {
+    fn live_session(
+        &mut self,
+        session_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<&mut Session, ProtocolError> {
         let expired = match self.sessions.get(session_id) {
             None => return Err(ProtocolError::NoSession),
             Some(session) => session.expires_at <= now,
@@ -185,7 +215,9 @@ impl Handshake {
             self.sessions.remove(session_id);
             return Err(ProtocolError::SessionExpired);
         }
-        self.sessions.get_mut(session_id).ok_or(ProtocolError::NoSession)
+        self.sessions
+            .get_mut(session_id)
+            .ok_or(ProtocolError::NoSession)
     }
 }
 
@@ -200,19 +232,32 @@ mod tests {
     const START: OffsetDateTime = OffsetDateTime::UNIX_EPOCH;
 
     fn handshake(max_sessions: usize) -> Handshake {
-        Handshake::new(ProtocolConfig { session_timeout: Duration::seconds(60), max_sessions })
+        Handshake::new(ProtocolConfig {
+            session_timeout: Duration::seconds(60),
+            max_sessions,
+        })
     }
 
     fn request(version: &str) -> Request {
-        Request { version: version.into(), tee: "sample".into(), extra_params: json!({}) }
+        Request {
+            version: version.into(),
+            tee: "sample".into(),
+            extra_params: json!({}),
+        }
     }
 
     fn attestation(nonce: &str) -> Attestation {
         let key = TeeKeyPair::generate(KeyAlgorithm::EcdhEsA256kw).unwrap();
         Attestation {
             init_data: None,
-            runtime_data: RuntimeData { nonce: nonce.into(), tee_pubkey: key.public_jwk() },
-            tee_evidence: TeeEvidence { primary_evidence: json!({}), additional_evidence: String::new() },
+            runtime_data: RuntimeData {
+                nonce: nonce.into(),
+                tee_pubkey: key.public_jwk(),
+            },
+            tee_evidence: TeeEvidence {
+                primary_evidence: json!({}),
+                additional_evidence: String::new(),
+            },
         }
     }
 
@@ -226,7 +271,10 @@ mod tests {
                 exp,
                 jti: String::new(),
                 eat_nonce: String::new(),
-                verifier_id: VerifierId { developer: String::new(), build: String::new() },
+                verifier_id: VerifierId {
+                    developer: String::new(),
+                    build: String::new(),
+                },
                 submods: Default::default(),
                 cnf: Confirmation { jwk: json!({}) },
                 insecure: vec![],
@@ -239,45 +287,79 @@ mod tests {
     #[test]
     fn full_handshake_binds_nonce_and_key() {
         let mut hs = handshake(10);
-        let challenge = hs.auth(&request("0.4.0"), "s".into(), "n1".into(), START).unwrap();
+        let challenge = hs
+            .auth(&request("0.4.0"), "s".into(), "n1".into(), START)
+            .unwrap();
         assert_eq!(challenge.nonce, "n1");
         let att = attestation("n1");
         let pending = hs.begin_attestation("s", &att, START).unwrap();
         assert_eq!(pending.tee, "sample");
-        assert_eq!(pending.expected.runtime_data, runtime_data_digest("n1", &att.runtime_data.tee_pubkey, ""));
-        assert_eq!(hs.authorization("s", START).unwrap_err(), ProtocolError::NotAttested);
-        hs.complete_attestation("s", authorization(&att, 30), START).unwrap();
+        assert_eq!(
+            pending.expected.runtime_data,
+            runtime_data_digest("n1", &att.runtime_data.tee_pubkey, "")
+        );
+        assert_eq!(
+            hs.authorization("s", START).unwrap_err(),
+            ProtocolError::NotAttested
+        );
+        hs.complete_attestation("s", authorization(&att, 30), START)
+            .unwrap();
         assert!(hs.authorization("s", START).is_ok());
         // The session ends with its token (30 s), before the 60 s session timeout.
         let later = START + Duration::seconds(31);
-        assert_eq!(hs.authorization("s", later).unwrap_err(), ProtocolError::SessionExpired);
+        assert_eq!(
+            hs.authorization("s", later).unwrap_err(),
+            ProtocolError::SessionExpired
+        );
     }
 
     #[test]
     fn nonce_is_single_use() {
         let mut hs = handshake(10);
-        hs.auth(&request("0.4.0"), "s".into(), "n1".into(), START).unwrap();
+        hs.auth(&request("0.4.0"), "s".into(), "n1".into(), START)
+            .unwrap();
         let att = attestation("n1");
         hs.begin_attestation("s", &att, START).unwrap();
-        assert_eq!(hs.begin_attestation("s", &att, START).unwrap_err(), ProtocolError::NonceAlreadyUsed);
-        assert_eq!(hs.begin_attestation("s", &att, START).unwrap_err(), ProtocolError::NoSession);
+        assert_eq!(
+            hs.begin_attestation("s", &att, START).unwrap_err(),
+            ProtocolError::NonceAlreadyUsed
+        );
+        assert_eq!(
+            hs.begin_attestation("s", &att, START).unwrap_err(),
+            ProtocolError::NoSession
+        );
     }
 
     #[test]
     fn wrong_nonce_ends_the_session() {
         let mut hs = handshake(10);
-        hs.auth(&request("0.4.0"), "s".into(), "n1".into(), START).unwrap();
-        assert_eq!(hs.begin_attestation("s", &attestation("n2"), START).unwrap_err(), ProtocolError::NonceMismatch);
-        assert_eq!(hs.begin_attestation("s", &attestation("n1"), START).unwrap_err(), ProtocolError::NoSession);
+        hs.auth(&request("0.4.0"), "s".into(), "n1".into(), START)
+            .unwrap();
+        assert_eq!(
+            hs.begin_attestation("s", &attestation("n2"), START)
+                .unwrap_err(),
+            ProtocolError::NonceMismatch
+        );
+        assert_eq!(
+            hs.begin_attestation("s", &attestation("n1"), START)
+                .unwrap_err(),
+            ProtocolError::NoSession
+        );
     }
 
     #[test]
     fn expired_sessions_are_refused_and_purged() {
         let mut hs = handshake(10);
-        hs.auth(&request("0.4.0"), "s".into(), "n1".into(), START).unwrap();
+        hs.auth(&request("0.4.0"), "s".into(), "n1".into(), START)
+            .unwrap();
         let late = START + Duration::seconds(61);
-        assert_eq!(hs.begin_attestation("s", &attestation("n1"), late).unwrap_err(), ProtocolError::SessionExpired);
-        hs.auth(&request("0.4.0"), "t".into(), "n2".into(), START).unwrap();
+        assert_eq!(
+            hs.begin_attestation("s", &attestation("n1"), late)
+                .unwrap_err(),
+            ProtocolError::SessionExpired
+        );
+        hs.auth(&request("0.4.0"), "t".into(), "n2".into(), START)
+            .unwrap();
         assert_eq!(hs.purge_expired(late), 1);
         assert_eq!(hs.session_count(), 0);
     }
@@ -289,19 +371,33 @@ mod tests {
             hs.auth(&request("0.3.0"), "a".into(), "n".into(), START),
             Err(ProtocolError::UnsupportedVersion(_))
         ));
-        hs.auth(&request("0.4.0"), "a".into(), "n".into(), START).unwrap();
-        hs.auth(&request("0.4.0"), "b".into(), "n".into(), START).unwrap();
-        assert_eq!(hs.auth(&request("0.4.0"), "c".into(), "n".into(), START).unwrap_err(), ProtocolError::TooManySessions);
+        hs.auth(&request("0.4.0"), "a".into(), "n".into(), START)
+            .unwrap();
+        hs.auth(&request("0.4.0"), "b".into(), "n".into(), START)
+            .unwrap();
+        assert_eq!(
+            hs.auth(&request("0.4.0"), "c".into(), "n".into(), START)
+                .unwrap_err(),
+            ProtocolError::TooManySessions
+        );
         let later = START + Duration::seconds(61);
-        assert!(hs.auth(&request("0.4.0"), "c".into(), "n".into(), later).is_ok(), "expired sessions make room");
+        assert!(
+            hs.auth(&request("0.4.0"), "c".into(), "n".into(), later)
+                .is_ok(),
+            "expired sessions make room"
+        );
     }
 
     #[test]
     fn bad_tee_key_is_refused() {
         let mut hs = handshake(10);
-        hs.auth(&request("0.4.0"), "s".into(), "n1".into(), START).unwrap();
+        hs.auth(&request("0.4.0"), "s".into(), "n1".into(), START)
+            .unwrap();
         let mut att = attestation("n1");
         att.runtime_data.tee_pubkey = json!({"kty": "oct", "k": "AAAA"});
-        assert!(matches!(hs.begin_attestation("s", &att, START), Err(ProtocolError::BadTeeKey(_))));
+        assert!(matches!(
+            hs.begin_attestation("s", &att, START),
+            Err(ProtocolError::BadTeeKey(_))
+        ));
     }
 }

@@ -26,7 +26,10 @@ pub struct RateLimiter {
 
 impl RateLimiter {
     pub fn new(limit: RateLimit) -> Self {
-        Self { limit, buckets: HashMap::new() }
+        Self {
+            limit,
+            buckets: HashMap::new(),
+        }
     }
 
     /// Takes one token for `client`; false means the request must be refused.
@@ -41,7 +44,10 @@ impl RateLimiter {
             }
         }
         let limit = self.limit;
-        let bucket = self.buckets.entry(client).or_insert(Bucket { tokens: limit.burst, updated: now });
+        let bucket = self.buckets.entry(client).or_insert(Bucket {
+            tokens: limit.burst,
+            updated: now,
+        });
         let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
         bucket.tokens = (bucket.tokens + elapsed * limit.per_second).min(limit.burst);
         bucket.updated = now;
@@ -70,19 +76,30 @@ mod tests {
 
     #[test]
     fn bursts_then_refills() {
-        let mut limiter = RateLimiter::new(RateLimit { per_second: 2.0, burst: 3.0, max_clients: 10 });
+        let mut limiter = RateLimiter::new(RateLimit {
+            per_second: 2.0,
+            burst: 3.0,
+            max_clients: 10,
+        });
         let client: IpAddr = "127.0.0.1".parse().unwrap();
         let start = Instant::now();
         assert!((0..3).all(|_| limiter.allow(client, start)));
         assert!(!limiter.allow(client, start));
         assert!(limiter.allow(client, start + Duration::from_millis(500)));
         let other: IpAddr = "127.0.0.2".parse().unwrap();
-        assert!(limiter.allow(other, start), "clients are limited independently");
+        assert!(
+            limiter.allow(other, start),
+            "clients are limited independently"
+        );
     }
 
     #[test]
     fn client_table_is_bounded() {
-        let mut limiter = RateLimiter::new(RateLimit { per_second: 1.0, burst: 2.0, max_clients: 2 });
+        let mut limiter = RateLimiter::new(RateLimit {
+            per_second: 1.0,
+            burst: 2.0,
+            max_clients: 2,
+        });
         let now = Instant::now();
         assert!(limiter.allow("10.0.0.1".parse().unwrap(), now));
         assert!(limiter.allow("10.0.0.2".parse().unwrap(), now));

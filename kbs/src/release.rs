@@ -60,7 +60,11 @@ impl ReleasePolicies {
 
     /// The policy stored under exactly `prefix` (`default` names the default).
     pub fn policy_for_prefix(&self, prefix: &str) -> Option<&Arc<RegoPolicy>> {
-        if prefix == DEFAULT_PREFIX { Some(&self.default) } else { self.by_prefix.get(prefix) }
+        if prefix == DEFAULT_PREFIX {
+            Some(&self.default)
+        } else {
+            self.by_prefix.get(prefix)
+        }
     }
 
     pub fn prefixes(&self) -> impl Iterator<Item = &str> {
@@ -82,7 +86,9 @@ impl ReleasePolicies {
         });
         match policy.evaluate(RELEASE_RULE, &input) {
             Ok(serde_json::Value::Bool(true)) => Decision::Allow,
-            _ => Decision::Deny { policy: policy.id().to_owned() },
+            _ => Decision::Deny {
+                policy: policy.id().to_owned(),
+            },
         }
     }
 }
@@ -92,7 +98,9 @@ pub fn valid_prefix(prefix: &str) -> bool {
     prefix == DEFAULT_PREFIX
         || (!prefix.is_empty()
             && prefix.len() <= 400
-            && prefix.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-/".contains(&b)))
+            && prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-/".contains(&b)))
 }
 
 #[cfg(test)]
@@ -111,7 +119,10 @@ mod tests {
             exp: 0,
             jti: String::new(),
             eat_nonce: String::new(),
-            verifier_id: VerifierId { developer: String::new(), build: String::new() },
+            verifier_id: VerifierId {
+                developer: String::new(),
+                build: String::new(),
+            },
             submods: Map::from([(
                 "cpu0".to_owned(),
                 Submod {
@@ -131,7 +142,10 @@ mod tests {
     fn shipped_default_denies_everything_but_affirming_real_tees() {
         let set = ReleasePolicies::build(&[]).unwrap();
         let path = ResourcePath::parse("a/b/c").unwrap();
-        assert_eq!(set.decide(&claims("snp", Status::Affirming, false, false), &path), Decision::Allow);
+        assert_eq!(
+            set.decide(&claims("snp", Status::Affirming, false, false), &path),
+            Decision::Allow
+        );
         for denied in [
             claims("sample", Status::Affirming, true, false),
             claims("sample", Status::Affirming, false, false),
@@ -153,15 +167,31 @@ mod tests {
         ])
         .unwrap();
         let c = claims("snp", Status::Warning, false, false);
-        assert_eq!(set.decide(&c, &ResourcePath::parse("a/x/y").unwrap()), Decision::Allow);
-        assert!(matches!(set.decide(&c, &ResourcePath::parse("a/b/y").unwrap()), Decision::Deny { .. }));
-        assert_eq!(set.prefixes().collect::<Vec<_>>(), vec!["default", "a/", "a/b/"]);
+        assert_eq!(
+            set.decide(&c, &ResourcePath::parse("a/x/y").unwrap()),
+            Decision::Allow
+        );
+        assert!(matches!(
+            set.decide(&c, &ResourcePath::parse("a/b/y").unwrap()),
+            Decision::Deny { .. }
+        ));
+        assert_eq!(
+            set.prefixes().collect::<Vec<_>>(),
+            vec!["default", "a/", "a/b/"]
+        );
     }
 
     #[test]
     fn non_boolean_results_deny() {
-        let set = ReleasePolicies::build(&[("a/".into(), "package warden.release\nallow := \"yes\"\n".into())]).unwrap();
+        let set = ReleasePolicies::build(&[(
+            "a/".into(),
+            "package warden.release\nallow := \"yes\"\n".into(),
+        )])
+        .unwrap();
         let c = claims("snp", Status::Affirming, false, false);
-        assert!(matches!(set.decide(&c, &ResourcePath::parse("a/b/c").unwrap()), Decision::Deny { .. }));
+        assert!(matches!(
+            set.decide(&c, &ResourcePath::parse("a/b/c").unwrap()),
+            Decision::Deny { .. }
+        ));
     }
 }

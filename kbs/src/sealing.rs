@@ -23,14 +23,20 @@ pub struct Sealer {
 
 impl Sealer {
     pub fn new(master_key: &[u8; 32]) -> Self {
-        Self { cipher: Aes256Gcm::new(master_key.into()) }
+        Self {
+            cipher: Aes256Gcm::new(master_key.into()),
+        }
     }
 
     /// Parses the master key file/env format: 64 hex characters (surrounding whitespace ignored).
     pub fn parse_master_key(text: &[u8]) -> Result<Zeroizing<[u8; 32]>, SealingError> {
         let text = std::str::from_utf8(text).map_err(|_| SealingError::BadMasterKey)?;
-        let bytes = Zeroizing::new(hex::decode(text.trim()).map_err(|_| SealingError::BadMasterKey)?);
-        let key: [u8; 32] = bytes.as_slice().try_into().map_err(|_| SealingError::BadMasterKey)?;
+        let bytes =
+            Zeroizing::new(hex::decode(text.trim()).map_err(|_| SealingError::BadMasterKey)?);
+        let key: [u8; 32] = bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| SealingError::BadMasterKey)?;
         Ok(Zeroizing::new(key))
     }
 
@@ -47,7 +53,13 @@ impl Sealer {
         // AES-GCM encryption fails only for inputs beyond 64 GiB, far above the body limit.
         let ciphertext = self
             .cipher
-            .encrypt(&Nonce::from(nonce), Payload { msg: plaintext, aad: &aad })
+            .encrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: plaintext,
+                    aad: &aad,
+                },
+            )
             .unwrap_or_default();
         [&[FORMAT_V1][..], &nonce, &ciphertext].concat()
     }
@@ -62,7 +74,13 @@ impl Sealer {
         let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| failed())?;
         let aad = associated_data(path);
         self.cipher
-            .decrypt(&Nonce::from(nonce), Payload { msg: ciphertext, aad: &aad })
+            .decrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad: &aad,
+                },
+            )
             .map(Zeroizing::new)
             .map_err(|_| failed())
     }
@@ -81,7 +99,10 @@ mod tests {
         let sealer = Sealer::new(&[1; 32]);
         let sealed = sealer.seal("a/b/c", b"secret");
         assert!(!sealed.windows(6).any(|w| w == b"secret"));
-        assert_eq!(sealer.unseal("a/b/c", &sealed).unwrap().as_slice(), b"secret");
+        assert_eq!(
+            sealer.unseal("a/b/c", &sealed).unwrap().as_slice(),
+            b"secret"
+        );
         assert!(sealer.unseal("a/b/d", &sealed).is_err());
         assert!(Sealer::new(&[2; 32]).unseal("a/b/c", &sealed).is_err());
         assert!(sealer.unseal("a/b/c", &[]).is_err());

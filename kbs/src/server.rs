@@ -21,7 +21,9 @@ pub fn install_crypto_provider() {
 pub fn init_logging(format: &LogFormat, filter: Option<&str>) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter.unwrap_or("info")));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Human => builder.init(),
@@ -34,14 +36,17 @@ fn tls_config(cert: &Path, key: &Path) -> anyhow::Result<rustls::ServerConfig> {
     ))
     .collect::<Result<Vec<_>, _>>()
     .with_context(|| format!("TLS certificate {}", cert.display()))?;
-    let key_pem = crate::keyfile::read_private(key).with_context(|| format!("TLS key {}", key.display()))?;
+    let key_pem =
+        crate::keyfile::read_private(key).with_context(|| format!("TLS key {}", key.display()))?;
     let key = rustls_pemfile::private_key(&mut key_pem.as_slice())
         .with_context(|| format!("TLS key {}", key.display()))?
         .with_context(|| format!("no private key in {}", key.display()))?;
-    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)?;
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(config)
 }
@@ -51,10 +56,15 @@ fn tls_config(cert: &Path, key: &Path) -> anyhow::Result<rustls::ServerConfig> {
 pub async fn serve(config: Config, ready_file: Option<&Path>) -> anyhow::Result<()> {
     install_crypto_provider();
     let kbs = Arc::new(Kbs::open(&config).await?);
-    let listener = std::net::TcpListener::bind(config.listen).with_context(|| format!("bind {}", config.listen))?;
+    let listener = std::net::TcpListener::bind(config.listen)
+        .with_context(|| format!("bind {}", config.listen))?;
     listener.set_nonblocking(true)?;
     let address = listener.local_addr()?;
-    let scheme = if config.insecure_http { "http" } else { "https" };
+    let scheme = if config.insecure_http {
+        "http"
+    } else {
+        "https"
+    };
     let state = AppState {
         kbs: kbs.clone(),
         base_url: format!("{scheme}://{address}"),
@@ -84,24 +94,36 @@ pub async fn serve(config: Config, ready_file: Option<&Path>) -> anyhow::Result<
         tracing::warn!("INSECURE: serving plain HTTP; cookies and admin tokens travel in clear");
     }
     if let Some(path) = ready_file {
-        std::fs::write(path, address.to_string()).with_context(|| format!("ready file {}", path.display()))?;
+        std::fs::write(path, address.to_string())
+            .with_context(|| format!("ready file {}", path.display()))?;
     }
     info!(%address, %scheme, sample_enabled = config.insecure_allow_sample, "warden-kbs listening");
     match &config.tls {
         Some(tls) if !config.insecure_http => {
-            let tls = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(tls_config(&tls.cert, &tls.key)?));
-            axum_server::from_tcp_rustls(listener, tls)?.handle(handle).serve(app).await?;
+            let tls = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(tls_config(
+                &tls.cert, &tls.key,
+            )?));
+            axum_server::from_tcp_rustls(listener, tls)?
+                .handle(handle)
+                .serve(app)
+                .await?;
         }
-        _ => axum_server::from_tcp(listener)?.handle(handle).serve(app).await?,
+        _ => {
+            axum_server::from_tcp(listener)?
+                .handle(handle)
+                .serve(app)
+                .await?
+        }
     }
     Ok(())
 }
 
 async fn shutdown_signal() {
-    let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(signal) => signal,
-        Err(_) => return std::future::pending().await,
-    };
+    let mut terminate =
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(_) => return std::future::pending().await,
+        };
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = terminate.recv() => {}

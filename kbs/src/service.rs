@@ -13,7 +13,9 @@ use time::OffsetDateTime;
 use tracing::{info, warn};
 use warden_verifier::appraisal::DEFAULT_APPRAISAL_POLICY;
 use warden_verifier::ear::{EarClaims, TokenContext, TokenSigner, TokenVerifier};
-use warden_verifier::{AppraisalRequest, Appraiser, ReferenceValues, VerifierRegistry, VerifierSettings};
+use warden_verifier::{
+    AppraisalRequest, Appraiser, ReferenceValues, VerifierRegistry, VerifierSettings,
+};
 use warden_wire::{Attestation, Challenge, FlattenedJwe, Request, ResourcePath, TeePublicKey};
 
 use crate::admin::{AdminAuth, AdminKey, Permission};
@@ -65,7 +67,11 @@ fn internal(e: impl std::fmt::Display) -> KbsError {
 
 /// Log label for a TEE: insecure ones say so in every line.
 fn tee_label(tee: &str) -> String {
-    if tee == "sample" { "sample (INSECURE: no hardware root of trust)".into() } else { tee.into() }
+    if tee == "sample" {
+        "sample (INSECURE: no hardware root of trust)".into()
+    } else {
+        tee.into()
+    }
 }
 
 impl Kbs {
@@ -74,22 +80,39 @@ impl Kbs {
         let master_key = match std::env::var("WARDEN_MASTER_KEY") {
             Ok(value) => Sealer::parse_master_key(value.as_bytes()),
             Err(_) => {
-                let text = keyfile::read_or_create_private(&config.store.master_key_file, Sealer::generate_master_key)
-                    .map_err(|e| internal(format!("master key {}: {e}", config.store.master_key_file.display())))?;
+                let text = keyfile::read_or_create_private(
+                    &config.store.master_key_file,
+                    Sealer::generate_master_key,
+                )
+                .map_err(|e| {
+                    internal(format!(
+                        "master key {}: {e}",
+                        config.store.master_key_file.display()
+                    ))
+                })?;
                 Sealer::parse_master_key(&text)
             }
         }
         .map_err(internal)?;
         let signing_pem = keyfile::read_or_create_private(&config.token.signing_key, || {
-            warden_verifier::ear::generate_signing_key_pem().map(String::into_bytes).unwrap_or_default()
+            warden_verifier::ear::generate_signing_key_pem()
+                .map(String::into_bytes)
+                .unwrap_or_default()
         })
-        .map_err(|e| internal(format!("token signing key {}: {e}", config.token.signing_key.display())))?;
+        .map_err(|e| {
+            internal(format!(
+                "token signing key {}: {e}",
+                config.token.signing_key.display()
+            ))
+        })?;
         let signer = TokenSigner::from_pem(&signing_pem, &config.token.issuer).map_err(internal)?;
         let mut admin_keys = Vec::new();
         for key in &config.admin.keys {
             let pem = std::fs::read(&key.public_key)
                 .map_err(|e| internal(format!("admin key {}: {e}", key.public_key.display())))?;
-            admin_keys.push(AdminKey::from_public_pem(&key.name, &pem, key.roles.clone()).map_err(internal)?);
+            admin_keys.push(
+                AdminKey::from_public_pem(&key.name, &pem, key.roles.clone()).map_err(internal)?,
+            );
         }
         if admin_keys.is_empty() {
             warn!("no admin keys configured: the admin API refuses every call");
@@ -97,10 +120,13 @@ impl Kbs {
         if config.insecure_allow_sample {
             warn!("INSECURE: the sample TEE is enabled; its results carry no hardware assurance");
         }
-        let store = Store::open_sqlite(&config.store.sqlite).await.map_err(internal)?;
+        let store = Store::open_sqlite(&config.store.sqlite)
+            .await
+            .map_err(internal)?;
         let settings = KbsSettings {
             protocol: ProtocolConfig {
-                session_timeout: time::Duration::try_from(config.session.timeout).map_err(internal)?,
+                session_timeout: time::Duration::try_from(config.session.timeout)
+                    .map_err(internal)?,
                 max_sessions: config.session.max_sessions,
             },
             rate_limit: RateLimit {
@@ -109,9 +135,18 @@ impl Kbs {
                 max_clients: 100_000,
             },
             token_lifetime: time::Duration::try_from(config.token.lifetime).map_err(internal)?,
-            verifiers: VerifierSettings { allow_insecure_sample: config.insecure_allow_sample },
+            verifiers: VerifierSettings {
+                allow_insecure_sample: config.insecure_allow_sample,
+            },
         };
-        Self::new(settings, store, Sealer::new(&master_key), signer, AdminAuth::new(admin_keys)).await
+        Self::new(
+            settings,
+            store,
+            Sealer::new(&master_key),
+            signer,
+            AdminAuth::new(admin_keys),
+        )
+        .await
     }
 
     pub async fn new(
@@ -123,9 +158,18 @@ impl Kbs {
     ) -> Result<Self, KbsError> {
         let appraisal_policy = Self::stored_appraisal_policy(&store).await?;
         let reference_values = Self::stored_reference_values(&store).await?;
-        let appraiser = Appraiser::new(VerifierRegistry::new(&settings.verifiers), appraisal_policy, reference_values);
-        let release = ReleasePolicies::build(&store.policies(PolicyKind::Release).await.map_err(internal)?)
-            .map_err(|e| internal(format!("stored release policy: {e}")))?;
+        let appraiser = Appraiser::new(
+            VerifierRegistry::new(&settings.verifiers),
+            appraisal_policy,
+            reference_values,
+        );
+        let release = ReleasePolicies::build(
+            &store
+                .policies(PolicyKind::Release)
+                .await
+                .map_err(internal)?,
+        )
+        .map_err(|e| internal(format!("stored release policy: {e}")))?;
         Ok(Self {
             handshake: Mutex::new(Handshake::new(settings.protocol)),
             limiter: Mutex::new(RateLimiter::new(settings.rate_limit)),
@@ -142,20 +186,27 @@ impl Kbs {
         })
     }
 
-    async fn stored_appraisal_policy(store: &Store) -> Result<warden_verifier::RegoPolicy, KbsError> {
-        let stored = store.policies(PolicyKind::Appraisal).await.map_err(internal)?;
+    async fn stored_appraisal_policy(
+        store: &Store,
+    ) -> Result<warden_verifier::RegoPolicy, KbsError> {
+        let stored = store
+            .policies(PolicyKind::Appraisal)
+            .await
+            .map_err(internal)?;
         let source = stored
             .iter()
             .find(|(name, _)| name == APPRAISAL_POLICY_NAME)
             .map(|(_, source)| source.as_str())
             .unwrap_or(DEFAULT_APPRAISAL_POLICY);
-        Appraiser::compile_policy(APPRAISAL_POLICY_NAME, source).map_err(|e| internal(format!("stored appraisal policy: {e}")))
+        Appraiser::compile_policy(APPRAISAL_POLICY_NAME, source)
+            .map_err(|e| internal(format!("stored appraisal policy: {e}")))
     }
 
     async fn stored_reference_values(store: &Store) -> Result<ReferenceValues, KbsError> {
         let mut values = std::collections::BTreeMap::new();
         for (name, text) in store.reference_values().await.map_err(internal)? {
-            let value: Value = serde_json::from_str(&text).map_err(|e| internal(format!("reference value {name}: {e}")))?;
+            let value: Value = serde_json::from_str(&text)
+                .map_err(|e| internal(format!("reference value {name}: {e}")))?;
             values.insert(name, value);
         }
         Ok(ReferenceValues::new(values))
@@ -167,11 +218,23 @@ impl Kbs {
     }
 
     /// `POST /auth`: returns the new session id and the challenge.
-    pub fn auth(&self, client: IpAddr, body: &[u8], now: OffsetDateTime, instant: Instant) -> Result<(String, Challenge), KbsError> {
-        if !self.limiter.lock().unwrap_or_else(|e| e.into_inner()).allow(client, instant) {
+    pub fn auth(
+        &self,
+        client: IpAddr,
+        body: &[u8],
+        now: OffsetDateTime,
+        instant: Instant,
+    ) -> Result<(String, Challenge), KbsError> {
+        if !self
+            .limiter
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .allow(client, instant)
+        {
             return Err(KbsError::RateLimited);
         }
-        let request: Request = serde_json::from_slice(body).map_err(|e| KbsError::Malformed(format!("Request: {e}")))?;
+        let request: Request = serde_json::from_slice(body)
+            .map_err(|e| KbsError::Malformed(format!("Request: {e}")))?;
         let session_id = URL_SAFE_NO_PAD.encode(random_bytes::<32>());
         let nonce = STANDARD.encode(random_bytes::<32>());
         let mut handshake = self.handshake();
@@ -182,7 +245,12 @@ impl Kbs {
     }
 
     /// `POST /attest`: appraises the evidence and returns the signed attestation token.
-    pub fn attest(&self, session_id: Option<&str>, body: &[u8], now: OffsetDateTime) -> Result<String, KbsError> {
+    pub fn attest(
+        &self,
+        session_id: Option<&str>,
+        body: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<String, KbsError> {
         let session_id = session_id.ok_or(crate::protocol::ProtocolError::NoSession)?;
         let attestation: Attestation = match serde_json::from_slice(body) {
             Ok(attestation) => attestation,
@@ -192,22 +260,41 @@ impl Kbs {
                 return Err(KbsError::Malformed(format!("Attestation: {e}")));
             }
         };
-        let pending = self.handshake().begin_attestation(session_id, &attestation, now)?;
+        let pending = self
+            .handshake()
+            .begin_attestation(session_id, &attestation, now)?;
         let label = tee_label(&pending.tee);
         let outcome = self.appraise_and_sign(&attestation, &pending, now);
         let tee = pending.tee.clone();
         match outcome {
             Ok((claims, token)) => {
-                let status = claims.primary().map(|s| s.status.to_string()).unwrap_or_default();
-                let authorization = Authorization { claims, tee_key: pending.tee_key, token: token.clone() };
-                self.handshake().complete_attestation(session_id, authorization, now)?;
-                self.metrics.attestations.get_or_create(&TeeLabels { tee, outcome: "ok" }).inc();
+                let status = claims
+                    .primary()
+                    .map(|s| s.status.to_string())
+                    .unwrap_or_default();
+                let authorization = Authorization {
+                    claims,
+                    tee_key: pending.tee_key,
+                    token: token.clone(),
+                };
+                self.handshake()
+                    .complete_attestation(session_id, authorization, now)?;
+                self.metrics
+                    .attestations
+                    .get_or_create(&TeeLabels { tee, outcome: "ok" })
+                    .inc();
                 info!(tee = %label, %status, "attestation appraised, token issued");
                 Ok(token)
             }
             Err(error) => {
                 self.handshake().abort_attestation(session_id);
-                self.metrics.attestations.get_or_create(&TeeLabels { tee, outcome: "rejected" }).inc();
+                self.metrics
+                    .attestations
+                    .get_or_create(&TeeLabels {
+                        tee,
+                        outcome: "rejected",
+                    })
+                    .inc();
                 warn!(tee = %label, %error, "attestation rejected");
                 Err(error)
             }
@@ -240,7 +327,12 @@ impl Kbs {
     }
 
     /// `GET /resource/<path>`: the resource encrypted to the attested TEE key.
-    pub async fn resource(&self, credential: Credential<'_>, path: &str, now: OffsetDateTime) -> Result<FlattenedJwe, KbsError> {
+    pub async fn resource(
+        &self,
+        credential: Credential<'_>,
+        path: &str,
+        now: OffsetDateTime,
+    ) -> Result<FlattenedJwe, KbsError> {
         let path = ResourcePath::parse(path).map_err(|e| KbsError::Malformed(e.to_string()))?;
         let (claims, tee_key) = match credential {
             Credential::Session(id) => {
@@ -248,22 +340,40 @@ impl Kbs {
                 (authorization.claims.clone(), authorization.tee_key.clone())
             }
             Credential::Bearer(token) => {
-                let claims = self.token_verifier.verify(token, now).map_err(|e| KbsError::TokenRejected(e.to_string()))?;
-                let key = TeePublicKey::from_jwk_value(&claims.cnf.jwk).map_err(|e| KbsError::TokenRejected(e.to_string()))?;
+                let claims = self
+                    .token_verifier
+                    .verify(token, now)
+                    .map_err(|e| KbsError::TokenRejected(e.to_string()))?;
+                let key = TeePublicKey::from_jwk_value(&claims.cnf.jwk)
+                    .map_err(|e| KbsError::TokenRejected(e.to_string()))?;
                 (claims, key)
             }
             Credential::None => return Err(KbsError::Unauthenticated),
         };
-        let tee = claims.primary().map(|s| tee_label(&s.tee)).unwrap_or_default();
+        let tee = claims
+            .primary()
+            .map(|s| tee_label(&s.tee))
+            .unwrap_or_default();
         // The policy is decided before existence is revealed, so a denied caller cannot probe names.
-        let release = self.release.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let release = self
+            .release
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         if let Decision::Deny { policy } = release.decide(&claims, &path) {
             warn!(%tee, resource = %path, %policy, "release denied");
             return Err(KbsError::PolicyDenied { policy });
         }
-        let sealed = self.store.get_resource(path.as_str()).await.map_err(internal)?;
+        let sealed = self
+            .store
+            .get_resource(path.as_str())
+            .await
+            .map_err(internal)?;
         let sealed = sealed.ok_or_else(|| KbsError::NotFound(path.to_string()))?;
-        let plaintext = self.sealer.unseal(path.as_str(), &sealed).map_err(internal)?;
+        let plaintext = self
+            .sealer
+            .unseal(path.as_str(), &sealed)
+            .map_err(internal)?;
         let envelope = tee_key.encrypt(&plaintext).map_err(internal)?;
         info!(%tee, resource = %path, "resource released");
         Ok(envelope)
@@ -297,41 +407,79 @@ impl Kbs {
 
     // ---- Admin API --------------------------------------------------------------------------
 
-    fn authorize(&self, authorization: Option<&str>, permission: Permission, now: OffsetDateTime) -> Result<String, KbsError> {
+    fn authorize(
+        &self,
+        authorization: Option<&str>,
+        permission: Permission,
+        now: OffsetDateTime,
+    ) -> Result<String, KbsError> {
         let identity = self.admin.authorize(authorization, permission, now)?;
         Ok(format!("{}:{}", identity.key, identity.subject))
     }
 
-    pub async fn admin_put_resource(&self, auth: Option<&str>, path: &str, value: &[u8], now: OffsetDateTime) -> Result<(), KbsError> {
+    pub async fn admin_put_resource(
+        &self,
+        auth: Option<&str>,
+        path: &str,
+        value: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<(), KbsError> {
         let who = self.authorize(auth, Permission::WriteResources, now)?;
         let path = ResourcePath::parse(path).map_err(|e| KbsError::Malformed(e.to_string()))?;
         let sealed = self.sealer.seal(path.as_str(), value);
-        self.store.put_resource(path.as_str(), &sealed).await.map_err(internal)?;
+        self.store
+            .put_resource(path.as_str(), &sealed)
+            .await
+            .map_err(internal)?;
         info!(admin = %who, resource = %path, bytes = value.len(), "resource stored");
         Ok(())
     }
 
-    pub async fn admin_delete_resource(&self, auth: Option<&str>, path: &str, now: OffsetDateTime) -> Result<(), KbsError> {
+    pub async fn admin_delete_resource(
+        &self,
+        auth: Option<&str>,
+        path: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), KbsError> {
         let who = self.authorize(auth, Permission::WriteResources, now)?;
         let path = ResourcePath::parse(path).map_err(|e| KbsError::Malformed(e.to_string()))?;
-        if !self.store.delete_resource(path.as_str()).await.map_err(internal)? {
+        if !self
+            .store
+            .delete_resource(path.as_str())
+            .await
+            .map_err(internal)?
+        {
             return Err(KbsError::NotFound(path.to_string()));
         }
         info!(admin = %who, resource = %path, "resource deleted");
         Ok(())
     }
 
-    pub async fn admin_list_resources(&self, auth: Option<&str>, now: OffsetDateTime) -> Result<Value, KbsError> {
+    pub async fn admin_list_resources(
+        &self,
+        auth: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<Value, KbsError> {
         self.authorize(auth, Permission::Read, now)?;
         Ok(json!({"resources": self.store.list_resources().await.map_err(internal)?}))
     }
 
-    pub async fn admin_set_appraisal_policy(&self, auth: Option<&str>, source: &[u8], now: OffsetDateTime) -> Result<Value, KbsError> {
+    pub async fn admin_set_appraisal_policy(
+        &self,
+        auth: Option<&str>,
+        source: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<Value, KbsError> {
         let who = self.authorize(auth, Permission::WritePolicies, now)?;
-        let source = std::str::from_utf8(source).map_err(|_| KbsError::BadPolicy("policy is not UTF-8".into()))?;
-        let policy = Appraiser::compile_policy(APPRAISAL_POLICY_NAME, source).map_err(|e| KbsError::BadPolicy(e.to_string()))?;
+        let source = std::str::from_utf8(source)
+            .map_err(|_| KbsError::BadPolicy("policy is not UTF-8".into()))?;
+        let policy = Appraiser::compile_policy(APPRAISAL_POLICY_NAME, source)
+            .map_err(|e| KbsError::BadPolicy(e.to_string()))?;
         let _writes = self.admin_writes.lock().await;
-        self.store.put_policy(PolicyKind::Appraisal, APPRAISAL_POLICY_NAME, source).await.map_err(internal)?;
+        self.store
+            .put_policy(PolicyKind::Appraisal, APPRAISAL_POLICY_NAME, source)
+            .await
+            .map_err(internal)?;
         let digest = policy.digest().to_owned();
         self.appraiser.set_policy(policy);
         info!(admin = %who, %digest, "appraisal policy replaced");
@@ -347,21 +495,40 @@ impl Kbs {
     ) -> Result<Value, KbsError> {
         let who = self.authorize(auth, Permission::WritePolicies, now)?;
         if !release::valid_prefix(prefix) {
-            return Err(KbsError::Malformed(format!("invalid release policy prefix {prefix:?}")));
+            return Err(KbsError::Malformed(format!(
+                "invalid release policy prefix {prefix:?}"
+            )));
         }
-        let source = std::str::from_utf8(source).map_err(|_| KbsError::BadPolicy("policy is not UTF-8".into()))?;
-        let digest = release::compile(prefix, source).map_err(|e| KbsError::BadPolicy(e.to_string()))?.digest().to_owned();
+        let source = std::str::from_utf8(source)
+            .map_err(|_| KbsError::BadPolicy("policy is not UTF-8".into()))?;
+        let digest = release::compile(prefix, source)
+            .map_err(|e| KbsError::BadPolicy(e.to_string()))?
+            .digest()
+            .to_owned();
         let _writes = self.admin_writes.lock().await;
-        self.store.put_policy(PolicyKind::Release, prefix, source).await.map_err(internal)?;
+        self.store
+            .put_policy(PolicyKind::Release, prefix, source)
+            .await
+            .map_err(internal)?;
         self.reload_release_policies().await?;
         info!(admin = %who, %prefix, %digest, "release policy set");
         Ok(json!({"prefix": prefix, "sha256": digest}))
     }
 
-    pub async fn admin_delete_release_policy(&self, auth: Option<&str>, prefix: &str, now: OffsetDateTime) -> Result<(), KbsError> {
+    pub async fn admin_delete_release_policy(
+        &self,
+        auth: Option<&str>,
+        prefix: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), KbsError> {
         let who = self.authorize(auth, Permission::WritePolicies, now)?;
         let _writes = self.admin_writes.lock().await;
-        if !self.store.delete_policy(PolicyKind::Release, prefix).await.map_err(internal)? {
+        if !self
+            .store
+            .delete_policy(PolicyKind::Release, prefix)
+            .await
+            .map_err(internal)?
+        {
             return Err(KbsError::NotFound(format!("release policy {prefix}")));
         }
         self.reload_release_policies().await?;
@@ -370,16 +537,29 @@ impl Kbs {
     }
 
     async fn reload_release_policies(&self) -> Result<(), KbsError> {
-        let stored = self.store.policies(PolicyKind::Release).await.map_err(internal)?;
-        let policies = ReleasePolicies::build(&stored).map_err(|e| KbsError::BadPolicy(e.to_string()))?;
+        let stored = self
+            .store
+            .policies(PolicyKind::Release)
+            .await
+            .map_err(internal)?;
+        let policies =
+            ReleasePolicies::build(&stored).map_err(|e| KbsError::BadPolicy(e.to_string()))?;
         *self.release.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(policies);
         Ok(())
     }
 
-    pub async fn admin_list_policies(&self, auth: Option<&str>, now: OffsetDateTime) -> Result<Value, KbsError> {
+    pub async fn admin_list_policies(
+        &self,
+        auth: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<Value, KbsError> {
         self.authorize(auth, Permission::Read, now)?;
         let appraisal = self.appraiser.policy();
-        let release = self.release.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let release = self
+            .release
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         let release: Vec<Value> = release
             .prefixes()
             .map(|prefix| json!({"prefix": prefix, "sha256": release.policy_for_prefix(prefix).map(|p| p.digest().to_owned())}))
@@ -390,31 +570,64 @@ impl Kbs {
         }))
     }
 
-    pub async fn admin_put_reference_value(&self, auth: Option<&str>, name: &str, body: &[u8], now: OffsetDateTime) -> Result<(), KbsError> {
+    pub async fn admin_put_reference_value(
+        &self,
+        auth: Option<&str>,
+        name: &str,
+        body: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<(), KbsError> {
         let who = self.authorize(auth, Permission::WritePolicies, now)?;
-        if name.is_empty() || name.len() > 128 || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) {
-            return Err(KbsError::Malformed(format!("invalid reference value name {name:?}")));
+        if name.is_empty()
+            || name.len() > 128
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        {
+            return Err(KbsError::Malformed(format!(
+                "invalid reference value name {name:?}"
+            )));
         }
-        let value: Value = serde_json::from_slice(body).map_err(|e| KbsError::Malformed(format!("reference value: {e}")))?;
+        let value: Value = serde_json::from_slice(body)
+            .map_err(|e| KbsError::Malformed(format!("reference value: {e}")))?;
         let _writes = self.admin_writes.lock().await;
-        self.store.put_reference_value(name, &value.to_string()).await.map_err(internal)?;
-        self.appraiser.set_reference_values(Self::stored_reference_values(&self.store).await?);
+        self.store
+            .put_reference_value(name, &value.to_string())
+            .await
+            .map_err(internal)?;
+        self.appraiser
+            .set_reference_values(Self::stored_reference_values(&self.store).await?);
         info!(admin = %who, %name, "reference value set");
         Ok(())
     }
 
-    pub async fn admin_delete_reference_value(&self, auth: Option<&str>, name: &str, now: OffsetDateTime) -> Result<(), KbsError> {
+    pub async fn admin_delete_reference_value(
+        &self,
+        auth: Option<&str>,
+        name: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), KbsError> {
         let who = self.authorize(auth, Permission::WritePolicies, now)?;
         let _writes = self.admin_writes.lock().await;
-        if !self.store.delete_reference_value(name).await.map_err(internal)? {
+        if !self
+            .store
+            .delete_reference_value(name)
+            .await
+            .map_err(internal)?
+        {
             return Err(KbsError::NotFound(format!("reference value {name}")));
         }
-        self.appraiser.set_reference_values(Self::stored_reference_values(&self.store).await?);
+        self.appraiser
+            .set_reference_values(Self::stored_reference_values(&self.store).await?);
         info!(admin = %who, %name, "reference value deleted");
         Ok(())
     }
 
-    pub async fn admin_list_reference_values(&self, auth: Option<&str>, now: OffsetDateTime) -> Result<Value, KbsError> {
+    pub async fn admin_list_reference_values(
+        &self,
+        auth: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<Value, KbsError> {
         self.authorize(auth, Permission::Read, now)?;
         Ok(self.appraiser.reference_values().to_json())
     }

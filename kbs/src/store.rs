@@ -8,15 +8,20 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::Row;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("store: {0}")]
     Database(#[from] sqlx::Error),
     #[error("store file {path}: {source}")]
-    File { path: String, source: std::io::Error },
+    File {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 /// Kinds of policy kept in the store.
@@ -53,8 +58,10 @@ fn unix_now() -> i64 {
 impl Store {
     pub async fn open_sqlite(path: &Path) -> Result<Self, StoreError> {
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|source| StoreError::File { path: parent.display().to_string(), source })?;
+            std::fs::create_dir_all(parent).map_err(|source| StoreError::File {
+                path: parent.display().to_string(),
+                source,
+            })?;
         }
         let options = SqliteConnectOptions::from_str("sqlite://")?
             .filename(path)
@@ -62,7 +69,10 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
         for statement in SCHEMA.iter().copied() {
             sqlx::query(statement).execute(&pool).await?;
         }
@@ -71,8 +81,12 @@ impl Store {
             let file = format!("{}{suffix}", path.display());
             if Path::new(&file).exists() {
                 use std::os::unix::fs::PermissionsExt;
-                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
-                    .map_err(|source| StoreError::File { path: file.clone(), source })?;
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).map_err(
+                    |source| StoreError::File {
+                        path: file.clone(),
+                        source,
+                    },
+                )?;
             }
         }
         Ok(Self { pool })
@@ -97,21 +111,37 @@ impl Store {
     }
 
     pub async fn get_resource(&self, path: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let row = sqlx::query("SELECT sealed FROM resources WHERE path = ?1").bind(path).fetch_optional(&self.pool).await?;
+        let row = sqlx::query("SELECT sealed FROM resources WHERE path = ?1")
+            .bind(path)
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(row.map(|row| row.get::<Vec<u8>, _>(0)))
     }
 
     pub async fn delete_resource(&self, path: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM resources WHERE path = ?1").bind(path).execute(&self.pool).await?;
+        let done = sqlx::query("DELETE FROM resources WHERE path = ?1")
+            .bind(path)
+            .execute(&self.pool)
+            .await?;
         Ok(done.rows_affected() > 0)
     }
 
     pub async fn list_resources(&self) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query("SELECT path FROM resources ORDER BY path").fetch_all(&self.pool).await?;
-        Ok(rows.into_iter().map(|row| row.get::<String, _>(0)).collect())
+        let rows = sqlx::query("SELECT path FROM resources ORDER BY path")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| row.get::<String, _>(0))
+            .collect())
     }
 
-    pub async fn put_policy(&self, kind: PolicyKind, name: &str, source: &str) -> Result<(), StoreError> {
+    pub async fn put_policy(
+        &self,
+        kind: PolicyKind,
+        name: &str,
+        source: &str,
+    ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO policies (kind, name, source, updated_at) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT(kind, name) DO UPDATE SET source = excluded.source, updated_at = excluded.updated_at",
@@ -139,10 +169,17 @@ impl Store {
             .bind(kind.as_str())
             .fetch_all(&self.pool)
             .await?;
-        Ok(rows.into_iter().map(|row| (row.get(0), row.get(1))).collect())
+        Ok(rows
+            .into_iter()
+            .map(|row| (row.get(0), row.get(1)))
+            .collect())
     }
 
-    pub async fn put_reference_value(&self, name: &str, value_json: &str) -> Result<(), StoreError> {
+    pub async fn put_reference_value(
+        &self,
+        name: &str,
+        value_json: &str,
+    ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO reference_values (name, value, updated_at) VALUES (?1, ?2, ?3)
              ON CONFLICT(name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
@@ -156,13 +193,21 @@ impl Store {
     }
 
     pub async fn delete_reference_value(&self, name: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM reference_values WHERE name = ?1").bind(name).execute(&self.pool).await?;
+        let done = sqlx::query("DELETE FROM reference_values WHERE name = ?1")
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
         Ok(done.rows_affected() > 0)
     }
 
     pub async fn reference_values(&self) -> Result<Vec<(String, String)>, StoreError> {
-        let rows = sqlx::query("SELECT name, value FROM reference_values ORDER BY name").fetch_all(&self.pool).await?;
-        Ok(rows.into_iter().map(|row| (row.get(0), row.get(1))).collect())
+        let rows = sqlx::query("SELECT name, value FROM reference_values ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| (row.get(0), row.get(1)))
+            .collect())
     }
 
     pub async fn close(&self) {
@@ -181,18 +226,33 @@ mod tests {
         let store = Store::open_sqlite(&path).await.unwrap();
         store.put_resource("a/b/c", b"sealed").await.unwrap();
         store.put_resource("a/b/c", b"sealed2").await.unwrap();
-        store.put_policy(PolicyKind::Release, "a/", "package x").await.unwrap();
+        store
+            .put_policy(PolicyKind::Release, "a/", "package x")
+            .await
+            .unwrap();
         store.put_reference_value("sample", "{}").await.unwrap();
         store.close().await;
         let store = Store::open_sqlite(&path).await.unwrap();
-        assert_eq!(store.get_resource("a/b/c").await.unwrap().unwrap(), b"sealed2");
+        assert_eq!(
+            store.get_resource("a/b/c").await.unwrap().unwrap(),
+            b"sealed2"
+        );
         assert_eq!(store.list_resources().await.unwrap(), vec!["a/b/c"]);
         assert_eq!(store.policies(PolicyKind::Release).await.unwrap().len(), 1);
-        assert!(store.policies(PolicyKind::Appraisal).await.unwrap().is_empty());
+        assert!(
+            store
+                .policies(PolicyKind::Appraisal)
+                .await
+                .unwrap()
+                .is_empty()
+        );
         assert!(store.delete_resource("a/b/c").await.unwrap());
         assert!(!store.delete_resource("a/b/c").await.unwrap());
         assert_eq!(store.reference_values().await.unwrap()[0].0, "sample");
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
 }

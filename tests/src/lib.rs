@@ -15,9 +15,19 @@ use warden_wire::jwe::KeyAlgorithm;
 /// Path of a workspace binary next to the running test executable.
 pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
-    let dir = exe.parent().and_then(|deps| if deps.ends_with("deps") { deps.parent() } else { Some(deps) });
+    let dir = exe.parent().and_then(|deps| {
+        if deps.ends_with("deps") {
+            deps.parent()
+        } else {
+            Some(deps)
+        }
+    });
     let path = dir.expect("target dir").join(name);
-    assert!(path.exists(), "{} is missing: run `cargo build --workspace --bins` first", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace --bins` first",
+        path.display()
+    );
     path
 }
 
@@ -53,7 +63,11 @@ impl Kbs {
     /// `warden-kbs init` into a temp dir, a test config on port 0, then `serve`.
     pub fn start(options: KbsOptions) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        run_ok(Command::new(binary("warden-kbs")).args(["init", "--dir"]).arg(dir.path().join("kbs")));
+        run_ok(
+            Command::new(binary("warden-kbs"))
+                .args(["init", "--dir"])
+                .arg(dir.path().join("kbs")),
+        );
         run_ok(
             Command::new(binary("warden-kbs"))
                 .args(["admin", "keygen", "--name", "reader", "--out"])
@@ -94,7 +108,11 @@ filter = "debug"
             lifetime = options.token_lifetime,
         );
         std::fs::write(dir.path().join("kbs/kbs.toml"), config).expect("write config");
-        let mut kbs = Self { dir, url: String::new(), child: None };
+        let mut kbs = Self {
+            dir,
+            url: String::new(),
+            child: None,
+        };
         kbs.spawn();
         kbs
     }
@@ -118,7 +136,11 @@ filter = "debug"
     fn spawn(&mut self) {
         let ready = self.home().join("ready");
         let _ = std::fs::remove_file(&ready);
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path()).expect("log file");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .expect("log file");
         let child = Command::new(binary("warden-kbs"))
             .args(["serve", "--config"])
             .arg(self.home().join("kbs.toml"))
@@ -138,10 +160,18 @@ filter = "debug"
                 self.url = format!("https://{address}");
                 return;
             }
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
                 panic!("warden-kbs exited with {status}; log:\n{}", self.log());
             }
-            assert!(Instant::now() < deadline, "warden-kbs did not start; log:\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "warden-kbs did not start; log:\n{}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -170,7 +200,13 @@ filter = "debug"
     pub fn admin(&self, args: &[&str]) -> Output {
         let token = self.admin_token("admin");
         let mut command = Command::new(binary("warden-kbs"));
-        command.arg("admin").args(&args[..1]).arg("--url").arg(&self.url).arg("--ca-file").arg(self.ca_file());
+        command
+            .arg("admin")
+            .args(&args[..1])
+            .arg("--url")
+            .arg(&self.url)
+            .arg("--ca-file")
+            .arg(self.ca_file());
         command.args(&args[1..]).env("WARDEN_ADMIN_TOKEN", token);
         run_ok(&mut command)
     }
@@ -180,13 +216,32 @@ filter = "debug"
     pub fn provision_sample(&self, path: &str, secret: &[u8], prefix: &str) {
         let secret_file = self.dir.path().join("secret.bin");
         std::fs::write(&secret_file, secret).expect("write secret");
-        self.admin(&["resource", "set", path, "--file", secret_file.to_str().expect("utf-8")]);
+        self.admin(&[
+            "resource",
+            "set",
+            path,
+            "--file",
+            secret_file.to_str().expect("utf-8"),
+        ]);
         std::fs::remove_file(&secret_file).expect("remove secret");
         let rv = self.dir.path().join("rv.json");
         std::fs::write(&rv, r#"{"min_svn": 1}"#).expect("write rv");
-        self.admin(&["reference-value", "set", "sample", "--file", rv.to_str().expect("utf-8")]);
+        self.admin(&[
+            "reference-value",
+            "set",
+            "sample",
+            "--file",
+            rv.to_str().expect("utf-8"),
+        ]);
         let policy = repo_root().join("policies/allow-insecure-sample.rego");
-        self.admin(&["policy", "set-release", "--prefix", prefix, "--file", policy.to_str().expect("utf-8")]);
+        self.admin(&[
+            "policy",
+            "set-release",
+            "--prefix",
+            prefix,
+            "--file",
+            policy.to_str().expect("utf-8"),
+        ]);
     }
 
     /// Runs `warden-agent` with the sample attester against this KBS.
@@ -210,8 +265,14 @@ filter = "debug"
         for cert in rustls_pemfile_certs(&pem) {
             roots.add(cert).expect("add root");
         }
-        let tls = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
-        reqwest::Client::builder().tls_backend_preconfigured(tls).cookie_store(true).build().expect("client")
+        let tls = rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .cookie_store(true)
+            .build()
+            .expect("client")
     }
 
     /// Every byte the KBS persisted: the SQLite file and its WAL/SHM companions.
@@ -237,11 +298,16 @@ impl Drop for Kbs {
 
 fn rustls_pemfile_certs(pem: &[u8]) -> Vec<rustls::pki_types::CertificateDer<'static>> {
     use rustls::pki_types::pem::PemObject;
-    rustls::pki_types::CertificateDer::pem_slice_iter(pem).collect::<Result<_, _>>().expect("PEM certificates")
+    rustls::pki_types::CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<_, _>>()
+        .expect("PEM certificates")
 }
 
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repo root").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("repo root")
+        .to_path_buf()
 }
 
 pub fn run_ok(command: &mut Command) -> Output {
@@ -257,7 +323,9 @@ pub fn run_ok(command: &mut Command) -> Output {
 
 /// Does `haystack` contain `needle` anywhere?
 pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|window| window == needle)
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle)
 }
 
 /// A hand-driven KBS client for protocol misuse tests.
@@ -269,15 +337,29 @@ pub struct RawClient {
 
 impl RawClient {
     pub fn new(kbs: &Kbs) -> Self {
-        Self { http: kbs.http(), url: kbs.url.clone(), key: TeeKeyPair::generate(KeyAlgorithm::EcdhEsA256kw).expect("key") }
+        Self {
+            http: kbs.http(),
+            url: kbs.url.clone(),
+            key: TeeKeyPair::generate(KeyAlgorithm::EcdhEsA256kw).expect("key"),
+        }
     }
 
     pub async fn auth(&self) -> (u16, Value) {
-        self.post("/kbs/v0/auth", json!({"version": "0.4.0", "tee": "sample", "extra-params": {}})).await
+        self.post(
+            "/kbs/v0/auth",
+            json!({"version": "0.4.0", "tee": "sample", "extra-params": {}}),
+        )
+        .await
     }
 
     pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        let response = self.http.post(format!("{}{path}", self.url)).json(&body).send().await.expect("send");
+        let response = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .json(&body)
+            .send()
+            .await
+            .expect("send");
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }
@@ -311,13 +393,16 @@ impl RawClient {
         let (status, challenge) = self.auth().await;
         assert_eq!(status, 200, "{challenge}");
         let nonce = challenge["nonce"].as_str().expect("nonce").to_owned();
-        let (status, body) = self.post("/kbs/v0/attest", self.attestation(&nonce, &nonce)).await;
+        let (status, body) = self
+            .post("/kbs/v0/attest", self.attestation(&nonce, &nonce))
+            .await;
         assert_eq!(status, 200, "{body}");
         body["token"].as_str().expect("token").to_owned()
     }
 
     pub fn decrypt(&self, envelope: &Value) -> Vec<u8> {
-        let envelope: warden_wire::FlattenedJwe = serde_json::from_value(envelope.clone()).expect("JWE");
+        let envelope: warden_wire::FlattenedJwe =
+            serde_json::from_value(envelope.clone()).expect("JWE");
         self.key.decrypt(&envelope).expect("decrypt")
     }
 }

@@ -15,17 +15,32 @@ fn agent_attests_and_fetches_a_secret_that_never_appears_in_logs_or_store() {
     let kbs = Kbs::start(KbsOptions::default());
     kbs.provision_sample("demo/key/one", SECRET, "demo/");
     let output = kbs.agent(&["get-resource", "demo/key/one"]);
-    assert!(output.status.success(), "agent failed: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "agent failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert_eq!(output.stdout, SECRET);
     let out_file = kbs.dir.path().join("secret.out");
-    let output = kbs.agent(&["get-resource", "demo/key/one", "--out", out_file.to_str().unwrap()]);
+    let output = kbs.agent(&[
+        "get-resource",
+        "demo/key/one",
+        "--out",
+        out_file.to_str().unwrap(),
+    ]);
     assert!(output.status.success());
     assert_eq!(std::fs::read(&out_file).unwrap(), SECRET);
 
     let log = kbs.log();
-    assert!(log.contains("resource released"), "the debug log was captured:\n{log}");
+    assert!(
+        log.contains("resource released"),
+        "the debug log was captured:\n{log}"
+    );
     assert!(log.contains("INSECURE"), "sample use is loud in the log");
-    assert!(!contains(log.as_bytes(), SECRET), "secret leaked into the KBS log");
+    assert!(
+        !contains(log.as_bytes(), SECRET),
+        "secret leaked into the KBS log"
+    );
     let stored = kbs.stored_bytes();
     assert!(!stored.is_empty());
     assert!(!contains(&stored, SECRET), "secret stored in plaintext");
@@ -39,24 +54,51 @@ async fn token_verifies_with_the_jwks_alone_and_is_marked_insecure() {
     let kbs = Kbs::start(KbsOptions::default());
     kbs.provision_sample("demo/key/one", SECRET, "demo/");
     let output = kbs.agent(&["attest"]);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let token = String::from_utf8(output.stdout).unwrap().trim().to_owned();
 
     let client = kbs.http();
-    let discovery: Value = client.get(format!("{}/.well-known/openid-configuration", kbs.url)).send().await.unwrap().json().await.unwrap();
+    let discovery: Value = client
+        .get(format!("{}/.well-known/openid-configuration", kbs.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let jwks_uri = discovery["jwks_uri"].as_str().unwrap();
-    let jwks: JwkSet = client.get(jwks_uri).send().await.unwrap().json().await.unwrap();
+    let jwks: JwkSet = client
+        .get(jwks_uri)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let kid = jsonwebtoken::decode_header(&token).unwrap().kid.unwrap();
     let jwk = jwks.find(&kid).expect("token kid in JWKS");
     let mut validation = Validation::new(Algorithm::ES256);
     validation.set_issuer(&[discovery["issuer"].as_str().unwrap()]);
-    let claims = jsonwebtoken::decode::<Value>(&token, &DecodingKey::from_jwk(jwk).unwrap(), &validation).unwrap().claims;
+    let claims =
+        jsonwebtoken::decode::<Value>(&token, &DecodingKey::from_jwk(jwk).unwrap(), &validation)
+            .unwrap()
+            .claims;
     let submod = &claims["submods"]["cpu0"];
     assert_eq!(submod["ear.status"], "affirming");
     assert_eq!(submod["warden.tee"], "sample");
     assert_eq!(submod["ear.trustworthiness-vector"]["executables"], 2);
     assert_eq!(claims["eat_profile"], "tag:github.com,2023:veraison/ear");
-    assert!(claims["warden.insecure"][0].as_str().unwrap().contains("sample"), "{claims}");
+    assert!(
+        claims["warden.insecure"][0]
+            .as_str()
+            .unwrap()
+            .contains("sample"),
+        "{claims}"
+    );
     assert_eq!(claims["cnf"]["jwk"]["kty"], "EC");
 
     // A token with a flipped signature byte does not verify.
@@ -64,7 +106,10 @@ async fn token_verifies_with_the_jwks_alone_and_is_marked_insecure() {
     let last = forged.len() - 3;
     forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
     let forged = String::from_utf8(forged).unwrap();
-    assert!(jsonwebtoken::decode::<Value>(&forged, &DecodingKey::from_jwk(jwk).unwrap(), &validation).is_err());
+    assert!(
+        jsonwebtoken::decode::<Value>(&forged, &DecodingKey::from_jwk(jwk).unwrap(), &validation)
+            .is_err()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -78,10 +123,15 @@ async fn nonces_are_single_use_and_must_match() {
     let body = client.attestation("bm90LXRoZS1ub25jZQ==", "bm90LXRoZS1ub25jZQ==");
     let (status, error) = client.post("/kbs/v0/attest", body).await;
     assert_eq!(status, 401, "{error}");
-    assert!(error["type"].as_str().unwrap().ends_with("InvalidSession"), "{error}");
+    assert!(
+        error["type"].as_str().unwrap().ends_with("InvalidSession"),
+        "{error}"
+    );
     // The session is gone after a failed attempt, even with the right nonce now.
     let nonce = challenge["nonce"].as_str().unwrap();
-    let (status, _) = client.post("/kbs/v0/attest", client.attestation(nonce, nonce)).await;
+    let (status, _) = client
+        .post("/kbs/v0/attest", client.attestation(nonce, nonce))
+        .await;
     assert_eq!(status, 401);
 
     // A good attestation, then the same body replayed on the same session and on a new one.
@@ -101,10 +151,14 @@ async fn nonces_are_single_use_and_must_match() {
     // The token alone (no cookie) works as a bearer credential, and only with its own key.
     let token = token["token"].as_str().unwrap();
     let fresh = RawClient::new(&kbs);
-    let (status, envelope) = fresh.get("/kbs/v0/resource/demo/key/one", Some(token)).await;
+    let (status, envelope) = fresh
+        .get("/kbs/v0/resource/demo/key/one", Some(token))
+        .await;
     assert_eq!(status, 200, "{envelope}");
     assert_eq!(client.decrypt(&envelope), SECRET);
-    let (status, _) = fresh.get("/kbs/v0/resource/demo/key/one", Some("e30.e30.e30")).await;
+    let (status, _) = fresh
+        .get("/kbs/v0/resource/demo/key/one", Some("e30.e30.e30"))
+        .await;
     assert_eq!(status, 401);
 }
 
@@ -115,20 +169,33 @@ async fn tampered_sample_evidence_is_refused() {
     let (_, challenge) = client.auth().await;
     let nonce = challenge["nonce"].as_str().unwrap();
     // Report data bound to another nonce: evidence from some other session.
-    let (status, error) = client.post("/kbs/v0/attest", client.attestation(nonce, "c29tZS1vdGhlcg==")).await;
+    let (status, error) = client
+        .post(
+            "/kbs/v0/attest",
+            client.attestation(nonce, "c29tZS1vdGhlcg=="),
+        )
+        .await;
     assert_eq!(status, 401, "{error}");
-    assert!(error["detail"].as_str().unwrap().contains("not bound"), "{error}");
+    assert!(
+        error["detail"].as_str().unwrap().contains("not bound"),
+        "{error}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sessions_expire() {
-    let kbs = Kbs::start(KbsOptions { session_timeout: "2s", ..KbsOptions::default() });
+    let kbs = Kbs::start(KbsOptions {
+        session_timeout: "2s",
+        ..KbsOptions::default()
+    });
     kbs.provision_sample("demo/key/one", SECRET, "demo/");
     let client = RawClient::new(&kbs);
     let (_, challenge) = client.auth().await;
     let nonce = challenge["nonce"].as_str().unwrap().to_owned();
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    let (status, error) = client.post("/kbs/v0/attest", client.attestation(&nonce, &nonce)).await;
+    let (status, error) = client
+        .post("/kbs/v0/attest", client.attestation(&nonce, &nonce))
+        .await;
     assert_eq!(status, 401, "{error}");
 
     client.attest().await;
@@ -145,7 +212,13 @@ async fn release_policy_denies_with_403_and_unknown_resources_are_404() {
     kbs.provision_sample("demo/key/one", SECRET, "demo/");
     let secret_file = kbs.dir.path().join("other.bin");
     std::fs::write(&secret_file, b"other").unwrap();
-    kbs.admin(&["resource", "set", "prod/key/one", "--file", secret_file.to_str().unwrap()]);
+    kbs.admin(&[
+        "resource",
+        "set",
+        "prod/key/one",
+        "--file",
+        secret_file.to_str().unwrap(),
+    ]);
     let client = RawClient::new(&kbs);
     client.attest().await;
     // prod/ falls under the shipped default policy, which refuses sample evidence.
@@ -159,7 +232,13 @@ async fn release_policy_denies_with_403_and_unknown_resources_are_404() {
     // Reference values not met: the appraisal is a warning and the release is refused.
     let rv = kbs.dir.path().join("rv-high.json");
     std::fs::write(&rv, r#"{"min_svn": 9}"#).unwrap();
-    kbs.admin(&["reference-value", "set", "sample", "--file", rv.to_str().unwrap()]);
+    kbs.admin(&[
+        "reference-value",
+        "set",
+        "sample",
+        "--file",
+        rv.to_str().unwrap(),
+    ]);
     let stricter = RawClient::new(&kbs);
     stricter.attest().await;
     let (status, _) = stricter.get("/kbs/v0/resource/demo/key/one", None).await;
@@ -173,24 +252,101 @@ async fn admin_calls_need_a_valid_token_with_the_right_role() {
     let url = format!("{}/kbs/v0/admin/resources/a/b/c", kbs.url);
     let status = |response: reqwest::Response| response.status().as_u16();
 
-    assert_eq!(status(http.put(&url).body("x").send().await.unwrap()), 401, "no token");
-    assert_eq!(status(http.put(&url).bearer_auth("not.a.token").body("x").send().await.unwrap()), 401, "bad token");
+    assert_eq!(
+        status(http.put(&url).body("x").send().await.unwrap()),
+        401,
+        "no token"
+    );
+    assert_eq!(
+        status(
+            http.put(&url)
+                .bearer_auth("not.a.token")
+                .body("x")
+                .send()
+                .await
+                .unwrap()
+        ),
+        401,
+        "bad token"
+    );
     let admin_key = std::fs::read(kbs.home().join("keys/admin.key")).unwrap();
     let now = time::OffsetDateTime::now_utc();
-    let expired = warden_kbs::admin::mint_token("admin", &admin_key, "old", vec![], now - time::Duration::hours(2), time::Duration::hours(1)).unwrap();
-    assert_eq!(status(http.put(&url).bearer_auth(expired).body("x").send().await.unwrap()), 401, "expired token");
+    let expired = warden_kbs::admin::mint_token(
+        "admin",
+        &admin_key,
+        "old",
+        vec![],
+        now - time::Duration::hours(2),
+        time::Duration::hours(1),
+    )
+    .unwrap();
+    assert_eq!(
+        status(
+            http.put(&url)
+                .bearer_auth(expired)
+                .body("x")
+                .send()
+                .await
+                .unwrap()
+        ),
+        401,
+        "expired token"
+    );
     let reader = kbs.admin_token("reader");
-    assert_eq!(status(http.put(&url).bearer_auth(&reader).body("x").send().await.unwrap()), 403, "reader cannot write");
-    assert_eq!(status(http.get(format!("{}/kbs/v0/admin/resources", kbs.url)).bearer_auth(&reader).send().await.unwrap()), 200);
+    assert_eq!(
+        status(
+            http.put(&url)
+                .bearer_auth(&reader)
+                .body("x")
+                .send()
+                .await
+                .unwrap()
+        ),
+        403,
+        "reader cannot write"
+    );
+    assert_eq!(
+        status(
+            http.get(format!("{}/kbs/v0/admin/resources", kbs.url))
+                .bearer_auth(&reader)
+                .send()
+                .await
+                .unwrap()
+        ),
+        200
+    );
     // An attestation token is not an admin token.
     kbs.provision_sample("demo/key/one", SECRET, "demo/");
     let attestation_token = RawClient::new(&kbs).attest().await;
-    assert_eq!(status(http.put(&url).bearer_auth(attestation_token).body("x").send().await.unwrap()), 401);
+    assert_eq!(
+        status(
+            http.put(&url)
+                .bearer_auth(attestation_token)
+                .body("x")
+                .send()
+                .await
+                .unwrap()
+        ),
+        401
+    );
     let admin = kbs.admin_token("admin");
-    assert_eq!(status(http.put(&url).bearer_auth(&admin).body("x").send().await.unwrap()), 204);
+    assert_eq!(
+        status(
+            http.put(&url)
+                .bearer_auth(&admin)
+                .body("x")
+                .send()
+                .await
+                .unwrap()
+        ),
+        204
+    );
     // A policy that does not compile is refused and the old one stays.
     let bad = http
-        .put(format!("{}/kbs/v0/admin/policies/release?prefix=demo/", kbs.url))
+        .put(format!(
+            "{}/kbs/v0/admin/policies/release?prefix=demo/",
+            kbs.url
+        ))
         .bearer_auth(&admin)
         .body("package warden.release\nallow if {")
         .send()
@@ -213,35 +369,81 @@ async fn resources_survive_a_crash_and_restart() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn auth_is_rate_limited_and_sample_is_off_by_default() {
-    let kbs = Kbs::start(KbsOptions { auth_per_second: 1.0, auth_burst: 2.0, allow_sample: false, ..KbsOptions::default() });
+    let kbs = Kbs::start(KbsOptions {
+        auth_per_second: 1.0,
+        auth_burst: 2.0,
+        allow_sample: false,
+        ..KbsOptions::default()
+    });
     let client = RawClient::new(&kbs);
-    let statuses = [client.auth().await.0, client.auth().await.0, client.auth().await.0];
+    let statuses = [
+        client.auth().await.0,
+        client.auth().await.0,
+        client.auth().await.0,
+    ];
     assert_eq!(statuses, [200, 200, 429]);
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let (_, challenge) = client.auth().await;
     let nonce = challenge["nonce"].as_str().unwrap();
-    let (status, error) = client.post("/kbs/v0/attest", client.attestation(nonce, nonce)).await;
+    let (status, error) = client
+        .post("/kbs/v0/attest", client.attestation(nonce, nonce))
+        .await;
     assert_eq!(status, 401);
-    assert!(error["detail"].as_str().unwrap().contains("insecure"), "{error}");
+    assert!(
+        error["detail"].as_str().unwrap().contains("insecure"),
+        "{error}"
+    );
     let output = kbs.agent(&["attest"]);
-    assert_eq!(output.status.code(), Some(1), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn malformed_bodies_get_400_not_a_crash() {
     let kbs = Kbs::start(KbsOptions::default());
     let http = kbs.http();
-    for body in ["", "{", "[]", r#"{"version":"0.4.0"}"#, r#"{"version":"9.9.9","tee":"sample","extra-params":{}}"#] {
-        let response = http.post(format!("{}/kbs/v0/auth", kbs.url)).body(body).send().await.unwrap();
+    for body in [
+        "",
+        "{",
+        "[]",
+        r#"{"version":"0.4.0"}"#,
+        r#"{"version":"9.9.9","tee":"sample","extra-params":{}}"#,
+    ] {
+        let response = http
+            .post(format!("{}/kbs/v0/auth", kbs.url))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status().as_u16(), 400, "body {body:?}");
         let error: Value = response.json().await.unwrap();
         assert!(error["type"].is_string() && error["detail"].is_string());
     }
     let huge = vec![b'a'; 2 << 20];
-    let response = http.post(format!("{}/kbs/v0/attest", kbs.url)).body(huge).send().await.unwrap();
+    let response = http
+        .post(format!("{}/kbs/v0/attest", kbs.url))
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status().as_u16(), 413);
-    let health = http.get(format!("{}/readyz", kbs.url)).send().await.unwrap();
+    let health = http
+        .get(format!("{}/readyz", kbs.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(health.status().as_u16(), 200);
-    let metrics = http.get(format!("{}/metrics", kbs.url)).send().await.unwrap().text().await.unwrap();
+    let metrics = http
+        .get(format!("{}/metrics", kbs.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(metrics.contains("warden_kbs_requests_total"), "{metrics}");
 }

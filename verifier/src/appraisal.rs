@@ -48,7 +48,11 @@ pub struct Appraiser {
 }
 
 impl Appraiser {
-    pub fn new(registry: VerifierRegistry, policy: RegoPolicy, reference_values: ReferenceValues) -> Self {
+    pub fn new(
+        registry: VerifierRegistry,
+        policy: RegoPolicy,
+        reference_values: ReferenceValues,
+    ) -> Self {
         Self {
             registry,
             policy: RwLock::new(Arc::new(policy)),
@@ -71,25 +75,42 @@ impl Appraiser {
     }
 
     pub fn set_reference_values(&self, values: ReferenceValues) {
-        *self.reference_values.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(values);
+        *self
+            .reference_values
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Arc::new(values);
     }
 
     pub fn policy(&self) -> Arc<RegoPolicy> {
-        self.policy.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.policy
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub fn reference_values(&self) -> Arc<ReferenceValues> {
-        self.reference_values.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.reference_values
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Verifies the evidence and appraises its claims at time `at`.
-    pub fn appraise(&self, request: &AppraisalRequest<'_>, at: OffsetDateTime) -> Result<AttestationResult, Rejection> {
+    pub fn appraise(
+        &self,
+        request: &AppraisalRequest<'_>,
+        at: OffsetDateTime,
+    ) -> Result<AttestationResult, Rejection> {
         let verifier = self.registry.verifier_for(request.tee)?;
         if request.init_data_present {
             return Err(Rejection::InitDataUnbound(verifier.tee()));
         }
         let claims = verifier.verify(request.evidence, &request.expected, at)?;
-        let insecure_reasons: Vec<String> = verifier.insecure_reason().map(String::from).into_iter().collect();
+        let insecure_reasons: Vec<String> = verifier
+            .insecure_reason()
+            .map(String::from)
+            .into_iter()
+            .collect();
         let policy = self.policy();
         let input = json!({
             "tee": verifier.tee().name(),
@@ -97,9 +118,14 @@ impl Appraiser {
             "reference_values": self.reference_values().to_json(),
             "insecure": !insecure_reasons.is_empty(),
         });
-        let output = policy.evaluate(APPRAISAL_RULE, &input).map_err(|e| Rejection::Policy(e.to_string()))?;
-        let trust_vector: TrustVector = serde_json::from_value(output)
-            .map_err(|e| Rejection::Policy(format!("{APPRAISAL_RULE} is not an AR4SI trust vector: {e}")))?;
+        let output = policy
+            .evaluate(APPRAISAL_RULE, &input)
+            .map_err(|e| Rejection::Policy(e.to_string()))?;
+        let trust_vector: TrustVector = serde_json::from_value(output).map_err(|e| {
+            Rejection::Policy(format!(
+                "{APPRAISAL_RULE} is not an AR4SI trust vector: {e}"
+            ))
+        })?;
         Ok(AttestationResult {
             tee: verifier.tee(),
             status: trust_vector.status(),
@@ -118,7 +144,9 @@ mod tests {
     use base64::Engine as _;
 
     fn appraiser(reference: Value) -> Appraiser {
-        let registry = VerifierRegistry::new(&VerifierSettings { allow_insecure_sample: true });
+        let registry = VerifierRegistry::new(&VerifierSettings {
+            allow_insecure_sample: true,
+        });
         let policy = Appraiser::compile_policy("default", DEFAULT_APPRAISAL_POLICY).unwrap();
         let values = serde_json::from_value(reference).unwrap();
         Appraiser::new(registry, policy, ReferenceValues::new(values))
@@ -132,7 +160,9 @@ mod tests {
         AppraisalRequest {
             tee: "sample",
             evidence,
-            expected: ExpectedBinding { runtime_data: [9; 48] },
+            expected: ExpectedBinding {
+                runtime_data: [9; 48],
+            },
             init_data_present: false,
         }
     }
@@ -141,10 +171,16 @@ mod tests {
     fn default_policy_affirms_sample_meeting_reference_values_and_marks_it_insecure() {
         let appraiser = appraiser(json!({"sample": {"min_svn": 2}}));
         let evidence = sample_evidence(2);
-        let result = appraiser.appraise(&request(&evidence), OffsetDateTime::UNIX_EPOCH).unwrap();
+        let result = appraiser
+            .appraise(&request(&evidence), OffsetDateTime::UNIX_EPOCH)
+            .unwrap();
         assert_eq!(result.status, Status::Affirming);
         assert_eq!(result.trust_vector.executables, Some(2));
-        assert_eq!(result.trust_vector.hardware, Some(0), "sample makes no hardware claim");
+        assert_eq!(
+            result.trust_vector.hardware,
+            Some(0),
+            "sample makes no hardware claim"
+        );
         assert_eq!(result.insecure_reasons.len(), 1);
         assert!(result.policy_id.starts_with("default@sha256:"));
     }
@@ -153,7 +189,9 @@ mod tests {
     fn below_reference_svn_is_a_warning() {
         let appraiser = appraiser(json!({"sample": {"min_svn": 5}}));
         let evidence = sample_evidence(4);
-        let result = appraiser.appraise(&request(&evidence), OffsetDateTime::UNIX_EPOCH).unwrap();
+        let result = appraiser
+            .appraise(&request(&evidence), OffsetDateTime::UNIX_EPOCH)
+            .unwrap();
         assert_eq!(result.status, Status::Warning);
     }
 
@@ -161,7 +199,9 @@ mod tests {
     fn without_reference_values_nothing_is_affirmed() {
         let appraiser = appraiser(json!({}));
         let evidence = sample_evidence(100);
-        let result = appraiser.appraise(&request(&evidence), OffsetDateTime::UNIX_EPOCH).unwrap();
+        let result = appraiser
+            .appraise(&request(&evidence), OffsetDateTime::UNIX_EPOCH)
+            .unwrap();
         assert_ne!(result.status, Status::Affirming);
     }
 

@@ -92,7 +92,12 @@ impl TrustVector {
 
     /// The worst tier among the claims made; `None` when no claim is made.
     pub fn status(&self) -> Status {
-        self.claims().into_iter().flatten().map(Status::of_claim).max().unwrap_or(Status::None)
+        self.claims()
+            .into_iter()
+            .flatten()
+            .map(Status::of_claim)
+            .max()
+            .unwrap_or(Status::None)
     }
 }
 
@@ -140,7 +145,11 @@ pub struct EarClaims {
     pub cnf: Confirmation,
     /// Why this result carries no hardware assurance; present only for insecure TEEs so that
     /// every consumer of the token can see it.
-    #[serde(rename = "warden.insecure", default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "warden.insecure",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub insecure: Vec<String>,
 }
 
@@ -186,7 +195,9 @@ impl EarClaims {
                 build: concat!("warden-verifier ", env!("CARGO_PKG_VERSION")).into(),
             },
             submods: BTreeMap::from([(PRIMARY_SUBMOD.to_owned(), submod)]),
-            cnf: Confirmation { jwk: context.tee_pubkey.clone() },
+            cnf: Confirmation {
+                jwk: context.tee_pubkey.clone(),
+            },
             insecure: result.insecure_reasons.clone(),
         }
     }
@@ -228,10 +239,17 @@ impl TokenSigner {
         let key_error = |e: jsonwebtoken::errors::Error| TokenError::Key(e.to_string());
         let encoding = EncodingKey::from_ec_pem(pem).map_err(key_error)?;
         let mut public = Jwk::from_encoding_key(&encoding, Algorithm::ES256).map_err(key_error)?;
-        let kid = public.thumbprint(ThumbprintHash::SHA256).map_err(key_error)?;
+        let kid = public
+            .thumbprint(ThumbprintHash::SHA256)
+            .map_err(key_error)?;
         public.common.key_id = Some(kid.clone());
         public.common.public_key_use = Some(jsonwebtoken::jwk::PublicKeyUse::Signature);
-        Ok(Self { encoding, public, kid, issuer: issuer.into() })
+        Ok(Self {
+            encoding,
+            public,
+            kid,
+            issuer: issuer.into(),
+        })
     }
 
     pub fn issuer(&self) -> &str {
@@ -247,7 +265,9 @@ impl TokenSigner {
 
     /// The public keys, as served at `/.well-known/jwks.json`.
     pub fn jwks(&self) -> JwkSet {
-        JwkSet { keys: vec![self.public.clone()] }
+        JwkSet {
+            keys: vec![self.public.clone()],
+        }
     }
 
     pub fn verifier(&self) -> Result<TokenVerifier, TokenError> {
@@ -265,11 +285,18 @@ impl TokenVerifier {
     pub fn from_jwks(jwks: &JwkSet, issuer: &str) -> Result<Self, TokenError> {
         let mut keys = HashMap::new();
         for jwk in &jwks.keys {
-            let kid = jwk.common.key_id.clone().ok_or_else(|| TokenError::Key("JWK without kid".into()))?;
+            let kid = jwk
+                .common
+                .key_id
+                .clone()
+                .ok_or_else(|| TokenError::Key("JWK without kid".into()))?;
             let key = DecodingKey::from_jwk(jwk).map_err(|e| TokenError::Key(e.to_string()))?;
             keys.insert(kid, key);
         }
-        Ok(Self { keys, issuer: issuer.into() })
+        Ok(Self {
+            keys,
+            issuer: issuer.into(),
+        })
     }
 
     pub fn verify(&self, token: &str, at: OffsetDateTime) -> Result<EarClaims, TokenError> {
@@ -282,7 +309,9 @@ impl TokenVerifier {
         validation.validate_exp = false;
         validation.required_spec_claims = ["exp", "iat", "iss"].map(String::from).into();
         validation.set_issuer(&[&self.issuer]);
-        let claims = jsonwebtoken::decode::<EarClaims>(token, key, &validation).map_err(invalid)?.claims;
+        let claims = jsonwebtoken::decode::<EarClaims>(token, key, &validation)
+            .map_err(invalid)?
+            .claims;
         let now = at.unix_timestamp();
         if now < claims.nbf || now >= claims.exp {
             return Err(TokenError::OutsideValidity { at });
@@ -312,9 +341,17 @@ mod tests {
 
     #[test]
     fn vector_uses_ar4si_names_and_refuses_unknown_ones() {
-        let vector = TrustVector { instance_identity: Some(2), ..Default::default() };
-        assert_eq!(serde_json::to_value(&vector).unwrap(), serde_json::json!({"instance-identity": 2}));
+        let vector = TrustVector {
+            instance_identity: Some(2),
+            ..Default::default()
+        };
+        assert_eq!(
+            serde_json::to_value(&vector).unwrap(),
+            serde_json::json!({"instance-identity": 2})
+        );
         assert!(serde_json::from_value::<TrustVector>(serde_json::json!({"bogus": 2})).is_err());
-        assert!(serde_json::from_value::<TrustVector>(serde_json::json!({"hardware": 300})).is_err());
+        assert!(
+            serde_json::from_value::<TrustVector>(serde_json::json!({"hardware": 300})).is_err()
+        );
     }
 }

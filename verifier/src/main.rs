@@ -11,11 +11,16 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use warden_verifier::appraisal::DEFAULT_APPRAISAL_POLICY;
 use warden_verifier::{
-    AppraisalRequest, Appraiser, ExpectedBinding, ReferenceValues, Status, VerifierRegistry, VerifierSettings,
+    AppraisalRequest, Appraiser, ExpectedBinding, ReferenceValues, Status, VerifierRegistry,
+    VerifierSettings,
 };
 
 #[derive(Parser)]
-#[command(name = "warden-verifier", version, about = "Appraise TEE evidence offline")]
+#[command(
+    name = "warden-verifier",
+    version,
+    about = "Appraise TEE evidence offline"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -78,10 +83,12 @@ fn appraise(args: &AppraiseArgs) -> Result<ExitCode, String> {
         .ok()
         .and_then(|bytes| bytes.try_into().ok())
         .ok_or("--report-data must be 48 bytes of hex")?;
-    let evidence: Value =
-        serde_json::from_str(&read(&args.evidence)?).map_err(|e| format!("{}: {e}", args.evidence.display()))?;
+    let evidence: Value = serde_json::from_str(&read(&args.evidence)?)
+        .map_err(|e| format!("{}: {e}", args.evidence.display()))?;
     let reference_values = match &args.reference_values {
-        Some(path) => serde_json::from_str(&read(path)?).map_err(|e| format!("{}: {e}", path.display()))?,
+        Some(path) => {
+            serde_json::from_str(&read(path)?).map_err(|e| format!("{}: {e}", path.display()))?
+        }
         None => Default::default(),
     };
     let policy = match &args.policy {
@@ -89,12 +96,16 @@ fn appraise(args: &AppraiseArgs) -> Result<ExitCode, String> {
         None => Appraiser::compile_policy("default", DEFAULT_APPRAISAL_POLICY),
     }
     .map_err(|e| e.to_string())?;
-    let registry = VerifierRegistry::new(&VerifierSettings { allow_insecure_sample: args.insecure_allow_sample });
+    let registry = VerifierRegistry::new(&VerifierSettings {
+        allow_insecure_sample: args.insecure_allow_sample,
+    });
     let appraiser = Appraiser::new(registry, policy, ReferenceValues::new(reference_values));
     let request = AppraisalRequest {
         tee: &args.tee,
         evidence: &evidence,
-        expected: ExpectedBinding { runtime_data: report_data },
+        expected: ExpectedBinding {
+            runtime_data: report_data,
+        },
         init_data_present: false,
     };
     let outcome = appraiser.appraise(&request, at);
@@ -130,5 +141,9 @@ fn appraise(args: &AppraiseArgs) -> Result<ExitCode, String> {
             Err(rejection) => println!("rejected: {rejection}"),
         }
     }
-    Ok(if affirming { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if affirming {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

@@ -13,7 +13,11 @@ pub enum PolicyError {
     #[error("policy {id} does not define {rule}")]
     MissingRule { id: String, rule: String },
     #[error("policy {id} failed while evaluating {rule}: {message}")]
-    Evaluation { id: String, rule: String, message: String },
+    Evaluation {
+        id: String,
+        rule: String,
+        message: String,
+    },
 }
 
 #[derive(Clone)]
@@ -26,7 +30,10 @@ pub struct RegoPolicy {
 
 impl std::fmt::Debug for RegoPolicy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RegoPolicy").field("id", &self.id).field("digest", &self.digest).finish()
+        f.debug_struct("RegoPolicy")
+            .field("id", &self.id)
+            .field("digest", &self.digest)
+            .finish()
     }
 }
 
@@ -35,9 +42,14 @@ impl RegoPolicy {
     /// `data.warden.release.allow`) is declared, so a policy that could never answer is refused
     /// when it is set rather than when a workload asks.
     pub fn compile(id: &str, source: &str, entrypoints: &[&str]) -> Result<Self, PolicyError> {
-        let compile_error = |message: String| PolicyError::Compile { id: id.into(), message };
+        let compile_error = |message: String| PolicyError::Compile {
+            id: id.into(),
+            message,
+        };
         let mut engine = regorus::Engine::new();
-        engine.add_policy(format!("{id}.rego"), source.into()).map_err(|e| compile_error(e.to_string()))?;
+        engine
+            .add_policy(format!("{id}.rego"), source.into())
+            .map_err(|e| compile_error(e.to_string()))?;
         for rule in entrypoints {
             let (package, name) = rule
                 .strip_prefix("data.")
@@ -52,11 +64,19 @@ impl RegoPolicy {
                     .has_declared_rule_rooted_at(&format!("{id}.rego"), name)
                     .map_err(|e| compile_error(e.to_string()))?;
             if !declared {
-                return Err(PolicyError::MissingRule { id: id.into(), rule: (*rule).into() });
+                return Err(PolicyError::MissingRule {
+                    id: id.into(),
+                    rule: (*rule).into(),
+                });
             }
         }
         let digest = hex::encode(Sha256::digest(source.as_bytes()));
-        Ok(Self { id: id.into(), digest, source: source.into(), engine })
+        Ok(Self {
+            id: id.into(),
+            digest,
+            source: source.into(),
+            engine,
+        })
     }
 
     pub fn id(&self) -> &str {
@@ -83,7 +103,9 @@ impl RegoPolicy {
             serde_json::from_value(input.clone()).map_err(|e| failed(e.to_string()))?;
         let mut engine = self.engine.clone();
         engine.set_input(input);
-        let result = engine.eval_rule(rule.into()).map_err(|e| failed(e.to_string()))?;
+        let result = engine
+            .eval_rule(rule.into())
+            .map_err(|e| failed(e.to_string()))?;
         if result == regorus::Value::Undefined {
             return Err(failed("result is undefined".into()));
         }
@@ -101,8 +123,14 @@ mod tests {
     #[test]
     fn evaluates_with_input() {
         let policy = RegoPolicy::compile("t", POLICY, &["data.t.allow"]).unwrap();
-        assert_eq!(policy.evaluate("data.t.allow", &json!({"x": 1})).unwrap(), json!(true));
-        assert_eq!(policy.evaluate("data.t.allow", &json!({"x": 2})).unwrap(), json!(false));
+        assert_eq!(
+            policy.evaluate("data.t.allow", &json!({"x": 1})).unwrap(),
+            json!(true)
+        );
+        assert_eq!(
+            policy.evaluate("data.t.allow", &json!({"x": 2})).unwrap(),
+            json!(false)
+        );
         assert_eq!(policy.digest().len(), 64);
     }
 
@@ -124,7 +152,8 @@ mod tests {
 
     #[test]
     fn undefined_is_an_error() {
-        let policy = RegoPolicy::compile("t", "package t\nv := 1 if input.x\n", &["data.t.v"]).unwrap();
+        let policy =
+            RegoPolicy::compile("t", "package t\nv := 1 if input.x\n", &["data.t.v"]).unwrap();
         assert!(policy.evaluate("data.t.v", &json!({})).is_err());
     }
 }

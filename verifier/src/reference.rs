@@ -27,6 +27,11 @@ impl ReferenceValues {
     }
 
     pub fn to_json(&self) -> Value {
-        Value::Object(self.entries.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        Value::Object(
+            self.entries
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        )
     }
 }

@@ -51,10 +51,21 @@ mod tests {
     #[test]
     fn sample_is_off_by_default() {
         let registry = VerifierRegistry::new(&VerifierSettings::default());
-        assert!(matches!(registry.verifier_for("sample"), Err(Rejection::TeeDisabled(..))));
-        assert!(matches!(registry.verifier_for("nope"), Err(Rejection::UnknownTee(_))));
-        assert!(matches!(registry.verifier_for("snp"), Err(Rejection::UnsupportedTee(Tee::Snp))));
-        let enabled = VerifierRegistry::new(&VerifierSettings { allow_insecure_sample: true });
+        assert!(matches!(
+            registry.verifier_for("sample"),
+            Err(Rejection::TeeDisabled(..))
+        ));
+        assert!(matches!(
+            registry.verifier_for("nope"),
+            Err(Rejection::UnknownTee(_))
+        ));
+        assert!(matches!(
+            registry.verifier_for("snp"),
+            Err(Rejection::UnsupportedTee(Tee::Snp))
+        ));
+        let enabled = VerifierRegistry::new(&VerifierSettings {
+            allow_insecure_sample: true,
+        });
         assert!(enabled.verifier_for("sample").is_ok());
     }
 }

@@ -6,12 +6,19 @@ use warden_wire::{TeeKeyPair, TeePublicKey};
 
 fn jwe(c: &mut Criterion) {
     let secret = [0x42u8; 32];
-    for (name, algorithm) in [("ecdh-es+a256kw-p256", KeyAlgorithm::EcdhEsA256kw), ("rsa-oaep-256-2048", KeyAlgorithm::RsaOaep256)] {
+    for (name, algorithm) in [
+        ("ecdh-es+a256kw-p256", KeyAlgorithm::EcdhEsA256kw),
+        ("rsa-oaep-256-2048", KeyAlgorithm::RsaOaep256),
+    ] {
         let pair = TeeKeyPair::generate(algorithm).expect("key");
         let public = TeePublicKey::from_jwk_value(&pair.public_jwk()).expect("public key");
-        c.bench_function(&format!("jwe_encrypt/{name}"), |b| b.iter(|| public.encrypt(&secret).expect("encrypt")));
+        c.bench_function(&format!("jwe_encrypt/{name}"), |b| {
+            b.iter(|| public.encrypt(&secret).expect("encrypt"))
+        });
         let envelope = public.encrypt(&secret).expect("encrypt");
-        c.bench_function(&format!("jwe_decrypt/{name}"), |b| b.iter(|| pair.decrypt(&envelope).expect("decrypt")));
+        c.bench_function(&format!("jwe_decrypt/{name}"), |b| {
+            b.iter(|| pair.decrypt(&envelope).expect("decrypt"))
+        });
     }
 }
 

@@ -74,7 +74,9 @@ impl TeePublicKey {
             return Err(JweError::UnsupportedKey("JWK must be a JSON object".into()));
         };
         if map.contains_key("d") || map.contains_key("p") {
-            return Err(JweError::UnsupportedKey("JWK contains private key material".into()));
+            return Err(JweError::UnsupportedKey(
+                "JWK contains private key material".into(),
+            ));
         }
         let text = |name: &str| map.get(name).and_then(Value::as_str);
         let algorithm = match (text("kty"), text("crv"), text("alg")) {
@@ -88,8 +90,8 @@ impl TeePublicKey {
                 )));
             }
         };
-        let jwk = Jwk::from_map(map.clone())
-            .map_err(|e| JweError::UnsupportedKey(e.to_string()))?;
+        let jwk =
+            Jwk::from_map(map.clone()).map_err(|e| JweError::UnsupportedKey(e.to_string()))?;
         let key = Self { jwk, algorithm };
         // Building the encrypter validates the key material itself (point on curve, RSA size).
         key.encrypter()?;
@@ -114,12 +116,16 @@ impl TeePublicKey {
     fn encrypter(&self) -> Result<Box<dyn JweEncrypter>, JweError> {
         let unsupported = |e: josekit::JoseError| JweError::UnsupportedKey(e.to_string());
         Ok(match self.algorithm {
-            KeyAlgorithm::EcdhEsA256kw => {
-                Box::new(ECDH_ES_A256KW.encrypter_from_jwk(&self.jwk).map_err(unsupported)?)
-            }
-            KeyAlgorithm::RsaOaep256 => {
-                Box::new(RSA_OAEP_256.encrypter_from_jwk(&self.jwk).map_err(unsupported)?)
-            }
+            KeyAlgorithm::EcdhEsA256kw => Box::new(
+                ECDH_ES_A256KW
+                    .encrypter_from_jwk(&self.jwk)
+                    .map_err(unsupported)?,
+            ),
+            KeyAlgorithm::RsaOaep256 => Box::new(
+                RSA_OAEP_256
+                    .encrypter_from_jwk(&self.jwk)
+                    .map_err(unsupported)?,
+            ),
         })
     }
 
@@ -185,10 +191,14 @@ impl TeeKeyPair {
         let failed = |e: josekit::JoseError| JweError::Malformed(e.to_string());
         Ok(match &self.pair {
             KeyPairKind::Ec(pair) => Box::new(
-                ECDH_ES_A256KW.decrypter_from_jwk(&pair.to_jwk_private_key()).map_err(failed)?,
+                ECDH_ES_A256KW
+                    .decrypter_from_jwk(&pair.to_jwk_private_key())
+                    .map_err(failed)?,
             ),
             KeyPairKind::Rsa(pair) => Box::new(
-                RSA_OAEP_256.decrypter_from_jwk(&pair.to_jwk_private_key()).map_err(failed)?,
+                RSA_OAEP_256
+                    .decrypter_from_jwk(&pair.to_jwk_private_key())
+                    .map_err(failed)?,
             ),
         })
     }
@@ -198,7 +208,10 @@ impl TeeKeyPair {
         let header = ProtectedHeader::parse(&envelope.protected)?;
         let expected = self.algorithm().name();
         if header.alg != expected {
-            return Err(JweError::UnexpectedAlgorithm { expected: expected.into(), found: header.alg });
+            return Err(JweError::UnexpectedAlgorithm {
+                expected: expected.into(),
+                found: header.alg,
+            });
         }
         if header.enc != CONTENT_ENCRYPTION {
             return Err(JweError::UnexpectedAlgorithm {
@@ -206,11 +219,44 @@ impl TeeKeyPair {
                 found: header.enc,
             });
         }
-        let json = serde_json::to_string(envelope).map_err(|e| JweError::Malformed(e.to_string()))?;
+        self.check_lengths(envelope)?;
+        let json =
+            serde_json::to_string(envelope).map_err(|e| JweError::Malformed(e.to_string()))?;
         let decrypter = self.decrypter()?;
         jwe::deserialize_json(&json, &*decrypter)
             .map(|(plaintext, _)| plaintext)
             .map_err(|_| JweError::DecryptionFailed)
+    }
+}
+
+impl TeeKeyPair {
+    /// Checks the sizes of the binary fields before josekit sees them: josekit 0.10.3 panics
+    /// (length underflow) on a wrapped key shorter than 8 bytes, found by `fuzz/` (jwe target).
+    fn check_lengths(&self, envelope: &FlattenedJwe) -> Result<(), JweError> {
+        let decoded_len = |name: &str, value: &str| {
+            URL_SAFE_NO_PAD
+                .decode(value)
+                .map(|bytes| bytes.len())
+                .map_err(|e| JweError::Malformed(format!("{name}: {e}")))
+        };
+        let wrapped_key_len = match &self.pair {
+            // A 256-bit content key wrapped with AES key wrap gains 8 bytes.
+            KeyPairKind::Ec(_) => 40,
+            KeyPairKind::Rsa(pair) => pair.key_len() as usize, // modulus size in bytes
+        };
+        for (name, value, expected) in [
+            ("encrypted_key", &envelope.encrypted_key, wrapped_key_len),
+            ("iv", &envelope.iv, 12),
+            ("tag", &envelope.tag, 16),
+        ] {
+            let found = decoded_len(name, value)?;
+            if found != expected {
+                return Err(JweError::Malformed(format!(
+                    "{name} is {found} bytes, expected {expected}"
+                )));
+            }
+        }
+        decoded_len("ciphertext", &envelope.ciphertext).map(drop)
     }
 }
 
@@ -268,7 +314,10 @@ mod tests {
         let mut bytes = URL_SAFE_NO_PAD.decode(&envelope.ciphertext).unwrap();
         bytes[0] ^= 1;
         envelope.ciphertext = URL_SAFE_NO_PAD.encode(bytes);
-        assert!(matches!(pair.decrypt(&envelope), Err(JweError::DecryptionFailed)));
+        assert!(matches!(
+            pair.decrypt(&envelope),
+            Err(JweError::DecryptionFailed)
+        ));
     }
 
     #[test]
@@ -304,7 +353,25 @@ mod tests {
         let public = TeePublicKey::from_jwk_value(&pair.public_jwk()).unwrap();
         let mut envelope = public.encrypt(b"x").unwrap();
         envelope.protected = URL_SAFE_NO_PAD.encode(br#"{"alg":"dir","enc":"A256GCM"}"#);
-        assert!(matches!(pair.decrypt(&envelope), Err(JweError::UnexpectedAlgorithm { .. })));
+        assert!(matches!(
+            pair.decrypt(&envelope),
+            Err(JweError::UnexpectedAlgorithm { .. })
+        ));
+    }
+
+    #[test]
+    fn short_wrapped_key_is_an_error_not_a_panic() {
+        // Regression for fuzz/seeds/jwe/regression_short_encrypted_key.json.
+        let pair = TeeKeyPair::generate(KeyAlgorithm::EcdhEsA256kw).unwrap();
+        let public = TeePublicKey::from_jwk_value(&pair.public_jwk()).unwrap();
+        let mut envelope = public.encrypt(b"x").unwrap();
+        for short in ["EPy8", "AAAAAAAAAA", ""] {
+            envelope.encrypted_key = short.into();
+            assert!(matches!(
+                pair.decrypt(&envelope),
+                Err(JweError::Malformed(_))
+            ));
+        }
     }
 
     #[test]

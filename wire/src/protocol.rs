@@ -99,7 +99,9 @@ pub const ERROR_TYPE_PREFIX: &str = "https://github.com/confidential-containers/
 pub struct ResourcePath(String);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid resource path {0:?}: expected <repository>/<type>/<tag>, each 1-128 of [A-Za-z0-9._-], not '.' or '..'")]
+#[error(
+    "invalid resource path {0:?}: expected <repository>/<type>/<tag>, each 1-128 of [A-Za-z0-9._-], not '.' or '..'"
+)]
 pub struct InvalidResourcePath(pub String);
 
 impl ResourcePath {
@@ -114,7 +116,8 @@ impl ResourcePath {
                 && s.len() <= 128
                 && *s != "."
                 && *s != ".."
-                && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
         };
         if segments.len() == 3 && segments.iter().all(valid_segment) {
             Ok(Self(path.to_owned()))
@@ -170,7 +173,15 @@ mod tests {
     #[test]
     fn resource_paths_are_validated() {
         assert!(ResourcePath::parse("default/key/one").is_ok());
-        for bad in ["a/b", "a/b/c/d", "a/../c", "a//c", "a/b/c d", "a/b/\u{e9}", ""] {
+        for bad in [
+            "a/b",
+            "a/b/c/d",
+            "a/../c",
+            "a//c",
+            "a/b/c d",
+            "a/b/\u{e9}",
+            "",
+        ] {
             assert!(ResourcePath::parse(bad).is_err(), "{bad:?} accepted");
         }
     }

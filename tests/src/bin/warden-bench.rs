@@ -54,11 +54,18 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[index.min(sorted.len() - 1)].as_secs_f64() * 1000.0
 }
 
-async fn one_agent(config: ClientConfig, path: ResourcePath, expect: Arc<Vec<u8>>) -> anyhow::Result<()> {
+async fn one_agent(
+    config: ClientConfig,
+    path: ResourcePath,
+    expect: Arc<Vec<u8>>,
+) -> anyhow::Result<()> {
     let key = TeeKeyPair::generate(KeyAlgorithm::EcdhEsA256kw)?;
     let mut client = KbsClient::new(config, Arc::new(SampleAttester::default()), key)?;
     let plaintext = client.get_resource(&path).await?;
-    anyhow::ensure!(plaintext == *expect, "resource decrypted to unexpected bytes");
+    anyhow::ensure!(
+        plaintext == *expect,
+        "resource decrypted to unexpected bytes"
+    );
     Ok(())
 }
 
@@ -139,7 +146,8 @@ async fn main() -> anyhow::Result<()> {
     if let Some(dir) = args.out.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    std::fs::write(&args.out, serde_json::to_string_pretty(&report)?).with_context(|| args.out.display().to_string())?;
+    std::fs::write(&args.out, serde_json::to_string_pretty(&report)?)
+        .with_context(|| args.out.display().to_string())?;
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
 }

@@ -22,8 +22,14 @@ pub enum Tee {
 }
 
 impl Tee {
-    pub const ALL: [Tee; 6] =
-        [Tee::Sample, Tee::Snp, Tee::Tdx, Tee::Tpm, Tee::AzSnpVtpm, Tee::AzTdxVtpm];
+    pub const ALL: [Tee; 6] = [
+        Tee::Sample,
+        Tee::Snp,
+        Tee::Tdx,
+        Tee::Tpm,
+        Tee::AzSnpVtpm,
+        Tee::AzTdxVtpm,
+    ];
 
     /// The name used on the wire (`tee` in the KBS Request).
     pub fn name(self) -> &'static str {
@@ -66,7 +72,9 @@ pub enum Rejection {
     TeeDisabled(Tee, &'static str),
     #[error("evidence is malformed: {0}")]
     MalformedEvidence(String),
-    #[error("evidence is not bound to this session: report data {found} does not match the expected {expected}")]
+    #[error(
+        "evidence is not bound to this session: report data {found} does not match the expected {expected}"
+    )]
     BindingMismatch { expected: String, found: String },
     #[error("init-data was supplied but TEE {0} cannot bind it yet")]
     InitDataUnbound(Tee),

@@ -76,7 +76,9 @@ mod tests {
     const AT: OffsetDateTime = OffsetDateTime::UNIX_EPOCH;
 
     fn expected() -> ExpectedBinding {
-        ExpectedBinding { runtime_data: [7; 48] }
+        ExpectedBinding {
+            runtime_data: [7; 48],
+        }
     }
 
     #[test]
@@ -94,7 +96,9 @@ mod tests {
         let mut data = vec![7u8; 48];
         data[47] = 8;
         let evidence = json!({"svn": "1", "report_data": STANDARD.encode(&data)});
-        let err = SampleVerifier.verify(&evidence, &expected(), AT).unwrap_err();
+        let err = SampleVerifier
+            .verify(&evidence, &expected(), AT)
+            .unwrap_err();
         assert!(matches!(err, Rejection::BindingMismatch { .. }));
         let padded_with_junk = [vec![7u8; 48], vec![1u8; 16]].concat();
         let evidence = json!({"svn": "1", "report_data": STANDARD.encode(&padded_with_junk)});
@@ -110,8 +114,13 @@ mod tests {
             json!({"svn": "1", "report_data": "%%%"}),
             json!({"svn": -1, "report_data": ""}),
         ] {
-            let err = SampleVerifier.verify(&evidence, &expected(), AT).unwrap_err();
-            assert!(matches!(err, Rejection::MalformedEvidence(_)), "{evidence}: {err}");
+            let err = SampleVerifier
+                .verify(&evidence, &expected(), AT)
+                .unwrap_err();
+            assert!(
+                matches!(err, Rejection::MalformedEvidence(_)),
+                "{evidence}: {err}"
+            );
         }
     }
 }
