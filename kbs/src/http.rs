@@ -118,7 +118,12 @@ async fn auth(
 }
 
 async fn attest(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let result = state.kbs.attest(session_cookie(&headers), &body, now());
+    // Appraisal is CPU work (signature checks, policy, token signing): keep it off the I/O threads.
+    let session = session_cookie(&headers).map(str::to_owned);
+    let kbs = state.kbs.clone();
+    let result = tokio::task::spawn_blocking(move || kbs.attest(session.as_deref(), &body, now()))
+        .await
+        .unwrap_or_else(|e| Err(KbsError::Internal(format!("appraisal task failed: {e}"))));
     state.kbs.metrics.record("attest", result.is_ok());
     match result {
         Ok(token) => Json(warden_wire::AttestationToken { token }).into_response(),

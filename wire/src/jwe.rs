@@ -5,12 +5,24 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use josekit::jwe::{self, ECDH_ES_A256KW, JweDecrypter, JweEncrypter, JweHeaderSet, RSA_OAEP_256};
+use josekit::jwe::{self, ECDH_ES_A256KW, JweDecrypter, RSA_OAEP_256};
+use josekit::jwk::KeyPair;
 use josekit::jwk::alg::ec::{EcCurve, EcKeyPair};
 use josekit::jwk::alg::rsa::RsaKeyPair;
-use josekit::jwk::{Jwk, KeyPair};
+use openssl::aes::{self, AesKey};
+use openssl::bn::{BigNum, BigNumContext};
+use openssl::derive::Deriver;
+use openssl::ec::{EcGroup, EcKey};
+use openssl::encrypt::Encrypter;
+use openssl::hash::MessageDigest;
+use openssl::nid::Nid;
+use openssl::pkey::{PKey, Public};
+use openssl::rsa::{Padding, Rsa};
+use openssl::symm::{self, Cipher};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
 
 pub const CONTENT_ENCRYPTION: &str = "A256GCM";
 pub const ALG_ECDH_ES_A256KW: &str = "ECDH-ES+A256KW";
@@ -60,10 +72,34 @@ impl KeyAlgorithm {
 }
 
 /// A TEE public key accepted as a release target: validated once, then usable for encryption.
-#[derive(Debug, Clone)]
+///
+/// Encryption is done here with OpenSSL primitives rather than josekit because the protected
+/// header must have one exact byte form: CoCo's client rebuilds the AEAD associated data by
+/// re-serialising the parsed header (`alg`, `enc`, then the other members), and josekit writes
+/// `enc` first. We emit `{"alg","enc","epk":{"crv","kty","x","y"}}`, which re-serialises to the
+/// same bytes whether or not the client's JSON map keeps insertion order.
+#[derive(Clone)]
 pub struct TeePublicKey {
-    jwk: Jwk,
-    algorithm: KeyAlgorithm,
+    key: PublicKeyKind,
+}
+
+#[derive(Clone)]
+enum PublicKeyKind {
+    Ec(EcKey<Public>),
+    Rsa(PKey<Public>),
+}
+
+impl std::fmt::Debug for TeePublicKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TeePublicKey")
+            .field("algorithm", &self.algorithm())
+            .finish()
+    }
+}
+
+fn p256() -> Result<EcGroup, JweError> {
+    EcGroup::from_curve_name(Nid::X9_62_PRIME256V1)
+        .map_err(|e| JweError::EncryptionFailed(e.to_string()))
 }
 
 impl TeePublicKey {
@@ -79,65 +115,157 @@ impl TeePublicKey {
             ));
         }
         let text = |name: &str| map.get(name).and_then(Value::as_str);
-        let algorithm = match (text("kty"), text("crv"), text("alg")) {
+        let number = |name: &str| {
+            text(name)
+                .and_then(|v| URL_SAFE_NO_PAD.decode(v).ok())
+                .and_then(|bytes| BigNum::from_slice(&bytes).ok())
+                .ok_or_else(|| {
+                    JweError::UnsupportedKey(format!("JWK member {name} is not base64url"))
+                })
+        };
+        let unsupported = |e: openssl::error::ErrorStack| JweError::UnsupportedKey(e.to_string());
+        let key = match (text("kty"), text("crv"), text("alg")) {
             (Some("EC"), Some("P-256"), None | Some(ALG_ECDH_ES_A256KW)) => {
-                KeyAlgorithm::EcdhEsA256kw
+                // Rejects points that are not on the curve.
+                let (group, x, y) = (p256()?, number("x")?, number("y")?);
+                let key = EcKey::from_public_key_affine_coordinates(&group, &x, &y)
+                    .map_err(unsupported)?;
+                key.check_key().map_err(unsupported)?;
+                PublicKeyKind::Ec(key)
             }
-            (Some("RSA"), None, None | Some(ALG_RSA_OAEP_256)) => KeyAlgorithm::RsaOaep256,
+            (Some("RSA"), None, None | Some(ALG_RSA_OAEP_256)) => {
+                let rsa =
+                    Rsa::from_public_components(number("n")?, number("e")?).map_err(unsupported)?;
+                let bits = rsa.n().num_bits() as usize;
+                if bits < MIN_RSA_BITS {
+                    return Err(JweError::UnsupportedKey(format!(
+                        "RSA modulus of {bits} bits is below {MIN_RSA_BITS}"
+                    )));
+                }
+                PublicKeyKind::Rsa(PKey::from_rsa(rsa).map_err(unsupported)?)
+            }
             (kty, crv, alg) => {
                 return Err(JweError::UnsupportedKey(format!(
                     "kty={kty:?} crv={crv:?} alg={alg:?}; supported: EC P-256 with {ALG_ECDH_ES_A256KW}, RSA with {ALG_RSA_OAEP_256}"
                 )));
             }
         };
-        let jwk =
-            Jwk::from_map(map.clone()).map_err(|e| JweError::UnsupportedKey(e.to_string()))?;
-        let key = Self { jwk, algorithm };
-        // Building the encrypter validates the key material itself (point on curve, RSA size).
-        key.encrypter()?;
-        if algorithm == KeyAlgorithm::RsaOaep256 {
-            let modulus = text("n")
-                .and_then(|n| URL_SAFE_NO_PAD.decode(n).ok())
-                .ok_or_else(|| JweError::UnsupportedKey("RSA modulus is not base64url".into()))?;
-            let bits = modulus.iter().skip_while(|b| **b == 0).count() * 8;
-            if bits < MIN_RSA_BITS {
-                return Err(JweError::UnsupportedKey(format!(
-                    "RSA modulus of {bits} bits is below {MIN_RSA_BITS}"
-                )));
-            }
-        }
-        Ok(key)
+        Ok(Self { key })
     }
 
     pub fn algorithm(&self) -> KeyAlgorithm {
-        self.algorithm
+        match self.key {
+            PublicKeyKind::Ec(_) => KeyAlgorithm::EcdhEsA256kw,
+            PublicKeyKind::Rsa(_) => KeyAlgorithm::RsaOaep256,
+        }
     }
 
-    fn encrypter(&self) -> Result<Box<dyn JweEncrypter>, JweError> {
-        let unsupported = |e: josekit::JoseError| JweError::UnsupportedKey(e.to_string());
-        Ok(match self.algorithm {
-            KeyAlgorithm::EcdhEsA256kw => Box::new(
-                ECDH_ES_A256KW
-                    .encrypter_from_jwk(&self.jwk)
-                    .map_err(unsupported)?,
-            ),
-            KeyAlgorithm::RsaOaep256 => Box::new(
-                RSA_OAEP_256
-                    .encrypter_from_jwk(&self.jwk)
-                    .map_err(unsupported)?,
-            ),
+    /// Encrypts `plaintext` to this key with a fresh content-encryption key.
+    pub fn encrypt(&self, plaintext: &[u8]) -> Result<FlattenedJwe, JweError> {
+        let failed = |e: openssl::error::ErrorStack| JweError::EncryptionFailed(e.to_string());
+        let mut cek = Zeroizing::new([0u8; 32]);
+        openssl::rand::rand_bytes(cek.as_mut()).map_err(failed)?;
+        let (protected, encrypted_key) = match &self.key {
+            PublicKeyKind::Ec(peer) => ecdh_es_a256kw_wrap(peer, &cek)?,
+            PublicKeyKind::Rsa(peer) => {
+                let header =
+                    format!(r#"{{"alg":"{ALG_RSA_OAEP_256}","enc":"{CONTENT_ENCRYPTION}"}}"#);
+                (
+                    header,
+                    rsa_oaep_256_encrypt(peer, cek.as_ref()).map_err(failed)?,
+                )
+            }
+        };
+        let protected = URL_SAFE_NO_PAD.encode(protected);
+        let mut iv = [0u8; 12];
+        openssl::rand::rand_bytes(&mut iv).map_err(failed)?;
+        let mut tag = [0u8; 16];
+        // RFC 7516: the associated data is the ASCII of the encoded protected header.
+        let ciphertext = symm::encrypt_aead(
+            Cipher::aes_256_gcm(),
+            cek.as_ref(),
+            Some(&iv),
+            protected.as_bytes(),
+            plaintext,
+            &mut tag,
+        )
+        .map_err(failed)?;
+        Ok(FlattenedJwe {
+            protected,
+            encrypted_key: URL_SAFE_NO_PAD.encode(encrypted_key),
+            iv: URL_SAFE_NO_PAD.encode(iv),
+            ciphertext: URL_SAFE_NO_PAD.encode(ciphertext),
+            tag: URL_SAFE_NO_PAD.encode(tag),
         })
     }
+}
 
-    /// Encrypts `plaintext` to this key.
-    pub fn encrypt(&self, plaintext: &[u8]) -> Result<FlattenedJwe, JweError> {
-        let encrypter = self.encrypter()?;
-        let mut header = JweHeaderSet::new();
-        header.set_content_encryption(CONTENT_ENCRYPTION, true);
-        let json = jwe::serialize_flattened_json(plaintext, Some(&header), None, None, &*encrypter)
-            .map_err(|e| JweError::EncryptionFailed(e.to_string()))?;
-        serde_json::from_str(&json).map_err(|e| JweError::EncryptionFailed(e.to_string()))
-    }
+/// ECDH-ES+A256KW (RFC 7518 §4.6): ephemeral-static ECDH, Concat KDF (SHA-256, empty apu/apv),
+/// AES key wrap of the CEK. Returns the protected header JSON and the wrapped key.
+fn ecdh_es_a256kw_wrap(
+    peer: &EcKey<Public>,
+    cek: &[u8; 32],
+) -> Result<(String, Vec<u8>), JweError> {
+    let failed = |e: openssl::error::ErrorStack| JweError::EncryptionFailed(e.to_string());
+    let group = p256()?;
+    let ephemeral = EcKey::generate(&group).map_err(failed)?;
+    let (mut x, mut y) = (
+        BigNum::new().map_err(failed)?,
+        BigNum::new().map_err(failed)?,
+    );
+    let mut context = BigNumContext::new().map_err(failed)?;
+    ephemeral
+        .public_key()
+        .affine_coordinates(&group, &mut x, &mut y, &mut context)
+        .map_err(failed)?;
+    let (x, y) = (
+        x.to_vec_padded(32).map_err(failed)?,
+        y.to_vec_padded(32).map_err(failed)?,
+    );
+    let ephemeral = PKey::from_ec_key(ephemeral).map_err(failed)?;
+    let peer = PKey::from_ec_key(peer.clone()).map_err(failed)?;
+    let mut deriver = Deriver::new(&ephemeral).map_err(failed)?;
+    deriver.set_peer(&peer).map_err(failed)?;
+    let shared = Zeroizing::new(deriver.derive_to_vec().map_err(failed)?);
+    let kek = Zeroizing::new(concat_kdf_sha256(&shared, ALG_ECDH_ES_A256KW));
+    let kek = AesKey::new_encrypt(kek.as_ref())
+        .map_err(|_| JweError::EncryptionFailed("AES key wrap key".into()))?;
+    let mut wrapped = vec![0u8; cek.len() + 8];
+    aes::wrap_key(&kek, None, &mut wrapped, cek)
+        .map_err(|_| JweError::EncryptionFailed("AES key wrap".into()))?;
+    let header = format!(
+        r#"{{"alg":"{ALG_ECDH_ES_A256KW}","enc":"{CONTENT_ENCRYPTION}","epk":{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}}}"#,
+        URL_SAFE_NO_PAD.encode(x),
+        URL_SAFE_NO_PAD.encode(y)
+    );
+    Ok((header, wrapped))
+}
+
+/// Concat KDF (NIST SP 800-56A, RFC 7518 §4.6.2) for one 256-bit output block.
+fn concat_kdf_sha256(shared_secret: &[u8], algorithm: &str) -> [u8; 32] {
+    let length_prefixed = |data: &[u8]| [&(data.len() as u32).to_be_bytes()[..], data].concat();
+    let mut hash = Sha256::new();
+    hash.update(1u32.to_be_bytes());
+    hash.update(shared_secret);
+    hash.update(length_prefixed(algorithm.as_bytes()));
+    hash.update(length_prefixed(b"")); // PartyUInfo
+    hash.update(length_prefixed(b"")); // PartyVInfo
+    hash.update(256u32.to_be_bytes()); // SuppPubInfo: key length in bits
+    hash.finalize().into()
+}
+
+fn rsa_oaep_256_encrypt(
+    peer: &PKey<Public>,
+    cek: &[u8],
+) -> Result<Vec<u8>, openssl::error::ErrorStack> {
+    let mut encrypter = Encrypter::new(peer)?;
+    encrypter.set_rsa_padding(Padding::PKCS1_OAEP)?;
+    encrypter.set_rsa_oaep_md(MessageDigest::sha256())?;
+    encrypter.set_rsa_mgf1_md(MessageDigest::sha256())?;
+    let mut out = vec![0u8; encrypter.encrypt_len(cek)?];
+    let written = encrypter.encrypt(cek, &mut out)?;
+    out.truncate(written);
+    Ok(out)
 }
 
 /// The TEE's ephemeral key pair, generated inside the guest; the private half never leaves it.
@@ -304,6 +432,52 @@ mod tests {
     #[test]
     fn rsa_round_trip() {
         round_trip(KeyAlgorithm::RsaOaep256);
+    }
+
+    #[test]
+    fn protected_header_has_the_canonical_byte_form() {
+        for algorithm in [KeyAlgorithm::EcdhEsA256kw, KeyAlgorithm::RsaOaep256] {
+            let pair = TeeKeyPair::generate(algorithm).unwrap();
+            let envelope = TeePublicKey::from_jwk_value(&pair.public_jwk())
+                .unwrap()
+                .encrypt(b"x")
+                .unwrap();
+            let header = URL_SAFE_NO_PAD.decode(&envelope.protected).unwrap();
+            let parsed: Value = serde_json::from_slice(&header).unwrap();
+            // Sorted members at every level (alg < enc < epk; crv < kty < x < y) is what both an
+            // order-preserving and a sorting JSON map re-serialise to.
+            assert_eq!(
+                header,
+                serde_jcs::to_vec(&parsed).unwrap(),
+                "{}",
+                String::from_utf8_lossy(&header)
+            );
+            assert!(header.starts_with(br#"{"alg":""#));
+        }
+    }
+
+    #[test]
+    fn coco_kbs_types_reads_our_envelope_and_rebuilds_the_same_aad() {
+        for algorithm in [KeyAlgorithm::EcdhEsA256kw, KeyAlgorithm::RsaOaep256] {
+            let pair = TeeKeyPair::generate(algorithm).unwrap();
+            let envelope = TeePublicKey::from_jwk_value(&pair.public_jwk())
+                .unwrap()
+                .encrypt(b"x")
+                .unwrap();
+            let response: kbs_types::Response =
+                serde_json::from_str(&serde_json::to_string(&envelope).unwrap()).unwrap();
+            assert_eq!(response.protected.alg, algorithm.name());
+            assert_eq!(response.protected.enc, CONTENT_ENCRYPTION);
+            // The CoCo client decrypts with this AAD; it must be the header exactly as sent.
+            assert_eq!(
+                response.protected.generate_aad().unwrap(),
+                envelope.protected.as_bytes()
+            );
+            assert_eq!(
+                response.encrypted_key,
+                URL_SAFE_NO_PAD.decode(&envelope.encrypted_key).unwrap()
+            );
+        }
     }
 
     #[test]

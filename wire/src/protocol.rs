@@ -165,6 +165,51 @@ mod tests {
     }
 
     #[test]
+    fn coco_kbs_types_messages_round_trip_through_ours() {
+        let request = kbs_types::Request {
+            version: PROTOCOL_VERSION.into(),
+            tee: kbs_types::Tee::Sample,
+            extra_params: serde_json::json!({"supported-hash-algorithms": ["sha384"]}),
+        };
+        let ours: Request =
+            serde_json::from_value(serde_json::to_value(&request).unwrap()).unwrap();
+        assert_eq!(ours.tee, "sample");
+        let attestation = kbs_types::Attestation {
+            init_data: None,
+            runtime_data: kbs_types::RuntimeData {
+                nonce: "n".into(),
+                tee_pubkey: kbs_types::TeePubKey::EC {
+                    crv: "P-256".into(),
+                    alg: "ECDH-ES+A256KW".into(),
+                    x: "x".into(),
+                    y: "y".into(),
+                },
+            },
+            tee_evidence: kbs_types::CompositeEvidence {
+                primary_evidence: serde_json::json!({"svn": "1"}),
+                additional_evidence: String::new(),
+            },
+        };
+        let ours: Attestation =
+            serde_json::from_value(serde_json::to_value(&attestation).unwrap()).unwrap();
+        assert_eq!(ours.runtime_data.tee_pubkey["crv"], "P-256");
+        let challenge = Challenge {
+            nonce: "n".into(),
+            extra_params: Value::String(String::new()),
+        };
+        let theirs: kbs_types::Challenge =
+            serde_json::from_value(serde_json::to_value(&challenge).unwrap()).unwrap();
+        assert_eq!(theirs.nonce, "n");
+        let error = ErrorBody {
+            error_type: format!("{ERROR_TYPE_PREFIX}PolicyDeny"),
+            detail: "d".into(),
+        };
+        let theirs: kbs_types::ErrorInformation =
+            serde_json::from_value(serde_json::to_value(&error).unwrap()).unwrap();
+        assert_eq!(theirs.detail, "d");
+    }
+
+    #[test]
     fn unknown_fields_are_rejected() {
         let body = r#"{"version":"0.4.0","tee":"sample","extra-params":{},"extra":1}"#;
         assert!(serde_json::from_str::<Request>(body).is_err());
