@@ -370,7 +370,7 @@ async fn resources_survive_a_crash_and_restart() {
 #[tokio::test(flavor = "multi_thread")]
 async fn auth_is_rate_limited_and_sample_is_off_by_default() {
     let kbs = Kbs::start(KbsOptions {
-        auth_per_second: 1.0,
+        auth_per_second: 0.5, // one new token every 2 s: the burst cannot refill between the calls below
         auth_burst: 2.0,
         allow_sample: false,
         ..KbsOptions::default()
@@ -382,7 +382,7 @@ async fn auth_is_rate_limited_and_sample_is_off_by_default() {
         client.auth().await.0,
     ];
     assert_eq!(statuses, [200, 200, 429]);
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
     let (_, challenge) = client.auth().await;
     let nonce = challenge["nonce"].as_str().unwrap();
     let (status, error) = client
@@ -431,6 +431,8 @@ async fn malformed_bodies_get_400_not_a_crash() {
         .await
         .unwrap();
     assert_eq!(response.status().as_u16(), 413);
+    // The KBS closes a connection whose oversized body it refused; continue on a new one.
+    let http = kbs.http();
     let health = http
         .get(format!("{}/readyz", kbs.url))
         .send()
