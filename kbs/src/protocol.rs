@@ -225,7 +225,6 @@ impl Handshake {
 mod tests {
     use super::*;
     use serde_json::json;
-    use warden_verifier::ear::{Confirmation, VerifierId};
     use warden_wire::jwe::KeyAlgorithm;
     use warden_wire::{RuntimeData, TeeEvidence, TeeKeyPair};
 
@@ -264,20 +263,8 @@ mod tests {
     fn authorization(attestation: &Attestation, exp: i64) -> Authorization {
         Authorization {
             claims: EarClaims {
-                eat_profile: String::new(),
-                iss: String::new(),
-                iat: 0,
-                nbf: 0,
                 exp,
-                jti: String::new(),
-                eat_nonce: String::new(),
-                verifier_id: VerifierId {
-                    developer: String::new(),
-                    build: String::new(),
-                },
-                submods: Default::default(),
-                cnf: Confirmation { jwk: json!({}) },
-                insecure: vec![],
+                ..EarClaims::default()
             },
             tee_key: TeePublicKey::from_jwk_value(&attestation.runtime_data.tee_pubkey).unwrap(),
             token: "t".into(),

@@ -108,21 +108,10 @@ mod tests {
     use super::*;
     use std::collections::BTreeMap as Map;
     use warden_verifier::Status;
-    use warden_verifier::ear::{Confirmation, Submod, TrustVector, VerifierId};
+    use warden_verifier::ear::{Submod, TrustVector};
 
     fn claims(tee: &str, status: Status, insecure: bool, debug: bool) -> EarClaims {
         EarClaims {
-            eat_profile: String::new(),
-            iss: String::new(),
-            iat: 0,
-            nbf: 0,
-            exp: 0,
-            jti: String::new(),
-            eat_nonce: String::new(),
-            verifier_id: VerifierId {
-                developer: String::new(),
-                build: String::new(),
-            },
             submods: Map::from([(
                 "cpu0".to_owned(),
                 Submod {
@@ -133,8 +122,8 @@ mod tests {
                     tee: tee.into(),
                 },
             )]),
-            cnf: Confirmation { jwk: json!({}) },
             insecure: if insecure { vec!["x".into()] } else { vec![] },
+            ..EarClaims::default()
         }
     }
 

@@ -101,7 +101,7 @@ impl TrustVector {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct VerifierId {
     pub developer: String,
     pub build: String,
@@ -124,13 +124,14 @@ pub struct Submod {
 }
 
 /// Proof-of-possession key: the TEE key bound into the evidence (RFC 7800).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Confirmation {
     pub jwk: Value,
 }
 
-/// The full claims set of a Warden attestation result token.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The full claims set of a Warden attestation result token. (`Default` is an empty claims set
+/// with no submodule: every release policy denies it.)
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct EarClaims {
     pub eat_profile: String,
     pub iss: String,
