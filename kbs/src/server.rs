@@ -6,6 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use axum_server::accept::NoDelayAcceptor;
+use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use tracing::info;
 
 use crate::config::{Config, LogFormat};
@@ -98,22 +100,15 @@ pub async fn serve(config: Config, ready_file: Option<&Path>) -> anyhow::Result<
             .with_context(|| format!("ready file {}", path.display()))?;
     }
     info!(%address, %scheme, sample_enabled = config.insecure_allow_sample, "warden-kbs listening");
+    // Small request/response exchanges must not wait on Nagle + delayed ACK (~40 ms each).
+    let server = axum_server::from_tcp(listener)?.handle(handle);
     match &config.tls {
         Some(tls) if !config.insecure_http => {
-            let tls = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(tls_config(
-                &tls.cert, &tls.key,
-            )?));
-            axum_server::from_tcp_rustls(listener, tls)?
-                .handle(handle)
-                .serve(app)
-                .await?;
+            let tls = RustlsConfig::from_config(Arc::new(tls_config(&tls.cert, &tls.key)?));
+            let acceptor = RustlsAcceptor::new(tls).acceptor(NoDelayAcceptor::new());
+            server.acceptor(acceptor).serve(app).await?;
         }
-        _ => {
-            axum_server::from_tcp(listener)?
-                .handle(handle)
-                .serve(app)
-                .await?
-        }
+        _ => server.acceptor(NoDelayAcceptor::new()).serve(app).await?,
     }
     Ok(())
 }
