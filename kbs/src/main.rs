@@ -188,7 +188,13 @@ fn usage(e: impl std::fmt::Display) -> Failure {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Runtime::new() {
+    // Appraisal runs on the blocking pool and is CPU-bound: more threads than a few per core
+    // only add memory (stacks, allocator arenas), not throughput.
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(16)
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("error: {e}");

@@ -46,6 +46,25 @@ fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// CPU time (user + system) the process has used so far, in seconds.
+fn proc_cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may contain spaces) start at state (field 3).
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / clock_ticks_per_second())
+}
+
+fn clock_ticks_per_second() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|out| String::from_utf8(out.stdout).ok())
+        .and_then(|text| text.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -85,6 +104,7 @@ async fn run_level(args: &Args, concurrency: usize) -> anyhow::Result<serde_json
         }
         peak
     });
+    let cpu_before = proc_cpu_seconds(pid).unwrap_or(0.0);
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.seconds);
     let mut workers = Vec::new();
@@ -111,6 +131,7 @@ async fn run_level(args: &Args, concurrency: usize) -> anyhow::Result<serde_json
         errors.extend(e);
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let kbs_cpu = proc_cpu_seconds(pid).unwrap_or(0.0) - cpu_before;
     stop.store(true, Ordering::Relaxed);
     let peak_rss = sampler.await?;
     latencies.sort();
@@ -124,6 +145,9 @@ async fn run_level(args: &Args, concurrency: usize) -> anyhow::Result<serde_json
         "p50_ms": percentile(&latencies, 0.50),
         "p99_ms": percentile(&latencies, 0.99),
         "kbs_peak_rss_kib": peak_rss,
+        // Server-side cost alone (the load generator shares the machine's cores with the KBS).
+        "kbs_cpu_ms_per_op": if latencies.is_empty() { 0.0 } else { kbs_cpu * 1000.0 / latencies.len() as f64 },
+        "kbs_cpu_utilisation": kbs_cpu / elapsed,
     });
     eprintln!("{result}");
     Ok(result)
