@@ -1,12 +1,25 @@
 # Default appraisal policy: verified claims + reference values -> AR4SI trustworthiness vector.
 #
-# input.tee               TEE name ("sample", later "snp", "tdx", ...)
+# input.tee               TEE name ("sample", "snp", ...)
 # input.claims            claims the TEE verifier produced after checking signatures and binding
 # input.reference_values  operator reference values, grouped by name (by convention the TEE name)
-# input.insecure          true for TEEs with no hardware root of trust (sample)
+# input.insecure          true for results with no hardware root of trust (sample, sim-snp)
 #
 # AR4SI values: 2 affirming, 32..95 warning, 96..127 contraindicated, 0 no claim.
 # Anything not positively matched against a reference value is at best a warning.
+#
+# SNP reference values (all optional except measurements, without which nothing is affirmed):
+#   measurements        list of allowed MEASUREMENT values (hex)
+#   host_data           list of allowed HOST_DATA values (hex)
+#   id_key_digests      list of allowed ID key digests (hex)
+#   author_key_digests  list of allowed author key digests (hex)
+#   min_guest_svn       minimum GUEST_SVN
+#   min_tcb             {"bootloader", "tee", "snp", "microcode", "fmc"}: minimum REPORTED_TCB
+#   vmpls               list of allowed VMPLs
+#   signing_keys        list of allowed signing keys ("vcek", "vlek")
+#   allow_debug         true to accept guests whose policy allows debugging (never in production)
+#   allow_migrate_ma    true to accept guests with a migration agent
+#   allow_smt           false to refuse guests that allow SMT
 package warden.appraisal
 
 reference := object.get(input.reference_values, input.tee, {})
@@ -14,11 +27,45 @@ reference := object.get(input.reference_values, input.tee, {})
 # The verifier only calls this policy once the evidence is bound to the session's nonce and key.
 instance_identity := 2
 
-# Insecure TEEs make no hardware claim; real TEEs reach here only after endorsement checks.
-hardware := 0 if input.insecure else := 2
+# Insecure results make no hardware claim; real TEEs reach here only after endorsement checks.
+# Firmware below the operator's minimum TCB is genuine but outdated: a warning.
+hardware := 0 if input.insecure
+else := 32 if tcb_below_minimum
+else := 2
 
-# Debug-mode TEEs are contraindicated: their memory can be read by the host.
-configuration := 96 if object.get(input.claims, "debug", false) == true else := 0
+tcb_below_minimum if {
+	some component, minimum in object.get(reference, "min_tcb", {})
+	input.claims.reported_tcb[component] < minimum
+}
+
+# Debug-mode TEEs are contraindicated (the host can read their memory) unless a reference value
+# explicitly allows them; so are other launch-policy choices the operator has ruled out.
+configuration := 96 if count(configuration_violations) > 0 else := 0
+
+configuration_violations contains "debug" if {
+	object.get(input.claims, "debug", false) == true
+	not reference.allow_debug == true
+}
+
+configuration_violations contains "migrate_ma" if {
+	input.claims.migrate_ma == true
+	not reference.allow_migrate_ma == true
+}
+
+configuration_violations contains "smt" if {
+	input.claims.smt == true
+	reference.allow_smt == false
+}
+
+configuration_violations contains "vmpl" if {
+	allowed := reference.vmpls
+	not input.claims.vmpl in allowed
+}
+
+configuration_violations contains "signing_key" if {
+	allowed := reference.signing_keys
+	not input.claims.signing_key in allowed
+}
 
 default executables := 33
 
@@ -28,6 +75,19 @@ executables := 2 if {
 	is_number(min_svn)
 	input.claims.svn >= min_svn
 }
+
+executables := 2 if {
+	input.tee == "snp"
+	input.claims.measurement in reference.measurements
+	listed_or_unrestricted("host_data", "host_data")
+	listed_or_unrestricted("id_key_digests", "id_key_digest")
+	listed_or_unrestricted("author_key_digests", "author_key_digest")
+	input.claims.guest_svn >= object.get(reference, "min_guest_svn", 0)
+}
+
+listed_or_unrestricted(list, _) if not reference[list]
+
+listed_or_unrestricted(list, claim) if input.claims[claim] in reference[list]
 
 trust_vector := {
 	"instance-identity": instance_identity,

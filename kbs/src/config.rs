@@ -33,6 +33,23 @@ pub struct Config {
     pub admin: AdminConfig,
     #[serde(default)]
     pub log: LogConfig,
+    #[serde(default)]
+    pub snp: SnpConfig,
+}
+
+/// SEV-SNP endorsement settings. AMD's roots for Milan, Genoa and Turin are compiled in.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnpConfig {
+    /// Directory of VCEK/VLEK certificates and AMD CRLs (DER or PEM) used when evidence does not
+    /// carry its own certificates. Read at start-up; appraisal never fetches anything.
+    pub collateral_dir: Option<PathBuf>,
+    /// Refuse SNP evidence unless a fresh AMD CRL signed by its ARK is in the collateral.
+    #[serde(default)]
+    pub require_crl: bool,
+    /// INSECURE: also trust the development ARK/ASK in this directory (`warden-agent sim-snp
+    /// init`). Every result verified through them is marked insecure.
+    pub insecure_dev_roots: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -38,7 +38,9 @@ impl KbsError {
         match self {
             KbsError::Malformed(_) | KbsError::BadPolicy(_) => 400,
             KbsError::Protocol(
-                ProtocolError::UnsupportedVersion(_) | ProtocolError::BadTeeKey(_),
+                ProtocolError::UnsupportedVersion(_)
+                | ProtocolError::BadTeeKey(_)
+                | ProtocolError::BadInitData(_),
             ) => 400,
             KbsError::Protocol(ProtocolError::TooManySessions) => 503,
             KbsError::Protocol(_) => 401,
@@ -61,6 +63,7 @@ impl KbsError {
             KbsError::Protocol(ProtocolError::UnsupportedVersion(_)) => "ProtocolVersion",
             KbsError::Protocol(ProtocolError::TooManySessions) => "TooManySessions",
             KbsError::Protocol(ProtocolError::BadTeeKey(_)) => "TeePubKey",
+            KbsError::Protocol(ProtocolError::BadInitData(_)) => "InitData",
             KbsError::Protocol(_) => "InvalidSession",
             KbsError::AttestationFailed(_) => "AttestationFailed",
             KbsError::TokenRejected(_) => "TokenVerificationFailed",

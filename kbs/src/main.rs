@@ -39,6 +39,9 @@ enum Command {
         /// Serve plain HTTP. INSECURE; overrides the config.
         #[arg(long)]
         insecure_http: bool,
+        /// Also trust the SNP development roots in DIR (sim-snp). INSECURE; overrides the config.
+        #[arg(long, value_name = "DIR")]
+        insecure_dev_roots: Option<PathBuf>,
     },
     /// Write a starter config, TLS certificates and keys into a new directory.
     Init {
@@ -221,8 +224,12 @@ async fn run(command: Command) -> Result<(), Failure> {
             ready_file,
             insecure_allow_sample,
             insecure_http,
+            insecure_dev_roots,
         } => {
             let mut config = Config::load(&config).map_err(usage)?;
+            if insecure_dev_roots.is_some() {
+                config.snp.insecure_dev_roots = insecure_dev_roots;
+            }
             config.insecure_allow_sample |= insecure_allow_sample;
             config.insecure_http |= insecure_http;
             init_logging(&config.log.format, config.log.filter.as_deref());

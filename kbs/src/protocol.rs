@@ -9,12 +9,35 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use sha2::Digest as _;
 use time::{Duration, OffsetDateTime};
 use warden_verifier::ExpectedBinding;
 use warden_verifier::ear::EarClaims;
 use warden_wire::{
-    Attestation, Challenge, PROTOCOL_VERSION, Request, TeePublicKey, runtime_data_digest,
+    Attestation, Challenge, InitData, PROTOCOL_VERSION, Request, TeePublicKey, runtime_data_digest,
 };
+
+/// The digest a TEE must carry for this init-data (SNP HOST_DATA, TDX MRCONFIGID): the hash of
+/// the TOML body's bytes with the algorithm the body itself names, as CoCo computes it.
+pub fn init_data_digest(init_data: &InitData) -> Result<Vec<u8>, ProtocolError> {
+    if init_data.format != "toml" {
+        return Err(ProtocolError::BadInitData(format!(
+            "format {:?} is not supported (only \"toml\")",
+            init_data.format
+        )));
+    }
+    let body: toml::Table = toml::from_str(&init_data.body)
+        .map_err(|e| ProtocolError::BadInitData(format!("body is not TOML: {e}")))?;
+    let bytes = init_data.body.as_bytes();
+    match body.get("algorithm").and_then(|value| value.as_str()) {
+        Some("sha256") => Ok(sha2::Sha256::digest(bytes).to_vec()),
+        Some("sha384") => Ok(sha2::Sha384::digest(bytes).to_vec()),
+        Some("sha512") => Ok(sha2::Sha512::digest(bytes).to_vec()),
+        other => Err(ProtocolError::BadInitData(format!(
+            "algorithm {other:?} is not sha256, sha384 or sha512"
+        ))),
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProtocolError {
@@ -32,6 +55,8 @@ pub enum ProtocolError {
     NonceMismatch,
     #[error("TEE public key refused: {0}")]
     BadTeeKey(String),
+    #[error("init-data refused: {0}")]
+    BadInitData(String),
     #[error("too many pending sessions; retry later")]
     TooManySessions,
 }
@@ -147,10 +172,18 @@ impl Handshake {
                 &attestation.runtime_data.tee_pubkey,
                 &attestation.tee_evidence.additional_evidence,
             );
+            let init_data_digest = attestation
+                .init_data
+                .as_ref()
+                .map(init_data_digest)
+                .transpose()?;
             Ok(PendingAttestation {
                 tee,
                 nonce,
-                expected: ExpectedBinding { runtime_data },
+                expected: ExpectedBinding {
+                    report_data: Some(runtime_data.to_vec()),
+                    init_data_digest,
+                },
                 tee_key,
             })
         })();
@@ -282,8 +315,8 @@ mod tests {
         let pending = hs.begin_attestation("s", &att, START).unwrap();
         assert_eq!(pending.tee, "sample");
         assert_eq!(
-            pending.expected.runtime_data,
-            runtime_data_digest("n1", &att.runtime_data.tee_pubkey, "")
+            pending.expected.report_data,
+            Some(runtime_data_digest("n1", &att.runtime_data.tee_pubkey, "").to_vec())
         );
         assert_eq!(
             hs.authorization("s", START).unwrap_err(),

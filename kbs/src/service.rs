@@ -13,6 +13,7 @@ use time::OffsetDateTime;
 use tracing::{info, warn};
 use warden_verifier::appraisal::DEFAULT_APPRAISAL_POLICY;
 use warden_verifier::ear::{EarClaims, TokenContext, TokenSigner, TokenVerifier};
+use warden_verifier::tee::snp::certs::{AmdRoots, Endorsements};
 use warden_verifier::{
     AppraisalRequest, Appraiser, ReferenceValues, VerifierRegistry, VerifierSettings,
 };
@@ -135,9 +136,7 @@ impl Kbs {
                 max_clients: 100_000,
             },
             token_lifetime: time::Duration::try_from(config.token.lifetime).map_err(internal)?,
-            verifiers: VerifierSettings {
-                allow_insecure_sample: config.insecure_allow_sample,
-            },
+            verifiers: verifier_settings(config)?,
         };
         Self::new(
             settings,
@@ -311,7 +310,6 @@ impl Kbs {
             tee: &pending.tee,
             evidence: &attestation.tee_evidence.primary_evidence,
             expected: pending.expected.clone(),
-            init_data_present: attestation.init_data.is_some(),
         };
         let result = self.appraiser.appraise(&request, now)?;
         let context = TokenContext {
@@ -639,4 +637,30 @@ pub struct KbsSettings {
     pub rate_limit: RateLimit,
     pub token_lifetime: time::Duration,
     pub verifiers: VerifierSettings,
+}
+
+/// Loads the verifier settings the config names (collateral and development roots are read now,
+/// so appraisal never touches the filesystem).
+fn verifier_settings(config: &Config) -> Result<VerifierSettings, KbsError> {
+    let snp_collateral = match &config.snp.collateral_dir {
+        Some(dir) => Endorsements::from_dir(dir).map_err(internal)?,
+        None => Endorsements::default(),
+    };
+    let snp_dev_roots = match &config.snp.insecure_dev_roots {
+        Some(dir) => {
+            let roots = AmdRoots::load_dev_roots(dir).map_err(internal)?;
+            warn!(
+                dir = %dir.display(),
+                "INSECURE: trusting SNP development roots (sim-snp); results verified through them are marked insecure"
+            );
+            Some(roots)
+        }
+        None => None,
+    };
+    Ok(VerifierSettings {
+        allow_insecure_sample: config.insecure_allow_sample,
+        snp_dev_roots,
+        snp_collateral,
+        snp_require_crl: config.snp.require_crl,
+    })
 }

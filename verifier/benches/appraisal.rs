@@ -20,6 +20,7 @@ fn appraisal(c: &mut Criterion) {
 
     let registry = VerifierRegistry::new(&VerifierSettings {
         allow_insecure_sample: true,
+        ..Default::default()
     });
     let values = serde_json::from_value(json!({"sample": {"min_svn": 1}})).expect("values");
     let appraiser = Appraiser::new(registry, policy, ReferenceValues::new(values));
@@ -27,10 +28,7 @@ fn appraisal(c: &mut Criterion) {
     let request = AppraisalRequest {
         tee: "sample",
         evidence: &evidence,
-        expected: ExpectedBinding {
-            runtime_data: [5; 48],
-        },
-        init_data_present: false,
+        expected: ExpectedBinding::runtime([5; 48]),
     };
     let at = OffsetDateTime::UNIX_EPOCH;
     c.bench_function("appraise/sample", |b| {

@@ -9,7 +9,7 @@ use crate::ear::{Status, TrustVector};
 use crate::policy::RegoPolicy;
 use crate::reference::ReferenceValues;
 use crate::registry::VerifierRegistry;
-use crate::tee::{Claims, ExpectedBinding, Rejection, Tee};
+use crate::tee::{Claims, Examination, ExpectedBinding, Rejection, Tee};
 
 /// The rule the appraisal policy must define: an object of AR4SI claims.
 pub const APPRAISAL_RULE: &str = "data.warden.appraisal.trust_vector";
@@ -21,10 +21,17 @@ pub struct AppraisalRequest<'a> {
     /// TEE name as sent on the wire.
     pub tee: &'a str,
     pub evidence: &'a Value,
+    /// Report data and init-data digest the evidence must carry. Init-data presented for a TEE
+    /// that cannot bind it is refused rather than passed on unverified.
     pub expected: ExpectedBinding,
-    /// Whether the client sent init-data. No TEE binds it yet, so its presence is refused rather
-    /// than passed on unverified.
-    pub init_data_present: bool,
+}
+
+/// An appraisal with its working shown: the verifier's examination (claims and every check) and
+/// the verdict. The CLI prints both; the KBS needs only the verdict.
+#[derive(Debug, Clone)]
+pub struct Appraisal {
+    pub examination: Option<Examination>,
+    pub result: Result<AttestationResult, Rejection>,
 }
 
 /// The verdict on one piece of evidence, before it is signed.
@@ -101,19 +108,58 @@ impl Appraiser {
         request: &AppraisalRequest<'_>,
         at: OffsetDateTime,
     ) -> Result<AttestationResult, Rejection> {
-        let verifier = self.registry.verifier_for(request.tee)?;
-        if request.init_data_present {
-            return Err(Rejection::InitDataUnbound(verifier.tee()));
+        self.appraise_detailed(request, at).result
+    }
+
+    /// [`Appraiser::appraise`], also returning the verifier's examination when one ran.
+    pub fn appraise_detailed(
+        &self,
+        request: &AppraisalRequest<'_>,
+        at: OffsetDateTime,
+    ) -> Appraisal {
+        let verifier = match self.registry.verifier_for(request.tee) {
+            Ok(verifier) => verifier,
+            Err(rejection) => {
+                return Appraisal {
+                    examination: None,
+                    result: Err(rejection),
+                };
+            }
+        };
+        if request.expected.init_data_digest.is_some() && !verifier.binds_init_data() {
+            return Appraisal {
+                examination: None,
+                result: Err(Rejection::InitDataUnbound(verifier.tee())),
+            };
         }
-        let claims = verifier.verify(request.evidence, &request.expected, at)?;
-        let insecure_reasons: Vec<String> = verifier
-            .insecure_reason()
-            .map(String::from)
-            .into_iter()
-            .collect();
+        let examination = verifier.examine(request.evidence, &request.expected, at);
+        let result = if examination.verified() {
+            let mut insecure_reasons: Vec<String> = verifier
+                .insecure_reason()
+                .map(String::from)
+                .into_iter()
+                .collect();
+            insecure_reasons.extend(examination.insecure.iter().cloned());
+            self.judge(verifier.tee(), examination.claims.clone(), insecure_reasons)
+        } else {
+            Err(Rejection::Evidence(examination.failed_checks()))
+        };
+        Appraisal {
+            examination: Some(examination),
+            result,
+        }
+    }
+
+    /// Runs the appraisal policy over verified claims.
+    fn judge(
+        &self,
+        tee: Tee,
+        claims: Claims,
+        insecure_reasons: Vec<String>,
+    ) -> Result<AttestationResult, Rejection> {
         let policy = self.policy();
         let input = json!({
-            "tee": verifier.tee().name(),
+            "tee": tee.name(),
             "claims": claims,
             "reference_values": self.reference_values().to_json(),
             "insecure": !insecure_reasons.is_empty(),
@@ -127,7 +173,7 @@ impl Appraiser {
             ))
         })?;
         Ok(AttestationResult {
-            tee: verifier.tee(),
+            tee,
             status: trust_vector.status(),
             trust_vector,
             claims,
@@ -146,6 +192,7 @@ mod tests {
     fn appraiser(reference: Value) -> Appraiser {
         let registry = VerifierRegistry::new(&VerifierSettings {
             allow_insecure_sample: true,
+            ..Default::default()
         });
         let policy = Appraiser::compile_policy("default", DEFAULT_APPRAISAL_POLICY).unwrap();
         let values = serde_json::from_value(reference).unwrap();
@@ -160,10 +207,7 @@ mod tests {
         AppraisalRequest {
             tee: "sample",
             evidence,
-            expected: ExpectedBinding {
-                runtime_data: [9; 48],
-            },
-            init_data_present: false,
+            expected: ExpectedBinding::runtime([9; 48]),
         }
     }
 
@@ -206,11 +250,11 @@ mod tests {
     }
 
     #[test]
-    fn init_data_is_refused_until_a_tee_binds_it() {
+    fn init_data_is_refused_for_a_tee_that_cannot_bind_it() {
         let appraiser = appraiser(json!({}));
         let evidence = sample_evidence(1);
         let mut req = request(&evidence);
-        req.init_data_present = true;
+        req.expected.init_data_digest = Some(vec![1; 32]);
         assert!(matches!(
             appraiser.appraise(&req, OffsetDateTime::UNIX_EPOCH),
             Err(Rejection::InitDataUnbound(Tee::Sample))

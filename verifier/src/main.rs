@@ -10,6 +10,8 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use warden_verifier::appraisal::DEFAULT_APPRAISAL_POLICY;
+use warden_verifier::tee::snp::SnpEvidence;
+use warden_verifier::tee::snp::certs::{AmdRoots, Endorsements};
 use warden_verifier::{
     AppraisalRequest, Appraiser, ExpectedBinding, ReferenceValues, Status, VerifierRegistry,
     VerifierSettings,
@@ -34,15 +36,23 @@ enum Command {
 
 #[derive(clap::Args)]
 struct AppraiseArgs {
-    /// TEE name (sample; more TEEs arrive with their verifier modules).
+    /// TEE name: snp, or sample (with --insecure-allow-sample).
     #[arg(long)]
     tee: String,
-    /// Evidence file (the TEE's JSON evidence).
+    /// Evidence file. SNP: the raw 1184-byte report, its hex, or Warden/CoCo JSON evidence.
+    /// Other TEEs: their JSON evidence.
     #[arg(long)]
     evidence: PathBuf,
-    /// Expected report data: the 48-byte runtime-data digest, hex.
+    /// Endorsement files (certificates or CRLs, DER or PEM, recognised by content). Repeatable.
+    #[arg(long, num_args = 1..)]
+    endorsements: Vec<PathBuf>,
+    /// Expected report data, hex: a prefix of the report-data field whose rest must be zero
+    /// (e.g. the 48-byte runtime-data digest). Without it the binding is not checked.
     #[arg(long)]
-    report_data: String,
+    report_data: Option<String>,
+    /// Init-data digest, hex, that the evidence must bind (SNP HOST_DATA).
+    #[arg(long)]
+    init_data_digest: Option<String>,
     /// Verification time, RFC 3339 (never the wall clock unless you pass it).
     #[arg(long)]
     at: String,
@@ -52,9 +62,15 @@ struct AppraiseArgs {
     /// Appraisal policy (Rego) to use instead of the shipped default: a dry run of a change.
     #[arg(long)]
     policy: Option<PathBuf>,
+    /// Refuse SNP evidence unless a fresh AMD CRL is among the endorsements.
+    #[arg(long)]
+    require_crl: bool,
     /// Enable the insecure sample TEE.
     #[arg(long)]
     insecure_allow_sample: bool,
+    /// Also trust the SNP development roots in DIR (sim-snp). INSECURE.
+    #[arg(long, value_name = "DIR")]
+    insecure_dev_roots: Option<PathBuf>,
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
@@ -73,18 +89,36 @@ fn main() -> ExitCode {
     }
 }
 
+fn read_bytes(path: &PathBuf) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
 fn read(path: &PathBuf) -> Result<String, String> {
     std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
+fn hex_arg(name: &str, value: &Option<String>) -> Result<Option<Vec<u8>>, String> {
+    value
+        .as_deref()
+        .map(|text| hex::decode(text.trim()).map_err(|e| format!("--{name}: {e}")))
+        .transpose()
+}
+
 fn appraise(args: &AppraiseArgs) -> Result<ExitCode, String> {
     let at = OffsetDateTime::parse(&args.at, &Rfc3339).map_err(|e| format!("--at: {e}"))?;
-    let report_data: [u8; 48] = hex::decode(args.report_data.trim())
-        .ok()
-        .and_then(|bytes| bytes.try_into().ok())
-        .ok_or("--report-data must be 48 bytes of hex")?;
-    let evidence: Value = serde_json::from_str(&read(&args.evidence)?)
-        .map_err(|e| format!("{}: {e}", args.evidence.display()))?;
+    let evidence_bytes = read_bytes(&args.evidence)?;
+    let evidence: Value = if args.tee == "snp" {
+        SnpEvidence::from_file_bytes(&evidence_bytes)
+            .map_err(|e| format!("{}: {e}", args.evidence.display()))?
+            .to_json()
+    } else {
+        serde_json::from_slice(&evidence_bytes)
+            .map_err(|e| format!("{}: {e}", args.evidence.display()))?
+    };
+    let mut endorsements = Endorsements::default();
+    for path in &args.endorsements {
+        endorsements.add_file(path)?;
+    }
     let reference_values = match &args.reference_values {
         Some(path) => {
             serde_json::from_str(&read(path)?).map_err(|e| format!("{}: {e}", path.display()))?
@@ -96,54 +130,87 @@ fn appraise(args: &AppraiseArgs) -> Result<ExitCode, String> {
         None => Appraiser::compile_policy("default", DEFAULT_APPRAISAL_POLICY),
     }
     .map_err(|e| e.to_string())?;
+    let snp_dev_roots = args
+        .insecure_dev_roots
+        .as_deref()
+        .map(AmdRoots::load_dev_roots)
+        .transpose()?;
     let registry = VerifierRegistry::new(&VerifierSettings {
         allow_insecure_sample: args.insecure_allow_sample,
+        snp_dev_roots,
+        snp_collateral: endorsements,
+        snp_require_crl: args.require_crl,
     });
     let appraiser = Appraiser::new(registry, policy, ReferenceValues::new(reference_values));
     let request = AppraisalRequest {
         tee: &args.tee,
         evidence: &evidence,
         expected: ExpectedBinding {
-            runtime_data: report_data,
+            report_data: hex_arg("report-data", &args.report_data)?,
+            init_data_digest: hex_arg("init-data-digest", &args.init_data_digest)?,
         },
-        init_data_present: false,
     };
-    let outcome = appraiser.appraise(&request, at);
-    let affirming = matches!(&outcome, Ok(result) if result.status == Status::Affirming);
-    let report = match &outcome {
-        Ok(result) => json!({
-            "verified": true,
-            "status": result.status,
-            "trust_vector": result.trust_vector,
-            "claims": result.claims,
-            "policy_id": result.policy_id,
-            "insecure": result.insecure_reasons,
-            "checks": [{"name": "evidence", "ok": true, "detail": "parsed, verified and bound"}],
-        }),
-        Err(rejection) => json!({
-            "verified": false,
-            "status": Status::Contraindicated,
-            "claims": {},
-            "checks": [{"name": "evidence", "ok": false, "detail": rejection.to_string()}],
-        }),
-    };
+    let appraisal = appraiser.appraise_detailed(&request, at);
+    let examination = appraisal.examination.unwrap_or_default();
+    let affirming = matches!(&appraisal.result, Ok(result) if result.status == Status::Affirming);
+    let mut report = json!({
+        "verified": examination.verified(),
+        "claims": examination.claims,
+        "checks": examination.checks,
+    });
+    match &appraisal.result {
+        Ok(result) => {
+            report["status"] = json!(result.status);
+            report["trust_vector"] = json!(result.trust_vector);
+            report["policy_id"] = json!(result.policy_id);
+            report["insecure"] = json!(result.insecure_reasons);
+        }
+        Err(rejection) => {
+            report["status"] = json!(Status::Contraindicated);
+            report["error"] = json!(rejection.to_string());
+        }
+    }
     if args.json {
         println!("{report}");
     } else {
-        match &outcome {
-            Ok(result) => {
-                for reason in &result.insecure_reasons {
-                    println!("INSECURE: {reason}");
-                }
-                println!("status: {}", result.status);
-                println!("claims: {}", Value::Object(result.claims.clone()));
-            }
-            Err(rejection) => println!("rejected: {rejection}"),
-        }
+        print_text(&report);
     }
     Ok(if affirming {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
+}
+
+fn print_text(report: &Value) {
+    for reason in report["insecure"].as_array().into_iter().flatten() {
+        println!("INSECURE: {}", reason.as_str().unwrap_or_default());
+    }
+    println!(
+        "verdict: {} (evidence {})",
+        report["status"].as_str().unwrap_or("contraindicated"),
+        if report["verified"] == true {
+            "verified"
+        } else {
+            "NOT verified"
+        }
+    );
+    if let Some(error) = report["error"].as_str() {
+        println!("error: {error}");
+    }
+    for check in report["checks"].as_array().into_iter().flatten() {
+        let mark = if check["ok"] == true { "ok  " } else { "FAIL" };
+        println!(
+            "  [{mark}] {}: {}",
+            check["name"].as_str().unwrap_or_default(),
+            check["detail"].as_str().unwrap_or_default()
+        );
+    }
+    if let Some(vector) = report.get("trust_vector") {
+        println!("trust vector: {vector}");
+    }
+    println!(
+        "claims: {}",
+        serde_json::to_string_pretty(&report["claims"]).unwrap_or_default()
+    );
 }

@@ -3,6 +3,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::tee::snp::SnpVerifier;
+use crate::tee::snp::certs::{AmdRoots, Endorsements, ProductRoots};
 use crate::tee::{Rejection, Tee, Verifier, sample::SampleVerifier};
 
 /// Settings that decide which verifiers a registry holds.
@@ -10,6 +12,12 @@ use crate::tee::{Rejection, Tee, Verifier, sample::SampleVerifier};
 pub struct VerifierSettings {
     /// Enables the software-only `sample` TEE. Insecure; off by default.
     pub allow_insecure_sample: bool,
+    /// INSECURE development roots trusted for SNP in addition to AMD's (sim-snp).
+    pub snp_dev_roots: Option<ProductRoots>,
+    /// Offline SNP endorsements (VCEK/VLEK certificates, AMD CRLs).
+    pub snp_collateral: Endorsements,
+    /// Refuse SNP evidence unless a fresh AMD CRL covers it.
+    pub snp_require_crl: bool,
 }
 
 pub struct VerifierRegistry {
@@ -22,6 +30,13 @@ impl VerifierRegistry {
         if settings.allow_insecure_sample {
             verifiers.insert(Tee::Sample, Arc::new(SampleVerifier));
         }
+        let mut snp_roots = AmdRoots::pinned();
+        if let Some(dev_roots) = &settings.snp_dev_roots {
+            snp_roots = snp_roots.with(dev_roots.clone());
+        }
+        let snp = SnpVerifier::new(snp_roots, settings.snp_collateral.clone())
+            .require_crl(settings.snp_require_crl);
+        verifiers.insert(Tee::Snp, Arc::new(snp));
         Self { verifiers }
     }
 
@@ -59,12 +74,14 @@ mod tests {
             registry.verifier_for("nope"),
             Err(Rejection::UnknownTee(_))
         ));
+        assert!(registry.verifier_for("snp").is_ok());
         assert!(matches!(
-            registry.verifier_for("snp"),
-            Err(Rejection::UnsupportedTee(Tee::Snp))
+            registry.verifier_for("tdx"),
+            Err(Rejection::UnsupportedTee(Tee::Tdx))
         ));
         let enabled = VerifierRegistry::new(&VerifierSettings {
             allow_insecure_sample: true,
+            ..Default::default()
         });
         assert!(enabled.verifier_for("sample").is_ok());
     }

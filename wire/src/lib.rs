@@ -8,6 +8,7 @@
 pub mod binding;
 pub mod jwe;
 pub mod protocol;
+pub mod snp;
 
 pub use binding::{RuntimeDataDigest, runtime_data_digest};
 pub use jwe::{FlattenedJwe, JweError, TeeKeyPair, TeePublicKey};

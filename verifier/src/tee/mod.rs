@@ -2,6 +2,7 @@
 //! endorsement checks and the names of the claims it yields (documented on the module).
 
 pub mod sample;
+pub mod snp;
 
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
@@ -55,10 +56,81 @@ impl std::fmt::Display for Tee {
 }
 
 /// What the relying party expects the evidence to be bound to.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ExpectedBinding {
-    /// SHA-384 of the canonical runtime data (nonce + TEE key + additional evidence).
-    pub runtime_data: RuntimeDataDigest,
+    /// Expected report data: a prefix of the TEE's report-data field, the rest of which must be
+    /// zero. The KBS always sets it (the runtime-data digest); offline appraisal may leave it out,
+    /// and then the binding check reports that it was not requested.
+    pub report_data: Option<Vec<u8>>,
+    /// Digest of the init-data the client presented, for TEEs that bind it (SNP HOST_DATA).
+    pub init_data_digest: Option<Vec<u8>>,
+}
+
+impl ExpectedBinding {
+    /// The binding the KBS expects: the SHA-384 runtime-data digest, no init-data.
+    pub fn runtime(digest: RuntimeDataDigest) -> Self {
+        Self {
+            report_data: Some(digest.to_vec()),
+            init_data_digest: None,
+        }
+    }
+}
+
+/// The outcome of one named verification step, reported whether it passed or not.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Check {
+    pub name: &'static str,
+    pub ok: bool,
+    pub detail: String,
+}
+
+impl Check {
+    pub fn pass(name: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            name,
+            ok: true,
+            detail: detail.into(),
+        }
+    }
+
+    pub fn fail(name: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            name,
+            ok: false,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Everything a verifier established about one piece of evidence: the claims it read, every
+/// check it ran, and why the result is insecure if it is.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Examination {
+    pub claims: Claims,
+    pub checks: Vec<Check>,
+    /// Per-result insecurity (e.g. verified through development roots).
+    pub insecure: Vec<String>,
+}
+
+impl Examination {
+    pub fn push(&mut self, check: Check) -> bool {
+        let ok = check.ok;
+        self.checks.push(check);
+        ok
+    }
+
+    /// True only when at least one check ran and none failed.
+    pub fn verified(&self) -> bool {
+        !self.checks.is_empty() && self.checks.iter().all(|check| check.ok)
+    }
+
+    pub fn failed_checks(&self) -> Vec<Check> {
+        self.checks
+            .iter()
+            .filter(|check| !check.ok)
+            .cloned()
+            .collect()
+    }
 }
 
 /// Why evidence was not accepted. Every variant denies; none is retried.
@@ -70,22 +142,40 @@ pub enum Rejection {
     UnsupportedTee(Tee),
     #[error("TEE {0} is disabled: it is insecure and must be enabled explicitly ({1})")]
     TeeDisabled(Tee, &'static str),
-    #[error("evidence is malformed: {0}")]
-    MalformedEvidence(String),
-    #[error(
-        "evidence is not bound to this session: report data {found} does not match the expected {expected}"
-    )]
-    BindingMismatch { expected: String, found: String },
-    #[error("init-data was supplied but TEE {0} cannot bind it yet")]
+    #[error("evidence rejected: {}", describe_failures(.0))]
+    Evidence(Vec<Check>),
+    #[error("init-data was supplied but TEE {0} cannot bind it")]
     InitDataUnbound(Tee),
     #[error("appraisal policy failed: {0}")]
     Policy(String),
 }
 
+fn describe_failures(failed: &[Check]) -> String {
+    if failed.is_empty() {
+        return "no check ran".into();
+    }
+    failed
+        .iter()
+        .map(|check| format!("{}: {}", check.name, check.detail))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl Rejection {
+    /// Names of the failed checks, for tests and metrics.
+    pub fn failed_check_names(&self) -> Vec<&'static str> {
+        match self {
+            Rejection::Evidence(failed) => failed.iter().map(|check| check.name).collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
 /// A TEE-specific evidence verifier.
 ///
-/// `verify` checks everything the evidence itself can prove (format, signatures, endorsements,
-/// binding) at the time `at` and returns the claims; it judges nothing against reference values.
+/// `examine` checks everything the evidence itself can prove (format, signatures, endorsements,
+/// binding) at the time `at` and returns the claims with every check it ran; it judges nothing
+/// against reference values. It never reads the clock or the network.
 pub trait Verifier: Send + Sync {
     fn tee(&self) -> Tee;
 
@@ -93,32 +183,39 @@ pub trait Verifier: Send + Sync {
     /// written into every token and log line that touches such a result.
     fn insecure_reason(&self) -> Option<&'static str>;
 
-    fn verify(
+    /// Whether this TEE binds init-data (so a client may present it).
+    fn binds_init_data(&self) -> bool {
+        false
+    }
+
+    fn examine(
         &self,
         evidence: &Value,
         expected: &ExpectedBinding,
         at: OffsetDateTime,
-    ) -> Result<Claims, Rejection>;
+    ) -> Examination;
 }
 
-/// Compares report data with the expected digest, accepting the 48-byte digest either alone or
-/// zero-padded to the report-data field width of the TEE.
-pub(crate) fn check_report_data(
-    report_data: &[u8],
-    expected: &ExpectedBinding,
-    field_width: usize,
-) -> Result<(), Rejection> {
-    let digest = &expected.runtime_data[..];
-    let matches = report_data == digest
-        || (report_data.len() == field_width
-            && report_data.starts_with(digest)
-            && report_data[digest.len()..].iter().all(|b| *b == 0));
+/// The `report_data` check: the field must equal the expected bytes followed by zeros, or (for
+/// TEEs whose evidence carries the bare digest) equal them exactly.
+pub(crate) fn check_report_data(actual: &[u8], expected: &ExpectedBinding) -> Check {
+    const NAME: &str = "report_data";
+    let Some(wanted) = &expected.report_data else {
+        return Check::pass(NAME, "not requested: no expected report data was given");
+    };
+    let matches = actual.len() >= wanted.len()
+        && actual.starts_with(wanted)
+        && actual[wanted.len()..].iter().all(|b| *b == 0);
     if matches {
-        Ok(())
+        Check::pass(NAME, "report data carries the expected binding")
     } else {
-        Err(Rejection::BindingMismatch {
-            expected: hex::encode(digest),
-            found: hex::encode(report_data),
-        })
+        Check::fail(
+            NAME,
+            format!(
+                "report data {} does not match the expected {}",
+                hex::encode(actual),
+                hex::encode(wanted)
+            ),
+        )
     }
 }

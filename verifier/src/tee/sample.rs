@@ -13,12 +13,10 @@ use serde::Deserialize;
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use super::{Claims, ExpectedBinding, Rejection, Tee, Verifier, check_report_data};
+use super::{Check, Claims, Examination, ExpectedBinding, Tee, Verifier, check_report_data};
 
 pub const INSECURE_REASON: &str =
     "sample TEE: software-only evidence with no hardware root of trust";
-/// CoCo pads report data to 64 bytes for TEEs with a 64-byte field; accept the same for sample.
-const REPORT_DATA_WIDTH: usize = 64;
 
 #[derive(Debug, Default)]
 pub struct SampleVerifier;
@@ -30,13 +28,19 @@ struct SampleEvidence {
     report_data: String,
 }
 
-fn parse_svn(svn: &Value) -> Result<u64, Rejection> {
-    let parsed = match svn {
+fn parse(evidence: &Value) -> Result<(u64, Vec<u8>), String> {
+    let evidence =
+        SampleEvidence::deserialize(evidence).map_err(|e| format!("sample evidence: {e}"))?;
+    let svn = match &evidence.svn {
         Value::String(text) => text.parse::<u64>().ok(),
         Value::Number(number) => number.as_u64(),
         _ => None,
-    };
-    parsed.ok_or_else(|| Rejection::MalformedEvidence(format!("svn {svn} is not an integer")))
+    }
+    .ok_or_else(|| format!("svn {} is not an integer", evidence.svn))?;
+    let report_data = STANDARD
+        .decode(&evidence.report_data)
+        .map_err(|e| format!("report_data: {e}"))?;
+    Ok((svn, report_data))
 }
 
 impl Verifier for SampleVerifier {
@@ -48,23 +52,27 @@ impl Verifier for SampleVerifier {
         Some(INSECURE_REASON)
     }
 
-    fn verify(
+    fn examine(
         &self,
         evidence: &Value,
         expected: &ExpectedBinding,
         _at: OffsetDateTime,
-    ) -> Result<Claims, Rejection> {
-        let evidence = SampleEvidence::deserialize(evidence)
-            .map_err(|e| Rejection::MalformedEvidence(format!("sample evidence: {e}")))?;
-        let svn = parse_svn(&evidence.svn)?;
-        let report_data = STANDARD
-            .decode(&evidence.report_data)
-            .map_err(|e| Rejection::MalformedEvidence(format!("report_data: {e}")))?;
-        check_report_data(&report_data, expected, REPORT_DATA_WIDTH)?;
-        let mut claims = Claims::new();
-        claims.insert("svn".into(), svn.into());
-        claims.insert("report_data".into(), hex::encode(&report_data).into());
-        Ok(claims)
+    ) -> Examination {
+        let mut examination = Examination::default();
+        let (svn, report_data) = match parse(evidence) {
+            Ok(parsed) => parsed,
+            Err(detail) => {
+                examination.push(Check::fail("evidence_format", detail));
+                return examination;
+            }
+        };
+        examination.push(Check::pass("evidence_format", "sample evidence parsed"));
+        examination.claims = Claims::from_iter([
+            ("svn".to_owned(), svn.into()),
+            ("report_data".to_owned(), hex::encode(&report_data).into()),
+        ]);
+        examination.push(check_report_data(&report_data, expected));
+        examination
     }
 }
 
@@ -76,18 +84,23 @@ mod tests {
     const AT: OffsetDateTime = OffsetDateTime::UNIX_EPOCH;
 
     fn expected() -> ExpectedBinding {
-        ExpectedBinding {
-            runtime_data: [7; 48],
-        }
+        ExpectedBinding::runtime([7; 48])
+    }
+
+    fn failed(evidence: &Value) -> Vec<&'static str> {
+        let examination = SampleVerifier.examine(evidence, &expected(), AT);
+        assert!(!examination.verified());
+        examination.failed_checks().iter().map(|c| c.name).collect()
     }
 
     #[test]
     fn accepts_bound_evidence_plain_and_padded() {
         for report_data in [vec![7u8; 48], [vec![7u8; 48], vec![0u8; 16]].concat()] {
             let evidence = json!({"svn": "3", "report_data": STANDARD.encode(&report_data)});
-            let claims = SampleVerifier.verify(&evidence, &expected(), AT).unwrap();
-            assert_eq!(claims["svn"], 3);
-            assert_eq!(claims["report_data"], hex::encode(&report_data));
+            let examination = SampleVerifier.examine(&evidence, &expected(), AT);
+            assert!(examination.verified(), "{:?}", examination.checks);
+            assert_eq!(examination.claims["svn"], 3);
+            assert_eq!(examination.claims["report_data"], hex::encode(&report_data));
         }
     }
 
@@ -96,13 +109,10 @@ mod tests {
         let mut data = vec![7u8; 48];
         data[47] = 8;
         let evidence = json!({"svn": "1", "report_data": STANDARD.encode(&data)});
-        let err = SampleVerifier
-            .verify(&evidence, &expected(), AT)
-            .unwrap_err();
-        assert!(matches!(err, Rejection::BindingMismatch { .. }));
+        assert_eq!(failed(&evidence), ["report_data"]);
         let padded_with_junk = [vec![7u8; 48], vec![1u8; 16]].concat();
         let evidence = json!({"svn": "1", "report_data": STANDARD.encode(&padded_with_junk)});
-        assert!(SampleVerifier.verify(&evidence, &expected(), AT).is_err());
+        assert_eq!(failed(&evidence), ["report_data"]);
     }
 
     #[test]
@@ -114,13 +124,7 @@ mod tests {
             json!({"svn": "1", "report_data": "%%%"}),
             json!({"svn": -1, "report_data": ""}),
         ] {
-            let err = SampleVerifier
-                .verify(&evidence, &expected(), AT)
-                .unwrap_err();
-            assert!(
-                matches!(err, Rejection::MalformedEvidence(_)),
-                "{evidence}: {err}"
-            );
+            assert_eq!(failed(&evidence), ["evidence_format"], "{evidence}");
         }
     }
 }

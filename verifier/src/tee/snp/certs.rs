@@ -1,0 +1,491 @@
+//! AMD endorsement certificates: the pinned ARK/ASK/ASVK per generation, VEK (VCEK/VLEK)
+//! extensions, chain signatures and CRLs.
+//!
+//! Certificates are parsed with `x509-parser` and signatures checked with aws-lc-rs. AMD signs
+//! with RSASSA-PSS/SHA-384; ECDSA P-384/SHA-384 is also accepted so the development chain of
+//! `sim-snp` can be minted without an RSA-PSS certificate writer. Either way a chain counts only
+//! when it ends in a root the verifier was configured with, and development roots mark every
+//! result they produce as insecure.
+
+use std::path::Path;
+
+use warden_wire::snp::{Generation, Tcb};
+use x509_parser::certificate::X509Certificate;
+use x509_parser::oid_registry::{
+    OID_NIST_HASH_SHA384, OID_PKCS1_RSASSAPSS, OID_SIG_ECDSA_WITH_SHA384, Oid,
+};
+use x509_parser::prelude::{FromDer, SubjectPublicKeyInfo};
+use x509_parser::revocation_list::CertificateRevocationList;
+use x509_parser::signature_algorithm::RsaSsaPssParams;
+use x509_parser::x509::AlgorithmIdentifier;
+
+const MILAN_PEM: &str = include_str!("roots/milan_ask_ark_asvk.pem");
+const GENOA_PEM: &str = include_str!("roots/genoa_ask_ark_asvk.pem");
+const TURIN_PEM: &str = include_str!("roots/turin_ask_ark_asvk.pem");
+
+/// A certificate reduced to what chain checks need, owning its DER.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cert {
+    pub der: Vec<u8>,
+    pub subject: String,
+    pub serial: Vec<u8>,
+    pub not_before: i64,
+    pub not_after: i64,
+    spki: Vec<u8>,
+    subject_raw: Vec<u8>,
+    issuer_raw: Vec<u8>,
+}
+
+impl Cert {
+    pub fn from_der(der: &[u8]) -> Result<Cert, String> {
+        let (rest, cert) = X509Certificate::from_der(der)
+            .map_err(|e| format!("not a DER X.509 certificate: {e}"))?;
+        if !rest.is_empty() {
+            return Err(format!(
+                "{} trailing bytes after the certificate",
+                rest.len()
+            ));
+        }
+        Ok(Cert {
+            der: der.to_vec(),
+            subject: cert.subject().to_string(),
+            serial: cert.raw_serial().to_vec(),
+            not_before: cert.validity().not_before.timestamp(),
+            not_after: cert.validity().not_after.timestamp(),
+            spki: cert.public_key().raw.to_vec(),
+            subject_raw: cert.subject().as_raw().to_vec(),
+            issuer_raw: cert.issuer().as_raw().to_vec(),
+        })
+    }
+
+    /// The common name, for messages.
+    pub fn name(&self) -> &str {
+        self.subject
+            .split(", ")
+            .find_map(|part| part.strip_prefix("CN="))
+            .unwrap_or(&self.subject)
+    }
+
+    pub fn valid_at(&self, at: i64) -> bool {
+        self.not_before <= at && at <= self.not_after
+    }
+
+    fn public_key(&self) -> Result<SubjectPublicKeyInfo<'_>, String> {
+        SubjectPublicKeyInfo::from_der(&self.spki)
+            .map(|(_, key)| key)
+            .map_err(|e| format!("public key of {}: {e}", self.name()))
+    }
+
+    /// Checks that `self` was issued and signed by `issuer`.
+    pub fn verify_issued_by(&self, issuer: &Cert) -> Result<(), String> {
+        if self.issuer_raw != issuer.subject_raw {
+            return Err(format!(
+                "{} names issuer other than {}",
+                self.name(),
+                issuer.name()
+            ));
+        }
+        let (_, cert) = X509Certificate::from_der(&self.der).map_err(|e| e.to_string())?;
+        check_algorithm(&cert.signature_algorithm)?;
+        cert.verify_signature(Some(&issuer.public_key()?))
+            .map_err(|_| format!("{} is not signed by {}", self.name(), issuer.name()))
+    }
+}
+
+/// Only the algorithms AMD (RSA-PSS/SHA-384) and the development chain (ECDSA P-384) use.
+fn check_algorithm(algorithm: &AlgorithmIdentifier<'_>) -> Result<(), String> {
+    if algorithm.algorithm == OID_SIG_ECDSA_WITH_SHA384 {
+        return Ok(());
+    }
+    if algorithm.algorithm == OID_PKCS1_RSASSAPSS {
+        let hash_is_sha384 = algorithm
+            .parameters
+            .as_ref()
+            .and_then(|params| RsaSsaPssParams::try_from(params).ok())
+            .is_some_and(|params| *params.hash_algorithm_oid() == OID_NIST_HASH_SHA384);
+        if hash_is_sha384 {
+            return Ok(());
+        }
+        return Err("RSA-PSS signature with a hash other than SHA-384".into());
+    }
+    Err(format!(
+        "signature algorithm {} is not RSA-PSS/SHA-384 or ECDSA/SHA-384",
+        algorithm.algorithm
+    ))
+}
+
+/// Reads every certificate in a PEM text, in order.
+pub fn certs_from_pem(pem: &[u8]) -> Result<Vec<Cert>, String> {
+    let mut certs = Vec::new();
+    for item in x509_parser::pem::Pem::iter_from_buffer(pem) {
+        let item = item.map_err(|e| format!("PEM: {e}"))?;
+        if item.label == "CERTIFICATE" {
+            certs.push(Cert::from_der(&item.contents)?);
+        }
+    }
+    Ok(certs)
+}
+
+/// One generation's signing hierarchy: ARK signs the ASK (VCEK issuer) and ASVK (VLEK issuer).
+#[derive(Debug, Clone)]
+pub struct ProductRoots {
+    pub generation: Generation,
+    pub ark: Cert,
+    pub ask: Cert,
+    pub asvk: Option<Cert>,
+    /// `Some` for development roots: every result verified through them is insecure.
+    pub insecure: Option<String>,
+}
+
+impl ProductRoots {
+    /// Builds a hierarchy from a PEM bundle in AMD's order (ASK, ARK[, ASVK]) and checks that
+    /// the ARK is self-signed and signs the others.
+    pub fn from_pem_bundle(
+        generation: Generation,
+        pem: &[u8],
+        insecure: Option<String>,
+    ) -> Result<ProductRoots, String> {
+        let mut certs = certs_from_pem(pem)?.into_iter();
+        let (Some(ask), Some(ark)) = (certs.next(), certs.next()) else {
+            return Err(
+                "a root bundle holds the ASK then the ARK (then optionally the ASVK)".into(),
+            );
+        };
+        let asvk = certs.next();
+        ark.verify_issued_by(&ark)
+            .map_err(|e| format!("ARK is not self-signed: {e}"))?;
+        ask.verify_issued_by(&ark)?;
+        if let Some(asvk) = &asvk {
+            asvk.verify_issued_by(&ark)?;
+        }
+        Ok(ProductRoots {
+            generation,
+            ark,
+            ask,
+            asvk,
+            insecure,
+        })
+    }
+}
+
+/// The trust anchors an SNP verifier accepts.
+#[derive(Debug, Clone)]
+pub struct AmdRoots {
+    pub products: Vec<ProductRoots>,
+}
+
+impl AmdRoots {
+    /// AMD's ARK/ASK/ASVK for Milan, Genoa and Turin, compiled in. Their SHA-256 fingerprints
+    /// are asserted by tests against AMD's published values.
+    pub fn pinned() -> AmdRoots {
+        let products = [
+            (Generation::Milan, MILAN_PEM),
+            (Generation::Genoa, GENOA_PEM),
+            (Generation::Turin, TURIN_PEM),
+        ]
+        .into_iter()
+        .filter_map(|(generation, pem)| {
+            // The bundles are constants checked by the `pinned_roots_*` tests; a failure here
+            // could only drop a generation (fail closed), never add trust.
+            ProductRoots::from_pem_bundle(generation, pem.as_bytes(), None).ok()
+        })
+        .collect();
+        AmdRoots { products }
+    }
+
+    /// Loads INSECURE development roots from `dir`: `roots.pem` (ASK, ARK[, ASVK]) and
+    /// `generation` (Milan, Genoa or Turin), as written by `warden-agent sim-snp init`.
+    pub fn load_dev_roots(dir: &Path) -> Result<ProductRoots, String> {
+        let read = |name: &str| {
+            std::fs::read(dir.join(name)).map_err(|e| format!("{}: {e}", dir.join(name).display()))
+        };
+        let generation_text = String::from_utf8_lossy(&read("generation")?)
+            .trim()
+            .to_owned();
+        let generation = Generation::from_product_name(&generation_text)
+            .ok_or_else(|| format!("unknown generation {generation_text:?} in dev roots"))?;
+        let reason = format!(
+            "SNP evidence verified with INSECURE development roots from {} (sim-snp), not AMD's",
+            dir.display()
+        );
+        ProductRoots::from_pem_bundle(generation, &read("roots.pem")?, Some(reason))
+    }
+
+    pub fn with(mut self, product: ProductRoots) -> AmdRoots {
+        self.products.push(product);
+        self
+    }
+}
+
+/// OIDs of AMD's VEK certificate extensions (arc 1.3.6.1.4.1.3704.1).
+mod oid {
+    pub const PRODUCT_NAME: &str = "1.3.6.1.4.1.3704.1.2";
+    pub const BL_SPL: &str = "1.3.6.1.4.1.3704.1.3.1";
+    pub const TEE_SPL: &str = "1.3.6.1.4.1.3704.1.3.2";
+    pub const SNP_SPL: &str = "1.3.6.1.4.1.3704.1.3.3";
+    pub const UCODE_SPL: &str = "1.3.6.1.4.1.3704.1.3.8";
+    pub const FMC_SPL: &str = "1.3.6.1.4.1.3704.1.3.9";
+    pub const HW_ID: &str = "1.3.6.1.4.1.3704.1.4";
+    pub const CSP_ID: &str = "1.3.6.1.4.1.3704.1.5";
+}
+
+/// What a VCEK or VLEK certificate says about the key it certifies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VekExtensions {
+    pub product_name: Option<String>,
+    /// VCEK only: the chip it belongs to (64 bytes; 8 on Turin).
+    pub hw_id: Option<Vec<u8>>,
+    /// VLEK only: the cloud provider it was issued to.
+    pub csp_id: Option<String>,
+    pub spl: Tcb,
+    /// The P-384 public key as an uncompressed point.
+    pub public_key: Vec<u8>,
+}
+
+pub fn vek_extensions(der: &[u8]) -> Result<VekExtensions, String> {
+    let (_, cert) = X509Certificate::from_der(der).map_err(|e| e.to_string())?;
+    let find = |dotted: &str| -> Option<&[u8]> {
+        let oid: Oid<'static> = dotted.parse().ok()?;
+        cert.extensions()
+            .iter()
+            .find(|ext| ext.oid == oid)
+            .map(|ext| ext.value)
+    };
+    let spl = |dotted: &str| -> Result<u8, String> {
+        let value = find(dotted).ok_or_else(|| format!("missing SPL extension {dotted}"))?;
+        der_small_uint(value)
+            .ok_or_else(|| format!("SPL extension {dotted} is not a DER INTEGER 0..=255"))
+    };
+    let fmc = match find(oid::FMC_SPL) {
+        Some(value) => {
+            Some(der_small_uint(value).ok_or("fmcSPL extension is not a DER INTEGER 0..=255")?)
+        }
+        None => None,
+    };
+    Ok(VekExtensions {
+        product_name: find(oid::PRODUCT_NAME).and_then(der_ia5_string),
+        hw_id: find(oid::HW_ID).map(unwrap_hw_id),
+        csp_id: find(oid::CSP_ID).and_then(der_ia5_string),
+        spl: Tcb {
+            fmc,
+            bootloader: spl(oid::BL_SPL)?,
+            tee: spl(oid::TEE_SPL)?,
+            snp: spl(oid::SNP_SPL)?,
+            microcode: spl(oid::UCODE_SPL)?,
+        },
+        public_key: cert.public_key().subject_public_key.data.to_vec(),
+    })
+}
+
+/// KDS writes the hwID as the raw bytes; some tools wrap it in an OCTET STRING. Both are read;
+/// whichever it is, it must then equal the report's CHIP_ID.
+fn unwrap_hw_id(value: &[u8]) -> Vec<u8> {
+    match value {
+        [0x04, len, rest @ ..]
+            if usize::from(*len) == rest.len() && (rest.len() == 64 || rest.len() == 8) =>
+        {
+            rest.to_vec()
+        }
+        raw => raw.to_vec(),
+    }
+}
+
+/// A DER INTEGER holding 0..=255 (a leading zero byte is required for 128..=255).
+fn der_small_uint(value: &[u8]) -> Option<u8> {
+    match value {
+        [0x02, 0x01, v] if *v < 0x80 => Some(*v),
+        [0x02, 0x02, 0x00, v] if *v >= 0x80 => Some(*v),
+        _ => None,
+    }
+}
+
+fn der_ia5_string(value: &[u8]) -> Option<String> {
+    match value {
+        [0x16, len, rest @ ..] if usize::from(*len) == rest.len() => {
+            String::from_utf8(rest.to_vec()).ok()
+        }
+        _ => None,
+    }
+}
+
+/// A certificate revocation list reduced to what revocation checks need.
+#[derive(Debug, Clone)]
+pub struct Crl {
+    pub der: Vec<u8>,
+    pub this_update: i64,
+    pub next_update: Option<i64>,
+    pub revoked_serials: Vec<Vec<u8>>,
+    issuer_raw: Vec<u8>,
+}
+
+impl Crl {
+    pub fn from_der(der: &[u8]) -> Result<Crl, String> {
+        let (_, crl) =
+            CertificateRevocationList::from_der(der).map_err(|e| format!("not a DER CRL: {e}"))?;
+        Ok(Crl {
+            der: der.to_vec(),
+            this_update: crl.last_update().timestamp(),
+            next_update: crl.next_update().map(|t| t.timestamp()),
+            revoked_serials: crl
+                .iter_revoked_certificates()
+                .map(|revoked| revoked.raw_serial().to_vec())
+                .collect(),
+            issuer_raw: crl.issuer().as_raw().to_vec(),
+        })
+    }
+
+    /// Whether `ark` issued this CRL (by name and by signature).
+    pub fn verify_issued_by(&self, ark: &Cert) -> Result<(), String> {
+        if self.issuer_raw != ark.subject_raw {
+            return Err(format!("CRL is not issued by {}", ark.name()));
+        }
+        let (_, crl) = CertificateRevocationList::from_der(&self.der).map_err(|e| e.to_string())?;
+        check_algorithm(&crl.signature_algorithm)?;
+        crl.verify_signature(&ark.public_key()?)
+            .map_err(|_| format!("CRL signature does not verify with {}", ark.name()))
+    }
+
+    pub fn fresh_at(&self, at: i64) -> bool {
+        self.this_update <= at && self.next_update.is_some_and(|next| at <= next)
+    }
+
+    pub fn revokes(&self, cert: &Cert) -> bool {
+        self.revoked_serials
+            .iter()
+            .any(|serial| *serial == cert.serial)
+    }
+}
+
+/// Endorsement material recognised by content: certificates and CRLs, DER or PEM.
+#[derive(Debug, Clone, Default)]
+pub struct Endorsements {
+    pub certs: Vec<Cert>,
+    pub crls: Vec<Crl>,
+}
+
+impl Endorsements {
+    /// Adds whatever `bytes` holds: a DER certificate or CRL, or PEM with any number of both.
+    pub fn add_bytes(&mut self, bytes: &[u8]) -> Result<(), String> {
+        if bytes.starts_with(b"-----BEGIN") || bytes.iter().take(64).all(u8::is_ascii) {
+            let mut found = false;
+            for item in x509_parser::pem::Pem::iter_from_buffer(bytes) {
+                let item = item.map_err(|e| format!("PEM: {e}"))?;
+                match item.label.as_str() {
+                    "CERTIFICATE" => self.certs.push(Cert::from_der(&item.contents)?),
+                    "X509 CRL" => self.crls.push(Crl::from_der(&item.contents)?),
+                    other => return Err(format!("unexpected PEM block {other:?}")),
+                }
+                found = true;
+            }
+            if found {
+                return Ok(());
+            }
+        }
+        if let Ok(cert) = Cert::from_der(bytes) {
+            self.certs.push(cert);
+            return Ok(());
+        }
+        match Crl::from_der(bytes) {
+            Ok(crl) => {
+                self.crls.push(crl);
+                Ok(())
+            }
+            Err(_) => Err("neither a certificate nor a CRL (DER or PEM)".into()),
+        }
+    }
+
+    pub fn add_file(&mut self, path: &Path) -> Result<(), String> {
+        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        self.add_bytes(&bytes)
+            .map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// Loads every regular file of a collateral directory (non-recursive).
+    pub fn from_dir(dir: &Path) -> Result<Endorsements, String> {
+        let mut endorsements = Endorsements::default();
+        let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        for entry in entries {
+            let path = entry.map_err(|e| e.to_string())?.path();
+            if path.is_file() {
+                endorsements.add_file(&path)?;
+            }
+        }
+        Ok(endorsements)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sha2::{Digest, Sha256};
+
+    #[test]
+    fn pinned_roots_match_amd_fingerprints_and_sign_their_intermediates() {
+        let roots = AmdRoots::pinned();
+        let ark_fingerprints: Vec<(Generation, String)> = roots
+            .products
+            .iter()
+            .map(|p| (p.generation, hex::encode_upper(Sha256::digest(&p.ark.der))))
+            .collect();
+        // ARK fingerprints as published by AMD KDS (and listed in the vectors' MANIFEST).
+        assert_eq!(
+            ark_fingerprints,
+            vec![
+                (
+                    Generation::Milan,
+                    "69D063B45344D26A2E94E1F4210DE49EF555308287D4C174445C95639A540BCD".into()
+                ),
+                (
+                    Generation::Genoa,
+                    "4C6598D19C18719C5DFD4A7D335F674E5BFE1D8F800CEA2CF270C10D103DB2F1".into()
+                ),
+                (
+                    Generation::Turin,
+                    "1F084161A44BB6D93778A904877D4819CAFA5D05EF4193B2DED9DD9C73DD3F6A".into()
+                ),
+            ]
+        );
+        for product in &roots.products {
+            let gen_name = product.generation.name();
+            assert_eq!(product.ark.name(), format!("ARK-{gen_name}"));
+            assert_eq!(product.ask.name(), format!("SEV-{gen_name}"));
+            assert_eq!(
+                product.asvk.as_ref().unwrap().name(),
+                format!("SEV-VLEK-{gen_name}")
+            );
+            assert!(product.insecure.is_none());
+        }
+    }
+
+    #[test]
+    fn an_asvk_cannot_stand_in_for_an_ark_and_generations_do_not_cross() {
+        let roots = AmdRoots::pinned();
+        let (milan, genoa) = (&roots.products[0], &roots.products[1]);
+        let asvk = milan.asvk.as_ref().unwrap();
+        assert!(milan.ask.verify_issued_by(asvk).is_err());
+        assert!(milan.ask.verify_issued_by(&genoa.ark).is_err());
+        assert!(genoa.ask.verify_issued_by(&milan.ark).is_err());
+    }
+
+    #[test]
+    fn der_helpers_accept_only_their_encodings() {
+        assert_eq!(der_small_uint(&[2, 1, 115]), Some(115));
+        assert_eq!(der_small_uint(&[2, 2, 0, 206]), Some(206));
+        assert_eq!(der_small_uint(&[2, 1, 206]), None, "negative INTEGER");
+        assert_eq!(
+            der_small_uint(&[2, 2, 1, 0]),
+            None,
+            "256 does not fit an SPL"
+        );
+        assert_eq!(der_small_uint(&[4, 1, 3]), None);
+        assert_eq!(
+            der_ia5_string(&[0x16, 5, b'M', b'i', b'l', b'a', b'n']).as_deref(),
+            Some("Milan")
+        );
+        assert_eq!(der_ia5_string(&[0x16, 9, b'M']), None);
+        let raw: Vec<u8> = (0..64).collect();
+        let wrapped = [&[0x04, 64][..], &raw].concat();
+        assert_eq!(unwrap_hw_id(&raw), raw);
+        assert_eq!(unwrap_hw_id(&wrapped), raw);
+    }
+}
