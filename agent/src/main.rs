@@ -12,6 +12,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use warden_agent::attester::sim_snp::{
+    DevChain, SIM_SNP_INSECURE_REASON, SimSnpAttester, sim_measurement,
+};
 use warden_agent::attester::{self, Attester, SampleAttester};
 use warden_agent::{AgentError, ClientConfig, KbsClient};
 use warden_wire::jwe::KeyAlgorithm;
@@ -23,9 +26,9 @@ use warden_wire::{ResourcePath, TeeKeyPair};
 #[derive(Debug, Parser)]
 #[command(name = "warden-agent", version)]
 struct Cli {
-    /// Base URL of the KBS, scheme://host[:port].
+    /// Base URL of the KBS, scheme://host[:port]. Required by attest and get-resource.
     #[arg(long, env = "WARDEN_KBS_URL", value_name = "URL")]
-    kbs: String,
+    kbs: Option<String>,
 
     /// PEM file of the CA roots trusted for the KBS (the only roots used); required for https.
     #[arg(long, env = "WARDEN_CA_FILE", value_name = "PATH")]
@@ -35,13 +38,19 @@ struct Cli {
     #[arg(long)]
     insecure_http: bool,
 
-    /// TEE to attest as (supported: sample). There is no default: the choice must be explicit.
+    /// TEE to attest as: snp, sim-snp or sample. There is no default: the choice must be
+    /// explicit. Required by attest and get-resource.
     #[arg(long, value_name = "NAME")]
-    tee: String,
+    tee: Option<String>,
 
     /// Permit `--tee sample`, whose software-only evidence anyone can forge. Testing only.
     #[arg(long)]
     insecure_allow_sample: bool,
+
+    /// Development chain for `--tee sim-snp` (made by `warden-agent sim-snp-init`). Whoever holds
+    /// its key can forge "SNP" evidence: testing only.
+    #[arg(long, value_name = "DIR")]
+    insecure_sim_snp_dir: Option<PathBuf>,
 
     /// Security version number reported by the sample TEE.
     #[arg(long, value_name = "SVN", default_value = attester::DEFAULT_SAMPLE_SVN)]
@@ -79,6 +88,12 @@ enum Command {
         /// Write the secret to this file (created or truncated, mode 0600) instead of stdout.
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
+    },
+    /// Mint an INSECURE sim-snp development chain in DIR: give DIR to `warden-kbs serve
+    /// --insecure-dev-roots` and to this agent's `--insecure-sim-snp-dir`.
+    SimSnpInit {
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
     },
 }
 
@@ -137,17 +152,36 @@ impl From<AgentError> for Failure {
 
 /// Resolves `--tee`, refusing attesters without a hardware root of trust unless opted in.
 fn select_attester(cli: &Cli) -> Result<Arc<dyn Attester>, Failure> {
-    let attester: Arc<dyn Attester> = match cli.tee.as_str() {
-        "sample" => Arc::new(SampleAttester::new(cli.sample_svn.clone())),
-        other => attester::from_name(other).map_err(|e| Failure::usage(e.to_string()))?,
+    let tee = cli
+        .tee
+        .as_deref()
+        .ok_or_else(|| Failure::usage("--tee is required (snp, sim-snp or sample)"))?;
+    let (attester, opted_in): (Arc<dyn Attester>, bool) = match tee {
+        "sample" => (
+            Arc::new(SampleAttester::new(cli.sample_svn.clone())),
+            cli.insecure_allow_sample,
+        ),
+        "sim-snp" => {
+            let dir = cli.insecure_sim_snp_dir.as_deref().ok_or_else(|| {
+                Failure::usage(format!(
+                    "--tee sim-snp is INSECURE ({SIM_SNP_INSECURE_REASON}); pass \
+                     --insecure-sim-snp-dir DIR with a chain from `warden-agent sim-snp-init`"
+                ))
+            })?;
+            let chain = DevChain::load(dir).map_err(|e| Failure::usage(e.to_string()))?;
+            (Arc::new(SimSnpAttester::new(chain)), true)
+        }
+        other => (
+            attester::from_name(other).map_err(|e| Failure::usage(e.to_string()))?,
+            false,
+        ),
     };
     if let Some(reason) = attester.insecure_reason()
-        && !cli.insecure_allow_sample
+        && !opted_in
     {
         return Err(Failure::usage(format!(
-            "--tee {} is INSECURE ({reason}); any process can forge its evidence, so it must only \
-             be used for testing. Pass --insecure-allow-sample to use it anyway",
-            attester.tee()
+            "--tee {tee} is INSECURE ({reason}); any process can forge its evidence, so it must \
+             only be used for testing. Pass --insecure-allow-sample to use it anyway"
         )));
     }
     Ok(attester)
@@ -200,6 +234,10 @@ fn write_stdout(data: &[u8]) -> Result<(), Failure> {
 }
 
 async fn run(cli: Cli, attester: Arc<dyn Attester>) -> Result<(), Failure> {
+    let base_url = cli
+        .kbs
+        .clone()
+        .ok_or_else(|| Failure::usage("--kbs URL is required"))?;
     let algorithm = match cli.key_type {
         KeyType::Ec => KeyAlgorithm::EcdhEsA256kw,
         KeyType::Rsa => KeyAlgorithm::RsaOaep256,
@@ -207,7 +245,7 @@ async fn run(cli: Cli, attester: Arc<dyn Attester>) -> Result<(), Failure> {
     let key = TeeKeyPair::generate(algorithm)
         .map_err(|e| Failure::usage(format!("generating the TEE key: {e}")))?;
     let config = ClientConfig {
-        base_url: cli.kbs,
+        base_url,
         ca_file: cli.ca_file,
         allow_plain_http: cli.insecure_http,
         timeout: Duration::from_secs(cli.timeout),
@@ -226,13 +264,36 @@ async fn run(cli: Cli, attester: Arc<dyn Attester>) -> Result<(), Failure> {
                 None => write_stdout(&secret),
             }
         }
+        Command::SimSnpInit { .. } => Ok(()),
     }
+}
+
+fn sim_snp_init(dir: &Path) -> Result<(), Failure> {
+    let chain = DevChain::generate().map_err(|e| Failure::usage(e.to_string()))?;
+    chain
+        .write(dir)
+        .map_err(|e| Failure::usage(e.to_string()))?;
+    eprintln!(
+        "wrote an INSECURE sim-snp development chain to {dir}\n  KBS:   warden-kbs serve --insecure-dev-roots {dir} ...\n  agent: warden-agent --tee sim-snp --insecure-sim-snp-dir {dir} ...\n  guest measurement (reference value): {measurement}",
+        dir = dir.display(),
+        measurement = hex::encode(sim_measurement()),
+    );
+    Ok(())
 }
 
 fn main() -> ExitCode {
     // clap prints usage errors itself and exits with status 2.
     let cli = Cli::parse();
     init_logging(cli.log_format, cli.verbose);
+    if let Command::SimSnpInit { dir } = &cli.command {
+        return match sim_snp_init(dir) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(failure) => {
+                eprintln!("error: {}", failure.message);
+                ExitCode::from(failure.code)
+            }
+        };
+    }
     let result = select_attester(&cli).and_then(|attester| {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -279,6 +340,24 @@ mod tests {
     }
 
     #[test]
+    fn sim_snp_needs_its_insecure_chain_directory() {
+        let cli = parse(&["--tee", "sim-snp", "attest"]).unwrap();
+        let failure = select_attester(&cli).err().unwrap();
+        assert!(
+            failure.message.contains("--insecure-sim-snp-dir"),
+            "{}",
+            failure.message
+        );
+        let dir = tempfile::tempdir().unwrap();
+        DevChain::generate().unwrap().write(dir.path()).unwrap();
+        let path = dir.path().to_str().unwrap();
+        let cli = parse(&["--tee", "sim-snp", "--insecure-sim-snp-dir", path, "attest"]).unwrap();
+        let attester = select_attester(&cli).unwrap();
+        assert_eq!(attester.tee(), "snp");
+        assert!(attester.insecure_reason().is_some());
+    }
+
+    #[test]
     fn sample_is_accepted_with_opt_in() {
         let cli = parse(&[
             "--tee",
@@ -295,7 +374,13 @@ mod tests {
 
     #[test]
     fn tee_is_required_and_validated() {
-        assert!(parse(&["attest"]).is_err());
+        assert_eq!(
+            select_attester(&parse(&["attest"]).unwrap())
+                .err()
+                .unwrap()
+                .code,
+            2
+        );
         let cli = parse(&["--tee", "tdx", "attest"]).unwrap();
         assert_eq!(select_attester(&cli).err().unwrap().code, 2);
     }

@@ -6,6 +6,9 @@
 //! field at its fixed offset, so the bytes whose signature is checked are the bytes received.
 //! Parsing never panics: the only fallible step is the length and version check.
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 /// Every report version (2, 3, 5) is 1184 bytes.
@@ -597,6 +600,29 @@ pub fn encode_cert_table(entries: &[CertTableEntry]) -> Vec<u8> {
     table
 }
 
+/// Warden's SNP evidence JSON: the report and the certificate table exactly as the firmware
+/// returned them, base64-encoded (`{"report": ..., "cert_table": ...}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvidenceJson {
+    pub report: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_table: Option<String>,
+}
+
+impl EvidenceJson {
+    pub fn new(report: &[u8], cert_table: Option<&[u8]>) -> Self {
+        Self {
+            report: STANDARD.encode(report),
+            cert_table: cert_table.map(|table| STANDARD.encode(table)),
+        }
+    }
+
+    pub fn to_value(&self) -> serde_json::Value {
+        serde_json::json!(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -684,8 +710,16 @@ mod tests {
             parse_cert_table(&bad),
             Err(CertTableError::OutOfBounds { index: 0, .. })
         ));
-        assert_eq!(
+        assert!(matches!(
             parse_cert_table(&table[..30]),
+            Err(CertTableError::OutOfBounds { .. })
+        ));
+        let mut unterminated = table[..16].to_vec();
+        unterminated.extend_from_slice(&24u32.to_le_bytes());
+        unterminated.extend_from_slice(&4u32.to_le_bytes());
+        unterminated.extend_from_slice(b"abcd");
+        assert_eq!(
+            parse_cert_table(&unterminated),
             Err(CertTableError::Unterminated)
         );
     }

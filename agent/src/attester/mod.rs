@@ -1,22 +1,25 @@
 //! Evidence collection: the plug-in point between the KBS handshake and a TEE.
 //!
 //! An [`Attester`] turns the 48-byte runtime-data digest (nonce + TEE key, see
-//! [`warden_wire::runtime_data_digest`]) into the TEE's primary evidence JSON. Only the software
-//! [`SampleAttester`] exists today; hardware attesters (AMD SEV-SNP, Intel TDX, TPM) will be added
-//! as further implementations and registered in [`from_name`], without changes to the client.
+//! [`warden_wire::runtime_data_digest`]) into the TEE's primary evidence JSON: [`SnpAttester`]
+//! (AMD SEV-SNP hardware), [`sim_snp::SimSnpAttester`] and [`SampleAttester`] (both INSECURE,
+//! for development). Further TEEs (TDX, TPM) plug in here without changes to the client.
 
 mod sample;
+pub mod sim_snp;
+pub mod snp;
 
 use std::sync::Arc;
 
 pub use sample::{DEFAULT_SAMPLE_SVN, SAMPLE_INSECURE_REASON, SampleAttester};
+pub use snp::SnpAttester;
 
-/// Names accepted by [`from_name`], in the spelling of the KBS protocol's `tee` field.
-pub const SUPPORTED_TEES: &[&str] = &["sample"];
+/// Names accepted by [`from_name`], in the spelling of the KBS protocol's `tee` field
+/// (`sim-snp` is built by the CLI from its development chain directory).
+pub const SUPPORTED_TEES: &[&str] = &["sample", "snp", "sim-snp"];
 
 /// TEEs the protocol knows but this build cannot attest yet; named so users get a precise message.
 const PLANNED_TEES: &[&str] = &[
-    "snp",
     "tdx",
     "tpm",
     "az-snp-vtpm",
@@ -59,6 +62,7 @@ pub trait Attester: Send + Sync {
 pub fn from_name(name: &str) -> Result<Arc<dyn Attester>, AttesterError> {
     match name {
         "sample" => Ok(Arc::new(SampleAttester::default())),
+        "snp" => Ok(Arc::new(SnpAttester::default())),
         _ if PLANNED_TEES.contains(&name) => Err(AttesterError::NotYetSupported(name.to_owned())),
         // Truncated so an absurd argument does not flood the terminal.
         _ => Err(AttesterError::Unknown(name.chars().take(64).collect())),
@@ -74,8 +78,9 @@ mod tests {
         let sample = from_name("sample").unwrap();
         assert_eq!(sample.tee(), "sample");
         assert!(sample.insecure_reason().is_some());
+        assert_eq!(from_name("snp").unwrap().tee(), "snp");
         assert!(matches!(
-            from_name("snp"),
+            from_name("tdx"),
             Err(AttesterError::NotYetSupported(_))
         ));
         assert!(matches!(from_name("bogus"), Err(AttesterError::Unknown(_))));

@@ -13,7 +13,8 @@ use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 use serde_json::Value;
 use warden_wire::snp::{
-    REPORT_LEN, ReportWriter, SIGNATURE_COMPONENT_LEN, Tcb, offset, parse_cert_table,
+    CertTableEntry, EvidenceJson, REPORT_LEN, ReportWriter, SIGNATURE_COMPONENT_LEN, Tcb,
+    cert_guid, encode_cert_table, offset, parse_cert_table,
 };
 
 /// Decoded evidence: the report bytes and whatever endorsement blobs came with it.
@@ -32,7 +33,7 @@ impl SnpEvidence {
             .as_object()
             .ok_or("SNP evidence must be a JSON object")?;
         if object.contains_key("report") {
-            let warden = WardenEvidence::deserialize(evidence).map_err(|e| e.to_string())?;
+            let warden = EvidenceJson::deserialize(evidence).map_err(|e| e.to_string())?;
             let report = STANDARD
                 .decode(&warden.report)
                 .map_err(|e| format!("report: {e}"))?;
@@ -100,33 +101,18 @@ impl SnpEvidence {
 
     /// The Warden JSON form of this evidence.
     pub fn to_json(&self) -> Value {
-        use warden_wire::snp::{CertTableEntry, encode_cert_table};
-        let mut object = serde_json::Map::new();
-        object.insert("report".into(), STANDARD.encode(&self.report).into());
-        if !self.endorsements.is_empty() {
-            let entries: Vec<CertTableEntry> = self
-                .endorsements
-                .iter()
-                .map(|data| CertTableEntry {
-                    // The verifier classifies blobs by content; the GUID is informational.
-                    guid: warden_wire::snp::cert_guid::VCEK,
-                    data: data.clone(),
-                })
-                .collect();
-            object.insert(
-                "cert_table".into(),
-                STANDARD.encode(encode_cert_table(&entries)).into(),
-            );
-        }
-        Value::Object(object)
+        let entries: Vec<CertTableEntry> = self
+            .endorsements
+            .iter()
+            .map(|data| CertTableEntry {
+                // The verifier classifies blobs by content; the GUID is informational.
+                guid: cert_guid::VCEK,
+                data: data.clone(),
+            })
+            .collect();
+        let table = (!entries.is_empty()).then(|| encode_cert_table(&entries));
+        EvidenceJson::new(&self.report, table.as_deref()).to_value()
     }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct WardenEvidence {
-    report: String,
-    cert_table: Option<String>,
 }
 
 #[derive(Deserialize)]
