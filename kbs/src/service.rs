@@ -75,6 +75,16 @@ fn tee_label(tee: &str) -> String {
     }
 }
 
+/// Log label for an attestation result: results that are insecure (sample, or evidence verified
+/// through development roots) say so, whatever the TEE name.
+fn result_label(claims: &EarClaims) -> String {
+    let tee = claims.primary().map(|s| s.tee.as_str()).unwrap_or_default();
+    match claims.insecure.first() {
+        Some(reason) if tee != "sample" => format!("{tee} (INSECURE: {reason})"),
+        _ => tee_label(tee),
+    }
+}
+
 impl Kbs {
     /// Opens the store and keys named by `config`, creating keys on first start.
     pub async fn open(config: &Config) -> Result<Self, KbsError> {
@@ -267,6 +277,7 @@ impl Kbs {
         let tee = pending.tee.clone();
         match outcome {
             Ok((claims, token)) => {
+                let label = result_label(&claims);
                 let status = claims
                     .primary()
                     .map(|s| s.status.to_string())
@@ -348,10 +359,7 @@ impl Kbs {
             }
             Credential::None => return Err(KbsError::Unauthenticated),
         };
-        let tee = claims
-            .primary()
-            .map(|s| tee_label(&s.tee))
-            .unwrap_or_default();
+        let tee = result_label(&claims);
         // The policy is decided before existence is revealed, so a denied caller cannot probe names.
         let release = self
             .release

@@ -39,6 +39,8 @@ pub struct KbsOptions {
     pub token_lifetime: &'static str,
     pub auth_per_second: f64,
     pub auth_burst: f64,
+    /// Extra arguments for `warden-kbs serve` (e.g. `--insecure-dev-roots DIR`).
+    pub serve_args: Vec<String>,
 }
 
 impl Default for KbsOptions {
@@ -49,6 +51,7 @@ impl Default for KbsOptions {
             token_lifetime: "5m",
             auth_per_second: 0.0,
             auth_burst: 40.0,
+            serve_args: Vec::new(),
         }
     }
 }
@@ -57,6 +60,7 @@ pub struct Kbs {
     pub dir: tempfile::TempDir,
     pub url: String,
     child: Option<Child>,
+    serve_args: Vec<String>,
 }
 
 impl Kbs {
@@ -112,6 +116,7 @@ filter = "debug"
             dir,
             url: String::new(),
             child: None,
+            serve_args: options.serve_args,
         };
         kbs.spawn();
         kbs
@@ -146,6 +151,7 @@ filter = "debug"
             .arg(self.home().join("kbs.toml"))
             .arg("--ready-file")
             .arg(&ready)
+            .args(&self.serve_args)
             .env_remove("RUST_LOG")
             .stdout(Stdio::null())
             .stderr(log)
@@ -214,6 +220,12 @@ filter = "debug"
     /// Stores a secret, reference values that the sample evidence meets, and the INSECURE
     /// sample-allowing release policy for `prefix`.
     pub fn provision_sample(&self, path: &str, secret: &[u8], prefix: &str) {
+        self.provision(path, secret, prefix, "sample", r#"{"min_svn": 1}"#);
+    }
+
+    /// Stores a secret, the reference values `rv_json` under `rv_name`, and the INSECURE release
+    /// policy (any affirming result) for `prefix`.
+    pub fn provision(&self, path: &str, secret: &[u8], prefix: &str, rv_name: &str, rv_json: &str) {
         let secret_file = self.dir.path().join("secret.bin");
         std::fs::write(&secret_file, secret).expect("write secret");
         self.admin(&[
@@ -225,11 +237,11 @@ filter = "debug"
         ]);
         std::fs::remove_file(&secret_file).expect("remove secret");
         let rv = self.dir.path().join("rv.json");
-        std::fs::write(&rv, r#"{"min_svn": 1}"#).expect("write rv");
+        std::fs::write(&rv, rv_json).expect("write rv");
         self.admin(&[
             "reference-value",
             "set",
-            "sample",
+            rv_name,
             "--file",
             rv.to_str().expect("utf-8"),
         ]);
@@ -246,12 +258,17 @@ filter = "debug"
 
     /// Runs `warden-agent` with the sample attester against this KBS.
     pub fn agent(&self, args: &[&str]) -> Output {
+        self.agent_as(&["--tee", "sample", "--insecure-allow-sample"], args)
+    }
+
+    /// Runs `warden-agent` with the attester options `tee_args` against this KBS.
+    pub fn agent_as(&self, tee_args: &[&str], args: &[&str]) -> Output {
         Command::new(binary("warden-agent"))
             .arg("--kbs")
             .arg(&self.url)
             .arg("--ca-file")
             .arg(self.ca_file())
-            .args(["--tee", "sample", "--insecure-allow-sample"])
+            .args(tee_args)
             .args(args)
             .output()
             .expect("run warden-agent")

@@ -190,7 +190,10 @@ async fn tampered_sample_evidence_is_refused() {
         .await;
     assert_eq!(status, 401, "{error}");
     assert!(
-        error["detail"].as_str().unwrap().contains("not bound"),
+        error["detail"]
+            .as_str()
+            .unwrap()
+            .contains("report_data: report data"),
         "{error}"
     );
 }

@@ -2,7 +2,7 @@
 //! MANIFEST.md for each set's source, claims, window and negatives). `WARDEN_VECTORS` overrides
 //! the location; without the vectors every test says SKIP and passes vacuously, loudly.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -167,12 +167,12 @@ fn sets() -> Vec<Set> {
     ]
 }
 
-fn read_report(dir: &PathBuf, set_dir: &str, name: &str) -> Vec<u8> {
+fn read_report(dir: &Path, set_dir: &str, name: &str) -> Vec<u8> {
     let bytes = std::fs::read(dir.join(set_dir).join(name)).unwrap();
     SnpEvidence::from_file_bytes(&bytes).unwrap().report
 }
 
-fn endorsements(dir: &PathBuf, files: &[(&str, &str)]) -> Endorsements {
+fn endorsements(dir: &Path, files: &[(&str, &str)]) -> Endorsements {
     let mut endorsements = Endorsements::default();
     for (set_dir, name) in files {
         endorsements
@@ -200,7 +200,7 @@ fn failed(examination: &Examination) -> Vec<&'static str> {
 }
 
 /// Examines a set with its own VEK as offline collateral.
-fn examine_set(dir: &PathBuf, set: &Set, when: &str) -> Examination {
+fn examine_set(dir: &Path, set: &Set, when: &str) -> Examination {
     let verifier = SnpVerifier::new(AmdRoots::pinned(), endorsements(dir, &[(set.dir, set.vek)]));
     let report_data = hex::decode(set.claims["report_data"].as_str().unwrap()).unwrap();
     let expected = ExpectedBinding {
@@ -271,7 +271,7 @@ fn appraiser(reference: Value) -> Appraiser {
 
 /// Appraises a set through the registry (Warden JSON evidence carrying the VEK) and the policy.
 fn appraise_set(
-    dir: &PathBuf,
+    dir: &Path,
     set: &Set,
     reference: Value,
     when: &str,
@@ -383,7 +383,7 @@ fn vlek_set_is_accepted_in_its_window_and_expired_in_november_2026() {
 }
 
 /// Flips one bit of a report and re-examines it with the set's VEK.
-fn flipped(dir: &PathBuf, set: &Set, offset: usize, mask: u8) -> Examination {
+fn flipped(dir: &Path, set: &Set, offset: usize, mask: u8) -> Examination {
     let mut report = read_report(dir, set.dir, set.report);
     report[offset] ^= mask;
     let verifier = SnpVerifier::new(AmdRoots::pinned(), endorsements(dir, &[(set.dir, set.vek)]));

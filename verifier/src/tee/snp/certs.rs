@@ -350,9 +350,7 @@ impl Crl {
     }
 
     pub fn revokes(&self, cert: &Cert) -> bool {
-        self.revoked_serials
-            .iter()
-            .any(|serial| *serial == cert.serial)
+        self.revoked_serials.contains(&cert.serial)
     }
 }
 

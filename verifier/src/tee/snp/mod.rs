@@ -50,17 +50,19 @@ struct VerifiedVek {
     extensions: VekExtensions,
 }
 
-/// Chains verified so far, keyed by the VEK certificate's SHA-256 and the signing-key kind.
-/// Bounded: when full it is emptied, which only costs re-verification.
+/// SHA-256 of the VEK certificate and the signing-key kind it was verified for.
+type ChainKey = ([u8; 32], u8);
+
+/// Chains verified so far. Bounded: when full it is emptied, which only costs re-verification.
 #[derive(Default)]
 struct ChainCache {
-    entries: Mutex<HashMap<([u8; 32], u8), Arc<VerifiedVek>>>,
+    entries: Mutex<HashMap<ChainKey, Arc<VerifiedVek>>>,
 }
 
 const CHAIN_CACHE_CAPACITY: usize = 4096;
 
 impl ChainCache {
-    fn get(&self, key: &([u8; 32], u8)) -> Option<Arc<VerifiedVek>> {
+    fn get(&self, key: &ChainKey) -> Option<Arc<VerifiedVek>> {
         self.entries
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -68,7 +70,7 @@ impl ChainCache {
             .cloned()
     }
 
-    fn insert(&self, key: ([u8; 32], u8), value: Arc<VerifiedVek>) {
+    fn insert(&self, key: ChainKey, value: Arc<VerifiedVek>) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if entries.len() >= CHAIN_CACHE_CAPACITY {
             entries.clear();
@@ -386,13 +388,13 @@ fn check_generation(
             Some(_) => {}
         }
     }
-    if let Some(name) = &vek.product_name {
-        if Generation::from_product_name(name) != Some(chain) {
-            return Check::fail(
-                NAME,
-                format!("VEK product name {name:?} does not belong to the {chain} ARK"),
-            );
-        }
+    if let Some(name) = &vek.product_name
+        && Generation::from_product_name(name) != Some(chain)
+    {
+        return Check::fail(
+            NAME,
+            format!("VEK product name {name:?} does not belong to the {chain} ARK"),
+        );
     }
     Check::pass(NAME, chain.name())
 }
