@@ -50,6 +50,20 @@ for target in "${targets[@]}"; do
   if [ -d "fuzz/seeds/$target" ]; then
     cp -f fuzz/seeds/"$target"/* "$corpus"/
   fi
+  # Real SNP evidence seeds the SNP targets; it is read from the shared vectors, never committed.
+  snp_vectors=${WARDEN_VECTORS:-../shared/vectors}/snp
+  if [ -d "$snp_vectors" ]; then
+    case $target in
+      snp_report) pattern='.*\.\(bin\|hex\|der\|pem\)' ;;
+      snp_evidence) pattern='.*\.json' ;;
+      *) pattern='' ;;
+    esac
+    if [ -n "$pattern" ]; then
+      while IFS= read -r file; do
+        cp -f "$file" "$corpus/vector-$(basename "$(dirname "$file")")-$(basename "$file")"
+      done < <(find "$snp_vectors" -type f -regex "$pattern")
+    fi
+  fi
   log=$logs/$target.log
   echo "=== fuzzing $target for ${seconds}s (log: $log)" >&2
   status=0

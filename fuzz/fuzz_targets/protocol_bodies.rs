@@ -20,10 +20,8 @@ fuzz_target!(|data: &[u8]| {
             &att.runtime_data.tee_pubkey,
             &att.tee_evidence.additional_evidence,
         );
-        let expected = warden_verifier::ExpectedBinding {
-            runtime_data: [0u8; 48],
-        };
-        let _ = SampleVerifier.verify(
+        let expected = warden_verifier::ExpectedBinding::runtime([0u8; 48]);
+        let _ = SampleVerifier.examine(
             &att.tee_evidence.primary_evidence,
             &expected,
             time::OffsetDateTime::UNIX_EPOCH,

@@ -50,6 +50,20 @@ pub struct SnpConfig {
     /// INSECURE: also trust the development ARK/ASK in this directory (`warden-agent sim-snp
     /// init`). Every result verified through them is marked insecure.
     pub insecure_dev_roots: Option<PathBuf>,
+    /// Fetch missing VCEKs from AMD KDS before appraisal (off unless this section is present).
+    pub kds: Option<KdsConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KdsConfig {
+    #[serde(default = "defaults::kds_url")]
+    pub url: String,
+    #[serde(default = "defaults::kds_timeout", deserialize_with = "duration")]
+    pub timeout: Duration,
+    /// First back-off after a failed fetch; doubles per consecutive failure, up to an hour.
+    #[serde(default = "defaults::kds_retry_after", deserialize_with = "duration")]
+    pub retry_after: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -160,6 +174,15 @@ mod defaults {
     }
     pub fn token_lifetime() -> Duration {
         Duration::from_secs(300)
+    }
+    pub fn kds_url() -> String {
+        crate::kds::AMD_KDS_URL.into()
+    }
+    pub fn kds_timeout() -> Duration {
+        Duration::from_secs(10)
+    }
+    pub fn kds_retry_after() -> Duration {
+        Duration::from_secs(60)
     }
 }
 

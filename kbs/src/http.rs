@@ -120,6 +120,10 @@ async fn auth(
 async fn attest(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     // Appraisal is CPU work (signature checks, policy, token signing): keep it off the I/O threads.
     let session = session_cookie(&headers).map(str::to_owned);
+    state
+        .kbs
+        .prepare_collateral(session.as_deref(), &body, now())
+        .await;
     let kbs = state.kbs.clone();
     let result = tokio::task::spawn_blocking(move || kbs.attest(session.as_deref(), &body, now()))
         .await

@@ -11,6 +11,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod init;
+pub mod kds;
 pub mod keyfile;
 pub mod metrics;
 pub mod protocol;

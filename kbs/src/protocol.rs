@@ -148,6 +148,18 @@ impl Handshake {
 
     /// Consumes the session's nonce and returns what must be appraised. From here on the session
     /// either completes or is gone: a nonce is never accepted twice.
+    /// The TEE a live session was challenged for, without consuming anything: lets the I/O
+    /// layer prepare collateral only for callers that hold a fresh challenge.
+    pub fn challenged_tee(&self, session_id: &str, now: OffsetDateTime) -> Option<&str> {
+        match self.sessions.get(session_id) {
+            Some(Session {
+                state: State::Challenged { tee, .. },
+                expires_at,
+            }) if now < *expires_at => Some(tee),
+            _ => None,
+        }
+    }
+
     pub fn begin_attestation(
         &mut self,
         session_id: &str,

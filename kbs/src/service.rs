@@ -13,15 +13,18 @@ use time::OffsetDateTime;
 use tracing::{info, warn};
 use warden_verifier::appraisal::DEFAULT_APPRAISAL_POLICY;
 use warden_verifier::ear::{EarClaims, TokenContext, TokenSigner, TokenVerifier};
-use warden_verifier::tee::snp::certs::{AmdRoots, Endorsements};
+use warden_verifier::tee::snp::SnpEvidence;
+use warden_verifier::tee::snp::certs::{AmdRoots, Collateral, Endorsements};
 use warden_verifier::{
     AppraisalRequest, Appraiser, ReferenceValues, VerifierRegistry, VerifierSettings,
 };
+use warden_wire::snp::Report;
 use warden_wire::{Attestation, Challenge, FlattenedJwe, Request, ResourcePath, TeePublicKey};
 
 use crate::admin::{AdminAuth, AdminKey, Permission};
 use crate::config::Config;
 use crate::error::KbsError;
+use crate::kds::{KdsFetcher, KdsSettings, vcek_ids};
 use crate::keyfile;
 use crate::metrics::{Metrics, TeeLabels};
 use crate::protocol::{Authorization, Handshake, ProtocolConfig};
@@ -53,6 +56,8 @@ pub struct Kbs {
     /// Serialises policy and reference-value changes so each rebuild sees a consistent store.
     admin_writes: tokio::sync::Mutex<()>,
     token_lifetime: time::Duration,
+    /// Optional AMD KDS client that fills the SNP collateral before appraisal.
+    kds: Option<KdsFetcher>,
     pub metrics: Metrics,
 }
 
@@ -134,6 +139,18 @@ impl Kbs {
         let store = Store::open_sqlite(&config.store.sqlite)
             .await
             .map_err(internal)?;
+        let kds = match &config.snp.kds {
+            Some(kds) => {
+                info!(url = %kds.url, "SNP: missing VCEKs are fetched from KDS before appraisal");
+                Some(KdsSettings {
+                    base_url: kds.url.clone(),
+                    timeout: kds.timeout,
+                    retry_after: kds.retry_after,
+                    cache_dir: config.snp.collateral_dir.clone(),
+                })
+            }
+            None => None,
+        };
         let settings = KbsSettings {
             protocol: ProtocolConfig {
                 session_timeout: time::Duration::try_from(config.session.timeout)
@@ -147,6 +164,7 @@ impl Kbs {
             },
             token_lifetime: time::Duration::try_from(config.token.lifetime).map_err(internal)?,
             verifiers: verifier_settings(config)?,
+            kds,
         };
         Self::new(
             settings,
@@ -172,6 +190,11 @@ impl Kbs {
             appraisal_policy,
             reference_values,
         );
+        let kds = settings
+            .kds
+            .map(|kds| KdsFetcher::new(kds, settings.verifiers.snp_collateral.clone()))
+            .transpose()
+            .map_err(internal)?;
         let release = ReleasePolicies::build(
             &store
                 .policies(PolicyKind::Release)
@@ -191,6 +214,7 @@ impl Kbs {
             admin,
             admin_writes: tokio::sync::Mutex::new(()),
             token_lifetime: settings.token_lifetime,
+            kds,
             metrics: Metrics::default(),
         })
     }
@@ -251,6 +275,43 @@ impl Kbs {
         self.metrics.sessions.set(handshake.session_count() as i64);
         info!(tee = %tee_label(&request.tee), "challenge issued");
         Ok((session_id, challenge))
+    }
+
+    /// Before `/attest` is appraised: when KDS fetching is configured and a challenged SNP
+    /// session presents a report without certificates, makes sure the collateral holds its VCEK.
+    /// Failures only log: appraisal then fails closed for want of a VCEK.
+    pub async fn prepare_collateral(
+        &self,
+        session_id: Option<&str>,
+        body: &[u8],
+        now: OffsetDateTime,
+    ) {
+        let Some(kds) = &self.kds else { return };
+        let challenged_snp =
+            session_id.is_some_and(|id| self.handshake().challenged_tee(id, now) == Some("snp"));
+        if !challenged_snp {
+            return;
+        }
+        let Ok(attestation) = serde_json::from_slice::<Attestation>(body) else {
+            return;
+        };
+        let Ok(evidence) = SnpEvidence::from_json(&attestation.tee_evidence.primary_evidence)
+        else {
+            return;
+        };
+        if !evidence.endorsements.is_empty() {
+            return;
+        }
+        let Ok(report) = Report::parse(&evidence.report) else {
+            return;
+        };
+        for id in vcek_ids(&report) {
+            match kds.ensure_vcek(id).await {
+                Ok(true) => info!(tee = "snp", vcek = %id.path(), "VCEK fetched from KDS"),
+                Ok(false) => {}
+                Err(error) => warn!(tee = "snp", %error, "VCEK not available from KDS"),
+            }
+        }
     }
 
     /// `POST /attest`: appraises the evidence and returns the signed attestation token.
@@ -645,6 +706,8 @@ pub struct KbsSettings {
     pub rate_limit: RateLimit,
     pub token_lifetime: time::Duration,
     pub verifiers: VerifierSettings,
+    /// Fetch missing SNP VCEKs from AMD KDS (into `verifiers.snp_collateral`).
+    pub kds: Option<KdsSettings>,
 }
 
 /// Loads the verifier settings the config names (collateral and development roots are read now,
@@ -668,7 +731,7 @@ fn verifier_settings(config: &Config) -> Result<VerifierSettings, KbsError> {
     Ok(VerifierSettings {
         allow_insecure_sample: config.insecure_allow_sample,
         snp_dev_roots,
-        snp_collateral,
+        snp_collateral: Arc::new(Collateral::new(snp_collateral)),
         snp_require_crl: config.snp.require_crl,
     })
 }

@@ -41,6 +41,8 @@ pub struct KbsOptions {
     pub auth_burst: f64,
     /// Extra arguments for `warden-kbs serve` (e.g. `--insecure-dev-roots DIR`).
     pub serve_args: Vec<String>,
+    /// TOML appended to the generated config (e.g. an `[snp]` section).
+    pub extra_config: String,
 }
 
 impl Default for KbsOptions {
@@ -52,6 +54,7 @@ impl Default for KbsOptions {
             auth_per_second: 0.0,
             auth_burst: 40.0,
             serve_args: Vec::new(),
+            extra_config: String::new(),
         }
     }
 }
@@ -104,12 +107,14 @@ public_key = "keys/reader.pub"
 roles = ["reader"]
 [log]
 filter = "debug"
+{extra}
 "#,
             sample = options.allow_sample,
             timeout = options.session_timeout,
             rate = options.auth_per_second,
             burst = options.auth_burst,
             lifetime = options.token_lifetime,
+            extra = options.extra_config,
         );
         std::fs::write(dir.path().join("kbs/kbs.toml"), config).expect("write config");
         let mut kbs = Self {

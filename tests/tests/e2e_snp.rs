@@ -2,12 +2,21 @@
 //! reports signed by an INSECURE development chain) against the real `warden-kbs`, which trusts
 //! that chain only with `--insecure-dev-roots`.
 
+use std::path::Path;
 use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
+use warden_agent::attester::sim_snp::{DevChain, SimSnpAttester};
+use warden_agent::attester::{Attester, AttesterError};
+use warden_agent::{ClientConfig, KbsClient};
 use warden_tests::{Kbs, KbsOptions, binary, run_ok};
+use warden_wire::jwe::KeyAlgorithm;
+use warden_wire::{ResourcePath, TeeKeyPair};
 
 const SECRET: &[u8] = b"warden-sim-snp-secret-51c2";
 
@@ -94,4 +103,111 @@ fn sim_snp_agent_attests_only_to_a_kbs_that_trusts_the_dev_roots() {
         stderr.contains("401") && stderr.contains("vek_chain"),
         "{stderr}"
     );
+}
+
+/// Hosts that attach no certificates to the report: the agent's evidence carries the bare report.
+struct WithoutCertificates(SimSnpAttester);
+
+impl Attester for WithoutCertificates {
+    fn tee(&self) -> &'static str {
+        self.0.tee()
+    }
+
+    fn insecure_reason(&self) -> Option<&'static str> {
+        self.0.insecure_reason()
+    }
+
+    fn evidence(&self, report_data: &[u8; 48]) -> Result<Value, AttesterError> {
+        let mut evidence = self.0.evidence(report_data)?;
+        if let Some(object) = evidence.as_object_mut() {
+            object.remove("cert_table");
+        }
+        Ok(evidence)
+    }
+}
+
+/// A stand-in for AMD KDS on loopback serving one VCEK; counts requests.
+async fn fake_kds(vcek: Vec<u8>) -> (String, Arc<AtomicU64>) {
+    let hits = Arc::new(AtomicU64::new(0));
+    let counter = hits.clone();
+    let app = axum::Router::new().route(
+        "/vcek/v1/{product}/{hwid}",
+        axum::routing::get(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let vcek = vcek.clone();
+            async move { vcek }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, hits)
+}
+
+async fn fetch_without_certificates(kbs: &Kbs, chain_dir: &Path) -> Result<Vec<u8>, String> {
+    let attester = WithoutCertificates(SimSnpAttester::new(DevChain::load(chain_dir).unwrap()));
+    let config = ClientConfig {
+        base_url: kbs.url.clone(),
+        ca_file: Some(kbs.ca_file()),
+        allow_plain_http: false,
+        timeout: Duration::from_secs(30),
+    };
+    let key = TeeKeyPair::generate(KeyAlgorithm::EcdhEsA256kw).unwrap();
+    let mut client = KbsClient::new(config, Arc::new(attester), key).map_err(|e| e.to_string())?;
+    client
+        .get_resource(&ResourcePath::parse("dev/key/one").unwrap())
+        .await
+        .map_err(|e| e.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_report_without_certificates_is_verified_with_a_vcek_fetched_once_from_kds() {
+    let chain = tempfile::tempdir().unwrap();
+    DevChain::generate().unwrap().write(chain.path()).unwrap();
+    let measurement = std::fs::read_to_string(chain.path().join("measurement")).unwrap();
+    let reference = format!(r#"{{"measurements": ["{}"]}}"#, measurement.trim());
+    let (kds_url, hits) = fake_kds(std::fs::read(chain.path().join("vcek.der")).unwrap()).await;
+    let collateral = tempfile::tempdir().unwrap();
+    let dev_roots = vec![
+        "--insecure-dev-roots".to_owned(),
+        chain.path().to_str().unwrap().to_owned(),
+    ];
+
+    let kbs = Kbs::start(KbsOptions {
+        allow_sample: false,
+        serve_args: dev_roots.clone(),
+        extra_config: format!(
+            "[snp]\ncollateral_dir = \"{}\"\n[snp.kds]\nurl = \"{kds_url}\"\n",
+            collateral.path().display()
+        ),
+        ..Default::default()
+    });
+    kbs.provision("dev/key/one", SECRET, "dev/", "snp", &reference);
+    for _ in 0..3 {
+        let secret = fetch_without_certificates(&kbs, chain.path()).await;
+        assert_eq!(secret.as_deref(), Ok(SECRET), "KBS log:\n{}", kbs.log());
+    }
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        1,
+        "fetched once, then from the collateral"
+    );
+    let cached: Vec<_> = std::fs::read_dir(collateral.path()).unwrap().collect();
+    assert_eq!(
+        cached.len(),
+        1,
+        "the VCEK is cached in the collateral directory"
+    );
+
+    // Without KDS the same bare report has no VCEK and is refused.
+    let offline = Kbs::start(KbsOptions {
+        allow_sample: false,
+        serve_args: dev_roots,
+        ..Default::default()
+    });
+    offline.provision("dev/key/one", SECRET, "dev/", "snp", &reference);
+    let error = fetch_without_certificates(&offline, chain.path())
+        .await
+        .unwrap_err();
+    assert!(error.contains("no VCEK certificate"), "{error}");
 }

@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
@@ -11,7 +12,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use warden_verifier::appraisal::DEFAULT_APPRAISAL_POLICY;
 use warden_verifier::tee::snp::SnpEvidence;
-use warden_verifier::tee::snp::certs::{AmdRoots, Endorsements};
+use warden_verifier::tee::snp::certs::{AmdRoots, Collateral, Endorsements};
 use warden_verifier::{
     AppraisalRequest, Appraiser, ExpectedBinding, ReferenceValues, Status, VerifierRegistry,
     VerifierSettings,
@@ -138,7 +139,7 @@ fn appraise(args: &AppraiseArgs) -> Result<ExitCode, String> {
     let registry = VerifierRegistry::new(&VerifierSettings {
         allow_insecure_sample: args.insecure_allow_sample,
         snp_dev_roots,
-        snp_collateral: endorsements,
+        snp_collateral: Arc::new(Collateral::new(endorsements)),
         snp_require_crl: args.require_crl,
     });
     let appraiser = Appraiser::new(registry, policy, ReferenceValues::new(reference_values));

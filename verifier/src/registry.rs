@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::tee::snp::SnpVerifier;
-use crate::tee::snp::certs::{AmdRoots, Endorsements, ProductRoots};
+use crate::tee::snp::certs::{AmdRoots, Collateral, ProductRoots};
 use crate::tee::{Rejection, Tee, Verifier, sample::SampleVerifier};
 
 /// Settings that decide which verifiers a registry holds.
@@ -14,8 +14,9 @@ pub struct VerifierSettings {
     pub allow_insecure_sample: bool,
     /// INSECURE development roots trusted for SNP in addition to AMD's (sim-snp).
     pub snp_dev_roots: Option<ProductRoots>,
-    /// Offline SNP endorsements (VCEK/VLEK certificates, AMD CRLs).
-    pub snp_collateral: Endorsements,
+    /// Offline SNP endorsements (VCEK/VLEK certificates, AMD CRLs), shared with whatever adds
+    /// to them (the KBS's KDS fetcher).
+    pub snp_collateral: Arc<Collateral>,
     /// Refuse SNP evidence unless a fresh AMD CRL covers it.
     pub snp_require_crl: bool,
 }
@@ -34,7 +35,7 @@ impl VerifierRegistry {
         if let Some(dev_roots) = &settings.snp_dev_roots {
             snp_roots = snp_roots.with(dev_roots.clone());
         }
-        let snp = SnpVerifier::new(snp_roots, settings.snp_collateral.clone())
+        let snp = SnpVerifier::with_shared_collateral(snp_roots, settings.snp_collateral.clone())
             .require_crl(settings.snp_require_crl);
         verifiers.insert(Tee::Snp, Arc::new(snp));
         Self { verifiers }

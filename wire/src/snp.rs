@@ -428,6 +428,24 @@ impl Report {
     pub fn signature_s(&self) -> &[u8; SIGNATURE_COMPONENT_LEN] {
         self.array::<{ offset::SIGNATURE_S }, _>()
     }
+    /// The signature as `r ‖ s`, 48 bytes each, big-endian (the fixed-width form crypto
+    /// libraries take); `None` when a component does not fit 48 bytes.
+    pub fn signature_fixed(&self) -> Option<[u8; 96]> {
+        let mut signature = [0u8; 96];
+        for (component, out) in [self.signature_r(), self.signature_s()]
+            .into_iter()
+            .zip(signature.chunks_mut(48))
+        {
+            let (low, high) = component.split_at(48);
+            if high.iter().any(|b| *b != 0) {
+                return None;
+            }
+            for (dst, src) in out.iter_mut().zip(low.iter().rev()) {
+                *dst = *src;
+            }
+        }
+        Some(signature)
+    }
 }
 
 /// Writes report fields at their offsets: used by the agent's development simulator and by tests
@@ -687,6 +705,9 @@ mod tests {
         assert_eq!(report.signature_r()[0], 48);
         assert_eq!(report.signature_r()[47], 1);
         assert!(report.signature_r()[48..].iter().all(|b| *b == 0));
+        let fixed = report.signature_fixed().unwrap();
+        assert_eq!(&fixed[..48], &r);
+        assert_eq!(&fixed[48..], &[0xAA; 48]);
     }
 
     #[test]

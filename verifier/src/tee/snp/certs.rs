@@ -8,6 +8,7 @@
 //! result they produce as insecure.
 
 use std::path::Path;
+use std::sync::{Arc, RwLock};
 
 use warden_wire::snp::{Generation, Tcb};
 use x509_parser::certificate::X509Certificate;
@@ -31,6 +32,8 @@ pub struct Cert {
     pub serial: Vec<u8>,
     pub not_before: i64,
     pub not_after: i64,
+    /// AMD VEK extensions, when this is a VCEK or VLEK.
+    pub vek: Option<VekExtensions>,
     spki: Vec<u8>,
     subject_raw: Vec<u8>,
     issuer_raw: Vec<u8>,
@@ -52,6 +55,7 @@ impl Cert {
             serial: cert.raw_serial().to_vec(),
             not_before: cert.validity().not_before.timestamp(),
             not_after: cert.validity().not_after.timestamp(),
+            vek: vek_extensions_of(&cert).ok(),
             spki: cert.public_key().raw.to_vec(),
             subject_raw: cert.subject().as_raw().to_vec(),
             issuer_raw: cert.issuer().as_raw().to_vec(),
@@ -244,6 +248,10 @@ pub struct VekExtensions {
 
 pub fn vek_extensions(der: &[u8]) -> Result<VekExtensions, String> {
     let (_, cert) = X509Certificate::from_der(der).map_err(|e| e.to_string())?;
+    vek_extensions_of(&cert)
+}
+
+fn vek_extensions_of(cert: &X509Certificate<'_>) -> Result<VekExtensions, String> {
     let find = |dotted: &str| -> Option<&[u8]> {
         let oid: Oid<'static> = dotted.parse().ok()?;
         cert.extensions()
@@ -409,6 +417,46 @@ impl Endorsements {
             }
         }
         Ok(endorsements)
+    }
+}
+
+/// Offline endorsements shared by the verifier (reader) and whatever fills them: start-up
+/// loading and the KBS's optional KDS fetcher. Readers take a snapshot; writers swap it whole.
+#[derive(Debug, Default)]
+pub struct Collateral {
+    snapshot: RwLock<Arc<Endorsements>>,
+}
+
+impl Collateral {
+    pub fn new(endorsements: Endorsements) -> Self {
+        Self {
+            snapshot: RwLock::new(Arc::new(endorsements)),
+        }
+    }
+
+    pub fn snapshot(&self) -> Arc<Endorsements> {
+        self.snapshot
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Adds a certificate or CRL (as [`Endorsements::add_bytes`] reads it).
+    pub fn add(&self, bytes: &[u8]) -> Result<(), String> {
+        let mut guard = self.snapshot.write().unwrap_or_else(|e| e.into_inner());
+        let mut next = Endorsements::clone(&guard);
+        next.add_bytes(bytes)?;
+        *guard = Arc::new(next);
+        Ok(())
+    }
+
+    /// Whether a VCEK for this chip at this TCB is present (so nothing needs fetching).
+    pub fn has_vcek(&self, hw_id: &[u8], tcb: &Tcb) -> bool {
+        self.snapshot().certs.iter().any(|cert| {
+            cert.vek
+                .as_ref()
+                .is_some_and(|vek| vek.hw_id.as_deref() == Some(hw_id) && vek.spl == *tcb)
+        })
     }
 }
 

@@ -39,7 +39,7 @@ use warden_wire::snp::{
 };
 
 use super::{Check, Claims, Examination, ExpectedBinding, Tee, Verifier, check_report_data};
-use certs::{AmdRoots, Cert, Crl, Endorsements, ProductRoots, VekExtensions, vek_extensions};
+use certs::{AmdRoots, Cert, Collateral, Crl, Endorsements, ProductRoots, VekExtensions};
 pub use evidence::SnpEvidence;
 
 /// A VEK whose chain to a trusted ARK has been verified (the expensive part, cached).
@@ -82,13 +82,18 @@ impl ChainCache {
 /// The SEV-SNP verifier: trusted roots, offline collateral and the chain cache.
 pub struct SnpVerifier {
     roots: AmdRoots,
-    collateral: Endorsements,
+    collateral: Arc<Collateral>,
     require_crl: bool,
     chains: ChainCache,
 }
 
 impl SnpVerifier {
     pub fn new(roots: AmdRoots, collateral: Endorsements) -> Self {
+        Self::with_shared_collateral(roots, Arc::new(Collateral::new(collateral)))
+    }
+
+    /// A verifier reading collateral that others may add to (e.g. the KBS's KDS fetcher).
+    pub fn with_shared_collateral(roots: AmdRoots, collateral: Arc<Collateral>) -> Self {
         Self {
             roots,
             collateral,
@@ -150,7 +155,8 @@ impl SnpVerifier {
             // Blobs we cannot read are ignored: only a verifying chain can make evidence pass.
             let _ = supplied.add_bytes(blob);
         }
-        let vek = match self.find_vek(&report, kind, &supplied) {
+        let collateral = self.collateral.snapshot();
+        let vek = match self.find_vek(&report, kind, &supplied, &collateral) {
             Ok(vek) => vek,
             Err(detail) => {
                 ex.push(Check::fail("vek_chain", detail));
@@ -190,7 +196,13 @@ impl SnpVerifier {
             &vek.extensions,
         ));
         ex.push(check_validity(at, [&vek.cert, intermediate, &product.ark]));
-        ex.push(self.check_revocation(at, product, [intermediate, &vek.cert], &supplied));
+        ex.push(check_revocation(
+            at,
+            product,
+            [intermediate, &vek.cert],
+            [&supplied, &collateral],
+            self.require_crl,
+        ));
         ex.push(check_hw_id(&report, kind, generation, &vek.extensions));
         ex.push(check_tcb(&report, generation, &vek.extensions));
         ex.push(check_signature(&report, &vek.extensions));
@@ -209,11 +221,28 @@ impl SnpVerifier {
         report: &Report,
         kind: SigningKey,
         supplied: &Endorsements,
+        collateral: &Endorsements,
     ) -> Result<Arc<VerifiedVek>, String> {
+        // From a large collateral directory, only VCEKs for this chip are worth a chain check;
+        // if none is, every VEK there is tried so that the failure can be explained.
+        let chip_id = report.chip_id();
+        let for_this_chip = |cert: &&Cert| {
+            kind == SigningKey::Vlek
+                || cert
+                    .vek
+                    .as_ref()
+                    .and_then(|vek| vek.hw_id.as_deref())
+                    .is_some_and(|hw_id| !hw_id.is_empty() && chip_id.starts_with(hw_id))
+        };
+        let mut from_collateral: Vec<&Cert> =
+            collateral.certs.iter().filter(for_this_chip).collect();
+        if from_collateral.is_empty() {
+            from_collateral = collateral.certs.iter().collect();
+        }
         let candidates: Vec<&Cert> = supplied
             .certs
             .iter()
-            .chain(self.collateral.certs.iter())
+            .chain(from_collateral)
             .filter(|cert| !self.is_root_or_intermediate(cert))
             .collect();
         if candidates.is_empty() {
@@ -261,7 +290,12 @@ impl SnpVerifier {
         if let Some(hit) = self.chains.get(&key) {
             return Ok(hit);
         }
-        let extensions = vek_extensions(&cert.der).map_err(|e| format!("{}: {e}", cert.name()))?;
+        let extensions = cert.vek.clone().ok_or_else(|| {
+            format!(
+                "{} is not a VCEK/VLEK: it lacks AMD's SPL extensions",
+                cert.name()
+            )
+        })?;
         let mut tried = Vec::new();
         for (index, product) in self.roots.products.iter().enumerate() {
             let intermediate = match kind {
@@ -294,55 +328,55 @@ impl SnpVerifier {
             tried.join(", ")
         ))
     }
+}
 
-    fn check_revocation(
-        &self,
-        at: OffsetDateTime,
-        product: &ProductRoots,
-        certs: [&Cert; 2],
-        supplied: &Endorsements,
-    ) -> Check {
-        const NAME: &str = "revocation";
-        let at_unix = at.unix_timestamp();
-        let crls: Vec<&Crl> = supplied
-            .crls
-            .iter()
-            .chain(self.collateral.crls.iter())
-            .filter(|crl| crl.verify_issued_by(&product.ark).is_ok())
-            .collect();
-        if crls.is_empty() {
-            return if self.require_crl {
-                Check::fail(
-                    NAME,
-                    format!("no CRL signed by {} is available", product.ark.name()),
-                )
-            } else {
-                Check::pass(
-                    NAME,
-                    format!(
-                        "not checked: no CRL signed by {} supplied",
-                        product.ark.name()
-                    ),
-                )
-            };
-        }
-        let Some(fresh) = crls.iter().find(|crl| crl.fresh_at(at_unix)) else {
-            return Check::fail(
+/// AMD CRLs signed by the product's ARK, from the evidence or the collateral.
+fn check_revocation(
+    at: OffsetDateTime,
+    product: &ProductRoots,
+    certs: [&Cert; 2],
+    sources: [&Endorsements; 2],
+    require_crl: bool,
+) -> Check {
+    const NAME: &str = "revocation";
+    let at_unix = at.unix_timestamp();
+    let crls: Vec<&Crl> = sources
+        .iter()
+        .flat_map(|source| source.crls.iter())
+        .filter(|crl| crl.verify_issued_by(&product.ark).is_ok())
+        .collect();
+    if crls.is_empty() {
+        return if require_crl {
+            Check::fail(
+                NAME,
+                format!("no CRL signed by {} is available", product.ark.name()),
+            )
+        } else {
+            Check::pass(
                 NAME,
                 format!(
-                    "every CRL from {} is outside its validity at {}",
-                    product.ark.name(),
-                    rfc3339(at_unix)
+                    "not checked: no CRL signed by {} supplied",
+                    product.ark.name()
                 ),
-            );
+            )
         };
-        match certs.iter().find(|cert| fresh.revokes(cert)) {
-            Some(revoked) => Check::fail(NAME, format!("{} is revoked", revoked.name())),
-            None => Check::pass(
-                NAME,
-                format!("not revoked per the CRL of {}", product.ark.name()),
+    }
+    let Some(fresh) = crls.iter().find(|crl| crl.fresh_at(at_unix)) else {
+        return Check::fail(
+            NAME,
+            format!(
+                "every CRL from {} is outside its validity at {}",
+                product.ark.name(),
+                rfc3339(at_unix)
             ),
-        }
+        );
+    };
+    match certs.iter().find(|cert| fresh.revokes(cert)) {
+        Some(revoked) => Check::fail(NAME, format!("{} is revoked", revoked.name())),
+        None => Check::pass(
+            NAME,
+            format!("not revoked per the CRL of {}", product.ark.name()),
+        ),
     }
 }
 
@@ -480,19 +514,9 @@ fn tcb_text(tcb: &Tcb) -> String {
 
 fn check_signature(report: &Report, vek: &VekExtensions) -> Check {
     const NAME: &str = "report_signature";
-    let mut signature = [0u8; 96];
-    for (component, out) in [report.signature_r(), report.signature_s()]
-        .into_iter()
-        .zip(signature.chunks_mut(48))
-    {
-        let (low, high) = component.split_at(48);
-        if high.iter().any(|b| *b != 0) {
-            return Check::fail(NAME, "signature component exceeds 48 bytes");
-        }
-        for (dst, src) in out.iter_mut().zip(low.iter().rev()) {
-            *dst = *src;
-        }
-    }
+    let Some(signature) = report.signature_fixed() else {
+        return Check::fail(NAME, "signature component exceeds 48 bytes");
+    };
     match UnparsedPublicKey::new(&ECDSA_P384_SHA384_FIXED, &vek.public_key)
         .verify(report.signed_bytes(), &signature)
     {
