@@ -107,15 +107,6 @@ fn hex_arg(name: &str, value: &Option<String>) -> Result<Option<Vec<u8>>, String
 
 fn appraise(args: &AppraiseArgs) -> Result<ExitCode, String> {
     let at = OffsetDateTime::parse(&args.at, &Rfc3339).map_err(|e| format!("--at: {e}"))?;
-    let evidence_bytes = read_bytes(&args.evidence)?;
-    let evidence: Value = if args.tee == "snp" {
-        SnpEvidence::from_file_bytes(&evidence_bytes)
-            .map_err(|e| format!("{}: {e}", args.evidence.display()))?
-            .to_json()
-    } else {
-        serde_json::from_slice(&evidence_bytes)
-            .map_err(|e| format!("{}: {e}", args.evidence.display()))?
-    };
     let mut endorsements = Endorsements::default();
     for path in &args.endorsements {
         endorsements.add_file(path)?;
@@ -136,6 +127,31 @@ fn appraise(args: &AppraiseArgs) -> Result<ExitCode, String> {
         .as_deref()
         .map(AmdRoots::load_dev_roots)
         .transpose()?;
+    let expected = ExpectedBinding {
+        report_data: hex_arg("report-data", &args.report_data)?,
+        init_data_digest: hex_arg("init-data-digest", &args.init_data_digest)?,
+    };
+    let evidence_bytes = read_bytes(&args.evidence)?;
+    let decoded = if args.tee == "snp" {
+        SnpEvidence::from_file_bytes(&evidence_bytes).map(|evidence| evidence.to_json())
+    } else {
+        serde_json::from_slice(&evidence_bytes).map_err(|e| e.to_string())
+    };
+    let evidence: Value = match decoded {
+        Ok(evidence) => evidence,
+        Err(detail) => {
+            // Readable but not evidence: a rejection (exit 1), not a usage error.
+            let report = json!({
+                "verified": false,
+                "status": Status::Contraindicated,
+                "claims": {},
+                "checks": [{"name": "evidence_format", "ok": false, "detail": detail}],
+                "error": format!("{}: {detail}", args.evidence.display()),
+            });
+            emit(&report, args.json);
+            return Ok(ExitCode::from(1));
+        }
+    };
     let registry = VerifierRegistry::new(&VerifierSettings {
         allow_insecure_sample: args.insecure_allow_sample,
         snp_dev_roots,
@@ -146,10 +162,7 @@ fn appraise(args: &AppraiseArgs) -> Result<ExitCode, String> {
     let request = AppraisalRequest {
         tee: &args.tee,
         evidence: &evidence,
-        expected: ExpectedBinding {
-            report_data: hex_arg("report-data", &args.report_data)?,
-            init_data_digest: hex_arg("init-data-digest", &args.init_data_digest)?,
-        },
+        expected,
     };
     let appraisal = appraiser.appraise_detailed(&request, at);
     let examination = appraisal.examination.unwrap_or_default();
@@ -171,16 +184,20 @@ fn appraise(args: &AppraiseArgs) -> Result<ExitCode, String> {
             report["error"] = json!(rejection.to_string());
         }
     }
-    if args.json {
-        println!("{report}");
-    } else {
-        print_text(&report);
-    }
+    emit(&report, args.json);
     Ok(if affirming {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
+}
+
+fn emit(report: &Value, json: bool) {
+    if json {
+        println!("{report}");
+    } else {
+        print_text(report);
+    }
 }
 
 fn print_text(report: &Value) {

@@ -1,0 +1,222 @@
+//! The `warden-verifier appraise` contract: exit codes, `--json` fields, evidence and endorsement
+//! formats recognised by content. Runs the real binary on the real SNP vectors.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn snp_vectors() -> Option<PathBuf> {
+    let dir = std::env::var_os("WARDEN_VECTORS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors"))
+        .join("snp");
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        eprintln!(
+            "SKIP: SNP vectors not found at {} (set WARDEN_VECTORS)",
+            dir.display()
+        );
+        None
+    }
+}
+
+fn appraise(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_warden-verifier"))
+        .arg("appraise")
+        .args(args)
+        .output()
+        .expect("run warden-verifier")
+}
+
+fn json_of(output: &Output) -> Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: stdout {} stderr {}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+fn path(dir: &std::path::Path, file: &str) -> String {
+    dir.join(file).to_str().unwrap().to_owned()
+}
+
+const VIRTEE_REPORT_DATA: &str = "d447b55d197491bfe15cf298f9de9986b7a7c4be2468b4f6e2d53b71d7c645810b0f2cdfca0040433be063fc1a8293f0f3f8dae7b79fecb3d1cd82bd6a93ebfd";
+const VIRTEE_MEASUREMENT: &str = "7a1e5c266c0108dbc9bb94fa926951320940915d0aafb42464bd88b579ea158d3e1a0dc39b2c60bd95b9c480cd81841f";
+
+#[test]
+fn hex_report_with_reference_values_is_affirmed_and_exits_0() {
+    let Some(dir) = snp_vectors() else { return };
+    let work = tempfile::tempdir().unwrap();
+    let rv = work.path().join("rv.json");
+    std::fs::write(
+        &rv,
+        format!(r#"{{"snp": {{"measurements": ["{VIRTEE_MEASUREMENT}"]}}}}"#),
+    )
+    .unwrap();
+    let output = appraise(&[
+        "--tee",
+        "snp",
+        "--evidence",
+        &path(&dir, "virtee-milan/report_milan.hex"),
+        "--endorsements",
+        &path(&dir, "virtee-milan/vcek_milan.der"),
+        &path(&dir, "virtee-milan/cert_chain_milan.pem"),
+        "--report-data",
+        VIRTEE_REPORT_DATA,
+        "--reference-values",
+        rv.to_str().unwrap(),
+        "--at",
+        "2026-11-01T00:00:00Z",
+        "--json",
+    ]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let report = json_of(&output);
+    assert_eq!(report["verified"], true);
+    assert_eq!(report["status"], "affirming");
+    assert_eq!(report["claims"]["measurement"], VIRTEE_MEASUREMENT);
+    assert_eq!(report["claims"]["report_data"], VIRTEE_REPORT_DATA);
+    assert!(
+        report["claims"]["chip_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("d49554ec")
+    );
+    let checks = report["checks"].as_array().unwrap();
+    assert!(
+        checks
+            .iter()
+            .all(|c| c["ok"] == true && c["name"].is_string() && c["detail"].is_string())
+    );
+}
+
+#[test]
+fn verified_but_unknown_measurement_exits_1_with_a_warning() {
+    let Some(dir) = snp_vectors() else { return };
+    let output = appraise(&[
+        "--tee",
+        "snp",
+        "--evidence",
+        &path(&dir, "trustee-milan-vcek/test-report.bin"),
+        "--endorsements",
+        &path(&dir, "trustee-milan-vcek/test-vcek.der"),
+        "--at",
+        "2026-11-01T00:00:00Z",
+        "--json",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let report = json_of(&output);
+    assert_eq!(report["verified"], true);
+    assert_eq!(report["status"], "warning");
+}
+
+#[test]
+fn coco_json_evidence_carries_its_own_vcek() {
+    let Some(dir) = snp_vectors() else { return };
+    let output = appraise(&[
+        "--tee",
+        "snp",
+        "--evidence",
+        &path(&dir, "trustee-genoa-v3/evidence.json"),
+        "--at",
+        "2026-11-01T00:00:00Z",
+        "--json",
+    ]);
+    let report = json_of(&output);
+    assert_eq!(report["verified"], true, "{report}");
+    assert_eq!(report["claims"]["generation"], "Genoa");
+}
+
+#[test]
+fn expired_vlek_is_rejected_and_every_failed_check_is_printed() {
+    let Some(dir) = snp_vectors() else { return };
+    let output = appraise(&[
+        "--tee",
+        "snp",
+        "--evidence",
+        &path(&dir, "trustee-milan-vlek/test-vlek-report.bin"),
+        "--endorsements",
+        &path(&dir, "trustee-milan-vlek/test-vlek.der"),
+        "--at",
+        "2026-11-01T00:00:00Z",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("[FAIL] validity"), "{text}");
+    assert!(text.contains("NOT verified"), "{text}");
+    assert!(
+        text.contains("\"measurement\""),
+        "claims are printed even when rejected: {text}"
+    );
+}
+
+#[test]
+fn garbage_is_rejected_with_exit_1_and_usage_errors_exit_2() {
+    let work = tempfile::tempdir().unwrap();
+    let garbage = work.path().join("garbage");
+    std::fs::write(&garbage, [0xffu8, 0, 1, 2, 3]).unwrap();
+    let garbage = garbage.to_str().unwrap();
+    let output = appraise(&[
+        "--tee",
+        "snp",
+        "--evidence",
+        garbage,
+        "--at",
+        "2026-11-01T00:00:00Z",
+        "--json",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let report = json_of(&output);
+    assert_eq!(report["verified"], false);
+    assert_eq!(report["checks"][0]["name"], "evidence_format");
+
+    for args in [
+        vec!["--tee", "snp", "--evidence", garbage],
+        vec![
+            "--tee",
+            "snp",
+            "--evidence",
+            "/nonexistent",
+            "--at",
+            "2026-11-01T00:00:00Z",
+        ],
+        vec!["--tee", "snp", "--evidence", garbage, "--at", "yesterday"],
+        vec![
+            "--tee",
+            "snp",
+            "--evidence",
+            garbage,
+            "--at",
+            "2026-11-01T00:00:00Z",
+            "--endorsements",
+            garbage,
+        ],
+        vec![
+            "--tee",
+            "snp",
+            "--evidence",
+            garbage,
+            "--at",
+            "2026-11-01T00:00:00Z",
+            "--report-data",
+            "xyz",
+        ],
+    ] {
+        let output = appraise(&args);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(!String::from_utf8_lossy(&output.stderr).contains("panicked"));
+    }
+}
