@@ -290,6 +290,34 @@ mod tests {
         }
     }
 
+    #[test]
+    fn init_data_digest_uses_the_algorithm_the_body_names() {
+        let body = "version = \"0.1.0\"\nalgorithm = \"sha384\"\n[data]\nkey = \"value\"\n";
+        let init = InitData {
+            format: "toml".into(),
+            body: body.into(),
+        };
+        assert_eq!(
+            init_data_digest(&init).unwrap(),
+            sha2::Sha384::digest(body.as_bytes()).to_vec()
+        );
+        for (format, body) in [
+            ("json", body),
+            ("toml", "algorithm = \"md5\""),
+            ("toml", "not toml ["),
+            ("toml", "version = 1"),
+        ] {
+            let init = InitData {
+                format: format.into(),
+                body: body.into(),
+            };
+            assert!(
+                matches!(init_data_digest(&init), Err(ProtocolError::BadInitData(_))),
+                "{format} {body}"
+            );
+        }
+    }
+
     fn attestation(nonce: &str) -> Attestation {
         let key = TeeKeyPair::generate(KeyAlgorithm::EcdhEsA256kw).unwrap();
         Attestation {
