@@ -13,4 +13,11 @@ status=0
 cargo test --workspace --locked 2>&1 | tee "$log" || status=$?
 # One closing line over all test binaries (cargo prints one result line per binary).
 awk '/^test result:/ { passed += $4; failed += $6 } END { printf "tests: %d passed, %d failed\n", passed, failed }' "$log"
+# Tests on real hardware evidence skip (and pass) without the shared vectors: say which it was.
+vectors=${WARDEN_VECTORS:-$PWD/../shared/vectors}
+if [ -d "$vectors/snp" ]; then
+  echo "vectors: real evidence from $vectors was used"
+else
+  echo "WARNING: no vectors at $vectors (set WARDEN_VECTORS): tests on real evidence were SKIPPED"
+fi
 exit "$status"
