@@ -1,7 +1,8 @@
 //! Rego policies (regorus, Rego v1), compiled once and evaluated many times.
 //!
-//! A [`RegoPolicy`] is parsed and prepared when it is set; evaluation clones the prepared engine
-//! (shared, immutable modules) so concurrent requests never re-parse policy text.
+//! A [`RegoPolicy`] is parsed, analysed and scheduled when it is set; evaluation clones the
+//! prepared engine (shared, immutable modules) so concurrent requests never re-parse or re-analyse
+//! policy text.
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -69,6 +70,14 @@ impl RegoPolicy {
                     rule: (*rule).into(),
                 });
             }
+        }
+        // regorus analyses and schedules the modules on the first evaluation and remembers that
+        // in the engine; doing it once here means every per-request clone starts prepared
+        // instead of repeating the analysis (which cost more than the evaluation itself).
+        // The result of this empty-input run is irrelevant; each evaluation resets its state.
+        if let Some(rule) = entrypoints.first() {
+            engine.set_input(regorus::Value::new_object());
+            let _ = engine.eval_rule((*rule).into());
         }
         let digest = hex::encode(Sha256::digest(source.as_bytes()));
         Ok(Self {

@@ -1,26 +1,12 @@
 //! The `warden-verifier appraise` contract: exit codes, `--json` fields, evidence and endorsement
 //! formats recognised by content. Runs the real binary on the real SNP vectors.
 
-use std::path::PathBuf;
+mod common;
+
 use std::process::{Command, Output};
 
+use common::snp_vectors;
 use serde_json::Value;
-
-fn snp_vectors() -> Option<PathBuf> {
-    let dir = std::env::var_os("WARDEN_VECTORS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors"))
-        .join("snp");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "SKIP: SNP vectors not found at {} (set WARDEN_VECTORS)",
-            dir.display()
-        );
-        None
-    }
-}
 
 fn appraise(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_warden-verifier"))

@@ -2,8 +2,11 @@
 //! MANIFEST.md for each set's source, claims, window and negatives). `WARDEN_VECTORS` overrides
 //! the location; without the vectors every test says SKIP and passes vacuously, loudly.
 
-use std::path::{Path, PathBuf};
+mod common;
 
+use std::path::Path;
+
+use common::snp_vectors;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -16,22 +19,6 @@ use warden_verifier::{
     VerifierSettings,
 };
 use warden_wire::snp::Generation;
-
-fn snp_vectors() -> Option<PathBuf> {
-    let dir = std::env::var_os("WARDEN_VECTORS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors"))
-        .join("snp");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "SKIP: SNP vectors not found at {} (set WARDEN_VECTORS)",
-            dir.display()
-        );
-        None
-    }
-}
 
 fn at(text: &str) -> OffsetDateTime {
     OffsetDateTime::parse(text, &Rfc3339).unwrap()
@@ -193,6 +180,23 @@ fn examine(
         endorsements: Vec::new(),
     };
     verifier.examine_decoded(&evidence, &expected, at(when))
+}
+
+/// The failed checks of a set's report verified at 2026-11-01 with `vek` as the only collateral.
+fn failures_in_november_2026(
+    dir: &Path,
+    roots: AmdRoots,
+    vek: (&str, &str),
+    report: (&str, &str),
+) -> Vec<&'static str> {
+    let verifier = SnpVerifier::new(roots, endorsements(dir, &[vek]));
+    let report = read_report(dir, report.0, report.1);
+    failed(&examine(
+        &verifier,
+        report,
+        ExpectedBinding::default(),
+        "2026-11-01T00:00:00Z",
+    ))
 }
 
 fn failed(examination: &Examination) -> Vec<&'static str> {
@@ -436,17 +440,12 @@ fn another_chips_vcek_is_rejected_for_hwid_and_signature() {
     assert!(failures.contains(&"vek_hwid"), "{failures:?}");
     assert!(failures.contains(&"report_signature"), "{failures:?}");
     // The Turin report against the Genoa v5 VCEK: wrong generation and wrong key.
-    let verifier = SnpVerifier::new(
+    let failures = failures_in_november_2026(
+        &dir,
         AmdRoots::pinned(),
-        endorsements(&dir, &[("oak-genoa-v5", "vcek.der")]),
+        ("oak-genoa-v5", "vcek.der"),
+        ("oak-turin-v5", "report.bin"),
     );
-    let report = read_report(&dir, "oak-turin-v5", "report.bin");
-    let failures = failed(&examine(
-        &verifier,
-        report,
-        ExpectedBinding::default(),
-        "2026-11-01T00:00:00Z",
-    ));
     assert!(
         failures.contains(&"generation") && failures.contains(&"report_signature"),
         "{failures:?}"
@@ -567,19 +566,14 @@ fn an_asvk_in_place_of_the_ask_or_the_wrong_generations_roots_break_the_chain() 
         generation: Generation::Milan,
         ..turin.clone()
     };
-    let verifier = SnpVerifier::new(
+    let failures = failures_in_november_2026(
+        &dir,
         AmdRoots {
             products: vec![mislabelled],
         },
-        endorsements(&dir, &[("oak-turin-v5", "vcek.der")]),
+        ("oak-turin-v5", "vcek.der"),
+        ("oak-turin-v5", "report.bin"),
     );
-    let report = read_report(&dir, "oak-turin-v5", "report.bin");
-    let failures = failed(&examine(
-        &verifier,
-        report,
-        ExpectedBinding::default(),
-        "2026-11-01T00:00:00Z",
-    ));
     assert!(
         failures.contains(&"vek_tcb") && failures.contains(&"generation"),
         "{failures:?}"

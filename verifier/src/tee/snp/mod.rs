@@ -29,7 +29,7 @@ pub mod evidence;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use aws_lc_rs::signature::{ECDSA_P384_SHA384_FIXED, UnparsedPublicKey};
+use aws_lc_rs::signature::{ECDSA_P384_SHA384_FIXED, ParsedPublicKey};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -46,6 +46,8 @@ pub use evidence::SnpEvidence;
 #[derive(Debug)]
 struct VerifiedVek {
     product: usize,
+    /// Parsed once with the chain, so a cached appraisal does only the signature arithmetic.
+    public_key: ParsedPublicKey,
     cert: Cert,
     extensions: VekExtensions,
 }
@@ -130,7 +132,11 @@ impl SnpVerifier {
         let cpuid_generation = report
             .cpuid()
             .and_then(|(family, model, _)| Generation::from_cpuid(family, model));
-        ex.claims = report_claims(&report, cpuid_generation.unwrap_or(Generation::Milan));
+        // Until the chain names the generation, claims use the CPUID's (Milan's layout for v2
+        // reports, which Genoa shares); they are rebuilt once the chain is known.
+        let provisional_claims = |ex: &mut Examination| {
+            ex.claims = report_claims(&report, cpuid_generation.unwrap_or(Generation::Milan));
+        };
 
         let kind = report.signing_key();
         let algorithm_ok = report.signature_algo() == SIGNATURE_ALGO_ECDSA_P384_SHA384
@@ -147,6 +153,7 @@ impl SnpVerifier {
                 ),
             )
         }) {
+            provisional_claims(&mut ex);
             return ex;
         }
 
@@ -160,6 +167,7 @@ impl SnpVerifier {
             Ok(vek) => vek,
             Err(detail) => {
                 ex.push(Check::fail("vek_chain", detail));
+                provisional_claims(&mut ex);
                 return ex;
             }
         };
@@ -205,7 +213,7 @@ impl SnpVerifier {
         ));
         ex.push(check_hw_id(&report, kind, generation, &vek.extensions));
         ex.push(check_tcb(&report, generation, &vek.extensions));
-        ex.push(check_signature(&report, &vek.extensions));
+        ex.push(check_signature(&report, &vek.public_key));
         ex.push(check_report_data(report.report_data(), expected));
         if let Some(digest) = &expected.init_data_digest {
             ex.push(check_host_data(&report, digest));
@@ -243,7 +251,9 @@ impl SnpVerifier {
             .certs
             .iter()
             .chain(from_collateral)
-            .filter(|cert| !self.is_root_or_intermediate(cert))
+            // Only certificates carrying AMD's VEK extensions can be a VCEK or VLEK; ARK/ASK
+            // copies in a host's certificate table are not candidates (the roots are pinned).
+            .filter(|cert| cert.vek.is_some())
             .collect();
         if candidates.is_empty() {
             return Err(format!(
@@ -274,17 +284,6 @@ impl SnpVerifier {
             .ok_or_else(|| first_error.unwrap_or_default())
     }
 
-    fn is_root_or_intermediate(&self, cert: &Cert) -> bool {
-        self.roots.products.iter().any(|product| {
-            product.ark.der == cert.der
-                || product.ask.der == cert.der
-                || product
-                    .asvk
-                    .as_ref()
-                    .is_some_and(|asvk| asvk.der == cert.der)
-        })
-    }
-
     fn verify_chain(&self, cert: &Cert, kind: SigningKey) -> Result<Arc<VerifiedVek>, String> {
         let key = (Sha256::digest(&cert.der).into(), kind_tag(kind));
         if let Some(hit) = self.chains.get(&key) {
@@ -307,7 +306,11 @@ impl SnpVerifier {
             };
             tried.push(intermediate.name().to_owned());
             if cert.verify_issued_by(intermediate).is_ok() {
+                let public_key =
+                    ParsedPublicKey::new(&ECDSA_P384_SHA384_FIXED, &extensions.public_key)
+                        .map_err(|e| format!("{}: not a P-384 public key: {e}", cert.name()))?;
                 let vek = Arc::new(VerifiedVek {
+                    public_key,
                     product: index,
                     cert: cert.clone(),
                     extensions,
@@ -512,14 +515,12 @@ fn tcb_text(tcb: &Tcb) -> String {
     )
 }
 
-fn check_signature(report: &Report, vek: &VekExtensions) -> Check {
+fn check_signature(report: &Report, key: &ParsedPublicKey) -> Check {
     const NAME: &str = "report_signature";
     let Some(signature) = report.signature_fixed() else {
         return Check::fail(NAME, "signature component exceeds 48 bytes");
     };
-    match UnparsedPublicKey::new(&ECDSA_P384_SHA384_FIXED, &vek.public_key)
-        .verify(report.signed_bytes(), &signature)
-    {
+    match key.verify_sig(report.signed_bytes(), &signature) {
         Ok(()) => Check::pass(NAME, "ECDSA P-384 signature verifies with the VEK"),
         Err(_) => Check::fail(NAME, "ECDSA P-384 signature does not verify with the VEK"),
     }
