@@ -15,7 +15,9 @@
 //! Claims (hex lower-case): `version`, `guest_svn`, `policy`, `abi_major`, `abi_minor`, `smt`,
 //! `migrate_ma`, `debug`, `single_socket`, `cxl_allowed`, `mem_aes_256_xts`, `rapl_dis`,
 //! `ciphertext_hiding`, `page_swap_disable`, `family_id`, `image_id`, `vmpl`, `signature_algo`,
-//! `platform_info`, `author_key_en`, `mask_chip_key`, `signing_key` (`vcek`|`vlek`),
+//! `platform_info` and its bits (`platform_smt_enabled`, `platform_tsme_enabled`,
+//! `platform_ecc_enabled`, `platform_rapl_disabled`, `platform_ciphertext_hiding_enabled`,
+//! `platform_alias_check_complete`, `platform_tio_enabled`), `author_key_en`, `mask_chip_key`, `signing_key` (`vcek`|`vlek`),
 //! `report_data`, `measurement`, `host_data`, `id_key_digest`, `author_key_digest`, `report_id`,
 //! `report_id_ma`, `chip_id`, `reported_tcb`, `current_tcb`, `committed_tcb`, `launch_tcb` (each
 //! `{bootloader, tee, snp, microcode[, fmc], raw}`), `current_version`, `committed_version`
@@ -562,6 +564,17 @@ fn tcb_claim(raw: RawTcb, generation: Generation) -> Value {
     claim
 }
 
+/// PLATFORM_INFO bits (SEV-SNP ABI; bit 6 is reserved).
+const PLATFORM_INFO_BITS: [(&str, u32); 7] = [
+    ("platform_smt_enabled", 0),
+    ("platform_tsme_enabled", 1),
+    ("platform_ecc_enabled", 2),
+    ("platform_rapl_disabled", 3),
+    ("platform_ciphertext_hiding_enabled", 4),
+    ("platform_alias_check_complete", 5),
+    ("platform_tio_enabled", 7),
+];
+
 /// Every report field as a claim; TCBs decoded with `generation`'s layout.
 fn report_claims(report: &Report, generation: Generation) -> Claims {
     let policy = report.policy();
@@ -609,6 +622,10 @@ fn report_claims(report: &Report, generation: Generation) -> Claims {
     let Some(object) = claims.as_object_mut() else {
         return Claims::new();
     };
+    for (name, bit) in PLATFORM_INFO_BITS {
+        let set = report.platform_info() >> bit & 1 == 1;
+        object.insert(name.into(), set.into());
+    }
     if let Some((family, model, stepping)) = report.cpuid() {
         object.insert("cpuid_fam_id".into(), family.into());
         object.insert("cpuid_mod_id".into(), model.into());
