@@ -367,9 +367,13 @@ impl RawClient {
     }
 
     pub async fn auth(&self) -> (u16, Value) {
+        self.auth_as("sample").await
+    }
+
+    pub async fn auth_as(&self, tee: &str) -> (u16, Value) {
         self.post(
             "/kbs/v0/auth",
-            json!({"version": "0.4.0", "tee": "sample", "extra-params": {}}),
+            json!({"version": "0.4.0", "tee": tee, "extra-params": {}}),
         )
         .await
     }

@@ -11,10 +11,11 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 use warden_agent::attester::sim_snp::{DevChain, SimSnpAttester};
 use warden_agent::attester::{Attester, AttesterError};
 use warden_agent::{ClientConfig, KbsClient};
-use warden_tests::{Kbs, KbsOptions, binary, run_ok};
+use warden_tests::{Kbs, KbsOptions, RawClient, binary, run_ok};
 use warden_wire::jwe::KeyAlgorithm;
 use warden_wire::{ResourcePath, TeeKeyPair};
 
@@ -210,4 +211,73 @@ async fn a_report_without_certificates_is_verified_with_a_vcek_fetched_once_from
         .await
         .unwrap_err();
     assert!(error.contains("no VCEK certificate"), "{error}");
+}
+
+/// The Attestation body a CoCo client sends for `evidence`, with init-data.
+fn attestation_with_init_data(
+    client: &RawClient,
+    nonce: &str,
+    evidence: Value,
+    body: &str,
+) -> Value {
+    serde_json::json!({
+        "init-data": {"format": "toml", "body": body},
+        "runtime-data": {"nonce": nonce, "tee-pubkey": client.key.public_jwk()},
+        "tee-evidence": {"primary_evidence": evidence, "additional_evidence": ""},
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn init_data_is_accepted_only_when_host_data_carries_its_digest() {
+    let chain_dir = tempfile::tempdir().unwrap();
+    let chain = DevChain::generate().unwrap();
+    chain.write(chain_dir.path()).unwrap();
+    let kbs = Kbs::start(KbsOptions {
+        allow_sample: false,
+        serve_args: vec![
+            "--insecure-dev-roots".into(),
+            chain_dir.path().to_str().unwrap().into(),
+        ],
+        ..Default::default()
+    });
+    let init_data =
+        "version = \"0.1.0\"\nalgorithm = \"sha256\"\n[data]\n\"policy.rego\" = \"allow\"\n";
+    let digest: [u8; 32] = Sha256::digest(init_data.as_bytes()).into();
+    let client = RawClient::new(&kbs);
+
+    let attest = |host_data: [u8; 32]| {
+        let client = &client;
+        let chain = &chain;
+        async move {
+            let (status, challenge) = client.auth_as("snp").await;
+            assert_eq!(status, 200, "{challenge}");
+            let nonce = challenge["nonce"].as_str().unwrap().to_owned();
+            let binding = warden_wire::runtime_data_digest(&nonce, &client.key.public_jwk(), "");
+            let evidence = chain
+                .signed_report_with_host_data(&binding, &host_data)
+                .unwrap()
+                .to_evidence();
+            client
+                .post(
+                    "/kbs/v0/attest",
+                    attestation_with_init_data(client, &nonce, evidence, init_data),
+                )
+                .await
+        }
+    };
+
+    let (status, body) = attest(digest).await;
+    assert_eq!(status, 200, "{body}");
+    let claims = token_claims(body["token"].as_str().unwrap());
+    assert_eq!(
+        claims["submods"]["cpu0"]["ear.veraison.annotated-evidence"]["snp"]["host_data"],
+        hex::encode(digest)
+    );
+
+    let (status, body) = attest([0; 32]).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("host_data"),
+        "{body}"
+    );
 }

@@ -228,6 +228,16 @@ impl DevChain {
     /// A simulated report binding `report_data`, signed by the development VCEK, with the VCEK
     /// in its certificate table.
     pub fn signed_report(&self, report_data: &[u8; 48]) -> Result<CollectedReport, AttesterError> {
+        self.signed_report_with_host_data(report_data, &[0; 32])
+    }
+
+    /// [`DevChain::signed_report`] for a guest the host launched with `host_data` (on real
+    /// hardware the host sets HOST_DATA at launch, e.g. to the init-data digest).
+    pub fn signed_report_with_host_data(
+        &self,
+        report_data: &[u8; 48],
+        host_data: &[u8; 32],
+    ) -> Result<CollectedReport, AttesterError> {
         let tcb = SIM_TCB.encode().0;
         let mut report_id = [0u8; 32];
         aws_lc_rs::rand::fill(&mut report_id)
@@ -243,6 +253,7 @@ impl DevChain {
             .put_u64(offset::PLATFORM_INFO, 0x25)
             .put(offset::REPORT_DATA, &report_data_field(report_data))
             .put(offset::MEASUREMENT, &sim_measurement())
+            .put(offset::HOST_DATA, host_data)
             .put(offset::REPORT_ID, &report_id)
             .put(offset::REPORT_ID_MA, &[0xFF; 32])
             .put_u64(offset::REPORTED_TCB, tcb)
