@@ -16,6 +16,30 @@ fn appraise(args: &[&str]) -> Output {
         .expect("run warden-verifier")
 }
 
+/// `appraise --tee snp --evidence <vector file> --endorsements <vector files> --at 2026-11-01`
+/// plus `extra` arguments.
+fn appraise_snp_vector(
+    dir: &std::path::Path,
+    evidence: &str,
+    endorsements: &[&str],
+    extra: &[&str],
+) -> Output {
+    let mut args = vec![
+        "--tee".to_owned(),
+        "snp".into(),
+        "--evidence".into(),
+        path(dir, evidence),
+    ];
+    if !endorsements.is_empty() {
+        args.push("--endorsements".into());
+        args.extend(endorsements.iter().map(|file| path(dir, file)));
+    }
+    args.extend(["--at", "2026-11-01T00:00:00Z"].map(String::from));
+    args.extend(extra.iter().map(|arg| (*arg).to_owned()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    appraise(&args)
+}
+
 fn json_of(output: &Output) -> Value {
     serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
         panic!(
@@ -43,22 +67,21 @@ fn hex_report_with_reference_values_is_affirmed_and_exits_0() {
         format!(r#"{{"snp": {{"measurements": ["{VIRTEE_MEASUREMENT}"]}}}}"#),
     )
     .unwrap();
-    let output = appraise(&[
-        "--tee",
-        "snp",
-        "--evidence",
-        &path(&dir, "virtee-milan/report_milan.hex"),
-        "--endorsements",
-        &path(&dir, "virtee-milan/vcek_milan.der"),
-        &path(&dir, "virtee-milan/cert_chain_milan.pem"),
-        "--report-data",
-        VIRTEE_REPORT_DATA,
-        "--reference-values",
-        rv.to_str().unwrap(),
-        "--at",
-        "2026-11-01T00:00:00Z",
-        "--json",
-    ]);
+    let output = appraise_snp_vector(
+        &dir,
+        "virtee-milan/report_milan.hex",
+        &[
+            "virtee-milan/vcek_milan.der",
+            "virtee-milan/cert_chain_milan.pem",
+        ],
+        &[
+            "--report-data",
+            VIRTEE_REPORT_DATA,
+            "--reference-values",
+            rv.to_str().unwrap(),
+            "--json",
+        ],
+    );
     assert_eq!(
         output.status.code(),
         Some(0),
@@ -87,17 +110,12 @@ fn hex_report_with_reference_values_is_affirmed_and_exits_0() {
 #[test]
 fn verified_but_unknown_measurement_exits_1_with_a_warning() {
     let Some(dir) = snp_vectors() else { return };
-    let output = appraise(&[
-        "--tee",
-        "snp",
-        "--evidence",
-        &path(&dir, "trustee-milan-vcek/test-report.bin"),
-        "--endorsements",
-        &path(&dir, "trustee-milan-vcek/test-vcek.der"),
-        "--at",
-        "2026-11-01T00:00:00Z",
-        "--json",
-    ]);
+    let output = appraise_snp_vector(
+        &dir,
+        "trustee-milan-vcek/test-report.bin",
+        &["trustee-milan-vcek/test-vcek.der"],
+        &["--json"],
+    );
     assert_eq!(output.status.code(), Some(1));
     let report = json_of(&output);
     assert_eq!(report["verified"], true);
@@ -107,15 +125,7 @@ fn verified_but_unknown_measurement_exits_1_with_a_warning() {
 #[test]
 fn coco_json_evidence_carries_its_own_vcek() {
     let Some(dir) = snp_vectors() else { return };
-    let output = appraise(&[
-        "--tee",
-        "snp",
-        "--evidence",
-        &path(&dir, "trustee-genoa-v3/evidence.json"),
-        "--at",
-        "2026-11-01T00:00:00Z",
-        "--json",
-    ]);
+    let output = appraise_snp_vector(&dir, "trustee-genoa-v3/evidence.json", &[], &["--json"]);
     let report = json_of(&output);
     assert_eq!(report["verified"], true, "{report}");
     assert_eq!(report["claims"]["generation"], "Genoa");
@@ -124,16 +134,12 @@ fn coco_json_evidence_carries_its_own_vcek() {
 #[test]
 fn expired_vlek_is_rejected_and_every_failed_check_is_printed() {
     let Some(dir) = snp_vectors() else { return };
-    let output = appraise(&[
-        "--tee",
-        "snp",
-        "--evidence",
-        &path(&dir, "trustee-milan-vlek/test-vlek-report.bin"),
-        "--endorsements",
-        &path(&dir, "trustee-milan-vlek/test-vlek.der"),
-        "--at",
-        "2026-11-01T00:00:00Z",
-    ]);
+    let output = appraise_snp_vector(
+        &dir,
+        "trustee-milan-vlek/test-vlek-report.bin",
+        &["trustee-milan-vlek/test-vlek.der"],
+        &[],
+    );
     assert_eq!(output.status.code(), Some(1));
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(text.contains("[FAIL] validity"), "{text}");
