@@ -81,6 +81,13 @@ roles = ["admin"]
 
 [log]
 format = "human"      # or "json"
+
+# AMD SEV-SNP. AMD's Milan/Genoa/Turin roots are built in; these settings are all optional.
+# [snp]
+# collateral_dir = "snp-collateral"   # VCEK/VLEK certificates and AMD CRLs (DER/PEM)
+# require_crl = false                 # true: refuse evidence without a fresh AMD CRL
+# [snp.kds]                           # fetch missing VCEKs from AMD KDS before appraisal
+# url = "https://kdsintf.amd.com"
 "#,
         listen = options.listen
     );
