@@ -108,8 +108,9 @@ impl RegoPolicy {
             rule: rule.into(),
             message,
         };
-        let input: regorus::Value =
-            serde_json::from_value(input.clone()).map_err(|e| failed(e.to_string()))?;
+        // Deserialised straight from the borrowed JSON: no intermediate copy of the input.
+        let input: regorus::Value = serde::Deserialize::deserialize(input)
+            .map_err(|e: serde_json::Error| failed(e.to_string()))?;
         let mut engine = self.engine.clone();
         engine.set_input(input);
         let result = engine
