@@ -123,3 +123,27 @@ fn crls_from_the_ark_revoke_and_must_be_fresh() {
             .any(|c| c.name == "revocation" && c.detail.starts_with("not checked"))
     );
 }
+
+#[test]
+fn only_the_first_few_certificates_in_evidence_are_considered() {
+    let fixture = new_fixture();
+    let now = OffsetDateTime::now_utc();
+    let verifier = SnpVerifier::new(fixture.roots(), Endorsements::default());
+    let collected = fixture.chain.signed_report(&[7; 48]).unwrap();
+    let vcek = fixture.chain.vcek_der().to_vec();
+    let junk = new_fixture().chain.vcek_der().to_vec();
+    let mut evidence = SnpEvidence {
+        report: collected.report,
+        endorsements: [vec![junk; 8], vec![vcek]].concat(),
+    };
+    let expected = ExpectedBinding::runtime([7; 48]);
+    // The right VCEK ninth: never read, so only the eight from an untrusted chain are tried.
+    let examination = verifier.examine_decoded(&evidence, &expected, now);
+    assert_eq!(failed(&examination), ["vek_chain"]);
+    evidence.endorsements.rotate_right(1);
+    assert!(
+        verifier
+            .examine_decoded(&evidence, &expected, now)
+            .verified()
+    );
+}

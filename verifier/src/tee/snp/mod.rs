@@ -64,6 +64,8 @@ struct ChainCache {
 }
 
 const CHAIN_CACHE_CAPACITY: usize = 4096;
+/// Endorsement blobs read from one piece of evidence.
+const MAX_EVIDENCE_ENDORSEMENTS: usize = 8;
 
 impl ChainCache {
     fn get(&self, key: &ChainKey) -> Option<Arc<VerifiedVek>> {
@@ -160,8 +162,10 @@ impl SnpVerifier {
         }
 
         let mut supplied = Endorsements::default();
-        for blob in &evidence.endorsements {
-            // Blobs we cannot read are ignored: only a verifying chain can make evidence pass.
+        // Blobs we cannot read are ignored: only a verifying chain can make evidence pass. A host
+        // attaches a handful (VEK, ASK, ARK, CRL); more would only buy an attacker signature
+        // checks, so the rest are not read.
+        for blob in evidence.endorsements.iter().take(MAX_EVIDENCE_ENDORSEMENTS) {
             let _ = supplied.add_bytes(blob);
         }
         let collateral = self.collateral.snapshot();
