@@ -10,6 +10,7 @@
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 
+use sha2::{Digest, Sha256};
 use warden_wire::snp::{Generation, Tcb};
 use x509_parser::certificate::X509Certificate;
 use x509_parser::oid_registry::{
@@ -28,6 +29,8 @@ const TURIN_PEM: &str = include_str!("roots/turin_ask_ark_asvk.pem");
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cert {
     pub der: Vec<u8>,
+    /// SHA-256 of `der`: the identity verification results are cached under.
+    pub fingerprint: [u8; 32],
     pub subject: String,
     pub serial: Vec<u8>,
     pub not_before: i64,
@@ -51,6 +54,7 @@ impl Cert {
         }
         Ok(Cert {
             der: der.to_vec(),
+            fingerprint: Sha256::digest(der).into(),
             subject: cert.subject().to_string(),
             serial: cert.raw_serial().to_vec(),
             not_before: cert.validity().not_before.timestamp(),
@@ -320,6 +324,8 @@ fn der_ia5_string(value: &[u8]) -> Option<String> {
 #[derive(Debug, Clone)]
 pub struct Crl {
     pub der: Vec<u8>,
+    /// SHA-256 of `der`.
+    pub fingerprint: [u8; 32],
     pub this_update: i64,
     pub next_update: Option<i64>,
     pub revoked_serials: Vec<Vec<u8>>,
@@ -332,6 +338,7 @@ impl Crl {
             CertificateRevocationList::from_der(der).map_err(|e| format!("not a DER CRL: {e}"))?;
         Ok(Crl {
             der: der.to_vec(),
+            fingerprint: Sha256::digest(der).into(),
             this_update: crl.last_update().timestamp(),
             next_update: crl.next_update().map(|t| t.timestamp()),
             revoked_serials: crl
@@ -463,7 +470,6 @@ impl Collateral {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sha2::{Digest, Sha256};
 
     #[test]
     fn pinned_roots_match_amd_fingerprints_and_sign_their_intermediates() {

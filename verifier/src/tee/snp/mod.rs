@@ -33,7 +33,6 @@ use std::sync::{Arc, Mutex};
 
 use aws_lc_rs::signature::{ECDSA_P384_SHA384_FIXED, ParsedPublicKey};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use warden_wire::snp::{
@@ -41,34 +40,42 @@ use warden_wire::snp::{
 };
 
 use super::{Check, Claims, Examination, ExpectedBinding, Tee, Verifier, check_report_data};
-use certs::{AmdRoots, Cert, Collateral, Crl, Endorsements, ProductRoots, VekExtensions};
+use certs::{AmdRoots, Cert, Collateral, Crl, Endorsements, VekExtensions};
 pub use evidence::SnpEvidence;
 
 /// A VEK whose chain to a trusted ARK has been verified (the expensive part, cached).
 #[derive(Debug)]
 struct VerifiedVek {
     product: usize,
+    /// The ASK (VCEK) or ASVK (VLEK) that signed it.
+    intermediate: Cert,
     /// Parsed once with the chain, so a cached appraisal does only the signature arithmetic.
     public_key: ParsedPublicKey,
     cert: Cert,
     extensions: VekExtensions,
 }
 
-/// SHA-256 of the VEK certificate and the signing-key kind it was verified for.
-type ChainKey = ([u8; 32], u8);
-
-/// Chains verified so far. Bounded: when full it is emptied, which only costs re-verification.
-#[derive(Default)]
-struct ChainCache {
-    entries: Mutex<HashMap<ChainKey, Arc<VerifiedVek>>>,
+/// Verification results by certificate (or CRL) fingerprint and what it was checked against.
+/// Bounded: when full it is emptied, which only costs re-verification.
+struct BoundedCache<K, V> {
+    entries: Mutex<HashMap<K, V>>,
 }
 
-const CHAIN_CACHE_CAPACITY: usize = 4096;
-/// Endorsement blobs read from one piece of evidence.
-const MAX_EVIDENCE_ENDORSEMENTS: usize = 8;
+const CACHE_CAPACITY: usize = 4096;
+/// Endorsement blobs read from one piece of evidence, and collateral VEKs tried for a chip that
+/// has none of its own there (only to explain the failure).
+const MAX_UNMATCHED_CANDIDATES: usize = 8;
 
-impl ChainCache {
-    fn get(&self, key: &ChainKey) -> Option<Arc<VerifiedVek>> {
+impl<K, V> Default for BoundedCache<K, V> {
+    fn default() -> Self {
+        Self {
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<K: std::hash::Hash + Eq, V: Clone> BoundedCache<K, V> {
+    fn get(&self, key: &K) -> Option<V> {
         self.entries
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -76,9 +83,9 @@ impl ChainCache {
             .cloned()
     }
 
-    fn insert(&self, key: ChainKey, value: Arc<VerifiedVek>) {
+    fn insert(&self, key: K, value: V) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= CHAIN_CACHE_CAPACITY {
+        if entries.len() >= CACHE_CAPACITY {
             entries.clear();
         }
         entries.insert(key, value);
@@ -90,7 +97,10 @@ pub struct SnpVerifier {
     roots: AmdRoots,
     collateral: Arc<Collateral>,
     require_crl: bool,
-    chains: ChainCache,
+    /// Verified VEK chains by (VEK fingerprint, signing-key kind).
+    chains: BoundedCache<([u8; 32], u8), Arc<VerifiedVek>>,
+    /// CRLs whose signature by a product's ARK verified, by (CRL fingerprint, product index).
+    crls: BoundedCache<([u8; 32], usize), ()>,
 }
 
 impl SnpVerifier {
@@ -104,7 +114,8 @@ impl SnpVerifier {
             roots,
             collateral,
             require_crl: false,
-            chains: ChainCache::default(),
+            chains: BoundedCache::default(),
+            crls: BoundedCache::default(),
         }
     }
 
@@ -165,7 +176,7 @@ impl SnpVerifier {
         // Blobs we cannot read are ignored: only a verifying chain can make evidence pass. A host
         // attaches a handful (VEK, ASK, ARK, CRL); more would only buy an attacker signature
         // checks, so the rest are not read.
-        for blob in evidence.endorsements.iter().take(MAX_EVIDENCE_ENDORSEMENTS) {
+        for blob in evidence.endorsements.iter().take(MAX_UNMATCHED_CANDIDATES) {
             let _ = supplied.add_bytes(blob);
         }
         let collateral = self.collateral.snapshot();
@@ -179,11 +190,7 @@ impl SnpVerifier {
         };
         let product = &self.roots.products[vek.product];
         let generation = product.generation;
-        let intermediate = if kind == SigningKey::Vlek {
-            product.asvk.as_ref().unwrap_or(&product.ask)
-        } else {
-            &product.ask
-        };
+        let intermediate = &vek.intermediate;
         ex.push(Check::pass(
             "vek_chain",
             format!(
@@ -210,12 +217,11 @@ impl SnpVerifier {
             &vek.extensions,
         ));
         ex.push(check_validity(at, [&vek.cert, intermediate, &product.ark]));
-        ex.push(check_revocation(
+        ex.push(self.check_revocation(
             at,
-            product,
+            vek.product,
             [intermediate, &vek.cert],
             [&supplied, &collateral],
-            self.require_crl,
         ));
         ex.push(check_hw_id(&report, kind, generation, &vek.extensions));
         ex.push(check_tcb(&report, generation, &vek.extensions));
@@ -237,21 +243,27 @@ impl SnpVerifier {
         supplied: &Endorsements,
         collateral: &Endorsements,
     ) -> Result<Arc<VerifiedVek>, String> {
-        // From a large collateral directory, only VCEKs for this chip are worth a chain check;
-        // if none is, every VEK there is tried so that the failure can be explained.
+        // From a large collateral directory only the VEKs that can sign this report are worth a
+        // chain check: VCEKs naming this chip, or VLEKs (which name no chip). If there are none,
+        // a few others are tried so that the failure can be explained; never the whole directory.
         let chip_id = report.chip_id();
-        let for_this_chip = |cert: &&Cert| {
-            kind == SigningKey::Vlek
-                || cert
-                    .vek
-                    .as_ref()
-                    .and_then(|vek| vek.hw_id.as_deref())
-                    .is_some_and(|hw_id| !hw_id.is_empty() && chip_id.starts_with(hw_id))
+        let could_sign = |cert: &&Cert| {
+            cert.vek
+                .as_ref()
+                .is_some_and(|vek| match (kind, vek.hw_id.as_deref()) {
+                    (SigningKey::Vlek, hw_id) => hw_id.is_none(),
+                    (_, Some(hw_id)) => !hw_id.is_empty() && chip_id.starts_with(hw_id),
+                    (_, None) => false,
+                })
         };
-        let mut from_collateral: Vec<&Cert> =
-            collateral.certs.iter().filter(for_this_chip).collect();
+        let mut from_collateral: Vec<&Cert> = collateral.certs.iter().filter(could_sign).collect();
         if from_collateral.is_empty() {
-            from_collateral = collateral.certs.iter().collect();
+            from_collateral = collateral
+                .certs
+                .iter()
+                .filter(|cert| cert.vek.is_some())
+                .take(MAX_UNMATCHED_CANDIDATES)
+                .collect();
         }
         let candidates: Vec<&Cert> = supplied
             .certs
@@ -291,7 +303,7 @@ impl SnpVerifier {
     }
 
     fn verify_chain(&self, cert: &Cert, kind: SigningKey) -> Result<Arc<VerifiedVek>, String> {
-        let key = (Sha256::digest(&cert.der).into(), kind_tag(kind));
+        let key = (cert.fingerprint, kind_tag(kind));
         if let Some(hit) = self.chains.get(&key) {
             return Ok(hit);
         }
@@ -316,6 +328,7 @@ impl SnpVerifier {
                     ParsedPublicKey::new(&ECDSA_P384_SHA384_FIXED, &extensions.public_key)
                         .map_err(|e| format!("{}: not a P-384 public key: {e}", cert.name()))?;
                 let vek = Arc::new(VerifiedVek {
+                    intermediate: intermediate.clone(),
                     public_key,
                     product: index,
                     cert: cert.clone(),
@@ -337,55 +350,71 @@ impl SnpVerifier {
             tried.join(", ")
         ))
     }
-}
 
-/// AMD CRLs signed by the product's ARK, from the evidence or the collateral.
-fn check_revocation(
-    at: OffsetDateTime,
-    product: &ProductRoots,
-    certs: [&Cert; 2],
-    sources: [&Endorsements; 2],
-    require_crl: bool,
-) -> Check {
-    const NAME: &str = "revocation";
-    let at_unix = at.unix_timestamp();
-    let crls: Vec<&Crl> = sources
-        .iter()
-        .flat_map(|source| source.crls.iter())
-        .filter(|crl| crl.verify_issued_by(&product.ark).is_ok())
-        .collect();
-    if crls.is_empty() {
-        return if require_crl {
-            Check::fail(
-                NAME,
-                format!("no CRL signed by {} is available", product.ark.name()),
-            )
-        } else {
-            Check::pass(
+    /// Whether `crl` is signed by the ARK of product `index` (verified once per CRL).
+    fn crl_signed_by_ark(&self, crl: &Crl, index: usize) -> bool {
+        let key = (crl.fingerprint, index);
+        if self.crls.get(&key).is_some() {
+            return true;
+        }
+        let signed = crl
+            .verify_issued_by(&self.roots.products[index].ark)
+            .is_ok();
+        if signed {
+            self.crls.insert(key, ());
+        }
+        signed
+    }
+
+    /// AMD CRLs signed by the product's ARK, from the evidence or the collateral.
+    fn check_revocation(
+        &self,
+        at: OffsetDateTime,
+        product_index: usize,
+        certs: [&Cert; 2],
+        sources: [&Endorsements; 2],
+    ) -> Check {
+        const NAME: &str = "revocation";
+        let product = &self.roots.products[product_index];
+        let at_unix = at.unix_timestamp();
+        let crls: Vec<&Crl> = sources
+            .iter()
+            .flat_map(|source| source.crls.iter())
+            .filter(|crl| self.crl_signed_by_ark(crl, product_index))
+            .collect();
+        if crls.is_empty() {
+            return if self.require_crl {
+                Check::fail(
+                    NAME,
+                    format!("no CRL signed by {} is available", product.ark.name()),
+                )
+            } else {
+                Check::pass(
+                    NAME,
+                    format!(
+                        "not checked: no CRL signed by {} supplied",
+                        product.ark.name()
+                    ),
+                )
+            };
+        }
+        let Some(fresh) = crls.iter().find(|crl| crl.fresh_at(at_unix)) else {
+            return Check::fail(
                 NAME,
                 format!(
-                    "not checked: no CRL signed by {} supplied",
-                    product.ark.name()
+                    "every CRL from {} is outside its validity at {}",
+                    product.ark.name(),
+                    rfc3339(at_unix)
                 ),
-            )
+            );
         };
-    }
-    let Some(fresh) = crls.iter().find(|crl| crl.fresh_at(at_unix)) else {
-        return Check::fail(
-            NAME,
-            format!(
-                "every CRL from {} is outside its validity at {}",
-                product.ark.name(),
-                rfc3339(at_unix)
+        match certs.iter().find(|cert| fresh.revokes(cert)) {
+            Some(revoked) => Check::fail(NAME, format!("{} is revoked", revoked.name())),
+            None => Check::pass(
+                NAME,
+                format!("not revoked per the CRL of {}", product.ark.name()),
             ),
-        );
-    };
-    match certs.iter().find(|cert| fresh.revokes(cert)) {
-        Some(revoked) => Check::fail(NAME, format!("{} is revoked", revoked.name())),
-        None => Check::pass(
-            NAME,
-            format!("not revoked per the CRL of {}", product.ark.name()),
-        ),
+        }
     }
 }
 
