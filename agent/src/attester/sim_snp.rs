@@ -186,10 +186,6 @@ impl DevChain {
         &self.vcek_der
     }
 
-    pub fn roots_pem(&self) -> &str {
-        &self.roots_pem
-    }
-
     /// A CRL signed by the development ARK revoking `serials` (tests of revocation checks).
     pub fn crl(
         &self,

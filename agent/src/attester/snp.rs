@@ -169,14 +169,6 @@ impl Default for SnpAttester {
     }
 }
 
-impl SnpAttester {
-    pub fn with_configfs_root(root: impl Into<PathBuf>) -> Self {
-        Self {
-            tsm: ConfigfsTsm::new(root),
-        }
-    }
-}
-
 impl Attester for SnpAttester {
     fn tee(&self) -> &'static str {
         "snp"

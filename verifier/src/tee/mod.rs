@@ -161,16 +161,6 @@ fn describe_failures(failed: &[Check]) -> String {
         .join("; ")
 }
 
-impl Rejection {
-    /// Names of the failed checks, for tests and metrics.
-    pub fn failed_check_names(&self) -> Vec<&'static str> {
-        match self {
-            Rejection::Evidence(failed) => failed.iter().map(|check| check.name).collect(),
-            _ => Vec::new(),
-        }
-    }
-}
-
 /// A TEE-specific evidence verifier.
 ///
 /// `examine` checks everything the evidence itself can prove (format, signatures, endorsements,
