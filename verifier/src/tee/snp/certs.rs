@@ -413,13 +413,17 @@ impl Endorsements {
             .map_err(|e| format!("{}: {e}", path.display()))
     }
 
-    /// Loads every regular file of a collateral directory (non-recursive).
+    /// Loads every regular, non-hidden file of a collateral directory (non-recursive). Hidden
+    /// files are skipped: they are writers' temporaries (the KDS cache writes `.name.tmp` and
+    /// renames), and a half-written one left by a crash must not stop the KBS from starting.
     pub fn from_dir(dir: &Path) -> Result<Endorsements, String> {
         let mut endorsements = Endorsements::default();
         let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         for entry in entries {
-            let path = entry.map_err(|e| e.to_string())?.path();
-            if path.is_file() {
+            let entry = entry.map_err(|e| e.to_string())?;
+            let hidden = entry.file_name().to_string_lossy().starts_with('.');
+            let path = entry.path();
+            if path.is_file() && !hidden {
                 endorsements.add_file(&path)?;
             }
         }
@@ -517,6 +521,21 @@ mod tests {
         assert!(milan.ask.verify_issued_by(asvk).is_err());
         assert!(milan.ask.verify_issued_by(&genoa.ark).is_err());
         assert!(genoa.ask.verify_issued_by(&milan.ark).is_err());
+    }
+
+    #[test]
+    fn a_collateral_directory_skips_hidden_temporaries() {
+        let dir = tempfile::tempdir().unwrap();
+        let ark = &AmdRoots::pinned().products[0].ark;
+        std::fs::write(dir.path().join("ark.der"), &ark.der).unwrap();
+        std::fs::write(dir.path().join(".kds-vcek.der.tmp"), &ark.der[..100]).unwrap();
+        let loaded = Endorsements::from_dir(dir.path()).unwrap();
+        assert_eq!(loaded.certs.len(), 1);
+        std::fs::write(dir.path().join("broken.der"), &ark.der[..100]).unwrap();
+        assert!(
+            Endorsements::from_dir(dir.path()).is_err(),
+            "visible junk is an error"
+        );
     }
 
     #[test]
