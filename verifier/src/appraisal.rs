@@ -9,7 +9,7 @@ use crate::ear::{Status, TrustVector};
 use crate::policy::RegoPolicy;
 use crate::reference::ReferenceValues;
 use crate::registry::VerifierRegistry;
-use crate::tee::{Claims, Examination, ExpectedBinding, Rejection, Tee};
+use crate::tee::{Claims, Examination, ExpectedBinding, Rejection, Tee, Verifier};
 
 /// The rule the appraisal policy must define: an object of AR4SI claims.
 pub const APPRAISAL_RULE: &str = "data.warden.appraisal.trust_vector";
@@ -108,7 +108,13 @@ impl Appraiser {
         request: &AppraisalRequest<'_>,
         at: OffsetDateTime,
     ) -> Result<AttestationResult, Rejection> {
-        self.appraise_detailed(request, at).result
+        let (verifier, examination) = self.examine(request, at)?;
+        if !examination.verified() {
+            return Err(Rejection::Evidence(examination.failed_checks()));
+        }
+        let insecure_reasons = insecure_reasons(verifier.as_ref(), &examination);
+        // The request path moves the claims into the result; only the CLI keeps a copy.
+        self.judge(verifier.tee(), examination.claims, insecure_reasons)
     }
 
     /// [`Appraiser::appraise`], also returning the verifier's examination when one ran.
@@ -117,8 +123,8 @@ impl Appraiser {
         request: &AppraisalRequest<'_>,
         at: OffsetDateTime,
     ) -> Appraisal {
-        let verifier = match self.registry.verifier_for(request.tee) {
-            Ok(verifier) => verifier,
+        let (verifier, examination) = match self.examine(request, at) {
+            Ok(examined) => examined,
             Err(rejection) => {
                 return Appraisal {
                     examination: None,
@@ -126,20 +132,8 @@ impl Appraiser {
                 };
             }
         };
-        if request.expected.init_data_digest.is_some() && !verifier.binds_init_data() {
-            return Appraisal {
-                examination: None,
-                result: Err(Rejection::InitDataUnbound(verifier.tee())),
-            };
-        }
-        let examination = verifier.examine(request.evidence, &request.expected, at);
         let result = if examination.verified() {
-            let mut insecure_reasons: Vec<String> = verifier
-                .insecure_reason()
-                .map(String::from)
-                .into_iter()
-                .collect();
-            insecure_reasons.extend(examination.insecure.iter().cloned());
+            let insecure_reasons = insecure_reasons(verifier.as_ref(), &examination);
             self.judge(verifier.tee(), examination.claims.clone(), insecure_reasons)
         } else {
             Err(Rejection::Evidence(examination.failed_checks()))
@@ -148,6 +142,21 @@ impl Appraiser {
             examination: Some(examination),
             result,
         }
+    }
+
+    /// Resolves the verifier and runs it. `Err` only when no verifier could run; the
+    /// examination itself may still have failed checks.
+    fn examine(
+        &self,
+        request: &AppraisalRequest<'_>,
+        at: OffsetDateTime,
+    ) -> Result<(Arc<dyn Verifier>, Examination), Rejection> {
+        let verifier = self.registry.verifier_for(request.tee)?;
+        if request.expected.init_data_digest.is_some() && !verifier.binds_init_data() {
+            return Err(Rejection::InitDataUnbound(verifier.tee()));
+        }
+        let examination = verifier.examine(request.evidence, &request.expected, at);
+        Ok((verifier, examination))
     }
 
     /// Runs the appraisal policy over verified claims.
@@ -181,6 +190,16 @@ impl Appraiser {
             insecure_reasons,
         })
     }
+}
+
+/// Why a result is insecure: the verifier's standing reason and the examination's own.
+fn insecure_reasons(verifier: &dyn Verifier, examination: &Examination) -> Vec<String> {
+    verifier
+        .insecure_reason()
+        .map(String::from)
+        .into_iter()
+        .chain(examination.insecure.iter().cloned())
+        .collect()
 }
 
 #[cfg(test)]
