@@ -472,8 +472,16 @@ impl ReportWriter {
         }
     }
 
+    /// Writes `value` at `at`. Callers pass the constant offsets of [`offset`] with values of
+    /// their field's width; a write past the end is a programming error, caught in debug builds.
     pub fn put(&mut self, at: usize, value: &[u8]) -> &mut Self {
-        if let Some(field) = self.bytes.get_mut(at..at + value.len()) {
+        let field = self.bytes.get_mut(at..at.saturating_add(value.len()));
+        debug_assert!(
+            field.is_some(),
+            "report write past the end: {at}+{}",
+            value.len()
+        );
+        if let Some(field) = field {
             field.copy_from_slice(value);
         }
         self
