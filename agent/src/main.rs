@@ -2,7 +2,7 @@
 //!
 //! Exit codes: 0 success; 1 the exchange with the KBS failed (refusal, denied attestation or
 //! release, transport failure, unexpected answer, undecryptable secret); 2 a local problem
-//! (usage, configuration, TLS setup, file I/O, evidence collection).
+//! (usage, configuration, TLS setup, file I/O, evidence collection, RTMR extension).
 #![forbid(unsafe_code)]
 
 use std::io::{IsTerminal as _, Write as _};
@@ -11,11 +11,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{ArgGroup, Parser, Subcommand, ValueEnum};
+use sha2::{Digest as _, Sha384};
 use warden_agent::attester::sim_snp::{
     DevChain, SIM_SNP_INSECURE_REASON, SimSnpAttester, sim_measurement,
 };
-use warden_agent::attester::{self, Attester, SampleAttester};
+use warden_agent::attester::{self, Attester, SampleAttester, TdxAttester};
 use warden_agent::{AgentError, ClientConfig, KbsClient};
 use warden_wire::jwe::KeyAlgorithm;
 use warden_wire::{ResourcePath, TeeKeyPair};
@@ -38,7 +39,7 @@ struct Cli {
     #[arg(long)]
     insecure_http: bool,
 
-    /// TEE to attest as: snp, sim-snp or sample. There is no default: the choice must be
+    /// TEE to attest as: snp, tdx, sim-snp or sample. There is no default: the choice must be
     /// explicit. Required by attest and get-resource.
     #[arg(long, value_name = "NAME")]
     tee: Option<String>,
@@ -95,6 +96,20 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         dir: PathBuf,
     },
+    /// Extend a TDX runtime measurement register with a SHA-384 digest and print its new value
+    /// (hex) to stdout. Needs a TDX guest on Linux 6.16+; the read-back is checked.
+    #[command(group(ArgGroup::new("measurement").required(true).args(["digest", "file"])))]
+    ExtendRtmr {
+        /// The register: 2 or 3 (RTMR0 and RTMR1 hold the firmware and boot measurements).
+        #[arg(long, value_name = "2|3")]
+        rtmr: u8,
+        /// The SHA-384 digest to extend with, 96 hex digits.
+        #[arg(long, value_name = "HEX", value_parser = parse_digest)]
+        digest: Option<[u8; 48]>,
+        /// Extend with the SHA-384 of this file's contents.
+        #[arg(long, value_name = "PATH")]
+        file: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -113,6 +128,13 @@ enum LogFormat {
 
 fn parse_resource_path(value: &str) -> Result<ResourcePath, String> {
     ResourcePath::parse(value).map_err(|e| e.to_string())
+}
+
+fn parse_digest(value: &str) -> Result<[u8; 48], String> {
+    let mut digest = [0u8; 48];
+    hex::decode_to_slice(value, &mut digest)
+        .map_err(|_| format!("expected 96 hex digits (a SHA-384 digest), got {value:?}"))?;
+    Ok(digest)
 }
 
 /// A failure with the process exit code it maps to.
@@ -155,7 +177,7 @@ fn select_attester(cli: &Cli) -> Result<Arc<dyn Attester>, Failure> {
     let tee = cli
         .tee
         .as_deref()
-        .ok_or_else(|| Failure::usage("--tee is required (snp, sim-snp or sample)"))?;
+        .ok_or_else(|| Failure::usage("--tee is required (snp, tdx, sim-snp or sample)"))?;
     let (attester, opted_in): (Arc<dyn Attester>, bool) = match tee {
         "sample" => (
             Arc::new(SampleAttester::new(cli.sample_svn.clone())),
@@ -264,7 +286,7 @@ async fn run(cli: Cli, attester: Arc<dyn Attester>) -> Result<(), Failure> {
                 None => write_stdout(&secret),
             }
         }
-        Command::SimSnpInit { .. } => Ok(()),
+        Command::SimSnpInit { .. } | Command::ExtendRtmr { .. } => Ok(()),
     }
 }
 
@@ -281,12 +303,41 @@ fn sim_snp_init(dir: &Path) -> Result<(), Failure> {
     Ok(())
 }
 
+fn sha384_file(path: &Path) -> Result<[u8; 48], Failure> {
+    let mut hasher = Sha384::new();
+    std::fs::File::open(path)
+        .and_then(|mut file| std::io::copy(&mut file, &mut hasher))
+        .map_err(|e| Failure::usage(format!("reading {}: {e}", path.display())))?;
+    Ok(hasher.finalize().into())
+}
+
+fn extend_rtmr(rtmr: u8, digest: Option<&[u8; 48]>, file: Option<&Path>) -> Result<(), Failure> {
+    let digest = match (digest, file) {
+        (Some(digest), _) => *digest,
+        (None, Some(file)) => sha384_file(file)?,
+        (None, None) => return Err(Failure::usage("--digest or --file is required")),
+    };
+    let value = TdxAttester::default()
+        .extend_rtmr(rtmr, &digest)
+        .map_err(|e| Failure::usage(e.to_string()))?;
+    tracing::info!(rtmr, digest = %hex::encode(digest), "RTMR extended");
+    write_stdout(format!("{}\n", hex::encode(value)).as_bytes())
+}
+
 fn main() -> ExitCode {
     // clap prints usage errors itself and exits with status 2.
     let cli = Cli::parse();
     init_logging(cli.log_format, cli.verbose);
-    if let Command::SimSnpInit { dir } = &cli.command {
-        return match sim_snp_init(dir) {
+    // Local commands: no KBS, no attester.
+    let local = match &cli.command {
+        Command::SimSnpInit { dir } => Some(sim_snp_init(dir)),
+        Command::ExtendRtmr { rtmr, digest, file } => {
+            Some(extend_rtmr(*rtmr, digest.as_ref(), file.as_deref()))
+        }
+        Command::Attest | Command::GetResource { .. } => None,
+    };
+    if let Some(result) = local {
+        return match result {
             Ok(()) => ExitCode::SUCCESS,
             Err(failure) => {
                 eprintln!("error: {}", failure.message);
@@ -382,7 +433,69 @@ mod tests {
             2
         );
         let cli = parse(&["--tee", "tdx", "attest"]).unwrap();
-        assert_eq!(select_attester(&cli).err().unwrap().code, 2);
+        let attester = select_attester(&cli).unwrap();
+        assert_eq!(attester.tee(), "tdx");
+        assert!(attester.insecure_reason().is_none());
+        let cli = parse(&["--tee", "tpm", "attest"]).unwrap();
+        let failure = select_attester(&cli).err().unwrap();
+        assert_eq!(failure.code, 2);
+        assert!(
+            failure.message.contains("not supported"),
+            "{}",
+            failure.message
+        );
+        let cli = parse(&["--tee", "bogus", "attest"]).unwrap();
+        let failure = select_attester(&cli).err().unwrap();
+        assert!(failure.message.contains("tdx"), "{}", failure.message);
+    }
+
+    #[test]
+    fn extend_rtmr_takes_a_digest_or_a_file() {
+        let digest = "ab".repeat(48);
+        let cli = parse(&["extend-rtmr", "--rtmr", "3", "--digest", &digest]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::ExtendRtmr { rtmr: 3, digest: Some(d), file: None } if d == [0xab; 48]
+        ));
+        let cli = parse(&["extend-rtmr", "--rtmr", "2", "--file", "/etc/hostname"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::ExtendRtmr {
+                rtmr: 2,
+                digest: None,
+                file: Some(_)
+            }
+        ));
+        // Exactly one of --digest and --file; a digest is 96 hex digits.
+        assert!(parse(&["extend-rtmr", "--rtmr", "2"]).is_err());
+        let both = [
+            "extend-rtmr",
+            "--rtmr",
+            "2",
+            "--digest",
+            &digest,
+            "--file",
+            "f",
+        ];
+        assert!(parse(&both).is_err());
+        assert!(parse(&["extend-rtmr", "--rtmr", "2", "--digest", "abcd"]).is_err());
+        assert!(parse(&["extend-rtmr", "--rtmr", "2", "--digest", &"zz".repeat(48)]).is_err());
+    }
+
+    #[test]
+    fn extend_rtmr_hashes_files_and_refuses_firmware_registers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("layer");
+        std::fs::write(&path, b"measured content").unwrap();
+        let expected: [u8; 48] = Sha384::digest(b"measured content").into();
+        assert_eq!(sha384_file(&path).unwrap(), expected);
+        assert_eq!(
+            sha384_file(&dir.path().join("absent")).err().unwrap().code,
+            2
+        );
+        let failure = extend_rtmr(0, Some(&expected), None).err().unwrap();
+        assert_eq!(failure.code, 2);
+        assert!(failure.message.contains("RTMR0"), "{}", failure.message);
     }
 
     #[test]

@@ -2,32 +2,29 @@
 //!
 //! An [`Attester`] turns the 48-byte runtime-data digest (nonce + TEE key, see
 //! [`warden_wire::runtime_data_digest`]) into the TEE's primary evidence JSON: [`SnpAttester`]
-//! (AMD SEV-SNP hardware), [`sim_snp::SimSnpAttester`] and [`SampleAttester`] (both INSECURE,
-//! for development). Further TEEs (TDX, TPM) plug in here without changes to the client.
+//! (AMD SEV-SNP hardware), [`TdxAttester`] (Intel TDX hardware: TD quote and CCEL event log, plus
+//! runtime RTMR extension), [`sim_snp::SimSnpAttester`] and [`SampleAttester`] (both INSECURE, for
+//! development). The hardware attesters share [`configfs_tsm`], the kernel's report interface.
+//! Further TEEs (TPM, vTPM) plug in here without changes to the client.
 
+pub mod configfs_tsm;
 mod sample;
 pub mod sim_snp;
 pub mod snp;
+pub mod tdx;
 
 use std::sync::Arc;
 
 pub use sample::{DEFAULT_SAMPLE_SVN, SAMPLE_INSECURE_REASON, SampleAttester};
 pub use snp::SnpAttester;
+pub use tdx::TdxAttester;
 
 /// Names accepted by [`from_name`], in the spelling of the KBS protocol's `tee` field
 /// (`sim-snp` is built by the CLI from its development chain directory).
-pub const SUPPORTED_TEES: &[&str] = &["sample", "snp", "sim-snp"];
+pub const SUPPORTED_TEES: &[&str] = &["sample", "snp", "tdx", "sim-snp"];
 
 /// TEEs the protocol knows but this build cannot attest yet; named so users get a precise message.
-const PLANNED_TEES: &[&str] = &[
-    "tdx",
-    "tpm",
-    "az-snp-vtpm",
-    "az-tdx-vtpm",
-    "sgx",
-    "cca",
-    "se",
-];
+const PLANNED_TEES: &[&str] = &["tpm", "az-snp-vtpm", "az-tdx-vtpm", "sgx", "cca", "se"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum AttesterError {
@@ -39,6 +36,17 @@ pub enum AttesterError {
     Unavailable(String),
     #[error("collecting TEE evidence failed: {0}")]
     Evidence(String),
+    /// A runtime measurement (e.g. a TDX RTMR extension) was refused or did not take effect.
+    #[error("runtime measurement failed: {0}")]
+    Measurement(String),
+}
+
+/// The 64-byte report-data field (SNP REPORT_DATA, TDX REPORTDATA) for a runtime-data digest:
+/// the digest, then zeros.
+pub fn report_data_field(digest: &[u8; 48]) -> [u8; 64] {
+    let mut field = [0u8; 64];
+    field[..48].copy_from_slice(digest);
+    field
 }
 
 /// A source of TEE evidence.
@@ -63,6 +71,7 @@ pub fn from_name(name: &str) -> Result<Arc<dyn Attester>, AttesterError> {
     match name {
         "sample" => Ok(Arc::new(SampleAttester::default())),
         "snp" => Ok(Arc::new(SnpAttester::default())),
+        "tdx" => Ok(Arc::new(TdxAttester::default())),
         _ if PLANNED_TEES.contains(&name) => Err(AttesterError::NotYetSupported(name.to_owned())),
         // Truncated so an absurd argument does not flood the terminal.
         _ => Err(AttesterError::Unknown(name.chars().take(64).collect())),
@@ -79,8 +88,11 @@ mod tests {
         assert_eq!(sample.tee(), "sample");
         assert!(sample.insecure_reason().is_some());
         assert_eq!(from_name("snp").unwrap().tee(), "snp");
+        let tdx = from_name("tdx").unwrap();
+        assert_eq!(tdx.tee(), "tdx");
+        assert!(tdx.insecure_reason().is_none());
         assert!(matches!(
-            from_name("tdx"),
+            from_name("tpm"),
             Err(AttesterError::NotYetSupported(_))
         ));
         assert!(matches!(from_name("bogus"), Err(AttesterError::Unknown(_))));

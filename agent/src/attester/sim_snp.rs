@@ -25,8 +25,8 @@ use warden_wire::snp::{
     encode_cert_table, offset,
 };
 
-use super::snp::{CollectedReport, report_data_field};
-use super::{Attester, AttesterError};
+use super::snp::CollectedReport;
+use super::{Attester, AttesterError, report_data_field};
 
 pub const SIM_SNP_INSECURE_REASON: &str =
     "sim-snp: SEV-SNP reports signed by a development key, not by an AMD secure processor";

@@ -6,26 +6,13 @@
 //! table (VCEK/VLEK, ASK, ARK) as the firmware returned them, so the verifier checks the very
 //! bytes the AMD secure processor signed.
 
-use std::fs;
-use std::io;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::Path;
 
 use serde_json::Value;
 use warden_wire::snp::{CertTableEntry, EvidenceJson, Report, encode_cert_table};
 
-use super::{Attester, AttesterError};
-
-/// Where Linux exposes configfs-tsm report entries.
-pub const CONFIGFS_TSM_REPORT: &str = "/sys/kernel/config/tsm/report";
-const SEV_GUEST_PROVIDER: &str = "sev_guest";
-
-/// REPORT_DATA for a runtime-data digest: the digest, then zeros.
-pub fn report_data_field(digest: &[u8; 48]) -> [u8; 64] {
-    let mut field = [0u8; 64];
-    field[..48].copy_from_slice(digest);
-    field
-}
+use super::configfs_tsm::{self, CONFIGFS_TSM_REPORT, ConfigfsTsm, Provider, TsmReport};
+use super::{Attester, AttesterError, report_data_field};
 
 /// A report and its certificate table as collected from the guest interface.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,77 +43,27 @@ impl CollectedReport {
     }
 }
 
-/// The configfs-tsm report interface rooted at `root` (normally [`CONFIGFS_TSM_REPORT`]).
-#[derive(Debug, Clone)]
-pub struct ConfigfsTsm {
-    root: PathBuf,
-}
-
-static ENTRY_COUNTER: AtomicU64 = AtomicU64::new(0);
-
-fn io_error(what: &str, path: &Path, error: io::Error) -> AttesterError {
-    AttesterError::Evidence(format!("{what} {}: {error}", path.display()))
-}
-
-impl ConfigfsTsm {
-    pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
-    }
-
-    pub fn available(&self) -> bool {
-        self.root.is_dir()
-    }
-
-    /// Creates a private report entry, collects a report in it and removes it again.
-    pub fn collect(&self, report_data: &[u8; 64]) -> Result<CollectedReport, AttesterError> {
-        let name = format!(
-            "warden-{}-{}",
-            std::process::id(),
-            ENTRY_COUNTER.fetch_add(1, Ordering::Relaxed)
-        );
-        let entry = self.root.join(name);
-        fs::create_dir(&entry).map_err(|e| io_error("cannot create", &entry, e))?;
-        let result = collect_in_entry(&entry, report_data);
-        // configfs removes the attribute files with the directory; a plain rmdir suffices.
-        let _ = fs::remove_dir(&entry);
-        result
+impl From<TsmReport> for CollectedReport {
+    fn from(tsm: TsmReport) -> Self {
+        Self {
+            report: tsm.outblob,
+            cert_table: tsm.auxblob,
+        }
     }
 }
 
-/// The configfs-tsm exchange on an existing entry: write `inblob`, read `outblob` and `auxblob`,
-/// and make sure no other writer changed the entry meanwhile (`generation`).
+/// The SNP exchange on an existing configfs-tsm entry (see [`configfs_tsm::collect_in_entry`]),
+/// checked to carry `report_data`.
 pub fn collect_in_entry(
     entry: &Path,
     report_data: &[u8; 64],
 ) -> Result<CollectedReport, AttesterError> {
-    let read = |attribute: &str| {
-        let path = entry.join(attribute);
-        fs::read(&path).map_err(|e| io_error("cannot read", &path, e))
-    };
-    let provider = read("provider")?;
-    let provider = String::from_utf8_lossy(&provider);
-    if provider.trim() != SEV_GUEST_PROVIDER {
-        return Err(AttesterError::Unavailable(format!(
-            "configfs-tsm provider is {:?}, not {SEV_GUEST_PROVIDER} (not an SEV-SNP guest)",
-            provider.trim()
-        )));
-    }
-    let inblob = entry.join("inblob");
-    fs::write(&inblob, report_data).map_err(|e| io_error("cannot write", &inblob, e))?;
-    let generation_before = read("generation")?;
-    let report = read("outblob")?;
-    // Kernels before 6.8 or hosts without certificates have no (or an empty) auxblob.
-    let cert_table = match fs::read(entry.join("auxblob")) {
-        Ok(table) => table,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(io_error("cannot read", &entry.join("auxblob"), e)),
-    };
-    if read("generation")? != generation_before {
-        return Err(AttesterError::Evidence(
-            "another process wrote the configfs-tsm entry while the report was read".into(),
-        ));
-    }
-    CollectedReport { report, cert_table }.checked(report_data)
+    CollectedReport::from(configfs_tsm::collect_in_entry(
+        entry,
+        Provider::SevGuest,
+        report_data,
+    )?)
+    .checked(report_data)
 }
 
 /// `/dev/sev-guest` through the sev crate's `SNP_GET_EXT_REPORT`.
@@ -164,7 +101,7 @@ pub struct SnpAttester {
 impl Default for SnpAttester {
     fn default() -> Self {
         Self {
-            tsm: ConfigfsTsm::new(CONFIGFS_TSM_REPORT),
+            tsm: ConfigfsTsm::new(CONFIGFS_TSM_REPORT, Provider::SevGuest),
         }
     }
 }
@@ -181,7 +118,7 @@ impl Attester for SnpAttester {
     fn evidence(&self, report_data: &[u8; 48]) -> Result<Value, AttesterError> {
         let field = report_data_field(report_data);
         let collected = if self.tsm.available() {
-            self.tsm.collect(&field)?
+            CollectedReport::from(self.tsm.collect(&field)?).checked(&field)?
         } else {
             collect_from_sev_guest(&field)?
         };
@@ -191,6 +128,9 @@ impl Attester for SnpAttester {
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+    use std::path::PathBuf;
+
     use super::*;
     use crate::attester::sim_snp::DevChain;
 
@@ -235,14 +175,5 @@ mod tests {
         let other = report_data_field(&[4; 48]);
         let error = collect_in_entry(&entry, &other).unwrap_err();
         assert!(error.to_string().contains("stale"), "{error}");
-    }
-
-    #[test]
-    fn a_directory_that_is_not_configfs_gives_a_clear_error_and_is_cleaned_up() {
-        let dir = tempfile::tempdir().unwrap();
-        let tsm = ConfigfsTsm::new(dir.path());
-        let error = tsm.collect(&[0; 64]).unwrap_err();
-        assert!(error.to_string().contains("provider"), "{error}");
-        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 }
