@@ -64,6 +64,11 @@ for target in "${targets[@]}"; do
       done < <(find "$snp_vectors" -type f -regex "$pattern")
     fi
   fi
+  # The real TDX CCEL (a GCE COS guest's event log) seeds the event-log target the same way.
+  ccel_vector=${WARDEN_VECTORS:-../shared/vectors}/tdx/go-tdx-guest-gce-ccel/ccel_data.dat
+  if [ "$target" = event_log ] && [ -f "$ccel_vector" ]; then
+    cp -f "$ccel_vector" "$corpus/vector-$(basename "$(dirname "$ccel_vector")")-$(basename "$ccel_vector")"
+  fi
   log=$logs/$target.log
   echo "=== fuzzing $target for ${seconds}s (log: $log)" >&2
   status=0

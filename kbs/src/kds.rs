@@ -238,7 +238,7 @@ impl KdsFetcher {
         }
         let cert = Cert::from_der(&body).map_err(not_a_vcek)?;
         let matches = cert
-            .vek
+            .ext
             .as_ref()
             .is_some_and(|vek| vek.hw_id.as_deref() == Some(id.hw_id) && vek.spl == id.tcb);
         if !matches {

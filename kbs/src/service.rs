@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use tracing::{info, warn};
 use warden_verifier::appraisal::DEFAULT_APPRAISAL_POLICY;
+use warden_verifier::collateral::CollateralSet;
 use warden_verifier::ear::{EarClaims, TokenContext, TokenSigner, TokenVerifier};
 use warden_verifier::tee::snp::SnpEvidence;
 use warden_verifier::tee::snp::certs::{AmdRoots, Collateral, Endorsements};

@@ -9,11 +9,14 @@
 #![forbid(unsafe_code)]
 
 pub mod appraisal;
+pub(crate) mod cache;
+pub mod collateral;
 pub mod ear;
 pub mod policy;
 pub mod reference;
 pub mod registry;
 pub mod tee;
+pub mod x509;
 
 pub use appraisal::{AppraisalRequest, Appraiser, AttestationResult};
 pub use ear::{Status, TokenSigner, TokenVerifier, TrustVector};

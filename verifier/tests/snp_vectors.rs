@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use warden_verifier::appraisal::DEFAULT_APPRAISAL_POLICY;
+use warden_verifier::collateral::CollateralSet;
 use warden_verifier::tee::snp::certs::{AmdRoots, Endorsements, ProductRoots};
 use warden_verifier::tee::snp::{SnpEvidence, SnpVerifier};
 use warden_verifier::tee::{Examination, Verifier};

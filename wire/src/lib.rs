@@ -6,9 +6,11 @@
 #![forbid(unsafe_code)]
 
 pub mod binding;
+pub mod eventlog;
 pub mod jwe;
 pub mod protocol;
 pub mod snp;
+pub mod tdx;
 
 pub use binding::{RuntimeDataDigest, runtime_data_digest};
 pub use jwe::{FlattenedJwe, JweError, TeeKeyPair, TeePublicKey};

@@ -3,6 +3,7 @@
 
 pub mod sample;
 pub mod snp;
+pub mod tdx;
 
 use serde_json::{Map, Value};
 use time::OffsetDateTime;

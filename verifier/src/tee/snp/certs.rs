@@ -8,130 +8,43 @@
 //! result they produce as insecure.
 
 use std::path::Path;
-use std::sync::{Arc, RwLock};
 
-use sha2::{Digest, Sha256};
 use warden_wire::snp::{Generation, Tcb};
 use x509_parser::certificate::X509Certificate;
-use x509_parser::oid_registry::{
-    OID_NIST_HASH_SHA384, OID_PKCS1_RSASSAPSS, OID_SIG_ECDSA_WITH_SHA384, Oid,
-};
-use x509_parser::prelude::{FromDer, SubjectPublicKeyInfo};
-use x509_parser::revocation_list::CertificateRevocationList;
-use x509_parser::signature_algorithm::RsaSsaPssParams;
-use x509_parser::x509::AlgorithmIdentifier;
+use x509_parser::oid_registry::Oid;
+use x509_parser::prelude::FromDer;
+
+use crate::collateral::{CollateralSet, SharedCollateral};
+pub use crate::x509::Crl;
+use crate::x509::{Scheme, X509Cert, pem_certificates};
 
 const MILAN_PEM: &str = include_str!("roots/milan_ask_ark_asvk.pem");
 const GENOA_PEM: &str = include_str!("roots/genoa_ask_ark_asvk.pem");
 const TURIN_PEM: &str = include_str!("roots/turin_ask_ark_asvk.pem");
 
-/// A certificate reduced to what chain checks need, owning its DER.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Cert {
-    pub der: Vec<u8>,
-    /// SHA-256 of `der`: the identity verification results are cached under.
-    pub fingerprint: [u8; 32],
-    pub subject: String,
-    pub serial: Vec<u8>,
-    pub not_before: i64,
-    pub not_after: i64,
-    /// AMD VEK extensions, when this is a VCEK or VLEK.
-    pub vek: Option<VekExtensions>,
-    spki: Vec<u8>,
-    subject_raw: Vec<u8>,
-    issuer_raw: Vec<u8>,
-}
+/// An AMD certificate: the VEK extensions are read once at parse, when present.
+pub type Cert = X509Cert<Option<VekExtensions>>;
+
+/// What AMD signs with (RSA-PSS/SHA-384) and what the development chain uses (ECDSA P-384).
+pub const AMD_SCHEMES: &[Scheme] = &[Scheme::RsaPssSha384, Scheme::EcdsaP384Sha384];
 
 impl Cert {
     pub fn from_der(der: &[u8]) -> Result<Cert, String> {
-        let (rest, cert) = X509Certificate::from_der(der)
-            .map_err(|e| format!("not a DER X.509 certificate: {e}"))?;
-        if !rest.is_empty() {
-            return Err(format!(
-                "{} trailing bytes after the certificate",
-                rest.len()
-            ));
-        }
-        Ok(Cert {
-            der: der.to_vec(),
-            fingerprint: Sha256::digest(der).into(),
-            subject: cert.subject().to_string(),
-            serial: cert.raw_serial().to_vec(),
-            not_before: cert.validity().not_before.timestamp(),
-            not_after: cert.validity().not_after.timestamp(),
-            vek: vek_extensions_of(&cert).ok(),
-            spki: cert.public_key().raw.to_vec(),
-            subject_raw: cert.subject().as_raw().to_vec(),
-            issuer_raw: cert.issuer().as_raw().to_vec(),
-        })
+        X509Cert::parse_with(der, |cert| vek_extensions_of(cert).ok())
     }
 
-    /// The common name, for messages.
-    pub fn name(&self) -> &str {
-        self.subject
-            .split(", ")
-            .find_map(|part| part.strip_prefix("CN="))
-            .unwrap_or(&self.subject)
-    }
-
-    pub fn valid_at(&self, at: i64) -> bool {
-        self.not_before <= at && at <= self.not_after
-    }
-
-    fn public_key(&self) -> Result<SubjectPublicKeyInfo<'_>, String> {
-        SubjectPublicKeyInfo::from_der(&self.spki)
-            .map(|(_, key)| key)
-            .map_err(|e| format!("public key of {}: {e}", self.name()))
-    }
-
-    /// Checks that `self` was issued and signed by `issuer`.
+    /// Checks that `self` was issued and signed by `issuer` with one of [`AMD_SCHEMES`].
     pub fn verify_issued_by(&self, issuer: &Cert) -> Result<(), String> {
-        if self.issuer_raw != issuer.subject_raw {
-            return Err(format!(
-                "{} names issuer other than {}",
-                self.name(),
-                issuer.name()
-            ));
-        }
-        let (_, cert) = X509Certificate::from_der(&self.der).map_err(|e| e.to_string())?;
-        check_algorithm(&cert.signature_algorithm)?;
-        cert.verify_signature(Some(&issuer.public_key()?))
-            .map_err(|_| format!("{} is not signed by {}", self.name(), issuer.name()))
+        self.verify_issued_by_with(issuer, AMD_SCHEMES)
     }
-}
-
-/// Only the algorithms AMD (RSA-PSS/SHA-384) and the development chain (ECDSA P-384) use.
-fn check_algorithm(algorithm: &AlgorithmIdentifier<'_>) -> Result<(), String> {
-    if algorithm.algorithm == OID_SIG_ECDSA_WITH_SHA384 {
-        return Ok(());
-    }
-    if algorithm.algorithm == OID_PKCS1_RSASSAPSS {
-        let hash_is_sha384 = algorithm
-            .parameters
-            .as_ref()
-            .and_then(|params| RsaSsaPssParams::try_from(params).ok())
-            .is_some_and(|params| *params.hash_algorithm_oid() == OID_NIST_HASH_SHA384);
-        if hash_is_sha384 {
-            return Ok(());
-        }
-        return Err("RSA-PSS signature with a hash other than SHA-384".into());
-    }
-    Err(format!(
-        "signature algorithm {} is not RSA-PSS/SHA-384 or ECDSA/SHA-384",
-        algorithm.algorithm
-    ))
 }
 
 /// Reads every certificate in a PEM text, in order.
 pub fn certs_from_pem(pem: &[u8]) -> Result<Vec<Cert>, String> {
-    let mut certs = Vec::new();
-    for item in x509_parser::pem::Pem::iter_from_buffer(pem) {
-        let item = item.map_err(|e| format!("PEM: {e}"))?;
-        if item.label == "CERTIFICATE" {
-            certs.push(Cert::from_der(&item.contents)?);
-        }
-    }
-    Ok(certs)
+    pem_certificates(pem)?
+        .iter()
+        .map(|der| Cert::from_der(der))
+        .collect()
 }
 
 /// One generation's signing hierarchy: ARK signs the ASK (VCEK issuer) and ASVK (VLEK issuer).
@@ -320,55 +233,6 @@ fn der_ia5_string(value: &[u8]) -> Option<String> {
     }
 }
 
-/// A certificate revocation list reduced to what revocation checks need.
-#[derive(Debug, Clone)]
-pub struct Crl {
-    pub der: Vec<u8>,
-    /// SHA-256 of `der`.
-    pub fingerprint: [u8; 32],
-    pub this_update: i64,
-    pub next_update: Option<i64>,
-    pub revoked_serials: Vec<Vec<u8>>,
-    issuer_raw: Vec<u8>,
-}
-
-impl Crl {
-    pub fn from_der(der: &[u8]) -> Result<Crl, String> {
-        let (_, crl) =
-            CertificateRevocationList::from_der(der).map_err(|e| format!("not a DER CRL: {e}"))?;
-        Ok(Crl {
-            der: der.to_vec(),
-            fingerprint: Sha256::digest(der).into(),
-            this_update: crl.last_update().timestamp(),
-            next_update: crl.next_update().map(|t| t.timestamp()),
-            revoked_serials: crl
-                .iter_revoked_certificates()
-                .map(|revoked| revoked.raw_serial().to_vec())
-                .collect(),
-            issuer_raw: crl.issuer().as_raw().to_vec(),
-        })
-    }
-
-    /// Whether `ark` issued this CRL (by name and by signature).
-    pub fn verify_issued_by(&self, ark: &Cert) -> Result<(), String> {
-        if self.issuer_raw != ark.subject_raw {
-            return Err(format!("CRL is not issued by {}", ark.name()));
-        }
-        let (_, crl) = CertificateRevocationList::from_der(&self.der).map_err(|e| e.to_string())?;
-        check_algorithm(&crl.signature_algorithm)?;
-        crl.verify_signature(&ark.public_key()?)
-            .map_err(|_| format!("CRL signature does not verify with {}", ark.name()))
-    }
-
-    pub fn fresh_at(&self, at: i64) -> bool {
-        self.this_update <= at && self.next_update.is_some_and(|next| at <= next)
-    }
-
-    pub fn revokes(&self, cert: &Cert) -> bool {
-        self.revoked_serials.contains(&cert.serial)
-    }
-}
-
 /// Endorsement material recognised by content: certificates and CRLs, DER or PEM.
 #[derive(Debug, Clone, Default)]
 pub struct Endorsements {
@@ -406,65 +270,22 @@ impl Endorsements {
             Err(_) => Err("neither a certificate nor a CRL (DER or PEM)".into()),
         }
     }
+}
 
-    pub fn add_file(&mut self, path: &Path) -> Result<(), String> {
-        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        self.add_bytes(&bytes)
-            .map_err(|e| format!("{}: {e}", path.display()))
-    }
-
-    /// Loads every regular, non-hidden file of a collateral directory (non-recursive). Hidden
-    /// files are skipped: they are writers' temporaries (the KDS cache writes `.name.tmp` and
-    /// renames), and a half-written one left by a crash must not stop the KBS from starting.
-    pub fn from_dir(dir: &Path) -> Result<Endorsements, String> {
-        let mut endorsements = Endorsements::default();
-        let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        for entry in entries {
-            let entry = entry.map_err(|e| e.to_string())?;
-            let hidden = entry.file_name().to_string_lossy().starts_with('.');
-            let path = entry.path();
-            if path.is_file() && !hidden {
-                endorsements.add_file(&path)?;
-            }
-        }
-        Ok(endorsements)
+impl CollateralSet for Endorsements {
+    fn add_bytes(&mut self, bytes: &[u8]) -> Result<(), String> {
+        Endorsements::add_bytes(self, bytes)
     }
 }
 
-/// Offline endorsements shared by the verifier (reader) and whatever fills them: start-up
-/// loading and the KBS's optional KDS fetcher. Readers take a snapshot; writers swap it whole.
-#[derive(Debug, Default)]
-pub struct Collateral {
-    snapshot: RwLock<Arc<Endorsements>>,
-}
+/// Offline AMD endorsements, shared with the KBS's KDS fetcher.
+pub type Collateral = SharedCollateral<Endorsements>;
 
 impl Collateral {
-    pub fn new(endorsements: Endorsements) -> Self {
-        Self {
-            snapshot: RwLock::new(Arc::new(endorsements)),
-        }
-    }
-
-    pub fn snapshot(&self) -> Arc<Endorsements> {
-        self.snapshot
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
-    /// Adds a certificate or CRL (as [`Endorsements::add_bytes`] reads it).
-    pub fn add(&self, bytes: &[u8]) -> Result<(), String> {
-        let mut guard = self.snapshot.write().unwrap_or_else(|e| e.into_inner());
-        let mut next = Endorsements::clone(&guard);
-        next.add_bytes(bytes)?;
-        *guard = Arc::new(next);
-        Ok(())
-    }
-
     /// Whether a VCEK for this chip at this TCB is present (so nothing needs fetching).
     pub fn has_vcek(&self, hw_id: &[u8], tcb: &Tcb) -> bool {
         self.snapshot().certs.iter().any(|cert| {
-            cert.vek
+            cert.ext
                 .as_ref()
                 .is_some_and(|vek| vek.hw_id.as_deref() == Some(hw_id) && vek.spl == *tcb)
         })
@@ -474,6 +295,7 @@ impl Collateral {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sha2::{Digest, Sha256};
 
     #[test]
     fn pinned_roots_match_amd_fingerprints_and_sign_their_intermediates() {

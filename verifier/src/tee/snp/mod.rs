@@ -28,8 +28,7 @@
 pub mod certs;
 pub mod evidence;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use aws_lc_rs::signature::{ECDSA_P384_SHA384_FIXED, ParsedPublicKey};
 use serde_json::{Value, json};
@@ -40,6 +39,7 @@ use warden_wire::snp::{
 };
 
 use super::{Check, Claims, Examination, ExpectedBinding, Tee, Verifier, check_report_data};
+use crate::cache::BoundedCache;
 use certs::{AmdRoots, Cert, Collateral, Crl, Endorsements, VekExtensions};
 pub use evidence::SnpEvidence;
 
@@ -55,42 +55,9 @@ struct VerifiedVek {
     extensions: VekExtensions,
 }
 
-/// Verification results by certificate (or CRL) fingerprint and what it was checked against.
-/// Bounded: when full it is emptied, which only costs re-verification.
-struct BoundedCache<K, V> {
-    entries: Mutex<HashMap<K, V>>,
-}
-
-const CACHE_CAPACITY: usize = 4096;
 /// Endorsement blobs read from one piece of evidence, and collateral VEKs tried for a chip that
 /// has none of its own there (only to explain the failure).
 const MAX_UNMATCHED_CANDIDATES: usize = 8;
-
-impl<K, V> Default for BoundedCache<K, V> {
-    fn default() -> Self {
-        Self {
-            entries: Mutex::new(HashMap::new()),
-        }
-    }
-}
-
-impl<K: std::hash::Hash + Eq, V: Clone> BoundedCache<K, V> {
-    fn get(&self, key: &K) -> Option<V> {
-        self.entries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(key)
-            .cloned()
-    }
-
-    fn insert(&self, key: K, value: V) {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= CACHE_CAPACITY {
-            entries.clear();
-        }
-        entries.insert(key, value);
-    }
-}
 
 /// The SEV-SNP verifier: trusted roots, offline collateral and the chain cache.
 pub struct SnpVerifier {
@@ -248,7 +215,7 @@ impl SnpVerifier {
         // a few others are tried so that the failure can be explained; never the whole directory.
         let chip_id = report.chip_id();
         let could_sign = |cert: &&Cert| {
-            cert.vek
+            cert.ext
                 .as_ref()
                 .is_some_and(|vek| match (kind, vek.hw_id.as_deref()) {
                     (SigningKey::Vlek, hw_id) => hw_id.is_none(),
@@ -261,7 +228,7 @@ impl SnpVerifier {
             from_collateral = collateral
                 .certs
                 .iter()
-                .filter(|cert| cert.vek.is_some())
+                .filter(|cert| cert.ext.is_some())
                 .take(MAX_UNMATCHED_CANDIDATES)
                 .collect();
         }
@@ -271,7 +238,7 @@ impl SnpVerifier {
             .chain(from_collateral)
             // Only certificates carrying AMD's VEK extensions can be a VCEK or VLEK; ARK/ASK
             // copies in a host's certificate table are not candidates (the roots are pinned).
-            .filter(|cert| cert.vek.is_some())
+            .filter(|cert| cert.ext.is_some())
             .collect();
         if candidates.is_empty() {
             return Err(format!(
@@ -307,7 +274,7 @@ impl SnpVerifier {
         if let Some(hit) = self.chains.get(&key) {
             return Ok(hit);
         }
-        let extensions = cert.vek.clone().ok_or_else(|| {
+        let extensions = cert.ext.clone().ok_or_else(|| {
             format!(
                 "{} is not a VCEK/VLEK: it lacks AMD's SPL extensions",
                 cert.name()
@@ -358,7 +325,7 @@ impl SnpVerifier {
             return true;
         }
         let signed = crl
-            .verify_issued_by(&self.roots.products[index].ark)
+            .verify_issued_by(&self.roots.products[index].ark, certs::AMD_SCHEMES)
             .is_ok();
         if signed {
             self.crls.insert(key, ());

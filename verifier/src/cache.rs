@@ -1,0 +1,40 @@
+//! A bounded map of verification results shared by the TEE modules: chain and signature checks
+//! are cached by the fingerprints of what was checked, so repeated appraisals of the same
+//! platform only do the per-evidence arithmetic. Entries hold only facts that do not depend on
+//! the verification time (time windows are judged on every call).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// When full it is emptied, which only costs re-verification.
+pub struct BoundedCache<K, V> {
+    entries: Mutex<HashMap<K, V>>,
+}
+
+const CACHE_CAPACITY: usize = 4096;
+
+impl<K, V> Default for BoundedCache<K, V> {
+    fn default() -> Self {
+        Self {
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<K: std::hash::Hash + Eq, V: Clone> BoundedCache<K, V> {
+    pub fn get(&self, key: &K) -> Option<V> {
+        self.entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .cloned()
+    }
+
+    pub fn insert(&self, key: K, value: V) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= CACHE_CAPACITY {
+            entries.clear();
+        }
+        entries.insert(key, value);
+    }
+}

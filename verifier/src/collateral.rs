@@ -1,0 +1,65 @@
+//! Offline collateral shared between a verifier (reader) and whatever fills it: start-up loading
+//! from a directory and the KBS's optional fetchers (AMD KDS, Intel PCS). Readers take a
+//! snapshot; writers swap it whole, so an appraisal never sees a half-added item.
+
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+
+/// A TEE module's collateral: items recognised by content.
+pub trait CollateralSet: Clone + Default + Send + Sync {
+    /// Adds whatever `bytes` holds, or explains why it is not collateral of this kind.
+    fn add_bytes(&mut self, bytes: &[u8]) -> Result<(), String>;
+
+    fn add_file(&mut self, path: &Path) -> Result<(), String> {
+        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        self.add_bytes(&bytes)
+            .map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// Loads every regular, non-hidden file of a collateral directory (non-recursive). Hidden
+    /// files are skipped: they are writers' temporaries (the fetchers write `.name.tmp` and
+    /// rename), and a half-written one left by a crash must not stop the KBS from starting.
+    fn from_dir(dir: &Path) -> Result<Self, String> {
+        let mut set = Self::default();
+        let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| e.to_string())?;
+            let hidden = entry.file_name().to_string_lossy().starts_with('.');
+            let path = entry.path();
+            if path.is_file() && !hidden {
+                set.add_file(&path)?;
+            }
+        }
+        Ok(set)
+    }
+}
+
+/// A collateral set shared by readers and writers.
+#[derive(Debug, Default)]
+pub struct SharedCollateral<T> {
+    snapshot: RwLock<Arc<T>>,
+}
+
+impl<T: CollateralSet> SharedCollateral<T> {
+    pub fn new(set: T) -> Self {
+        Self {
+            snapshot: RwLock::new(Arc::new(set)),
+        }
+    }
+
+    pub fn snapshot(&self) -> Arc<T> {
+        self.snapshot
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Adds an item (as [`CollateralSet::add_bytes`] reads it).
+    pub fn add(&self, bytes: &[u8]) -> Result<(), String> {
+        let mut guard = self.snapshot.write().unwrap_or_else(|e| e.into_inner());
+        let mut next = T::clone(&guard);
+        next.add_bytes(bytes)?;
+        *guard = Arc::new(next);
+        Ok(())
+    }
+}

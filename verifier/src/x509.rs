@@ -1,0 +1,230 @@
+//! X.509 certificates and CRLs reduced to what endorsement chains need, shared by the TEE
+//! modules (AMD's VEK chains, Intel's PCK and TCB-signing chains).
+//!
+//! Parsing is `x509-parser`; signatures are checked through its `verify-aws` feature (aws-lc-rs).
+//! Every signature check names the schemes the caller's vendor uses, so a chain can never be
+//! accepted under an algorithm its vendor does not sign with.
+
+use sha2::{Digest, Sha256};
+use x509_parser::certificate::X509Certificate;
+use x509_parser::oid_registry::{
+    OID_NIST_HASH_SHA384, OID_PKCS1_RSASSAPSS, OID_SIG_ECDSA_WITH_SHA256, OID_SIG_ECDSA_WITH_SHA384,
+};
+use x509_parser::prelude::{FromDer, SubjectPublicKeyInfo};
+use x509_parser::revocation_list::CertificateRevocationList;
+use x509_parser::signature_algorithm::RsaSsaPssParams;
+use x509_parser::x509::AlgorithmIdentifier;
+
+/// Signature schemes a vendor's certificates and CRLs may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    /// Intel's SGX/TDX PKI.
+    EcdsaP256Sha256,
+    /// The sim-snp development chain.
+    EcdsaP384Sha384,
+    /// AMD's ARK/ASK/VEK hierarchy.
+    RsaPssSha384,
+}
+
+impl Scheme {
+    fn matches(self, algorithm: &AlgorithmIdentifier<'_>) -> bool {
+        match self {
+            Scheme::EcdsaP256Sha256 => algorithm.algorithm == OID_SIG_ECDSA_WITH_SHA256,
+            Scheme::EcdsaP384Sha384 => algorithm.algorithm == OID_SIG_ECDSA_WITH_SHA384,
+            Scheme::RsaPssSha384 => {
+                algorithm.algorithm == OID_PKCS1_RSASSAPSS
+                    && algorithm
+                        .parameters
+                        .as_ref()
+                        .and_then(|params| RsaSsaPssParams::try_from(params).ok())
+                        .is_some_and(|params| *params.hash_algorithm_oid() == OID_NIST_HASH_SHA384)
+            }
+        }
+    }
+}
+
+fn check_scheme(algorithm: &AlgorithmIdentifier<'_>, allowed: &[Scheme]) -> Result<(), String> {
+    if allowed.iter().any(|scheme| scheme.matches(algorithm)) {
+        Ok(())
+    } else {
+        Err(format!(
+            "signature algorithm {} is not one of {allowed:?}",
+            algorithm.algorithm
+        ))
+    }
+}
+
+/// A certificate owning its DER, with vendor extensions `E` read once at parse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct X509Cert<E> {
+    pub der: Vec<u8>,
+    /// SHA-256 of `der`: the identity verification results are cached under.
+    pub fingerprint: [u8; 32],
+    pub subject: String,
+    pub serial: Vec<u8>,
+    pub not_before: i64,
+    pub not_after: i64,
+    pub ext: E,
+    spki: Vec<u8>,
+    subject_raw: Vec<u8>,
+    issuer_raw: Vec<u8>,
+}
+
+impl<E> X509Cert<E> {
+    /// Parses one DER certificate (nothing may follow it) and reads its vendor extensions.
+    pub fn parse_with(
+        der: &[u8],
+        extensions: impl FnOnce(&X509Certificate<'_>) -> E,
+    ) -> Result<Self, String> {
+        let (rest, cert) = X509Certificate::from_der(der)
+            .map_err(|e| format!("not a DER X.509 certificate: {e}"))?;
+        if !rest.is_empty() {
+            return Err(format!(
+                "{} trailing bytes after the certificate",
+                rest.len()
+            ));
+        }
+        Ok(X509Cert {
+            der: der.to_vec(),
+            fingerprint: Sha256::digest(der).into(),
+            subject: cert.subject().to_string(),
+            serial: cert.raw_serial().to_vec(),
+            not_before: cert.validity().not_before.timestamp(),
+            not_after: cert.validity().not_after.timestamp(),
+            ext: extensions(&cert),
+            spki: cert.public_key().raw.to_vec(),
+            subject_raw: cert.subject().as_raw().to_vec(),
+            issuer_raw: cert.issuer().as_raw().to_vec(),
+        })
+    }
+
+    /// The common name, for messages.
+    pub fn name(&self) -> &str {
+        self.subject
+            .split(", ")
+            .find_map(|part| part.strip_prefix("CN="))
+            .unwrap_or(&self.subject)
+    }
+
+    pub fn valid_at(&self, at: i64) -> bool {
+        self.not_before <= at && at <= self.not_after
+    }
+
+    /// DER SubjectPublicKeyInfo.
+    pub fn spki_der(&self) -> &[u8] {
+        &self.spki
+    }
+
+    fn public_key(&self) -> Result<SubjectPublicKeyInfo<'_>, String> {
+        SubjectPublicKeyInfo::from_der(&self.spki)
+            .map(|(_, key)| key)
+            .map_err(|e| format!("public key of {}: {e}", self.name()))
+    }
+
+    /// The raw public key bits (an uncompressed EC point for ECDSA keys).
+    pub fn public_key_bits(&self) -> Result<Vec<u8>, String> {
+        Ok(self.public_key()?.subject_public_key.data.to_vec())
+    }
+
+    /// Whether `issuer`'s subject is the name this certificate says issued it.
+    pub fn names_issuer<F>(&self, issuer: &X509Cert<F>) -> bool {
+        self.issuer_raw == issuer.subject_raw
+    }
+
+    /// Checks that `self` was issued and signed by `issuer` with one of `schemes`.
+    pub fn verify_issued_by_with<F>(
+        &self,
+        issuer: &X509Cert<F>,
+        schemes: &[Scheme],
+    ) -> Result<(), String> {
+        if !self.names_issuer(issuer) {
+            return Err(format!(
+                "{} names issuer other than {}",
+                self.name(),
+                issuer.name()
+            ));
+        }
+        let (_, cert) = X509Certificate::from_der(&self.der).map_err(|e| e.to_string())?;
+        check_scheme(&cert.signature_algorithm, schemes)?;
+        cert.verify_signature(Some(&issuer.public_key()?))
+            .map_err(|_| format!("{} is not signed by {}", self.name(), issuer.name()))
+    }
+}
+
+impl X509Cert<()> {
+    pub fn from_der(der: &[u8]) -> Result<Self, String> {
+        Self::parse_with(der, |_| ())
+    }
+}
+
+/// The DER contents of every `CERTIFICATE` block of a PEM text, in order.
+pub fn pem_certificates(pem: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+    let mut certs = Vec::new();
+    for item in x509_parser::pem::Pem::iter_from_buffer(pem) {
+        let item = item.map_err(|e| format!("PEM: {e}"))?;
+        if item.label == "CERTIFICATE" {
+            certs.push(item.contents);
+        }
+    }
+    Ok(certs)
+}
+
+/// A certificate revocation list reduced to what revocation checks need.
+#[derive(Debug, Clone)]
+pub struct Crl {
+    pub der: Vec<u8>,
+    /// SHA-256 of `der`.
+    pub fingerprint: [u8; 32],
+    pub issuer: String,
+    pub this_update: i64,
+    pub next_update: Option<i64>,
+    pub revoked_serials: Vec<Vec<u8>>,
+    issuer_raw: Vec<u8>,
+}
+
+impl Crl {
+    pub fn from_der(der: &[u8]) -> Result<Crl, String> {
+        let (_, crl) =
+            CertificateRevocationList::from_der(der).map_err(|e| format!("not a DER CRL: {e}"))?;
+        Ok(Crl {
+            der: der.to_vec(),
+            fingerprint: Sha256::digest(der).into(),
+            issuer: crl.issuer().to_string(),
+            this_update: crl.last_update().timestamp(),
+            next_update: crl.next_update().map(|t| t.timestamp()),
+            revoked_serials: crl
+                .iter_revoked_certificates()
+                .map(|revoked| revoked.raw_serial().to_vec())
+                .collect(),
+            issuer_raw: crl.issuer().as_raw().to_vec(),
+        })
+    }
+
+    /// Whether `issuer` is named as this CRL's issuer.
+    pub fn named_issuer<E>(&self, issuer: &X509Cert<E>) -> bool {
+        self.issuer_raw == issuer.subject_raw
+    }
+
+    /// Whether `issuer` issued this CRL (by name and by signature with one of `schemes`).
+    pub fn verify_issued_by<E>(
+        &self,
+        issuer: &X509Cert<E>,
+        schemes: &[Scheme],
+    ) -> Result<(), String> {
+        if !self.named_issuer(issuer) {
+            return Err(format!("CRL is not issued by {}", issuer.name()));
+        }
+        let (_, crl) = CertificateRevocationList::from_der(&self.der).map_err(|e| e.to_string())?;
+        check_scheme(&crl.signature_algorithm, schemes)?;
+        crl.verify_signature(&issuer.public_key()?)
+            .map_err(|_| format!("CRL signature does not verify with {}", issuer.name()))
+    }
+
+    pub fn fresh_at(&self, at: i64) -> bool {
+        self.this_update <= at && self.next_update.is_some_and(|next| at <= next)
+    }
+
+    pub fn revokes<E>(&self, cert: &X509Cert<E>) -> bool {
+        self.revoked_serials.contains(&cert.serial)
+    }
+}

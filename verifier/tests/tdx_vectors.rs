@@ -1,0 +1,502 @@
+//! Intel TDX verification on the real quotes and Intel collateral in `../shared/vectors/tdx` (see
+//! its MANIFEST.md for sources, windows and verdicts). No TDX set is valid at 2026-11: every set
+//! is verified at a time inside its collateral window, and also shown to be refused for expired
+//! collateral at 2026-11-01. `WARDEN_VECTORS` overrides the location; without the vectors every
+//! test says SKIP and passes vacuously, loudly.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::tdx_vectors;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use warden_verifier::collateral::CollateralSet;
+use warden_verifier::tee::tdx::collateral::TdxEndorsements;
+use warden_verifier::tee::tdx::{TdxEvidence, TdxVerifier};
+use warden_verifier::tee::{Examination, ExpectedBinding};
+
+fn at(text: &str) -> OffsetDateTime {
+    OffsetDateTime::parse(text, &Rfc3339).unwrap()
+}
+
+const EXPIRED_AT: &str = "2026-11-01T00:00:00Z";
+const RENEWED_TCB_CHAIN: &str = "intel-roots/tcb_signing_chain_2025-05_renewed.pem";
+const ROOT_CRL_2025: &str = "intel-roots/root_ca_crl_2025-03-20_to_2026-04-03.der";
+
+/// What a set should yield at its verify-at time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Verdict {
+    /// Verified with this converged TCB status.
+    Verified(&'static str),
+    /// Refused; this check names the reason.
+    Refused(&'static str),
+}
+
+/// One MANIFEST set (or one of its collateral windows).
+struct Set {
+    name: &'static str,
+    quote: &'static str,
+    /// Collateral files, relative to the `tdx` vector directory.
+    collateral: Vec<&'static str>,
+    at: &'static str,
+    verdict: Verdict,
+    claims: Value,
+}
+
+fn in_dir(dir: &'static str, files: &[&'static str]) -> Vec<&'static str> {
+    files
+        .iter()
+        .map(|file| &*Box::leak(format!("{dir}/{file}").into_boxed_str()))
+        .collect()
+}
+
+fn gce_claims() -> Value {
+    json!({
+        "quote_version": 4, "tdx_version": "1.0", "debug": false,
+        "tee_tcb_svn": "04010700000000000000000000000000",
+        "td_attributes": "0000001000000000", "sept_ve_disable": true,
+        "mr_td": "dae67181d3d65e073ad8f95b7907d5e927bfe9761c9ff3e9b89734a45d8954dba41394c7717cb2735396c1d04231f94a",
+        "rtmr0": "3fa2f61f395b7f5feefb4ec2df61297f109ad8abcd6410c1b7df60f21f37b19297fc35e544039c7e1edece752afd17f6",
+        "rtmr1": "f62dbc072bd5d3f3438b7b35c39a727f5aea2ffc2473f43723953f530daf62504f0a7944aa62c41a86e8a878c2b122c1",
+        "rtmr2": "4969684dc87381fc3b3134176c8d8806eaf0a901859f5f70cfae8d17714b46c10a8de219048c9fc09f11f381a6fbe7c1",
+        "rtmr3": "0".repeat(96), "report_data": "0".repeat(128),
+        "fmspc": "00806f050000", "cpu_svn": "07070202030100030000000000000000",
+        "tdx_module_id": "TDX_01", "advisory_ids": [],
+    })
+}
+
+fn oak_claims() -> Value {
+    json!({
+        "quote_version": 4, "tee_tcb_svn": "08010800000000000000000000000000",
+        "mr_td": "7b5ee9a304d036f963dbd194c329cb2524817ee91bcf1cff23efe88a25af827c11e04cbf264ae401e5b17fc2e18736be",
+        "rtmr2": "3b5936af913e65c22eb7e9cf8a1460f05e48653d606389a57cad30e144b87cec1bea6a9d2a19008d2a0ca02730c5e1d7",
+        "rtmr0": "0".repeat(96), "report_data": "0".repeat(128),
+        "cpu_svn": "08080202040100060000000000000000", "debug": false,
+    })
+}
+
+fn june_2025(quote: &'static str, claims: Value) -> Set {
+    Set {
+        name: "window 2025-06",
+        quote,
+        collateral: vec![
+            "intel-collateral/2025-06_automata/tcbinfo_tdx_fmspc_00806f050000.json",
+            "intel-collateral/2025-06_automata/qe_identity_td_qe.json",
+            "intel-collateral/2025-06_automata/pck_crl_platform_from_dcap-qvl.der",
+            RENEWED_TCB_CHAIN,
+            ROOT_CRL_2025,
+        ],
+        at: "2025-06-25T00:00:00Z",
+        verdict: Verdict::Verified("UpToDate"),
+        claims,
+    }
+}
+
+fn october_2025(quote: &'static str, claims: Value) -> Set {
+    Set {
+        name: "window 2025-10",
+        quote,
+        collateral: vec![
+            "intel-collateral/2025-10_automata/tcbinfo_tdx_fmspc_00806f050000.json",
+            "intel-collateral/2025-10_automata/qe_identity_td_qe.json",
+            "intel-collateral/2025-10_automata/pck_crl_platform.der",
+            RENEWED_TCB_CHAIN,
+            ROOT_CRL_2025,
+        ],
+        at: "2025-10-25T00:00:00Z",
+        verdict: Verdict::Verified("UpToDate"),
+        claims,
+    }
+}
+
+const SPR_2023: [&str; 6] = [
+    "pck_crl_issuer_chain.pem",
+    "pck_crl_platform.der",
+    "qe_identity_td_qe.json",
+    "root_ca_crl.der",
+    "tcb_info_issuer_chain.pem",
+    "tcbinfo_fmspc_50806f000000.json",
+];
+
+const DCAP_RS_2025_02: [&str; 5] = [
+    "intel_root_ca_crl.der",
+    "pck_platform_crl.der",
+    "qeidentityv2_apiv4.json",
+    "tcb_signing_cert.pem",
+    "tcbinfov3_00806f050000.json",
+];
+
+fn sets() -> Vec<Set> {
+    vec![
+        Set {
+            name: "dcap-qvl-tdx",
+            quote: "dcap-qvl-tdx/tdx_quote.bin",
+            collateral: vec!["dcap-qvl-tdx/collateral.json"],
+            at: "2025-07-01T00:00:00Z",
+            verdict: Verdict::Verified("UpToDate"),
+            claims: json!({
+                "quote_version": 4, "tdx_version": "1.0",
+                "tee_tcb_svn": "06010300000000000000000000000000",
+                "mr_seam": "5b38e33a6487958b72c3c12a938eaa5e3fd4510c51aeeab58c7d5ecee41d7c436489d6c8e4f92f160b7cad34207b00c1",
+                "td_attributes": "0000001000000000", "debug": false, "sept_ve_disable": true,
+                "xfam": "e702060000000000",
+                "mr_td": "91eb2b44d141d4ece09f0c75c2c53d247a3c68edd7fafe8a3520c942a604a407de03ae6dc5f87f27428b2538873118b7",
+                "rtmr0": "44c0197b39157fdd7a4dcc44767f9d6b0bb3977c7a8e347b8492f827fe9d9e5c48aca29b220b80b6a540cf994b9bc9c0",
+                "rtmr1": "0084452c01668329d4bc06acdf58a7205c26743304509973949e5619bf81a6a7aea8c323c173019b3093d54e579e9378",
+                "rtmr2": "d833feef2cd945148aa38ead2c53e9b7f138190aaaebfc551dccd829fc207aa3ba80b70870d7330733642e01d48c3132",
+                "rtmr3": "0".repeat(96), "mr_config_id": "0".repeat(96), "mr_owner": "0".repeat(96),
+                "mr_owner_config": "0".repeat(96),
+                "report_data": "9a9d48e7f6799642d3d1b34e1e5e1742d4bb02dd6ddd551862c1211d35c304f9eca3efdbb481601c163cf52493d6e44aed55d51ec39b7e518fadb92c2b523f20",
+                "fmspc": "b0c06f000000", "pck_pce_svn": 11, "cpu_svn": "03030202040100050000000000000000",
+                "platform_tcb_status": "UpToDate", "tdx_module_tcb_status": "UpToDate",
+                "qe_tcb_status": "UpToDate", "tdx_module_id": "TDX_01", "tcb_date": "2024-03-13T00:00:00Z",
+                "advisory_ids": [], "collateral_expiry": "2025-07-19T10:00:35Z",
+            }),
+        },
+        Set {
+            name: "dcap-qvl-tdx-outdated",
+            quote: "dcap-qvl-tdx-outdated/tdx_quote_outdated.bin",
+            collateral: vec!["dcap-qvl-tdx-outdated/collateral.json"],
+            at: "2026-03-01T00:00:00Z",
+            verdict: Verdict::Refused("tcb_level"),
+            claims: json!({
+                "quote_version": 5, "tdx_version": "1.5",
+                "tee_tcb_svn": "07010300000000000000000000000000",
+                "tee_tcb_svn2": "0d010300000000000000000000000000",
+                "mr_td": "273828c46252fcbdd8ad2dd907130222b03466d52a2911d70c1a5950895d6bd1ae451d382d5a9b1b4c0ed0e5ae9a3dbd",
+                "rtmr0": "0".repeat(96),
+                "report_data": format!("d2142b643598eb5fae2bc8529dd79a558b29f868ccbb6531cb28dab9dce47728{}", "0".repeat(64)),
+                "fmspc": "90c06f000000", "pck_pce_svn": 13,
+            }),
+        },
+        Set {
+            name: "go-tdx-guest-v5",
+            quote: "go-tdx-guest-v5/quote_v5_sample.dat",
+            collateral: vec![
+                "go-tdx-guest-v5/collateral_2026-02_fmspc90c06f_from_dcap-qvl.json",
+                "go-tdx-guest-v5/tcbinfo_fmspc_90c06f000000.json",
+            ],
+            at: "2026-03-01T00:00:00Z",
+            verdict: Verdict::Verified("UpToDate"),
+            claims: json!({
+                "quote_version": 5, "tdx_version": "1.5",
+                "tee_tcb_svn": "0b010400000000000000000000000000",
+                "tee_tcb_svn2": "0d010400000000000000000000000000",
+                "mr_td": "7348651a34b2d2d3462822e3a750ec6110125f36757c78480bbfc69cc0d21fb001a1ced3ee19747dda8f750c3bc8f876",
+                "rtmr0": "5c8daf76063a71ac8fcef4067564661fc682ed7944c7a5d21dbbced02f61ceff4ba0678c6aef3bdae8cbc614cec24619",
+                "rtmr1": "463acaace1b6e97c76e92e41fe312aa66f3fd4dad60ec7acf169859db0343e3d1e591646795cdc80fbc0ca5f7041d253",
+                "rtmr2": "6369b9c9a3b791ebcbdc5a0bb9536cfb57f50df2b393b33c8b29616d3568baa61f4b59dc6092e31ea8764bcbdfc69f20",
+                "report_data": "945eaacf5abc1f719d8666a942fda03d1edcb4490277396093dc5a5289ab9f1e094aed63060cd4a4933a4dd537ed1255c9c79ecb3ed82cd1b486233e31c25c3a",
+                "fmspc": "90c06f000000", "tcb_date": "2024-11-13T00:00:00Z",
+                "tdx_module_id": "TDX_01", "tdx_module_tcb_status": "UpToDate",
+            }),
+        },
+        Set {
+            name: "go-tdx-guest-spr-v4 (appended text refused)",
+            quote: "go-tdx-guest-spr-v4/tdx_prod_quote_SPR_E4.dat",
+            collateral: in_dir("go-tdx-guest-spr-v4", &SPR_2023),
+            at: "2023-07-01T01:00:00Z",
+            verdict: Verdict::Refused("quote_format"),
+            claims: json!({"quote_version": 4}),
+        },
+        Set {
+            name: "trustee-tdx-q4-2023 (debug TD)",
+            quote: "trustee-tdx-q4-2023/tdx_quote_4.dat",
+            collateral: in_dir("trustee-tdx-q4-2023", &SPR_2023),
+            at: "2023-07-01T01:00:00Z",
+            verdict: Verified("UpToDate"),
+            claims: json!({
+                "tee_tcb_svn": "03000500000000000000000000000000",
+                "td_attributes": "0100001000000000", "debug": true,
+                "mr_td": "705ee9381b8633a9fbe532b52345e8433343d2868959f57889d84ca377c395b689cac1599ccea1b7d420483a9ce5f031",
+                "rtmr0": "e940da7c2712d2790e2961e00484f4fa8e6f9eed71361655ae22699476b14f9e63867eb41edd4b480fef0c59f496b288",
+                "rtmr1": "559cfcf42716ed6c40a48a73d5acb7da255435012f0a9f00fbe8c1c57612ede486a5684c4c9ff3ddf52315fcdca3a596",
+                "rtmr2": "0".repeat(96),
+                "report_data": "7c71fe2c86eff65a7cf8dbc22b3275689fd0464a267baced1bf94fc1324656aeb755da3d44d098c0c87382f3a5f85b45c8a28fee1d3bdb38342bf96671501429",
+                "cpu_svn": "05050d02030100030000000000000000", "pck_pce_svn": 11, "fmspc": "50806f000000",
+            }),
+        },
+        Set {
+            name: "trustee-tdx-q6-2025 (no PCK CRL published for its window)",
+            quote: "trustee-tdx-q6-2025/tdx_quote_6.dat",
+            collateral: in_dir(
+                "trustee-tdx-q6-2025",
+                &[
+                    "qe_identity_td_qe.json",
+                    "root_ca_crl.der",
+                    "tcb_info_issuer_chain.pem",
+                    "tcbinfo_fmspc_00a06d080000.json",
+                ],
+            ),
+            at: "2025-11-01T00:00:00Z",
+            verdict: Verdict::Refused("revocation"),
+            claims: json!({
+                "tee_tcb_svn": "05030200000000000000000000000000", "sgx_type": 2,
+                "mr_td": "21e8dead92d6c69d7cbba79816686c03a48485c7df0c11f6f04792d5e1d378f6b8c46615ba6946adccac6becffbb1e88",
+                "report_data": format!("26cae1c77185617fb6a03fc29bf1f924596e52352b9b7594940b576ae126cd4a570cc3202a900c5d19a6eb0a95b32cfd{}", "0".repeat(32)),
+                "fmspc": "00a06d080000", "pck_pce_svn": 11, "cpu_svn": "02020707040100020000000000000000",
+                "tcb_status": "OutOfDate", "platform_tcb_status": "OutOfDate",
+                "tdx_module_id": "TDX_03", "tdx_module_tcb_status": "UpToDate",
+            }),
+        },
+        Set {
+            name: "trustee-tdx-q5-v5",
+            quote: "trustee-tdx-q5-v5/tdx_quote_5.dat",
+            collateral: vec!["trustee-tdx-q5-v5/collateral_2026-02_fmspc90c06f_from_dcap-qvl.json"],
+            at: "2026-03-01T00:00:00Z",
+            verdict: Verdict::Refused("tcb_level"),
+            claims: json!({
+                "quote_version": 5, "tee_tcb_svn": "05010200000000000000000000000000",
+                "tee_tcb_svn2": "05010200000000000000000000000000",
+                "mr_td": "dfba221b48a22af8511542ee796603f37382800840dcd978703909bf8e64d4c8a1e9de86e7c9638bfcba422f3886400a",
+                "cpu_svn": "01010202030100030000000000000000",
+            }),
+        },
+        Set {
+            name: "automata-dcap-rs-00806f05",
+            quote: "automata-dcap-rs-00806f05/quote_tdx_00806f050000.dat",
+            collateral: in_dir("automata-dcap-rs-00806f05", &DCAP_RS_2025_02),
+            at: "2025-03-01T00:00:00Z",
+            verdict: Verdict::Verified("OutOfDate"),
+            claims: json!({
+                "tee_tcb_svn": "04010700000000000000000000000000",
+                "mr_td": "935be7742dd89c6a4df6dba8353d89041ae0f052beef993b1e7f4524d3bc57650df20e5582158352e1240b3f1fed55d8",
+                "rtmr0": "0".repeat(96), "report_data": "0".repeat(128),
+                "cpu_svn": "06060202030100030000000000000000", "pck_pce_svn": 11,
+                "platform_tcb_status": "OutOfDate", "tdx_module_tcb_status": "UpToDate",
+                "tcb_date": "2023-08-09T00:00:00Z",
+                "advisory_ids": ["INTEL-SA-00960", "INTEL-SA-00982", "INTEL-SA-00986"],
+            }),
+        },
+        Set {
+            name: "go-tdx-guest-gce-ccel (window 2025-02)",
+            quote: "go-tdx-guest-gce-ccel/cos-113-tdx-quote.dat",
+            collateral: in_dir("go-tdx-guest-gce-ccel/collateral_2025-02", &DCAP_RS_2025_02),
+            at: "2025-03-01T00:00:00Z",
+            verdict: Verdict::Verified("UpToDate"),
+            claims: gce_claims(),
+        },
+        june_2025("go-tdx-guest-gce-ccel/cos-113-tdx-quote.dat", gce_claims()),
+        october_2025("go-tdx-guest-gce-ccel/cos-113-tdx-quote.dat", gce_claims()),
+        Set {
+            name: "automata-alibaba-v5",
+            quote: "automata-alibaba-v5/alibaba_quote_5.dat",
+            collateral: in_dir(
+                "automata-alibaba-v5",
+                &[
+                    "pck_crl_platform_from_dcap-qvl.der",
+                    "qe_identity_td_qe.json",
+                    "root_ca_crl_2025-03-20_to_2026-04-03.der",
+                    "tcb_signing_chain_2025-05_renewed.pem",
+                    "tcbinfo_tdx_fmspc_90c06f000000.json",
+                ],
+            ),
+            at: "2025-06-25T00:00:00Z",
+            verdict: Verdict::Verified("UpToDate"),
+            claims: json!({
+                "quote_version": 5, "tdx_version": "1.5",
+                "tee_tcb_svn": "05010200000000000000000000000000",
+                "mr_td": "157768a71a6a31f5561978c4cde665809d22976ef5dead2952839b7b3ea23b6c2931c9148fe1d117c99faefac18bb73b",
+                "report_data": "83ded8a0ee745596dbd961624da760cf1c8b0e48364959396c5c76ff96be4c1a9c24ba8b980f2173e883d5352a360546c1138ef75ce730c843a6c7da6413f400",
+                "fmspc": "90c06f000000",
+            }),
+        },
+        june_2025("oak-gcp-tdx/tdx_quote.bin", oak_claims()),
+        october_2025("oak-gcp-tdx/tdx_quote.bin", oak_claims()),
+    ]
+}
+
+use Verdict::Verified;
+
+fn collateral(dir: &Path, files: &[&str]) -> TdxEndorsements {
+    let mut endorsements = TdxEndorsements::default();
+    for file in files {
+        endorsements
+            .add_file(&dir.join(file))
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+    }
+    endorsements
+}
+
+fn read(dir: &Path, file: &str) -> Vec<u8> {
+    std::fs::read(dir.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"))
+}
+
+fn examine(dir: &Path, set: &Set, quote: Vec<u8>, when: &str) -> Examination {
+    let verifier = TdxVerifier::new(collateral(dir, &set.collateral));
+    let evidence = TdxEvidence {
+        quote,
+        event_log: None,
+    };
+    verifier.examine_decoded(&evidence, &ExpectedBinding::default(), at(when))
+}
+
+fn failed(examination: &Examination) -> Vec<&'static str> {
+    examination
+        .failed_checks()
+        .into_iter()
+        .map(|check| check.name)
+        .collect()
+}
+
+fn assert_claims(set: &Set, examination: &Examination) {
+    for (name, want) in set.claims.as_object().unwrap() {
+        assert_eq!(
+            examination.claims.get(name),
+            Some(want),
+            "{}: claim {name}",
+            set.name
+        );
+    }
+}
+
+#[test]
+fn every_set_gets_its_manifest_verdict_and_claims_at_its_verify_at_time() {
+    let Some(dir) = tdx_vectors() else { return };
+    for set in sets() {
+        let examination = examine(&dir, &set, read(&dir, set.quote), set.at);
+        match set.verdict {
+            Verdict::Verified(status) => {
+                assert!(
+                    examination.verified(),
+                    "{}: {:?}",
+                    set.name,
+                    examination.failed_checks()
+                );
+                assert_eq!(
+                    examination.claims["tcb_status"],
+                    json!(status),
+                    "{}",
+                    set.name
+                );
+            }
+            Verdict::Refused(check) => {
+                assert_eq!(failed(&examination), vec![check], "{}", set.name);
+            }
+        }
+        assert_claims(&set, &examination);
+    }
+}
+
+#[test]
+fn at_2026_11_every_set_is_refused_for_expired_collateral() {
+    let Some(dir) = tdx_vectors() else { return };
+    for set in sets() {
+        if set.verdict == Verdict::Refused("quote_format") {
+            continue;
+        }
+        let examination = examine(&dir, &set, read(&dir, set.quote), EXPIRED_AT);
+        let freshness = examination
+            .checks
+            .iter()
+            .find(|check| check.name == "collateral_freshness")
+            .unwrap_or_else(|| panic!("{}: no freshness check", set.name));
+        assert!(!freshness.ok, "{}", set.name);
+        assert!(freshness.detail.contains("expired"), "{}", freshness.detail);
+        assert!(!examination.verified());
+    }
+}
+
+fn dir_or_skip() -> Option<PathBuf> {
+    tdx_vectors()
+}
+
+#[test]
+fn the_spr_quote_without_its_appended_text_is_genuine_but_has_no_tcb_level() {
+    let Some(dir) = dir_or_skip() else { return };
+    let set = &sets()[3];
+    let mut quote = read(&dir, set.quote);
+    assert_eq!(quote.len(), 4974);
+    assert!(quote.ends_with(b"\nextra bytes(only for testing purpose)\n"));
+    quote.truncate(4935);
+    let examination = examine(&dir, set, quote, set.at);
+    assert_eq!(failed(&examination), vec!["tcb_level"]);
+    let level = examination.failed_checks()[0].detail.clone();
+    assert!(level.contains("no TCB level matches"), "{level}");
+}
+
+#[test]
+fn q6_without_a_pck_crl_is_out_of_date_only_when_crls_are_not_required() {
+    let Some(dir) = dir_or_skip() else { return };
+    let set = sets()
+        .into_iter()
+        .find(|s| s.name.starts_with("trustee-tdx-q6"))
+        .unwrap();
+    let default = examine(&dir, &set, read(&dir, set.quote), set.at);
+    let revocation = &default.failed_checks()[0];
+    assert!(
+        revocation.detail.contains("missing collateral")
+            && revocation.detail.contains("PCK Platform CA CRL"),
+        "{}",
+        revocation.detail
+    );
+    let relaxed = TdxVerifier::new(collateral(&dir, &set.collateral)).require_crl(false);
+    let examination = relaxed.examine_decoded(
+        &TdxEvidence {
+            quote: read(&dir, set.quote),
+            event_log: None,
+        },
+        &ExpectedBinding::default(),
+        at(set.at),
+    );
+    assert!(examination.verified(), "{:?}", examination.failed_checks());
+    assert_eq!(examination.claims["tcb_status"], json!("OutOfDate"));
+    let revocation = examination
+        .checks
+        .iter()
+        .find(|c| c.name == "revocation")
+        .unwrap();
+    assert!(
+        revocation.detail.starts_with("NOT CHECKED"),
+        "{}",
+        revocation.detail
+    );
+}
+
+#[test]
+fn a_pck_revoked_by_its_cas_crl_is_refused() {
+    let Some(dir) = dir_or_skip() else { return };
+    for revoke in [false, true] {
+        let sim = common::sim_tdx::build(&dir, revoke);
+        let mut endorsements = TdxEndorsements::default();
+        for item in &sim.collateral {
+            endorsements.add_bytes(item).unwrap();
+        }
+        let verifier = TdxVerifier::new(endorsements)
+            .with_insecure_root(&sim.root_der)
+            .unwrap();
+        let examination = verifier.examine_decoded(
+            &TdxEvidence {
+                quote: sim.quote.clone(),
+                event_log: None,
+            },
+            &ExpectedBinding::default(),
+            at("2025-07-01T00:00:00Z"),
+        );
+        assert!(examination.insecure[0].contains("INSECURE root"));
+        if revoke {
+            assert_eq!(failed(&examination), vec!["revocation"]);
+            let detail = &examination.failed_checks()[0].detail;
+            assert!(
+                detail.contains("revoked: Sim SGX PCK Certificate (serial 77)"),
+                "{detail}"
+            );
+        } else {
+            assert!(examination.verified(), "{:?}", examination.failed_checks());
+            assert_eq!(examination.claims["tcb_status"], json!("UpToDate"));
+        }
+        // The pinned Intel root does not trust the synthetic chain.
+        let pinned = TdxVerifier::new(TdxEndorsements::default());
+        let refused = pinned.examine_decoded(
+            &TdxEvidence {
+                quote: sim.quote,
+                event_log: None,
+            },
+            &ExpectedBinding::default(),
+            at("2025-07-01T00:00:00Z"),
+        );
+        assert_eq!(failed(&refused), vec!["pck_chain"]);
+    }
+}
