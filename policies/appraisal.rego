@@ -20,6 +20,15 @@
 #   allow_debug         true to accept guests whose policy allows debugging (never in production)
 #   allow_migrate_ma    true to accept guests with a migration agent
 #   allow_smt           false to refuse guests that allow SMT
+#
+# TDX reference values (mr_td required for affirming; the others restrict when present):
+#   mr_td                  list of allowed MRTD values (hex)
+#   mr_seam                list of allowed TDX module measurements
+#   mr_config_id, mr_owner lists of allowed values
+#   rtmr0 .. rtmr3         lists of allowed RTMR values
+#   accepted_tcb_statuses  Intel TCB statuses accepted as affirming (default ["UpToDate"]);
+#                          others are a warning, OutOfDate* contraindicated unless listed
+#   allow_debug            true to accept debug TDs (never in production)
 package warden.appraisal
 
 reference := object.get(input.reference_values, input.tee, {})
@@ -30,12 +39,27 @@ instance_identity := 2
 # Insecure results make no hardware claim; real TEEs reach here only after endorsement checks.
 # Firmware below the operator's minimum TCB is genuine but outdated: a warning.
 hardware := 0 if input.insecure
+else := 96 if tdx_tcb_refused
 else := 32 if tcb_below_minimum
+else := 32 if tdx_tcb_not_accepted
 else := 2
 
 tcb_below_minimum if {
 	some component, minimum in object.get(reference, "min_tcb", {})
 	input.claims.reported_tcb[component] < minimum
+}
+
+# Intel's verdict on the platform TCB (the verifier already refused Revoked and unknown levels).
+accepted_tcb_statuses := object.get(reference, "accepted_tcb_statuses", ["UpToDate"])
+
+tdx_tcb_not_accepted if {
+	input.tee == "tdx"
+	not input.claims.tcb_status in accepted_tcb_statuses
+}
+
+tdx_tcb_refused if {
+	tdx_tcb_not_accepted
+	startswith(input.claims.tcb_status, "OutOfDate")
 }
 
 # Debug-mode TEEs are contraindicated (the host can read their memory) unless a reference value
@@ -83,6 +107,14 @@ executables := 2 if {
 	listed_or_unrestricted("id_key_digests", "id_key_digest")
 	listed_or_unrestricted("author_key_digests", "author_key_digest")
 	input.claims.guest_svn >= object.get(reference, "min_guest_svn", 0)
+}
+
+executables := 2 if {
+	input.tee == "tdx"
+	input.claims.mr_td in reference.mr_td
+	every name in ["mr_seam", "mr_config_id", "mr_owner", "rtmr0", "rtmr1", "rtmr2", "rtmr3"] {
+		listed_or_unrestricted(name, name)
+	}
 }
 
 listed_or_unrestricted(list, _) if not reference[list]

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks: criterion micro-benchmarks (JWE, token signing, policy evaluation, appraisal) and the
 # load generator (full RCAR + resource fetch by N concurrent agents against a release-built KBS).
-# Results: target/criterion/, bench-results/snp.json (SNP appraisal vs raw P-384) and
-# bench-results/load.json.
+# Results: target/criterion/, bench-results/snp.json (SNP appraisal vs raw P-384),
+# bench-results/tdx.json (TDX examination and appraisal vs raw P-256) and bench-results/load.json.
 #   bash scripts/bench.sh            # both
 #   bash scripts/bench.sh load       # only the load generator
 set -euo pipefail
@@ -12,7 +12,7 @@ ensure_build_dependencies
 what=${1:-all}
 
 if [ "$what" = all ] || [ "$what" = criterion ]; then
-  cargo bench --locked -p warden-wire -p warden-verifier -p warden-kbs --bench jwe --bench appraisal --bench snp --bench token_and_policy -- --warm-up-time 1 --measurement-time 3
+  cargo bench --locked -p warden-wire -p warden-verifier -p warden-kbs --bench jwe --bench appraisal --bench snp --bench tdx --bench token_and_policy -- --warm-up-time 1 --measurement-time 3
 fi
 
 if [ "$what" = all ] || [ "$what" = load ]; then

@@ -65,9 +65,26 @@ for target in "${targets[@]}"; do
     fi
   fi
   # The real TDX CCEL (a GCE COS guest's event log) seeds the event-log target the same way.
-  ccel_vector=${WARDEN_VECTORS:-../shared/vectors}/tdx/go-tdx-guest-gce-ccel/ccel_data.dat
+  tdx_vectors=${WARDEN_VECTORS:-../shared/vectors}/tdx
+  ccel_vector=$tdx_vectors/go-tdx-guest-gce-ccel/ccel_data.dat
   if [ "$target" = event_log ] && [ -f "$ccel_vector" ]; then
     cp -f "$ccel_vector" "$corpus/vector-$(basename "$(dirname "$ccel_vector")")-$(basename "$ccel_vector")"
+  fi
+  # Real TDX quotes (the *.dat/*.bin files that start with a v4/v5 ECDSA quote header, not the
+  # CCEL or nonce files beside them) and Intel collateral (JSON, PEM, DER) seed the quote target.
+  if [ "$target" = tdx_quote ] && [ -d "$tdx_vectors" ]; then
+    while IFS= read -r file; do
+      case $file in
+        *.dat | *.bin)
+          case $(head -c 4 "$file" | od -An -tx1 | tr -d ' \n') in
+            04000200 | 05000200) ;;
+            *) continue ;;
+          esac
+          ;;
+      esac
+      name=$(basename "$(dirname "$file")")-$(basename "$file")
+      cp -f "$file" "$corpus/vector-$name"
+    done < <(find "$tdx_vectors" -type f -regex '.*\.\(dat\|bin\|json\|pem\|der\|cer\)')
   fi
   log=$logs/$target.log
   echo "=== fuzzing $target for ${seconds}s (log: $log)" >&2

@@ -35,6 +35,21 @@ pub struct Config {
     pub log: LogConfig,
     #[serde(default)]
     pub snp: SnpConfig,
+    #[serde(default)]
+    pub tdx: TdxConfig,
+}
+
+/// Intel TDX collateral settings. The Intel SGX Root CA is compiled in.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TdxConfig {
+    /// Directory of Intel collateral: TCB info and QE identity (PCS JSON or dcap-qvl bundles),
+    /// CRLs and the TCB signing chain (DER or PEM). Read at start-up.
+    pub collateral_dir: Option<PathBuf>,
+    /// Accept evidence whose PCK chain cannot be checked against Intel CRLs (reported as NOT
+    /// CHECKED). Off by default: without CRLs TDX evidence is refused.
+    #[serde(default)]
+    pub allow_missing_crl: bool,
 }
 
 /// SEV-SNP endorsement settings. AMD's roots for Milan, Genoa and Turin are compiled in.

@@ -88,6 +88,11 @@ format = "human"      # or "json"
 # require_crl = false                 # true: refuse evidence without a fresh AMD CRL
 # [snp.kds]                           # fetch missing VCEKs from AMD KDS before appraisal
 # url = "https://kdsintf.amd.com"
+
+# Intel TDX. The Intel SGX Root CA is built in; TDX evidence needs Intel collateral.
+# [tdx]
+# collateral_dir = "tdx-collateral"   # TCB info, QE identity (PCS JSON), CRLs, TCB signing chain
+# allow_missing_crl = false           # true: accept evidence when no Intel CRL covers its PCK
 "#,
         listen = options.listen
     );

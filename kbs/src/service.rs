@@ -16,6 +16,7 @@ use warden_verifier::collateral::CollateralSet;
 use warden_verifier::ear::{EarClaims, TokenContext, TokenSigner, TokenVerifier};
 use warden_verifier::tee::snp::SnpEvidence;
 use warden_verifier::tee::snp::certs::{AmdRoots, Collateral, Endorsements};
+use warden_verifier::tee::tdx::collateral::{TdxCollateral, TdxEndorsements};
 use warden_verifier::{
     AppraisalRequest, Appraiser, ReferenceValues, VerifierRegistry, VerifierSettings,
 };
@@ -718,6 +719,10 @@ fn verifier_settings(config: &Config) -> Result<VerifierSettings, KbsError> {
         Some(dir) => Endorsements::from_dir(dir).map_err(internal)?,
         None => Endorsements::default(),
     };
+    let tdx_collateral = match &config.tdx.collateral_dir {
+        Some(dir) => TdxEndorsements::from_dir(dir).map_err(internal)?,
+        None => TdxEndorsements::default(),
+    };
     let snp_dev_roots = match &config.snp.insecure_dev_roots {
         Some(dir) => {
             let roots = AmdRoots::load_dev_roots(dir).map_err(internal)?;
@@ -734,5 +739,7 @@ fn verifier_settings(config: &Config) -> Result<VerifierSettings, KbsError> {
         snp_dev_roots,
         snp_collateral: Arc::new(Collateral::new(snp_collateral)),
         snp_require_crl: config.snp.require_crl,
+        tdx_collateral: Arc::new(TdxCollateral::new(tdx_collateral)),
+        tdx_allow_missing_crl: config.tdx.allow_missing_crl,
     })
 }

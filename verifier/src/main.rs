@@ -14,6 +14,8 @@ use warden_verifier::appraisal::DEFAULT_APPRAISAL_POLICY;
 use warden_verifier::collateral::CollateralSet;
 use warden_verifier::tee::snp::SnpEvidence;
 use warden_verifier::tee::snp::certs::{AmdRoots, Collateral, Endorsements};
+use warden_verifier::tee::tdx::TdxEvidence;
+use warden_verifier::tee::tdx::collateral::{TdxCollateral, TdxEndorsements};
 use warden_verifier::{
     AppraisalRequest, Appraiser, ExpectedBinding, ReferenceValues, Status, VerifierRegistry,
     VerifierSettings,
@@ -38,21 +40,26 @@ enum Command {
 
 #[derive(clap::Args)]
 struct AppraiseArgs {
-    /// TEE name: snp, or sample (with --insecure-allow-sample).
+    /// TEE name: snp, tdx, or sample (with --insecure-allow-sample).
     #[arg(long)]
     tee: String,
     /// Evidence file. SNP: the raw 1184-byte report, its hex, or Warden/CoCo JSON evidence.
-    /// Other TEEs: their JSON evidence.
+    /// TDX: the raw quote (v4/v5) or CoCo JSON evidence. Other TEEs: their JSON evidence.
     #[arg(long)]
     evidence: PathBuf,
-    /// Endorsement files (certificates or CRLs, DER or PEM, recognised by content). Repeatable.
+    /// Endorsement files, recognised by content. SNP: certificates or CRLs (DER or PEM). TDX:
+    /// Intel collateral (PCS TCB info / QE identity JSON, dcap-qvl bundles, CRLs, TCB signing
+    /// chain). Repeatable.
     #[arg(long, num_args = 1..)]
     endorsements: Vec<PathBuf>,
+    /// TDX: the CC event log (CCEL data) to replay against the quote's RTMRs.
+    #[arg(long, value_name = "FILE")]
+    event_log: Option<PathBuf>,
     /// Expected report data, hex: a prefix of the report-data field whose rest must be zero
     /// (e.g. the 48-byte runtime-data digest). Without it the binding is not checked.
     #[arg(long)]
     report_data: Option<String>,
-    /// Init-data digest, hex, that the evidence must bind (SNP HOST_DATA).
+    /// Init-data digest, hex, that the evidence must bind (SNP HOST_DATA, TDX MRCONFIGID).
     #[arg(long)]
     init_data_digest: Option<String>,
     /// Verification time, RFC 3339 (never the wall clock unless you pass it).
@@ -67,6 +74,9 @@ struct AppraiseArgs {
     /// Refuse SNP evidence unless a fresh AMD CRL is among the endorsements.
     #[arg(long)]
     require_crl: bool,
+    /// Accept TDX evidence when no Intel CRL covers its PCK chain (reported as NOT CHECKED).
+    #[arg(long)]
+    allow_missing_crl: bool,
     /// Enable the insecure sample TEE.
     #[arg(long)]
     insecure_allow_sample: bool,
@@ -106,12 +116,25 @@ fn hex_arg(name: &str, value: &Option<String>) -> Result<Option<Vec<u8>>, String
         .transpose()
 }
 
+fn load_collateral<T: CollateralSet>(paths: &[PathBuf]) -> Result<T, String> {
+    let mut set = T::default();
+    for path in paths {
+        set.add_file(path)?;
+    }
+    Ok(set)
+}
+
 fn appraise(args: &AppraiseArgs) -> Result<ExitCode, String> {
     let at = OffsetDateTime::parse(&args.at, &Rfc3339).map_err(|e| format!("--at: {e}"))?;
-    let mut endorsements = Endorsements::default();
-    for path in &args.endorsements {
-        endorsements.add_file(path)?;
+    if args.event_log.is_some() && args.tee != "tdx" {
+        return Err("--event-log is only read for --tee tdx".into());
     }
+    let is_tdx = args.tee == "tdx";
+    let snp_endorsements: Endorsements =
+        load_collateral(if is_tdx { &[] } else { &args.endorsements })?;
+    let tdx_endorsements: TdxEndorsements =
+        load_collateral(if is_tdx { &args.endorsements } else { &[] })?;
+    let event_log = args.event_log.as_ref().map(read_bytes).transpose()?;
     let reference_values = match &args.reference_values {
         Some(path) => {
             serde_json::from_str(&read(path)?).map_err(|e| format!("{}: {e}", path.display()))?
@@ -135,6 +158,13 @@ fn appraise(args: &AppraiseArgs) -> Result<ExitCode, String> {
     let evidence_bytes = read_bytes(&args.evidence)?;
     let decoded = if args.tee == "snp" {
         SnpEvidence::from_file_bytes(&evidence_bytes).map(|evidence| evidence.to_json())
+    } else if is_tdx {
+        TdxEvidence::from_file_bytes(&evidence_bytes).map(|mut evidence| {
+            if event_log.is_some() {
+                evidence.event_log = event_log;
+            }
+            evidence.to_json()
+        })
     } else {
         serde_json::from_slice(&evidence_bytes).map_err(|e| e.to_string())
     };
@@ -156,8 +186,10 @@ fn appraise(args: &AppraiseArgs) -> Result<ExitCode, String> {
     let registry = VerifierRegistry::new(&VerifierSettings {
         allow_insecure_sample: args.insecure_allow_sample,
         snp_dev_roots,
-        snp_collateral: Arc::new(Collateral::new(endorsements)),
+        snp_collateral: Arc::new(Collateral::new(snp_endorsements)),
         snp_require_crl: args.require_crl,
+        tdx_collateral: Arc::new(TdxCollateral::new(tdx_endorsements)),
+        tdx_allow_missing_crl: args.allow_missing_crl,
     });
     let appraiser = Appraiser::new(registry, policy, ReferenceValues::new(reference_values));
     let request = AppraisalRequest {

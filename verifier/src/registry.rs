@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use crate::tee::snp::SnpVerifier;
 use crate::tee::snp::certs::{AmdRoots, Collateral, ProductRoots};
+use crate::tee::tdx::TdxVerifier;
+use crate::tee::tdx::collateral::TdxCollateral;
 use crate::tee::{Rejection, Tee, Verifier, sample::SampleVerifier};
 
 /// Settings that decide which verifiers a registry holds.
@@ -19,6 +21,12 @@ pub struct VerifierSettings {
     pub snp_collateral: Arc<Collateral>,
     /// Refuse SNP evidence unless a fresh AMD CRL covers it.
     pub snp_require_crl: bool,
+    /// Offline Intel collateral (TCB info, QE identity, CRLs, TCB signing chain), shared with
+    /// whatever adds to it (the KBS's PCS fetcher).
+    pub tdx_collateral: Arc<TdxCollateral>,
+    /// Accept TDX evidence whose PCK chain cannot be checked against Intel CRLs (the check is
+    /// then reported as NOT CHECKED). Off by default: missing CRLs refuse the evidence.
+    pub tdx_allow_missing_crl: bool,
 }
 
 pub struct VerifierRegistry {
@@ -38,6 +46,9 @@ impl VerifierRegistry {
         let snp = SnpVerifier::with_shared_collateral(snp_roots, settings.snp_collateral.clone())
             .require_crl(settings.snp_require_crl);
         verifiers.insert(Tee::Snp, Arc::new(snp));
+        let tdx = TdxVerifier::with_shared_collateral(settings.tdx_collateral.clone())
+            .require_crl(!settings.tdx_allow_missing_crl);
+        verifiers.insert(Tee::Tdx, Arc::new(tdx));
         Self { verifiers }
     }
 
@@ -76,9 +87,10 @@ mod tests {
             Err(Rejection::UnknownTee(_))
         ));
         assert!(registry.verifier_for("snp").is_ok());
+        assert!(registry.verifier_for("tdx").is_ok());
         assert!(matches!(
-            registry.verifier_for("tdx"),
-            Err(Rejection::UnsupportedTee(Tee::Tdx))
+            registry.verifier_for("tpm"),
+            Err(Rejection::UnsupportedTee(Tee::Tpm))
         ));
         let enabled = VerifierRegistry::new(&VerifierSettings {
             allow_insecure_sample: true,

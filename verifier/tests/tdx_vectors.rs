@@ -12,10 +12,15 @@ use common::tdx_vectors;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use warden_verifier::appraisal::DEFAULT_APPRAISAL_POLICY;
 use warden_verifier::collateral::CollateralSet;
+use warden_verifier::tee::tdx::collateral::TdxCollateral;
 use warden_verifier::tee::tdx::collateral::TdxEndorsements;
 use warden_verifier::tee::tdx::{TdxEvidence, TdxVerifier};
 use warden_verifier::tee::{Examination, ExpectedBinding};
+use warden_verifier::{
+    AppraisalRequest, Appraiser, ReferenceValues, Status, VerifierRegistry, VerifierSettings,
+};
 
 fn at(text: &str) -> OffsetDateTime {
     OffsetDateTime::parse(text, &Rfc3339).unwrap()
@@ -499,4 +504,303 @@ fn a_pck_revoked_by_its_cas_crl_is_refused() {
         );
         assert_eq!(failed(&refused), vec!["pck_chain"]);
     }
+}
+
+fn appraise(
+    dir: &Path,
+    set: &Set,
+    reference: Value,
+) -> Result<warden_verifier::AttestationResult, warden_verifier::Rejection> {
+    let registry = VerifierRegistry::new(&VerifierSettings {
+        tdx_collateral: std::sync::Arc::new(TdxCollateral::new(collateral(dir, &set.collateral))),
+        ..Default::default()
+    });
+    let policy = Appraiser::compile_policy("default", DEFAULT_APPRAISAL_POLICY).unwrap();
+    let appraiser = Appraiser::new(
+        registry,
+        policy,
+        ReferenceValues::new(serde_json::from_value(json!({ "tdx": reference })).unwrap()),
+    );
+    let evidence = TdxEvidence {
+        quote: read(dir, set.quote),
+        event_log: None,
+    }
+    .to_json();
+    let request = AppraisalRequest {
+        tee: "tdx",
+        evidence: &evidence,
+        expected: ExpectedBinding::default(),
+    };
+    appraiser.appraise(&request, at(set.at))
+}
+
+fn named(name: &str) -> Set {
+    sets()
+        .into_iter()
+        .find(|s| s.name.starts_with(name))
+        .unwrap()
+}
+
+#[test]
+fn default_policy_affirms_known_tds_and_refuses_debug_and_out_of_date_ones() {
+    let Some(dir) = dir_or_skip() else { return };
+    let mr_td = |set: &Set| json!([set.claims["mr_td"]]);
+
+    let gcp = named("go-tdx-guest-gce-ccel");
+    let affirmed = appraise(&dir, &gcp, json!({"mr_td": mr_td(&gcp)})).unwrap();
+    assert_eq!(affirmed.status, Status::Affirming);
+    let unknown = appraise(&dir, &gcp, json!({"mr_td": ["00"]})).unwrap();
+    assert_eq!(unknown.status, Status::Warning);
+    assert_eq!(unknown.trust_vector.executables, Some(33));
+    let wrong_rtmr = appraise(&dir, &gcp, json!({"mr_td": mr_td(&gcp), "rtmr1": ["00"]})).unwrap();
+    assert_eq!(wrong_rtmr.trust_vector.executables, Some(33));
+
+    let debug = named("trustee-tdx-q4-2023");
+    let refused = appraise(&dir, &debug, json!({"mr_td": mr_td(&debug)})).unwrap();
+    assert_eq!(refused.status, Status::Contraindicated);
+    assert_eq!(refused.trust_vector.configuration, Some(96));
+    let allowed = appraise(
+        &dir,
+        &debug,
+        json!({"mr_td": mr_td(&debug), "allow_debug": true}),
+    )
+    .unwrap();
+    assert_eq!(allowed.status, Status::Affirming);
+
+    let outdated = named("automata-dcap-rs-00806f05");
+    let refused = appraise(&dir, &outdated, json!({"mr_td": mr_td(&outdated)})).unwrap();
+    assert_eq!(refused.status, Status::Contraindicated);
+    assert_eq!(refused.trust_vector.hardware, Some(96));
+    let tolerated = appraise(
+        &dir,
+        &outdated,
+        json!({"mr_td": mr_td(&outdated), "accepted_tcb_statuses": ["UpToDate", "OutOfDate"]}),
+    )
+    .unwrap();
+    assert_eq!(tolerated.status, Status::Affirming);
+
+    let no_level = named("dcap-qvl-tdx-outdated");
+    assert!(matches!(
+        appraise(&dir, &no_level, json!({"mr_td": mr_td(&no_level)})),
+        Err(warden_verifier::Rejection::Evidence(failed)) if failed[0].name == "tcb_level"
+    ));
+}
+
+fn examine_with(
+    set: &Set,
+    endorsements: TdxEndorsements,
+    evidence: TdxEvidence,
+    expected: &ExpectedBinding,
+) -> Examination {
+    TdxVerifier::new(endorsements).examine_decoded(&evidence, expected, at(set.at))
+}
+
+fn quote_only(quote: Vec<u8>) -> TdxEvidence {
+    TdxEvidence {
+        quote,
+        event_log: None,
+    }
+}
+
+#[test]
+fn bit_flips_in_header_body_qe_report_and_signatures_are_caught_by_the_right_check() {
+    let Some(dir) = dir_or_skip() else { return };
+    // v4 layout: header 0..48, body 48..632, sig_data_len 632..636, quote signature 636..700,
+    // attestation key 700..764, cert type/len 764..770, QE report 770..1154, its signature
+    // 1154..1218, auth data length 1218.
+    let cases: [(&str, usize, &[&str]); 7] = [
+        ("header user data", 28, &["quote_signature"]),
+        ("MRTD", 48 + 136, &["quote_signature"]),
+        ("TD_ATTRIBUTES debug bit", 48 + 120, &["quote_signature"]),
+        ("quote signature r", 640, &["quote_signature"]),
+        ("attestation key", 710, &["quote_signature", "qe_binding"]),
+        ("QE report ISV SVN", 770 + 258, &["qe_report_signature"]),
+        ("QE report signature s", 1200, &["qe_report_signature"]),
+    ];
+    for name in [
+        "dcap-qvl-tdx",
+        "go-tdx-guest-gce-ccel",
+        "automata-dcap-rs-00806f05",
+    ] {
+        let set = named(name);
+        let quote = read(&dir, set.quote);
+        for (what, offset, expected) in cases {
+            let mut flipped = quote.clone();
+            flipped[offset] ^= 0x01;
+            let examination = examine(&dir, &set, flipped, set.at);
+            assert_eq!(failed(&examination), expected, "{name}: {what}");
+        }
+    }
+    // v5: the body descriptor (type, size) is signed too; a different size no longer parses.
+    let v5 = named("go-tdx-guest-v5");
+    let mut quote = read(&dir, v5.quote);
+    quote[50] ^= 0x01;
+    assert_eq!(failed(&examine(&dir, &v5, quote, v5.at)), ["quote_format"]);
+}
+
+#[test]
+fn collateral_for_another_fmspc_or_an_edited_tcb_info_is_refused() {
+    let Some(dir) = dir_or_skip() else { return };
+    let v5 = named("go-tdx-guest-v5");
+    let phala = collateral(&dir, &["dcap-qvl-tdx/collateral.json"]);
+    let examination = examine_with(
+        &v5,
+        phala,
+        quote_only(read(&dir, v5.quote)),
+        &ExpectedBinding::default(),
+    );
+    let tcb_info = examination
+        .failed_checks()
+        .into_iter()
+        .find(|c| c.name == "tcb_info")
+        .expect("tcb_info fails");
+    assert!(
+        tcb_info
+            .detail
+            .contains("no TDX TCB info for FMSPC 90c06f000000")
+            && tcb_info.detail.contains("b0c06f000000"),
+        "{}",
+        tcb_info.detail
+    );
+
+    // Promote an OutOfDate level to UpToDate in the signed text: the signature breaks.
+    let set = named("automata-dcap-rs-00806f05");
+    let text = String::from_utf8(read(
+        &dir,
+        "automata-dcap-rs-00806f05/tcbinfov3_00806f050000.json",
+    ))
+    .unwrap();
+    assert!(text.contains("\"OutOfDate\""));
+    let edited = text.replacen("\"OutOfDate\"", "\"UpToDate\"", 1);
+    let mut endorsements = collateral(
+        &dir,
+        &in_dir(
+            "automata-dcap-rs-00806f05",
+            &DCAP_RS_2025_02[..DCAP_RS_2025_02.len() - 1],
+        ),
+    );
+    endorsements.add_bytes(edited.as_bytes()).unwrap();
+    let examination = examine_with(
+        &set,
+        endorsements,
+        quote_only(read(&dir, set.quote)),
+        &ExpectedBinding::default(),
+    );
+    let failures = examination.failed_checks();
+    assert_eq!(failures[0].name, "tcb_info");
+    assert!(
+        failures[0].detail.contains("signature does not verify"),
+        "{}",
+        failures[0].detail
+    );
+}
+
+#[test]
+fn a_stale_pck_crl_or_tcb_signing_certificate_fails_at_the_verification_time() {
+    let Some(dir) = dir_or_skip() else { return };
+    // MANIFEST: the 2025-06 TCB info with the 2025-02 PCK CRL → expired CRL.
+    let mut june = june_2025("go-tdx-guest-gce-ccel/cos-113-tdx-quote.dat", gce_claims());
+    june.collateral[2] = "go-tdx-guest-gce-ccel/collateral_2025-02/pck_platform_crl.der";
+    let examination = examine(&dir, &june, read(&dir, june.quote), june.at);
+    assert_eq!(failed(&examination), ["collateral_freshness"]);
+    let detail = &examination.failed_checks()[0].detail;
+    assert!(detail.contains("PCK CRL expired"), "{detail}");
+    // The 2018 TCB signing certificate expired in May 2025; the renewed one (same key) is valid.
+    june.collateral[3] = "intel-roots/tcb_signing_chain_2018.pem";
+    let examination = examine(&dir, &june, read(&dir, june.quote), june.at);
+    let validity = examination
+        .checks
+        .iter()
+        .find(|c| c.name == "validity")
+        .unwrap();
+    assert!(
+        !validity.ok && validity.detail.contains("Intel SGX TCB Signing"),
+        "{}",
+        validity.detail
+    );
+}
+
+#[test]
+fn the_ccel_replays_to_the_gcp_quote_and_an_altered_log_does_not() {
+    let Some(dir) = dir_or_skip() else { return };
+    let set = named("go-tdx-guest-gce-ccel");
+    let log = read(&dir, "go-tdx-guest-gce-ccel/ccel_data.dat");
+    let with_log = |log: Vec<u8>, quote: &str| {
+        let evidence = TdxEvidence {
+            quote: read(&dir, quote),
+            event_log: Some(log),
+        };
+        examine_with(
+            &set,
+            collateral(&dir, &set.collateral),
+            evidence,
+            &ExpectedBinding::default(),
+        )
+    };
+    let examination = with_log(log.clone(), set.quote);
+    assert!(examination.verified(), "{:?}", examination.failed_checks());
+    let boot = &examination.claims["boot"];
+    assert_eq!(
+        boot["kernel"]["sha384"],
+        json!(
+            "b1012372f421ad28c9f542e5a1b8c4d312a0d1c8637ffba5e52b632d4b632e504da1b73964f6e8ba047bcd4f1d5a1dfe"
+        )
+    );
+    assert!(
+        boot["kernel_cmdline"]
+            .as_str()
+            .unwrap()
+            .starts_with("/syslinux/vmlinuz.A init=/usr/lib/systemd/systemd")
+    );
+
+    // Alter one byte of the last event's SHA-384 digest: only its RTMR stops matching.
+    let parsed = warden_wire::eventlog::parse(&log).unwrap();
+    let last = parsed.events.last().unwrap();
+    let position = log
+        .windows(48)
+        .rposition(|window| window == last.sha384().unwrap())
+        .unwrap();
+    let mut altered = log.clone();
+    altered[position] ^= 0x80;
+    let examination = with_log(altered, set.quote);
+    assert_eq!(failed(&examination), ["event_log"]);
+    let detail = &examination.failed_checks()[0].detail;
+    let rtmr = format!("RTMR{}:", last.index - 1);
+    assert!(
+        detail.contains(&rtmr) && detail.matches(": quote").count() == 1,
+        "{detail}"
+    );
+
+    // Another TD's quote does not match this log; a truncated log does not parse.
+    let examination = with_log(log.clone(), "dcap-qvl-tdx/tdx_quote.bin");
+    assert!(failed(&examination).contains(&"event_log"));
+    let examination = with_log(log[..1000].to_vec(), set.quote);
+    assert_eq!(failed(&examination), ["event_log"]);
+}
+
+#[test]
+fn report_data_and_init_data_bind_through_reportdata_and_mrconfigid() {
+    let Some(dir) = dir_or_skip() else { return };
+    let set = named("dcap-qvl-tdx");
+    let report_data = hex::decode(set.claims["report_data"].as_str().unwrap()).unwrap();
+    let bound = examine_with(
+        &set,
+        collateral(&dir, &set.collateral),
+        quote_only(read(&dir, set.quote)),
+        &ExpectedBinding {
+            report_data: Some(report_data),
+            init_data_digest: Some(vec![0; 48]),
+        },
+    );
+    assert!(bound.verified(), "{:?}", bound.failed_checks());
+    let unbound = examine_with(
+        &set,
+        collateral(&dir, &set.collateral),
+        quote_only(read(&dir, set.quote)),
+        &ExpectedBinding {
+            report_data: Some(vec![0; 48]),
+            init_data_digest: Some(vec![0x11; 32]),
+        },
+    );
+    assert_eq!(failed(&unbound), ["report_data", "mr_config_id"]);
 }
