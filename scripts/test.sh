@@ -15,7 +15,7 @@ cargo test --workspace --locked 2>&1 | tee "$log" || status=$?
 awk '/^test result:/ { passed += $4; failed += $6 } END { printf "tests: %d passed, %d failed\n", passed, failed }' "$log"
 # Tests on real hardware evidence skip (and pass) without the shared vectors: say which it was.
 vectors=${WARDEN_VECTORS:-$PWD/../shared/vectors}
-if [ -d "$vectors/snp" ]; then
+if [ -d "$vectors/snp" ] && [ -d "$vectors/tdx" ]; then
   echo "vectors: real evidence from $vectors was used"
 else
   echo "WARNING: no vectors at $vectors (set WARDEN_VECTORS): tests on real evidence were SKIPPED"

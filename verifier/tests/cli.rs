@@ -212,3 +212,121 @@ fn garbage_is_rejected_with_exit_1_and_usage_errors_exit_2() {
         assert!(!String::from_utf8_lossy(&output.stderr).contains("panicked"));
     }
 }
+
+/// `appraise --tee tdx` on the GCP COS quote with its 2025-02 collateral and CCEL.
+fn appraise_gcp_tdx(dir: &std::path::Path, at: &str, extra: &[&str]) -> Output {
+    let collateral = "go-tdx-guest-gce-ccel/collateral_2025-02";
+    let mut args = vec![
+        "--tee".to_owned(),
+        "tdx".into(),
+        "--evidence".into(),
+        path(dir, "go-tdx-guest-gce-ccel/cos-113-tdx-quote.dat"),
+        "--event-log".into(),
+        path(dir, "go-tdx-guest-gce-ccel/ccel_data.dat"),
+        "--endorsements".into(),
+    ];
+    args.extend(
+        [
+            "intel_root_ca_crl.der",
+            "pck_platform_crl.der",
+            "qeidentityv2_apiv4.json",
+            "tcb_signing_cert.pem",
+            "tcbinfov3_00806f050000.json",
+        ]
+        .iter()
+        .map(|file| path(dir, &format!("{collateral}/{file}"))),
+    );
+    args.extend(["--at".to_owned(), at.to_owned(), "--json".to_owned()]);
+    args.extend(extra.iter().map(|arg| (*arg).to_owned()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    appraise(&args)
+}
+
+#[test]
+fn tdx_quote_with_collateral_and_event_log_is_affirmed_then_expired_in_november_2026() {
+    let Some(dir) = common::tdx_vectors() else {
+        return;
+    };
+    let reference = tempfile::NamedTempFile::new().unwrap();
+    let mr_td = "dae67181d3d65e073ad8f95b7907d5e927bfe9761c9ff3e9b89734a45d8954dba41394c7717cb2735396c1d04231f94a";
+    std::fs::write(
+        reference.path(),
+        format!(r#"{{"tdx": {{"mr_td": ["{mr_td}"]}}}}"#),
+    )
+    .unwrap();
+    let reference = reference.path().to_str().unwrap();
+
+    let output = appraise_gcp_tdx(
+        &dir,
+        "2025-03-01T00:00:00Z",
+        &["--reference-values", reference],
+    );
+    let report = json_of(&output);
+    assert_eq!(output.status.code(), Some(0), "{report}");
+    assert_eq!(report["status"], "affirming");
+    assert_eq!(report["claims"]["tcb_status"], "UpToDate");
+    assert_eq!(
+        report["claims"]["boot"]["kernel"]["path"],
+        "/syslinux/vmlinuz.A"
+    );
+    let checks: Vec<&str> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert!(checks.contains(&"event_log") && checks.contains(&"tcb_level"));
+
+    let expired = appraise_gcp_tdx(
+        &dir,
+        "2026-11-01T00:00:00Z",
+        &["--reference-values", reference],
+    );
+    let report = json_of(&expired);
+    assert_eq!(expired.status.code(), Some(1));
+    assert_eq!(report["verified"], false);
+    let failed: Vec<&str> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["ok"] == false)
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    // The 2025-02 collateral came with the 2018 TCB signing certificate (expired 2025-05-21).
+    assert_eq!(failed, ["validity", "collateral_freshness"]);
+
+    // Text output names the failing check; usage errors exit 2.
+    let text = appraise(&[
+        "--tee",
+        "tdx",
+        "--evidence",
+        &path(&dir, "go-tdx-guest-spr-v4/tdx_prod_quote_SPR_E4.dat"),
+        "--at",
+        "2023-07-01T01:00:00Z",
+    ]);
+    assert_eq!(text.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&text.stdout);
+    assert!(stdout.contains("[FAIL] quote_format"), "{stdout}");
+    let misuse = appraise(&[
+        "--tee",
+        "snp",
+        "--evidence",
+        &path(&dir, "dcap-qvl-tdx/tdx_quote.bin"),
+        "--event-log",
+        &path(&dir, "go-tdx-guest-gce-ccel/ccel_data.dat"),
+        "--at",
+        "2025-07-01T00:00:00Z",
+    ]);
+    assert_eq!(misuse.status.code(), Some(2));
+    let garbage = appraise(&[
+        "--tee",
+        "tdx",
+        "--evidence",
+        &path(&dir, "go-tdx-guest-gce-ccel/nonce.dat"),
+        "--at",
+        "2025-07-01T00:00:00Z",
+        "--json",
+    ]);
+    assert_eq!(garbage.status.code(), Some(1));
+    assert_eq!(json_of(&garbage)["checks"][0]["name"], "evidence_format");
+}
