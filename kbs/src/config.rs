@@ -50,6 +50,36 @@ pub struct TdxConfig {
     /// CHECKED). Off by default: without CRLs TDX evidence is refused.
     #[serde(default)]
     pub allow_missing_crl: bool,
+    /// Fetch TCB info, QE identity and CRLs from Intel PCS (or a PCCS) before appraisal, so they
+    /// are valid at the time of each attestation (off unless this section is present). Fetched
+    /// items are cached in `collateral_dir` when it is set.
+    pub pcs: Option<PcsConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PcsConfig {
+    /// PCS or PCCS base URL.
+    pub url: String,
+    /// The Intel SGX Root CA CRL (DER).
+    pub root_crl_url: String,
+    #[serde(deserialize_with = "duration")]
+    pub timeout: Duration,
+    /// First back-off after a failed or refused fetch; doubles per consecutive failure, up to an
+    /// hour.
+    #[serde(deserialize_with = "duration")]
+    pub retry_after: Duration,
+}
+
+impl Default for PcsConfig {
+    fn default() -> Self {
+        Self {
+            url: crate::pcs::INTEL_PCS_URL.into(),
+            root_crl_url: crate::pcs::INTEL_ROOT_CA_CRL_URL.into(),
+            timeout: Duration::from_secs(10),
+            retry_after: Duration::from_secs(60),
+        }
+    }
 }
 
 /// SEV-SNP endorsement settings. AMD's roots for Milan, Genoa and Turin are compiled in.
@@ -268,6 +298,16 @@ impl Config {
         for key in &mut self.admin.keys {
             resolve(&mut key.public_key);
         }
+        for dir in [
+            &mut self.snp.collateral_dir,
+            &mut self.snp.insecure_dev_roots,
+            &mut self.tdx.collateral_dir,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            resolve(dir);
+        }
     }
 
     fn validate(&self) -> Result<(), String> {
@@ -294,13 +334,16 @@ mod tests {
         let path = dir.path().join("kbs.toml");
         std::fs::write(
             &path,
-            "[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\n[token]\nsigning_key = \"t.pem\"\n[store]\nsqlite = \"w.db\"\nmaster_key_file = \"m.key\"\n",
+            "[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\n[token]\nsigning_key = \"t.pem\"\n[store]\nsqlite = \"w.db\"\nmaster_key_file = \"m.key\"\n[snp]\ncollateral_dir = \"snp\"\n[tdx]\ncollateral_dir = \"tdx\"\n",
         )
         .unwrap();
         let config = Config::load(&path).unwrap();
         assert!(!config.insecure_allow_sample && !config.insecure_http);
         assert_eq!(config.session.timeout, Duration::from_secs(300));
         assert_eq!(config.store.sqlite, dir.path().join("w.db"));
+        // Collateral directories are relative to the config file too, not the working directory.
+        assert_eq!(config.snp.collateral_dir, Some(dir.path().join("snp")));
+        assert_eq!(config.tdx.collateral_dir, Some(dir.path().join("tdx")));
         assert!(config.admin.keys.is_empty());
     }
 

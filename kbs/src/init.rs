@@ -93,6 +93,12 @@ format = "human"      # or "json"
 # [tdx]
 # collateral_dir = "tdx-collateral"   # TCB info, QE identity (PCS JSON), CRLs, TCB signing chain
 # allow_missing_crl = false           # true: accept evidence when no Intel CRL covers its PCK
+# [tdx.pcs]                           # fetch TCB info, QE identity and CRLs before appraisal,
+#                                     # refetched once past nextUpdate; cached in collateral_dir
+# url = "https://api.trustedservices.intel.com"   # Intel PCS, or a PCCS
+# root_crl_url = "https://certificates.trustedservices.intel.com/IntelSGXRootCA.der"
+# timeout = "10s"
+# retry_after = "1m"                  # first back-off after a failure; doubles, up to 1h
 "#,
         listen = options.listen
     );

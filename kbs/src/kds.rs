@@ -8,18 +8,17 @@
 //! them), coalesced (concurrent attestations from one chip make one request) and backed off
 //! exponentially after failures (a broken KDS is not hammered once per attestation).
 
-use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::OnceCell;
 use warden_verifier::tee::snp::certs::{Cert, Collateral};
 use warden_wire::snp::{Generation, Report, Tcb};
 
+use crate::fetch::{Backoff, Flights, get_bounded, http_client, write_atomically};
+
 /// AMD's public KDS.
 pub const AMD_KDS_URL: &str = "https://kdsintf.amd.com";
-const MAX_BACKOFF: Duration = Duration::from_secs(3600);
 /// A VCEK is ~1.4 KB; anything much larger is not one.
 const MAX_VCEK_BYTES: usize = 16 * 1024;
 
@@ -105,31 +104,24 @@ pub struct KdsSettings {
     pub cache_dir: Option<PathBuf>,
 }
 
-type Flight = Arc<OnceCell<Result<Vec<u8>, KdsError>>>;
-
 pub struct KdsFetcher {
     settings: KdsSettings,
     client: reqwest::Client,
     collateral: Arc<Collateral>,
-    in_flight: Mutex<HashMap<String, Flight>>,
-    failures: Mutex<HashMap<String, (Instant, u32)>>,
+    flights: Flights<Result<Vec<u8>, KdsError>>,
+    backoff: Backoff<Instant>,
     requests: std::sync::atomic::AtomicU64,
 }
 
 impl KdsFetcher {
     pub fn new(settings: KdsSettings, collateral: Arc<Collateral>) -> Result<Self, String> {
-        // The one provider Warden uses; installing it again is a harmless no-op.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = reqwest::Client::builder()
-            .timeout(settings.timeout)
-            .build()
-            .map_err(|e| format!("KDS client: {e}"))?;
+        let client = http_client(settings.timeout).map_err(|e| format!("KDS: {e}"))?;
         Ok(Self {
+            backoff: Backoff::new(settings.retry_after),
             settings,
             client,
             collateral,
-            in_flight: Mutex::default(),
-            failures: Mutex::default(),
+            flights: Flights::default(),
             requests: Default::default(),
         })
     }
@@ -156,86 +148,44 @@ impl KdsFetcher {
             self.settings.base_url.trim_end_matches('/'),
             id.path()
         );
-        self.check_backoff(&url)?;
-        let flight = {
-            let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-            in_flight.entry(url.clone()).or_default().clone()
-        };
-        let result = flight
-            .get_or_init(|| self.fetch(url.clone(), id))
-            .await
-            .clone();
-        self.in_flight
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&url);
-        let der = result?;
+        self.backoff
+            .check(&url, Instant::now())
+            .map_err(|backing_off| KdsError::BackingOff {
+                url: url.clone(),
+                seconds: backing_off.seconds,
+                failures: backing_off.failures,
+            })?;
+        let der = self.flights.run(&url, || self.fetch(&url, id)).await?;
         let _ = self.collateral.add(&der);
         Ok(true)
     }
 
-    fn check_backoff(&self, url: &str) -> Result<(), KdsError> {
-        let failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        match failures.get(url) {
-            Some((until, count)) if *until > Instant::now() => Err(KdsError::BackingOff {
-                url: url.to_owned(),
-                seconds: until.saturating_duration_since(Instant::now()).as_secs(),
-                failures: *count,
-            }),
-            _ => Ok(()),
-        }
-    }
-
-    async fn fetch(&self, url: String, id: VcekId<'_>) -> Result<Vec<u8>, KdsError> {
+    async fn fetch(&self, url: &str, id: VcekId<'_>) -> Result<Vec<u8>, KdsError> {
         self.requests
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let result = self.download(&url, &id).await;
-        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let result = self.download(url, &id).await;
         match &result {
             Ok(der) => {
-                failures.remove(&url);
-                drop(failures);
+                self.backoff.succeeded(url);
                 self.write_cache(&id, der);
             }
-            Err(_) => {
-                let count = failures.get(&url).map_or(0, |(_, count)| *count) + 1;
-                let backoff = self
-                    .settings
-                    .retry_after
-                    .saturating_mul(1 << (count - 1).min(16))
-                    .min(MAX_BACKOFF);
-                failures.insert(url.clone(), (Instant::now() + backoff, count));
-            }
+            Err(_) => self.backoff.failed(url, Instant::now()),
         }
         result
     }
 
     async fn download(&self, url: &str, id: &VcekId<'_>) -> Result<Vec<u8>, KdsError> {
-        let request_error = |detail: String| KdsError::Request {
-            url: url.to_owned(),
-            detail,
-        };
-        let response = self
-            .client
-            .get(url)
-            .send()
+        let body = get_bounded(&self.client, url, MAX_VCEK_BYTES)
             .await
-            .map_err(|e| request_error(e.to_string()))?;
-        let status = response.status();
-        if !status.is_success() {
-            return Err(request_error(format!("HTTP {status}")));
-        }
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| request_error(e.to_string()))?;
+            .map_err(|detail| KdsError::Request {
+                url: url.to_owned(),
+                detail,
+            })?
+            .body;
         let not_a_vcek = |detail: String| KdsError::NotAVcek {
             url: url.to_owned(),
             detail,
         };
-        if body.len() > MAX_VCEK_BYTES {
-            return Err(not_a_vcek(format!("{} bytes", body.len())));
-        }
         let cert = Cert::from_der(&body).map_err(not_a_vcek)?;
         let matches = cert
             .ext
@@ -244,7 +194,7 @@ impl KdsFetcher {
         if !matches {
             return Err(not_a_vcek("hwID or SPLs differ from the request".into()));
         }
-        Ok(body.to_vec())
+        Ok(body)
     }
 
     fn read_cache(&self, id: &VcekId<'_>) -> Option<Vec<u8>> {
@@ -257,11 +207,8 @@ impl KdsFetcher {
         let Some(dir) = &self.settings.cache_dir else {
             return;
         };
-        let path = dir.join(id.cache_name());
-        let temporary = dir.join(format!(".{}.tmp", id.cache_name()));
-        let written =
-            std::fs::write(&temporary, der).and_then(|()| std::fs::rename(&temporary, &path));
-        if let Err(e) = written {
+        if let Err(e) = write_atomically(dir, &id.cache_name(), der) {
+            let path = dir.join(id.cache_name());
             tracing::warn!(path = %path.display(), error = %e, "could not cache a KDS VCEK");
         }
     }

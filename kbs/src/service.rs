@@ -16,6 +16,7 @@ use warden_verifier::collateral::CollateralSet;
 use warden_verifier::ear::{EarClaims, TokenContext, TokenSigner, TokenVerifier};
 use warden_verifier::tee::snp::SnpEvidence;
 use warden_verifier::tee::snp::certs::{AmdRoots, Collateral, Endorsements};
+use warden_verifier::tee::tdx::TdxEvidence;
 use warden_verifier::tee::tdx::collateral::{TdxCollateral, TdxEndorsements};
 use warden_verifier::{
     AppraisalRequest, Appraiser, ReferenceValues, VerifierRegistry, VerifierSettings,
@@ -29,6 +30,7 @@ use crate::error::KbsError;
 use crate::kds::{KdsFetcher, KdsSettings, vcek_ids};
 use crate::keyfile;
 use crate::metrics::{Metrics, TeeLabels};
+use crate::pcs::{PcsFetcher, PcsSettings, PlatformId, Supplied};
 use crate::protocol::{Authorization, Handshake, ProtocolConfig};
 use crate::ratelimit::{RateLimit, RateLimiter};
 use crate::release::{self, Decision, ReleasePolicies};
@@ -60,6 +62,8 @@ pub struct Kbs {
     token_lifetime: time::Duration,
     /// Optional AMD KDS client that fills the SNP collateral before appraisal.
     kds: Option<KdsFetcher>,
+    /// Optional Intel PCS client that keeps the TDX collateral valid before appraisal.
+    pcs: Option<PcsFetcher>,
     pub metrics: Metrics,
 }
 
@@ -153,6 +157,16 @@ impl Kbs {
             }
             None => None,
         };
+        let pcs = config.tdx.pcs.as_ref().map(|pcs| {
+            info!(url = %pcs.url, "TDX: collateral is fetched from PCS before appraisal when not valid");
+            PcsSettings {
+                base_url: pcs.url.clone(),
+                root_crl_url: pcs.root_crl_url.clone(),
+                timeout: pcs.timeout,
+                retry_after: pcs.retry_after,
+                cache_dir: config.tdx.collateral_dir.clone(),
+            }
+        });
         let settings = KbsSettings {
             protocol: ProtocolConfig {
                 session_timeout: time::Duration::try_from(config.session.timeout)
@@ -167,6 +181,7 @@ impl Kbs {
             token_lifetime: time::Duration::try_from(config.token.lifetime).map_err(internal)?,
             verifiers: verifier_settings(config)?,
             kds,
+            pcs,
         };
         Self::new(
             settings,
@@ -197,6 +212,11 @@ impl Kbs {
             .map(|kds| KdsFetcher::new(kds, settings.verifiers.snp_collateral.clone()))
             .transpose()
             .map_err(internal)?;
+        let pcs = settings
+            .pcs
+            .map(|pcs| PcsFetcher::new(pcs, settings.verifiers.tdx_collateral.clone()))
+            .transpose()
+            .map_err(internal)?;
         let release = ReleasePolicies::build(
             &store
                 .policies(PolicyKind::Release)
@@ -217,6 +237,7 @@ impl Kbs {
             admin_writes: tokio::sync::Mutex::new(()),
             token_lifetime: settings.token_lifetime,
             kds,
+            pcs,
             metrics: Metrics::default(),
         })
     }
@@ -279,26 +300,38 @@ impl Kbs {
         Ok((session_id, challenge))
     }
 
-    /// Before `/attest` is appraised: when KDS fetching is configured and a challenged SNP
-    /// session presents a report without certificates, makes sure the collateral holds its VCEK.
-    /// Failures only log: appraisal then fails closed for want of a VCEK.
+    /// Before `/attest` is appraised, for a session holding a fresh challenge: when KDS fetching
+    /// is configured and an SNP report comes without certificates, makes sure the collateral
+    /// holds its VCEK; when PCS fetching is configured, makes sure the TDX collateral for the
+    /// quote's platform is valid at `now`. Failures only log: appraisal then fails closed for
+    /// want of (valid) collateral.
     pub async fn prepare_collateral(
         &self,
         session_id: Option<&str>,
         body: &[u8],
         now: OffsetDateTime,
     ) {
-        let Some(kds) = &self.kds else { return };
-        let challenged_snp =
-            session_id.is_some_and(|id| self.handshake().challenged_tee(id, now) == Some("snp"));
-        if !challenged_snp {
+        if self.kds.is_none() && self.pcs.is_none() {
             return;
         }
+        let Some(tee) =
+            session_id.and_then(|id| self.handshake().challenged_tee(id, now).map(str::to_owned))
+        else {
+            return;
+        };
         let Ok(attestation) = serde_json::from_slice::<Attestation>(body) else {
             return;
         };
-        let Ok(evidence) = SnpEvidence::from_json(&attestation.tee_evidence.primary_evidence)
-        else {
+        let evidence = &attestation.tee_evidence.primary_evidence;
+        match (tee.as_str(), &self.kds, &self.pcs) {
+            ("snp", Some(kds), _) => Self::prefetch_vceks(kds, evidence).await,
+            ("tdx", _, Some(pcs)) => Self::prefetch_tdx_collateral(pcs, evidence, now).await,
+            _ => {}
+        }
+    }
+
+    async fn prefetch_vceks(kds: &KdsFetcher, evidence: &Value) {
+        let Ok(evidence) = SnpEvidence::from_json(evidence) else {
             return;
         };
         if !evidence.endorsements.is_empty() {
@@ -312,6 +345,31 @@ impl Kbs {
                 Ok(true) => info!(tee = "snp", vcek = %id.path(), "VCEK fetched from KDS"),
                 Ok(false) => {}
                 Err(error) => warn!(tee = "snp", %error, "VCEK not available from KDS"),
+            }
+        }
+    }
+
+    async fn prefetch_tdx_collateral(pcs: &PcsFetcher, evidence: &Value, now: OffsetDateTime) {
+        let Ok(evidence) = TdxEvidence::from_json(evidence) else {
+            return;
+        };
+        let platform = match PlatformId::from_quote(&evidence.quote) {
+            Ok(platform) => platform,
+            Err(error) => {
+                warn!(tee = "tdx", %error, "no collateral fetched for this quote");
+                return;
+            }
+        };
+        for (item, outcome) in pcs.ensure_collateral(platform, now).await {
+            match outcome {
+                Ok(Supplied::Fetched) => info!(tee = "tdx", %item, "collateral fetched from PCS"),
+                Ok(Supplied::FromDiskCache) => {
+                    info!(tee = "tdx", %item, "collateral loaded from the disk cache")
+                }
+                Ok(Supplied::Present) => {}
+                Err(error) => {
+                    warn!(tee = "tdx", %item, %error, "collateral not available from PCS")
+                }
             }
         }
     }
@@ -710,6 +768,8 @@ pub struct KbsSettings {
     pub verifiers: VerifierSettings,
     /// Fetch missing SNP VCEKs from AMD KDS (into `verifiers.snp_collateral`).
     pub kds: Option<KdsSettings>,
+    /// Keep the TDX collateral valid from Intel PCS (into `verifiers.tdx_collateral`).
+    pub pcs: Option<PcsSettings>,
 }
 
 /// Loads the verifier settings the config names (collateral and development roots are read now,

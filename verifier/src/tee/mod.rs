@@ -114,6 +114,14 @@ pub struct Examination {
 }
 
 impl Examination {
+    /// An examination that stopped at its first check, which failed.
+    pub fn failed_at(check: Check) -> Self {
+        Self {
+            checks: vec![check],
+            ..Self::default()
+        }
+    }
+
     pub fn push(&mut self, check: Check) -> bool {
         let ok = check.ok;
         self.checks.push(check);

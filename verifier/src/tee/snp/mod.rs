@@ -676,11 +676,7 @@ impl Verifier for SnpVerifier {
                     .insert(0, Check::pass("evidence_format", "SNP evidence decoded"));
                 ex
             }
-            Err(detail) => {
-                let mut ex = Examination::default();
-                ex.push(Check::fail("evidence_format", detail));
-                ex
-            }
+            Err(detail) => Examination::failed_at(Check::fail("evidence_format", detail)),
         }
     }
 }

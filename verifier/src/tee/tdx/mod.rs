@@ -1011,11 +1011,7 @@ impl Verifier for TdxVerifier {
     ) -> Examination {
         match TdxEvidence::from_json(evidence) {
             Ok(evidence) => self.examine_decoded(&evidence, expected, at),
-            Err(e) => {
-                let mut examination = Examination::default();
-                examination.push(Check::fail("evidence_format", e));
-                examination
-            }
+            Err(e) => Examination::failed_at(Check::fail("evidence_format", e)),
         }
     }
 }

@@ -1,0 +1,274 @@
+//! What the collateral fetchers (AMD KDS in `kds`, Intel PCS in `pcs`) share: the HTTP client,
+//! GETs with a bounded answer, coalesced flights, exponential back-off and atomic cache files.
+//!
+//! Both fetchers run in the KBS's I/O layer before appraisal; nothing here decides trust.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use time::OffsetDateTime;
+use tokio::sync::OnceCell;
+
+/// The longest back-off: a service that has been down for hours is still retried hourly.
+const MAX_BACKOFF: Duration = Duration::from_secs(3600);
+/// Back-off entries kept before expired ones are dropped (keys are URLs that evidence chose).
+const MAX_TRACKED_FAILURES: usize = 1024;
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The maps hold plain data; a panic elsewhere cannot leave them half-updated.
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// An HTTP client with Warden's one TLS provider and a whole-request timeout.
+pub(crate) fn http_client(timeout: Duration) -> Result<reqwest::Client, String> {
+    // Installing the provider again is a harmless no-op.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .build()
+        .map_err(|e| format!("HTTP client: {e}"))
+}
+
+/// A successful (2xx) answer.
+pub(crate) struct Answer {
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+/// GETs `url` and reads at most `limit` body bytes: a server (or anything in its place) cannot
+/// make the KBS buffer an unbounded answer.
+pub(crate) async fn get_bounded(
+    client: &reqwest::Client,
+    url: &str,
+    limit: usize,
+) -> Result<Answer, String> {
+    let mut response = client.get(url).send().await.map_err(|e| e.to_string())?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(format!("HTTP {status}"));
+    }
+    let too_large = || format!("answer larger than {limit} bytes");
+    if response
+        .content_length()
+        .is_some_and(|length| length > limit as u64)
+    {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Answer {
+        headers: response.headers().clone(),
+        body,
+    })
+}
+
+/// Concurrent requests for one key share a single piece of work (one HTTP request however many
+/// attestations from the same platform arrive together).
+pub(crate) struct Flights<V> {
+    in_flight: Mutex<HashMap<String, Arc<OnceCell<V>>>>,
+}
+
+impl<V> Default for Flights<V> {
+    fn default() -> Self {
+        Self {
+            in_flight: Mutex::default(),
+        }
+    }
+}
+
+impl<V: Clone> Flights<V> {
+    /// Runs `work` unless a flight for `key` is under way, in which case its result is shared.
+    pub(crate) async fn run<F: Future<Output = V>>(
+        &self,
+        key: &str,
+        work: impl FnOnce() -> F,
+    ) -> V {
+        let flight = lock(&self.in_flight)
+            .entry(key.to_owned())
+            .or_default()
+            .clone();
+        let value = flight.get_or_init(work).await.clone();
+        // The next caller starts afresh, but only this flight is retired: a newer one started
+        // meanwhile under the same key stays joinable.
+        let mut in_flight = lock(&self.in_flight);
+        if in_flight
+            .get(key)
+            .is_some_and(|current| Arc::ptr_eq(current, &flight))
+        {
+            in_flight.remove(key);
+        }
+        value
+    }
+}
+
+/// A point in time back-off is measured in: the monotonic clock (KDS) or the time the caller
+/// passes in (PCS, which never reads the clock itself).
+pub(crate) trait Moment: Copy + Ord {
+    fn plus(self, duration: Duration) -> Self;
+    fn whole_seconds_until(self, later: Self) -> u64;
+}
+
+impl Moment for Instant {
+    fn plus(self, duration: Duration) -> Self {
+        self.checked_add(duration).unwrap_or(self)
+    }
+
+    fn whole_seconds_until(self, later: Self) -> u64 {
+        later.saturating_duration_since(self).as_secs()
+    }
+}
+
+impl Moment for OffsetDateTime {
+    fn plus(self, duration: Duration) -> Self {
+        self.saturating_add(time::Duration::try_from(duration).unwrap_or(time::Duration::MAX))
+    }
+
+    fn whole_seconds_until(self, later: Self) -> u64 {
+        u64::try_from((later - self).whole_seconds()).unwrap_or(0)
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Failures<T> {
+    last: T,
+    until: T,
+    count: u32,
+}
+
+/// Why a request is not made now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BackingOff {
+    pub seconds: u64,
+    pub failures: u32,
+}
+
+/// Exponential back-off per key after failures: `first`, doubling per consecutive failure, up to
+/// an hour. A success forgets the key.
+pub(crate) struct Backoff<T> {
+    first: Duration,
+    failures: Mutex<HashMap<String, Failures<T>>>,
+}
+
+impl<T: Moment> Backoff<T> {
+    pub(crate) fn new(first: Duration) -> Self {
+        Self {
+            first,
+            failures: Mutex::default(),
+        }
+    }
+
+    pub(crate) fn check(&self, key: &str, now: T) -> Result<(), BackingOff> {
+        match lock(&self.failures).get(key) {
+            // A time before the last failure (a clock set back) does not extend the wait.
+            Some(failures) if failures.last <= now && now < failures.until => Err(BackingOff {
+                seconds: now.whole_seconds_until(failures.until),
+                failures: failures.count,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    pub(crate) fn succeeded(&self, key: &str) {
+        lock(&self.failures).remove(key);
+    }
+
+    pub(crate) fn failed(&self, key: &str, now: T) {
+        let mut failures = lock(&self.failures);
+        if failures.len() >= MAX_TRACKED_FAILURES && !failures.contains_key(key) {
+            failures.retain(|_, entry| now < entry.until);
+        }
+        let count = failures
+            .get(key)
+            .map_or(0, |entry| entry.count)
+            .saturating_add(1);
+        let wait = self
+            .first
+            .saturating_mul(1 << (count - 1).min(16))
+            .min(MAX_BACKOFF);
+        failures.insert(
+            key.to_owned(),
+            Failures {
+                last: now,
+                until: now.plus(wait),
+                count,
+            },
+        );
+    }
+}
+
+/// Writes `dir/name` through `dir/.name.tmp` and a rename, so a reader (or a KBS starting after
+/// a crash) sees the old file or the new one, never half of one; loaders skip hidden files.
+pub(crate) fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    let temporary = dir.join(format!(".{name}.tmp"));
+    std::fs::write(&temporary, bytes)?;
+    std::fs::rename(&temporary, dir.join(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_is_capped_and_a_success_forgets() {
+        let backoff = Backoff::new(Duration::from_secs(60));
+        let start = Instant::now();
+        assert!(backoff.check("u", start).is_ok());
+        backoff.failed("u", start);
+        assert_eq!(
+            backoff.check("u", start.plus(Duration::from_secs(1))),
+            Err(BackingOff {
+                seconds: 59,
+                failures: 1
+            })
+        );
+        assert!(backoff.check("other", start).is_ok());
+        let later = start.plus(Duration::from_secs(60));
+        assert!(backoff.check("u", later).is_ok());
+        backoff.failed("u", later);
+        assert!(
+            backoff
+                .check("u", later.plus(Duration::from_secs(119)))
+                .is_err()
+        );
+        assert!(
+            backoff
+                .check("u", later.plus(Duration::from_secs(120)))
+                .is_ok()
+        );
+        for _ in 0..40 {
+            backoff.failed("u", later);
+        }
+        assert_eq!(
+            backoff.check("u", later).map_err(|b| b.seconds),
+            Err(MAX_BACKOFF.as_secs())
+        );
+        backoff.succeeded("u");
+        assert!(backoff.check("u", later).is_ok());
+    }
+
+    #[test]
+    fn a_clock_set_back_does_not_extend_the_backoff() {
+        let backoff = Backoff::new(Duration::from_secs(60));
+        let now = OffsetDateTime::from_unix_timestamp(1_750_000_000).unwrap();
+        backoff.failed("u", now);
+        assert!(backoff.check("u", now).is_err());
+        assert!(backoff.check("u", now - time::Duration::DAY).is_ok());
+    }
+
+    #[test]
+    fn atomic_writes_leave_no_temporary_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        write_atomically(dir.path(), "item.der", b"one").unwrap();
+        write_atomically(dir.path(), "item.der", b"two").unwrap();
+        assert_eq!(std::fs::read(dir.path().join("item.der")).unwrap(), b"two");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}
