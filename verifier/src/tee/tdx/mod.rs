@@ -196,7 +196,7 @@ impl TdxVerifier {
         let qe_status = match qe_identity {
             Ok((identity, signer)) => {
                 signers.push(signer);
-                let check = check_qe_identity(&identity, &quote);
+                let check = check_qe_identity(identity, &quote);
                 let status = check.as_ref().ok().cloned();
                 examination.push(match check {
                     Ok(level) => Check::pass(
@@ -220,14 +220,14 @@ impl TdxVerifier {
             unix,
             [&pck.leaf, &pck.intermediate, &self.root]
                 .into_iter()
-                .chain(signers.iter()),
+                .chain(signers.iter().copied()),
         ));
         let crls = self.select_crls(&collateral, &pck.intermediate, unix);
         examination.push(self.check_revocation(&crls, &pck, &signers));
         let freshness = check_freshness(
             unix,
-            tcb_info.as_deref(),
-            qe_status.as_ref().map(|(identity, _)| identity.as_ref()),
+            tcb_info,
+            qe_status.as_ref().map(|(identity, _)| *identity),
             &crls,
             &mut examination.claims,
         );
@@ -327,12 +327,12 @@ impl TdxVerifier {
 
     /// The TCB signing certificate (chained to the root) whose key signed `signed`, preferring
     /// one valid at `at`: Intel renewed it in 2025 with the same key and serial.
-    fn collateral_signer(
+    fn collateral_signer<'c>(
         &self,
-        collateral: &TdxEndorsements,
+        collateral: &'c TdxEndorsements,
         signed: &Signed,
         at: i64,
-    ) -> Result<IntelCert, String> {
+    ) -> Result<&'c IntelCert, String> {
         let mut signers: Vec<&IntelCert> = collateral
             .certs
             .iter()
@@ -340,19 +340,19 @@ impl TdxVerifier {
             .filter(|cert| self.signature_verifies(signed, cert))
             .collect();
         signers.sort_by_key(|cert| !cert.valid_at(at));
-        signers.first().map(|cert| (*cert).clone()).ok_or_else(|| {
+        signers.first().copied().ok_or_else(|| {
             "signature does not verify with any TCB signing certificate chained to the Intel SGX \
              Root CA in the collateral"
                 .into()
         })
     }
 
-    fn select_tcb_info(
+    fn select_tcb_info<'c>(
         &self,
-        collateral: &TdxEndorsements,
+        collateral: &'c TdxEndorsements,
         pck: &PckExtensions,
         at: i64,
-    ) -> Result<(Arc<TcbInfo>, IntelCert), String> {
+    ) -> Result<(&'c TcbInfo, &'c IntelCert), String> {
         let matching: Vec<&Arc<TcbInfo>> = collateral
             .tcb_infos
             .iter()
@@ -376,28 +376,28 @@ impl TdxVerifier {
             )
         })?;
         let signer = self.collateral_signer(collateral, &info.signed, at)?;
-        Ok((info.clone(), signer))
+        Ok((info, signer))
     }
 
-    fn select_qe_identity(
+    fn select_qe_identity<'c>(
         &self,
-        collateral: &TdxEndorsements,
+        collateral: &'c TdxEndorsements,
         at: i64,
-    ) -> Result<(Arc<QeIdentity>, IntelCert), String> {
+    ) -> Result<(&'c QeIdentity, &'c IntelCert), String> {
         let all: Vec<&Arc<QeIdentity>> = collateral.qe_identities.iter().collect();
         let identity = best(&all, |identity| &identity.signed, at)
             .ok_or("no TD_QE identity in the collateral")?;
         let signer = self.collateral_signer(collateral, &identity.signed, at)?;
-        Ok((identity.clone(), signer))
+        Ok((identity, signer))
     }
 
     /// The freshest CRL issued (name and signature) by the root and by the PCK's CA.
-    fn select_crls(
+    fn select_crls<'c>(
         &self,
-        collateral: &TdxEndorsements,
+        collateral: &'c TdxEndorsements,
         pck_ca: &IntelCert,
         at: i64,
-    ) -> SelectedCrls {
+    ) -> SelectedCrls<'c> {
         let pick = |issuer: &IntelCert| {
             let mut signed: Vec<&Crl> = collateral
                 .crls
@@ -407,7 +407,7 @@ impl TdxVerifier {
                 .collect();
             // Prefer one fresh at `at`, then the latest.
             signed.sort_by_key(|crl| (!crl.fresh_at(at), std::cmp::Reverse(crl.this_update)));
-            signed.first().map(|crl| (*crl).clone())
+            signed.first().copied()
         };
         SelectedCrls {
             root: pick(&self.root),
@@ -430,9 +430,9 @@ impl TdxVerifier {
 
     fn check_revocation(
         &self,
-        crls: &SelectedCrls,
+        crls: &SelectedCrls<'_>,
         pck: &VerifiedPck,
-        signers: &[IntelCert],
+        signers: &[&IntelCert],
     ) -> Check {
         const NAME: &str = "revocation";
         let mut missing = Vec::new();
@@ -440,7 +440,7 @@ impl TdxVerifier {
         match &crls.root {
             Some(crl) => revoked.extend(
                 std::iter::once(&pck.intermediate)
-                    .chain(signers)
+                    .chain(signers.iter().copied())
                     .filter(|cert| crl.revokes(*cert))
                     .map(|cert| cert.name().to_owned()),
             ),
@@ -478,9 +478,9 @@ impl TdxVerifier {
     }
 }
 
-struct SelectedCrls {
-    root: Option<Crl>,
-    pck: Option<Crl>,
+struct SelectedCrls<'c> {
+    root: Option<&'c Crl>,
+    pck: Option<&'c Crl>,
     pck_ca_name: String,
 }
 
