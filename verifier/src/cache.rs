@@ -30,6 +30,17 @@ impl<K: std::hash::Hash + Eq, V: Clone> BoundedCache<K, V> {
             .cloned()
     }
 
+    /// The cached value, or `compute`'s (run outside the lock, then cached). For facts that are
+    /// the same whenever they are computed, failures included (e.g. "this signature verifies").
+    pub fn get_or_compute(&self, key: K, compute: impl FnOnce() -> V) -> V {
+        if let Some(hit) = self.get(&key) {
+            return hit;
+        }
+        let value = compute();
+        self.insert(key, value.clone());
+        value
+    }
+
     pub fn insert(&self, key: K, value: V) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if entries.len() >= CACHE_CAPACITY {

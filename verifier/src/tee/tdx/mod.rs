@@ -73,10 +73,11 @@ pub struct TdxVerifier {
     collateral: Arc<TdxCollateral>,
     require_crl: bool,
     chains: BoundedCache<[u8; 32], Arc<VerifiedPck>>,
-    /// Certificates verified as issued by the root, by fingerprint.
-    root_issued: BoundedCache<[u8; 32], ()>,
-    /// Collateral items or CRLs whose signature verified, by (item, signer) fingerprints.
-    signatures: BoundedCache<([u8; 32], [u8; 32]), ()>,
+    /// Whether a certificate is issued by the root, by fingerprint.
+    root_issued: BoundedCache<[u8; 32], bool>,
+    /// Whether a collateral item's or CRL's signature verifies, by (item, signer) fingerprints.
+    signatures: BoundedCache<([u8; 32], [u8; 32]), bool>,
+    attestation_keys: BoundedCache<[u8; 64], Option<Arc<ParsedPublicKey>>>,
 }
 
 impl TdxVerifier {
@@ -94,6 +95,7 @@ impl TdxVerifier {
             chains: BoundedCache::default(),
             root_issued: BoundedCache::default(),
             signatures: BoundedCache::default(),
+            attestation_keys: BoundedCache::default(),
         }
     }
 
@@ -137,7 +139,8 @@ impl TdxVerifier {
             return examination;
         }
         let signature = quote.signature();
-        examination.push(check_quote_signature(&quote));
+        let attestation_key = self.attestation_key(&signature.attestation_key);
+        examination.push(check_quote_signature(&quote, attestation_key.as_deref()));
         examination.push(check_qe_binding(&quote));
         let pck = match self.verify_pck_chain(signature.pck_chain) {
             Ok(pck) => pck,
@@ -296,33 +299,38 @@ impl TdxVerifier {
     }
 
     fn issued_by_root(&self, cert: &IntelCert) -> bool {
-        if self.root_issued.get(&cert.fingerprint).is_some() {
-            return true;
-        }
-        let issued = cert.fingerprint != self.root.fingerprint
-            && cert
-                .verify_issued_by_with(&self.root, INTEL_SCHEMES)
-                .is_ok();
-        if issued {
-            self.root_issued.insert(cert.fingerprint, ());
-        }
-        issued
+        self.root_issued.get_or_compute(cert.fingerprint, || {
+            cert.fingerprint != self.root.fingerprint
+                && cert
+                    .verify_issued_by_with(&self.root, INTEL_SCHEMES)
+                    .is_ok()
+        })
     }
 
+    /// Whether `signer`'s key signed `signed`. Outcomes, failures included, are cached: a
+    /// collateral directory holds CA certificates too, and trying them must not cost a P-256
+    /// verification on every appraisal.
     fn signature_verifies(&self, signed: &Signed, signer: &IntelCert) -> bool {
-        let key = (signed.fingerprint, signer.fingerprint);
-        if self.signatures.get(&key).is_some() {
-            return true;
-        }
-        let ok = signer.public_key_bits().is_ok_and(|bits| {
-            UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, bits)
-                .verify(signed.body.as_bytes(), &signed.signature)
-                .is_ok()
-        });
-        if ok {
-            self.signatures.insert(key, ());
-        }
-        ok
+        self.signatures
+            .get_or_compute((signed.fingerprint, signer.fingerprint), || {
+                signer.public_key_bits().is_ok_and(|bits| {
+                    UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, bits)
+                        .verify(signed.body.as_bytes(), &signed.signature)
+                        .is_ok()
+                })
+            })
+    }
+
+    /// The attestation key, parsed once per key (it is the same for every quote of a QE).
+    fn attestation_key(&self, key: &[u8; 64]) -> Option<Arc<ParsedPublicKey>> {
+        self.attestation_keys.get_or_compute(*key, || {
+            let mut point = [0u8; 65];
+            point[0] = 0x04;
+            point[1..].copy_from_slice(key);
+            ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point)
+                .ok()
+                .map(Arc::new)
+        })
     }
 
     /// The TCB signing certificate (chained to the root) whose key signed `signed`, preferring
@@ -417,15 +425,10 @@ impl TdxVerifier {
     }
 
     fn crl_signed_by(&self, crl: &Crl, issuer: &IntelCert) -> bool {
-        let key = (crl.fingerprint, issuer.fingerprint);
-        if self.signatures.get(&key).is_some() {
-            return true;
-        }
-        let ok = crl.verify_issued_by(issuer, INTEL_SCHEMES).is_ok();
-        if ok {
-            self.signatures.insert(key, ());
-        }
-        ok
+        self.signatures
+            .get_or_compute((crl.fingerprint, issuer.fingerprint), || {
+                crl.verify_issued_by(issuer, INTEL_SCHEMES).is_ok()
+            })
     }
 
     fn check_revocation(
@@ -538,15 +541,13 @@ fn check_format(quote: &Quote<'_>) -> Check {
     )
 }
 
-fn check_quote_signature(quote: &Quote<'_>) -> Check {
+fn check_quote_signature(quote: &Quote<'_>, key: Option<&ParsedPublicKey>) -> Check {
     const NAME: &str = "quote_signature";
     let signature = quote.signature();
-    let mut point = [0u8; 65];
-    point[0] = 0x04;
-    point[1..].copy_from_slice(&signature.attestation_key);
-    match UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &point)
-        .verify(quote.signed_bytes(), &signature.signature)
-    {
+    let Some(key) = key else {
+        return Check::fail(NAME, "the attestation key is not a P-256 point");
+    };
+    match key.verify_sig(quote.signed_bytes(), &signature.signature) {
         Ok(()) => Check::pass(NAME, "header and TD report signed by the attestation key"),
         Err(_) => Check::fail(
             NAME,
