@@ -910,6 +910,25 @@ mod tests {
             .collect()
     }
 
+    /// Eight prefetches racing for the same platform; every item's outcome of every one.
+    async fn concurrent_prefetches(
+        fetcher: &Arc<PcsFetcher>,
+        platform: PlatformId,
+        now: OffsetDateTime,
+    ) -> Vec<(PcsItem, Result<Supplied, PcsError>)> {
+        let prefetches: Vec<_> = (0..8)
+            .map(|_| {
+                let fetcher = fetcher.clone();
+                tokio::spawn(async move { fetcher.ensure_collateral(platform, now).await })
+            })
+            .collect();
+        let mut outcomes = Vec::new();
+        for prefetch in prefetches {
+            outcomes.extend(prefetch.await.unwrap());
+        }
+        outcomes
+    }
+
     fn platform_of(vector: &Vector) -> PlatformId {
         PlatformId::from_quote(&vector.quote).unwrap()
     }
@@ -1055,16 +1074,8 @@ mod tests {
         );
         let platform = platform_of(&vector);
         let now = at(VALID);
-        let prefetches: Vec<_> = (0..8)
-            .map(|_| {
-                let fetcher = fetcher.clone();
-                tokio::spawn(async move { fetcher.ensure_collateral(platform, now).await })
-            })
-            .collect();
-        for prefetch in prefetches {
-            for (item, outcome) in prefetch.await.unwrap() {
-                assert!(outcome.is_ok(), "{item}: {outcome:?}");
-            }
+        for (item, outcome) in concurrent_prefetches(&fetcher, platform, now).await {
+            assert!(outcome.is_ok(), "{item}: {outcome:?}");
         }
         for path in ALL_PATHS {
             assert_eq!(
@@ -1254,16 +1265,8 @@ mod tests {
         let fetcher = Arc::new(PcsFetcher::new(pcs.settings(None), empty_collateral()).unwrap());
         let platform = platform_of(&vector);
         let now = at(VALID);
-        let prefetches: Vec<_> = (0..8)
-            .map(|_| {
-                let fetcher = fetcher.clone();
-                tokio::spawn(async move { fetcher.ensure_collateral(platform, now).await })
-            })
-            .collect();
-        for prefetch in prefetches {
-            for (item, outcome) in prefetch.await.unwrap() {
-                assert!(outcome.is_err(), "{item}: {outcome:?}");
-            }
+        for (item, outcome) in concurrent_prefetches(&fetcher, platform, now).await {
+            assert!(outcome.is_err(), "{item}: {outcome:?}");
         }
         assert_eq!(
             pcs.total(),
