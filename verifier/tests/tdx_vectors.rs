@@ -389,10 +389,12 @@ fn every_set_gets_its_manifest_verdict_and_claims_at_its_verify_at_time() {
 fn at_2026_11_every_set_is_refused_for_expired_collateral() {
     let Some(dir) = tdx_vectors() else { return };
     for set in sets() {
+        let mut quote = read(&dir, set.quote);
         if set.verdict == Verdict::Refused("quote_format") {
-            continue;
+            // The SPR quote without the text go-tdx-guest appended, so appraisal gets that far.
+            quote.truncate(4935);
         }
-        let examination = examine(&dir, &set, read(&dir, set.quote), EXPIRED_AT);
+        let examination = examine(&dir, &set, quote, EXPIRED_AT);
         let freshness = examination
             .checks
             .iter()
