@@ -16,6 +16,9 @@
 //! follows the declared lengths and never panics; bytes after the signature data are kept apart
 //! ([`Quote::trailing`]) for the verifier to judge (real quote buffers are zero-padded).
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::{Value, json};
 use thiserror::Error;
 
 pub const HEADER_LEN: usize = 48;
@@ -70,7 +73,7 @@ pub mod qe {
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum QuoteError {
-    #[error("quote too short: {what} needs {needed} bytes at offset {offset}, {available} left")]
+    #[error("quote truncated: {what} needs {needed} bytes at offset {offset}, {available} left")]
     Truncated {
         what: &'static str,
         offset: usize,
@@ -85,7 +88,7 @@ pub enum QuoteError {
     TeeType(u32),
     #[error("quote v5 body type {0} is not a TD report (2 = TDX 1.0, 3 = TDX 1.5)")]
     BodyType(u16),
-    #[error("quote v5 body type {body_type} declares {declared} bytes, expected {expected}")]
+    #[error("quote v5 body size {declared} does not fit body type {body_type} ({expected} bytes)")]
     BodySize {
         body_type: u16,
         declared: u32,
@@ -487,41 +490,118 @@ impl<'a> QeReport<'a> {
     }
 }
 
+/// Bound on evidence JSON and on a raw quote file (quote buffers are 8 KiB; the CCEL 256 KiB,
+/// base64-encoded in JSON).
+pub const MAX_EVIDENCE_BYTES: usize = 1024 * 1024;
+
+/// TDX evidence as it travels: CoCo's JSON `{"quote": base64, "cc_eventlog": base64?}` (the agent
+/// writes it, the verifier reads it), or for offline tools a raw quote file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Evidence {
+    pub quote: Vec<u8>,
+    /// The CC event log (ACPI CCEL data), when the attester sent it.
+    pub event_log: Option<Vec<u8>>,
+}
+
+fn decode_field(field: &str, value: &Value) -> Result<Vec<u8>, String> {
+    let text = value
+        .as_str()
+        .ok_or_else(|| format!("\"{field}\" must be a base64 string"))?;
+    if text.len() > MAX_EVIDENCE_BYTES {
+        return Err(format!("\"{field}\" exceeds {MAX_EVIDENCE_BYTES} bytes"));
+    }
+    STANDARD
+        .decode(text)
+        .map_err(|e| format!("\"{field}\" is not base64: {e}"))
+}
+
+impl Evidence {
+    pub fn from_json(evidence: &Value) -> Result<Evidence, String> {
+        let object = evidence
+            .as_object()
+            .ok_or("TDX evidence must be a JSON object {\"quote\", \"cc_eventlog\"}")?;
+        let quote = decode_field("quote", object.get("quote").ok_or("no \"quote\" field")?)?;
+        let event_log = match object.get("cc_eventlog") {
+            None | Some(Value::Null) => None,
+            Some(value) => Some(decode_field("cc_eventlog", value)?),
+        };
+        Ok(Evidence { quote, event_log })
+    }
+
+    /// Standard base64; `cc_eventlog` omitted when there is no log.
+    pub fn to_json(&self) -> Value {
+        let mut value = json!({ "quote": STANDARD.encode(&self.quote) });
+        if let Some(log) = &self.event_log {
+            value["cc_eventlog"] = Value::String(STANDARD.encode(log));
+        }
+        value
+    }
+
+    /// A file holding a raw quote (starts with version 4 or 5, key type 2) or the JSON form.
+    pub fn from_file_bytes(bytes: &[u8]) -> Result<Evidence, String> {
+        if bytes.len() > MAX_EVIDENCE_BYTES {
+            return Err(format!("evidence exceeds {MAX_EVIDENCE_BYTES} bytes"));
+        }
+        if matches!(bytes, [4 | 5, 0, 2, 0, ..]) {
+            return Ok(Evidence {
+                quote: bytes.to_vec(),
+                event_log: None,
+            });
+        }
+        let value: Value = serde_json::from_slice(bytes)
+            .map_err(|_| "neither a raw TDX quote (v4/v5) nor TDX evidence JSON")?;
+        Self::from_json(&value)
+    }
+}
+
+/// A structurally valid quote with zero fields except REPORTDATA, zero signatures, 32 bytes of
+/// QE authentication data (0, 1, …, 31, as Intel's QE writes) and `pck_chain` as its
+/// certification data: what [`Quote::parse`] accepts and no verifier does.
+/// For tests and fuzz seeds.
+pub fn unsigned_quote(
+    version: u16,
+    kind: TdBody,
+    report_data: &[u8; 64],
+    pck_chain: &[u8],
+) -> Vec<u8> {
+    let mut quote = Vec::new();
+    quote.extend_from_slice(&version.to_le_bytes());
+    quote.extend_from_slice(&ATTESTATION_KEY_ECDSA_P256.to_le_bytes());
+    quote.extend_from_slice(&TEE_TYPE_TDX.to_le_bytes());
+    quote.extend_from_slice(&[0u8; 4]);
+    quote.extend_from_slice(&INTEL_QE_VENDOR_ID);
+    quote.extend_from_slice(&[0u8; 20]);
+    if version == 5 {
+        let body_type: u16 = if kind == TdBody::Td15 { 3 } else { 2 };
+        quote.extend_from_slice(&body_type.to_le_bytes());
+        quote.extend_from_slice(&(kind.size() as u32).to_le_bytes());
+    }
+    let mut body = vec![0u8; kind.size()];
+    body[body::REPORT_DATA..body::REPORT_DATA + 64].copy_from_slice(report_data);
+    quote.extend_from_slice(&body);
+    let mut inner = vec![0u8; QE_REPORT_LEN + 64];
+    inner.extend_from_slice(&32u16.to_le_bytes());
+    inner.extend(0u8..32);
+    inner.extend_from_slice(&CERT_DATA_PCK_CHAIN.to_le_bytes());
+    inner.extend_from_slice(&(pck_chain.len() as u32).to_le_bytes());
+    inner.extend_from_slice(pck_chain);
+    let mut signature = vec![0u8; 128];
+    signature.extend_from_slice(&CERT_DATA_QE_REPORT.to_le_bytes());
+    signature.extend_from_slice(&(inner.len() as u32).to_le_bytes());
+    signature.extend_from_slice(&inner);
+    quote.extend_from_slice(&(signature.len() as u32).to_le_bytes());
+    quote.extend_from_slice(&signature);
+    quote
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// A structurally valid v4 or v5 quote with zero fields (no meaningful signatures).
-    pub(crate) fn synthetic(version: u16, kind: TdBody, chain: &[u8]) -> Vec<u8> {
-        let mut quote = Vec::new();
-        quote.extend_from_slice(&version.to_le_bytes());
-        quote.extend_from_slice(&ATTESTATION_KEY_ECDSA_P256.to_le_bytes());
-        quote.extend_from_slice(&TEE_TYPE_TDX.to_le_bytes());
-        quote.extend_from_slice(&[0u8; 4]);
-        quote.extend_from_slice(&INTEL_QE_VENDOR_ID);
-        quote.extend_from_slice(&[0u8; 20]);
-        if version == 5 {
-            let body_type: u16 = if kind == TdBody::Td15 { 3 } else { 2 };
-            quote.extend_from_slice(&body_type.to_le_bytes());
-            quote.extend_from_slice(&(kind.size() as u32).to_le_bytes());
-        }
-        let mut body = vec![0u8; kind.size()];
-        body[body::REPORT_DATA] = 0xAB;
-        quote.extend_from_slice(&body);
-        let mut inner = Vec::new();
-        inner.extend_from_slice(&[0u8; QE_REPORT_LEN + 64]);
-        inner.extend_from_slice(&2u16.to_le_bytes());
-        inner.extend_from_slice(&[7, 7]);
-        inner.extend_from_slice(&CERT_DATA_PCK_CHAIN.to_le_bytes());
-        inner.extend_from_slice(&(chain.len() as u32).to_le_bytes());
-        inner.extend_from_slice(chain);
-        let mut signature = vec![0u8; 128];
-        signature.extend_from_slice(&CERT_DATA_QE_REPORT.to_le_bytes());
-        signature.extend_from_slice(&(inner.len() as u32).to_le_bytes());
-        signature.extend_from_slice(&inner);
-        quote.extend_from_slice(&(signature.len() as u32).to_le_bytes());
-        quote.extend_from_slice(&signature);
-        quote
+    fn synthetic(version: u16, kind: TdBody, chain: &[u8]) -> Vec<u8> {
+        let mut report_data = [0u8; 64];
+        report_data[0] = 0xAB;
+        unsigned_quote(version, kind, &report_data, chain)
     }
 
     #[test]
@@ -540,7 +620,10 @@ mod tests {
             assert_eq!(quote.body().report_data()[0], 0xAB);
             assert_eq!(quote.body().tee_tcb_svn2().is_some(), kind == TdBody::Td15);
             assert_eq!(quote.signature().pck_chain, b"chain");
-            assert_eq!(quote.signature().qe_auth_data, &[7, 7]);
+            assert_eq!(
+                quote.signature().qe_auth_data,
+                (0u8..32).collect::<Vec<_>>()
+            );
             assert_eq!(quote.trailing(), &[0u8; 10]);
             assert_eq!(quote.declared_bytes().len(), bytes.len() - 10);
         }
@@ -570,5 +653,33 @@ mod tests {
             Quote::parse(&huge),
             Err(QuoteError::SignatureDataTooLong(_))
         ));
+    }
+
+    #[test]
+    fn evidence_json_round_trips_and_bad_fields_are_errors() {
+        let evidence = Evidence {
+            quote: vec![4, 0, 2, 0, 1],
+            event_log: Some(vec![9; 3]),
+        };
+        assert_eq!(
+            Evidence::from_json(&evidence.to_json()),
+            Ok(evidence.clone())
+        );
+        let bytes = serde_json::to_vec(&evidence.to_json()).unwrap();
+        assert_eq!(Evidence::from_file_bytes(&bytes), Ok(evidence));
+        assert_eq!(
+            Evidence::from_file_bytes(&[5, 0, 2, 0]).unwrap().quote,
+            vec![5, 0, 2, 0]
+        );
+        let without_log = Evidence {
+            quote: vec![1],
+            event_log: None,
+        };
+        assert_eq!(without_log.to_json(), json!({"quote": "AQ=="}));
+        assert!(Evidence::from_json(&json!({"quote": 5})).is_err());
+        assert!(Evidence::from_json(&json!({"quote": "!!"})).is_err());
+        assert!(Evidence::from_json(&json!({"cc_eventlog": ""})).is_err());
+        assert!(Evidence::from_json(&json!([1])).is_err());
+        assert!(Evidence::from_file_bytes(b"garbage").is_err());
     }
 }

@@ -3,9 +3,9 @@
 //! (Linux 6.16+).
 //!
 //! The 48-byte runtime-data digest goes into REPORTDATA, zero-padded to 64 bytes. The quote the
-//! host's quoting enclave returns is checked locally to carry it ([`check_quote`]: a few header
-//! fields and one comparison, not a parser; the verifier parses the quote and checks its
-//! signatures). Evidence is CoCo's TDX JSON, `{"quote", "cc_eventlog"}`, both standard base64,
+//! host's quoting enclave returns is checked locally to carry it ([`check_quote`], with the
+//! verifier's quote parser; signatures are the verifier's business). Evidence is CoCo's TDX
+//! JSON (`warden_wire::tdx::Evidence`), `{"quote", "cc_eventlog"}`, both standard base64,
 //! with `cc_eventlog` (the firmware's CCEL event log, from which a verifier replays RTMR0–2)
 //! omitted when the firmware published none.
 //!
@@ -17,10 +17,9 @@ use std::fs;
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sha2::{Digest as _, Sha384};
+use warden_wire::tdx::{Evidence as TdxEvidence, Quote};
 
 use super::configfs_tsm::{self, CONFIGFS_TSM_REPORT, ConfigfsTsm, Provider, TsmReport};
 use super::{Attester, AttesterError, report_data_field};
@@ -42,102 +41,15 @@ const RTMR_COUNT: u8 = 4;
 /// Size of an RTMR and of a digest extended into it (SHA-384).
 pub const RTMR_LEN: usize = 48;
 
-/// The TDX quote fields [`check_quote`] looks at (Intel TDX DCAP quote format, v4 and v5).
-mod layout {
-    pub const HEADER_LEN: usize = 48;
-    pub const VERSION: usize = 0;
-    pub const ATT_KEY_TYPE: usize = 2;
-    pub const TEE_TYPE: usize = 4;
-    pub const ATT_KEY_ECDSA_P256: u16 = 2;
-    pub const TEE_TYPE_TDX: u32 = 0x81;
-    /// v5 only: body type (u16) and body size (u32) precede the body.
-    pub const V5_BODY_TYPE: usize = HEADER_LEN;
-    pub const V5_BODY_SIZE: usize = HEADER_LEN + 2;
-    pub const V5_BODY: usize = HEADER_LEN + 6;
-    pub const BODY_TYPE_TD10: u16 = 2;
-    pub const BODY_TYPE_TD15: u16 = 3;
-    pub const TD10_REPORT_LEN: usize = 584;
-    pub const TD15_REPORT_LEN: usize = 648;
-    /// REPORTDATA within the TD report body (the same in TDX 1.0 and 1.5 bodies).
-    pub const REPORT_DATA: usize = 520;
-    pub const REPORT_DATA_LEN: usize = 64;
-}
-
-/// `N` bytes at `at`, or `None` past the end.
-fn field<const N: usize>(bytes: &[u8], at: usize) -> Option<[u8; N]> {
-    bytes.get(at..at.checked_add(N)?)?.try_into().ok()
-}
-
-/// Checks that `quote` looks like a TDX quote (v4 or v5 header, ECDSA P-256 attestation key, TEE
-/// type TDX, a TD report body and the declared signature data present) and carries `requested`
-/// as REPORTDATA.
+/// Checks that `quote` parses as a TDX quote (`warden_wire::tdx::Quote`, the verifier's own
+/// parser) and carries `requested` as REPORTDATA.
 ///
-/// Deliberately minimal, not a verification: it turns a stale, raced, foreign or truncated
-/// quote into a clear local error instead of a rejection at the KBS.
+/// Not a verification: it turns a stale, raced, foreign or truncated quote into a clear local
+/// error instead of a rejection at the KBS.
 pub fn check_quote(quote: &[u8], requested: &[u8; 64]) -> Result<(), AttesterError> {
-    use layout::*;
-    let bad = |what: String| AttesterError::Evidence(format!("TDX quote from the guest: {what}"));
-    let truncated = || bad(format!("truncated ({} bytes)", quote.len()));
-    if quote.len() < HEADER_LEN {
-        return Err(truncated());
-    }
-    let version = field(quote, VERSION).map(u16::from_le_bytes);
-    let key_type = field(quote, ATT_KEY_TYPE).map(u16::from_le_bytes);
-    let tee_type = field(quote, TEE_TYPE).map(u32::from_le_bytes);
-    let (Some(version), Some(key_type), Some(tee_type)) = (version, key_type, tee_type) else {
-        return Err(truncated());
-    };
-    if version != 4 && version != 5 {
-        return Err(bad(format!("version {version}, not 4 or 5")));
-    }
-    if tee_type != TEE_TYPE_TDX {
-        return Err(bad(format!("TEE type {tee_type:#x}, not TDX (0x81)")));
-    }
-    if key_type != ATT_KEY_ECDSA_P256 {
-        return Err(bad(format!(
-            "attestation key type {key_type}, not ECDSA P-256 (2)"
-        )));
-    }
-    let (body, body_len) = if version == 4 {
-        (HEADER_LEN, TD10_REPORT_LEN)
-    } else {
-        let body_type = field(quote, V5_BODY_TYPE)
-            .map(u16::from_le_bytes)
-            .ok_or_else(truncated)?;
-        let body_size = field(quote, V5_BODY_SIZE)
-            .map(u32::from_le_bytes)
-            .ok_or_else(truncated)?;
-        let expected = match body_type {
-            BODY_TYPE_TD10 => TD10_REPORT_LEN,
-            BODY_TYPE_TD15 => TD15_REPORT_LEN,
-            other => {
-                return Err(bad(format!("body type {other}, not a TD report (2 or 3)")));
-            }
-        };
-        if usize::try_from(body_size).ok() != Some(expected) {
-            return Err(bad(format!(
-                "body size {body_size}, but a type-{body_type} body has {expected} bytes"
-            )));
-        }
-        (V5_BODY, expected)
-    };
-    // The quote signature data: its u32 length, then that many bytes.
-    let signature_len = field(quote, body + body_len)
-        .map(u32::from_le_bytes)
-        .ok_or_else(truncated)?;
-    let end = usize::try_from(signature_len)
-        .ok()
-        .and_then(|len| (body + body_len + 4).checked_add(len));
-    if end.is_none_or(|end| quote.len() < end) {
-        return Err(bad(format!(
-            "truncated ({} bytes, but it declares {signature_len} bytes of signature data)",
-            quote.len()
-        )));
-    }
-    let report_data = quote
-        .get(body + REPORT_DATA..body + REPORT_DATA + REPORT_DATA_LEN)
-        .ok_or_else(truncated)?;
-    if report_data != requested {
+    let parsed = Quote::parse(quote)
+        .map_err(|e| AttesterError::Evidence(format!("TDX quote from the guest: {e}")))?;
+    if parsed.body().report_data() != requested {
         return Err(AttesterError::Evidence(
             "the TDX quote does not carry the requested REPORTDATA (stale or raced quote)".into(),
         ));
@@ -157,27 +69,6 @@ pub fn collect_in_entry(entry: &Path, report_data: &[u8; 64]) -> Result<Vec<u8>,
         configfs_tsm::collect_in_entry(entry, Provider::TdxGuest, report_data)?,
         report_data,
     )
-}
-
-/// A TD quote and the CC event log, as sent to the KBS.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TdxEvidence {
-    pub quote: Vec<u8>,
-    /// The CCEL event log; `None` when the firmware published none.
-    pub cc_eventlog: Option<Vec<u8>>,
-}
-
-impl TdxEvidence {
-    /// CoCo's TDX evidence JSON: `{"quote", "cc_eventlog"}`, standard base64, `cc_eventlog`
-    /// omitted when absent.
-    pub fn to_value(&self) -> Value {
-        let mut evidence = Map::new();
-        evidence.insert("quote".into(), STANDARD.encode(&self.quote).into());
-        if let Some(log) = &self.cc_eventlog {
-            evidence.insert("cc_eventlog".into(), STANDARD.encode(log).into());
-        }
-        Value::Object(evidence)
-    }
 }
 
 /// Where the TDX attester finds the kernel's interfaces.
@@ -293,14 +184,14 @@ impl TdxAttester {
     /// The quote binding `report_data` and the event log.
     pub fn collect(&self, report_data: &[u8; 48]) -> Result<TdxEvidence, AttesterError> {
         let quote = self.quote(report_data)?;
-        let cc_eventlog = self.event_log()?;
-        if cc_eventlog.is_none() {
+        let event_log = self.event_log()?;
+        if event_log.is_none() {
             tracing::info!(
                 path = %self.ccel.display(),
                 "no CCEL event log; sending the TD quote without one"
             );
         }
-        Ok(TdxEvidence { quote, cc_eventlog })
+        Ok(TdxEvidence { quote, event_log })
     }
 
     /// The sysfs file of RTMR `index`, checked to exist.
@@ -389,47 +280,20 @@ impl Attester for TdxAttester {
     }
 
     fn evidence(&self, report_data: &[u8; 48]) -> Result<Value, AttesterError> {
-        Ok(self.collect(report_data)?.to_value())
+        Ok(self.collect(report_data)?.to_json())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use warden_wire::tdx::{HEADER_LEN, TD10_BODY_LEN, TdBody, unsigned_quote};
 
-    /// Intel's QE vendor ID, as real quotes carry it.
-    const INTEL_QE_VENDOR_ID: [u8; 16] = [
-        0x93, 0x9a, 0x72, 0x33, 0xf7, 0x9c, 0x4c, 0xa9, 0x94, 0x0a, 0x0d, 0xb3, 0x95, 0x7f, 0x06,
-        0x07,
-    ];
-
-    /// A quote shaped like the quoting enclave's: header, (v5: body descriptor,) a zeroed TD
-    /// report body carrying `report_data`, and unsigned signature data of a plausible size.
-    fn quote(version: u16, body_type: u16, report_data: &[u8; 64]) -> Vec<u8> {
-        let mut quote = Vec::new();
-        quote.extend_from_slice(&version.to_le_bytes());
-        quote.extend_from_slice(&layout::ATT_KEY_ECDSA_P256.to_le_bytes());
-        quote.extend_from_slice(&layout::TEE_TYPE_TDX.to_le_bytes());
-        quote.extend_from_slice(&[0; 4]); // QE SVN, PCE SVN
-        quote.extend_from_slice(&INTEL_QE_VENDOR_ID);
-        quote.extend_from_slice(&[0; 20]); // user data
-        assert_eq!(quote.len(), layout::HEADER_LEN);
-        let body_len = if body_type == layout::BODY_TYPE_TD15 {
-            layout::TD15_REPORT_LEN
-        } else {
-            layout::TD10_REPORT_LEN
-        };
-        if version == 5 {
-            quote.extend_from_slice(&body_type.to_le_bytes());
-            quote.extend_from_slice(&u32::try_from(body_len).unwrap().to_le_bytes());
-        }
-        let mut body = vec![0u8; body_len];
-        body[layout::REPORT_DATA..layout::REPORT_DATA + 64].copy_from_slice(report_data);
-        quote.extend_from_slice(&body);
-        let signature = vec![0x5a; 1000];
-        quote.extend_from_slice(&u32::try_from(signature.len()).unwrap().to_le_bytes());
-        quote.extend_from_slice(&signature);
-        quote
+    /// A quote shaped like the quoting enclave's, carrying `report_data`, unsigned.
+    fn quote(version: u16, kind: TdBody, report_data: &[u8; 64]) -> Vec<u8> {
+        unsigned_quote(version, kind, report_data, b"PCK chain")
     }
 
     /// A fake configfs-tsm entry holding what the kernel would answer.
@@ -450,7 +314,7 @@ mod tests {
     fn collects_the_quote_from_a_configfs_tree() {
         let dir = tempfile::tempdir().unwrap();
         let field = report_data_field(&[3; 48]);
-        let quote = quote(4, 0, &field);
+        let quote = quote(4, TdBody::Td10, &field);
         let entry = fake_entry(dir.path(), "tdx_guest", &quote);
         assert_eq!(collect_in_entry(&entry, &field).unwrap(), quote);
         assert_eq!(fs::read(entry.join("inblob")).unwrap(), field);
@@ -461,14 +325,14 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let paths = TdxPaths::under(root.path());
         let attester = TdxAttester::new(paths.clone());
-        let quote = quote(4, 0, &report_data_field(&[3; 48]));
+        let quote = quote(4, TdBody::Td10, &report_data_field(&[3; 48]));
 
         assert_eq!(attester.event_log().unwrap(), None);
         let evidence = TdxEvidence {
             quote: quote.clone(),
-            cc_eventlog: attester.event_log().unwrap(),
+            event_log: attester.event_log().unwrap(),
         }
-        .to_value();
+        .to_json();
         let object = evidence.as_object().unwrap();
         assert_eq!(object.len(), 1, "{evidence}");
         let decoded = STANDARD.decode(object["quote"].as_str().unwrap()).unwrap();
@@ -480,9 +344,9 @@ mod tests {
         assert_eq!(attester.event_log().unwrap().as_ref(), Some(&log));
         let evidence = TdxEvidence {
             quote: quote.clone(),
-            cc_eventlog: attester.event_log().unwrap(),
+            event_log: attester.event_log().unwrap(),
         }
-        .to_value();
+        .to_json();
         let decoded = STANDARD
             .decode(evidence["cc_eventlog"].as_str().unwrap())
             .unwrap();
@@ -503,7 +367,7 @@ mod tests {
     fn refuses_another_provider() {
         let dir = tempfile::tempdir().unwrap();
         let field = report_data_field(&[3; 48]);
-        let entry = fake_entry(dir.path(), "sev_guest", &quote(4, 0, &field));
+        let entry = fake_entry(dir.path(), "sev_guest", &quote(4, TdBody::Td10, &field));
         let error = collect_in_entry(&entry, &field).unwrap_err();
         assert!(matches!(error, AttesterError::Unavailable(_)), "{error}");
         assert!(error.to_string().contains("tdx_guest"), "{error}");
@@ -513,7 +377,7 @@ mod tests {
     fn a_quote_for_other_report_data_is_a_clear_error() {
         let dir = tempfile::tempdir().unwrap();
         let stale = report_data_field(&[4; 48]);
-        let entry = fake_entry(dir.path(), "tdx_guest", &quote(4, 0, &stale));
+        let entry = fake_entry(dir.path(), "tdx_guest", &quote(4, TdBody::Td10, &stale));
         let error = collect_in_entry(&entry, &report_data_field(&[3; 48])).unwrap_err();
         let message = error.to_string();
         assert!(
@@ -525,8 +389,8 @@ mod tests {
     #[test]
     fn version_5_quotes_with_either_body_are_accepted() {
         let field = report_data_field(&[9; 48]);
-        for body_type in [layout::BODY_TYPE_TD10, layout::BODY_TYPE_TD15] {
-            let quote = quote(5, body_type, &field);
+        for kind in [TdBody::Td10, TdBody::Td15] {
+            let quote = quote(5, kind, &field);
             check_quote(&quote, &field).unwrap();
             let error = check_quote(&quote, &[0; 64]).unwrap_err();
             assert!(error.to_string().contains("REPORTDATA"), "{error}");
@@ -536,8 +400,8 @@ mod tests {
     #[test]
     fn malformed_and_short_quotes_are_errors_not_panics() {
         let field = report_data_field(&[1; 48]);
-        for (version, body_type) in [(4, 0), (5, 2), (5, 3)] {
-            let quote = quote(version, body_type, &field);
+        for (version, kind) in [(4, TdBody::Td10), (5, TdBody::Td10), (5, TdBody::Td15)] {
+            let quote = quote(version, kind, &field);
             for len in 0..quote.len() {
                 let error = check_quote(&quote[..len], &field).unwrap_err();
                 assert!(error.to_string().contains("truncated"), "{len}: {error}");
@@ -547,27 +411,27 @@ mod tests {
             let error = check_quote(quote, &field).unwrap_err().to_string();
             assert!(error.contains(text), "{error}");
         };
-        let good = quote(4, 0, &field);
+        let good = quote(4, TdBody::Td10, &field);
         let mut bad = good.clone();
-        set_u16(&mut bad, layout::VERSION, 3);
+        set_u16(&mut bad, 0, 3);
         expect(&bad, "version 3");
         let mut bad = good.clone();
-        bad[layout::TEE_TYPE] = 0; // an SGX quote
+        bad[4] = 0; // TEE type: an SGX quote
         expect(&bad, "TEE type 0x0");
         let mut bad = good.clone();
-        set_u16(&mut bad, layout::ATT_KEY_TYPE, 3);
+        set_u16(&mut bad, 2, 3); // attestation key type
         expect(&bad, "attestation key type 3");
         let mut bad = good.clone();
-        let signature_len = layout::HEADER_LEN + layout::TD10_REPORT_LEN;
+        let signature_len = HEADER_LEN + TD10_BODY_LEN;
         bad[signature_len..signature_len + 4].copy_from_slice(&u32::MAX.to_le_bytes());
         expect(&bad, "signature data");
 
-        let good = quote(5, 2, &field);
+        let good = quote(5, TdBody::Td10, &field);
         let mut bad = good.clone();
-        set_u16(&mut bad, layout::V5_BODY_TYPE, 1); // an SGX enclave report body
+        set_u16(&mut bad, HEADER_LEN, 1); // body type: an SGX enclave report body
         expect(&bad, "body type 1");
         let mut bad = good.clone();
-        set_u16(&mut bad, layout::V5_BODY_TYPE, 3); // says TDX 1.5, sized as TDX 1.0
+        set_u16(&mut bad, HEADER_LEN, 3); // says TDX 1.5, sized as TDX 1.0
         expect(&bad, "body size 584");
         expect(&[0xff; 2000], "version 65535");
     }

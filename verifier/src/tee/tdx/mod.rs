@@ -32,7 +32,6 @@
 //! event log `boot` (kernel digest and command line, boot applications, events per RTMR).
 
 pub mod collateral;
-pub mod evidence;
 pub mod pck;
 
 use std::sync::Arc;
@@ -52,8 +51,9 @@ use collateral::{
     ModuleIdentity, PlatformLevel, QeIdentity, Signed, SvnLevel, TcbInfo, TcbStatus, TdxCollateral,
     TdxEndorsements,
 };
-pub use evidence::TdxEvidence;
 use pck::{INTEL_SCHEMES, IntelCert, PckExtensions, parse_intel_cert, pinned_root};
+/// TDX evidence (CoCo JSON or a raw quote file), shared with the agent through `warden-wire`.
+pub use warden_wire::tdx::Evidence as TdxEvidence;
 
 /// A PCK chain from a quote, verified up to the pinned root (cached by the chain's bytes).
 struct VerifiedPck {
