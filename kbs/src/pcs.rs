@@ -23,12 +23,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use tracing::{debug, warn};
 use warden_verifier::collateral::CollateralSet;
+use warden_verifier::tee::rfc3339;
 use warden_verifier::tee::tdx::collateral::{Signed, TdxCollateral, TdxEndorsements};
-use warden_verifier::tee::tdx::pck::{INTEL_SCHEMES, IntelCert, parse_intel_cert, pinned_root};
-use warden_verifier::x509::{Crl, pem_certificates};
+use warden_verifier::tee::tdx::pck::PckChain;
+use warden_verifier::tee::tdx::pck::{IntelCert, pinned_root};
+use warden_verifier::x509::Crl;
 use warden_wire::tdx::Quote;
 
 use crate::fetch::{Backoff, Flights, get_bounded, http_client, write_atomically};
@@ -44,8 +45,6 @@ pub const INTEL_ROOT_CA_CRL_URL: &str =
 const MAX_ANSWER_BYTES: usize = 2 * 1024 * 1024;
 /// Bound on a decoded issuer chain (real ones are two certificates, about 2 KiB of PEM).
 const MAX_ISSUER_CHAIN_BYTES: usize = 64 * 1024;
-/// Certificates a quote's PCK chain may hold: leaf, PCK CA, root (as the verifier allows).
-const MAX_PCK_CHAIN_CERTS: usize = 4;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PcsError {
@@ -119,39 +118,18 @@ impl PlatformId {
     /// Intel SGX Root CA, so a forged quote cannot make the KBS query PCS (and back off) for
     /// FMSPCs of its choosing; the verifier checks the chain again along with everything else.
     pub fn from_quote(quote: &[u8]) -> Result<PlatformId, PcsError> {
-        let error = |detail: String| PcsError::Quote(detail);
-        let quote = Quote::parse(quote).map_err(|e| error(e.to_string()))?;
-        let ders = pem_certificates(quote.signature().pck_chain).map_err(error)?;
-        if ders.is_empty() || ders.len() > MAX_PCK_CHAIN_CERTS {
-            return Err(error(format!(
-                "the PCK chain holds {} certificates (1..={MAX_PCK_CHAIN_CERTS} expected)",
-                ders.len()
-            )));
-        }
-        let certs = ders
-            .iter()
-            .map(|der| parse_intel_cert(der))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(error)?;
-        let leaf = &certs[0];
-        let extensions = leaf
-            .ext
-            .as_ref()
-            .ok_or_else(|| error(format!("{} is not a PCK certificate", leaf.name())))?;
-        let ca_cert = certs[1..]
-            .iter()
-            .find(|cert| leaf.names_issuer(*cert))
-            .ok_or_else(|| error(format!("the chain lacks the issuer of {}", leaf.name())))?;
-        ca_cert
-            .verify_issued_by_with(&pinned_root(), INTEL_SCHEMES)
-            .map_err(error)?;
-        leaf.verify_issued_by_with(ca_cert, INTEL_SCHEMES)
-            .map_err(error)?;
-        let ca = PckCa::from_common_name(ca_cert.name())
-            .ok_or_else(|| error(format!("{} is not a PCK CA", ca_cert.name())))?;
+        let chain = read_pck_chain(quote)?;
+        chain.verify(&pinned_root()).map_err(PcsError::Quote)?;
+        PlatformId::of(&chain)
+    }
+
+    /// The platform a PCK chain names, whether or not the chain has been verified.
+    fn of(chain: &PckChain) -> Result<PlatformId, PcsError> {
+        let ca = PckCa::from_common_name(chain.ca.name())
+            .ok_or_else(|| PcsError::Quote(format!("{} is not a PCK CA", chain.ca.name())))?;
         Ok(PlatformId {
-            fmspc: extensions.fmspc,
-            pce_id: extensions.pce_id,
+            fmspc: chain.extensions.fmspc,
+            pce_id: chain.extensions.pce_id,
             ca,
         })
     }
@@ -302,13 +280,6 @@ impl Window {
     }
 }
 
-fn rfc3339(unix: i64) -> String {
-    OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_else(|| unix.to_string())
-}
-
 impl fmt::Display for Window {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.until {
@@ -318,11 +289,10 @@ impl fmt::Display for Window {
     }
 }
 
-/// The common name of an X.509 name as x509-parser prints it (`CN=..., O=...`).
-fn common_name(name: &str) -> &str {
-    name.split(", ")
-        .find_map(|part| part.strip_prefix("CN="))
-        .unwrap_or(name)
+/// The PCK chain a TDX quote carries, read but not verified.
+fn read_pck_chain(quote: &[u8]) -> Result<PckChain, PcsError> {
+    let quote = Quote::parse(quote).map_err(|e| PcsError::Quote(e.to_string()))?;
+    PckChain::read(quote.signature().pck_chain).map_err(PcsError::Quote)
 }
 
 /// The windows of every copy of `item` that `set` holds.
@@ -342,7 +312,7 @@ fn windows_of(set: &TdxEndorsements, item: PcsItem, root: &IntelCert) -> Vec<Win
         PcsItem::PckCrl(ca) => set
             .crls
             .iter()
-            .filter(|crl| common_name(&crl.issuer) == ca.common_name())
+            .filter(|crl| crl.issuer_name() == ca.common_name())
             .map(Window::of_crl)
             .collect(),
         PcsItem::RootCaCrl => set
@@ -363,7 +333,7 @@ fn describe(set: &TdxEndorsements) -> String {
     let crls: Vec<String> = set
         .crls
         .iter()
-        .map(|crl| format!("CRL of {}", common_name(&crl.issuer)))
+        .map(|crl| format!("CRL of {}", crl.issuer_name()))
         .collect();
     let mut found = fmspcs;
     found.extend((0..set.qe_identities.len()).map(|_| "a QE identity".to_owned()));
@@ -473,6 +443,27 @@ impl PcsFetcher {
     /// HTTP requests made so far (tests and metrics).
     pub fn requests_made(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
+    }
+
+    /// [`Self::ensure_collateral`] for the platform a quote's PCK chain names. Collateral the
+    /// shared store already holds valid at `now` costs no signature check; only when something
+    /// must be fetched is the chain verified first (see [`PlatformId::from_quote`]).
+    pub async fn ensure_for_quote(
+        &self,
+        quote: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<Vec<(PcsItem, Result<Supplied, PcsError>)>, PcsError> {
+        let chain = read_pck_chain(quote)?;
+        let platform = PlatformId::of(&chain)?;
+        let items = platform.items();
+        if items.iter().all(|item| self.holds_valid(*item, now)) {
+            return Ok(items
+                .into_iter()
+                .map(|item| (item, Ok(Supplied::Present)))
+                .collect());
+        }
+        chain.verify(&self.root).map_err(PcsError::Quote)?;
+        Ok(self.ensure_collateral(platform, now).await)
     }
 
     /// Makes sure the collateral holds every item `platform` needs, valid at `now`; the items
@@ -691,7 +682,7 @@ mod tests {
     const NOT_YET_VALID: &str = "2025-06-01T00:00:00Z";
 
     fn at(text: &str) -> OffsetDateTime {
-        OffsetDateTime::parse(text, &Rfc3339).unwrap()
+        OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).unwrap()
     }
 
     /// The dcap-qvl TDX vector (FMSPC b0c06f000000, PCK Platform CA) and its collateral in the
@@ -1061,6 +1052,38 @@ mod tests {
             PlatformId::from_quote(b"not a quote"),
             Err(PcsError::Quote(_))
         ));
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_quote_whose_collateral_is_present_needs_no_chain_check_but_a_fetch_does() {
+        let Some(vector) = vector() else { return };
+        let pcs = fake_pcs(&vector, Duration::ZERO, Behaviour::Serve).await;
+        let collateral = empty_collateral();
+        let fetcher = PcsFetcher::new(pcs.settings(None), collateral.clone()).unwrap();
+        let now = at(VALID);
+        let mut forged = vector.quote.clone();
+        let chain_start = forged
+            .windows(27)
+            .position(|window| window == b"-----BEGIN CERTIFICATE-----")
+            .unwrap();
+        let inside = chain_start + 28 + 300;
+        forged[inside] = if forged[inside] == b'A' { b'B' } else { b'A' };
+        // Nothing present: a chain that does not verify to Intel fetches nothing.
+        assert!(matches!(
+            fetcher.ensure_for_quote(&forged, now).await,
+            Err(PcsError::Quote(_))
+        ));
+        assert_eq!(pcs.total(), 0);
+        // The genuine quote fetches; afterwards everything is present and nothing is checked
+        // or requested again (the verifier checks the chain with the evidence).
+        for (item, outcome) in fetcher.ensure_for_quote(&vector.quote, now).await.unwrap() {
+            assert_eq!(outcome, Ok(Supplied::Fetched), "{item}");
+        }
+        assert_eq!(pcs.total(), 4);
+        for (item, outcome) in fetcher.ensure_for_quote(&forged, now).await.unwrap() {
+            assert_eq!(outcome, Ok(Supplied::Present), "{item}");
+        }
+        assert_eq!(pcs.total(), 4);
     }
 
     #[tokio::test(flavor = "multi_thread")]

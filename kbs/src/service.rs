@@ -30,7 +30,7 @@ use crate::error::KbsError;
 use crate::kds::{KdsFetcher, KdsSettings, vcek_ids};
 use crate::keyfile;
 use crate::metrics::{Metrics, TeeLabels};
-use crate::pcs::{PcsFetcher, PcsSettings, PlatformId, Supplied};
+use crate::pcs::{PcsFetcher, PcsSettings, Supplied};
 use crate::protocol::{Authorization, Handshake, ProtocolConfig};
 use crate::ratelimit::{RateLimit, RateLimiter};
 use crate::release::{self, Decision, ReleasePolicies};
@@ -353,14 +353,14 @@ impl Kbs {
         let Ok(evidence) = TdxEvidence::from_json(evidence) else {
             return;
         };
-        let platform = match PlatformId::from_quote(&evidence.quote) {
-            Ok(platform) => platform,
+        let outcomes = match pcs.ensure_for_quote(&evidence.quote, now).await {
+            Ok(outcomes) => outcomes,
             Err(error) => {
                 warn!(tee = "tdx", %error, "no collateral fetched for this quote");
                 return;
             }
         };
-        for (item, outcome) in pcs.ensure_collateral(platform, now).await {
+        for (item, outcome) in outcomes {
             match outcome {
                 Ok(Supplied::Fetched) => info!(tee = "tdx", %item, "collateral fetched from PCS"),
                 Ok(Supplied::FromDiskCache) => {

@@ -100,10 +100,7 @@ impl<E> X509Cert<E> {
 
     /// The common name, for messages.
     pub fn name(&self) -> &str {
-        self.subject
-            .split(", ")
-            .find_map(|part| part.strip_prefix("CN="))
-            .unwrap_or(&self.subject)
+        common_name(&self.subject)
     }
 
     pub fn valid_at(&self, at: i64) -> bool {
@@ -157,6 +154,14 @@ impl X509Cert<()> {
     }
 }
 
+/// The common name of an X.509 name as x509-parser prints it (`CN=..., O=...`), else the
+/// whole name.
+pub fn common_name(name: &str) -> &str {
+    name.split(", ")
+        .find_map(|part| part.strip_prefix("CN="))
+        .unwrap_or(name)
+}
+
 /// The DER contents of every `CERTIFICATE` block of a PEM text, in order.
 pub fn pem_certificates(pem: &[u8]) -> Result<Vec<Vec<u8>>, String> {
     let mut certs = Vec::new();
@@ -198,6 +203,11 @@ impl Crl {
                 .collect(),
             issuer_raw: crl.issuer().as_raw().to_vec(),
         })
+    }
+
+    /// The issuer's common name, for matching by name and for messages.
+    pub fn issuer_name(&self) -> &str {
+        common_name(&self.issuer)
     }
 
     /// Whether `issuer` is named as this CRL's issuer.

@@ -195,6 +195,17 @@ pub trait Verifier: Send + Sync {
     ) -> Examination;
 }
 
+/// A Unix time as RFC 3339, for check details and logs (the number itself if out of range).
+pub fn rfc3339(unix: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| unix.to_string())
+}
+
 /// The `report_data` check: the field must equal the expected bytes followed by zeros, or (for
 /// TEEs whose evidence carries the bare digest) equal them exactly.
 pub(crate) fn check_report_data(actual: &[u8], expected: &ExpectedBinding) -> Check {

@@ -33,12 +33,13 @@ use std::sync::Arc;
 use aws_lc_rs::signature::{ECDSA_P384_SHA384_FIXED, ParsedPublicKey};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use warden_wire::snp::{
     Generation, RawTcb, Report, SIGNATURE_ALGO_ECDSA_P384_SHA384, SigningKey, Tcb,
 };
 
-use super::{Check, Claims, Examination, ExpectedBinding, Tee, Verifier, check_report_data};
+use super::{
+    Check, Claims, Examination, ExpectedBinding, Tee, Verifier, check_report_data, rfc3339,
+};
 use crate::cache::BoundedCache;
 use certs::{AmdRoots, Cert, Collateral, Crl, Endorsements, VekExtensions};
 pub use evidence::SnpEvidence;
@@ -392,13 +393,6 @@ fn kind_tag(kind: SigningKey) -> u8 {
         SigningKey::None => 7,
         SigningKey::Reserved(other) => other,
     }
-}
-
-fn rfc3339(unix: i64) -> String {
-    OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_else(|| unix.to_string())
 }
 
 fn check_generation(

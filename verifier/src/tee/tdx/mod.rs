@@ -40,31 +40,27 @@ use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED, ParsedPublicKey, UnparsedPub
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use warden_wire::eventlog;
 use warden_wire::tdx::{INTEL_QE_VENDOR_ID, Quote, TdBody, TdReport, td_attributes};
 
-use super::{Check, Claims, Examination, ExpectedBinding, Tee, Verifier, check_report_data};
+use super::{
+    Check, Claims, Examination, ExpectedBinding, Tee, Verifier, check_report_data, rfc3339,
+};
 use crate::cache::BoundedCache;
-use crate::x509::{Crl, pem_certificates};
+use crate::x509::Crl;
 use collateral::{
     ModuleIdentity, PlatformLevel, QeIdentity, Signed, SvnLevel, TcbInfo, TcbStatus, TdxCollateral,
     TdxEndorsements,
 };
-use pck::{INTEL_SCHEMES, IntelCert, PckExtensions, parse_intel_cert, pinned_root};
+use pck::{INTEL_SCHEMES, IntelCert, PckChain, PckExtensions, parse_intel_cert, pinned_root};
 /// TDX evidence (CoCo JSON or a raw quote file), shared with the agent through `warden-wire`.
 pub use warden_wire::tdx::Evidence as TdxEvidence;
 
 /// A PCK chain from a quote, verified up to the pinned root (cached by the chain's bytes).
 struct VerifiedPck {
-    leaf: IntelCert,
-    intermediate: IntelCert,
-    extensions: PckExtensions,
+    chain: PckChain,
     key: ParsedPublicKey,
 }
-
-/// Certificates a quote's PCK chain may hold: leaf, intermediate CA, root.
-const MAX_CHAIN_CERTS: usize = 4;
 
 pub struct TdxVerifier {
     root: IntelCert,
@@ -153,12 +149,12 @@ impl TdxVerifier {
             "pck_chain",
             format!(
                 "{} ← {} ← pinned {}",
-                pck.leaf.name(),
-                pck.intermediate.name(),
+                pck.chain.leaf.name(),
+                pck.chain.ca.name(),
                 self.root.name()
             ),
         ));
-        add_pck_claims(&mut examination.claims, &pck.extensions);
+        add_pck_claims(&mut examination.claims, &pck.chain.extensions);
         examination.push(
             match pck
                 .key
@@ -174,7 +170,7 @@ impl TdxVerifier {
 
         let collateral = self.collateral.snapshot();
         let unix = at.unix_timestamp();
-        let tcb_info = self.select_tcb_info(&collateral, &pck.extensions, unix);
+        let tcb_info = self.select_tcb_info(&collateral, &pck.chain.extensions, unix);
         let qe_identity = self.select_qe_identity(&collateral, unix);
         let mut signers = Vec::new();
         let tcb_info = match tcb_info {
@@ -221,11 +217,11 @@ impl TdxVerifier {
         };
         examination.push(check_validity(
             unix,
-            [&pck.leaf, &pck.intermediate, &self.root]
+            [&pck.chain.leaf, &pck.chain.ca, &self.root]
                 .into_iter()
                 .chain(signers.iter().copied()),
         ));
-        let crls = self.select_crls(&collateral, &pck.intermediate, unix);
+        let crls = self.select_crls(&collateral, &pck.chain.ca, unix);
         examination.push(self.check_revocation(&crls, &pck, &signers));
         let freshness = check_freshness(
             unix,
@@ -239,7 +235,7 @@ impl TdxVerifier {
             let qe_level = qe_status.as_ref().and_then(|(_, level)| level.as_ref());
             let (level_check, module_check) = check_tcb_level(
                 info,
-                &pck.extensions,
+                &pck.chain.extensions,
                 &quote.body(),
                 qe_level,
                 &mut examination.claims,
@@ -263,37 +259,13 @@ impl TdxVerifier {
         if let Some(hit) = self.chains.get(&key) {
             return Ok(hit);
         }
-        let ders = pem_certificates(pem)?;
-        if ders.is_empty() || ders.len() > MAX_CHAIN_CERTS {
-            return Err(format!(
-                "the quote's PCK chain holds {} certificates (1..={MAX_CHAIN_CERTS} expected)",
-                ders.len()
-            ));
-        }
-        let certs = ders
-            .iter()
-            .map(|der| parse_intel_cert(der))
-            .collect::<Result<Vec<_>, _>>()?;
-        let leaf = &certs[0];
-        let extensions = leaf
-            .ext
-            .clone()
-            .ok_or_else(|| format!("{} is not a PCK certificate", leaf.name()))?;
-        let intermediate = certs[1..]
-            .iter()
-            .find(|cert| leaf.names_issuer(*cert))
-            .ok_or_else(|| format!("the quote's chain lacks the issuer of {}", leaf.name()))?;
-        intermediate.verify_issued_by_with(&self.root, INTEL_SCHEMES)?;
-        leaf.verify_issued_by_with(intermediate, INTEL_SCHEMES)?;
+        let chain = PckChain::read(pem)?;
+        chain.verify(&self.root)?;
+        let leaf = &chain.leaf;
         let public_key = leaf.public_key_bits()?;
         let parsed = ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &public_key)
             .map_err(|e| format!("{}: not a P-256 key: {e}", leaf.name()))?;
-        let verified = Arc::new(VerifiedPck {
-            leaf: leaf.clone(),
-            intermediate: intermediate.clone(),
-            extensions,
-            key: parsed,
-        });
+        let verified = Arc::new(VerifiedPck { chain, key: parsed });
         self.chains.insert(key, verified.clone());
         Ok(verified)
     }
@@ -442,7 +414,7 @@ impl TdxVerifier {
         let mut revoked = Vec::new();
         match &crls.root {
             Some(crl) => revoked.extend(
-                std::iter::once(&pck.intermediate)
+                std::iter::once(&pck.chain.ca)
                     .chain(signers.iter().copied())
                     .filter(|cert| crl.revokes(*cert))
                     .map(|cert| cert.name().to_owned()),
@@ -450,10 +422,10 @@ impl TdxVerifier {
             None => missing.push("Intel SGX Root CA CRL".to_owned()),
         }
         match &crls.pck {
-            Some(crl) if crl.revokes(&pck.leaf) => revoked.push(format!(
+            Some(crl) if crl.revokes(&pck.chain.leaf) => revoked.push(format!(
                 "{} (serial {})",
-                pck.leaf.name(),
-                hex::encode(&pck.leaf.serial)
+                pck.chain.leaf.name(),
+                hex::encode(&pck.chain.leaf.serial)
             )),
             Some(_) => {}
             None => missing.push(format!("{} CRL", crls.pck_ca_name)),
@@ -498,13 +470,6 @@ fn best<'a, T>(candidates: &[&'a T], signed: impl Fn(&T) -> &Signed, at: i64) ->
             signed.next_update,
         )
     })
-}
-
-fn rfc3339(unix: i64) -> String {
-    OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_else(|| unix.to_string())
 }
 
 fn check_format(quote: &Quote<'_>) -> Check {

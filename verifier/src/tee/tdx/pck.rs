@@ -4,7 +4,7 @@
 
 use x509_parser::certificate::X509Certificate;
 
-use crate::x509::{Scheme, X509Cert};
+use crate::x509::{Scheme, X509Cert, pem_certificates};
 
 /// Intel signs every certificate, CRL and collateral item with ECDSA P-256/SHA-256.
 pub const INTEL_SCHEMES: &[Scheme] = &[Scheme::EcdsaP256Sha256];
@@ -22,6 +22,56 @@ pub fn pinned_root() -> IntelCert {
 
 pub fn parse_intel_cert(der: &[u8]) -> Result<IntelCert, String> {
     X509Cert::parse_with(der, |cert| pck_extensions_of(cert).ok())
+}
+
+/// Certificates a quote's PCK chain may hold: leaf, intermediate CA, root.
+const MAX_PCK_CHAIN_CERTS: usize = 4;
+
+/// A quote's PCK chain as read, not yet verified: the PCK certificate and the CA certificate it
+/// names as its issuer (a root copy in the chain is ignored: the root is pinned).
+#[derive(Debug, Clone)]
+pub struct PckChain {
+    pub leaf: IntelCert,
+    pub ca: IntelCert,
+    pub extensions: PckExtensions,
+}
+
+impl PckChain {
+    /// Reads the PEM chain of a quote's certification data.
+    pub fn read(pem: &[u8]) -> Result<PckChain, String> {
+        let ders = pem_certificates(pem)?;
+        if ders.is_empty() || ders.len() > MAX_PCK_CHAIN_CERTS {
+            return Err(format!(
+                "the quote's PCK chain holds {} certificates (1..={MAX_PCK_CHAIN_CERTS} expected)",
+                ders.len()
+            ));
+        }
+        let mut certs = ders
+            .iter()
+            .map(|der| parse_intel_cert(der))
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter();
+        let leaf = certs.next().expect("checked non-empty");
+        let extensions = leaf
+            .ext
+            .clone()
+            .ok_or_else(|| format!("{} is not a PCK certificate", leaf.name()))?;
+        let ca = certs
+            .find(|cert| leaf.names_issuer(cert))
+            .ok_or_else(|| format!("the quote's chain lacks the issuer of {}", leaf.name()))?;
+        Ok(PckChain {
+            leaf,
+            ca,
+            extensions,
+        })
+    }
+
+    /// Checks the signatures: CA ← `root`, PCK ← CA (validity windows are the caller's, at its
+    /// verification time).
+    pub fn verify(&self, root: &IntelCert) -> Result<(), String> {
+        self.ca.verify_issued_by_with(root, INTEL_SCHEMES)?;
+        self.leaf.verify_issued_by_with(&self.ca, INTEL_SCHEMES)
+    }
 }
 
 /// What a PCK certificate says about the platform it certifies.
