@@ -67,8 +67,9 @@ pub struct SnpVerifier {
     require_crl: bool,
     /// Verified VEK chains by (VEK fingerprint, signing-key kind).
     chains: BoundedCache<([u8; 32], u8), Arc<VerifiedVek>>,
-    /// CRLs whose signature by a product's ARK verified, by (CRL fingerprint, product index).
-    crls: BoundedCache<([u8; 32], usize), ()>,
+    /// Whether a CRL's signature by a product's ARK verifies (failures too: a CRL that does not
+    /// is not re-checked on every appraisal), by (CRL fingerprint, product index).
+    crls: BoundedCache<([u8; 32], usize), bool>,
 }
 
 impl SnpVerifier {
@@ -321,17 +322,10 @@ impl SnpVerifier {
 
     /// Whether `crl` is signed by the ARK of product `index` (verified once per CRL).
     fn crl_signed_by_ark(&self, crl: &Crl, index: usize) -> bool {
-        let key = (crl.fingerprint, index);
-        if self.crls.get(&key).is_some() {
-            return true;
-        }
-        let signed = crl
-            .verify_issued_by(&self.roots.products[index].ark, certs::AMD_SCHEMES)
-            .is_ok();
-        if signed {
-            self.crls.insert(key, ());
-        }
-        signed
+        self.crls.get_or_compute((crl.fingerprint, index), || {
+            crl.verify_issued_by(&self.roots.products[index].ark, certs::AMD_SCHEMES)
+                .is_ok()
+        })
     }
 
     /// AMD CRLs signed by the product's ARK, from the evidence or the collateral.
