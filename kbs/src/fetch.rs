@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use time::OffsetDateTime;
 use tokio::sync::OnceCell;
@@ -109,37 +109,14 @@ impl<V: Clone> Flights<V> {
     }
 }
 
-/// A point in time back-off is measured in: the monotonic clock (KDS) or the time the caller
-/// passes in (PCS, which never reads the clock itself).
-pub(crate) trait Moment: Copy + Ord {
-    fn plus(self, duration: Duration) -> Self;
-    fn whole_seconds_until(self, later: Self) -> u64;
-}
-
-impl Moment for Instant {
-    fn plus(self, duration: Duration) -> Self {
-        self.checked_add(duration).unwrap_or(self)
-    }
-
-    fn whole_seconds_until(self, later: Self) -> u64 {
-        later.saturating_duration_since(self).as_secs()
-    }
-}
-
-impl Moment for OffsetDateTime {
-    fn plus(self, duration: Duration) -> Self {
-        self.saturating_add(time::Duration::try_from(duration).unwrap_or(time::Duration::MAX))
-    }
-
-    fn whole_seconds_until(self, later: Self) -> u64 {
-        u64::try_from((later - self).whole_seconds()).unwrap_or(0)
-    }
+fn plus(at: OffsetDateTime, duration: Duration) -> OffsetDateTime {
+    at.saturating_add(time::Duration::try_from(duration).unwrap_or(time::Duration::MAX))
 }
 
 #[derive(Debug, Clone, Copy)]
-struct Failures<T> {
-    last: T,
-    until: T,
+struct Failures {
+    last: OffsetDateTime,
+    until: OffsetDateTime,
     count: u32,
 }
 
@@ -151,13 +128,14 @@ pub(crate) struct BackingOff {
 }
 
 /// Exponential back-off per key after failures: `first`, doubling per consecutive failure, up to
-/// an hour. A success forgets the key.
-pub(crate) struct Backoff<T> {
+/// an hour. A success forgets the key. Time is the caller's (the KBS's request time), never
+/// read here.
+pub(crate) struct Backoff {
     first: Duration,
-    failures: Mutex<HashMap<String, Failures<T>>>,
+    failures: Mutex<HashMap<String, Failures>>,
 }
 
-impl<T: Moment> Backoff<T> {
+impl Backoff {
     pub(crate) fn new(first: Duration) -> Self {
         Self {
             first,
@@ -165,11 +143,11 @@ impl<T: Moment> Backoff<T> {
         }
     }
 
-    pub(crate) fn check(&self, key: &str, now: T) -> Result<(), BackingOff> {
+    pub(crate) fn check(&self, key: &str, now: OffsetDateTime) -> Result<(), BackingOff> {
         match lock(&self.failures).get(key) {
             // A time before the last failure (a clock set back) does not extend the wait.
             Some(failures) if failures.last <= now && now < failures.until => Err(BackingOff {
-                seconds: now.whole_seconds_until(failures.until),
+                seconds: u64::try_from((failures.until - now).whole_seconds()).unwrap_or(0),
                 failures: failures.count,
             }),
             _ => Ok(()),
@@ -180,7 +158,7 @@ impl<T: Moment> Backoff<T> {
         lock(&self.failures).remove(key);
     }
 
-    pub(crate) fn failed(&self, key: &str, now: T) {
+    pub(crate) fn failed(&self, key: &str, now: OffsetDateTime) {
         let mut failures = lock(&self.failures);
         if failures.len() >= MAX_TRACKED_FAILURES && !failures.contains_key(key) {
             failures.retain(|_, entry| now < entry.until);
@@ -197,7 +175,7 @@ impl<T: Moment> Backoff<T> {
             key.to_owned(),
             Failures {
                 last: now,
-                until: now.plus(wait),
+                until: plus(now, wait),
                 count,
             },
         );
@@ -219,28 +197,28 @@ mod tests {
     #[test]
     fn backoff_doubles_is_capped_and_a_success_forgets() {
         let backoff = Backoff::new(Duration::from_secs(60));
-        let start = Instant::now();
+        let start = OffsetDateTime::from_unix_timestamp(1_750_000_000).unwrap();
         assert!(backoff.check("u", start).is_ok());
         backoff.failed("u", start);
         assert_eq!(
-            backoff.check("u", start.plus(Duration::from_secs(1))),
+            backoff.check("u", plus(start, Duration::from_secs(1))),
             Err(BackingOff {
                 seconds: 59,
                 failures: 1
             })
         );
         assert!(backoff.check("other", start).is_ok());
-        let later = start.plus(Duration::from_secs(60));
+        let later = plus(start, Duration::from_secs(60));
         assert!(backoff.check("u", later).is_ok());
         backoff.failed("u", later);
         assert!(
             backoff
-                .check("u", later.plus(Duration::from_secs(119)))
+                .check("u", plus(later, Duration::from_secs(119)))
                 .is_err()
         );
         assert!(
             backoff
-                .check("u", later.plus(Duration::from_secs(120)))
+                .check("u", plus(later, Duration::from_secs(120)))
                 .is_ok()
         );
         for _ in 0..40 {

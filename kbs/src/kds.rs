@@ -10,7 +10,9 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use time::OffsetDateTime;
 
 use warden_verifier::tee::snp::certs::{Cert, Collateral};
 use warden_wire::snp::{Generation, Report, Tcb};
@@ -109,7 +111,7 @@ pub struct KdsFetcher {
     client: reqwest::Client,
     collateral: Arc<Collateral>,
     flights: Flights<Result<Vec<u8>, KdsError>>,
-    backoff: Backoff<Instant>,
+    backoff: Backoff,
     requests: std::sync::atomic::AtomicU64,
 }
 
@@ -131,9 +133,9 @@ impl KdsFetcher {
         self.requests.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Makes sure the collateral holds the VCEK `id` names, fetching it if needed.
-    /// Returns whether a fetch happened.
-    pub async fn ensure_vcek(&self, id: VcekId<'_>) -> Result<bool, KdsError> {
+    /// Makes sure the collateral holds the VCEK `id` names, fetching it if needed; `now` (the
+    /// KBS's request time) measures back-off. Returns whether a fetch happened.
+    pub async fn ensure_vcek(&self, id: VcekId<'_>, now: OffsetDateTime) -> Result<bool, KdsError> {
         if self.collateral.has_vcek(id.hw_id, &id.tcb) {
             return Ok(false);
         }
@@ -149,18 +151,23 @@ impl KdsFetcher {
             id.path()
         );
         self.backoff
-            .check(&url, Instant::now())
+            .check(&url, now)
             .map_err(|backing_off| KdsError::BackingOff {
                 url: url.clone(),
                 seconds: backing_off.seconds,
                 failures: backing_off.failures,
             })?;
-        let der = self.flights.run(&url, || self.fetch(&url, id)).await?;
+        let der = self.flights.run(&url, || self.fetch(&url, id, now)).await?;
         let _ = self.collateral.add(&der);
         Ok(true)
     }
 
-    async fn fetch(&self, url: &str, id: VcekId<'_>) -> Result<Vec<u8>, KdsError> {
+    async fn fetch(
+        &self,
+        url: &str,
+        id: VcekId<'_>,
+        now: OffsetDateTime,
+    ) -> Result<Vec<u8>, KdsError> {
         self.requests
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let result = self.download(url, &id).await;
@@ -169,7 +176,7 @@ impl KdsFetcher {
                 self.backoff.succeeded(url);
                 self.write_cache(&id, der);
             }
-            Err(_) => self.backoff.failed(url, Instant::now()),
+            Err(_) => self.backoff.failed(url, now),
         }
         result
     }
@@ -218,6 +225,11 @@ impl KdsFetcher {
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicU64, Ordering};
+
+    /// The KBS's request time in these tests (back-off is measured in it): 2026-11-01.
+    fn now() -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(1_793_491_200).unwrap()
+    }
 
     use axum::Router;
     use axum::extract::State;
@@ -348,7 +360,7 @@ mod tests {
             .map(|_| {
                 let fetcher = fetcher.clone();
                 let report = setup.report.clone();
-                tokio::spawn(async move { fetcher.ensure_vcek(vcek_ids(&report)[0]).await })
+                tokio::spawn(async move { fetcher.ensure_vcek(vcek_ids(&report)[0], now()).await })
             })
             .collect();
         for task in tasks {
@@ -361,11 +373,11 @@ mod tests {
         );
         assert!(collateral.has_vcek(id.hw_id, &id.tcb));
         // Present in the collateral: no network at all.
-        assert!(!fetcher.ensure_vcek(id).await.unwrap());
+        assert!(!fetcher.ensure_vcek(id, now()).await.unwrap());
         assert_eq!(kds.hits.load(Ordering::SeqCst), 1);
         // A restarted KBS (empty memory) finds it in the on-disk cache.
         let restarted = fetcher_for_restart(&setup, &kds.url);
-        assert!(!restarted.ensure_vcek(id).await.unwrap());
+        assert!(!restarted.ensure_vcek(id, now()).await.unwrap());
         assert_eq!(restarted.requests_made(), 0);
         assert_eq!(kds.hits.load(Ordering::SeqCst), 1);
     }
@@ -385,12 +397,12 @@ mod tests {
         let kds = fake_kds(Vec::new(), id.path(), Duration::ZERO, true).await;
         let fetcher = fetcher(&setup, &kds.url, Arc::new(Collateral::default()));
         assert!(matches!(
-            fetcher.ensure_vcek(id).await,
+            fetcher.ensure_vcek(id, now()).await,
             Err(KdsError::Request { .. })
         ));
         for _ in 0..5 {
             assert!(matches!(
-                fetcher.ensure_vcek(id).await,
+                fetcher.ensure_vcek(id, now()).await,
                 Err(KdsError::BackingOff { failures: 1, .. })
             ));
         }
@@ -406,7 +418,7 @@ mod tests {
         let collateral = Arc::new(Collateral::default());
         let fetcher = fetcher(&setup, &kds.url, collateral.clone());
         assert!(matches!(
-            fetcher.ensure_vcek(id).await,
+            fetcher.ensure_vcek(id, now()).await,
             Err(KdsError::NotAVcek { .. })
         ));
         assert!(collateral.snapshot().certs.is_empty());

@@ -422,7 +422,7 @@ pub struct PcsFetcher {
     collateral: Arc<TdxCollateral>,
     root: IntelCert,
     flights: Flights<Result<Supplied, PcsError>>,
-    backoff: Backoff<OffsetDateTime>,
+    backoff: Backoff,
     requests: AtomicU64,
 }
 

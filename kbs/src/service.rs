@@ -324,13 +324,13 @@ impl Kbs {
         };
         let evidence = &attestation.tee_evidence.primary_evidence;
         match (tee.as_str(), &self.kds, &self.pcs) {
-            ("snp", Some(kds), _) => Self::prefetch_vceks(kds, evidence).await,
+            ("snp", Some(kds), _) => Self::prefetch_vceks(kds, evidence, now).await,
             ("tdx", _, Some(pcs)) => Self::prefetch_tdx_collateral(pcs, evidence, now).await,
             _ => {}
         }
     }
 
-    async fn prefetch_vceks(kds: &KdsFetcher, evidence: &Value) {
+    async fn prefetch_vceks(kds: &KdsFetcher, evidence: &Value, now: OffsetDateTime) {
         let Ok(evidence) = SnpEvidence::from_json(evidence) else {
             return;
         };
@@ -341,7 +341,7 @@ impl Kbs {
             return;
         };
         for id in vcek_ids(&report) {
-            match kds.ensure_vcek(id).await {
+            match kds.ensure_vcek(id, now).await {
                 Ok(true) => info!(tee = "snp", vcek = %id.path(), "VCEK fetched from KDS"),
                 Ok(false) => {}
                 Err(error) => warn!(tee = "snp", %error, "VCEK not available from KDS"),
