@@ -392,7 +392,6 @@ impl TdxVerifier {
         SelectedCrls {
             root: pick(&self.root),
             pck: pick(pck_ca),
-            pck_ca_name: pck_ca.name().to_owned(),
         }
     }
 
@@ -428,7 +427,7 @@ impl TdxVerifier {
                 hex::encode(&pck.chain.leaf.serial)
             )),
             Some(_) => {}
-            None => missing.push(format!("{} CRL", crls.pck_ca_name)),
+            None => missing.push(format!("{} CRL", pck.chain.ca.name())),
         }
         if !revoked.is_empty() {
             return Check::fail(NAME, format!("revoked: {}", revoked.join(", ")));
@@ -456,7 +455,6 @@ impl TdxVerifier {
 struct SelectedCrls<'c> {
     root: Option<&'c Crl>,
     pck: Option<&'c Crl>,
-    pck_ca_name: String,
 }
 
 /// Among candidates, one whose window covers `at` with the highest TCB evaluation number, else
