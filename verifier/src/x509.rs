@@ -8,7 +8,7 @@
 use sha2::{Digest, Sha256};
 use x509_parser::certificate::X509Certificate;
 use x509_parser::oid_registry::{
-    OID_NIST_HASH_SHA384, OID_PKCS1_RSASSAPSS, OID_SIG_ECDSA_WITH_SHA256, OID_SIG_ECDSA_WITH_SHA384,
+    OID_NIST_HASH_SHA384, OID_PKCS1_RSASSAPSS, OID_PKCS1_SHA256WITHRSA, OID_PKCS1_SHA384WITHRSA, OID_SIG_ECDSA_WITH_SHA256, OID_SIG_ECDSA_WITH_SHA384,
 };
 use x509_parser::prelude::{FromDer, SubjectPublicKeyInfo};
 use x509_parser::revocation_list::CertificateRevocationList;
@@ -24,6 +24,9 @@ pub enum Scheme {
     EcdsaP384Sha384,
     /// AMD's ARK/ASK/VEK hierarchy.
     RsaPssSha384,
+    /// TPM vendors' and clouds' EK/AK CAs (Google's GCE vTPM CA, swtpm's local CA).
+    RsaPkcs1Sha256,
+    RsaPkcs1Sha384,
 }
 
 impl Scheme {
@@ -31,6 +34,8 @@ impl Scheme {
         match self {
             Scheme::EcdsaP256Sha256 => algorithm.algorithm == OID_SIG_ECDSA_WITH_SHA256,
             Scheme::EcdsaP384Sha384 => algorithm.algorithm == OID_SIG_ECDSA_WITH_SHA384,
+            Scheme::RsaPkcs1Sha256 => algorithm.algorithm == OID_PKCS1_SHA256WITHRSA,
+            Scheme::RsaPkcs1Sha384 => algorithm.algorithm == OID_PKCS1_SHA384WITHRSA,
             Scheme::RsaPssSha384 => {
                 algorithm.algorithm == OID_PKCS1_RSASSAPSS
                     && algorithm
@@ -110,6 +115,11 @@ impl<E> X509Cert<E> {
     /// DER SubjectPublicKeyInfo.
     pub fn spki_der(&self) -> &[u8] {
         &self.spki
+    }
+
+    /// Whether the certificate names itself as issuer (a trust anchor's shape).
+    pub fn self_issued(&self) -> bool {
+        self.issuer_raw == self.subject_raw
     }
 
     fn public_key(&self) -> Result<SubjectPublicKeyInfo<'_>, String> {

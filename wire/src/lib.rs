@@ -11,6 +11,7 @@ pub mod jwe;
 pub mod protocol;
 pub mod snp;
 pub mod tdx;
+pub mod tpm;
 
 pub use binding::{RuntimeDataDigest, runtime_data_digest};
 pub use jwe::{FlattenedJwe, JweError, TeeKeyPair, TeePublicKey};

@@ -4,6 +4,7 @@
 pub mod sample;
 pub mod snp;
 pub mod tdx;
+pub mod tpm;
 
 use serde_json::{Map, Value};
 use time::OffsetDateTime;

@@ -49,6 +49,10 @@
 //! * `rtmr_events`: for each RTMR, the events extended into it, in order: event type name (or
 //!   `0x…` for unknown types) and SHA-384 digest, hex.
 
+mod pcr;
+
+pub use pcr::{LoggedApplication, LoggedEvent, MAX_PCR, PcrComponents, parse_pcr_log};
+
 use serde::Serialize;
 use sha2::{Digest, Sha384};
 use thiserror::Error;
@@ -189,6 +193,16 @@ pub enum EventLogError {
     InvalidIndex { event: usize, index: u32 },
     #[error("event {event} extends RTMR{rtmr} but has no SHA-384 digest")]
     MissingSha384 { event: usize, rtmr: usize },
+    #[error("event {event} is for PCR {index}; a TPM has PCRs 0 to {MAX_PCR}")]
+    InvalidPcr { event: usize, index: u32 },
+    #[error("event {event} extends PCR {pcr} but has no digest for algorithm {algorithm:#06x}")]
+    MissingDigest {
+        event: usize,
+        pcr: u32,
+        algorithm: u16,
+    },
+    #[error("the event log has no digests for algorithm {0:#06x}")]
+    BankNotLogged(u16),
 }
 
 /// A parsed event log. The Spec ID header is not an event; its algorithms are kept.

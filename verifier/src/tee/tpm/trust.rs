@@ -1,0 +1,362 @@
+//! Where trust in an attestation key (AK) comes from, chosen by what the operator configures:
+//!
+//! * **AK certificate**: the evidence's AK certificate chains, through the evidence's or the
+//!   configured intermediates, to a configured CA root (e.g. Google's GCE vTPM EK/AK CA).
+//! * **Pinned key**: the operator registered the AK's public key (a reference value).
+//! * **Registered by credential activation**: the KBS proved, with TPM2_MakeCredential /
+//!   TPM2_ActivateCredential, that the AK lives in the same TPM as an EK whose certificate
+//!   chains to a configured TPM-manufacturer root, and recorded the AK's TPM name.
+//!
+//! [`TpmTrust`] is a [`CollateralSet`]: certificates (DER or PEM), public keys (DER or PEM SPKI)
+//! and AK `TPMT_PUBLIC`s (registered AKs) are recognised by content, so a directory of them is
+//! the configuration, and the KBS adds registrations to the same shared set at run time.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+use warden_wire::tpm::{KeyMaterial, PublicKey};
+use x509_parser::prelude::FromDer;
+use x509_parser::public_key::PublicKey as SpkiKey;
+use x509_parser::x509::SubjectPublicKeyInfo;
+
+use crate::collateral::{CollateralSet, SharedCollateral};
+use crate::x509::{Scheme, X509Cert, pem_certificates};
+
+/// Signature schemes accepted on EK/AK certificate chains.
+pub const TPM_CA_SCHEMES: &[Scheme] = &[
+    Scheme::RsaPkcs1Sha256,
+    Scheme::RsaPkcs1Sha384,
+    Scheme::EcdsaP256Sha256,
+    Scheme::EcdsaP384Sha384,
+];
+
+pub type Cert = X509Cert<()>;
+
+/// How a trusted key was admitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyOrigin {
+    /// Configured by the operator.
+    Pinned,
+    /// Recorded by the KBS after credential activation against a trusted EK.
+    Registered,
+}
+
+impl KeyOrigin {
+    pub fn name(self) -> &'static str {
+        match self {
+            KeyOrigin::Pinned => "pinned",
+            KeyOrigin::Registered => "registered",
+        }
+    }
+}
+
+/// CA certificates and trusted AK keys.
+#[derive(Debug, Clone, Default)]
+pub struct TpmTrust {
+    /// Self-issued CA certificates: the trust anchors.
+    pub roots: Vec<Arc<Cert>>,
+    /// Other CA certificates: usable to build a path, trusted only through a root.
+    pub intermediates: Vec<Arc<Cert>>,
+    /// Trusted AK keys by SHA-256 of their DER SubjectPublicKeyInfo.
+    pub keys: HashMap<[u8; 32], KeyOrigin>,
+}
+
+pub type SharedTpmTrust = SharedCollateral<TpmTrust>;
+
+impl TpmTrust {
+    pub fn add_certificate(&mut self, der: &[u8]) -> Result<(), String> {
+        let cert = Arc::new(Cert::from_der(der)?);
+        let list = if cert.self_issued() {
+            &mut self.roots
+        } else {
+            &mut self.intermediates
+        };
+        if !list.iter().any(|known| known.fingerprint == cert.fingerprint) {
+            list.push(cert);
+        }
+        Ok(())
+    }
+
+    /// Trusts a key given as a DER SPKI or an AK `TPMT_PUBLIC`.
+    pub fn add_key(&mut self, bytes: &[u8], origin: KeyOrigin) -> Result<(), String> {
+        let key = AkKey::from_bytes(bytes)?;
+        self.keys.insert(key.spki_sha256, origin);
+        Ok(())
+    }
+
+    pub fn key_origin(&self, key: &AkKey) -> Option<KeyOrigin> {
+        self.keys.get(&key.spki_sha256).copied()
+    }
+}
+
+impl CollateralSet for TpmTrust {
+    fn add_bytes(&mut self, bytes: &[u8]) -> Result<(), String> {
+        if bytes.starts_with(b"-----BEGIN") {
+            let mut added = 0;
+            for der in pem_certificates(bytes)? {
+                self.add_certificate(&der)?;
+                added += 1;
+            }
+            for item in x509_parser::pem::Pem::iter_from_buffer(bytes) {
+                let item = item.map_err(|e| format!("PEM: {e}"))?;
+                if item.label == "PUBLIC KEY" {
+                    self.add_key(&item.contents, KeyOrigin::Pinned)?;
+                    added += 1;
+                }
+            }
+            return if added == 0 {
+                Err("PEM without a CERTIFICATE or PUBLIC KEY block".into())
+            } else {
+                Ok(())
+            };
+        }
+        if Cert::from_der(bytes).is_ok() {
+            return self.add_certificate(bytes);
+        }
+        self.add_key(bytes, KeyOrigin::Pinned).map_err(|e| {
+            format!("neither an X.509 certificate nor a public key (SPKI or TPMT_PUBLIC): {e}")
+        })
+    }
+}
+
+/// An AK's public key in every form the checks need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AkKey {
+    pub material: KeyMaterial,
+    /// SHA-256 of the DER SubjectPublicKeyInfo: the identity keys are pinned and reported by.
+    pub spki_sha256: [u8; 32],
+    /// Present when the evidence gave a `TPMT_PUBLIC`: attributes and TPM name are known.
+    pub tpm_public: Option<PublicKey>,
+}
+
+impl AkKey {
+    /// From a DER SPKI (first byte 0x30, a SEQUENCE) or a `TPMT_PUBLIC`.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, String> {
+        if bytes.first() == Some(&0x30) {
+            Self::from_spki(bytes)
+        } else {
+            PublicKey::parse(bytes)
+                .map_err(|e| e.to_string())
+                .and_then(Self::from_tpm)
+        }
+    }
+
+    pub fn from_tpm(public: PublicKey) -> Result<Self, String> {
+        let spki = spki_der(&public.key)?;
+        Ok(AkKey {
+            material: public.key.clone(),
+            spki_sha256: Sha256::digest(&spki).into(),
+            tpm_public: Some(public),
+        })
+    }
+
+    pub fn from_spki(der: &[u8]) -> Result<Self, String> {
+        let (rest, spki) = SubjectPublicKeyInfo::from_der(der)
+            .map_err(|e| format!("not a DER SubjectPublicKeyInfo: {e}"))?;
+        if !rest.is_empty() {
+            return Err("bytes follow the SubjectPublicKeyInfo".into());
+        }
+        let material = match spki.parsed() {
+            Ok(SpkiKey::RSA(rsa)) => KeyMaterial::Rsa {
+                modulus: strip_leading_zeros(rsa.modulus).to_vec(),
+                exponent: u32::try_from(rsa.try_exponent().map_err(|e| e.to_string())?)
+                    .map_err(|_| "RSA exponent larger than 32 bits")?,
+            },
+            Ok(SpkiKey::EC(point)) => {
+                let curve = spki
+                    .algorithm
+                    .parameters
+                    .as_ref()
+                    .and_then(|params| params.as_oid().ok())
+                    .and_then(|oid| curve_for_oid(&oid.to_id_string()))
+                    .ok_or("EC key on a curve other than P-256 or P-384")?;
+                let coordinate = coordinate_len(curve);
+                let bytes = point.data();
+                if bytes.len() != 1 + 2 * coordinate || bytes[0] != 0x04 {
+                    return Err("EC point is not uncompressed".into());
+                }
+                KeyMaterial::Ecc {
+                    curve,
+                    x: bytes[1..=coordinate].to_vec(),
+                    y: bytes[1 + coordinate..].to_vec(),
+                }
+            }
+            _ => return Err("public key is neither RSA nor EC".into()),
+        };
+        Ok(AkKey {
+            material,
+            spki_sha256: Sha256::digest(der).into(),
+            tpm_public: None,
+        })
+    }
+
+    /// What the key is, for claims and messages.
+    pub fn describe(&self) -> String {
+        match &self.material {
+            KeyMaterial::Rsa { modulus, .. } => format!("RSA-{}", modulus.len() * 8),
+            KeyMaterial::Ecc { curve, .. } => match *curve {
+                warden_wire::tpm::ECC_NIST_P256 => "ECC P-256".into(),
+                warden_wire::tpm::ECC_NIST_P384 => "ECC P-384".into(),
+                other => format!("ECC curve {other:#06x}"),
+            },
+        }
+    }
+}
+
+fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
+    let start = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
+    &bytes[start..]
+}
+
+const OID_P256: &str = "1.2.840.10045.3.1.7";
+const OID_P384: &str = "1.3.132.0.34";
+
+fn curve_for_oid(oid: &str) -> Option<u16> {
+    match oid {
+        OID_P256 => Some(warden_wire::tpm::ECC_NIST_P256),
+        OID_P384 => Some(warden_wire::tpm::ECC_NIST_P384),
+        _ => None,
+    }
+}
+
+fn coordinate_len(curve: u16) -> usize {
+    if curve == warden_wire::tpm::ECC_NIST_P384 {
+        48
+    } else {
+        32
+    }
+}
+
+/// The DER SubjectPublicKeyInfo of a TPM key, so keys are identified the same way whether the
+/// evidence gave a `TPMT_PUBLIC`, a certificate or an SPKI.
+pub fn spki_der(key: &KeyMaterial) -> Result<Vec<u8>, String> {
+    match key {
+        KeyMaterial::Rsa { modulus, exponent } => {
+            let exponent = if *exponent == 0 { 65_537 } else { *exponent };
+            let rsa_key = der::sequence(&[
+                der::unsigned_integer(strip_leading_zeros(modulus)),
+                der::unsigned_integer(strip_leading_zeros(&exponent.to_be_bytes())),
+            ]);
+            // rsaEncryption, NULL parameters.
+            let algorithm = der::sequence(&[
+                der::oid(&[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x01]),
+                vec![0x05, 0x00],
+            ]);
+            Ok(der::sequence(&[algorithm, der::bit_string(&rsa_key)]))
+        }
+        KeyMaterial::Ecc { curve, x, y } => {
+            let (curve_oid, len): (&[u8], usize) = match *curve {
+                warden_wire::tpm::ECC_NIST_P256 => {
+                    (&[0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07], 32)
+                }
+                warden_wire::tpm::ECC_NIST_P384 => (&[0x2B, 0x81, 0x04, 0x00, 0x22], 48),
+                other => return Err(format!("ECC curve {other:#06x} is not supported")),
+            };
+            if x.len() > len || y.len() > len {
+                return Err("ECC coordinate longer than the curve".into());
+            }
+            let mut point = vec![0x04];
+            point.extend(std::iter::repeat_n(0, len - x.len()));
+            point.extend(x);
+            point.extend(std::iter::repeat_n(0, len - y.len()));
+            point.extend(y);
+            // id-ecPublicKey with the named curve.
+            let algorithm = der::sequence(&[
+                der::oid(&[0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x02, 0x01]),
+                der::oid(curve_oid),
+            ]);
+            Ok(der::sequence(&[algorithm, der::bit_string(&point)]))
+        }
+    }
+}
+
+/// The few DER encodings an SPKI needs.
+mod der {
+    fn tagged(tag: u8, content: &[u8]) -> Vec<u8> {
+        let mut out = vec![tag];
+        let len = content.len();
+        if len < 0x80 {
+            out.push(len as u8);
+        } else {
+            let bytes = len.to_be_bytes();
+            let significant = &bytes[bytes.iter().position(|&b| b != 0).unwrap_or(0)..];
+            out.push(0x80 | significant.len() as u8);
+            out.extend(significant);
+        }
+        out.extend(content);
+        out
+    }
+
+    pub fn sequence(parts: &[Vec<u8>]) -> Vec<u8> {
+        tagged(0x30, &parts.concat())
+    }
+
+    pub fn oid(encoded: &[u8]) -> Vec<u8> {
+        tagged(0x06, encoded)
+    }
+
+    /// A non-negative INTEGER from big-endian bytes without leading zeros.
+    pub fn unsigned_integer(bytes: &[u8]) -> Vec<u8> {
+        let mut content = Vec::with_capacity(bytes.len() + 1);
+        if bytes.first().is_none_or(|&b| b & 0x80 != 0) {
+            content.push(0);
+        }
+        content.extend(bytes);
+        tagged(0x02, &content)
+    }
+
+    pub fn bit_string(bytes: &[u8]) -> Vec<u8> {
+        let mut content = vec![0];
+        content.extend(bytes);
+        tagged(0x03, &content)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rsa_and_ec_keys_round_trip_through_spki() {
+        let rsa = KeyMaterial::Rsa {
+            modulus: [vec![0xC1], vec![7; 255]].concat(),
+            exponent: 0,
+        };
+        let der = spki_der(&rsa).unwrap();
+        let parsed = AkKey::from_spki(&der).unwrap();
+        let KeyMaterial::Rsa { modulus, exponent } = &parsed.material else {
+            panic!("not RSA")
+        };
+        assert_eq!((modulus.len(), *exponent), (256, 65_537));
+        assert_eq!(parsed.spki_sha256, <[u8; 32]>::from(Sha256::digest(&der)));
+
+        let ec = KeyMaterial::Ecc {
+            curve: warden_wire::tpm::ECC_NIST_P256,
+            x: vec![1; 32],
+            y: vec![2; 31],
+        };
+        let parsed = AkKey::from_spki(&spki_der(&ec).unwrap()).unwrap();
+        let KeyMaterial::Ecc { x, y, .. } = &parsed.material else {
+            panic!("not EC")
+        };
+        assert_eq!(x, &vec![1; 32]);
+        assert_eq!(y[0], 0);
+        assert_eq!(parsed.describe(), "ECC P-256");
+    }
+
+    #[test]
+    fn trust_material_is_recognised_by_content() {
+        let mut trust = TpmTrust::default();
+        assert!(trust.add_bytes(b"not a key").is_err());
+        assert!(trust.add_bytes(b"-----BEGIN NOTHING-----\n-----END NOTHING-----\n").is_err());
+        let der = spki_der(&KeyMaterial::Rsa {
+            modulus: vec![0xC1; 256],
+            exponent: 65_537,
+        })
+        .unwrap();
+        trust.add_bytes(&der).unwrap();
+        let key = AkKey::from_spki(&der).unwrap();
+        assert_eq!(trust.key_origin(&key), Some(KeyOrigin::Pinned));
+    }
+}

@@ -1,0 +1,282 @@
+//! Warden's TPM evidence JSON (`tee: "tpm"`), written by the agent and read by the verifier:
+//!
+//! ```json
+//! {
+//!   "ak_public": "<base64 TPMT_PUBLIC, or DER SubjectPublicKeyInfo>",
+//!   "ak_certificate": "<base64 DER X.509>",            (optional)
+//!   "ak_chain": ["<base64 DER X.509 intermediate>"],    (optional)
+//!   "quotes": [{ "attest": "<base64 TPMS_ATTEST>", "signature": "<base64 TPMT_SIGNATURE>" }],
+//!   "pcrs": { "sha256": { "0": "<hex>", "7": "<hex>" } },
+//!   "event_log": "<base64 TCG event log>"               (optional)
+//! }
+//! ```
+//!
+//! `pcrs` holds the values the quotes' PCR digests are recomputed from; one table serves every
+//! quote (GCE quotes each bank separately). `ak_public` may be left out when `ak_certificate`
+//! carries the key. Decoding checks shapes and sizes only; nothing here is trusted until the
+//! verifier has checked the signatures.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use super::{Attest, HashAlg, PublicKey, Signature, TpmError};
+
+/// Larger than any real evidence (the event log dominates: tens of KiB); bounds the work.
+pub const MAX_EVIDENCE_BYTES: usize = 4 * 1024 * 1024;
+/// One quote per PCR bank is the most a real attester sends.
+pub const MAX_QUOTES: usize = 4;
+pub const MAX_CHAIN: usize = 8;
+/// PCR indices a PC-Client TPM implements (0..=23); a little room for larger implementations.
+pub const MAX_PCR_INDEX: u32 = 31;
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum EvidenceError {
+    #[error("TPM evidence is not the expected JSON: {0}")]
+    Json(String),
+    #[error("TPM evidence is {0} bytes, more than the {MAX_EVIDENCE_BYTES} accepted")]
+    TooLarge(usize),
+    #[error("{field} is not valid {encoding}")]
+    Encoding {
+        field: String,
+        encoding: &'static str,
+    },
+    #[error("{field}: {source}")]
+    Structure { field: String, source: TpmError },
+    #[error("{0}")]
+    Shape(String),
+}
+
+/// The JSON shape, field by field.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvidenceJson {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ak_public: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ak_certificate: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ak_chain: Vec<String>,
+    pub quotes: Vec<QuoteJson>,
+    pub pcrs: BTreeMap<String, BTreeMap<String, String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_log: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuoteJson {
+    pub attest: String,
+    pub signature: String,
+}
+
+/// The attestation key as the evidence presents it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AkPublic {
+    /// A `TPMT_PUBLIC`: attributes and TPM name are known.
+    Tpm(PublicKey),
+    /// A DER SubjectPublicKeyInfo: the key only.
+    Spki(Vec<u8>),
+}
+
+/// One quote: the exact signed bytes, their parse, and the signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedQuote {
+    pub attest_bytes: Vec<u8>,
+    pub attest: Attest,
+    pub signature: Signature,
+}
+
+/// Decoded TPM evidence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Evidence {
+    pub ak_public: Option<AkPublic>,
+    pub ak_certificate: Option<Vec<u8>>,
+    pub ak_chain: Vec<Vec<u8>>,
+    pub quotes: Vec<SignedQuote>,
+    pub pcrs: BTreeMap<(HashAlg, u32), Vec<u8>>,
+    pub event_log: Option<Vec<u8>>,
+}
+
+impl Evidence {
+    pub fn from_json_bytes(bytes: &[u8]) -> Result<Self, EvidenceError> {
+        if bytes.len() > MAX_EVIDENCE_BYTES {
+            return Err(EvidenceError::TooLarge(bytes.len()));
+        }
+        let json: EvidenceJson =
+            serde_json::from_slice(bytes).map_err(|e| EvidenceError::Json(e.to_string()))?;
+        Self::decode(&json)
+    }
+
+    pub fn from_value(value: &serde_json::Value) -> Result<Self, EvidenceError> {
+        let json = EvidenceJson::deserialize(value).map_err(|e| EvidenceError::Json(e.to_string()))?;
+        Self::decode(&json)
+    }
+
+    pub fn decode(json: &EvidenceJson) -> Result<Self, EvidenceError> {
+        let ak_public = json
+            .ak_public
+            .as_deref()
+            .map(|text| {
+                let bytes = base64_field("ak_public", text)?;
+                if bytes.first() == Some(&0x30) {
+                    Ok(AkPublic::Spki(bytes))
+                } else {
+                    PublicKey::parse(&bytes)
+                        .map(AkPublic::Tpm)
+                        .map_err(|source| structure("ak_public", source))
+                }
+            })
+            .transpose()?;
+        let ak_certificate = json
+            .ak_certificate
+            .as_deref()
+            .map(|text| base64_field("ak_certificate", text))
+            .transpose()?;
+        if ak_public.is_none() && ak_certificate.is_none() {
+            return Err(EvidenceError::Shape(
+                "neither ak_public nor ak_certificate is present: no key to verify quotes with"
+                    .into(),
+            ));
+        }
+        if json.ak_chain.len() > MAX_CHAIN {
+            return Err(EvidenceError::Shape(format!(
+                "ak_chain has {} certificates, more than the {MAX_CHAIN} accepted",
+                json.ak_chain.len()
+            )));
+        }
+        let ak_chain = json
+            .ak_chain
+            .iter()
+            .enumerate()
+            .map(|(i, text)| base64_field(&format!("ak_chain[{i}]"), text))
+            .collect::<Result<_, _>>()?;
+        if json.quotes.is_empty() || json.quotes.len() > MAX_QUOTES {
+            return Err(EvidenceError::Shape(format!(
+                "{} quotes (1 to {MAX_QUOTES} accepted)",
+                json.quotes.len()
+            )));
+        }
+        let quotes = json
+            .quotes
+            .iter()
+            .enumerate()
+            .map(|(i, quote)| decode_quote(i, quote))
+            .collect::<Result<_, _>>()?;
+        let pcrs = decode_pcrs(&json.pcrs)?;
+        let event_log = json
+            .event_log
+            .as_deref()
+            .map(|text| base64_field("event_log", text))
+            .transpose()?;
+        Ok(Evidence {
+            ak_public,
+            ak_certificate,
+            ak_chain,
+            quotes,
+            pcrs,
+            event_log,
+        })
+    }
+}
+
+impl EvidenceJson {
+    /// Builds the JSON an attester sends. `ak_public` is a `TPMT_PUBLIC` or a DER SPKI.
+    pub fn new(
+        ak_public: &[u8],
+        quotes: &[(Vec<u8>, Vec<u8>)],
+        pcrs: &BTreeMap<(HashAlg, u32), Vec<u8>>,
+    ) -> Self {
+        let mut table: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+        for ((bank, pcr), value) in pcrs {
+            table
+                .entry(bank.name().to_owned())
+                .or_default()
+                .insert(pcr.to_string(), hex::encode(value));
+        }
+        EvidenceJson {
+            ak_public: Some(STANDARD.encode(ak_public)),
+            quotes: quotes
+                .iter()
+                .map(|(attest, signature)| QuoteJson {
+                    attest: STANDARD.encode(attest),
+                    signature: STANDARD.encode(signature),
+                })
+                .collect(),
+            pcrs: table,
+            ..Self::default()
+        }
+    }
+}
+
+fn structure(field: &str, source: TpmError) -> EvidenceError {
+    EvidenceError::Structure {
+        field: field.to_owned(),
+        source,
+    }
+}
+
+fn base64_field(field: &str, text: &str) -> Result<Vec<u8>, EvidenceError> {
+    STANDARD.decode(text).map_err(|_| EvidenceError::Encoding {
+        field: field.to_owned(),
+        encoding: "base64",
+    })
+}
+
+fn decode_quote(index: usize, quote: &QuoteJson) -> Result<SignedQuote, EvidenceError> {
+    let attest_field = format!("quotes[{index}].attest");
+    let signature_field = format!("quotes[{index}].signature");
+    let attest_bytes = base64_field(&attest_field, &quote.attest)?;
+    let attest = Attest::parse(&attest_bytes).map_err(|e| structure(&attest_field, e))?;
+    let signature_bytes = base64_field(&signature_field, &quote.signature)?;
+    let signature =
+        Signature::parse(&signature_bytes).map_err(|e| structure(&signature_field, e))?;
+    Ok(SignedQuote {
+        attest_bytes,
+        attest,
+        signature,
+    })
+}
+
+fn decode_pcrs(
+    table: &BTreeMap<String, BTreeMap<String, String>>,
+) -> Result<BTreeMap<(HashAlg, u32), Vec<u8>>, EvidenceError> {
+    let mut pcrs = BTreeMap::new();
+    for (bank_name, values) in table {
+        let bank = HashAlg::from_name(bank_name).ok_or_else(|| {
+            EvidenceError::Shape(format!(
+                "pcrs: unknown bank {:?} (sha1, sha256, sha384, sha512)",
+                bank_name.chars().take(16).collect::<String>()
+            ))
+        })?;
+        for (index, value) in values {
+            let pcr = index
+                .parse::<u32>()
+                .ok()
+                .filter(|pcr| *pcr <= MAX_PCR_INDEX)
+                .ok_or_else(|| {
+                    EvidenceError::Shape(format!(
+                        "pcrs.{bank_name}: {:?} is not a PCR index (0 to {MAX_PCR_INDEX})",
+                        index.chars().take(16).collect::<String>()
+                    ))
+                })?;
+            let field = format!("pcrs.{bank_name}.{pcr}");
+            let bytes = hex::decode(value).map_err(|_| EvidenceError::Encoding {
+                field: field.clone(),
+                encoding: "hex",
+            })?;
+            if bytes.len() != bank.digest_len() {
+                return Err(EvidenceError::Shape(format!(
+                    "{field} is {} bytes, not the {} of a {bank_name} PCR",
+                    bytes.len(),
+                    bank.digest_len()
+                )));
+            }
+            pcrs.insert((bank, pcr), bytes);
+        }
+    }
+    Ok(pcrs)
+}
