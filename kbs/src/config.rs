@@ -37,6 +37,23 @@ pub struct Config {
     pub snp: SnpConfig,
     #[serde(default)]
     pub tdx: TdxConfig,
+    #[serde(default)]
+    pub tpm: TpmConfig,
+}
+
+/// TPM 2.0 attestation-key trust.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TpmConfig {
+    /// Directory of AK CA certificates (roots and intermediates) and pinned AK public keys
+    /// (DER or PEM; SPKI or TPMT_PUBLIC). Read at start-up.
+    pub trust_dir: Option<PathBuf>,
+    /// Directory of TPM-manufacturer CA certificates that EK certificates must chain to for
+    /// credential activation (`/kbs/v0/tpm/register`). Without it, registration is refused.
+    pub ek_ca_dir: Option<PathBuf>,
+    /// Accept SHA-1 quote signatures and PCR banks (legacy TPMs). Off by default.
+    #[serde(default)]
+    pub allow_sha1: bool,
 }
 
 /// Intel TDX collateral settings. The Intel SGX Root CA is compiled in.
@@ -302,6 +319,8 @@ impl Config {
             &mut self.snp.collateral_dir,
             &mut self.snp.insecure_dev_roots,
             &mut self.tdx.collateral_dir,
+            &mut self.tpm.trust_dir,
+            &mut self.tpm.ek_ca_dir,
         ]
         .into_iter()
         .flatten()

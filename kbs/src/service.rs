@@ -18,6 +18,7 @@ use warden_verifier::tee::snp::SnpEvidence;
 use warden_verifier::tee::snp::certs::{AmdRoots, Collateral, Endorsements};
 use warden_verifier::tee::tdx::TdxEvidence;
 use warden_verifier::tee::tdx::collateral::{TdxCollateral, TdxEndorsements};
+use warden_verifier::tee::tpm::trust::{SharedTpmTrust, TpmTrust};
 use warden_verifier::{
     AppraisalRequest, Appraiser, ReferenceValues, VerifierRegistry, VerifierSettings,
 };
@@ -794,6 +795,10 @@ fn verifier_settings(config: &Config) -> Result<VerifierSettings, KbsError> {
         }
         None => None,
     };
+    let tpm_trust = match &config.tpm.trust_dir {
+        Some(dir) => TpmTrust::from_dir(dir).map_err(internal)?,
+        None => TpmTrust::default(),
+    };
     Ok(VerifierSettings {
         allow_insecure_sample: config.insecure_allow_sample,
         snp_dev_roots,
@@ -801,5 +806,7 @@ fn verifier_settings(config: &Config) -> Result<VerifierSettings, KbsError> {
         snp_require_crl: config.snp.require_crl,
         tdx_collateral: Arc::new(TdxCollateral::new(tdx_collateral)),
         tdx_allow_missing_crl: config.tdx.allow_missing_crl,
+        tpm_trust: Arc::new(SharedTpmTrust::new(tpm_trust)),
+        tpm_allow_sha1: config.tpm.allow_sha1,
     })
 }

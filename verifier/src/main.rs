@@ -16,6 +16,7 @@ use warden_verifier::tee::snp::SnpEvidence;
 use warden_verifier::tee::snp::certs::{AmdRoots, Collateral, Endorsements};
 use warden_verifier::tee::tdx::TdxEvidence;
 use warden_verifier::tee::tdx::collateral::{TdxCollateral, TdxEndorsements};
+use warden_verifier::tee::tpm::trust::{SharedTpmTrust, TpmTrust};
 use warden_verifier::{
     AppraisalRequest, Appraiser, ExpectedBinding, ReferenceValues, Status, VerifierRegistry,
     VerifierSettings,
@@ -40,21 +41,28 @@ enum Command {
 
 #[derive(clap::Args)]
 struct AppraiseArgs {
-    /// TEE name: snp, tdx, or sample (with --insecure-allow-sample).
+    /// TEE name: snp, tdx, tpm, az-snp-vtpm, az-tdx-vtpm, or sample (with
+    /// --insecure-allow-sample).
     #[arg(long)]
     tee: String,
     /// Evidence file. SNP: the raw 1184-byte report, its hex, or Warden/CoCo JSON evidence.
-    /// TDX: the raw quote (v4/v5) or CoCo JSON evidence. Other TEEs: their JSON evidence.
+    /// TDX: the raw quote (v4/v5) or CoCo JSON evidence. TPM: Warden's TPM evidence JSON. Azure:
+    /// the CoCo az-*-vtpm evidence JSON (version 0 or 1). Other TEEs: their JSON evidence.
     #[arg(long)]
     evidence: PathBuf,
-    /// Endorsement files, recognised by content. SNP: certificates or CRLs (DER or PEM). TDX:
-    /// Intel collateral (PCS TCB info / QE identity JSON, dcap-qvl bundles, CRLs, TCB signing
-    /// chain). Repeatable.
+    /// Endorsement files, recognised by content. SNP and az-snp-vtpm: certificates or CRLs (DER
+    /// or PEM). TDX and az-tdx-vtpm: Intel collateral (PCS TCB info / QE identity JSON, dcap-qvl
+    /// bundles, CRLs, TCB signing chain). TPM: AK CA certificates and pinned AK public keys
+    /// (DER or PEM, SPKI or TPMT_PUBLIC). Repeatable.
     #[arg(long, num_args = 1..)]
     endorsements: Vec<PathBuf>,
-    /// TDX: the CC event log (CCEL data) to replay against the quote's RTMRs.
+    /// TDX: the CC event log (CCEL data) to replay against the quote's RTMRs. TPM: the TCG event
+    /// log to replay against the quoted PCRs.
     #[arg(long, value_name = "FILE")]
     event_log: Option<PathBuf>,
+    /// TPM: accept SHA-1 signatures and PCR banks.
+    #[arg(long)]
+    allow_sha1: bool,
     /// Expected report data, hex: a prefix of the report-data field whose rest must be zero
     /// (e.g. the 48-byte runtime-data digest). Without it the binding is not checked.
     #[arg(long)]
@@ -126,14 +134,19 @@ fn load_collateral<T: CollateralSet>(paths: &[PathBuf]) -> Result<T, String> {
 
 fn appraise(args: &AppraiseArgs) -> Result<ExitCode, String> {
     let at = OffsetDateTime::parse(&args.at, &Rfc3339).map_err(|e| format!("--at: {e}"))?;
-    if args.event_log.is_some() && args.tee != "tdx" {
-        return Err("--event-log is only read for --tee tdx".into());
-    }
     let is_tdx = args.tee == "tdx";
-    let snp_endorsements: Endorsements =
-        load_collateral(if is_tdx { &[] } else { &args.endorsements })?;
-    let tdx_endorsements: TdxEndorsements =
-        load_collateral(if is_tdx { &args.endorsements } else { &[] })?;
+    let is_tpm = args.tee == "tpm";
+    if args.event_log.is_some() && !(is_tdx || is_tpm) {
+        return Err("--event-log is only read for --tee tdx and --tee tpm".into());
+    }
+    // Each TEE family reads the endorsements it understands; the others get none.
+    let family = |wanted: bool| -> &[PathBuf] {
+        if wanted { &args.endorsements } else { &[] }
+    };
+    let tdx_family = is_tdx || args.tee == "az-tdx-vtpm";
+    let snp_endorsements: Endorsements = load_collateral(family(!tdx_family && !is_tpm))?;
+    let tdx_endorsements: TdxEndorsements = load_collateral(family(tdx_family))?;
+    let tpm_trust: TpmTrust = load_collateral(family(is_tpm))?;
     let event_log = args.event_log.as_ref().map(read_bytes).transpose()?;
     let reference_values = match &args.reference_values {
         Some(path) => {
@@ -166,7 +179,16 @@ fn appraise(args: &AppraiseArgs) -> Result<ExitCode, String> {
             evidence.to_json()
         })
     } else {
-        serde_json::from_slice(&evidence_bytes).map_err(|e| e.to_string())
+        serde_json::from_slice::<Value>(&evidence_bytes)
+            .map_err(|e| e.to_string())
+            .map(|mut evidence| {
+                if let (Some(log), Some(object)) = (&event_log, evidence.as_object_mut()) {
+                    use base64::Engine as _;
+                    let encoded = base64::engine::general_purpose::STANDARD.encode(log);
+                    object.insert("event_log".into(), Value::String(encoded));
+                }
+                evidence
+            })
     };
     let evidence: Value = match decoded {
         Ok(evidence) => evidence,
@@ -190,6 +212,8 @@ fn appraise(args: &AppraiseArgs) -> Result<ExitCode, String> {
         snp_require_crl: args.require_crl,
         tdx_collateral: Arc::new(TdxCollateral::new(tdx_endorsements)),
         tdx_allow_missing_crl: args.allow_missing_crl,
+        tpm_trust: Arc::new(SharedTpmTrust::new(tpm_trust)),
+        tpm_allow_sha1: args.allow_sha1,
     });
     let appraiser = Appraiser::new(registry, policy, ReferenceValues::new(reference_values));
     let request = AppraisalRequest {

@@ -6,7 +6,10 @@ use std::sync::Arc;
 use crate::tee::snp::SnpVerifier;
 use crate::tee::snp::certs::{AmdRoots, Collateral, ProductRoots};
 use crate::tee::tdx::TdxVerifier;
+use crate::tee::azure::AzureVtpmVerifier;
 use crate::tee::tdx::collateral::TdxCollateral;
+use crate::tee::tpm::TpmVerifier;
+use crate::tee::tpm::trust::SharedTpmTrust;
 use crate::tee::{Rejection, Tee, Verifier, sample::SampleVerifier};
 
 /// Settings that decide which verifiers a registry holds.
@@ -27,6 +30,11 @@ pub struct VerifierSettings {
     /// Accept TDX evidence whose PCK chain cannot be checked against Intel CRLs (the check is
     /// then reported as NOT CHECKED). Off by default: missing CRLs refuse the evidence.
     pub tdx_allow_missing_crl: bool,
+    /// TPM AK trust: CA certificates, pinned keys, and AKs registered by credential activation
+    /// (the KBS adds those at run time).
+    pub tpm_trust: Arc<SharedTpmTrust>,
+    /// Accept SHA-1 TPM signatures and PCR banks. Off by default.
+    pub tpm_allow_sha1: bool,
 }
 
 pub struct VerifierRegistry {
@@ -45,10 +53,17 @@ impl VerifierRegistry {
         }
         let snp = SnpVerifier::with_shared_collateral(snp_roots, settings.snp_collateral.clone())
             .require_crl(settings.snp_require_crl);
-        verifiers.insert(Tee::Snp, Arc::new(snp));
+        let snp = Arc::new(snp);
+        verifiers.insert(Tee::Snp, snp.clone());
+        verifiers.insert(Tee::AzSnpVtpm, Arc::new(AzureVtpmVerifier::snp(snp)));
         let tdx = TdxVerifier::with_shared_collateral(settings.tdx_collateral.clone())
             .require_crl(!settings.tdx_allow_missing_crl);
-        verifiers.insert(Tee::Tdx, Arc::new(tdx));
+        let tdx = Arc::new(tdx);
+        verifiers.insert(Tee::Tdx, tdx.clone());
+        verifiers.insert(Tee::AzTdxVtpm, Arc::new(AzureVtpmVerifier::tdx(tdx)));
+        let tpm = TpmVerifier::with_shared_trust(settings.tpm_trust.clone())
+            .allow_sha1(settings.tpm_allow_sha1);
+        verifiers.insert(Tee::Tpm, Arc::new(tpm));
         Self { verifiers }
     }
 
@@ -88,10 +103,9 @@ mod tests {
         ));
         assert!(registry.verifier_for("snp").is_ok());
         assert!(registry.verifier_for("tdx").is_ok());
-        assert!(matches!(
-            registry.verifier_for("tpm"),
-            Err(Rejection::UnsupportedTee(Tee::Tpm))
-        ));
+        for tee in ["tpm", "az-snp-vtpm", "az-tdx-vtpm"] {
+            assert_eq!(registry.verifier_for(tee).unwrap().tee().name(), tee);
+        }
         let enabled = VerifierRegistry::new(&VerifierSettings {
             allow_insecure_sample: true,
             ..Default::default()

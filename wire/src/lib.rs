@@ -5,6 +5,7 @@
 //! Everything here is pure: no I/O, no clock, no global state. Parsers return errors, never panic.
 #![forbid(unsafe_code)]
 
+pub mod azure;
 pub mod binding;
 pub mod eventlog;
 pub mod jwe;

@@ -1,6 +1,7 @@
 //! One module per TEE behind the [`Verifier`] trait. Each module owns its evidence parser, its
 //! endorsement checks and the names of the claims it yields (documented on the module).
 
+pub mod azure;
 pub mod sample;
 pub mod snp;
 pub mod tdx;

@@ -151,6 +151,16 @@ impl AkKey {
         })
     }
 
+    /// A key known only by its material (Azure's AK from the HCL runtime claims).
+    pub fn from_tpm_material(material: KeyMaterial) -> Result<Self, String> {
+        let spki = spki_der(&material)?;
+        Ok(AkKey {
+            material,
+            spki_sha256: Sha256::digest(&spki).into(),
+            tpm_public: None,
+        })
+    }
+
     pub fn from_spki(der: &[u8]) -> Result<Self, String> {
         let (rest, spki) = SubjectPublicKeyInfo::from_der(der)
             .map_err(|e| format!("not a DER SubjectPublicKeyInfo: {e}"))?;

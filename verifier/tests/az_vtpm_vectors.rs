@@ -1,0 +1,229 @@
+//! Azure confidential-VM vTPM evidence (`az-snp-vtpm`, `az-tdx-vtpm`) on the real sets in
+//! `../shared/vectors/az-*-vtpm` (MANIFEST.md §3–4): the HCL report verified through the SNP or
+//! TDX module with its report data bound to the runtime claims, the vTPM quote verified with the
+//! AK from those claims, and the nonce. Without the vectors every test says SKIP and passes.
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use warden_verifier::collateral::CollateralSet;
+use warden_verifier::tee::azure::AzureVtpmVerifier;
+use warden_verifier::tee::snp::SnpVerifier;
+use warden_verifier::tee::snp::certs::{AmdRoots, Endorsements};
+use warden_verifier::tee::tdx::TdxVerifier;
+use warden_verifier::tee::tdx::collateral::TdxEndorsements;
+use warden_verifier::tee::{Examination, ExpectedBinding, Verifier};
+
+fn at(text: &str) -> OffsetDateTime {
+    OffsetDateTime::parse(text, &Rfc3339).unwrap()
+}
+
+const NOW: &str = "2026-11-01T00:00:00Z";
+
+fn json_file(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+fn snp_verifier(chain: &Path) -> AzureVtpmVerifier {
+    let mut endorsements = Endorsements::default();
+    endorsements.add_file(chain).unwrap();
+    AzureVtpmVerifier::snp(Arc::new(SnpVerifier::new(AmdRoots::pinned(), endorsements)))
+}
+
+fn nonce(bytes: &[u8]) -> ExpectedBinding {
+    ExpectedBinding {
+        report_data: Some(bytes.to_vec()),
+        init_data_digest: None,
+    }
+}
+
+fn failed(ex: &Examination) -> Vec<&'static str> {
+    ex.failed_checks().iter().map(|check| check.name).collect()
+}
+
+/// Replaces the first `from` in the runtime claims inside a version-1 evidence's HCL report.
+fn alter_runtime_claims(evidence: &Value, from: &str, to: &str) -> Value {
+    let mut copy = evidence.clone();
+    let text = copy["hcl_report"].as_str().unwrap();
+    let mut report = URL_SAFE_NO_PAD.decode(text.trim_end_matches('=')).unwrap();
+    let at = report
+        .windows(from.len())
+        .position(|window| window == from.as_bytes())
+        .unwrap();
+    report[at..at + to.len()].copy_from_slice(to.as_bytes());
+    copy["hcl_report"] = Value::String(URL_SAFE_NO_PAD.encode(report));
+    copy
+}
+
+#[test]
+fn milan_evidence_in_both_versions_verifies_with_its_claims_and_nonce() {
+    let Some(dir) = common::vectors("az-snp-vtpm").map(|d| d.join("trustee-milan-v1")) else {
+        return;
+    };
+    let verifier = snp_verifier(&dir.join("milan_ask_ark_asvk.pem"));
+    let v1 = json_file(&dir.join("evidence-v1.json"));
+    let ex = verifier.examine(&v1, &nonce(b"challenge"), at(NOW));
+    assert!(ex.verified(), "{:?}", ex.failed_checks());
+    let snp = &ex.claims["snp"];
+    assert_eq!(
+        snp["measurement"],
+        "6a063be9dd79f6371c842e480f8dc3b5c725961344e57130e88c5adf49e8f7f6c79b75a5eb77fc769959f4aeb2f9401e"
+    );
+    assert_eq!(snp["vmpl"], 0);
+    assert_eq!(snp["debug"], false);
+    assert_eq!(snp["guest_svn"], 10);
+    assert!(snp["report_data"].as_str().unwrap().starts_with("af2910341dd81083"));
+    assert_eq!(ex.claims["vm_configuration"]["vmUniqueId"], "26F8BC30-774E-4290-8E7A-535F3B672AEE");
+    assert_eq!(ex.claims["vm_configuration"]["secure-boot"], true);
+    assert_eq!(ex.claims["user_data"], "00".repeat(64));
+    assert_eq!(ex.claims["report_data"], hex::encode("challenge"));
+    assert_eq!(ex.claims["ak"]["trust"], "hcl_runtime_claims");
+    assert_eq!(
+        ex.claims["pcrs"]["sha256"]["0"],
+        "e15c44796beabf46abcec7c57e590942041e47497e4ec27571c8b7664f48dced"
+    );
+    assert!(ex.checks.iter().any(|check| check.name == "runtime_claims" && check.ok));
+
+    let v0 = json_file(&dir.join("evidence-v0_same-vm.json"));
+    let ex = verifier.examine(&v0, &nonce(b"challenge"), at(NOW));
+    assert!(ex.verified(), "{:?}", ex.failed_checks());
+    assert_eq!(ex.claims["snp"]["measurement"], snp["measurement"]);
+
+    // Negatives from the MANIFEST: altered runtime claims, another nonce, a changed PCR.
+    let altered = alter_runtime_claims(&v1, "26F8BC30", "26F8BC31");
+    let ex = verifier.examine(&altered, &nonce(b"challenge"), at(NOW));
+    assert_eq!(failed(&ex), ["runtime_claims"]);
+    let ex = verifier.examine(&v1, &nonce(b"challenge2"), at(NOW));
+    assert_eq!(failed(&ex), ["report_data"]);
+    let mut pcr = v1.clone();
+    pcr["tpm_quote"]["pcrs"][3] = Value::String("00".repeat(32));
+    let ex = verifier.examine(&pcr, &nonce(b"challenge"), at(NOW));
+    assert_eq!(failed(&ex), ["pcr_digest"]);
+    let mut flipped = v1.clone();
+    let message = flipped["tpm_quote"]["message"].as_str().unwrap().replacen("ff54", "ff55", 1);
+    flipped["tpm_quote"]["message"] = Value::String(message);
+    let ex = verifier.examine(&flipped, &nonce(b"challenge"), at(NOW));
+    assert_eq!(failed(&ex), ["evidence_format"], "a broken magic is not a quote");
+}
+
+#[test]
+fn milan_v2_binds_a_48_byte_nonce_and_genoa_verifies_on_its_own_chain() {
+    let Some(root) = common::vectors("az-snp-vtpm") else {
+        return;
+    };
+    let dir = root.join("trustee-milan-v2");
+    let verifier = snp_verifier(&dir.join("milan_ask_ark_asvk.pem"));
+    let evidence = json_file(&dir.join("evidence-v2.json"));
+    let user_data =
+        hex::decode("982F5C6E45DF0ED3F10B6F60B02F0C8390E281300F3805E2279C16168CD6AE9AA398F647CAA2338748CD0FD9F5F819EF")
+            .unwrap();
+    let ex = verifier.examine(&evidence, &nonce(&user_data), at(NOW));
+    assert!(ex.verified(), "{:?}", ex.failed_checks());
+    assert!(ex.claims["user_data"].as_str().unwrap().starts_with("982f5c6e"));
+    assert_eq!(
+        ex.claims["pcrs"]["sha256"]["0"],
+        "84275b2f4312cd4fc6cbe6b152ad3c3683e513d9f1e23c34fca160c8cca7a6a7"
+    );
+    let ex = verifier.examine(&evidence, &nonce(&[0x12, 0x3a, 0xbc]), at(NOW));
+    assert_eq!(failed(&ex), ["report_data"]);
+
+    let dir = root.join("trustee-genoa");
+    let verifier = snp_verifier(&dir.join("genoa_ask_ark_asvk.pem"));
+    let evidence = json_file(&dir.join("evidence-genoa.json"));
+    let genoa_nonce = hex::decode(
+        "0218488bae25d2509232bf676f1a66a30d7372add909109b36016ef136f2938ca05475f8b46094de6b64270ea35d950f",
+    )
+    .unwrap();
+    let ex = verifier.examine(&evidence, &nonce(&genoa_nonce), at(NOW));
+    assert!(ex.verified(), "{:?}", ex.failed_checks());
+    assert_eq!(ex.claims["snp"]["generation"], "Genoa");
+    assert_eq!(
+        ex.claims["vm_configuration"]["root-cert-thumbprint"],
+        "6nZZnYaJc4KqUZ_yvA-mucFdYNouvlPnITnNMXsHl-0"
+    );
+    assert!(ex.claims["snp"]["measurement"].as_str().unwrap().starts_with("f57dc09a"));
+}
+
+#[test]
+fn raw_hcl_report_verifies_with_its_quote_and_not_with_another_vms() {
+    let Some(dir) = common::vectors("az-snp-vtpm").map(|d| d.join("trustee-milan-raw")) else {
+        return;
+    };
+    let verifier = snp_verifier(&dir.join("vcek_ask_ark.pem"));
+    let report = std::fs::read(dir.join("hcl-report.bin")).unwrap();
+    let quote = json_file(&dir.join("tpm-quote-v1.json"));
+    let evidence = json!({"version": 1, "hcl_report": STANDARD.encode(&report), "tpm_quote": quote});
+    let ex = verifier.examine(&evidence, &nonce(b"challenge"), at(NOW));
+    assert!(ex.verified(), "{:?}", ex.failed_checks());
+    assert!(ex.claims["snp"]["measurement"].as_str().unwrap().starts_with("9ac48fcac8a2d88a"));
+    assert_eq!(ex.claims["vm_configuration"]["vmUniqueId"], "911B0EF8-9DBA-48B0-B275-4E4DF2D39252");
+
+    let other = dir.join("negative_other_vm");
+    let mut foreign = evidence.clone();
+    foreign["tpm_quote"]["message"] =
+        Value::String(hex::encode(std::fs::read(other.join("tpm-quote.msg")).unwrap()));
+    foreign["tpm_quote"]["signature"] =
+        Value::String(hex::encode(std::fs::read(other.join("tpm-quote.sig")).unwrap()));
+    let ex = verifier.examine(&foreign, &nonce(b"challenge"), at(NOW));
+    assert_eq!(failed(&ex), ["quote_signature"]);
+    // An SNP verifier does not take a TDX HCL report.
+    let Some(tdx) = common::vectors("az-tdx-vtpm").map(|d| d.join("trustee-tdx")) else {
+        return;
+    };
+    let ex = verifier.examine(&json_file(&tdx.join("evidence-v1.json")), &nonce(b"challenge"), at(NOW));
+    assert_eq!(failed(&ex), ["evidence_format"]);
+}
+
+fn tdx_verifier(dir: &Path) -> AzureVtpmVerifier {
+    let collateral = TdxEndorsements::from_dir(&dir.join("intel_collateral_2025-02")).unwrap();
+    AzureVtpmVerifier::tdx(Arc::new(TdxVerifier::new(collateral)))
+}
+
+#[test]
+fn azure_tdx_evidence_is_authentic_but_out_of_date_and_expires() {
+    let Some(dir) = common::vectors("az-tdx-vtpm").map(|d| d.join("trustee-tdx")) else {
+        return;
+    };
+    let verifier = tdx_verifier(&dir);
+    let in_window = at("2025-03-01T00:00:00Z");
+    for file in ["evidence-v1.json", "evidence-v0.json"] {
+        let evidence = json_file(&dir.join(file));
+        let ex = verifier.examine(&evidence, &nonce(b"challenge"), in_window);
+        assert!(ex.verified(), "{file}: {:?}", ex.failed_checks());
+        let tdx = &ex.claims["tdx"];
+        assert_eq!(
+            tdx["mr_td"],
+            "024a32b070383331181619fa387cb4d55d1e38879f989933055ccad5bc2db795d1737b66205949d15469dc8c1ba7ab7b"
+        );
+        assert_eq!(tdx["rtmr0"], "00".repeat(48));
+        assert_eq!(tdx["tcb_status"], "OutOfDate");
+        assert_eq!(ex.claims["vm_configuration"]["tpm-persisted"], false);
+        assert_eq!(
+            ex.claims["pcrs"]["sha256"]["0"],
+            "782b20b10f55cc46e2142cc2145d548698073e5beb82752c8d7f9279f0d8a273"
+        );
+    }
+    let evidence = json_file(&dir.join("evidence-v1.json"));
+    let ex = verifier.examine(&evidence, &nonce(b"challenge"), at(NOW));
+    assert!(failed(&ex).contains(&"collateral_freshness"), "{:?}", failed(&ex));
+
+    // Another TD's quote does not carry these runtime claims.
+    let Some(other) = common::vectors("tdx").map(|d| d.join("automata-dcap-rs-00806f05")) else {
+        return;
+    };
+    let mut substituted = evidence.clone();
+    let quote = std::fs::read(other.join("quote_tdx_00806f050000.dat")).unwrap();
+    substituted["td_quote"] = Value::String(URL_SAFE_NO_PAD.encode(quote));
+    let ex = verifier.examine(&substituted, &nonce(b"challenge"), in_window);
+    assert_eq!(failed(&ex), ["runtime_claims"]);
+    let altered = alter_runtime_claims(&evidence, "6332533D", "6332533E");
+    let ex = verifier.examine(&altered, &nonce(b"challenge"), in_window);
+    assert_eq!(failed(&ex), ["runtime_claims"]);
+}
