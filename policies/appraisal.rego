@@ -29,6 +29,14 @@
 #   accepted_tcb_statuses  Intel TCB statuses accepted as affirming (default ["UpToDate"]);
 #                          others are a warning, OutOfDate* contraindicated unless listed
 #   allow_debug            true to accept debug TDs (never in production)
+#
+# TPM, az-snp-vtpm and az-tdx-vtpm reference values:
+#   pcrs                   {"<bank>": {"<index>": [allowed hex values]}}: every listed PCR must
+#                          hold one of its values; at least one PCR must be listed to affirm
+#   measurements           az-snp-vtpm: allowed SNP MEASUREMENT values (restricts when present)
+#   mr_td                  az-tdx-vtpm: allowed MRTD values (restricts when present)
+#   accepted_tcb_statuses  az-tdx-vtpm: as for TDX
+#   allow_debug            Azure: true to accept a debug guest (never in production)
 package warden.appraisal
 
 reference := object.get(input.reference_values, input.tee, {})
@@ -52,14 +60,21 @@ tcb_below_minimum if {
 # Intel's verdict on the platform TCB (the verifier already refused Revoked and unknown levels).
 accepted_tcb_statuses := object.get(reference, "accepted_tcb_statuses", ["UpToDate"])
 
+# The claims of the hardware report: top level for SNP and TDX, nested for Azure vTPM evidence.
+hardware_claims := input.claims.snp if input.tee == "az-snp-vtpm"
+else := input.claims.tdx if input.tee == "az-tdx-vtpm"
+else := input.claims
+
+tdx_tcb_status := hardware_claims.tcb_status if input.tee in {"tdx", "az-tdx-vtpm"}
+
 tdx_tcb_not_accepted if {
-	input.tee == "tdx"
-	not input.claims.tcb_status in accepted_tcb_statuses
+	status := tdx_tcb_status
+	not status in accepted_tcb_statuses
 }
 
 tdx_tcb_refused if {
 	tdx_tcb_not_accepted
-	startswith(input.claims.tcb_status, "OutOfDate")
+	startswith(tdx_tcb_status, "OutOfDate")
 }
 
 # Debug-mode TEEs are contraindicated (the host can read their memory) unless a reference value
@@ -67,7 +82,7 @@ tdx_tcb_refused if {
 configuration := 96 if count(configuration_violations) > 0 else := 0
 
 configuration_violations contains "debug" if {
-	object.get(input.claims, "debug", false) == true
+	object.get(hardware_claims, "debug", false) == true
 	not reference.allow_debug == true
 }
 
@@ -116,6 +131,28 @@ executables := 2 if {
 		listed_or_unrestricted(name, name)
 	}
 }
+
+executables := 2 if {
+	input.tee in {"tpm", "az-snp-vtpm", "az-tdx-vtpm"}
+	pcrs_listed
+	listed_or_unrestricted_in(hardware_claims, "measurements", "measurement")
+	listed_or_unrestricted_in(hardware_claims, "mr_td", "mr_td")
+}
+
+# Every PCR the reference values list holds one of its allowed values, and at least one is listed.
+pcrs_listed if {
+	listed := [value | some bank, values in reference.pcrs; some pcr, value in values]
+	count(listed) > 0
+	every bank, values in reference.pcrs {
+		every pcr, allowed in values {
+			input.claims.pcrs[bank][pcr] in allowed
+		}
+	}
+}
+
+listed_or_unrestricted_in(_, list, _) if not reference[list]
+
+listed_or_unrestricted_in(claims, list, claim) if claims[claim] in reference[list]
 
 listed_or_unrestricted(list, _) if not reference[list]
 

@@ -227,3 +227,80 @@ fn azure_tdx_evidence_is_authentic_but_out_of_date_and_expires() {
     let ex = verifier.examine(&altered, &nonce(b"challenge"), in_window);
     assert_eq!(failed(&ex), ["runtime_claims"]);
 }
+
+/// Appraises with the default policy and `reference` as the TEE's reference values.
+fn appraise_with_default_policy(
+    tee: &str,
+    settings: warden_verifier::VerifierSettings,
+    evidence: &Value,
+    report_data: &[u8],
+    reference: Value,
+    when: OffsetDateTime,
+) -> warden_verifier::AttestationResult {
+    use warden_verifier::appraisal::DEFAULT_APPRAISAL_POLICY;
+    use warden_verifier::{AppraisalRequest, Appraiser, ReferenceValues, VerifierRegistry};
+    let policy = Appraiser::compile_policy("default", DEFAULT_APPRAISAL_POLICY).unwrap();
+    let values = serde_json::from_value(json!({ tee: reference })).unwrap();
+    let appraiser = Appraiser::new(VerifierRegistry::new(&settings), policy, ReferenceValues::new(values));
+    let request = AppraisalRequest {
+        tee,
+        evidence,
+        expected: nonce(report_data),
+    };
+    appraiser.appraise(&request, when).unwrap()
+}
+
+#[test]
+fn default_policy_wants_listed_pcrs_and_refuses_out_of_date_azure_tdx_unless_accepted() {
+    use warden_verifier::{Status, VerifierSettings};
+    let Some(root) = common::vectors("az-snp-vtpm") else {
+        return;
+    };
+    let dir = root.join("trustee-milan-v1");
+    let evidence = json_file(&dir.join("evidence-v1.json"));
+    let pcr0 = "e15c44796beabf46abcec7c57e590942041e47497e4ec27571c8b7664f48dced";
+    let measurement = "6a063be9dd79f6371c842e480f8dc3b5c725961344e57130e88c5adf49e8f7f6c79b75a5eb77fc769959f4aeb2f9401e";
+    let snp = || {
+        let mut endorsements = Endorsements::default();
+        endorsements.add_file(&dir.join("milan_ask_ark_asvk.pem")).unwrap();
+        VerifierSettings {
+            snp_collateral: Arc::new(warden_verifier::tee::snp::certs::Collateral::new(endorsements)),
+            ..Default::default()
+        }
+    };
+    let with = |reference: Value| {
+        appraise_with_default_policy("az-snp-vtpm", snp(), &evidence, b"challenge", reference, at(NOW))
+    };
+    let affirmed = with(json!({"pcrs": {"sha256": {"0": [pcr0]}}, "measurements": [measurement]}));
+    assert_eq!(affirmed.status, Status::Affirming);
+    let nothing_listed = with(json!({}));
+    assert_eq!(nothing_listed.trust_vector.executables, Some(33));
+    let other_pcr = with(json!({"pcrs": {"sha256": {"0": ["00"]}}}));
+    assert_eq!(other_pcr.trust_vector.executables, Some(33));
+    let other_measurement = with(json!({"pcrs": {"sha256": {"0": [pcr0]}}, "measurements": ["00"]}));
+    assert_eq!(other_measurement.trust_vector.executables, Some(33));
+
+    let Some(tdx_dir) = common::vectors("az-tdx-vtpm").map(|d| d.join("trustee-tdx")) else {
+        return;
+    };
+    let tdx_evidence = json_file(&tdx_dir.join("evidence-v1.json"));
+    let tdx = || VerifierSettings {
+        tdx_collateral: Arc::new(warden_verifier::tee::tdx::collateral::TdxCollateral::new(
+            TdxEndorsements::from_dir(&tdx_dir.join("intel_collateral_2025-02")).unwrap(),
+        )),
+        ..Default::default()
+    };
+    let tdx_pcr0 = "782b20b10f55cc46e2142cc2145d548698073e5beb82752c8d7f9279f0d8a273";
+    let in_window = at("2025-03-01T00:00:00Z");
+    let tdx_with = |reference: Value| {
+        appraise_with_default_policy("az-tdx-vtpm", tdx(), &tdx_evidence, b"challenge", reference, in_window)
+    };
+    let refused = tdx_with(json!({"pcrs": {"sha256": {"0": [tdx_pcr0]}}}));
+    assert_eq!(refused.status, Status::Contraindicated);
+    assert_eq!(refused.trust_vector.hardware, Some(96));
+    let permissive = tdx_with(json!({
+        "pcrs": {"sha256": {"0": [tdx_pcr0]}},
+        "accepted_tcb_statuses": ["UpToDate", "OutOfDate"],
+    }));
+    assert_eq!(permissive.status, Status::Affirming);
+}
