@@ -86,6 +86,23 @@ for target in "${targets[@]}"; do
       cp -f "$file" "$corpus/vector-$name"
     done < <(find "$tdx_vectors" -type f -regex '.*\.\(dat\|bin\|json\|pem\|der\|cer\)')
   fi
+  # Real TPM and Azure vTPM evidence: quotes (TPMS_ATTEST), evidence JSON and HCL reports, and
+  # the GCE and Windows PCR event logs.
+  shared=${WARDEN_VECTORS:-../shared/vectors}
+  case $target in
+    tpm_attest) pattern='.*\(tpm_quote\.msg\|tpm-quote\.msg\|ak_pub\.tpmt_public\.bin\)' ;;
+    tpm_evidence) pattern='.*\(evidence.*\.json\|tpm_evidence\.json\|hcl-report\.bin\)' ;;
+    event_log) pattern='.*\(event_log\.bin\|derived_event_log\.bin\)' ;;
+    *) pattern='' ;;
+  esac
+  if [ -n "$pattern" ]; then
+    for dir in "$shared/tpm" "$shared/az-snp-vtpm" "$shared/az-tdx-vtpm"; do
+      [ -d "$dir" ] || continue
+      while IFS= read -r file; do
+        cp -f "$file" "$corpus/vector-$(basename "$(dirname "$file")")-$(basename "$file")"
+      done < <(find "$dir" -type f -regex "$pattern")
+    done
+  fi
   log=$logs/$target.log
   echo "=== fuzzing $target for ${seconds}s (log: $log)" >&2
   status=0
