@@ -32,3 +32,8 @@ wait_for_file() {
   echo "error: $file did not appear within ${seconds}s" >&2
   return 1
 }
+
+# What the TPM support needs: tpm2-tss (linked by tss-esapi) and the software TPM for its tests.
+ensure_tpm_dependencies() {
+  ensure_debian_packages libtss2-dev swtpm swtpm-tools
+}

@@ -12,6 +12,7 @@ mod sample;
 pub mod sim_snp;
 pub mod snp;
 pub mod tdx;
+#[cfg(feature = "tpm")] pub mod tpm_device;
 
 use std::sync::Arc;
 
