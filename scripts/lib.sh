@@ -17,9 +17,10 @@ ensure_debian_packages() {
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
 
-# What every build needs beyond the Rust toolchain: a C compiler and OpenSSL headers.
+# What every build needs beyond the Rust toolchain: a C compiler, OpenSSL headers, and tpm2-tss
+# (the agent's default `tpm` feature links it through tss-esapi).
 ensure_build_dependencies() {
-  ensure_debian_packages build-essential pkg-config libssl-dev ca-certificates
+  ensure_debian_packages build-essential pkg-config libssl-dev ca-certificates libtss2-dev
 }
 
 # Waits up to $2 seconds for file $1 to exist and be non-empty.
@@ -33,7 +34,8 @@ wait_for_file() {
   return 1
 }
 
-# What the TPM support needs: tpm2-tss (linked by tss-esapi) and the software TPM for its tests.
+# What the TPM tests and demo need beyond the build: the software TPM (swtpm, swtpm_setup and
+# its local CA).
 ensure_tpm_dependencies() {
   ensure_debian_packages libtss2-dev swtpm swtpm-tools
 }

@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 ensure_build_dependencies
+# The TPM tests run a real software TPM (swtpm).
+ensure_tpm_dependencies
 # The end-to-end tests run the real binaries: build them first, in the same (debug) profile.
 cargo build --workspace --bins --locked
 log=$(mktemp)
@@ -15,7 +17,7 @@ cargo test --workspace --locked 2>&1 | tee "$log" || status=$?
 awk '/^test result:/ { passed += $4; failed += $6 } END { printf "tests: %d passed, %d failed\n", passed, failed }' "$log"
 # Tests on real hardware evidence skip (and pass) without the shared vectors: say which it was.
 vectors=${WARDEN_VECTORS:-$PWD/../shared/vectors}
-if [ -d "$vectors/snp" ] && [ -d "$vectors/tdx" ]; then
+if [ -d "$vectors/snp" ] && [ -d "$vectors/tdx" ] && [ -d "$vectors/tpm" ] && [ -d "$vectors/az-snp-vtpm" ]; then
   echo "vectors: real evidence from $vectors was used"
 else
   echo "WARNING: no vectors at $vectors (set WARDEN_VECTORS): tests on real evidence were SKIPPED"

@@ -237,6 +237,25 @@ impl KbsClient {
         Ok(plaintext)
     }
 
+    /// POSTs `body` as JSON to `endpoint` (under `/kbs/v0/`) without the session cookie, and
+    /// reads the JSON answer (`what` names it in errors). For exchanges beside the attestation
+    /// handshake, such as TPM AK registration.
+    pub async fn post_json<T: serde::Serialize, R: DeserializeOwned>(
+        &self,
+        endpoint: &str,
+        body: &T,
+        what: &str,
+    ) -> Result<R, AgentError> {
+        let response = self
+            .token_http
+            .post(self.url(endpoint))
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| AgentError::http(&e))?;
+        read_json(response, what).await
+    }
+
     fn url(&self, endpoint: &str) -> String {
         format!("{}/kbs/v0/{endpoint}", self.base)
     }

@@ -8,6 +8,8 @@
 pub mod attester;
 pub mod client;
 pub mod error;
+#[cfg(feature = "tpm")]
+pub mod tpm_registration;
 
 pub use attester::{Attester, AttesterError, SampleAttester};
 pub use client::{ClientConfig, DEFAULT_TIMEOUT, KbsClient, parse_base_url};

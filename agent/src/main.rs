@@ -53,6 +53,27 @@ struct Cli {
     #[arg(long, value_name = "DIR")]
     insecure_sim_snp_dir: Option<PathBuf>,
 
+    /// TPM: the TSS2 TCTI of the TPM (swtpm:host=127.0.0.1,port=2321 for a software TPM).
+    #[arg(
+        long,
+        env = "WARDEN_TPM_TCTI",
+        value_name = "TCTI",
+        default_value = "device:/dev/tpmrm0"
+    )]
+    tpm_tcti: String,
+
+    /// TPM: the attestation-key state file (created by tpm-register, mode 0600).
+    #[arg(long, env = "WARDEN_TPM_AK_FILE", value_name = "PATH")]
+    tpm_ak_file: Option<PathBuf>,
+
+    /// TPM: the firmware event log sent with quotes, or "none".
+    #[arg(
+        long,
+        value_name = "PATH|none",
+        default_value = "/sys/kernel/security/tpm0/binary_bios_measurements"
+    )]
+    tpm_event_log: String,
+
     /// Security version number reported by the sample TEE.
     #[arg(long, value_name = "SVN", default_value = attester::DEFAULT_SAMPLE_SVN)]
     sample_svn: String,
@@ -90,6 +111,13 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
+    /// Create the TPM attestation key (if --tpm-ak-file does not exist yet) and register it with
+    /// the KBS by credential activation against the TPM's EK certificate. Prints the AK's name.
+    TpmRegister {
+        /// Key type of a new AK.
+        #[arg(long, value_enum, default_value_t = AkType::Rsa)]
+        ak_type: AkType,
+    },
     /// Mint an INSECURE sim-snp development chain in DIR: give DIR to `warden-kbs serve
     /// --insecure-dev-roots` and to this agent's `--insecure-sim-snp-dir`.
     SimSnpInit {
@@ -118,6 +146,14 @@ enum KeyType {
     Ec,
     /// RSA-2048 with RSA-OAEP-256.
     Rsa,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum AkType {
+    /// RSA-2048, RSASSA/SHA-256.
+    Rsa,
+    /// ECC P-256, ECDSA/SHA-256.
+    Ecc,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -177,7 +213,7 @@ fn select_attester(cli: &Cli) -> Result<Arc<dyn Attester>, Failure> {
     let tee = cli
         .tee
         .as_deref()
-        .ok_or_else(|| Failure::usage("--tee is required (snp, tdx, sim-snp or sample)"))?;
+        .ok_or_else(|| Failure::usage("--tee is required (snp, tdx, tpm, sim-snp or sample)"))?;
     let (attester, opted_in): (Arc<dyn Attester>, bool) = match tee {
         "sample" => (
             Arc::new(SampleAttester::new(cli.sample_svn.clone())),
@@ -193,6 +229,8 @@ fn select_attester(cli: &Cli) -> Result<Arc<dyn Attester>, Failure> {
             let chain = DevChain::load(dir).map_err(|e| Failure::usage(e.to_string()))?;
             (Arc::new(SimSnpAttester::new(chain)), true)
         }
+        #[cfg(feature = "tpm")]
+        "tpm" => (Arc::new(tpm_attester(cli)?), false),
         other => (
             attester::from_name(other).map_err(|e| Failure::usage(e.to_string()))?,
             false,
@@ -207,6 +245,20 @@ fn select_attester(cli: &Cli) -> Result<Arc<dyn Attester>, Failure> {
         )));
     }
     Ok(attester)
+}
+
+#[cfg(feature = "tpm")]
+fn tpm_ak_file(cli: &Cli) -> Result<&Path, Failure> {
+    cli.tpm_ak_file
+        .as_deref()
+        .ok_or_else(|| Failure::usage("--tpm-ak-file PATH is required for the TPM"))
+}
+
+#[cfg(feature = "tpm")]
+fn tpm_attester(cli: &Cli) -> Result<attester::tpm::TpmAttester, Failure> {
+    let mut tpm = attester::tpm::TpmAttester::new(&cli.tpm_tcti, tpm_ak_file(cli)?);
+    tpm.event_log = (cli.tpm_event_log != "none").then(|| PathBuf::from(&cli.tpm_event_log));
+    Ok(tpm)
 }
 
 fn init_logging(format: LogFormat, verbose: bool) {
@@ -272,8 +324,29 @@ async fn run(cli: Cli, attester: Arc<dyn Attester>) -> Result<(), Failure> {
         allow_plain_http: cli.insecure_http,
         timeout: Duration::from_secs(cli.timeout),
     };
+    #[cfg(feature = "tpm")]
+    let tpm_settings = (cli.tpm_tcti.clone(), cli.tpm_ak_file.clone());
     let mut client = KbsClient::new(config, attester, key)?;
     match cli.command {
+        #[cfg(feature = "tpm")]
+        Command::TpmRegister { ak_type } => {
+            let (tcti, ak_file) = tpm_settings;
+            let ak_file =
+                ak_file.ok_or_else(|| Failure::usage("--tpm-ak-file PATH is required"))?;
+            let algorithm = match ak_type {
+                AkType::Rsa => attester::tpm_device::AkAlgorithm::Rsa2048,
+                AkType::Ecc => attester::tpm_device::AkAlgorithm::EccP256,
+            };
+            let name =
+                warden_agent::tpm_registration::register_ak(&client, &tcti, &ak_file, algorithm)
+                    .await?;
+            tracing::info!(ak_name = %name, "TPM AK registered");
+            write_stdout(format!("{name}\n").as_bytes())
+        }
+        #[cfg(not(feature = "tpm"))]
+        Command::TpmRegister { .. } => Err(Failure::usage(
+            "this agent was built without the tpm feature",
+        )),
         Command::Attest => {
             let token = client.attest().await?;
             write_stdout(format!("{token}\n").as_bytes())
@@ -326,15 +399,19 @@ fn extend_rtmr(rtmr: u8, digest: Option<&[u8; 48]>, file: Option<&Path>) -> Resu
 
 fn main() -> ExitCode {
     // clap prints usage errors itself and exits with status 2.
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
     init_logging(cli.log_format, cli.verbose);
+    // Registering a TPM AK needs no other TEE choice.
+    if matches!(cli.command, Command::TpmRegister { .. }) && cli.tee.is_none() {
+        cli.tee = Some("tpm".into());
+    }
     // Local commands: no KBS, no attester.
     let local = match &cli.command {
         Command::SimSnpInit { dir } => Some(sim_snp_init(dir)),
         Command::ExtendRtmr { rtmr, digest, file } => {
             Some(extend_rtmr(*rtmr, digest.as_ref(), file.as_deref()))
         }
-        Command::Attest | Command::GetResource { .. } => None,
+        Command::Attest | Command::GetResource { .. } | Command::TpmRegister { .. } => None,
     };
     if let Some(result) = local {
         return match result {

@@ -29,6 +29,8 @@ pub enum KbsError {
     Admin(#[from] AdminError),
     #[error("policy refused: {0}")]
     BadPolicy(String),
+    #[error("TPM AK registration refused: {0}")]
+    Registration(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -46,7 +48,8 @@ impl KbsError {
             KbsError::Protocol(_) => 401,
             KbsError::AttestationFailed(_)
             | KbsError::TokenRejected(_)
-            | KbsError::Unauthenticated => 401,
+            | KbsError::Unauthenticated
+            | KbsError::Registration(_) => 401,
             KbsError::Admin(AdminError::Forbidden { .. }) => 403,
             KbsError::Admin(_) => 401,
             KbsError::PolicyDenied { .. } => 403,
@@ -74,6 +77,7 @@ impl KbsError {
             KbsError::Admin(AdminError::Forbidden { .. }) => "AdminForbidden",
             KbsError::Admin(_) => "AdminAuthFailed",
             KbsError::BadPolicy(_) => "PolicyInvalid",
+            KbsError::Registration(_) => "TpmRegistrationFailed",
             KbsError::Internal(_) => "Internal",
         }
     }

@@ -82,6 +82,14 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/kbs/v0/auth", post(auth))
         .route("/kbs/v0/attest", post(attest))
+        .route(
+            warden_wire::tpm::registration::REGISTER_PATH,
+            post(tpm_register),
+        )
+        .route(
+            warden_wire::tpm::registration::ACTIVATE_PATH,
+            post(tpm_activate),
+        )
         .route("/kbs/v0/resource/{repository}/{kind}/{tag}", get(resource))
         .nest("/kbs/v0/admin", admin)
         .route("/.well-known/jwks.json", get(jwks))
@@ -157,6 +165,22 @@ async fn resource(
         Ok(envelope) => Json(envelope).into_response(),
         Err(error) => error.into_response(),
     }
+}
+
+async fn tpm_register(State(state): State<AppState>, body: Bytes) -> Response {
+    // Certificate-chain checks and RSA-OAEP are CPU work: off the I/O threads.
+    let kbs = state.kbs.clone();
+    let result = tokio::task::spawn_blocking(move || kbs.tpm_register(&body, now()))
+        .await
+        .unwrap_or_else(|e| Err(KbsError::Internal(format!("registration task failed: {e}"))));
+    state.kbs.metrics.record("tpm_register", result.is_ok());
+    json(result)
+}
+
+async fn tpm_activate(State(state): State<AppState>, body: Bytes) -> Response {
+    let result = state.kbs.tpm_activate(&body, now());
+    state.kbs.metrics.record("tpm_activate", result.is_ok());
+    json(result)
 }
 
 async fn jwks(State(state): State<AppState>) -> Json<Value> {

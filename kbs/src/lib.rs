@@ -23,6 +23,7 @@ pub mod sealing;
 pub mod server;
 pub mod service;
 pub mod store;
+pub mod tpm_registration;
 
 pub use config::Config;
 pub use error::KbsError;

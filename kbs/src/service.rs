@@ -19,6 +19,8 @@ use warden_verifier::tee::snp::certs::{AmdRoots, Collateral, Endorsements};
 use warden_verifier::tee::tdx::TdxEvidence;
 use warden_verifier::tee::tdx::collateral::{TdxCollateral, TdxEndorsements};
 use warden_verifier::tee::tpm::trust::{SharedTpmTrust, TpmTrust};
+
+use crate::tpm_registration::{Registrar, RegistrationSettings};
 use warden_verifier::{
     AppraisalRequest, Appraiser, ReferenceValues, VerifierRegistry, VerifierSettings,
 };
@@ -65,6 +67,7 @@ pub struct Kbs {
     kds: Option<KdsFetcher>,
     /// Optional Intel PCS client that keeps the TDX collateral valid before appraisal.
     pcs: Option<PcsFetcher>,
+    registrar: Registrar,
     pub metrics: Metrics,
 }
 
@@ -183,6 +186,7 @@ impl Kbs {
             verifiers: verifier_settings(config)?,
             kds,
             pcs,
+            tpm_registration: tpm_registration_settings(config)?,
         };
         Self::new(
             settings,
@@ -239,6 +243,10 @@ impl Kbs {
             token_lifetime: settings.token_lifetime,
             kds,
             pcs,
+            registrar: Registrar::new(
+                settings.tpm_registration,
+                settings.verifiers.tpm_trust.clone(),
+            ),
             metrics: Metrics::default(),
         })
     }
@@ -507,6 +515,18 @@ impl Kbs {
         Ok(envelope)
     }
 
+    /// `POST /kbs/v0/tpm/register`.
+    pub fn tpm_register(&self, body: &[u8], now: OffsetDateTime) -> Result<Value, KbsError> {
+        let challenge = self.registrar.register(body, now)?;
+        serde_json::to_value(challenge).map_err(internal)
+    }
+
+    /// `POST /kbs/v0/tpm/activate`.
+    pub fn tpm_activate(&self, body: &[u8], now: OffsetDateTime) -> Result<Value, KbsError> {
+        let registered = self.registrar.activate(body, now)?;
+        serde_json::to_value(registered).map_err(internal)
+    }
+
     pub fn jwks(&self) -> Value {
         serde_json::to_value(self.signer.jwks()).unwrap_or(Value::Null)
     }
@@ -771,6 +791,31 @@ pub struct KbsSettings {
     pub kds: Option<KdsSettings>,
     /// Keep the TDX collateral valid from Intel PCS (into `verifiers.tdx_collateral`).
     pub pcs: Option<PcsSettings>,
+    /// TPM AK registration by credential activation (into `verifiers.tpm_trust`); refused when
+    /// not configured.
+    pub tpm_registration: Option<RegistrationSettings>,
+}
+
+/// Registered AKs live beside the store.
+fn registered_aks_dir(config: &Config) -> std::path::PathBuf {
+    config
+        .store
+        .sqlite
+        .parent()
+        .unwrap_or_else(|| std::path::Path::new("."))
+        .join("tpm-registered-aks")
+}
+
+fn tpm_registration_settings(config: &Config) -> Result<Option<RegistrationSettings>, KbsError> {
+    let Some(dir) = &config.tpm.ek_ca_dir else {
+        return Ok(None);
+    };
+    let ek_cas = TpmTrust::from_dir(dir).map_err(internal)?;
+    info!(dir = %dir.display(), roots = ek_cas.roots.len(), "TPM: AK registration by credential activation enabled");
+    Ok(Some(RegistrationSettings {
+        ek_cas,
+        registered_dir: registered_aks_dir(config),
+    }))
 }
 
 /// Loads the verifier settings the config names (collateral and development roots are read now,
@@ -795,10 +840,18 @@ fn verifier_settings(config: &Config) -> Result<VerifierSettings, KbsError> {
         }
         None => None,
     };
-    let tpm_trust = match &config.tpm.trust_dir {
+    let mut tpm_trust = match &config.tpm.trust_dir {
         Some(dir) => TpmTrust::from_dir(dir).map_err(internal)?,
         None => TpmTrust::default(),
     };
+    let registered = Registrar::load_registered(&registered_aks_dir(config), &mut tpm_trust)
+        .map_err(internal)?;
+    if registered > 0 {
+        info!(
+            count = registered,
+            "TPM: AKs registered by credential activation loaded"
+        );
+    }
     Ok(VerifierSettings {
         allow_insecure_sample: config.insecure_allow_sample,
         snp_dev_roots,

@@ -78,7 +78,8 @@ fn kinvolk_case() -> Result<Case, String> {
         &std::fs::read(dir.join("quote_decoded_from_bincode.json")).map_err(|e| e.to_string())?,
     )
     .map_err(|e| e.to_string())?;
-    let unhex = |field: &str| hex::decode(source[field].as_str().unwrap_or_default()).unwrap_or_default();
+    let unhex =
+        |field: &str| hex::decode(source[field].as_str().unwrap_or_default()).unwrap_or_default();
     let (message, signature) = (unhex("message"), unhex("signature"));
     let pcrs: BTreeMap<String, String> = source["pcrs"]
         .as_array()
@@ -140,7 +141,8 @@ fn quote_bytes(nonce: &[u8], pcr_digest: &[u8]) -> Vec<u8> {
 fn p256_case() -> Case {
     let rng = SystemRandom::new();
     let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).expect("key");
-    let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref()).expect("key");
+    let key =
+        EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref()).expect("key");
     let point = key.public_key().as_ref().to_vec();
     let material = KeyMaterial::Ecc {
         curve: ECC_NIST_P256,
@@ -199,14 +201,14 @@ fn tpm(c: &mut Criterion) {
         };
         let verifier = TpmVerifier::new(case.trust.clone());
         let examination = verifier.examine(&case.evidence, &expected, at);
-        assert!(examination.verified(), "{}: {:?}", case.name, examination.failed_checks());
+        assert!(
+            examination.verified(),
+            "{}: {:?}",
+            case.name,
+            examination.failed_checks()
+        );
         let pcr0 = examination.claims["pcrs"]["sha256"]["0"].clone();
-        let examine = || {
-            assert!(
-                verifier.examine(&case.evidence, &expected, at)
-                    .verified()
-            )
-        };
+        let examine = || assert!(verifier.examine(&case.evidence, &expected, at).verified());
         let registry = VerifierRegistry::new(&VerifierSettings {
             tpm_trust: std::sync::Arc::new(SharedTpmTrust::new(case.trust.clone())),
             ..Default::default()
@@ -229,7 +231,9 @@ fn tpm(c: &mut Criterion) {
             appraiser.appraise(&request, at).expect("appraise");
         };
         let raw = &case.raw_verify;
-        c.bench_function(&format!("tpm/{}/raw_verify_aws_lc_rs", case.name), |b| b.iter(|| raw()));
+        c.bench_function(&format!("tpm/{}/raw_verify_aws_lc_rs", case.name), |b| {
+            b.iter(raw)
+        });
         c.bench_function(&format!("tpm/{}/examine", case.name), |b| b.iter(examine));
         c.bench_function(&format!("tpm/{}/appraise_default_policy", case.name), |b| {
             b.iter(appraise)
@@ -260,7 +264,10 @@ fn tpm(c: &mut Criterion) {
     }
     let out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../bench-results");
     let _ = std::fs::create_dir_all(&out);
-    let _ = std::fs::write(out.join("tpm.json"), format!("{:#}\n", Value::Object(summary)));
+    let _ = std::fs::write(
+        out.join("tpm.json"),
+        format!("{:#}\n", Value::Object(summary)),
+    );
 }
 
 criterion_group!(benches, tpm);

@@ -56,9 +56,14 @@ impl<T: CollateralSet> SharedCollateral<T> {
 
     /// Adds an item (as [`CollateralSet::add_bytes`] reads it).
     pub fn add(&self, bytes: &[u8]) -> Result<(), String> {
+        self.update(|set| set.add_bytes(bytes))
+    }
+
+    /// Applies `change` to a copy of the set and publishes it if `change` succeeds.
+    pub fn update(&self, change: impl FnOnce(&mut T) -> Result<(), String>) -> Result<(), String> {
         let mut guard = self.snapshot.write().unwrap_or_else(|e| e.into_inner());
         let mut next = T::clone(&guard);
-        next.add_bytes(bytes)?;
+        change(&mut next)?;
         *guard = Arc::new(next);
         Ok(())
     }

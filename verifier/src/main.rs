@@ -140,9 +140,7 @@ fn appraise(args: &AppraiseArgs) -> Result<ExitCode, String> {
         return Err("--event-log is only read for --tee tdx and --tee tpm".into());
     }
     // Each TEE family reads the endorsements it understands; the others get none.
-    let family = |wanted: bool| -> &[PathBuf] {
-        if wanted { &args.endorsements } else { &[] }
-    };
+    let family = |wanted: bool| -> &[PathBuf] { if wanted { &args.endorsements } else { &[] } };
     let tdx_family = is_tdx || args.tee == "az-tdx-vtpm";
     let snp_endorsements: Endorsements = load_collateral(family(!tdx_family && !is_tpm))?;
     let tdx_endorsements: TdxEndorsements = load_collateral(family(tdx_family))?;

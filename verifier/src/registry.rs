@@ -3,10 +3,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::tee::azure::AzureVtpmVerifier;
 use crate::tee::snp::SnpVerifier;
 use crate::tee::snp::certs::{AmdRoots, Collateral, ProductRoots};
 use crate::tee::tdx::TdxVerifier;
-use crate::tee::azure::AzureVtpmVerifier;
 use crate::tee::tdx::collateral::TdxCollateral;
 use crate::tee::tpm::TpmVerifier;
 use crate::tee::tpm::trust::SharedTpmTrust;

@@ -79,8 +79,16 @@ fn milan_evidence_in_both_versions_verifies_with_its_claims_and_nonce() {
     assert_eq!(snp["vmpl"], 0);
     assert_eq!(snp["debug"], false);
     assert_eq!(snp["guest_svn"], 10);
-    assert!(snp["report_data"].as_str().unwrap().starts_with("af2910341dd81083"));
-    assert_eq!(ex.claims["vm_configuration"]["vmUniqueId"], "26F8BC30-774E-4290-8E7A-535F3B672AEE");
+    assert!(
+        snp["report_data"]
+            .as_str()
+            .unwrap()
+            .starts_with("af2910341dd81083")
+    );
+    assert_eq!(
+        ex.claims["vm_configuration"]["vmUniqueId"],
+        "26F8BC30-774E-4290-8E7A-535F3B672AEE"
+    );
     assert_eq!(ex.claims["vm_configuration"]["secure-boot"], true);
     assert_eq!(ex.claims["user_data"], "00".repeat(64));
     assert_eq!(ex.claims["report_data"], hex::encode("challenge"));
@@ -89,7 +97,11 @@ fn milan_evidence_in_both_versions_verifies_with_its_claims_and_nonce() {
         ex.claims["pcrs"]["sha256"]["0"],
         "e15c44796beabf46abcec7c57e590942041e47497e4ec27571c8b7664f48dced"
     );
-    assert!(ex.checks.iter().any(|check| check.name == "runtime_claims" && check.ok));
+    assert!(
+        ex.checks
+            .iter()
+            .any(|check| check.name == "runtime_claims" && check.ok)
+    );
 
     let v0 = json_file(&dir.join("evidence-v0_same-vm.json"));
     let ex = verifier.examine(&v0, &nonce(b"challenge"), at(NOW));
@@ -107,10 +119,17 @@ fn milan_evidence_in_both_versions_verifies_with_its_claims_and_nonce() {
     let ex = verifier.examine(&pcr, &nonce(b"challenge"), at(NOW));
     assert_eq!(failed(&ex), ["pcr_digest"]);
     let mut flipped = v1.clone();
-    let message = flipped["tpm_quote"]["message"].as_str().unwrap().replacen("ff54", "ff55", 1);
+    let message = flipped["tpm_quote"]["message"]
+        .as_str()
+        .unwrap()
+        .replacen("ff54", "ff55", 1);
     flipped["tpm_quote"]["message"] = Value::String(message);
     let ex = verifier.examine(&flipped, &nonce(b"challenge"), at(NOW));
-    assert_eq!(failed(&ex), ["evidence_format"], "a broken magic is not a quote");
+    assert_eq!(
+        failed(&ex),
+        ["evidence_format"],
+        "a broken magic is not a quote"
+    );
 }
 
 #[test]
@@ -126,7 +145,12 @@ fn milan_v2_binds_a_48_byte_nonce_and_genoa_verifies_on_its_own_chain() {
             .unwrap();
     let ex = verifier.examine(&evidence, &nonce(&user_data), at(NOW));
     assert!(ex.verified(), "{:?}", ex.failed_checks());
-    assert!(ex.claims["user_data"].as_str().unwrap().starts_with("982f5c6e"));
+    assert!(
+        ex.claims["user_data"]
+            .as_str()
+            .unwrap()
+            .starts_with("982f5c6e")
+    );
     assert_eq!(
         ex.claims["pcrs"]["sha256"]["0"],
         "84275b2f4312cd4fc6cbe6b152ad3c3683e513d9f1e23c34fca160c8cca7a6a7"
@@ -148,7 +172,12 @@ fn milan_v2_binds_a_48_byte_nonce_and_genoa_verifies_on_its_own_chain() {
         ex.claims["vm_configuration"]["root-cert-thumbprint"],
         "6nZZnYaJc4KqUZ_yvA-mucFdYNouvlPnITnNMXsHl-0"
     );
-    assert!(ex.claims["snp"]["measurement"].as_str().unwrap().starts_with("f57dc09a"));
+    assert!(
+        ex.claims["snp"]["measurement"]
+            .as_str()
+            .unwrap()
+            .starts_with("f57dc09a")
+    );
 }
 
 #[test]
@@ -159,25 +188,40 @@ fn raw_hcl_report_verifies_with_its_quote_and_not_with_another_vms() {
     let verifier = snp_verifier(&dir.join("vcek_ask_ark.pem"));
     let report = std::fs::read(dir.join("hcl-report.bin")).unwrap();
     let quote = json_file(&dir.join("tpm-quote-v1.json"));
-    let evidence = json!({"version": 1, "hcl_report": STANDARD.encode(&report), "tpm_quote": quote});
+    let evidence =
+        json!({"version": 1, "hcl_report": STANDARD.encode(&report), "tpm_quote": quote});
     let ex = verifier.examine(&evidence, &nonce(b"challenge"), at(NOW));
     assert!(ex.verified(), "{:?}", ex.failed_checks());
-    assert!(ex.claims["snp"]["measurement"].as_str().unwrap().starts_with("9ac48fcac8a2d88a"));
-    assert_eq!(ex.claims["vm_configuration"]["vmUniqueId"], "911B0EF8-9DBA-48B0-B275-4E4DF2D39252");
+    assert!(
+        ex.claims["snp"]["measurement"]
+            .as_str()
+            .unwrap()
+            .starts_with("9ac48fcac8a2d88a")
+    );
+    assert_eq!(
+        ex.claims["vm_configuration"]["vmUniqueId"],
+        "911B0EF8-9DBA-48B0-B275-4E4DF2D39252"
+    );
 
     let other = dir.join("negative_other_vm");
     let mut foreign = evidence.clone();
-    foreign["tpm_quote"]["message"] =
-        Value::String(hex::encode(std::fs::read(other.join("tpm-quote.msg")).unwrap()));
-    foreign["tpm_quote"]["signature"] =
-        Value::String(hex::encode(std::fs::read(other.join("tpm-quote.sig")).unwrap()));
+    foreign["tpm_quote"]["message"] = Value::String(hex::encode(
+        std::fs::read(other.join("tpm-quote.msg")).unwrap(),
+    ));
+    foreign["tpm_quote"]["signature"] = Value::String(hex::encode(
+        std::fs::read(other.join("tpm-quote.sig")).unwrap(),
+    ));
     let ex = verifier.examine(&foreign, &nonce(b"challenge"), at(NOW));
     assert_eq!(failed(&ex), ["quote_signature"]);
     // An SNP verifier does not take a TDX HCL report.
     let Some(tdx) = common::vectors("az-tdx-vtpm").map(|d| d.join("trustee-tdx")) else {
         return;
     };
-    let ex = verifier.examine(&json_file(&tdx.join("evidence-v1.json")), &nonce(b"challenge"), at(NOW));
+    let ex = verifier.examine(
+        &json_file(&tdx.join("evidence-v1.json")),
+        &nonce(b"challenge"),
+        at(NOW),
+    );
     assert_eq!(failed(&ex), ["evidence_format"]);
 }
 
@@ -212,7 +256,11 @@ fn azure_tdx_evidence_is_authentic_but_out_of_date_and_expires() {
     }
     let evidence = json_file(&dir.join("evidence-v1.json"));
     let ex = verifier.examine(&evidence, &nonce(b"challenge"), at(NOW));
-    assert!(failed(&ex).contains(&"collateral_freshness"), "{:?}", failed(&ex));
+    assert!(
+        failed(&ex).contains(&"collateral_freshness"),
+        "{:?}",
+        failed(&ex)
+    );
 
     // Another TD's quote does not carry these runtime claims.
     let Some(other) = common::vectors("tdx").map(|d| d.join("automata-dcap-rs-00806f05")) else {
@@ -241,7 +289,11 @@ fn appraise_with_default_policy(
     use warden_verifier::{AppraisalRequest, Appraiser, ReferenceValues, VerifierRegistry};
     let policy = Appraiser::compile_policy("default", DEFAULT_APPRAISAL_POLICY).unwrap();
     let values = serde_json::from_value(json!({ tee: reference })).unwrap();
-    let appraiser = Appraiser::new(VerifierRegistry::new(&settings), policy, ReferenceValues::new(values));
+    let appraiser = Appraiser::new(
+        VerifierRegistry::new(&settings),
+        policy,
+        ReferenceValues::new(values),
+    );
     let request = AppraisalRequest {
         tee,
         evidence,
@@ -262,14 +314,25 @@ fn default_policy_wants_listed_pcrs_and_refuses_out_of_date_azure_tdx_unless_acc
     let measurement = "6a063be9dd79f6371c842e480f8dc3b5c725961344e57130e88c5adf49e8f7f6c79b75a5eb77fc769959f4aeb2f9401e";
     let snp = || {
         let mut endorsements = Endorsements::default();
-        endorsements.add_file(&dir.join("milan_ask_ark_asvk.pem")).unwrap();
+        endorsements
+            .add_file(&dir.join("milan_ask_ark_asvk.pem"))
+            .unwrap();
         VerifierSettings {
-            snp_collateral: Arc::new(warden_verifier::tee::snp::certs::Collateral::new(endorsements)),
+            snp_collateral: Arc::new(warden_verifier::tee::snp::certs::Collateral::new(
+                endorsements,
+            )),
             ..Default::default()
         }
     };
     let with = |reference: Value| {
-        appraise_with_default_policy("az-snp-vtpm", snp(), &evidence, b"challenge", reference, at(NOW))
+        appraise_with_default_policy(
+            "az-snp-vtpm",
+            snp(),
+            &evidence,
+            b"challenge",
+            reference,
+            at(NOW),
+        )
     };
     let affirmed = with(json!({"pcrs": {"sha256": {"0": [pcr0]}}, "measurements": [measurement]}));
     assert_eq!(affirmed.status, Status::Affirming);
@@ -277,7 +340,8 @@ fn default_policy_wants_listed_pcrs_and_refuses_out_of_date_azure_tdx_unless_acc
     assert_eq!(nothing_listed.trust_vector.executables, Some(33));
     let other_pcr = with(json!({"pcrs": {"sha256": {"0": ["00"]}}}));
     assert_eq!(other_pcr.trust_vector.executables, Some(33));
-    let other_measurement = with(json!({"pcrs": {"sha256": {"0": [pcr0]}}, "measurements": ["00"]}));
+    let other_measurement =
+        with(json!({"pcrs": {"sha256": {"0": [pcr0]}}, "measurements": ["00"]}));
     assert_eq!(other_measurement.trust_vector.executables, Some(33));
 
     let Some(tdx_dir) = common::vectors("az-tdx-vtpm").map(|d| d.join("trustee-tdx")) else {
@@ -293,7 +357,14 @@ fn default_policy_wants_listed_pcrs_and_refuses_out_of_date_azure_tdx_unless_acc
     let tdx_pcr0 = "782b20b10f55cc46e2142cc2145d548698073e5beb82752c8d7f9279f0d8a273";
     let in_window = at("2025-03-01T00:00:00Z");
     let tdx_with = |reference: Value| {
-        appraise_with_default_policy("az-tdx-vtpm", tdx(), &tdx_evidence, b"challenge", reference, in_window)
+        appraise_with_default_policy(
+            "az-tdx-vtpm",
+            tdx(),
+            &tdx_evidence,
+            b"challenge",
+            reference,
+            in_window,
+        )
     };
     let refused = tdx_with(json!({"pcrs": {"sha256": {"0": [tdx_pcr0]}}}));
     assert_eq!(refused.status, Status::Contraindicated);

@@ -37,8 +37,10 @@ fn json_file(dir: &Path, name: &str) -> Value {
 }
 
 fn pcr_table(bank: HashAlg, values: impl IntoIterator<Item = (u32, String)>) -> Value {
-    let values: BTreeMap<String, String> =
-        values.into_iter().map(|(pcr, hex)| (pcr.to_string(), hex)).collect();
+    let values: BTreeMap<String, String> = values
+        .into_iter()
+        .map(|(pcr, hex)| (pcr.to_string(), hex))
+        .collect();
     json!({ bank.name(): values })
 }
 
@@ -82,7 +84,9 @@ const GOOGLE_CHAIN: &[&str] = &["tpm_ek_root_1.cer", "tpm_ek_intermediate_2.crt"
 /// 24 SHA-1 PCRs and the SHA-1 event log.
 fn windows_evidence(dir: &Path) -> (Value, Vec<u8>) {
     let source = json_file(dir, "windows_gcp_shielded_vm.json");
-    let ak_public = STANDARD.decode(source["AK"]["Public"].as_str().unwrap()).unwrap();
+    let ak_public = STANDARD
+        .decode(source["AK"]["Public"].as_str().unwrap())
+        .unwrap();
     let pcrs = source["Log"]["PCRs"].as_array().unwrap().iter().map(|pcr| {
         let digest = STANDARD.decode(pcr["Digest"].as_str().unwrap()).unwrap();
         (pcr["Index"].as_u64().unwrap() as u32, hex::encode(digest))
@@ -133,7 +137,9 @@ fn kinvolk_evidence(dir: &Path) -> (Value, Vec<u8>) {
 /// Trustee's swtpm sample: SPKI, TPMS_ATTEST and TPMT_SIGNATURE (base64), SHA-256 PCRs (hex).
 fn swtpm_evidence(dir: &Path) -> (Value, Vec<u8>) {
     let source = json_file(dir, "tpm_evidence.json");
-    let spki = STANDARD.decode(source["ak_public"].as_str().unwrap()).unwrap();
+    let spki = STANDARD
+        .decode(source["ak_public"].as_str().unwrap())
+        .unwrap();
     let evidence = json!({
         "ak_public": source["ak_public"],
         "quotes": [{
@@ -192,14 +198,22 @@ fn gce_quotes_verify_through_googles_ak_ca_and_the_event_log_replays_in_every_ba
     );
     assert_eq!(claims["ak"]["key"], "RSA-2048");
     let sha256 = &claims["pcrs"]["sha256"];
-    assert_eq!(sha256["0"], "0f35c214608d93c7a6e68ae7359b4a8be5a0e99eea9107ece427c4dea4e439cf");
+    assert_eq!(
+        sha256["0"],
+        "0f35c214608d93c7a6e68ae7359b4a8be5a0e99eea9107ece427c4dea4e439cf"
+    );
     assert!(sha256["4"].as_str().unwrap().starts_with("d690bdac"));
     assert!(sha256["4"].as_str().unwrap().ends_with("0491"));
     assert!(sha256["7"].as_str().unwrap().starts_with("3365d7fa"));
     assert!(sha256["8"].as_str().unwrap().starts_with("9e9b6511"));
     assert!(sha256["9"].as_str().unwrap().starts_with("e01c8cf8"));
     assert_eq!(sha256.as_object().unwrap().len(), 24);
-    assert!(claims["pcrs"]["sha384"]["0"].as_str().unwrap().starts_with("46ce251b"));
+    assert!(
+        claims["pcrs"]["sha384"]["0"]
+            .as_str()
+            .unwrap()
+            .starts_with("46ce251b")
+    );
     // SHA-1 values are verified but not vouched for while SHA-1 is not allowed.
     assert!(claims["pcrs"].get("sha1").is_none());
     assert_eq!(claims["report_data"], "9009");
@@ -208,7 +222,11 @@ fn gce_quotes_verify_through_googles_ak_ca_and_the_event_log_replays_in_every_ba
     let log = &claims["event_log"];
     assert_eq!(log["bank"], "sha256");
     assert_eq!(log["replayed_pcrs"], json!([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]));
-    assert!(detail(&ex, "event_log").contains("sha256, sha384"), "{}", detail(&ex, "event_log"));
+    assert!(
+        detail(&ex, "event_log").contains("sha256, sha384"),
+        "{}",
+        detail(&ex, "event_log")
+    );
     assert!(!log["boot_applications"].as_array().unwrap().is_empty());
     assert!(log["pcr_events"]["7"].as_array().unwrap().len() > 1);
 
@@ -216,8 +234,15 @@ fn gce_quotes_verify_through_googles_ak_ca_and_the_event_log_replays_in_every_ba
     let sha1 = TpmVerifier::new(gce_trust(&dir, GOOGLE_CHAIN)).allow_sha1(true);
     let ex = sha1.examine(&evidence, &binding(&[0x90, 0x09]), at(NOW));
     assert!(ex.verified(), "{:?}", ex.failed_checks());
-    assert_eq!(ex.claims["pcrs"]["sha1"]["0"], "c032c3b51dbb6f96b047421512fd4b4dfde496f3");
-    assert!(detail(&ex, "event_log").contains("sha1"), "{}", detail(&ex, "event_log"));
+    assert_eq!(
+        ex.claims["pcrs"]["sha1"]["0"],
+        "c032c3b51dbb6f96b047421512fd4b4dfde496f3"
+    );
+    assert!(
+        detail(&ex, "event_log").contains("sha1"),
+        "{}",
+        detail(&ex, "event_log")
+    );
 }
 
 #[test]
@@ -246,7 +271,11 @@ fn gce_evidence_is_refused_for_each_kind_of_tampering_or_distrust() {
     };
     for offset in [10, 40, 60, 100] {
         let ex = refused(&flip("attest", offset), &nonce, &verifier);
-        assert!(failed(&ex).contains(&"quote_signature"), "offset {offset}: {:?}", failed(&ex));
+        assert!(
+            failed(&ex).contains(&"quote_signature"),
+            "offset {offset}: {:?}",
+            failed(&ex)
+        );
     }
     let ex = refused(&flip("signature", 100), &nonce, &verifier);
     assert_eq!(failed(&ex), ["quote_signature"]);
@@ -265,16 +294,29 @@ fn gce_evidence_is_refused_for_each_kind_of_tampering_or_distrust() {
     // An AK nobody vouches for, a chain to another root, and the wrong intermediate.
     for (files, wanted) in [
         (&[][..], "no TPM CA root is configured"),
-        (&["gcp_ek_ak_ca_root.crt", "gcp_ek_ak_ca_intermediate_v3.crt"][..], "not issued by a configured TPM CA"),
-        (&["tpm_ek_root_1.cer", "tpm_ek_intermediate_3.crt"][..], "not issued by a configured TPM CA"),
+        (
+            &["gcp_ek_ak_ca_root.crt", "gcp_ek_ak_ca_intermediate_v3.crt"][..],
+            "not issued by a configured TPM CA",
+        ),
+        (
+            &["tpm_ek_root_1.cer", "tpm_ek_intermediate_3.crt"][..],
+            "not issued by a configured TPM CA",
+        ),
     ] {
         let distrusting = TpmVerifier::new(gce_trust(&dir, files));
         let ex = refused(&evidence, &nonce, &distrusting);
         assert_eq!(failed(&ex), ["ak_trust"], "{files:?}");
-        assert!(detail(&ex, "ak_trust").contains(wanted), "{}", detail(&ex, "ak_trust"));
+        assert!(
+            detail(&ex, "ak_trust").contains(wanted),
+            "{}",
+            detail(&ex, "ak_trust")
+        );
     }
     let mut no_certificate = evidence.clone();
-    no_certificate.as_object_mut().unwrap().remove("ak_certificate");
+    no_certificate
+        .as_object_mut()
+        .unwrap()
+        .remove("ak_certificate");
     let ex = refused(&no_certificate, &nonce, &verifier);
     assert!(detail(&ex, "ak_trust").contains("neither pinned nor registered"));
 
@@ -301,7 +343,11 @@ fn gce_evidence_is_refused_for_each_kind_of_tampering_or_distrust() {
     let mut shortened = evidence.clone();
     shortened["event_log"] = Value::String(STANDARD.encode(&cut_at_a_record));
     let ex = refused(&shortened, &nonce, &verifier);
-    assert!(detail(&ex, "event_log").contains("replays to"), "{}", detail(&ex, "event_log"));
+    assert!(
+        detail(&ex, "event_log").contains("replays to"),
+        "{}",
+        detail(&ex, "event_log")
+    );
     // Event data is not covered by the PCRs; an event's digest is.
     let digest = &parsed.events[10].digests[1].1;
     let position = log
@@ -335,7 +381,10 @@ fn windows_quote_needs_a_pinned_ak_and_sha1_and_its_log_replays() {
     let ex = verifier.examine(&evidence, &no_nonce, at(NOW));
     assert!(ex.verified(), "{:?}", ex.failed_checks());
     assert_eq!(ex.claims["ak"]["trust"], "pinned");
-    assert_eq!(ex.claims["pcrs"]["sha1"]["0"], "51c323de0c0c694f4601cdd02beb58ff13629f74");
+    assert_eq!(
+        ex.claims["pcrs"]["sha1"]["0"],
+        "51c323de0c0c694f4601cdd02beb58ff13629f74"
+    );
     assert_eq!(ex.claims["quote"]["signature_hash"], "sha1");
     // Obfuscated by the TPM: the AK is outside the endorsement hierarchy.
     assert_eq!(ex.claims["quote"]["reset_count"], 1_045_281_252u32);
@@ -404,7 +453,8 @@ fn trustee_swtpm_quote_verifies_only_with_its_ak_pinned() {
     assert_eq!(ex.claims["pcrs"]["sha256"]["0"], "00".repeat(32));
     assert_eq!(ex.claims["pcrs"]["sha256"]["17"], "ff".repeat(32));
 
-    let ex = TpmVerifier::new(TpmTrust::default()).examine(&evidence, &binding(&extra_data), at(NOW));
+    let ex =
+        TpmVerifier::new(TpmTrust::default()).examine(&evidence, &binding(&extra_data), at(NOW));
     assert_eq!(failed(&ex), ["ak_trust"]);
 }
 

@@ -88,7 +88,11 @@ impl HclReport {
         let kind = match field(2)? {
             REPORT_TYPE_SNP => HardwareReport::Snp,
             REPORT_TYPE_TDX => HardwareReport::Tdx,
-            other => return Err(error(format!("report type {other} is neither SNP (2) nor TDX (4)"))),
+            other => {
+                return Err(error(format!(
+                    "report type {other} is neither SNP (2) nor TDX (4)"
+                )));
+            }
         };
         let hash_type = field(3)?;
         if hash_type != HASH_TYPE_SHA256 {
@@ -101,7 +105,11 @@ impl HclReport {
         let runtime_claims = claims_start
             .checked_add(claims_len)
             .and_then(|end| bytes.get(claims_start..end))
-            .ok_or_else(|| error(format!("runtime claims of {claims_len} bytes run past the end")))?;
+            .ok_or_else(|| {
+                error(format!(
+                    "runtime claims of {claims_len} bytes run past the end"
+                ))
+            })?;
         let padding = &bytes[claims_start + claims_len..];
         if padding.iter().any(|&b| b != 0) {
             return Err(error("non-zero bytes follow the runtime claims".into()));
@@ -214,7 +222,10 @@ impl AzureEvidence {
             .and_then(Value::as_array)
             .ok_or_else(|| error("tpm_quote has no pcrs list".into()))?;
         if pcr_values.len() > MAX_PCRS {
-            return Err(error(format!("{} PCR values, more than {MAX_PCRS}", pcr_values.len())));
+            return Err(error(format!(
+                "{} PCR values, more than {MAX_PCRS}",
+                pcr_values.len()
+            )));
         }
         let pcrs = pcr_values
             .iter()
@@ -314,7 +325,10 @@ mod tests {
         assert_eq!(report.version, 2);
         assert_eq!(report.hw_report.len(), HW_REPORT_AREA_LEN);
         assert_eq!(report.runtime_claims, b"{\"keys\":[]}");
-        assert_eq!(HclReport::parse(&hcl(4, b"{}", &[])).unwrap().kind, HardwareReport::Tdx);
+        assert_eq!(
+            HclReport::parse(&hcl(4, b"{}", &[])).unwrap().kind,
+            HardwareReport::Tdx
+        );
     }
 
     #[test]
@@ -336,7 +350,8 @@ mod tests {
 
     #[test]
     fn runtime_claims_give_the_ak_from_its_jwk() {
-        let claims = br#"{"keys":[{"kid":"HCLAkPub","kty":"RSA","e":"AQAB","n":"wQ"}],"user-data":"00"}"#;
+        let claims =
+            br#"{"keys":[{"kid":"HCLAkPub","kty":"RSA","e":"AQAB","n":"wQ"}],"user-data":"00"}"#;
         let parsed = RuntimeClaims::parse(claims).unwrap();
         assert_eq!(
             parsed.ak,

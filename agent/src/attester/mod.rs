@@ -5,14 +5,19 @@
 //! (AMD SEV-SNP hardware), [`TdxAttester`] (Intel TDX hardware: TD quote and CCEL event log, plus
 //! runtime RTMR extension), [`sim_snp::SimSnpAttester`] and [`SampleAttester`] (both INSECURE, for
 //! development). The hardware attesters share [`configfs_tsm`], the kernel's report interface.
-//! Further TEEs (TPM, vTPM) plug in here without changes to the client.
+//! With the `tpm` feature, [`tpm::TpmAttester`] quotes a TPM 2.0 through [`tpm_device`] (it needs
+//! an AK state file, so it is built directly rather than by [`from_name`]). Further TEEs (Azure
+//! vTPM) plug in here without changes to the client.
 
 pub mod configfs_tsm;
 mod sample;
 pub mod sim_snp;
 pub mod snp;
 pub mod tdx;
-#[cfg(feature = "tpm")] pub mod tpm_device;
+#[cfg(feature = "tpm")]
+pub mod tpm;
+#[cfg(feature = "tpm")]
+pub mod tpm_device;
 
 use std::sync::Arc;
 
@@ -22,10 +27,10 @@ pub use tdx::TdxAttester;
 
 /// Names accepted by [`from_name`], in the spelling of the KBS protocol's `tee` field
 /// (`sim-snp` is built by the CLI from its development chain directory).
-pub const SUPPORTED_TEES: &[&str] = &["sample", "snp", "tdx", "sim-snp"];
+pub const SUPPORTED_TEES: &[&str] = &["sample", "snp", "tdx", "tpm", "sim-snp"];
 
 /// TEEs the protocol knows but this build cannot attest yet; named so users get a precise message.
-const PLANNED_TEES: &[&str] = &["tpm", "az-snp-vtpm", "az-tdx-vtpm", "sgx", "cca", "se"];
+const PLANNED_TEES: &[&str] = &["az-snp-vtpm", "az-tdx-vtpm", "sgx", "cca", "se"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum AttesterError {
@@ -73,6 +78,10 @@ pub fn from_name(name: &str) -> Result<Arc<dyn Attester>, AttesterError> {
         "sample" => Ok(Arc::new(SampleAttester::default())),
         "snp" => Ok(Arc::new(SnpAttester::default())),
         "tdx" => Ok(Arc::new(TdxAttester::default())),
+        "tpm" => Err(AttesterError::Unavailable(
+            "the TPM attester needs its AK state file: build tpm::TpmAttester (CLI: --tpm-ak-file)"
+                .into(),
+        )),
         _ if PLANNED_TEES.contains(&name) => Err(AttesterError::NotYetSupported(name.to_owned())),
         // Truncated so an absurd argument does not flood the terminal.
         _ => Err(AttesterError::Unknown(name.chars().take(64).collect())),
@@ -93,7 +102,7 @@ mod tests {
         assert_eq!(tdx.tee(), "tdx");
         assert!(tdx.insecure_reason().is_none());
         assert!(matches!(
-            from_name("tpm"),
+            from_name("az-snp-vtpm"),
             Err(AttesterError::NotYetSupported(_))
         ));
         assert!(matches!(from_name("bogus"), Err(AttesterError::Unknown(_))));

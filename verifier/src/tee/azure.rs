@@ -79,7 +79,10 @@ impl AzureVtpmVerifier {
                     report: report.hw_report.clone(),
                     endorsements: evidence.vcek.iter().cloned().collect(),
                 };
-                ("snp", snp.examine_decoded(&snp_evidence, &claims_binding, at))
+                (
+                    "snp",
+                    snp.examine_decoded(&snp_evidence, &claims_binding, at),
+                )
             }
             Hardware::Tdx(tdx) => {
                 let Some(td_quote) = &evidence.td_quote else {
@@ -90,19 +93,26 @@ impl AzureVtpmVerifier {
                     quote: td_quote.clone(),
                     event_log: None,
                 };
-                ("tdx", tdx.examine_decoded(&tdx_evidence, &claims_binding, at))
+                (
+                    "tdx",
+                    tdx.examine_decoded(&tdx_evidence, &claims_binding, at),
+                )
             }
         };
         let hardware_ok = hardware.verified();
         for mut check in hardware.checks {
             if check.name == "report_data" {
                 check.name = "runtime_claims";
-                check.detail = format!("the {label} report data binds the runtime claims: {}", check.detail);
+                check.detail = format!(
+                    "the {label} report data binds the runtime claims: {}",
+                    check.detail
+                );
             }
             ex.checks.push(check);
         }
         ex.insecure.extend(hardware.insecure);
-        ex.claims.insert(label.into(), Value::Object(hardware.claims));
+        ex.claims
+            .insert(label.into(), Value::Object(hardware.claims));
         ex.claims
             .insert("vm_configuration".into(), claims.vm_configuration.clone());
         if let Some(user_data) = &claims.user_data {
@@ -130,14 +140,19 @@ impl AzureVtpmVerifier {
         );
         ex.push(Check::pass(
             "ak_key",
-            format!("{} AK from the runtime claims the hardware report binds", key.describe()),
+            format!(
+                "{} AK from the runtime claims the hardware report binds",
+                key.describe()
+            ),
         ));
         let pcrs = evidence
             .tpm_quote
             .pcrs
             .iter()
             .enumerate()
-            .filter_map(|(pcr, value)| Some(((HashAlg::Sha256, u32::try_from(pcr).ok()?), value.clone())))
+            .filter_map(|(pcr, value)| {
+                Some(((HashAlg::Sha256, u32::try_from(pcr).ok()?), value.clone()))
+            })
             .collect();
         appraise_quotes(
             &mut ex,
@@ -162,7 +177,10 @@ fn decode(
         Hardware::Tdx(_) => HardwareReport::Tdx,
     };
     if report.kind != wanted {
-        return Err(format!("the HCL report holds a {:?} report, not {wanted:?}", report.kind));
+        return Err(format!(
+            "the HCL report holds a {:?} report, not {wanted:?}",
+            report.kind
+        ));
     }
     if report.kind == HardwareReport::Tdx && report.hw_report.len() < TD_REPORT_LEN {
         return Err("the HCL report's TDREPORT is truncated".into());

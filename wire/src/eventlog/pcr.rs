@@ -177,9 +177,10 @@ impl EventLog {
             boot_applications: Vec::new(),
             pcr_events: BTreeMap::new(),
         };
-        let extended = self.events.iter().filter(|event| {
-            event.event_type != EV_NO_ACTION && event.index <= MAX_PCR
-        });
+        let extended = self
+            .events
+            .iter()
+            .filter(|event| event.event_type != EV_NO_ACTION && event.index <= MAX_PCR);
         for event in extended {
             let Some(digest) = event.digest_for(algorithm) else {
                 continue;

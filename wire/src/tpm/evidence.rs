@@ -112,7 +112,8 @@ impl Evidence {
     }
 
     pub fn from_value(value: &serde_json::Value) -> Result<Self, EvidenceError> {
-        let json = EvidenceJson::deserialize(value).map_err(|e| EvidenceError::Json(e.to_string()))?;
+        let json =
+            EvidenceJson::deserialize(value).map_err(|e| EvidenceError::Json(e.to_string()))?;
         Self::decode(&json)
     }
 

@@ -12,6 +12,7 @@
 pub mod credential;
 mod evidence;
 mod reader;
+pub mod registration;
 
 pub use evidence::{
     AkPublic, Evidence, EvidenceError, EvidenceJson, MAX_EVIDENCE_BYTES, QuoteJson, SignedQuote,
@@ -299,9 +300,19 @@ pub fn pcr_digest<'a>(
 /// A `TPMT_SIGNATURE`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Signature {
-    RsaSsa { hash: HashAlg, signature: Vec<u8> },
-    RsaPss { hash: HashAlg, signature: Vec<u8> },
-    Ecdsa { hash: HashAlg, r: Vec<u8>, s: Vec<u8> },
+    RsaSsa {
+        hash: HashAlg,
+        signature: Vec<u8>,
+    },
+    RsaPss {
+        hash: HashAlg,
+        signature: Vec<u8>,
+    },
+    Ecdsa {
+        hash: HashAlg,
+        r: Vec<u8>,
+        s: Vec<u8>,
+    },
 }
 
 impl Signature {

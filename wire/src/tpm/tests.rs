@@ -42,7 +42,11 @@ fn rsa_public(attributes: u32) -> Vec<u8> {
 
 #[test]
 fn a_quote_parses_into_its_fields_and_selection() {
-    let bytes = quote_bytes(&[0x90, 0x09], &[(ALG_SHA256, &[0xFF, 0x03, 0x80])], &[7; 32]);
+    let bytes = quote_bytes(
+        &[0x90, 0x09],
+        &[(ALG_SHA256, &[0xFF, 0x03, 0x80])],
+        &[7; 32],
+    );
     let attest = Attest::parse(&bytes).unwrap();
     assert_eq!(attest.extra_data, [0x90, 0x09]);
     assert_eq!(attest.clock_info.reset_count, 10);
@@ -60,10 +64,17 @@ fn a_quote_parses_into_its_fields_and_selection() {
 
 #[test]
 fn every_truncation_and_any_trailing_byte_is_an_error() {
-    let bytes = quote_bytes(&[1; 48], &[(ALG_SHA1, &[1, 0, 0]), (ALG_SHA256, &[0, 0, 1])], &[0; 32]);
+    let bytes = quote_bytes(
+        &[1; 48],
+        &[(ALG_SHA1, &[1, 0, 0]), (ALG_SHA256, &[0, 0, 1])],
+        &[0; 32],
+    );
     for len in 0..bytes.len() {
         assert!(
-            matches!(Attest::parse(&bytes[..len]), Err(TpmError::Truncated { .. })),
+            matches!(
+                Attest::parse(&bytes[..len]),
+                Err(TpmError::Truncated { .. })
+            ),
             "length {len}"
         );
     }
@@ -90,7 +101,11 @@ fn wrong_magic_type_sizes_and_banks_are_refused() {
     let too_long = quote_bytes(&[0; 67], &[(ALG_SHA256, &[1])], &[0; 32]);
     assert!(matches!(
         Attest::parse(&too_long),
-        Err(TpmError::TooLarge { field: "extraData", size: 67, .. })
+        Err(TpmError::TooLarge {
+            field: "extraData",
+            size: 67,
+            ..
+        })
     ));
     let repeated = quote_bytes(b"n", &[(ALG_SHA256, &[1]), (ALG_SHA256, &[2])], &[0; 32]);
     assert_eq!(
@@ -98,7 +113,13 @@ fn wrong_magic_type_sizes_and_banks_are_refused() {
         Err(TpmError::RepeatedBank { bank: ALG_SHA256 })
     );
     let sm3 = quote_bytes(b"n", &[(0x0012, &[1])], &[0; 32]);
-    assert!(matches!(Attest::parse(&sm3), Err(TpmError::Unsupported { algorithm: 0x0012, .. })));
+    assert!(matches!(
+        Attest::parse(&sm3),
+        Err(TpmError::Unsupported {
+            algorithm: 0x0012,
+            ..
+        })
+    ));
     let mut many_banks = good.clone();
     // The selection count follows 4 + 2 + (2 + 4) + (2 + 5) + 17 + 8 bytes.
     let count_at = 44;
@@ -106,7 +127,10 @@ fn wrong_magic_type_sizes_and_banks_are_refused() {
     many_banks[count_at..count_at + 4].copy_from_slice(&u32::MAX.to_be_bytes());
     assert!(matches!(
         Attest::parse(&many_banks),
-        Err(TpmError::TooLarge { field: "pcrSelect count", .. })
+        Err(TpmError::TooLarge {
+            field: "pcrSelect count",
+            ..
+        })
     ));
 }
 
@@ -174,7 +198,10 @@ fn signatures_of_each_scheme_parse_and_others_are_refused() {
     hmac.extend(ALG_SHA256.to_be_bytes());
     assert!(matches!(
         Signature::parse(&hmac),
-        Err(TpmError::Unsupported { algorithm: 0x0005, .. })
+        Err(TpmError::Unsupported {
+            algorithm: 0x0005,
+            ..
+        })
     ));
     let mut oversized = ALG_RSAPSS.to_be_bytes().to_vec();
     oversized.extend(ALG_SHA256.to_be_bytes());
@@ -208,6 +235,9 @@ fn a_public_key_parses_with_its_attributes_and_name() {
     keyed_hash[1] = 0x08;
     assert!(matches!(
         PublicKey::parse(&keyed_hash),
-        Err(TpmError::Unsupported { algorithm: 0x0008, .. })
+        Err(TpmError::Unsupported {
+            algorithm: 0x0008,
+            ..
+        })
     ));
 }

@@ -28,13 +28,10 @@ use time::OffsetDateTime;
 use warden_wire::eventlog::parse_pcr_log;
 use warden_wire::tpm::{AkPublic, Evidence, HashAlg, attributes};
 
-use super::{Check, Examination, ExpectedBinding, Tee, Verifier, rfc3339};
+use super::{Check, Examination, ExpectedBinding, Tee, Verifier};
 use crate::cache::BoundedCache;
 use quote::{QuotePolicy, appraise_quotes};
-use trust::{AkKey, Cert, SharedTpmTrust, TPM_CA_SCHEMES, TpmTrust};
-
-/// Longest AK certificate path tried (leaf, intermediates, root).
-const MAX_CHAIN_DEPTH: usize = 6;
+use trust::{AkKey, Cert, SharedTpmTrust, TpmTrust, chain_to_root};
 
 pub struct TpmVerifier {
     trust: Arc<SharedTpmTrust>,
@@ -73,7 +70,11 @@ impl TpmVerifier {
         let mut ex = Examination::default();
         ex.push(Check::pass(
             "evidence_format",
-            format!("{} quote(s), {} PCR values", evidence.quotes.len(), evidence.pcrs.len()),
+            format!(
+                "{} quote(s), {} PCR values",
+                evidence.quotes.len(),
+                evidence.pcrs.len()
+            ),
         ));
         let trust = self.trust.snapshot();
         let Some(key) = self.trusted_key(&mut ex, evidence, &trust, at) else {
@@ -178,8 +179,6 @@ impl TpmVerifier {
         ex.push(check).then_some(key)
     }
 
-    /// Builds a path from the AK certificate to a configured root, through the evidence's and
-    /// the configured intermediates, with every certificate valid at `at`. Returns the root's name.
     fn chain_to_root(
         &self,
         leaf: &Cert,
@@ -187,45 +186,14 @@ impl TpmVerifier {
         trust: &TpmTrust,
         at: OffsetDateTime,
     ) -> Result<String, String> {
-        let at = at.unix_timestamp();
-        if trust.roots.is_empty() {
-            return Err("the AK certificate cannot be checked: no TPM CA root is configured".into());
-        }
-        let sent: Vec<Arc<Cert>> = sent
-            .iter()
-            .map(|der| Cert::from_der(der).map(Arc::new))
-            .collect::<Result<_, _>>()
-            .map_err(|e| format!("ak_chain: {e}"))?;
-        let mut current = Arc::new(leaf.clone());
-        let mut label = "the AK certificate".to_owned();
-        for _ in 0..MAX_CHAIN_DEPTH {
-            if !current.valid_at(at) {
-                return Err(format!(
-                    "{label} is not valid at {} (valid {} to {})",
-                    rfc3339(at),
-                    rfc3339(current.not_before),
-                    rfc3339(current.not_after)
-                ));
-            }
-            if let Some(root) = trust.roots.iter().find(|root| self.issued(&current, root)) {
-                if !root.valid_at(at) {
-                    return Err(format!("root {} is not valid at {}", root.name(), rfc3339(at)));
-                }
-                return Ok(root.name().to_owned());
-            }
-            let Some(next) = sent
-                .iter()
-                .chain(&trust.intermediates)
-                .find(|ca| ca.fingerprint != current.fingerprint && self.issued(&current, ca))
-            else {
-                return Err(format!(
-                    "{label} is not issued by a configured TPM CA (issuer not found or signature does not verify)"
-                ));
-            };
-            current = next.clone();
-            label = format!("CA {}", current.name());
-        }
-        Err(format!("no path to a root within {MAX_CHAIN_DEPTH} certificates"))
+        chain_to_root(
+            trust,
+            leaf,
+            "the AK certificate",
+            sent,
+            at.unix_timestamp(),
+            &|cert, ca| self.issued(cert, ca),
+        )
     }
 
     fn issued(&self, cert: &Cert, ca: &Cert) -> bool {
@@ -233,7 +201,7 @@ impl TpmVerifier {
             && self
                 .signatures
                 .get_or_compute((cert.fingerprint, ca.fingerprint), || {
-                    cert.verify_issued_by_with(ca, TPM_CA_SCHEMES).is_ok()
+                    trust::issued_by(cert, ca)
                 })
     }
 }
@@ -275,11 +243,16 @@ fn check_event_log(
         Ok(log) => log,
         Err(e) => return Check::fail(NAME, e.to_string()),
     };
-    let quoted_banks: Vec<HashAlg> = [HashAlg::Sha256, HashAlg::Sha384, HashAlg::Sha512, HashAlg::Sha1]
-        .into_iter()
-        .filter(|bank| vouched.keys().any(|(quoted, _)| quoted == bank))
-        .filter(|bank| log.algorithms.iter().any(|(id, _)| *id == bank.id()))
-        .collect();
+    let quoted_banks: Vec<HashAlg> = [
+        HashAlg::Sha256,
+        HashAlg::Sha384,
+        HashAlg::Sha512,
+        HashAlg::Sha1,
+    ]
+    .into_iter()
+    .filter(|bank| vouched.keys().any(|(quoted, _)| quoted == bank))
+    .filter(|bank| log.algorithms.iter().any(|(id, _)| *id == bank.id()))
+    .collect();
     let Some(&primary) = quoted_banks.first() else {
         return Check::fail(NAME, "the log has no digests in a quoted PCR bank");
     };

@@ -136,7 +136,10 @@ pub fn appraise_quotes(
     for (number, quote) in quotes.iter().enumerate() {
         if let Err(e) = verify_signature(key, &quote.signature, &quote.attest_bytes) {
             signatures_ok = false;
-            ex.push(Check::fail("quote_signature", format!("quote {number}: {e}")));
+            ex.push(Check::fail(
+                "quote_signature",
+                format!("quote {number}: {e}"),
+            ));
             continue;
         }
         let selection = &quote.attest.pcr_selection;
@@ -166,7 +169,10 @@ pub fn appraise_quotes(
                 digests_ok = false;
                 ex.push(Check::fail(
                     "pcr_digest",
-                    format!("quote {number} selects {} PCR {pcr}, whose value is not reported", bank.name()),
+                    format!(
+                        "quote {number} selects {} PCR {pcr}, whose value is not reported",
+                        bank.name()
+                    ),
                 ));
             }
         }
@@ -189,7 +195,10 @@ pub fn appraise_quotes(
 
     // Every quote must carry the same qualifying data, or one could be a replay.
     let extra_data = &quotes[0].attest.extra_data;
-    if quotes.iter().any(|quote| &quote.attest.extra_data != extra_data) {
+    if quotes
+        .iter()
+        .any(|quote| &quote.attest.extra_data != extra_data)
+    {
         ex.push(Check::fail(
             "report_data",
             "the quotes carry different qualifying data",

@@ -21,6 +21,7 @@ use x509_parser::public_key::PublicKey as SpkiKey;
 use x509_parser::x509::SubjectPublicKeyInfo;
 
 use crate::collateral::{CollateralSet, SharedCollateral};
+use crate::tee::rfc3339;
 use crate::x509::{Scheme, X509Cert, pem_certificates};
 
 /// Signature schemes accepted on EK/AK certificate chains.
@@ -72,7 +73,10 @@ impl TpmTrust {
         } else {
             &mut self.intermediates
         };
-        if !list.iter().any(|known| known.fingerprint == cert.fingerprint) {
+        if !list
+            .iter()
+            .any(|known| known.fingerprint == cert.fingerprint)
+        {
             list.push(cert);
         }
         Ok(())
@@ -118,6 +122,74 @@ impl CollateralSet for TpmTrust {
             format!("neither an X.509 certificate nor a public key (SPKI or TPMT_PUBLIC): {e}")
         })
     }
+}
+
+/// Longest certificate path tried (leaf, intermediates, root).
+const MAX_CHAIN_DEPTH: usize = 6;
+
+/// Builds a path from `leaf` (called `label` in messages) to one of `trust`'s roots, through the
+/// certificates `sent` with the evidence and `trust`'s intermediates, every certificate valid at
+/// `at`. `issued(cert, ca)` says whether `ca` signed `cert` (callers cache it). Returns the
+/// root's name. Shared by AK certificates (verifier) and EK certificates (KBS registration).
+pub fn chain_to_root(
+    trust: &TpmTrust,
+    leaf: &Cert,
+    label: &str,
+    sent: &[Vec<u8>],
+    at: i64,
+    issued: &dyn Fn(&Cert, &Cert) -> bool,
+) -> Result<String, String> {
+    if trust.roots.is_empty() {
+        return Err(format!(
+            "{label} cannot be checked: no TPM CA root is configured"
+        ));
+    }
+    let sent: Vec<Arc<Cert>> = sent
+        .iter()
+        .map(|der| Cert::from_der(der).map(Arc::new))
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("chain certificate: {e}"))?;
+    let mut current = Arc::new(leaf.clone());
+    let mut label = label.to_owned();
+    for _ in 0..MAX_CHAIN_DEPTH {
+        if !current.valid_at(at) {
+            return Err(format!(
+                "{label} is not valid at {} (valid {} to {})",
+                rfc3339(at),
+                rfc3339(current.not_before),
+                rfc3339(current.not_after)
+            ));
+        }
+        if let Some(root) = trust.roots.iter().find(|root| issued(&current, root)) {
+            if !root.valid_at(at) {
+                return Err(format!(
+                    "root {} is not valid at {}",
+                    root.name(),
+                    rfc3339(at)
+                ));
+            }
+            return Ok(root.name().to_owned());
+        }
+        let Some(next) = sent
+            .iter()
+            .chain(&trust.intermediates)
+            .find(|ca| ca.fingerprint != current.fingerprint && issued(&current, ca))
+        else {
+            return Err(format!(
+                "{label} is not issued by a configured TPM CA (issuer not found or signature does not verify)"
+            ));
+        };
+        current = next.clone();
+        label = format!("CA {}", current.name());
+    }
+    Err(format!(
+        "no path to a root within {MAX_CHAIN_DEPTH} certificates"
+    ))
+}
+
+/// Whether `ca` issued `cert`, by name and by signature with a TPM CA scheme (uncached).
+pub fn issued_by(cert: &Cert, ca: &Cert) -> bool {
+    cert.names_issuer(ca) && cert.verify_issued_by_with(ca, TPM_CA_SCHEMES).is_ok()
 }
 
 /// An AK's public key in every form the checks need.
@@ -359,7 +431,11 @@ mod tests {
     fn trust_material_is_recognised_by_content() {
         let mut trust = TpmTrust::default();
         assert!(trust.add_bytes(b"not a key").is_err());
-        assert!(trust.add_bytes(b"-----BEGIN NOTHING-----\n-----END NOTHING-----\n").is_err());
+        assert!(
+            trust
+                .add_bytes(b"-----BEGIN NOTHING-----\n-----END NOTHING-----\n")
+                .is_err()
+        );
         let der = spki_der(&KeyMaterial::Rsa {
             modulus: vec![0xC1; 256],
             exponent: 65_537,

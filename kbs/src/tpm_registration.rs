@@ -1,0 +1,326 @@
+//! TPM AK registration by credential activation (exchange described in
+//! [`warden_wire::tpm::registration`]): the KBS accepts an AK only once it is proven to live in
+//! a TPM whose EK certificate chains to a configured TPM-manufacturer CA.
+//!
+//! Invariants: a challenge is single-use and expires after [`CHALLENGE_LIFETIME`]; at most
+//! [`MAX_PENDING`] are outstanding; the secret is kept only as its SHA-256 (compared, never
+//! returned); an AK is added to the verifier's trust only after a matching activation, and
+//! persisted (one `TPMT_PUBLIC` file per AK, named by its TPM name) so a restart keeps it.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use rand::RngCore as _;
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use tracing::info;
+use warden_verifier::tee::tpm::trust::{
+    AkKey, Cert, KeyOrigin, SharedTpmTrust, TpmTrust, chain_to_root, issued_by,
+};
+use warden_wire::tpm::credential::{RsaEkPublic, make_credential};
+use warden_wire::tpm::registration::{
+    ActivateRequest, RegisterChallenge, RegisterRequest, Registered,
+};
+use warden_wire::tpm::{HashAlg, KeyMaterial, PublicKey, attributes};
+
+use crate::error::KbsError;
+
+pub const CHALLENGE_LIFETIME: time::Duration = time::Duration::minutes(2);
+pub const MAX_PENDING: usize = 1024;
+const SECRET_LEN: usize = 32;
+
+/// What registration needs from the configuration.
+#[derive(Debug, Clone)]
+pub struct RegistrationSettings {
+    /// TPM-manufacturer CAs the EK certificate must chain to.
+    pub ek_cas: TpmTrust,
+    /// Where registered AKs are kept across restarts.
+    pub registered_dir: PathBuf,
+}
+
+struct Pending {
+    ak_public: Vec<u8>,
+    ak_name: Vec<u8>,
+    secret_sha256: [u8; 32],
+    expires: OffsetDateTime,
+}
+
+pub struct Registrar {
+    settings: Option<RegistrationSettings>,
+    trust: Arc<SharedTpmTrust>,
+    pending: Mutex<HashMap<String, Pending>>,
+}
+
+fn refused(message: impl Into<String>) -> KbsError {
+    KbsError::Registration(message.into())
+}
+
+fn base64_field(name: &str, text: &str) -> Result<Vec<u8>, KbsError> {
+    STANDARD
+        .decode(text)
+        .map_err(|_| KbsError::Malformed(format!("{name} is not base64")))
+}
+
+impl Registrar {
+    /// `settings` is `None` when registration is not configured: every request is refused.
+    pub fn new(settings: Option<RegistrationSettings>, trust: Arc<SharedTpmTrust>) -> Self {
+        Self {
+            settings,
+            trust,
+            pending: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Adds the AKs registered before a restart to `trust`. Returns how many.
+    pub fn load_registered(dir: &Path, trust: &mut TpmTrust) -> Result<usize, String> {
+        let entries = match std::fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(format!("{}: {e}", dir.display())),
+        };
+        let mut count = 0;
+        for entry in entries {
+            let path = entry.map_err(|e| e.to_string())?.path();
+            if path.extension().is_some_and(|ext| ext == "tpmt") {
+                let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+                trust
+                    .add_key(&bytes, KeyOrigin::Registered)
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                count += 1;
+            }
+        }
+        Ok(count)
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<String, Pending>> {
+        // Plain data: a panic elsewhere cannot leave it half-updated.
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Step 1: checks the EK certificate and the AK, and returns the credential challenge.
+    pub fn register(
+        &self,
+        body: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<RegisterChallenge, KbsError> {
+        let settings = self.settings.as_ref().ok_or_else(|| {
+            refused("TPM AK registration is disabled: the KBS has no [tpm] ek_ca_dir")
+        })?;
+        let request: RegisterRequest =
+            serde_json::from_slice(body).map_err(|e| KbsError::Malformed(e.to_string()))?;
+        let ek_der = base64_field("ek_certificate", &request.ek_certificate)?;
+        let chain = request
+            .ek_chain
+            .iter()
+            .map(|text| base64_field("ek_chain", text))
+            .collect::<Result<Vec<_>, _>>()?;
+        let ek_cert =
+            Cert::from_der(&ek_der).map_err(|e| refused(format!("EK certificate: {e}")))?;
+        let root = chain_to_root(
+            &settings.ek_cas,
+            &ek_cert,
+            "the EK certificate",
+            &chain,
+            now.unix_timestamp(),
+            &issued_by,
+        )
+        .map_err(refused)?;
+        let ek_key = AkKey::from_spki(ek_cert.spki_der())
+            .map_err(|e| refused(format!("EK certificate key: {e}")))?;
+        let KeyMaterial::Rsa { modulus, exponent } = &ek_key.material else {
+            return Err(refused(
+                "only RSA-2048 EKs (TCG template L-1) are supported",
+            ));
+        };
+
+        let ak_public = base64_field("ak_public", &request.ak_public)?;
+        let ak = PublicKey::parse(&ak_public).map_err(|e| refused(format!("ak_public: {e}")))?;
+        use attributes::{DECRYPT, FIXED_PARENT, FIXED_TPM, RESTRICTED, SIGN};
+        if !ak.has_attributes(RESTRICTED | SIGN | FIXED_TPM | FIXED_PARENT)
+            || ak.has_attributes(DECRYPT)
+            || ak.name_alg != HashAlg::Sha256
+        {
+            return Err(refused(format!(
+                "the AK must be a restricted, fixedTPM, fixedParent signing key named with SHA-256 (attributes {:#010x})",
+                ak.attributes
+            )));
+        }
+        let ak_name = ak.name();
+        let mut secret = [0u8; SECRET_LEN];
+        rand::rngs::OsRng.fill_bytes(&mut secret);
+        let ek = RsaEkPublic {
+            modulus,
+            exponent: *exponent,
+        };
+        let credential = make_credential(&ek, &ak_name, &secret, None)
+            .map_err(|e| refused(format!("cannot make a credential for this EK: {e}")))?;
+        let challenge_id = hex::encode({
+            let mut id = [0u8; 16];
+            rand::rngs::OsRng.fill_bytes(&mut id);
+            id
+        });
+        let mut pending = self.pending();
+        pending.retain(|_, entry| entry.expires > now);
+        if pending.len() >= MAX_PENDING {
+            return Err(KbsError::RateLimited);
+        }
+        pending.insert(
+            challenge_id.clone(),
+            Pending {
+                ak_public,
+                ak_name: ak_name.clone(),
+                secret_sha256: Sha256::digest(secret).into(),
+                expires: now + CHALLENGE_LIFETIME,
+            },
+        );
+        info!(ak_name = %hex::encode(&ak_name), ek_root = %root, "TPM AK registration challenged");
+        Ok(RegisterChallenge {
+            challenge_id,
+            id_object: STANDARD.encode(&credential.id_object),
+            encrypted_secret: STANDARD.encode(&credential.encrypted_secret),
+        })
+    }
+
+    /// Step 3: a matching secret registers the AK (and persists it).
+    pub fn activate(&self, body: &[u8], now: OffsetDateTime) -> Result<Registered, KbsError> {
+        let settings = self.settings.as_ref().ok_or_else(|| {
+            refused("TPM AK registration is disabled: the KBS has no [tpm] ek_ca_dir")
+        })?;
+        let request: ActivateRequest =
+            serde_json::from_slice(body).map_err(|e| KbsError::Malformed(e.to_string()))?;
+        let secret = base64_field("secret", &request.secret)?;
+        // Removed whatever the outcome: a challenge is answered once.
+        let entry = self
+            .pending()
+            .remove(&request.challenge_id)
+            .filter(|entry| entry.expires > now)
+            .ok_or_else(|| refused("unknown, used or expired challenge"))?;
+        // Comparing digests keeps the comparison's timing independent of the secret.
+        if <[u8; 32]>::from(Sha256::digest(&secret)) != entry.secret_sha256 {
+            return Err(refused(
+                "the secret does not match: the AK is not in the TPM that holds this EK",
+            ));
+        }
+        let name = hex::encode(&entry.ak_name);
+        persist(&settings.registered_dir, &name, &entry.ak_public).map_err(KbsError::Internal)?;
+        self.trust
+            .update(|trust| trust.add_key(&entry.ak_public, KeyOrigin::Registered))
+            .map_err(KbsError::Internal)?;
+        info!(ak_name = %name, "TPM AK registered by credential activation");
+        Ok(Registered { ak_name: name })
+    }
+}
+
+fn persist(dir: &Path, name: &str, ak_public: &[u8]) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let path = dir.join(format!("{name}.tpmt"));
+    let temporary = dir.join(format!(".{name}.tmp"));
+    std::fs::write(&temporary, ak_public)
+        .and_then(|()| std::fs::rename(&temporary, &path))
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(seconds: i64) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(1_800_000_000 + seconds).unwrap()
+    }
+
+    /// A registrar (with an empty EK CA set) holding one pending challenge for `secret`.
+    fn with_challenge(secret: &[u8], dir: &Path) -> (Registrar, Arc<SharedTpmTrust>) {
+        let trust = Arc::new(SharedTpmTrust::default());
+        let registrar = Registrar::new(
+            Some(RegistrationSettings {
+                ek_cas: TpmTrust::default(),
+                registered_dir: dir.to_path_buf(),
+            }),
+            trust.clone(),
+        );
+        // An RSA AK TPMT_PUBLIC (restricted signing key); its modulus need not be a real key.
+        let mut ak_public = 0x0001u16.to_be_bytes().to_vec();
+        ak_public.extend(0x000Bu16.to_be_bytes());
+        ak_public.extend(0x0005_0072u32.to_be_bytes());
+        ak_public.extend(0u16.to_be_bytes());
+        ak_public.extend(0x0010u16.to_be_bytes());
+        ak_public.extend(0x0014u16.to_be_bytes());
+        ak_public.extend(0x000Bu16.to_be_bytes());
+        ak_public.extend(2048u16.to_be_bytes());
+        ak_public.extend(0u32.to_be_bytes());
+        ak_public.extend(256u16.to_be_bytes());
+        ak_public.extend([0xC3; 256]);
+        let ak_name = PublicKey::parse(&ak_public).unwrap().name();
+        registrar.pending().insert(
+            "c1".into(),
+            Pending {
+                ak_public,
+                ak_name,
+                secret_sha256: Sha256::digest(secret).into(),
+                expires: at(60),
+            },
+        );
+        (registrar, trust)
+    }
+
+    fn activation(secret: &[u8]) -> Vec<u8> {
+        serde_json::to_vec(&ActivateRequest {
+            challenge_id: "c1".into(),
+            secret: STANDARD.encode(secret),
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_matching_secret_registers_the_ak_once_and_persists_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (registrar, trust) = with_challenge(b"s3cret", dir.path());
+        let registered = registrar.activate(&activation(b"s3cret"), at(1)).unwrap();
+        assert_eq!(registered.ak_name.len(), 68);
+        assert_eq!(trust.snapshot().keys.len(), 1);
+        let mut reloaded = TpmTrust::default();
+        assert_eq!(Registrar::load_registered(dir.path(), &mut reloaded).unwrap(), 1);
+        assert_eq!(
+            reloaded.keys.values().next(),
+            Some(&KeyOrigin::Registered)
+        );
+        // Single use: the same answer again is refused.
+        let replay = registrar.activate(&activation(b"s3cret"), at(2));
+        assert!(matches!(replay, Err(KbsError::Registration(_))));
+    }
+
+    #[test]
+    fn a_wrong_or_late_secret_registers_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (registrar, trust) = with_challenge(b"s3cret", dir.path());
+        let wrong = registrar.activate(&activation(b"guess"), at(1));
+        assert!(matches!(wrong, Err(KbsError::Registration(m)) if m.contains("does not match")));
+        // The failed answer used the challenge up.
+        assert!(registrar.activate(&activation(b"s3cret"), at(2)).is_err());
+        let (late_registrar, _) = with_challenge(b"s3cret", dir.path());
+        assert!(late_registrar.activate(&activation(b"s3cret"), at(61)).is_err());
+        assert!(trust.snapshot().keys.is_empty());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn disabled_or_malformed_requests_are_refused_clearly() {
+        let disabled = Registrar::new(None, Arc::new(SharedTpmTrust::default()));
+        assert!(matches!(
+            disabled.register(b"{}", at(0)),
+            Err(KbsError::Registration(m)) if m.contains("disabled")
+        ));
+        let dir = tempfile::tempdir().unwrap();
+        let (registrar, _) = with_challenge(b"x", dir.path());
+        assert!(matches!(registrar.register(b"not json", at(0)), Err(KbsError::Malformed(_))));
+        let bad_certificate = br#"{"ek_certificate": "AAAA", "ak_public": "AAAA"}"#;
+        assert!(matches!(
+            registrar.register(bad_certificate, at(0)),
+            Err(KbsError::Registration(m)) if m.contains("EK certificate")
+        ));
+        assert!(matches!(registrar.activate(b"[]", at(0)), Err(KbsError::Malformed(_))));
+    }
+}

@@ -1,0 +1,220 @@
+//! End to end on a real TPM 2.0 implementation: Debian's swtpm, manufactured with an EK
+//! certificate from its own local CA, the real `warden-agent --tee tpm` and the real
+//! `warden-kbs` trusting that CA as the TPM manufacturer. No insecure flag is involved: the AK
+//! is trusted only after credential activation, and the secret is released by the shipped
+//! default release policy only while the quoted PCRs match the reference values.
+
+use std::path::Path;
+use std::process::Output;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use warden_agent::attester::tpm_device::{PcrBank, TpmDevice};
+use warden_tests::swtpm::Swtpm;
+use warden_tests::{Kbs, KbsOptions};
+
+const SECRET: &[u8] = b"warden-swtpm-secret-7e01";
+/// The PCR the reference value pins and the test later extends (application-defined on PCs).
+const PCR: u8 = 14;
+
+fn token_claims(token: &str) -> Value {
+    let payload = token.split('.').nth(1).expect("JWT payload");
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("base64url")).expect("JSON")
+}
+
+/// A KBS whose `[tpm] ek_ca_dir` holds `cas` (none: registration disabled).
+fn kbs_trusting(cas: &[std::path::PathBuf], dir: &Path) -> Kbs {
+    let extra_config = if cas.is_empty() {
+        String::new()
+    } else {
+        let ca_dir = dir.join("ek-cas");
+        std::fs::create_dir_all(&ca_dir).unwrap();
+        for (i, ca) in cas.iter().enumerate() {
+            std::fs::copy(ca, ca_dir.join(format!("ca{i}.pem"))).unwrap();
+        }
+        format!("[tpm]\nek_ca_dir = \"{}\"\n", ca_dir.display())
+    };
+    Kbs::start(KbsOptions {
+        allow_sample: false,
+        extra_config,
+        ..Default::default()
+    })
+}
+
+/// Stores the secret and a `tpm` reference value pinning `pcr_value`; the resource falls under
+/// the shipped default release policy (affirming results from real TEEs only).
+fn provision(kbs: &Kbs, pcr_value: &[u8]) {
+    let secret = kbs.dir.path().join("secret.bin");
+    std::fs::write(&secret, SECRET).unwrap();
+    kbs.admin(&[
+        "resource",
+        "set",
+        "build/key/signing",
+        "--file",
+        secret.to_str().unwrap(),
+    ]);
+    let rv = kbs.dir.path().join("tpm-rv.json");
+    let reference = format!(
+        r#"{{"pcrs": {{"sha256": {{"{PCR}": ["{}"]}}}}}}"#,
+        hex::encode(pcr_value)
+    );
+    std::fs::write(&rv, reference).unwrap();
+    kbs.admin(&[
+        "reference-value",
+        "set",
+        "tpm",
+        "--file",
+        rv.to_str().unwrap(),
+    ]);
+}
+
+fn read_pcr(tpm: &Swtpm) -> Vec<u8> {
+    let mut device = TpmDevice::open(&tpm.tcti()).expect("open swtpm");
+    let values = device.read_pcrs(PcrBank::Sha256, &[PCR]).expect("read PCR");
+    values[0].1.clone()
+}
+
+fn agent(kbs: &Kbs, tpm: &Swtpm, ak_file: &Path, args: &[&str]) -> Output {
+    let tcti = tpm.tcti();
+    let tee_args = [
+        "--tee",
+        "tpm",
+        "--tpm-tcti",
+        &tcti,
+        "--tpm-ak-file",
+        ak_file.to_str().unwrap(),
+        "--tpm-event-log",
+        "none",
+    ];
+    kbs.agent_as(&tee_args, args)
+}
+
+fn explain(output: &Output, kbs: &Kbs, tpm: &Swtpm) -> String {
+    format!(
+        "status {:?}\nstderr: {}\nKBS log:\n{}\nswtpm log:\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr),
+        kbs.log(),
+        tpm.log()
+    )
+}
+
+#[test]
+fn swtpm_agent_registers_its_ak_fetches_the_secret_and_is_refused_once_a_pcr_changes() {
+    let tpm = Swtpm::start();
+    let work = tempfile::tempdir().unwrap();
+    let mut kbs = kbs_trusting(&tpm.local_ca_certificates(), work.path());
+    provision(&kbs, &read_pcr(&tpm));
+    let ak_file = work.path().join("ak.blob");
+
+    // Without an AK there is nothing to quote with: a local error, exit 2.
+    let output = agent(&kbs, &tpm, &ak_file, &["get-resource", "build/key/signing"]);
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "{}",
+        explain(&output, &kbs, &tpm)
+    );
+    assert!(String::from_utf8_lossy(&output.stderr).contains("tpm-register"));
+
+    let output = agent(&kbs, &tpm, &ak_file, &["tpm-register"]);
+    assert!(output.status.success(), "{}", explain(&output, &kbs, &tpm));
+    let ak_name = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    assert_eq!(ak_name.len(), 68, "{ak_name}");
+    assert!(ak_name.starts_with("000b"));
+    assert!(kbs.log().contains("registered by credential activation"));
+
+    let output = agent(&kbs, &tpm, &ak_file, &["get-resource", "build/key/signing"]);
+    assert!(output.status.success(), "{}", explain(&output, &kbs, &tpm));
+    assert_eq!(output.stdout, SECRET);
+
+    let output = agent(&kbs, &tpm, &ak_file, &["attest"]);
+    assert!(output.status.success(), "{}", explain(&output, &kbs, &tpm));
+    let claims = token_claims(String::from_utf8_lossy(&output.stdout).trim());
+    let submod = &claims["submods"]["cpu0"];
+    assert_eq!(submod["warden.tee"], "tpm");
+    assert_eq!(submod["ear.status"], "affirming");
+    assert!(claims.get("warden.insecure").is_none(), "{claims}");
+    let evidence = &submod["ear.veraison.annotated-evidence"]["tpm"];
+    assert_eq!(evidence["ak"]["trust"], "registered");
+    assert_eq!(evidence["ak"]["name"], ak_name);
+    // libtpms/swtpm's firmware version, and one value per PCR quoted.
+    assert_eq!(evidence["pcrs"]["sha256"].as_object().unwrap().len(), 24);
+
+    // A measured change: the PCR no longer matches the reference value, so the default
+    // release policy refuses the secret (the result is a warning, not affirming).
+    TpmDevice::open(&tpm.tcti())
+        .and_then(|mut device| {
+            device.extend_pcr(PCR, Sha256::digest(b"unapproved build step").into())
+        })
+        .expect("extend PCR");
+    let output = agent(&kbs, &tpm, &ak_file, &["get-resource", "build/key/signing"]);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        explain(&output, &kbs, &tpm)
+    );
+    assert!(String::from_utf8_lossy(&output.stderr).contains("PolicyDeny"));
+    assert!(output.stdout.is_empty());
+
+    // The registration survives a restart of the KBS.
+    kbs.crash_and_restart();
+    let output = agent(&kbs, &tpm, &ak_file, &["attest"]);
+    assert!(output.status.success(), "{}", explain(&output, &kbs, &tpm));
+    let claims = token_claims(String::from_utf8_lossy(&output.stdout).trim());
+    let submod = &claims["submods"]["cpu0"];
+    assert_eq!(submod["ear.status"], "warning");
+    assert_eq!(
+        submod["ear.veraison.annotated-evidence"]["tpm"]["ak"]["trust"],
+        "registered"
+    );
+}
+
+#[test]
+fn an_ek_from_an_untrusted_ca_is_refused_and_an_unregistered_ak_is_not_trusted() {
+    let tpm = Swtpm::start();
+    // Each swtpm harness instance has its own local CA: another one's is an untrusted maker.
+    let other = Swtpm::start();
+    let work = tempfile::tempdir().unwrap();
+    let kbs = kbs_trusting(&other.local_ca_certificates(), work.path());
+    provision(&kbs, &read_pcr(&tpm));
+    let ak_file = work.path().join("ak.blob");
+
+    let output = agent(&kbs, &tpm, &ak_file, &["tpm-register"]);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        explain(&output, &kbs, &tpm)
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("TpmRegistrationFailed"), "{stderr}");
+    assert!(
+        stderr.contains("not issued by a configured TPM CA"),
+        "{stderr}"
+    );
+    assert!(
+        ak_file.exists(),
+        "the AK is created before registration is attempted"
+    );
+
+    // The AK exists but nobody vouched for it: attestation is refused naming ak_trust.
+    let output = agent(&kbs, &tpm, &ak_file, &["get-resource", "build/key/signing"]);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        explain(&output, &kbs, &tpm)
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("ak_trust"), "{stderr}");
+
+    // A KBS without [tpm] ek_ca_dir refuses registration outright.
+    let closed = kbs_trusting(&[], &work.path().join("closed"));
+    let output = agent(&closed, &tpm, &ak_file, &["tpm-register"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("disabled"));
+}
