@@ -118,6 +118,13 @@ enum Command {
         #[arg(long, value_enum, default_value_t = AkType::Rsa)]
         ak_type: AkType,
     },
+    /// Print the TPM's SHA-256 PCR values as the `pcrs` of a `tpm` reference value
+    /// (`{"sha256": {"<index>": ["<hex>"]}}`), to pin the state of a known-good machine.
+    TpmPcrs {
+        /// PCR indices, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "0,1,2,3,4,5,6,7")]
+        pcrs: Vec<u8>,
+    },
     /// Mint an INSECURE sim-snp development chain in DIR: give DIR to `warden-kbs serve
     /// --insecure-dev-roots` and to this agent's `--insecure-sim-snp-dir`.
     SimSnpInit {
@@ -359,7 +366,7 @@ async fn run(cli: Cli, attester: Arc<dyn Attester>) -> Result<(), Failure> {
                 None => write_stdout(&secret),
             }
         }
-        Command::SimSnpInit { .. } | Command::ExtendRtmr { .. } => Ok(()),
+        Command::SimSnpInit { .. } | Command::ExtendRtmr { .. } | Command::TpmPcrs { .. } => Ok(()),
     }
 }
 
@@ -397,6 +404,26 @@ fn extend_rtmr(rtmr: u8, digest: Option<&[u8; 48]>, file: Option<&Path>) -> Resu
     write_stdout(format!("{}\n", hex::encode(value)).as_bytes())
 }
 
+#[cfg(feature = "tpm")]
+fn tpm_pcrs(tcti: &str, pcrs: &[u8]) -> Result<(), Failure> {
+    use attester::tpm_device::{PcrBank, TpmDevice};
+    let values = TpmDevice::open(tcti)
+        .and_then(|mut device| device.read_pcrs(PcrBank::Sha256, pcrs))
+        .map_err(|e| Failure::usage(e.to_string()))?;
+    let table: serde_json::Map<String, serde_json::Value> = values
+        .iter()
+        .map(|(pcr, value)| (pcr.to_string(), serde_json::json!([hex::encode(value)])))
+        .collect();
+    write_stdout(format!("{}\n", serde_json::json!({ "sha256": table })).as_bytes())
+}
+
+#[cfg(not(feature = "tpm"))]
+fn tpm_pcrs(_: &str, _: &[u8]) -> Result<(), Failure> {
+    Err(Failure::usage(
+        "this agent was built without the tpm feature",
+    ))
+}
+
 fn main() -> ExitCode {
     // clap prints usage errors itself and exits with status 2.
     let mut cli = Cli::parse();
@@ -411,6 +438,7 @@ fn main() -> ExitCode {
         Command::ExtendRtmr { rtmr, digest, file } => {
             Some(extend_rtmr(*rtmr, digest.as_ref(), file.as_deref()))
         }
+        Command::TpmPcrs { pcrs } => Some(tpm_pcrs(&cli.tpm_tcti, pcrs)),
         Command::Attest | Command::GetResource { .. } | Command::TpmRegister { .. } => None,
     };
     if let Some(result) = local {

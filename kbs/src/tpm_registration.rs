@@ -282,11 +282,11 @@ mod tests {
         assert_eq!(registered.ak_name.len(), 68);
         assert_eq!(trust.snapshot().keys.len(), 1);
         let mut reloaded = TpmTrust::default();
-        assert_eq!(Registrar::load_registered(dir.path(), &mut reloaded).unwrap(), 1);
         assert_eq!(
-            reloaded.keys.values().next(),
-            Some(&KeyOrigin::Registered)
+            Registrar::load_registered(dir.path(), &mut reloaded).unwrap(),
+            1
         );
+        assert_eq!(reloaded.keys.values().next(), Some(&KeyOrigin::Registered));
         // Single use: the same answer again is refused.
         let replay = registrar.activate(&activation(b"s3cret"), at(2));
         assert!(matches!(replay, Err(KbsError::Registration(_))));
@@ -301,7 +301,11 @@ mod tests {
         // The failed answer used the challenge up.
         assert!(registrar.activate(&activation(b"s3cret"), at(2)).is_err());
         let (late_registrar, _) = with_challenge(b"s3cret", dir.path());
-        assert!(late_registrar.activate(&activation(b"s3cret"), at(61)).is_err());
+        assert!(
+            late_registrar
+                .activate(&activation(b"s3cret"), at(61))
+                .is_err()
+        );
         assert!(trust.snapshot().keys.is_empty());
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
@@ -315,12 +319,18 @@ mod tests {
         ));
         let dir = tempfile::tempdir().unwrap();
         let (registrar, _) = with_challenge(b"x", dir.path());
-        assert!(matches!(registrar.register(b"not json", at(0)), Err(KbsError::Malformed(_))));
+        assert!(matches!(
+            registrar.register(b"not json", at(0)),
+            Err(KbsError::Malformed(_))
+        ));
         let bad_certificate = br#"{"ek_certificate": "AAAA", "ak_public": "AAAA"}"#;
         assert!(matches!(
             registrar.register(bad_certificate, at(0)),
             Err(KbsError::Registration(m)) if m.contains("EK certificate")
         ));
-        assert!(matches!(registrar.activate(b"[]", at(0)), Err(KbsError::Malformed(_))));
+        assert!(matches!(
+            registrar.activate(b"[]", at(0)),
+            Err(KbsError::Malformed(_))
+        ));
     }
 }

@@ -109,6 +109,13 @@ fn swtpm_agent_registers_its_ak_fetches_the_secret_and_is_refused_once_a_pcr_cha
     provision(&kbs, &read_pcr(&tpm));
     let ak_file = work.path().join("ak.blob");
 
+    // `tpm-pcrs` prints the values in the reference-value shape.
+    let output = agent(&kbs, &tpm, &ak_file, &["tpm-pcrs", "--pcrs", "0,14"]);
+    assert!(output.status.success(), "{}", explain(&output, &kbs, &tpm));
+    let printed: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(printed["sha256"]["14"][0], hex::encode(read_pcr(&tpm)));
+    assert_eq!(printed["sha256"].as_object().unwrap().len(), 2);
+
     // Without an AK there is nothing to quote with: a local error, exit 2.
     let output = agent(&kbs, &tpm, &ak_file, &["get-resource", "build/key/signing"]);
     assert_eq!(

@@ -330,3 +330,127 @@ fn tdx_quote_with_collateral_and_event_log_is_affirmed_then_expired_in_november_
     assert_eq!(garbage.status.code(), Some(1));
     assert_eq!(json_of(&garbage)["checks"][0]["name"], "evidence_format");
 }
+
+/// The GCE vTPM quotes (nonce 0x9009) as Warden TPM evidence JSON, without the event log (given
+/// to the CLI separately with --event-log).
+fn gce_tpm_evidence(dir: &std::path::Path) -> Value {
+    use base64::Engine as _;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    let derived = dir.join("derived_nonce9009");
+    let quotes: Value =
+        serde_json::from_slice(&std::fs::read(derived.join("quotes.json")).unwrap()).unwrap();
+    let banks = ["sha1", "sha256", "sha384"];
+    let unhex =
+        |bank: &str, field: &str| hex::decode(quotes[bank][field].as_str().unwrap()).unwrap();
+    serde_json::json!({
+        "ak_public": b64(&std::fs::read(derived.join("ak_pub.tpmt_public.bin")).unwrap()),
+        "ak_certificate": b64(&std::fs::read(dir.join("ak_cert.der")).unwrap()),
+        "quotes": banks.map(|bank| serde_json::json!({
+            "attest": b64(&unhex(bank, "quote")),
+            "signature": b64(&unhex(bank, "sig")),
+        })),
+        "pcrs": serde_json::Map::from_iter(banks.map(|bank| (bank.to_owned(), quotes[bank]["pcrs"].clone()))),
+    })
+}
+
+#[test]
+fn tpm_quotes_with_an_ak_certificate_and_event_log_follow_the_exit_code_contract() {
+    let Some(dir) = common::vectors("tpm").map(|d| d.join("gce-vtpm-cos85")) else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let evidence = work.path().join("gce.json");
+    std::fs::write(&evidence, gce_tpm_evidence(&dir).to_string()).unwrap();
+    let reference = work.path().join("rv.json");
+    std::fs::write(
+        &reference,
+        r#"{"tpm": {"pcrs": {"sha256": {"0": ["0f35c214608d93c7a6e68ae7359b4a8be5a0e99eea9107ece427c4dea4e439cf"]}}}}"#,
+    )
+    .unwrap();
+    let event_log = path(&dir, "derived_nonce9009/event_log.bin");
+    let root = path(&dir, "tpm_ek_root_1.cer");
+    let intermediate = path(&dir, "tpm_ek_intermediate_2.crt");
+    let run = |endorsements: &[&str], report_data: &str, extra: &[&str]| {
+        let mut args = vec!["--tee", "tpm", "--evidence", evidence.to_str().unwrap()];
+        args.extend(["--event-log", &event_log, "--report-data", report_data]);
+        args.push("--endorsements");
+        args.extend(endorsements);
+        args.extend(["--at", "2026-11-01T00:00:00Z", "--json"]);
+        args.extend(extra);
+        appraise(&args)
+    };
+    let rv = ["--reference-values", reference.to_str().unwrap()];
+    let affirmed = run(&[&root, &intermediate], "9009", &rv);
+    assert_eq!(
+        affirmed.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&affirmed.stdout)
+    );
+    let report = json_of(&affirmed);
+    assert_eq!(report["status"], "affirming");
+    assert_eq!(
+        report["claims"]["event_log"]["replayed_pcrs"]
+            .as_array()
+            .unwrap()
+            .len(),
+        10
+    );
+    assert_eq!(report["claims"]["ak"]["trust"], "certificate");
+
+    let unknown_pcrs = run(&[&root, &intermediate], "9009", &[]);
+    assert_eq!(unknown_pcrs.status.code(), Some(1));
+    assert_eq!(json_of(&unknown_pcrs)["verified"], true);
+    let wrong_nonce = run(&[&root, &intermediate], "39303039", &rv);
+    assert_eq!(wrong_nonce.status.code(), Some(1));
+    let failed: Vec<Value> = json_of(&wrong_nonce)["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|check| check["ok"] == false)
+        .map(|check| check["name"].clone())
+        .collect();
+    assert_eq!(failed, ["report_data"]);
+    let other_root = run(&[&path(&dir, "gcp_ek_ak_ca_root.crt")], "9009", &rv);
+    assert_eq!(other_root.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&other_root.stdout);
+    assert!(text.contains("not issued by a configured TPM CA"), "{text}");
+}
+
+#[test]
+fn azure_snp_vtpm_evidence_is_appraised_from_the_coco_json() {
+    let Some(dir) = common::vectors("az-snp-vtpm").map(|d| d.join("trustee-milan-v1")) else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let reference = work.path().join("rv.json");
+    std::fs::write(
+        &reference,
+        r#"{"az-snp-vtpm": {"pcrs": {"sha256": {"0": ["e15c44796beabf46abcec7c57e590942041e47497e4ec27571c8b7664f48dced"]}}}}"#,
+    )
+    .unwrap();
+    let run = |report_data: &str| {
+        appraise(&[
+            "--tee",
+            "az-snp-vtpm",
+            "--evidence",
+            &path(&dir, "evidence-v1.json"),
+            "--endorsements",
+            &path(&dir, "milan_ask_ark_asvk.pem"),
+            "--report-data",
+            report_data,
+            "--reference-values",
+            reference.to_str().unwrap(),
+            "--at",
+            "2026-11-01T00:00:00Z",
+        ])
+    };
+    let affirmed = run(&hex::encode("challenge"));
+    let text = String::from_utf8_lossy(&affirmed.stdout);
+    assert_eq!(affirmed.status.code(), Some(0), "{text}");
+    assert!(text.contains("verdict: affirming"), "{text}");
+    assert!(text.contains("[ok  ] runtime_claims"), "{text}");
+    let refused = run(&hex::encode("challenge2"));
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stdout).contains("[FAIL] report_data"));
+}
