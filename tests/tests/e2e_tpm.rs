@@ -91,6 +91,13 @@ fn agent(kbs: &Kbs, tpm: &Swtpm, ak_file: &Path, args: &[&str]) -> Output {
     kbs.agent_as(&tee_args, args)
 }
 
+/// `warden-agent attest`, which must succeed; the token's claims.
+fn attest(kbs: &Kbs, tpm: &Swtpm, ak_file: &Path) -> Value {
+    let output = agent(kbs, tpm, ak_file, &["attest"]);
+    assert!(output.status.success(), "{}", explain(&output, kbs, tpm));
+    token_claims(String::from_utf8_lossy(&output.stdout).trim())
+}
+
 fn explain(output: &Output, kbs: &Kbs, tpm: &Swtpm) -> String {
     format!(
         "status {:?}\nstderr: {}\nKBS log:\n{}\nswtpm log:\n{}",
@@ -137,9 +144,7 @@ fn swtpm_agent_registers_its_ak_fetches_the_secret_and_is_refused_once_a_pcr_cha
     assert!(output.status.success(), "{}", explain(&output, &kbs, &tpm));
     assert_eq!(output.stdout, SECRET);
 
-    let output = agent(&kbs, &tpm, &ak_file, &["attest"]);
-    assert!(output.status.success(), "{}", explain(&output, &kbs, &tpm));
-    let claims = token_claims(String::from_utf8_lossy(&output.stdout).trim());
+    let claims = attest(&kbs, &tpm, &ak_file);
     let submod = &claims["submods"]["cpu0"];
     assert_eq!(submod["warden.tee"], "tpm");
     assert_eq!(submod["ear.status"], "affirming");
@@ -169,9 +174,7 @@ fn swtpm_agent_registers_its_ak_fetches_the_secret_and_is_refused_once_a_pcr_cha
 
     // The registration survives a restart of the KBS.
     kbs.crash_and_restart();
-    let output = agent(&kbs, &tpm, &ak_file, &["attest"]);
-    assert!(output.status.success(), "{}", explain(&output, &kbs, &tpm));
-    let claims = token_claims(String::from_utf8_lossy(&output.stdout).trim());
+    let claims = attest(&kbs, &tpm, &ak_file);
     let submod = &claims["submods"]["cpu0"];
     assert_eq!(submod["ear.status"], "warning");
     assert_eq!(

@@ -4,7 +4,6 @@
 //! `bench-results/snp.json`.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
 use aws_lc_rs::signature::{ECDSA_P384_SHA384_FIXED, ParsedPublicKey, UnparsedPublicKey};
 use criterion::{Criterion, criterion_group};
@@ -26,6 +25,9 @@ struct Vector {
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+mod support;
+
+use support::rate;
 
 fn vector() -> Option<Vector> {
     let dir = common::snp_vectors()?.join("trustee-genoa-v3");
@@ -131,15 +133,6 @@ fn snp(c: &mut Criterion) {
     });
 
     // The ratio the issue asks for, measured back to back in one process on the same input.
-    let rate = |f: &dyn Fn()| {
-        let start = Instant::now();
-        let mut n = 0u64;
-        while start.elapsed() < Duration::from_secs(3) {
-            f();
-            n += 1;
-        }
-        n as f64 / start.elapsed().as_secs_f64()
-    };
     let raw = rate(&|| {
         key.verify_sig(report.signed_bytes(), &signature)
             .expect("valid")

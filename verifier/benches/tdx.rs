@@ -10,7 +10,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED, ParsedPublicKey, UnparsedPublicKey};
 use criterion::{Criterion, criterion_group};
@@ -29,6 +28,9 @@ use warden_wire::tdx::Quote;
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+mod support;
+
+use support::{rate, round3};
 
 const SET: &str = "dcap-qvl-tdx";
 const QUOTE: &str = "tdx_quote.bin";
@@ -55,21 +57,6 @@ fn vector() -> Result<Vector, String> {
 
 fn at() -> OffsetDateTime {
     OffsetDateTime::parse(VERIFY_AT, &Rfc3339).expect("time")
-}
-
-/// Calls per second of `f`, run back to back for three seconds.
-fn rate(f: &dyn Fn()) -> f64 {
-    let start = Instant::now();
-    let mut n = 0u64;
-    while start.elapsed() < Duration::from_secs(3) {
-        f();
-        n += 1;
-    }
-    n as f64 / start.elapsed().as_secs_f64()
-}
-
-fn round3(x: f64) -> f64 {
-    (x * 1000.0).round() / 1000.0
 }
 
 fn tdx(c: &mut Criterion) {

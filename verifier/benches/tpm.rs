@@ -13,7 +13,6 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{
@@ -41,20 +40,9 @@ use warden_wire::tpm::{
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+mod support;
 
-fn rate(f: &dyn Fn()) -> f64 {
-    let start = Instant::now();
-    let mut n = 0u64;
-    while start.elapsed() < Duration::from_secs(3) {
-        f();
-        n += 1;
-    }
-    n as f64 / start.elapsed().as_secs_f64()
-}
-
-fn round3(x: f64) -> f64 {
-    (x * 1000.0).round() / 1000.0
-}
+use support::{rate, round3};
 
 /// One AK's case: evidence, its trust, the nonce, and a raw verification of the same signature.
 struct Case {

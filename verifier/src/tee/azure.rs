@@ -214,9 +214,8 @@ impl Verifier for AzureVtpmVerifier {
         expected: &ExpectedBinding,
         at: OffsetDateTime,
     ) -> Examination {
-        match AzureEvidence::from_value(evidence) {
-            Ok(evidence) => self.examine_decoded(&evidence, expected, at),
-            Err(e) => Examination::failed_at(Check::fail("evidence_format", e.to_string())),
-        }
+        super::examine_decoded(AzureEvidence::from_value(evidence), |decoded| {
+            self.examine_decoded(decoded, expected, at)
+        })
     }
 }

@@ -197,6 +197,18 @@ pub trait Verifier: Send + Sync {
     ) -> Examination;
 }
 
+/// `Verifier::examine` for a module that decodes its evidence first: a decoding failure is the
+/// failed `evidence_format` check, anything else is for `examine` to judge.
+pub(crate) fn examine_decoded<E, D: std::fmt::Display>(
+    decoded: Result<E, D>,
+    examine: impl FnOnce(&E) -> Examination,
+) -> Examination {
+    match decoded {
+        Ok(evidence) => examine(&evidence),
+        Err(e) => Examination::failed_at(Check::fail("evidence_format", e.to_string())),
+    }
+}
+
 /// A Unix time as RFC 3339, for check details and logs (the number itself if out of range).
 pub fn rfc3339(unix: i64) -> String {
     OffsetDateTime::from_unix_timestamp(unix)

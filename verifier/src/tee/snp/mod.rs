@@ -657,14 +657,11 @@ impl Verifier for SnpVerifier {
         expected: &ExpectedBinding,
         at: OffsetDateTime,
     ) -> Examination {
-        match SnpEvidence::from_json(evidence) {
-            Ok(decoded) => {
-                let mut ex = self.examine_decoded(&decoded, expected, at);
-                ex.checks
-                    .insert(0, Check::pass("evidence_format", "SNP evidence decoded"));
-                ex
-            }
-            Err(detail) => Examination::failed_at(Check::fail("evidence_format", detail)),
-        }
+        super::examine_decoded(SnpEvidence::from_json(evidence), |decoded| {
+            let mut ex = self.examine_decoded(decoded, expected, at);
+            ex.checks
+                .insert(0, Check::pass("evidence_format", "SNP evidence decoded"));
+            ex
+        })
     }
 }

@@ -973,9 +973,8 @@ impl Verifier for TdxVerifier {
         expected: &ExpectedBinding,
         at: OffsetDateTime,
     ) -> Examination {
-        match TdxEvidence::from_json(evidence) {
-            Ok(evidence) => self.examine_decoded(&evidence, expected, at),
-            Err(e) => Examination::failed_at(Check::fail("evidence_format", e)),
-        }
+        super::examine_decoded(TdxEvidence::from_json(evidence), |decoded| {
+            self.examine_decoded(decoded, expected, at)
+        })
     }
 }

@@ -329,9 +329,8 @@ impl Verifier for TpmVerifier {
         expected: &ExpectedBinding,
         at: OffsetDateTime,
     ) -> Examination {
-        match Evidence::from_value(evidence) {
-            Ok(evidence) => self.examine_decoded(&evidence, expected, at),
-            Err(e) => Examination::failed_at(Check::fail("evidence_format", e.to_string())),
-        }
+        super::examine_decoded(Evidence::from_value(evidence), |decoded| {
+            self.examine_decoded(decoded, expected, at)
+        })
     }
 }
