@@ -545,6 +545,15 @@ mod tests {
         let failure = select_attester(&cli).err().unwrap();
         assert_eq!(failure.code, 2);
         assert!(
+            failure.message.contains("--tpm-ak-file"),
+            "{}",
+            failure.message
+        );
+        let cli = parse(&["--tee", "tpm", "--tpm-ak-file", "/nonexistent", "attest"]).unwrap();
+        assert_eq!(select_attester(&cli).unwrap().tee(), "tpm");
+        let cli = parse(&["--tee", "sgx", "attest"]).unwrap();
+        let failure = select_attester(&cli).err().unwrap();
+        assert!(
             failure.message.contains("not supported"),
             "{}",
             failure.message
