@@ -69,6 +69,102 @@ fn gce_evidence(dir: &Path) -> Value {
     })
 }
 
+/// A protobuf field: a varint or a length-delimited value (the only wire types in these files).
+enum Field<'a> {
+    Varint(u64),
+    Bytes(&'a [u8]),
+}
+
+/// The top-level fields of a protobuf message, in order.
+fn protobuf_fields(mut bytes: &[u8]) -> Vec<(u64, Field<'_>)> {
+    fn varint(bytes: &mut &[u8]) -> u64 {
+        let mut value = 0u64;
+        for shift in (0..64).step_by(7) {
+            let byte = bytes[0];
+            *bytes = &bytes[1..];
+            value |= u64::from(byte & 0x7F) << shift;
+            if byte < 0x80 {
+                break;
+            }
+        }
+        value
+    }
+    let mut fields = Vec::new();
+    while !bytes.is_empty() {
+        let key = varint(&mut bytes);
+        let field = match key & 7 {
+            0 => Field::Varint(varint(&mut bytes)),
+            2 => {
+                let len = varint(&mut bytes) as usize;
+                let (value, rest) = bytes.split_at(len);
+                bytes = rest;
+                Field::Bytes(value)
+            }
+            other => panic!("protobuf wire type {other} is not used by these vectors"),
+        };
+        fields.push((key >> 3, field));
+    }
+    fields
+}
+
+/// GCE evidence from go-tpm-tools' `attest.Attestation` protobuf: `ak_pub` (1), `quotes` (2:
+/// `quote` 1, `raw_sig` 2, `pcrs` 3 = {`hash` 1, map `pcrs` 2 = {key 1, value 2}}), `event_log`
+/// (3), `ak_cert` (6).
+fn gce_evidence_from_protobuf(bytes: &[u8]) -> Value {
+    let mut evidence = json!({"quotes": [], "pcrs": {}});
+    for (number, field) in protobuf_fields(bytes) {
+        let Field::Bytes(value) = field else { continue };
+        match number {
+            1 => evidence["ak_public"] = json!(STANDARD.encode(value)),
+            3 => evidence["event_log"] = json!(STANDARD.encode(value)),
+            6 => evidence["ak_certificate"] = json!(STANDARD.encode(value)),
+            2 => {
+                let mut quote = json!({});
+                for (number, field) in protobuf_fields(value) {
+                    match (number, field) {
+                        (1, Field::Bytes(attest)) => {
+                            quote["attest"] = json!(STANDARD.encode(attest))
+                        }
+                        (2, Field::Bytes(signature)) => {
+                            quote["signature"] = json!(STANDARD.encode(signature))
+                        }
+                        (3, Field::Bytes(pcrs)) => {
+                            let mut bank = None;
+                            let mut values = serde_json::Map::new();
+                            for (number, field) in protobuf_fields(pcrs) {
+                                match (number, field) {
+                                    (1, Field::Varint(hash)) => {
+                                        bank = HashAlg::from_id(hash as u16)
+                                    }
+                                    (2, Field::Bytes(entry)) => {
+                                        let (mut index, mut digest) = (0, Vec::new());
+                                        for (number, field) in protobuf_fields(entry) {
+                                            match (number, field) {
+                                                (1, Field::Varint(i)) => index = i,
+                                                (2, Field::Bytes(d)) => digest = d.to_vec(),
+                                                _ => {}
+                                            }
+                                        }
+                                        values
+                                            .insert(index.to_string(), json!(hex::encode(digest)));
+                                    }
+                                    _ => {}
+                                }
+                            }
+                            let bank = bank.expect("PCR bank").name();
+                            evidence["pcrs"][bank] = Value::Object(values);
+                        }
+                        _ => {}
+                    }
+                }
+                evidence["quotes"].as_array_mut().unwrap().push(quote);
+            }
+            _ => {}
+        }
+    }
+    evidence
+}
+
 /// Trust in the given CA files of the GCE set.
 fn gce_trust(dir: &Path, files: &[&str]) -> TpmTrust {
     let mut trust = TpmTrust::default();
@@ -360,6 +456,25 @@ fn gce_evidence_is_refused_for_each_kind_of_tampering_or_distrust() {
     altered_evidence["event_log"] = Value::String(STANDARD.encode(&altered));
     let ex = refused(&altered_evidence, &nonce, &verifier);
     assert_eq!(failed(&ex), ["event_log"]);
+}
+
+#[test]
+fn gce_protobuf_attestations_verify_and_the_nonce_less_one_is_a_replay_for_a_fresh_nonce() {
+    let Some(dir) = common::vectors("tpm").map(|d| d.join(GCE)) else {
+        return;
+    };
+    let verifier = TpmVerifier::new(gce_trust(&dir, GOOGLE_CHAIN));
+    // The protobuf decodes to exactly the evidence of the derived files.
+    let with_nonce = gce_evidence_from_protobuf(&read(&dir, "gce-cos-85-nonce9009.pb"));
+    assert_eq!(with_nonce, gce_evidence(&dir));
+
+    let no_nonce = gce_evidence_from_protobuf(&read(&dir, "gce-cos-85-no-nonce.pb"));
+    let ex = verifier.examine(&no_nonce, &binding(&[]), at(NOW));
+    assert!(ex.verified(), "{:?}", ex.failed_checks());
+    assert_eq!(ex.claims["report_data"], "");
+    // Replayed where a fresh nonce is expected: refused for the binding alone.
+    let ex = verifier.examine(&no_nonce, &binding(&[0x90, 0x09]), at(NOW));
+    assert_eq!(failed(&ex), ["report_data"]);
 }
 
 #[test]
