@@ -167,12 +167,18 @@ async fn resource(
     }
 }
 
-async fn tpm_register(State(state): State<AppState>, body: Bytes) -> Response {
+async fn tpm_register(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    body: Bytes,
+) -> Response {
     // Certificate-chain checks and RSA-OAEP are CPU work: off the I/O threads.
     let kbs = state.kbs.clone();
-    let result = tokio::task::spawn_blocking(move || kbs.tpm_register(&body, now()))
-        .await
-        .unwrap_or_else(|e| Err(KbsError::Internal(format!("registration task failed: {e}"))));
+    let result = tokio::task::spawn_blocking(move || {
+        kbs.tpm_register(peer.ip(), &body, now(), Instant::now())
+    })
+    .await
+    .unwrap_or_else(|e| Err(KbsError::Internal(format!("registration task failed: {e}"))));
     state.kbs.metrics.record("tpm_register", result.is_ok());
     json(result)
 }

@@ -290,14 +290,7 @@ impl Kbs {
         now: OffsetDateTime,
         instant: Instant,
     ) -> Result<(String, Challenge), KbsError> {
-        if !self
-            .limiter
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .allow(client, instant)
-        {
-            return Err(KbsError::RateLimited);
-        }
+        self.rate_limit(client, instant)?;
         let request: Request = serde_json::from_slice(body)
             .map_err(|e| KbsError::Malformed(format!("Request: {e}")))?;
         let session_id = URL_SAFE_NO_PAD.encode(random_bytes::<32>());
@@ -515,8 +508,31 @@ impl Kbs {
         Ok(envelope)
     }
 
-    /// `POST /kbs/v0/tpm/register`.
-    pub fn tpm_register(&self, body: &[u8], now: OffsetDateTime) -> Result<Value, KbsError> {
+    /// The per-client budget shared by the unauthenticated calls that start work: `/auth` and
+    /// TPM registration.
+    fn rate_limit(&self, client: IpAddr, instant: Instant) -> Result<(), KbsError> {
+        let allowed = self
+            .limiter
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .allow(client, instant);
+        if allowed {
+            Ok(())
+        } else {
+            Err(KbsError::RateLimited)
+        }
+    }
+
+    /// `POST /kbs/v0/tpm/register` (rate-limited like `/auth`: it costs a chain check and an
+    /// RSA encryption).
+    pub fn tpm_register(
+        &self,
+        client: IpAddr,
+        body: &[u8],
+        now: OffsetDateTime,
+        instant: Instant,
+    ) -> Result<Value, KbsError> {
+        self.rate_limit(client, instant)?;
         let challenge = self.registrar.register(body, now)?;
         serde_json::to_value(challenge).map_err(internal)
     }
