@@ -9,6 +9,8 @@
 //! an AK state file, so it is built directly rather than by [`from_name`]). Further TEEs (Azure
 //! vTPM) plug in here without changes to the client.
 
+#[cfg(feature = "azure")]
+pub mod azure;
 pub mod configfs_tsm;
 mod sample;
 pub mod sim_snp;

@@ -1,11 +1,18 @@
 //! Synchronous access to a TPM 2.0 (hardware, vTPM or swtpm) through tss-esapi: the EK and its
-//! certificate, attestation keys (AKs), quotes, PCRs and credential activation.
+//! certificate, attestation keys (AKs), quotes, PCRs, credential activation, NV indices and
+//! persistent keys (an Azure CVM's vTPM publishes its HCL report in NV and keeps its AK at a
+//! persistent handle).
 //!
 //! Keys are never left in the TPM. The EK is re-created from the TCG default template L-1
 //! (RSA-2048, SHA-256, AES-128-CFB) whenever it is needed (`TPM2_CreatePrimary` is deterministic
 //! for a template), and the AK is loaded under it from an [`AkBlob`] for each operation, so an
 //! agent can keep the blob in a state file between runs. Every transient object and session
-//! created here is flushed before the call returns: swtpm has only three object slots.
+//! created here is flushed before the call returns: swtpm has only three object slots. NV
+//! indices and persistent keys are opened as ESYS objects per call and closed again.
+//!
+//! NV access authorises with an empty password, as the owner when the index allows owner
+//! access (`TPMA_NV_OWNERREAD` / `OWNERWRITE`; how Azure's HCL indices are read and written),
+//! else with the index's own authorisation (`AUTHREAD` / `AUTHWRITE`).
 //!
 //! Every call may block on TPM I/O; run it on a blocking thread.
 
@@ -13,19 +20,22 @@ use std::str::FromStr;
 
 use sha2::{Digest as _, Sha256};
 use tss_esapi::abstraction::{AsymmetricAlgorithmSelection, DefaultKey, ak, ek};
-use tss_esapi::constants::{CapabilityType, PropertyTag, SessionType};
+use tss_esapi::attributes::{NvIndexAttributes, NvIndexAttributesBuilder};
+use tss_esapi::constants::{CapabilityType, NvIndexType, PropertyTag, SessionType};
 use tss_esapi::handles::{
-    AuthHandle, KeyHandle, NvIndexHandle, NvIndexTpmHandle, ObjectHandle, PcrHandle, TpmHandle,
+    AuthHandle, KeyHandle, NvIndexHandle, NvIndexTpmHandle, ObjectHandle, PcrHandle,
+    PersistentTpmHandle, TpmHandle,
 };
 use tss_esapi::interface_types::algorithm::{HashingAlgorithm, SignatureSchemeAlgorithm};
+use tss_esapi::interface_types::dynamic_handles::Persistent;
 use tss_esapi::interface_types::ecc::EccCurve;
 use tss_esapi::interface_types::key_bits::RsaKeyBits;
-use tss_esapi::interface_types::resource_handles::NvAuth;
+use tss_esapi::interface_types::resource_handles::{NvAuth, Provision};
 use tss_esapi::interface_types::session_handles::{AuthSession, PolicySession};
 use tss_esapi::structures::{
     AttestInfo, CapabilityData, Data, Digest, DigestValues, EncryptedSecret, IdObject, MaxNvBuffer,
-    PcrSelectSize, PcrSelection, PcrSelectionList, PcrSlot, Private, Public, SignatureScheme,
-    SymmetricDefinition,
+    NvPublic, NvPublicBuilder, PcrSelectSize, PcrSelection, PcrSelectionList, PcrSlot, Private,
+    Public, SignatureScheme, SymmetricDefinition,
 };
 use tss_esapi::traits::{Marshall, UnMarshall};
 use tss_esapi::tss2_esys::TPML_PCR_SELECTION;
@@ -39,7 +49,8 @@ pub const PCR_COUNT: u8 = 24;
 const NAME_ALG_SHA256: u16 = 0x000B;
 /// Quotes retried when the PCRs read afterwards do not match the quoted digest.
 const QUOTE_ATTEMPTS: usize = 3;
-/// Used when the TPM does not report `TPM_PT_NV_BUFFER_MAX`; every TPM reads this much.
+/// Used when the TPM does not report `TPM_PT_NV_BUFFER_MAX`; every TPM reads and writes this
+/// much at once.
 const FALLBACK_NV_CHUNK: usize = 512;
 const AK_BLOB_MAGIC: &[u8; 8] = b"WARDENAK";
 const AK_BLOB_VERSION: u8 = 1;
@@ -71,6 +82,28 @@ pub enum TpmDeviceError {
     MalformedAkBlob(String),
     #[error("unexpected TPM output: {0}")]
     UnexpectedOutput(String),
+    #[error("TPM {operation} of NV index {index:#010x} failed: {message}")]
+    Nv {
+        index: u32,
+        operation: &'static str,
+        message: String,
+    },
+    #[error("NV index {0:#010x} is not defined on this TPM")]
+    NvIndexMissing(u32),
+    #[error("NV index {0:#010x} has never been written: there is nothing to read")]
+    NvIndexUnwritten(u32),
+    #[error(
+        "NV index {index:#010x} allows neither owner nor password {access} (its attributes need a policy or physical presence)"
+    )]
+    NvAccessDenied { index: u32, access: &'static str },
+    #[error("NV index {index:#010x} holds {size} bytes; {length} bytes do not fit")]
+    NvDataTooLarge {
+        index: u32,
+        size: usize,
+        length: usize,
+    },
+    #[error("no key at persistent handle {0:#010x} on this TPM")]
+    PersistentKeyMissing(u32),
 }
 
 /// Describes a tss-esapi error with the TPM's response code text and value.
@@ -89,6 +122,17 @@ fn describe(error: tss_esapi::Error) -> String {
 
 fn tpm_error(operation: &'static str) -> impl FnOnce(tss_esapi::Error) -> TpmDeviceError {
     move |error| TpmDeviceError::Tpm {
+        operation,
+        message: describe(error),
+    }
+}
+
+fn nv_error(
+    index: u32,
+    operation: &'static str,
+) -> impl FnOnce(tss_esapi::Error) -> TpmDeviceError {
+    move |error| TpmDeviceError::Nv {
+        index,
         operation,
         message: describe(error),
     }
@@ -261,28 +305,15 @@ impl TpmDevice {
     /// The RSA-2048 EK certificate (DER) from NV index 0x01c00002, or `None` when the TPM has
     /// no such index.
     pub fn ek_certificate(&mut self) -> Result<Option<Vec<u8>>, TpmDeviceError> {
-        let index = NvIndexTpmHandle::new(RSA_EK_CERTIFICATE_NV_INDEX)
-            .map_err(tpm_error("naming the EK certificate index"))?;
-        let (capability, _) = self
-            .context
-            .execute_without_session(|ctx| {
-                ctx.get_capability(CapabilityType::Handles, RSA_EK_CERTIFICATE_NV_INDEX, 1)
-            })
-            .map_err(tpm_error("listing NV indices"))?;
-        let present = matches!(&capability, CapabilityData::Handles(handles)
-            if handles.contains(&TpmHandle::NvIndex(index)));
-        if !present {
-            return Ok(None);
+        let index = RSA_EK_CERTIFICATE_NV_INDEX;
+        let contents = with_nv_index(&mut self.context, index, |ctx, handle| {
+            read_nv(ctx, index, handle, Some(NvAuth::NvIndex(handle)))
+        });
+        match contents {
+            Ok(contents) => Ok(Some(trim_der(contents)?)),
+            Err(TpmDeviceError::NvIndexMissing(_)) => Ok(None),
+            Err(error) => Err(error),
         }
-        let mut object = self
-            .context
-            .execute_without_session(|ctx| ctx.tr_from_tpm_public(TpmHandle::NvIndex(index)))
-            .map_err(tpm_error("opening the EK certificate index"))?;
-        let contents = read_nv(&mut self.context, NvIndexHandle::from(object));
-        let closed = self.context.tr_close(&mut object);
-        let contents = contents?;
-        closed.map_err(tpm_error("closing the EK certificate index"))?;
-        Ok(Some(trim_der(contents)?))
     }
 
     /// The EK's marshalled `TPMT_PUBLIC` (TCG default template L-1: RSA-2048).
@@ -345,36 +376,150 @@ impl TpmDevice {
         banks: &[PcrBank],
         pcrs: &[u8],
     ) -> Result<Quote, TpmDeviceError> {
-        let banks = distinct_banks(banks)?;
-        let pcrs = checked_pcrs(pcrs)?;
-        let extra_data = Data::try_from(qualifying_data).map_err(|_| {
-            TpmDeviceError::InvalidArgument(format!(
-                "qualifying data is {} bytes, at most 64 fit a TPM2B_DATA",
-                qualifying_data.len()
-            ))
-        })?;
-        let selection = selection_list(&banks, &pcrs)?;
+        let request = QuoteRequest::new(qualifying_data, banks, pcrs)?;
         let ak_handle = load_ak(&mut self.context, ak)?;
-        let result = (|| {
-            for _ in 0..QUOTE_ATTEMPTS {
-                let quote = quote_once(
-                    &mut self.context,
-                    ak_handle,
-                    &extra_data,
-                    &selection,
-                    &banks,
-                    &pcrs,
-                )?;
-                if let Some(quote) = quote {
-                    return Ok(quote);
-                }
-            }
-            Err(TpmDeviceError::PcrsKeptChanging(QUOTE_ATTEMPTS))
-        })();
+        let result = request.run(&mut self.context, ak_handle);
         finish(
             result,
             flush(&mut self.context, ak_handle, "flushing the AK"),
         )
+    }
+
+    /// [`TpmDevice::quote`] with a signing key the TPM keeps at persistent `handle`
+    /// (0x81000000..=0x81ffffff; an Azure CVM's vTPM AK is at 0x81000003), authorised with an
+    /// empty password. The key stays in the TPM; only its ESYS handle is opened and closed.
+    pub fn quote_with_persistent_key(
+        &mut self,
+        handle: u32,
+        qualifying_data: &[u8],
+        banks: &[PcrBank],
+        pcrs: &[u8],
+    ) -> Result<Quote, TpmDeviceError> {
+        let request = QuoteRequest::new(qualifying_data, banks, pcrs)?;
+        with_persistent_key(&mut self.context, handle, |ctx, key| request.run(ctx, key))
+    }
+
+    /// The marshalled `TPMT_PUBLIC` of the key at persistent `handle`.
+    pub fn persistent_public(&mut self, handle: u32) -> Result<Vec<u8>, TpmDeviceError> {
+        with_persistent_key(&mut self.context, handle, |ctx, key| {
+            let (public, _, _) = ctx
+                .execute_without_session(|ctx| ctx.read_public(key))
+                .map_err(tpm_error("ReadPublic of the persistent key"))?;
+            public
+                .marshall()
+                .map_err(tpm_error("marshalling the persistent key's public area"))
+        })
+    }
+
+    /// Makes a copy of `ak` persistent at `handle` (`TPM2_EvictControl` with owner
+    /// authorisation), as a platform provisions the key [`TpmDevice::quote_with_persistent_key`]
+    /// uses. Fails when `handle` is taken.
+    pub fn persist_ak(&mut self, ak: &AkBlob, handle: u32) -> Result<(), TpmDeviceError> {
+        let persistent = persistent_handle(handle)?;
+        let ak_handle = load_ak(&mut self.context, ak)?;
+        let result = self
+            .context
+            .execute_with_sessions((Some(AuthSession::Password), None, None), |ctx| {
+                ctx.evict_control(
+                    Provision::Owner,
+                    ak_handle.into(),
+                    Persistent::Persistent(persistent),
+                )
+            })
+            .map_err(tpm_error("EvictControl (making the AK persistent)"))
+            .and_then(|mut object| {
+                self.context
+                    .tr_close(&mut object)
+                    .map_err(tpm_error("closing the persistent AK handle"))
+            });
+        finish(
+            result,
+            flush(&mut self.context, ak_handle, "flushing the AK"),
+        )
+    }
+
+    /// The whole contents of NV index `index`, read in chunks of at most the TPM's
+    /// `TPM_PT_NV_BUFFER_MAX` bytes, authorised as the owner when the index allows it
+    /// (`TPMA_NV_OWNERREAD`), else with the index's own (empty) password.
+    pub fn nv_read(&mut self, index: u32) -> Result<Vec<u8>, TpmDeviceError> {
+        with_nv_index(&mut self.context, index, |ctx, handle| {
+            read_nv(ctx, index, handle, None)
+        })
+    }
+
+    /// Writes `data` at the start of NV index `index` (an ordinary index at least that large),
+    /// in chunks of at most `TPM_PT_NV_BUFFER_MAX` bytes, authorised as the owner when the index
+    /// allows it (`TPMA_NV_OWNERWRITE`), else with the index's own (empty) password.
+    pub fn nv_write(&mut self, index: u32, data: &[u8]) -> Result<(), TpmDeviceError> {
+        if data.is_empty() {
+            return Err(TpmDeviceError::InvalidArgument(
+                "nothing to write to the NV index".into(),
+            ));
+        }
+        with_nv_index(&mut self.context, index, |ctx, handle| {
+            write_nv(ctx, index, handle, data)
+        })
+    }
+
+    /// The size of NV index `index`, or `None` when it is not defined.
+    pub fn nv_size(&mut self, index: u32) -> Result<Option<usize>, TpmDeviceError> {
+        let size = with_nv_index(&mut self.context, index, |ctx, handle| {
+            Ok(nv_public(ctx, index, handle)?.data_size())
+        });
+        match size {
+            Ok(size) => Ok(Some(size)),
+            Err(TpmDeviceError::NvIndexMissing(_)) => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Defines ordinary NV index `index` of `size` bytes that the owner reads and writes
+    /// (`TPMA_NV_OWNERREAD | OWNERWRITE`, nameAlg SHA-256, empty password), with owner
+    /// authorisation. Fails when the index exists.
+    pub fn nv_define(&mut self, index: u32, size: usize) -> Result<(), TpmDeviceError> {
+        let tpm_handle = nv_index_handle(index)?;
+        if size == 0 || size > usize::from(u16::MAX) {
+            return Err(TpmDeviceError::InvalidArgument(format!(
+                "an NV index of {size} bytes cannot be defined"
+            )));
+        }
+        let attributes = NvIndexAttributesBuilder::new()
+            .with_owner_read(true)
+            .with_owner_write(true)
+            .build()
+            .map_err(nv_error(index, "building the attributes of"))?;
+        let public = NvPublicBuilder::new()
+            .with_nv_index(tpm_handle)
+            .with_index_name_algorithm(HashingAlgorithm::Sha256)
+            .with_index_attributes(attributes)
+            .with_data_area_size(size)
+            .build()
+            .map_err(nv_error(index, "describing"))?;
+        let handle = self
+            .context
+            .execute_with_sessions((Some(AuthSession::Password), None, None), |ctx| {
+                ctx.nv_define_space(Provision::Owner, None, public)
+            })
+            .map_err(nv_error(index, "NV_DefineSpace"))?;
+        self.context
+            .tr_close(&mut ObjectHandle::from(handle))
+            .map_err(nv_error(index, "closing the ESYS handle"))
+    }
+
+    /// Removes NV index `index` (`TPM2_NV_UndefineSpace` with owner authorisation).
+    pub fn nv_undefine(&mut self, index: u32) -> Result<(), TpmDeviceError> {
+        let mut object = open_nv_index(&mut self.context, index)?;
+        let undefined = self
+            .context
+            .execute_with_sessions((Some(AuthSession::Password), None, None), |ctx| {
+                ctx.nv_undefine_space(Provision::Owner, NvIndexHandle::from(object))
+            })
+            .map_err(nv_error(index, "NV_UndefineSpace"));
+        if undefined.is_err() {
+            // Undefined, the object is gone; otherwise it is still open.
+            let _ = self.context.tr_close(&mut object);
+        }
+        undefined
     }
 
     /// Reads `pcrs` of `bank`, in ascending index order.
@@ -483,6 +628,211 @@ fn load_ak_under(
     ak::load_ak(ctx, ek, None, private, public).map_err(tpm_error(
         "loading the AK (was it created by this TPM, under its EK?)",
     ))
+}
+
+/// A checked quote request: what [`TpmDevice::quote`] and
+/// [`TpmDevice::quote_with_persistent_key`] share.
+struct QuoteRequest {
+    extra_data: Data,
+    selection: PcrSelectionList,
+    banks: Vec<PcrBank>,
+    pcrs: Vec<u8>,
+}
+
+impl QuoteRequest {
+    fn new(qualifying_data: &[u8], banks: &[PcrBank], pcrs: &[u8]) -> Result<Self, TpmDeviceError> {
+        let banks = distinct_banks(banks)?;
+        let pcrs = checked_pcrs(pcrs)?;
+        let extra_data = Data::try_from(qualifying_data).map_err(|_| {
+            TpmDeviceError::InvalidArgument(format!(
+                "qualifying data is {} bytes, at most 64 fit a TPM2B_DATA",
+                qualifying_data.len()
+            ))
+        })?;
+        let selection = selection_list(&banks, &pcrs)?;
+        Ok(QuoteRequest {
+            extra_data,
+            selection,
+            banks,
+            pcrs,
+        })
+    }
+
+    /// Quotes with `key` until the PCRs read afterwards match the quoted digest, at most
+    /// [`QUOTE_ATTEMPTS`] times.
+    fn run(&self, ctx: &mut Context, key: KeyHandle) -> Result<Quote, TpmDeviceError> {
+        for _ in 0..QUOTE_ATTEMPTS {
+            let quote = quote_once(
+                ctx,
+                key,
+                &self.extra_data,
+                &self.selection,
+                &self.banks,
+                &self.pcrs,
+            )?;
+            if let Some(quote) = quote {
+                return Ok(quote);
+            }
+        }
+        Err(TpmDeviceError::PcrsKeptChanging(QUOTE_ATTEMPTS))
+    }
+}
+
+fn persistent_handle(handle: u32) -> Result<PersistentTpmHandle, TpmDeviceError> {
+    PersistentTpmHandle::new(handle).map_err(|_| {
+        TpmDeviceError::InvalidArgument(format!(
+            "{handle:#010x} is not a persistent handle (0x81000000 to 0x81ffffff)"
+        ))
+    })
+}
+
+fn nv_index_handle(index: u32) -> Result<NvIndexTpmHandle, TpmDeviceError> {
+    NvIndexTpmHandle::new(index).map_err(|_| {
+        TpmDeviceError::InvalidArgument(format!(
+            "{index:#010x} is not an NV index handle (0x01000000 to 0x01ffffff)"
+        ))
+    })
+}
+
+/// Whether the TPM lists `handle` (numerically `raw`): asks for the one handle from `raw` on.
+fn handle_present(ctx: &mut Context, handle: TpmHandle, raw: u32) -> Result<bool, TpmDeviceError> {
+    let (capability, _) = ctx
+        .execute_without_session(|ctx| ctx.get_capability(CapabilityType::Handles, raw, 1))
+        .map_err(tpm_error("listing handles"))?;
+    Ok(matches!(&capability, CapabilityData::Handles(handles) if handles.contains(&handle)))
+}
+
+/// Opens the key at persistent `handle`, runs `f` with it and closes the ESYS handle (the key
+/// itself stays in the TPM).
+fn with_persistent_key<T>(
+    ctx: &mut Context,
+    handle: u32,
+    f: impl FnOnce(&mut Context, KeyHandle) -> Result<T, TpmDeviceError>,
+) -> Result<T, TpmDeviceError> {
+    let tpm_handle = TpmHandle::Persistent(persistent_handle(handle)?);
+    if !handle_present(ctx, tpm_handle, handle)? {
+        return Err(TpmDeviceError::PersistentKeyMissing(handle));
+    }
+    let mut object = ctx
+        .execute_without_session(|ctx| ctx.tr_from_tpm_public(tpm_handle))
+        .map_err(tpm_error("opening the persistent key"))?;
+    let result = f(ctx, KeyHandle::from(object));
+    let closed = ctx
+        .tr_close(&mut object)
+        .map_err(tpm_error("closing the persistent key's ESYS handle"));
+    finish(result, closed)
+}
+
+/// NV index `index` as an open ESYS object ([`TpmDeviceError::NvIndexMissing`] when the TPM has
+/// no such index); the caller closes it.
+fn open_nv_index(ctx: &mut Context, index: u32) -> Result<ObjectHandle, TpmDeviceError> {
+    let tpm_handle = TpmHandle::NvIndex(nv_index_handle(index)?);
+    if !handle_present(ctx, tpm_handle, index)? {
+        return Err(TpmDeviceError::NvIndexMissing(index));
+    }
+    ctx.execute_without_session(|ctx| ctx.tr_from_tpm_public(tpm_handle))
+        .map_err(nv_error(index, "opening"))
+}
+
+/// Opens NV index `index`, runs `f` with it and closes the ESYS object.
+fn with_nv_index<T>(
+    ctx: &mut Context,
+    index: u32,
+    f: impl FnOnce(&mut Context, NvIndexHandle) -> Result<T, TpmDeviceError>,
+) -> Result<T, TpmDeviceError> {
+    let mut object = open_nv_index(ctx, index)?;
+    let result = f(ctx, NvIndexHandle::from(object));
+    let closed = ctx
+        .tr_close(&mut object)
+        .map_err(nv_error(index, "closing the ESYS handle"));
+    finish(result, closed)
+}
+
+fn nv_public(
+    ctx: &mut Context,
+    index: u32,
+    handle: NvIndexHandle,
+) -> Result<NvPublic, TpmDeviceError> {
+    ctx.execute_without_session(|ctx| ctx.nv_read_public(handle))
+        .map(|(public, _)| public)
+        .map_err(nv_error(index, "NV_ReadPublic"))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NvAccess {
+    Read,
+    Write,
+}
+
+/// How to authorise `access` to an index with `attributes`: as the owner when the index allows
+/// it, else with the index's own password; both empty.
+fn nv_auth(
+    index: u32,
+    handle: NvIndexHandle,
+    attributes: NvIndexAttributes,
+    access: NvAccess,
+) -> Result<NvAuth, TpmDeviceError> {
+    let (owner, own_password, name) = match access {
+        NvAccess::Read => (attributes.owner_read(), attributes.auth_read(), "reads"),
+        NvAccess::Write => (attributes.owner_write(), attributes.auth_write(), "writes"),
+    };
+    if owner {
+        Ok(NvAuth::Owner)
+    } else if own_password {
+        Ok(NvAuth::NvIndex(handle))
+    } else {
+        Err(TpmDeviceError::NvAccessDenied {
+            index,
+            access: name,
+        })
+    }
+}
+
+/// The largest NV_Read / NV_Write the TPM takes: `TPM_PT_NV_BUFFER_MAX`.
+fn nv_chunk(ctx: &mut Context) -> Result<usize, TpmDeviceError> {
+    Ok(ctx
+        .get_tpm_property(PropertyTag::NvBufferMax)
+        .map_err(tpm_error("reading TPM_PT_NV_BUFFER_MAX"))?
+        .map_or(FALLBACK_NV_CHUNK, |max| max as usize)
+        .clamp(1, MaxNvBuffer::MAX_SIZE))
+}
+
+fn write_nv(
+    ctx: &mut Context,
+    index: u32,
+    handle: NvIndexHandle,
+    data: &[u8],
+) -> Result<(), TpmDeviceError> {
+    let public = nv_public(ctx, index, handle)?;
+    let attributes = public.attributes();
+    if !matches!(attributes.index_type(), Ok(NvIndexType::Ordinary)) {
+        return Err(TpmDeviceError::InvalidArgument(format!(
+            "NV index {index:#010x} is not an ordinary (data) index"
+        )));
+    }
+    if data.len() > public.data_size() {
+        return Err(TpmDeviceError::NvDataTooLarge {
+            index,
+            size: public.data_size(),
+            length: data.len(),
+        });
+    }
+    let auth = nv_auth(index, handle, attributes, NvAccess::Write)?;
+    let chunk = nv_chunk(ctx)?;
+    for (number, part) in data.chunks(chunk).enumerate() {
+        // Within the index's size, which is a u16.
+        let offset = u16::try_from(number * chunk).map_err(|_| TpmDeviceError::NvDataTooLarge {
+            index,
+            size: public.data_size(),
+            length: data.len(),
+        })?;
+        let buffer = MaxNvBuffer::try_from(part).map_err(nv_error(index, "buffering data for"))?;
+        ctx.execute_with_sessions((Some(AuthSession::Password), None, None), |ctx| {
+            ctx.nv_write(auth, handle, buffer, offset)
+        })
+        .map_err(nv_error(index, "NV_Write"))?;
+    }
+    Ok(())
 }
 
 /// One quote and PCR read; `None` when the values read do not hash to the quoted digest.
@@ -720,17 +1070,25 @@ fn activate(
     finish(result, flushed)
 }
 
-/// NV contents, read in chunks no larger than the TPM's `TPM_PT_NV_BUFFER_MAX`.
-fn read_nv(ctx: &mut Context, index: NvIndexHandle) -> Result<Vec<u8>, TpmDeviceError> {
-    let (public, _) = ctx
-        .execute_without_session(|ctx| ctx.nv_read_public(index))
-        .map_err(tpm_error("reading the EK certificate index's public area"))?;
+/// NV contents, read in chunks no larger than the TPM's `TPM_PT_NV_BUFFER_MAX`, authorised by
+/// `auth` or, when `None`, as [`nv_auth`] chooses from the index's attributes.
+fn read_nv(
+    ctx: &mut Context,
+    index: u32,
+    handle: NvIndexHandle,
+    auth: Option<NvAuth>,
+) -> Result<Vec<u8>, TpmDeviceError> {
+    let public = nv_public(ctx, index, handle)?;
+    let attributes = public.attributes();
+    if !attributes.written() {
+        return Err(TpmDeviceError::NvIndexUnwritten(index));
+    }
+    let auth = match auth {
+        Some(auth) => auth,
+        None => nv_auth(index, handle, attributes, NvAccess::Read)?,
+    };
     let size = public.data_size();
-    let chunk = ctx
-        .get_tpm_property(PropertyTag::NvBufferMax)
-        .map_err(tpm_error("reading TPM_PT_NV_BUFFER_MAX"))?
-        .map_or(FALLBACK_NV_CHUNK, |max| max as usize)
-        .clamp(1, MaxNvBuffer::MAX_SIZE);
+    let chunk = nv_chunk(ctx)?;
     let mut contents = Vec::with_capacity(size);
     while contents.len() < size {
         let offset = contents.len();
@@ -738,18 +1096,18 @@ fn read_nv(ctx: &mut Context, index: NvIndexHandle) -> Result<Vec<u8>, TpmDevice
         // NV indices are at most a few KiB; TPM offsets and sizes are u16.
         let (Ok(offset), Ok(length)) = (u16::try_from(offset), u16::try_from(length)) else {
             return Err(TpmDeviceError::UnexpectedOutput(format!(
-                "NV index of {size} bytes is too large"
+                "NV index {index:#010x} of {size} bytes is too large"
             )));
         };
         let data = ctx
             .execute_with_sessions((Some(AuthSession::Password), None, None), |ctx| {
-                ctx.nv_read(NvAuth::NvIndex(index), index, length, offset)
+                ctx.nv_read(auth, handle, length, offset)
             })
-            .map_err(tpm_error("NV_Read of the EK certificate"))?;
+            .map_err(nv_error(index, "NV_Read"))?;
         if data.value().is_empty() {
-            return Err(TpmDeviceError::UnexpectedOutput(
-                "NV_Read returned no data".into(),
-            ));
+            return Err(TpmDeviceError::UnexpectedOutput(format!(
+                "NV_Read of index {index:#010x} returned no data"
+            )));
         }
         contents.extend_from_slice(data.value());
     }
@@ -830,6 +1188,40 @@ mod tests {
         assert!(trim_der(vec![0x30, 0x05, 0x00]).is_err());
         assert!(trim_der(vec![0x04, 0x00]).is_err());
         assert!(trim_der(vec![]).is_err());
+    }
+
+    #[test]
+    fn nv_access_prefers_the_owner_then_the_index_password() {
+        let handle = NvIndexHandle::from(tss_esapi::tss2_esys::ESYS_TR_RH_OWNER + 1000);
+        let attributes = |owner: bool, own_password: bool| {
+            NvIndexAttributesBuilder::new()
+                .with_owner_read(owner)
+                .with_owner_write(owner)
+                .with_auth_read(own_password)
+                .with_auth_write(own_password)
+                .with_pp_read(true)
+                .with_pp_write(true)
+                .build()
+                .unwrap()
+        };
+        for access in [NvAccess::Read, NvAccess::Write] {
+            assert_eq!(
+                nv_auth(1, handle, attributes(true, true), access).unwrap(),
+                NvAuth::Owner
+            );
+            assert_eq!(
+                nv_auth(1, handle, attributes(false, true), access).unwrap(),
+                NvAuth::NvIndex(handle)
+            );
+            assert!(matches!(
+                nv_auth(1, handle, attributes(false, false), access),
+                Err(TpmDeviceError::NvAccessDenied { index: 1, .. })
+            ));
+        }
+        assert!(nv_index_handle(0x0140_0001).is_ok());
+        assert!(nv_index_handle(0x8100_0003).is_err());
+        assert!(persistent_handle(0x8100_0003).is_ok());
+        assert!(persistent_handle(0x0140_0001).is_err());
     }
 
     #[test]
