@@ -39,8 +39,8 @@ struct Cli {
     #[arg(long)]
     insecure_http: bool,
 
-    /// TEE to attest as: snp, tdx, sim-snp or sample. There is no default: the choice must be
-    /// explicit. Required by attest and get-resource.
+    /// TEE to attest as: snp, tdx, tpm, az-snp-vtpm, az-tdx-vtpm, sim-snp or sample. There is no
+    /// default: the choice must be explicit. Required by attest and get-resource.
     #[arg(long, value_name = "NAME")]
     tee: Option<String>,
 
@@ -53,7 +53,8 @@ struct Cli {
     #[arg(long, value_name = "DIR")]
     insecure_sim_snp_dir: Option<PathBuf>,
 
-    /// TPM: the TSS2 TCTI of the TPM (swtpm:host=127.0.0.1,port=2321 for a software TPM).
+    /// TPM and Azure vTPM: the TSS2 TCTI of the TPM (swtpm:host=127.0.0.1,port=2321 for a
+    /// software TPM).
     #[arg(
         long,
         env = "WARDEN_TPM_TCTI",
@@ -217,10 +218,11 @@ impl From<AgentError> for Failure {
 
 /// Resolves `--tee`, refusing attesters without a hardware root of trust unless opted in.
 fn select_attester(cli: &Cli) -> Result<Arc<dyn Attester>, Failure> {
-    let tee = cli
-        .tee
-        .as_deref()
-        .ok_or_else(|| Failure::usage("--tee is required (snp, tdx, tpm, sim-snp or sample)"))?;
+    let tee = cli.tee.as_deref().ok_or_else(|| {
+        Failure::usage(
+            "--tee is required (snp, tdx, tpm, az-snp-vtpm, az-tdx-vtpm, sim-snp or sample)",
+        )
+    })?;
     let (attester, opted_in): (Arc<dyn Attester>, bool) = match tee {
         "sample" => (
             Arc::new(SampleAttester::new(cli.sample_svn.clone())),
@@ -238,6 +240,15 @@ fn select_attester(cli: &Cli) -> Result<Arc<dyn Attester>, Failure> {
         }
         #[cfg(feature = "tpm")]
         "tpm" => (Arc::new(tpm_attester(cli)?), false),
+        #[cfg(feature = "azure")]
+        "az-snp-vtpm" | "az-tdx-vtpm" => {
+            let kind = attester::azure::AzureKind::from_tee(tee)
+                .ok_or_else(|| Failure::usage(format!("unknown Azure TEE {tee}")))?;
+            (
+                Arc::new(attester::azure::AzureAttester::new(kind, &cli.tpm_tcti)),
+                false,
+            )
+        }
         other => (
             attester::from_name(other).map_err(|e| Failure::usage(e.to_string()))?,
             false,
@@ -551,6 +562,10 @@ mod tests {
         );
         let cli = parse(&["--tee", "tpm", "--tpm-ak-file", "/nonexistent", "attest"]).unwrap();
         assert_eq!(select_attester(&cli).unwrap().tee(), "tpm");
+        let cli = parse(&["--tee", "az-snp-vtpm", "attest"]).unwrap();
+        let attester = select_attester(&cli).unwrap();
+        assert_eq!(attester.tee(), "az-snp-vtpm");
+        assert!(attester.insecure_reason().is_none());
         let cli = parse(&["--tee", "sgx", "attest"]).unwrap();
         let failure = select_attester(&cli).err().unwrap();
         assert!(

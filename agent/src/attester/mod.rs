@@ -6,8 +6,9 @@
 //! runtime RTMR extension), [`sim_snp::SimSnpAttester`] and [`SampleAttester`] (both INSECURE, for
 //! development). The hardware attesters share [`configfs_tsm`], the kernel's report interface.
 //! With the `tpm` feature, [`tpm::TpmAttester`] quotes a TPM 2.0 through [`tpm_device`] (it needs
-//! an AK state file, so it is built directly rather than by [`from_name`]). Further TEEs (Azure
-//! vTPM) plug in here without changes to the client.
+//! an AK state file, so it is built directly rather than by [`from_name`]); with the `azure`
+//! feature, [`azure::AzureAttester`] collects an Azure confidential VM's HCL report and vTPM
+//! quote (`az-snp-vtpm`, `az-tdx-vtpm`). Further TEEs plug in here without changes to the client.
 
 #[cfg(feature = "azure")]
 pub mod azure;
@@ -29,10 +30,18 @@ pub use tdx::TdxAttester;
 
 /// Names accepted by [`from_name`], in the spelling of the KBS protocol's `tee` field
 /// (`sim-snp` is built by the CLI from its development chain directory).
-pub const SUPPORTED_TEES: &[&str] = &["sample", "snp", "tdx", "tpm", "sim-snp"];
+pub const SUPPORTED_TEES: &[&str] = &[
+    "sample",
+    "snp",
+    "tdx",
+    "tpm",
+    "az-snp-vtpm",
+    "az-tdx-vtpm",
+    "sim-snp",
+];
 
 /// TEEs the protocol knows but this build cannot attest yet; named so users get a precise message.
-const PLANNED_TEES: &[&str] = &["az-snp-vtpm", "az-tdx-vtpm", "sgx", "cca", "se"];
+const PLANNED_TEES: &[&str] = &["sgx", "cca", "se"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum AttesterError {
@@ -84,6 +93,12 @@ pub fn from_name(name: &str) -> Result<Arc<dyn Attester>, AttesterError> {
             "the TPM attester needs its AK state file: build tpm::TpmAttester (CLI: --tpm-ak-file)"
                 .into(),
         )),
+        #[cfg(feature = "azure")]
+        "az-snp-vtpm" | "az-tdx-vtpm" => azure::AzureKind::from_tee(name)
+            .map(|kind| {
+                Arc::new(azure::AzureAttester::new(kind, tpm::DEFAULT_TCTI)) as Arc<dyn Attester>
+            })
+            .ok_or_else(|| AttesterError::Unknown(name.into())),
         _ if PLANNED_TEES.contains(&name) => Err(AttesterError::NotYetSupported(name.to_owned())),
         // Truncated so an absurd argument does not flood the terminal.
         _ => Err(AttesterError::Unknown(name.chars().take(64).collect())),
@@ -103,8 +118,10 @@ mod tests {
         let tdx = from_name("tdx").unwrap();
         assert_eq!(tdx.tee(), "tdx");
         assert!(tdx.insecure_reason().is_none());
+        #[cfg(feature = "azure")]
+        assert_eq!(from_name("az-tdx-vtpm").unwrap().tee(), "az-tdx-vtpm");
         assert!(matches!(
-            from_name("az-snp-vtpm"),
+            from_name("sgx"),
             Err(AttesterError::NotYetSupported(_))
         ));
         assert!(matches!(from_name("bogus"), Err(AttesterError::Unknown(_))));
