@@ -93,15 +93,20 @@ impl AgentError {
     /// Wraps a reqwest error with its whole cause chain: reqwest's own message alone ("error
     /// sending request") hides whether DNS, TCP, TLS or a timeout failed.
     pub(crate) fn http(error: &reqwest::Error) -> Self {
-        let mut message = error.to_string();
-        let mut source = std::error::Error::source(error);
-        while let Some(cause) = source {
-            message.push_str(": ");
-            message.push_str(&cause.to_string());
-            source = cause.source();
-        }
-        Self::Http(message)
+        Self::Http(error_chain(error))
     }
+}
+
+/// An error with its causes: reqwest's own message alone hides what failed.
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
 }
 
 /// Truncates server-supplied text and neutralises control characters so it cannot rewrite the

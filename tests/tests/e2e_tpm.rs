@@ -91,6 +91,15 @@ fn agent(kbs: &Kbs, tpm: &Swtpm, ak_file: &Path, args: &[&str]) -> Output {
     kbs.agent_as(&tee_args, args)
 }
 
+fn expect_exit(output: &Output, code: i32, kbs: &Kbs, tpm: &Swtpm) {
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "{}",
+        explain(output, kbs, tpm)
+    );
+}
+
 /// `warden-agent attest`, which must succeed; the token's claims.
 fn attest(kbs: &Kbs, tpm: &Swtpm, ak_file: &Path) -> Value {
     let output = agent(kbs, tpm, ak_file, &["attest"]);
@@ -125,12 +134,7 @@ fn swtpm_agent_registers_its_ak_fetches_the_secret_and_is_refused_once_a_pcr_cha
 
     // Without an AK there is nothing to quote with: a local error, exit 2.
     let output = agent(&kbs, &tpm, &ak_file, &["get-resource", "build/key/signing"]);
-    assert_eq!(
-        output.status.code(),
-        Some(2),
-        "{}",
-        explain(&output, &kbs, &tpm)
-    );
+    expect_exit(&output, 2, &kbs, &tpm);
     assert!(String::from_utf8_lossy(&output.stderr).contains("tpm-register"));
 
     let output = agent(&kbs, &tpm, &ak_file, &["tpm-register"]);
@@ -163,12 +167,7 @@ fn swtpm_agent_registers_its_ak_fetches_the_secret_and_is_refused_once_a_pcr_cha
         })
         .expect("extend PCR");
     let output = agent(&kbs, &tpm, &ak_file, &["get-resource", "build/key/signing"]);
-    assert_eq!(
-        output.status.code(),
-        Some(1),
-        "{}",
-        explain(&output, &kbs, &tpm)
-    );
+    expect_exit(&output, 1, &kbs, &tpm);
     assert!(String::from_utf8_lossy(&output.stderr).contains("PolicyDeny"));
     assert!(output.stdout.is_empty());
 
@@ -194,12 +193,7 @@ fn an_ek_from_an_untrusted_ca_is_refused_and_an_unregistered_ak_is_not_trusted()
     let ak_file = work.path().join("ak.blob");
 
     let output = agent(&kbs, &tpm, &ak_file, &["tpm-register"]);
-    assert_eq!(
-        output.status.code(),
-        Some(1),
-        "{}",
-        explain(&output, &kbs, &tpm)
-    );
+    expect_exit(&output, 1, &kbs, &tpm);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("TpmRegistrationFailed"), "{stderr}");
     assert!(
@@ -213,18 +207,13 @@ fn an_ek_from_an_untrusted_ca_is_refused_and_an_unregistered_ak_is_not_trusted()
 
     // The AK exists but nobody vouched for it: attestation is refused naming ak_trust.
     let output = agent(&kbs, &tpm, &ak_file, &["get-resource", "build/key/signing"]);
-    assert_eq!(
-        output.status.code(),
-        Some(1),
-        "{}",
-        explain(&output, &kbs, &tpm)
-    );
+    expect_exit(&output, 1, &kbs, &tpm);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("ak_trust"), "{stderr}");
 
     // A KBS without [tpm] ek_ca_dir refuses registration outright.
     let closed = kbs_trusting(&[], &work.path().join("closed"));
     let output = agent(&closed, &tpm, &ak_file, &["tpm-register"]);
-    assert_eq!(output.status.code(), Some(1));
+    expect_exit(&output, 1, &closed, &tpm);
     assert!(String::from_utf8_lossy(&output.stderr).contains("disabled"));
 }

@@ -44,6 +44,7 @@ use warden_wire::tpm::{Attest, HashAlg, KeyMaterial, PublicKey, Signature};
 
 use super::tpm_device::{PCR_COUNT, PcrBank, Quote, TpmDevice, TpmDeviceError};
 use super::{Attester, AttesterError, report_data_field};
+use crate::error::error_chain;
 
 /// Where the paravisor publishes the HCL report.
 pub const HCL_REPORT_NV_INDEX: u32 = 0x0140_0001;
@@ -597,18 +598,6 @@ async fn imds_request(
     }
     serde_json::from_slice(&body)
         .map_err(|e| AttesterError::Evidence(format!("IMDS {url}: answer is not JSON: {e}")))
-}
-
-/// An error with its causes: reqwest's own message alone hides what failed.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    message
 }
 
 #[cfg(test)]
