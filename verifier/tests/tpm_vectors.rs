@@ -324,6 +324,8 @@ fn gce_quotes_verify_through_googles_ak_ca_and_the_event_log_replays_in_every_ba
         detail(&ex, "event_log")
     );
     assert!(!log["boot_applications"].as_array().unwrap().is_empty());
+    // The SecureBoot variable's event digest covers its data, so its value is proven.
+    assert_eq!(log["secure_boot"], true);
     assert!(log["pcr_events"]["7"].as_array().unwrap().len() > 1);
 
     // With SHA-1 allowed the SHA-1 bank is vouched for and replayed too.
@@ -505,6 +507,7 @@ fn windows_quote_needs_a_pinned_ak_and_sha1_and_its_log_replays() {
     assert_eq!(ex.claims["quote"]["reset_count"], 1_045_281_252u32);
     assert_eq!(ex.claims["quote"]["firmware_version"], "41e4356df966e035");
     assert_eq!(ex.claims["event_log"]["bank"], "sha1");
+    assert_eq!(ex.claims["event_log"]["secure_boot"], true);
     assert_eq!(
         ex.claims["event_log"]["replayed_pcrs"],
         json!([0, 4, 5, 7, 11, 12, 13, 14])
