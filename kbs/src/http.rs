@@ -174,19 +174,26 @@ async fn tpm_register(
 ) -> Response {
     // Certificate-chain checks and RSA-OAEP are CPU work: off the I/O threads.
     let kbs = state.kbs.clone();
-    let result = tokio::task::spawn_blocking(move || {
-        kbs.tpm_register(peer.ip(), &body, now(), Instant::now())
-    })
-    .await
-    .unwrap_or_else(|e| Err(KbsError::Internal(format!("registration task failed: {e}"))));
+    let result = blocking(move || kbs.tpm_register(peer.ip(), &body, now(), Instant::now())).await;
     state.kbs.metrics.record("tpm_register", result.is_ok());
     json(result)
 }
 
 async fn tpm_activate(State(state): State<AppState>, body: Bytes) -> Response {
-    let result = state.kbs.tpm_activate(&body, now());
+    // A successful activation writes and syncs the AK file: off the I/O threads.
+    let kbs = state.kbs.clone();
+    let result = blocking(move || kbs.tpm_activate(&body, now())).await;
     state.kbs.metrics.record("tpm_activate", result.is_ok());
     json(result)
+}
+
+/// Runs `work` on the blocking pool; a task that dies is an internal error, never a panic here.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, KbsError> + Send + 'static,
+) -> Result<T, KbsError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|e| Err(KbsError::Internal(format!("blocking task failed: {e}"))))
 }
 
 async fn jwks(State(state): State<AppState>) -> Json<Value> {

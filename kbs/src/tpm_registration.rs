@@ -4,8 +4,14 @@
 //!
 //! Invariants: a challenge is single-use and expires after [`CHALLENGE_LIFETIME`]; at most
 //! [`MAX_PENDING`] are outstanding; the secret is kept only as its SHA-256 (compared, never
-//! returned); an AK is added to the verifier's trust only after a matching activation, and
-//! persisted (one `TPMT_PUBLIC` file per AK, named by its TPM name) so a restart keeps it.
+//! returned); an AK is added to the verifier's trust (keyed by its SPKI digest) only after a
+//! matching activation, and persisted and synced (one `TPMT_PUBLIC` file per AK, named by its
+//! TPM name) before the client is told, so a restart keeps it. The EK certificate must carry the
+//! EK purpose (`tcg-kp-EKCertificate`) and chain to a configured CA; the AK must have the
+//! attributes and empty authPolicy only a TPM-made AK can have (see [`acceptable_ak`]).
+//!
+//! The pending-challenge table is global ([`MAX_PENDING`]); filling it takes one rate-limited
+//! registration per slot from a client with an EK certificate the KBS trusts.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -18,7 +24,7 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use tracing::info;
 use warden_verifier::tee::tpm::trust::{
-    AkKey, Cert, KeyOrigin, SharedTpmTrust, TpmTrust, chain_to_root, issued_by,
+    AkKey, Cert, KeyOrigin, OID_EK_CERTIFICATE, SharedTpmTrust, TpmTrust, chain_to_root, issued_by,
 };
 use warden_wire::tpm::credential::{RsaEkPublic, make_credential};
 use warden_wire::tpm::registration::{
@@ -30,6 +36,8 @@ use crate::error::KbsError;
 
 pub const CHALLENGE_LIFETIME: time::Duration = time::Duration::minutes(2);
 pub const MAX_PENDING: usize = 1024;
+/// Intermediates read from a registration request: each costs a signature check.
+pub const MAX_EK_CHAIN: usize = 8;
 const SECRET_LEN: usize = 32;
 
 /// What registration needs from the configuration.
@@ -111,6 +119,15 @@ impl Registrar {
         })?;
         let request: RegisterRequest =
             serde_json::from_slice(body).map_err(|e| KbsError::Malformed(e.to_string()))?;
+        // The AK first: its checks cost nothing, the EK chain costs signature checks.
+        let ak_public = base64_field("ak_public", &request.ak_public)?;
+        let ak = acceptable_ak(&ak_public)?;
+        if request.ek_chain.len() > MAX_EK_CHAIN {
+            return Err(refused(format!(
+                "ek_chain has {} certificates; at most {MAX_EK_CHAIN} are read",
+                request.ek_chain.len()
+            )));
+        }
         let ek_der = base64_field("ek_certificate", &request.ek_certificate)?;
         let chain = request
             .ek_chain
@@ -119,6 +136,11 @@ impl Registrar {
             .collect::<Result<Vec<_>, _>>()?;
         let ek_cert =
             Cert::from_der(&ek_der).map_err(|e| refused(format!("EK certificate: {e}")))?;
+        if !ek_cert.is_ek_certificate() {
+            return Err(refused(format!(
+                "the EK certificate does not name the EK purpose (extended key usage tcg-kp-EKCertificate, {OID_EK_CERTIFICATE})"
+            )));
+        }
         let root = chain_to_root(
             &settings.ek_cas,
             &ek_cert,
@@ -136,18 +158,6 @@ impl Registrar {
             ));
         };
 
-        let ak_public = base64_field("ak_public", &request.ak_public)?;
-        let ak = PublicKey::parse(&ak_public).map_err(|e| refused(format!("ak_public: {e}")))?;
-        use attributes::{DECRYPT, FIXED_PARENT, FIXED_TPM, RESTRICTED, SIGN};
-        if !ak.has_attributes(RESTRICTED | SIGN | FIXED_TPM | FIXED_PARENT)
-            || ak.has_attributes(DECRYPT)
-            || ak.name_alg != HashAlg::Sha256
-        {
-            return Err(refused(format!(
-                "the AK must be a restricted, fixedTPM, fixedParent signing key named with SHA-256 (attributes {:#010x})",
-                ak.attributes
-            )));
-        }
         let ak_name = ak.name();
         let mut secret = [0u8; SECRET_LEN];
         rand::rngs::OsRng.fill_bytes(&mut secret);
@@ -214,13 +224,45 @@ impl Registrar {
     }
 }
 
+/// An AK that a TPM can only have made itself: restricted, fixedTPM and fixedParent signing key
+/// (a key loaded from outside with its private part must have fixedTPM clear), named with
+/// SHA-256, and with an empty authPolicy. A public-only key loaded with `TPM2_LoadExternal` may
+/// carry any attributes, but without a policy it has no authorisation that
+/// `TPM2_ActivateCredential` could accept for it.
+fn acceptable_ak(ak_public: &[u8]) -> Result<PublicKey, KbsError> {
+    let ak = PublicKey::parse(ak_public).map_err(|e| refused(format!("ak_public: {e}")))?;
+    use attributes::{DECRYPT, FIXED_PARENT, FIXED_TPM, RESTRICTED, SIGN};
+    if !ak.has_attributes(RESTRICTED | SIGN | FIXED_TPM | FIXED_PARENT)
+        || ak.has_attributes(DECRYPT)
+        || ak.name_alg != HashAlg::Sha256
+    {
+        return Err(refused(format!(
+            "the AK must be a restricted, fixedTPM, fixedParent signing key named with SHA-256 (attributes {:#010x})",
+            ak.attributes
+        )));
+    }
+    if !ak.auth_policy.is_empty() {
+        return Err(refused(
+            "the AK has an authPolicy: an AK must have none, or a key that never was in the TPM could pass activation",
+        ));
+    }
+    Ok(ak)
+}
+
+/// Writes the AK durably: a registration the client was told succeeded survives a crash.
 fn persist(dir: &Path, name: &str, ak_public: &[u8]) -> Result<(), String> {
+    use std::io::Write as _;
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let path = dir.join(format!("{name}.tpmt"));
     let temporary = dir.join(format!(".{name}.tmp"));
-    std::fs::write(&temporary, ak_public)
-        .and_then(|()| std::fs::rename(&temporary, &path))
-        .map_err(|e| format!("{}: {e}", path.display()))
+    let write = || -> std::io::Result<()> {
+        let mut file = std::fs::File::create(&temporary)?;
+        file.write_all(ak_public)?;
+        file.sync_all()?;
+        std::fs::rename(&temporary, &path)?;
+        std::fs::File::open(dir)?.sync_all()
+    };
+    write().map_err(|e| format!("{}: {e}", path.display()))
 }
 
 #[cfg(test)]
@@ -229,6 +271,33 @@ mod tests {
 
     fn at(seconds: i64) -> OffsetDateTime {
         OffsetDateTime::from_unix_timestamp(1_800_000_000 + seconds).unwrap()
+    }
+
+    /// An RSA AK `TPMT_PUBLIC` (restricted signing key) with `auth_policy`; its modulus need not
+    /// be a real key.
+    fn rsa_ak_public(auth_policy: &[u8]) -> Vec<u8> {
+        let mut ak_public = 0x0001u16.to_be_bytes().to_vec();
+        ak_public.extend(0x000Bu16.to_be_bytes());
+        ak_public.extend(0x0005_0072u32.to_be_bytes());
+        ak_public.extend((auth_policy.len() as u16).to_be_bytes());
+        ak_public.extend(auth_policy);
+        ak_public.extend(0x0010u16.to_be_bytes());
+        ak_public.extend(0x0014u16.to_be_bytes());
+        ak_public.extend(0x000Bu16.to_be_bytes());
+        ak_public.extend(2048u16.to_be_bytes());
+        ak_public.extend(0u32.to_be_bytes());
+        ak_public.extend(256u16.to_be_bytes());
+        ak_public.extend([0xC3; 256]);
+        ak_public
+    }
+
+    fn registration(ak_public: &[u8], ek_chain: usize) -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({
+            "ek_certificate": "AAAA",
+            "ek_chain": vec!["AAAA"; ek_chain],
+            "ak_public": STANDARD.encode(ak_public),
+        }))
+        .unwrap()
     }
 
     /// A registrar (with an empty EK CA set) holding one pending challenge for `secret`.
@@ -241,18 +310,7 @@ mod tests {
             }),
             trust.clone(),
         );
-        // An RSA AK TPMT_PUBLIC (restricted signing key); its modulus need not be a real key.
-        let mut ak_public = 0x0001u16.to_be_bytes().to_vec();
-        ak_public.extend(0x000Bu16.to_be_bytes());
-        ak_public.extend(0x0005_0072u32.to_be_bytes());
-        ak_public.extend(0u16.to_be_bytes());
-        ak_public.extend(0x0010u16.to_be_bytes());
-        ak_public.extend(0x0014u16.to_be_bytes());
-        ak_public.extend(0x000Bu16.to_be_bytes());
-        ak_public.extend(2048u16.to_be_bytes());
-        ak_public.extend(0u32.to_be_bytes());
-        ak_public.extend(256u16.to_be_bytes());
-        ak_public.extend([0xC3; 256]);
+        let ak_public = rsa_ak_public(&[]);
         let ak_name = PublicKey::parse(&ak_public).unwrap().name();
         registrar.pending().insert(
             "c1".into(),
@@ -323,14 +381,37 @@ mod tests {
             registrar.register(b"not json", at(0)),
             Err(KbsError::Malformed(_))
         ));
-        let bad_certificate = br#"{"ek_certificate": "AAAA", "ak_public": "AAAA"}"#;
         assert!(matches!(
-            registrar.register(bad_certificate, at(0)),
+            registrar.register(&registration(&rsa_ak_public(&[]), 0), at(0)),
             Err(KbsError::Registration(m)) if m.contains("EK certificate")
+        ));
+        assert!(matches!(
+            registrar.register(&registration(&rsa_ak_public(&[]), MAX_EK_CHAIN + 1), at(0)),
+            Err(KbsError::Registration(m)) if m.contains("at most 8")
         ));
         assert!(matches!(
             registrar.activate(b"[]", at(0)),
             Err(KbsError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn an_ak_with_an_auth_policy_or_without_fixed_tpm_is_refused_before_the_ek_is_looked_at() {
+        let dir = tempfile::tempdir().unwrap();
+        let (registrar, _) = with_challenge(b"x", dir.path());
+        // PolicyCommandCode(ActivateCredential): what a public-only external key would carry
+        // to pass activation without ever having been in the TPM.
+        let policy = [0x5A; 32];
+        assert!(matches!(
+            registrar.register(&registration(&rsa_ak_public(&policy), 0), at(0)),
+            Err(KbsError::Registration(m)) if m.contains("authPolicy")
+        ));
+        let mut not_fixed_tpm = rsa_ak_public(&[]);
+        not_fixed_tpm[4..8]
+            .copy_from_slice(&(0x0005_0072u32 & !attributes::FIXED_TPM).to_be_bytes());
+        assert!(matches!(
+            registrar.register(&registration(&not_fixed_tpm, 0), at(0)),
+            Err(KbsError::Registration(m)) if m.contains("fixedTPM")
         ));
     }
 }

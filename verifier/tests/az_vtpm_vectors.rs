@@ -118,6 +118,17 @@ fn milan_evidence_in_both_versions_verifies_with_its_claims_and_nonce() {
     pcr["tpm_quote"]["pcrs"][3] = Value::String("00".repeat(32));
     let ex = verifier.examine(&pcr, &nonce(b"challenge"), at(NOW));
     assert_eq!(failed(&ex), ["pcr_digest"]);
+    // The same bytes re-split across PCRs 3 and 4 keep the PCR digest: refused for length.
+    let mut resplit = v1.clone();
+    let (three, four) = (
+        resplit["tpm_quote"]["pcrs"][3].as_str().unwrap().to_owned(),
+        resplit["tpm_quote"]["pcrs"][4].as_str().unwrap().to_owned(),
+    );
+    let joined = format!("{three}{four}");
+    resplit["tpm_quote"]["pcrs"][3] = Value::String(joined[..62].to_owned());
+    resplit["tpm_quote"]["pcrs"][4] = Value::String(joined[62..].to_owned());
+    let ex = verifier.examine(&resplit, &nonce(b"challenge"), at(NOW));
+    assert_eq!(failed(&ex), ["evidence_format"]);
     let mut flipped = v1.clone();
     let message = flipped["tpm_quote"]["message"]
         .as_str()

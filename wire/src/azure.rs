@@ -34,6 +34,8 @@ const HASH_TYPE_SHA256: u32 = 1;
 pub const MAX_EVIDENCE_BYTES: usize = 1024 * 1024;
 /// Only PCRs 0..=23 exist.
 const MAX_PCRS: usize = 24;
+/// The vTPM quotes its SHA-256 bank.
+const PCR_VALUE_LEN: usize = 32;
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum AzureError {
@@ -152,8 +154,13 @@ impl RuntimeClaims {
         };
         let modulus = component("n")?;
         let exponent_bytes = component("e")?;
-        if exponent_bytes.is_empty() || exponent_bytes.len() > 4 {
-            return Err(error("HCLAkPub exponent is not 1 to 4 bytes"));
+        if exponent_bytes.is_empty()
+            || exponent_bytes.len() > 4
+            || exponent_bytes.iter().all(|&byte| byte == 0)
+        {
+            return Err(error(
+                "HCLAkPub exponent is not a non-zero 1 to 4 byte number",
+            ));
         }
         let exponent = exponent_bytes
             .iter()
@@ -227,10 +234,22 @@ impl AzureEvidence {
                 pcr_values.len()
             )));
         }
+        // Each value is exactly one SHA-256 digest: the PCR digest hashes their concatenation, so
+        // values of other lengths could be re-split across indices without changing it.
         let pcrs = pcr_values
             .iter()
             .enumerate()
-            .map(|(i, v)| bytes_field(&format!("tpm_quote.pcrs[{i}]"), v, Encoding::Hex))
+            .map(|(i, v)| {
+                let name = format!("tpm_quote.pcrs[{i}]");
+                let value = bytes_field(&name, v, Encoding::Hex)?;
+                if value.len() != PCR_VALUE_LEN {
+                    return Err(error(format!(
+                        "{name} is {} bytes, not a {PCR_VALUE_LEN}-byte SHA-256 value",
+                        value.len()
+                    )));
+                }
+                Ok(value)
+            })
             .collect::<Result<_, _>>()?;
         let vcek = object
             .get("vcek")
@@ -368,20 +387,54 @@ mod tests {
 
     #[test]
     fn both_evidence_versions_and_base64_alphabets_decode() {
+        let pcr_hex = "ab".repeat(32);
         let v1 = serde_json::json!({
             "version": 1, "hcl_report": "SENMQQ", "vcek": "AQID",
-            "tpm_quote": {"message": "ff54", "signature": "0102", "pcrs": ["00"]},
+            "tpm_quote": {"message": "ff54", "signature": "0102", "pcrs": [pcr_hex]},
         });
         let decoded = AzureEvidence::from_value(&v1).unwrap();
         assert_eq!(decoded.hcl_report, b"HCLA");
         assert_eq!(decoded.vcek.as_deref(), Some(&[1, 2, 3][..]));
         let v0 = serde_json::json!({
             "report": [72, 67, 76, 65], "vcek": "-----BEGIN CERTIFICATE-----\nAQID\n-----END CERTIFICATE-----\n",
-            "quote": {"message": [255, 84], "signature": [1, 2], "pcrs": [[0]]},
+            "quote": {"message": [255, 84], "signature": [1, 2], "pcrs": [vec![0xab; 32]]},
         });
         assert_eq!(AzureEvidence::from_value(&v0).unwrap(), decoded);
+        assert_eq!(decoded.tpm_quote.pcrs, [[0xab; 32]]);
         assert_eq!(decode_base64("-_8").unwrap(), [0xFB, 0xFF]);
         assert!(AzureEvidence::from_value(&serde_json::json!({"report": [300]})).is_err());
         assert!(AzureEvidence::from_value(&serde_json::json!([])).is_err());
+    }
+
+    #[test]
+    fn pcr_values_that_are_not_one_sha256_digest_each_are_refused() {
+        // 31 + 33 bytes hash to the same PCR digest as 32 + 32: lengths must be exact.
+        for pcrs in [
+            serde_json::json!(["ab".repeat(31), "ab".repeat(33)]),
+            serde_json::json!([""]),
+            serde_json::json!(vec!["ab".repeat(32); 25]),
+        ] {
+            let evidence = serde_json::json!({
+                "hcl_report": "SENMQQ",
+                "tpm_quote": {"message": "ff54", "signature": "0102", "pcrs": pcrs},
+            });
+            let error = AzureEvidence::from_value(&evidence)
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("pcrs") || error.contains("PCR"), "{error}");
+        }
+    }
+
+    #[test]
+    fn a_zero_or_oversized_ak_exponent_is_refused() {
+        for exponent in ["AAAA", "AQAAAAE"] {
+            let claims = format!(
+                r#"{{"keys":[{{"kid":"HCLAkPub","kty":"RSA","e":"{exponent}","n":"wQ"}}]}}"#
+            );
+            let error = RuntimeClaims::parse(claims.as_bytes())
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("exponent"), "{exponent}: {error}");
+        }
     }
 }

@@ -726,7 +726,7 @@ mod tests {
         }
     }
 
-    fn spec_id_header(algorithms: &[(u16, u16)]) -> Vec<u8> {
+    pub(super) fn spec_id_header(algorithms: &[(u16, u16)]) -> Vec<u8> {
         let mut spec = SPEC_ID_SIGNATURE.to_vec();
         spec.extend_from_slice(&0u32.to_le_bytes());
         spec.extend_from_slice(&[0, 2, 0, 2]);
@@ -745,7 +745,12 @@ mod tests {
         header
     }
 
-    fn record(index: u32, event_type: u32, digests: &[(u16, &[u8])], data: &[u8]) -> Vec<u8> {
+    pub(super) fn record(
+        index: u32,
+        event_type: u32,
+        digests: &[(u16, &[u8])],
+        data: &[u8],
+    ) -> Vec<u8> {
         let mut record = Vec::new();
         record.extend_from_slice(&index.to_le_bytes());
         record.extend_from_slice(&event_type.to_le_bytes());

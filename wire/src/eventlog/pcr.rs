@@ -14,7 +14,8 @@
 //!
 //! Components ([`super::EventLog::pcr_components`], published as claims for a matching log):
 //! * `secure_boot`: the `SecureBoot` UEFI variable as measured into PCR7, exported only when the
-//!   event's digest is the hash of its data (so the value is proven, not just logged);
+//!   firmware logged exactly one such event before PCR7's `EV_SEPARATOR` (events after it come
+//!   from the OS) and its digest is the hash of its data (so the value is proven, not just logged);
 //! * `boot_applications`: `EV_EFI_BOOT_SERVICES_APPLICATION` events in load order, with PCR, path
 //!   (event data, informational) and Authenticode digest;
 //! * `pcr_events`: for each replayed PCR, its events' type names and digests.
@@ -33,6 +34,7 @@ use crate::tpm::HashAlg;
 /// PC Client TPMs implement PCRs 0..=23.
 pub const MAX_PCR: u32 = 23;
 const EV_EFI_VARIABLE_DRIVER_CONFIG: u32 = 0x8000_0001;
+const EV_SEPARATOR: u32 = 0x0000_0004;
 const STARTUP_LOCALITY_SIGNATURE: &[u8; 16] = b"StartupLocality\0";
 /// EFI_GLOBAL_VARIABLE, 8BE4DF61-93CA-11D2-AA0D-00E098032B8C, in its in-memory (mixed-endian) form.
 const EFI_GLOBAL_VARIABLE: [u8; 16] = [
@@ -181,6 +183,10 @@ impl EventLog {
             .events
             .iter()
             .filter(|event| event.event_type != EV_NO_ACTION && event.index <= MAX_PCR);
+        // The SecureBoot variable events firmware measured before it closed PCR7 with a
+        // separator; `None` for one whose digest is not the hash of its data.
+        let mut secure_boot_events = Vec::new();
+        let mut pcr7_separated = false;
         for event in extended {
             let Some(digest) = event.digest_for(algorithm) else {
                 continue;
@@ -202,14 +208,23 @@ impl EventLog {
                     digest: hex(digest),
                 });
             }
-            if event.index == 7
-                && event.event_type == EV_EFI_VARIABLE_DRIVER_CONFIG
-                && bank.digest([event.data.as_slice()]) == digest
-                && let Some(enabled) = secure_boot_variable(&event.data)
-            {
-                components.secure_boot = Some(enabled);
+            if event.index == 7 && !pcr7_separated {
+                if event.event_type == EV_SEPARATOR {
+                    pcr7_separated = true;
+                } else if event.event_type == EV_EFI_VARIABLE_DRIVER_CONFIG
+                    && let Some(enabled) = secure_boot_variable(&event.data)
+                {
+                    let proven = bank.digest([event.data.as_slice()]) == digest;
+                    secure_boot_events.push(proven.then_some(enabled));
+                }
             }
         }
+        // Anything extended into PCR7 after its separator came from the OS, which could log a
+        // second, false SecureBoot event: only the firmware's single one counts.
+        components.secure_boot = match secure_boot_events.as_slice() {
+            [Some(enabled)] if pcr7_separated => Some(*enabled),
+            _ => None,
+        };
         components
     }
 }
@@ -230,5 +245,83 @@ fn secure_boot_variable(data: &[u8]) -> Option<bool> {
         [0] => Some(false),
         [1] => Some(true),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sha2::{Digest, Sha256};
+
+    use super::super::tests::{record, spec_id_header};
+    use super::*;
+    use crate::eventlog::ALG_SHA256;
+
+    fn secure_boot_event(enabled: u8) -> Vec<u8> {
+        let name: Vec<u8> = "SecureBoot"
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        let mut data = EFI_GLOBAL_VARIABLE.to_vec();
+        data.extend(10u64.to_le_bytes());
+        data.extend(1u64.to_le_bytes());
+        data.extend(name);
+        data.push(enabled);
+        record(
+            7,
+            EV_EFI_VARIABLE_DRIVER_CONFIG,
+            &[(ALG_SHA256, &Sha256::digest(&data))],
+            &data,
+        )
+    }
+
+    fn secure_boot_of(records: &[Vec<u8>]) -> Option<bool> {
+        let mut bytes = spec_id_header(&[(ALG_SHA256, 32)]);
+        bytes.extend(records.concat());
+        parse_pcr_log(&bytes)
+            .unwrap()
+            .pcr_components(HashAlg::Sha256)
+            .secure_boot
+    }
+
+    #[test]
+    fn secure_boot_is_the_single_firmware_event_before_the_pcr7_separator() {
+        let separator = record(
+            7,
+            EV_SEPARATOR,
+            &[(ALG_SHA256, &Sha256::digest([0u8; 4]))],
+            &[0; 4],
+        );
+        assert_eq!(
+            secure_boot_of(&[secure_boot_event(0), separator.clone()]),
+            Some(false)
+        );
+        assert_eq!(
+            secure_boot_of(&[secure_boot_event(1), separator.clone()]),
+            Some(true)
+        );
+        // The OS extending a second, false event after the separator changes nothing.
+        assert_eq!(
+            secure_boot_of(&[
+                secure_boot_event(0),
+                separator.clone(),
+                secure_boot_event(1)
+            ]),
+            Some(false)
+        );
+        // Without a separator, or with two candidates, nothing is proven.
+        assert_eq!(secure_boot_of(&[secure_boot_event(1)]), None);
+        assert_eq!(
+            secure_boot_of(&[
+                secure_boot_event(0),
+                secure_boot_event(1),
+                separator.clone()
+            ]),
+            None
+        );
+        // A digest that is not the hash of the data proves nothing either.
+        let mut forged = secure_boot_event(1);
+        let digest_at = 4 + 4 + 4 + 2;
+        forged[digest_at] ^= 1;
+        assert_eq!(secure_boot_of(&[forged, separator]), None);
     }
 }

@@ -280,6 +280,36 @@ fn read_pcr_selection(reader: &mut Reader<'_>) -> Result<Vec<PcrSelection>, TpmE
     Ok(selections)
 }
 
+/// Why a quote's PCR digest cannot be recomputed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PcrValueError {
+    /// A selected PCR's value is not reported.
+    Missing { bank: HashAlg, pcr: u32 },
+    /// A reported value is not one digest of its bank: values are hashed concatenated, so a
+    /// wrong length would let them be re-split across indices.
+    WrongLength { bank: HashAlg, pcr: u32, len: usize },
+}
+
+impl std::fmt::Display for PcrValueError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PcrValueError::Missing { bank, pcr } => {
+                write!(
+                    f,
+                    "{} PCR {pcr} is selected but its value is not reported",
+                    bank.name()
+                )
+            }
+            PcrValueError::WrongLength { bank, pcr, len } => write!(
+                f,
+                "{} PCR {pcr} is reported with {len} bytes, not {}",
+                bank.name(),
+                bank.digest_len()
+            ),
+        }
+    }
+}
+
 /// The PCR digest a quote commits to: `hash` over the values of every selected PCR, bank by
 /// bank in selection order, ascending index within a bank. `value` returns a PCR's value, or
 /// `None` when it is unknown (then so is the digest, and the PCR is named).
@@ -287,11 +317,20 @@ pub fn pcr_digest<'a>(
     hash: HashAlg,
     selection: &[PcrSelection],
     mut value: impl FnMut(HashAlg, u32) -> Option<&'a [u8]>,
-) -> Result<Vec<u8>, (HashAlg, u32)> {
+) -> Result<Vec<u8>, PcrValueError> {
     let mut parts = Vec::new();
-    for bank in selection {
-        for &pcr in &bank.pcrs {
-            parts.push(value(bank.bank, pcr).ok_or((bank.bank, pcr))?);
+    for selected in selection {
+        let (bank, digest_len) = (selected.bank, selected.bank.digest_len());
+        for &pcr in &selected.pcrs {
+            let part = value(bank, pcr).ok_or(PcrValueError::Missing { bank, pcr })?;
+            if part.len() != digest_len {
+                return Err(PcrValueError::WrongLength {
+                    bank,
+                    pcr,
+                    len: part.len(),
+                });
+            }
+            parts.push(part);
         }
     }
     Ok(hash.digest(parts))
@@ -412,6 +451,9 @@ pub enum KeyMaterial {
 pub struct PublicKey {
     pub name_alg: HashAlg,
     pub attributes: u32,
+    /// The policy digest that authorises the key's use (empty when there is none). Registration
+    /// needs it empty: a key loaded from outside a TPM could otherwise satisfy its own policy.
+    pub auth_policy: Vec<u8>,
     /// The key's signing scheme and its hash, `None` when the key leaves it to the caller
     /// (`TPM_ALG_NULL`).
     pub scheme: Option<(u16, HashAlg)>,
@@ -428,7 +470,7 @@ impl PublicKey {
         let kind = reader.u16("type")?;
         let name_alg = HashAlg::from_wire(reader.u16("nameAlg")?, STRUCTURE, "nameAlg")?;
         let attributes = reader.u32("objectAttributes")?;
-        let _auth_policy = reader.sized("authPolicy", MAX_DIGEST)?;
+        let auth_policy = reader.sized("authPolicy", MAX_DIGEST)?.to_vec();
         // TPMT_SYM_DEF_OBJECT: only storage keys have one; keyBits and mode follow a non-NULL alg.
         if reader.u16("symmetric")? != ALG_NULL {
             reader.take(4, "symmetric keyBits and mode")?;
@@ -463,6 +505,7 @@ impl PublicKey {
         Ok(PublicKey {
             name_alg,
             attributes,
+            auth_policy,
             scheme,
             key,
             bytes: bytes.to_vec(),

@@ -164,7 +164,25 @@ fn the_pcr_digest_covers_selected_values_in_selection_order() {
     let missing = |bank: HashAlg, pcr: u32| value(bank, pcr).filter(|_| pcr != 7);
     assert_eq!(
         pcr_digest(HashAlg::Sha256, &selection, missing),
-        Err((HashAlg::Sha256, 7))
+        Err(PcrValueError::Missing {
+            bank: HashAlg::Sha256,
+            pcr: 7
+        })
+    );
+    // 31 + 33 bytes concatenate like 32 + 32: refused, never hashed.
+    let (short, long) = ([2u8; 31], [2u8; 33]);
+    let resplit = |bank: HashAlg, pcr: u32| match (bank, pcr) {
+        (HashAlg::Sha256, 0) => Some(&short[..]),
+        (HashAlg::Sha256, 7) => Some(&long[..]),
+        _ => value(bank, pcr),
+    };
+    assert_eq!(
+        pcr_digest(HashAlg::Sha256, &selection, resplit),
+        Err(PcrValueError::WrongLength {
+            bank: HashAlg::Sha256,
+            pcr: 0,
+            len: 31
+        })
     );
     assert_eq!(HashAlg::Sha1.digest([&b"abc"[..]]).len(), 20);
 }

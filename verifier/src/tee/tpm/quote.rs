@@ -165,14 +165,11 @@ pub fn appraise_quotes(
                     format!("quote {number}: the reported PCR values do not hash to the quoted PCR digest"),
                 ));
             }
-            Err((bank, pcr)) => {
+            Err(problem) => {
                 digests_ok = false;
                 ex.push(Check::fail(
                     "pcr_digest",
-                    format!(
-                        "quote {number} selects {} PCR {pcr}, whose value is not reported",
-                        bank.name()
-                    ),
+                    format!("quote {number}: {problem}"),
                 ));
             }
         }

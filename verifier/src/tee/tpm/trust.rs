@@ -5,7 +5,16 @@
 //! * **Pinned key**: the operator registered the AK's public key (a reference value).
 //! * **Registered by credential activation**: the KBS proved, with TPM2_MakeCredential /
 //!   TPM2_ActivateCredential, that the AK lives in the same TPM as an EK whose certificate
-//!   chains to a configured TPM-manufacturer root, and recorded the AK's TPM name.
+//!   chains to a configured TPM-manufacturer root, and recorded the AK.
+//!
+//! Keys are trusted by the SHA-256 of their DER SubjectPublicKeyInfo, not by TPM name: the same
+//! key material is trusted whatever `TPMT_PUBLIC` attributes a quote's evidence later claims for
+//! it (the attributes were checked once, at registration). There is no revocation of a trusted
+//! key other than removing its file and restarting.
+//!
+//! CA certificates on a path must be CAs (basicConstraints cA, or a trust anchor without the
+//! extension), may sign certificates (keyUsage, when present) and have no more CA certificates
+//! below them than their pathLenConstraint allows.
 //!
 //! [`TpmTrust`] is a [`CollateralSet`]: certificates (DER or PEM), public keys (DER or PEM SPKI)
 //! and AK `TPMT_PUBLIC`s (registered AKs) are recognised by content, so a directory of them is
@@ -32,7 +41,83 @@ pub const TPM_CA_SCHEMES: &[Scheme] = &[
     Scheme::EcdsaP384Sha384,
 ];
 
-pub type Cert = X509Cert<()>;
+/// An EK or AK certificate, or a CA certificate on their path.
+pub type Cert = X509Cert<PathExtensions>;
+
+/// `tcg-kp-EKCertificate`: the extended key usage the TCG EK credential profile requires.
+pub const OID_EK_CERTIFICATE: &str = "2.23.133.8.1";
+
+/// The standard extensions path building obeys (RFC 5280 4.2.1.3, 4.2.1.9, 4.2.1.12).
+/// Extensions that cannot be read leave every field at its refusing value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PathExtensions {
+    /// basicConstraints, `None` when absent: `(cA, pathLenConstraint)`.
+    pub basic_constraints: Option<(bool, Option<u32>)>,
+    /// False only when keyUsage is present without keyCertSign.
+    pub key_cert_sign: bool,
+    /// extendedKeyUsage purposes (dotted OIDs); empty when absent.
+    pub extended_key_usage: Vec<String>,
+}
+
+impl PathExtensions {
+    fn read(cert: &x509_parser::certificate::X509Certificate<'_>) -> Self {
+        let (Ok(basic), Ok(usage), Ok(extended)) = (
+            cert.basic_constraints(),
+            cert.key_usage(),
+            cert.extended_key_usage(),
+        ) else {
+            // Duplicated or malformed: neither a CA nor an EK certificate.
+            return PathExtensions {
+                basic_constraints: Some((false, None)),
+                ..PathExtensions::default()
+            };
+        };
+        let mut extended_key_usage = Vec::new();
+        if let Some(extended) = extended {
+            extended_key_usage.extend(extended.value.other.iter().map(|oid| oid.to_id_string()));
+        }
+        PathExtensions {
+            basic_constraints: basic.map(|b| (b.value.ca, b.value.path_len_constraint)),
+            key_cert_sign: usage.is_none_or(|u| u.value.key_cert_sign()),
+            extended_key_usage,
+        }
+    }
+
+    /// Whether a CA certificate may sign the next certificate down, which has
+    /// `intermediates_below` CA certificates under it on the path. A trust anchor
+    /// (`is_root`) may lack basicConstraints (an X.509 v1 root); an intermediate may not.
+    fn may_issue(&self, intermediates_below: u32, is_root: bool) -> Result<(), String> {
+        match self.basic_constraints {
+            None if is_root => {}
+            None | Some((false, _)) => return Err("is not a CA (basicConstraints)".into()),
+            Some((true, Some(limit))) if intermediates_below > limit => {
+                return Err(format!(
+                    "allows {limit} CA certificate(s) below it (pathLenConstraint), the path has {intermediates_below}"
+                ));
+            }
+            Some((true, _)) => {}
+        }
+        if self.key_cert_sign {
+            Ok(())
+        } else {
+            Err("may not sign certificates (keyUsage lacks keyCertSign)".into())
+        }
+    }
+}
+
+impl Cert {
+    pub fn from_der(der: &[u8]) -> Result<Self, String> {
+        Self::parse_with(der, PathExtensions::read)
+    }
+
+    /// Whether the certificate says it is for an EK (`tcg-kp-EKCertificate`).
+    pub fn is_ek_certificate(&self) -> bool {
+        self.ext
+            .extended_key_usage
+            .iter()
+            .any(|oid| oid == OID_EK_CERTIFICATE)
+    }
+}
 
 /// How a trusted key was admitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,7 +236,9 @@ pub fn chain_to_root(
         .map_err(|e| format!("chain certificate: {e}"))?;
     let mut current = Arc::new(leaf.clone());
     let mut label = label.to_owned();
-    for _ in 0..MAX_CHAIN_DEPTH {
+    for depth in 0..MAX_CHAIN_DEPTH {
+        // The CA certificates between the leaf and current's issuer.
+        let intermediates_below = depth as u32;
         if !current.valid_at(at) {
             return Err(format!(
                 "{label} is not valid at {} (valid {} to {})",
@@ -161,6 +248,9 @@ pub fn chain_to_root(
             ));
         }
         if let Some(root) = trust.roots.iter().find(|root| issued(&current, root)) {
+            root.ext
+                .may_issue(intermediates_below, true)
+                .map_err(|e| format!("root {} {e}", root.name()))?;
             if !root.valid_at(at) {
                 return Err(format!(
                     "root {} is not valid at {}",
@@ -179,6 +269,9 @@ pub fn chain_to_root(
                 "{label} is not issued by a configured TPM CA (issuer not found or signature does not verify)"
             ));
         };
+        next.ext
+            .may_issue(intermediates_below, false)
+            .map_err(|e| format!("CA {} {e}", next.name()))?;
         current = next.clone();
         label = format!("CA {}", current.name());
     }
@@ -444,5 +537,126 @@ mod tests {
         trust.add_bytes(&der).unwrap();
         let key = AkKey::from_spki(&der).unwrap();
         assert_eq!(trust.key_origin(&key), Some(KeyOrigin::Pinned));
+    }
+
+    mod paths {
+        use super::*;
+        use rcgen::{
+            BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair,
+            KeyUsagePurpose,
+        };
+
+        fn params(name: &str, is_ca: IsCa) -> CertificateParams {
+            let mut params = CertificateParams::default();
+            params.distinguished_name.push(DnType::CommonName, name);
+            params.is_ca = is_ca;
+            params
+        }
+
+        fn ca(
+            params: CertificateParams,
+            issuer: &CertifiedIssuer<'_, KeyPair>,
+        ) -> CertifiedIssuer<'static, KeyPair> {
+            CertifiedIssuer::signed_by(params, KeyPair::generate().unwrap(), issuer).unwrap()
+        }
+
+        fn leaf(issuer: &CertifiedIssuer<'_, KeyPair>) -> Cert {
+            let der = params("leaf", IsCa::ExplicitNoCa)
+                .signed_by(&KeyPair::generate().unwrap(), issuer)
+                .unwrap();
+            Cert::from_der(der.der()).unwrap()
+        }
+
+        /// Chains a leaf issued by the last of `cas` (each issued by the one before, the first
+        /// by `root`) to `root`.
+        fn chain(
+            root: &CertifiedIssuer<'_, KeyPair>,
+            cas: &[&CertifiedIssuer<'_, KeyPair>],
+        ) -> Result<String, String> {
+            let mut trust = TpmTrust::default();
+            trust.add_certificate(root.der()).unwrap();
+            let issuer = cas.last().copied().unwrap_or(root);
+            let sent: Vec<Vec<u8>> = cas.iter().map(|ca| ca.der().to_vec()).collect();
+            chain_to_root(&trust, &leaf(issuer), "the leaf", &sent, AT, &issued_by)
+        }
+
+        /// Inside rcgen's default validity (1975 to 4096).
+        const AT: i64 = 1_800_000_000;
+
+        #[test]
+        fn only_ca_certificates_that_may_sign_and_within_their_path_length_issue() {
+            let root_params = params("root", IsCa::Ca(BasicConstraints::Unconstrained));
+            let root =
+                CertifiedIssuer::self_signed(root_params, KeyPair::generate().unwrap()).unwrap();
+            let good = ca(
+                params("good CA", IsCa::Ca(BasicConstraints::Constrained(0))),
+                &root,
+            );
+            assert_eq!(chain(&root, &[&good]).unwrap(), "root");
+
+            let not_ca = ca(params("leaf-shaped", IsCa::ExplicitNoCa), &root);
+            let error = chain(&root, &[&not_ca]).unwrap_err();
+            assert!(error.contains("leaf-shaped is not a CA"), "{error}");
+            let unmarked = ca(params("unmarked", IsCa::NoCa), &root);
+            assert!(
+                chain(&root, &[&unmarked])
+                    .unwrap_err()
+                    .contains("is not a CA")
+            );
+
+            let mut signing_only =
+                params("signing only", IsCa::Ca(BasicConstraints::Unconstrained));
+            signing_only.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+            let signing_only = ca(signing_only, &root);
+            assert!(
+                chain(&root, &[&signing_only])
+                    .unwrap_err()
+                    .contains("keyCertSign")
+            );
+
+            // good allows no CA below it; a second CA under it breaks that.
+            let below = ca(
+                params("below", IsCa::Ca(BasicConstraints::Unconstrained)),
+                &good,
+            );
+            let error = chain(&root, &[&good, &below]).unwrap_err();
+            assert!(error.contains("good CA allows 0"), "{error}");
+            let open = ca(
+                params("open", IsCa::Ca(BasicConstraints::Unconstrained)),
+                &root,
+            );
+            let under_open = ca(
+                params("under open", IsCa::Ca(BasicConstraints::Unconstrained)),
+                &open,
+            );
+            assert_eq!(chain(&root, &[&open, &under_open]).unwrap(), "root");
+
+            let tight_root_params =
+                params("tight root", IsCa::Ca(BasicConstraints::Constrained(0)));
+            let tight_root =
+                CertifiedIssuer::self_signed(tight_root_params, KeyPair::generate().unwrap())
+                    .unwrap();
+            assert!(chain(&tight_root, &[]).is_ok());
+            let middle = ca(
+                params("middle", IsCa::Ca(BasicConstraints::Unconstrained)),
+                &tight_root,
+            );
+            let error = chain(&tight_root, &[&middle]).unwrap_err();
+            assert!(error.contains("root tight root allows 0"), "{error}");
+        }
+
+        #[test]
+        fn the_ek_purpose_is_read_from_the_extended_key_usage() {
+            let root_params = params("root", IsCa::Ca(BasicConstraints::Unconstrained));
+            let root =
+                CertifiedIssuer::self_signed(root_params, KeyPair::generate().unwrap()).unwrap();
+            assert!(!leaf(&root).is_ek_certificate());
+            let mut ek = params("ek", IsCa::ExplicitNoCa);
+            ek.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::Other(vec![
+                2, 23, 133, 8, 1,
+            ])];
+            let der = ek.signed_by(&KeyPair::generate().unwrap(), &root).unwrap();
+            assert!(Cert::from_der(der.der()).unwrap().is_ek_certificate());
+        }
     }
 }
