@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes the parsers of untrusted bytes (fuzz/fuzz_targets/*) with cargo-fuzz / libFuzzer.
 #
-#   bash scripts/fuzz.sh [seconds-per-target]     (default 60)
+#   bash scripts/fuzz.sh [seconds-per-target [target ...]]     (default 60, every target)
 #
 # Runs on stable Rust: cargo-fuzz needs nightly-only flags (-Zsanitizer=address, ...), which
 # RUSTC_BOOTSTRAP=1 unlocks. Each target starts from its committed seeds (fuzz/seeds/<target>)
@@ -13,9 +13,10 @@ cd "$(dirname "$0")/.."
 
 seconds=${1:-60}
 if ! [[ $seconds =~ ^[1-9][0-9]*$ ]]; then
-  echo "usage: bash scripts/fuzz.sh [seconds-per-target]" >&2
+  echo "usage: bash scripts/fuzz.sh [seconds-per-target [target ...]]" >&2
   exit 2
 fi
+shift $(( $# > 0 ? 1 : 0 ))
 
 if [ -f scripts/lib.sh ]; then
   source scripts/lib.sh
@@ -32,7 +33,11 @@ export RUSTC_BOOTSTRAP=1
 logs=fuzz/target/fuzz-logs
 mkdir -p "$logs"
 
-mapfile -t targets < <(cargo fuzz list)
+if [ $# -gt 0 ]; then
+  targets=("$@")
+else
+  mapfile -t targets < <(cargo fuzz list)
+fi
 if [ ${#targets[@]} -eq 0 ]; then
   echo "error: cargo fuzz list found no targets" >&2
   exit 1

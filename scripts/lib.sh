@@ -39,3 +39,18 @@ wait_for_file() {
 ensure_tpm_dependencies() {
   ensure_debian_packages libtss2-dev swtpm swtpm-tools
 }
+
+# The DSSE interoperability test checks Warden's envelopes with securesystemslib (the in-toto
+# project's signing library) from PyPI, and Warden checks securesystemslib's.
+SECURESYSTEMSLIB='securesystemslib[crypto]==1.6.0'
+ensure_python_dependencies() {
+  if python3 -c 'import securesystemslib.dsse, cryptography' 2>/dev/null; then
+    return
+  fi
+  if ! python3 -m pip --version >/dev/null 2>&1; then
+    ensure_debian_packages python3 python3-pip
+  fi
+  # Debian's own Python refuses system-wide pip installs unless told (PEP 668).
+  python3 -m pip install --quiet "$SECURESYSTEMSLIB" 2>/dev/null \
+    || python3 -m pip install --quiet --break-system-packages "$SECURESYSTEMSLIB"
+}

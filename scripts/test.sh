@@ -7,6 +7,8 @@ source scripts/lib.sh
 ensure_build_dependencies
 # The TPM tests run a real software TPM (swtpm).
 ensure_tpm_dependencies
+# The provenance tests check DSSE envelopes with securesystemslib (PyPI) both ways.
+ensure_python_dependencies
 # The end-to-end tests run the real binaries: build them first, in the same (debug) profile.
 cargo build --workspace --bins --locked
 log=$(mktemp)

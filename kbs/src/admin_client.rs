@@ -169,6 +169,15 @@ impl AdminClient {
             .map(drop)
     }
 
+    /// Imports reference values from a DSSE envelope (signed in-toto statement).
+    pub async fn import_reference_values(
+        &self,
+        envelope: Vec<u8>,
+    ) -> Result<Option<Value>, ClientError> {
+        self.call(Method::POST, "/reference-values/import", Some(envelope))
+            .await
+    }
+
     pub async fn list_reference_values(&self) -> Result<Option<Value>, ClientError> {
         self.call(Method::GET, "/reference-values", None).await
     }

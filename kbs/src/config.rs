@@ -39,6 +39,17 @@ pub struct Config {
     pub tdx: TdxConfig,
     #[serde(default)]
     pub tpm: TpmConfig,
+    #[serde(default)]
+    pub provenance: ProvenanceConfig,
+}
+
+/// Signed reference-value provenance (`POST /reference-values/import`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProvenanceConfig {
+    /// Directory of builder public keys (PEM or DER SubjectPublicKeyInfo: ECDSA P-256/P-384,
+    /// Ed25519, RSA) that DSSE envelopes must be signed by. Without it, imports are refused.
+    pub trusted_keys_dir: Option<PathBuf>,
 }
 
 /// TPM 2.0 attestation-key trust.
@@ -321,6 +332,7 @@ impl Config {
             &mut self.tdx.collateral_dir,
             &mut self.tpm.trust_dir,
             &mut self.tpm.ek_ca_dir,
+            &mut self.provenance.trusted_keys_dir,
         ]
         .into_iter()
         .flatten()

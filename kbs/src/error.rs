@@ -31,6 +31,8 @@ pub enum KbsError {
     BadPolicy(String),
     #[error("TPM AK registration refused: {0}")]
     Registration(String),
+    #[error("provenance refused: {0}")]
+    Provenance(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -38,7 +40,7 @@ pub enum KbsError {
 impl KbsError {
     pub fn status(&self) -> u16 {
         match self {
-            KbsError::Malformed(_) | KbsError::BadPolicy(_) => 400,
+            KbsError::Malformed(_) | KbsError::BadPolicy(_) | KbsError::Provenance(_) => 400,
             KbsError::Protocol(
                 ProtocolError::UnsupportedVersion(_)
                 | ProtocolError::BadTeeKey(_)
@@ -78,6 +80,7 @@ impl KbsError {
             KbsError::Admin(_) => "AdminAuthFailed",
             KbsError::BadPolicy(_) => "PolicyInvalid",
             KbsError::Registration(_) => "TpmRegistrationFailed",
+            KbsError::Provenance(_) => "ProvenanceRefused",
             KbsError::Internal(_) => "Internal",
         }
     }

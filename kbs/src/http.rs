@@ -76,6 +76,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/reference-values", get(admin_list_reference_values))
         .route(
+            "/reference-values/import",
+            post(admin_import_reference_values),
+        )
+        .route(
             "/reference-values/{name}",
             put(admin_put_reference_value).delete(admin_delete_reference_value),
         );
@@ -357,6 +361,19 @@ async fn admin_delete_reference_value(
         state
             .kbs
             .admin_delete_reference_value(authorization(&headers), &name, now())
+            .await,
+    )
+}
+
+async fn admin_import_reference_values(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    json(
+        state
+            .kbs
+            .admin_import_reference_values(authorization(&headers), &body, now())
             .await,
     )
 }

@@ -165,6 +165,12 @@ enum ReferenceValueCommand {
         #[arg(long)]
         file: PathBuf,
     },
+    /// Import reference values from a DSSE envelope holding a signed in-toto statement with
+    /// the Warden reference-value predicate.
+    Import {
+        #[arg(long)]
+        file: PathBuf,
+    },
     List,
     Delete {
         name: String,
@@ -332,6 +338,9 @@ async fn admin(command: AdminCommand) -> Result<(), Failure> {
                     client
                         .put_reference_value(&name, read_input(&file)?)
                         .await?
+                }
+                ReferenceValueCommand::Import { file } => {
+                    print(client.import_reference_values(read_input(&file)?).await?)
                 }
                 ReferenceValueCommand::List => print(client.list_reference_values().await?),
                 ReferenceValueCommand::Delete { name } => {

@@ -14,6 +14,10 @@ use tracing::{info, warn};
 use warden_verifier::appraisal::DEFAULT_APPRAISAL_POLICY;
 use warden_verifier::collateral::CollateralSet;
 use warden_verifier::ear::{EarClaims, TokenContext, TokenSigner, TokenVerifier};
+use warden_verifier::provenance::{
+    TrustedBuilderKeys, import_reference_values, valid_reference_value_name,
+};
+use warden_verifier::tee::rfc3339;
 use warden_verifier::tee::snp::SnpEvidence;
 use warden_verifier::tee::snp::certs::{AmdRoots, Collateral, Endorsements};
 use warden_verifier::tee::tdx::TdxEvidence;
@@ -38,7 +42,7 @@ use crate::protocol::{Authorization, Handshake, ProtocolConfig};
 use crate::ratelimit::{RateLimit, RateLimiter};
 use crate::release::{self, Decision, ReleasePolicies};
 use crate::sealing::Sealer;
-use crate::store::{PolicyKind, Store};
+use crate::store::{PolicyKind, ReferenceValueOrigin, Store};
 
 /// How a `/resource` request proves it is entitled to ask.
 pub enum Credential<'a> {
@@ -69,6 +73,7 @@ pub struct Kbs {
     pcs: Option<PcsFetcher>,
     registrar: Registrar,
     pub metrics: Metrics,
+    provenance_keys: TrustedBuilderKeys,
 }
 
 fn random_bytes<const N: usize>() -> [u8; N] {
@@ -187,6 +192,7 @@ impl Kbs {
             kds,
             pcs,
             tpm_registration: tpm_registration_settings(config)?,
+            provenance_keys: provenance_keys(config)?,
         };
         Self::new(
             settings,
@@ -248,6 +254,7 @@ impl Kbs {
                 settings.verifiers.tpm_trust.clone(),
             ),
             metrics: Metrics::default(),
+            provenance_keys: settings.provenance_keys,
         })
     }
 
@@ -268,13 +275,13 @@ impl Kbs {
     }
 
     async fn stored_reference_values(store: &Store) -> Result<ReferenceValues, KbsError> {
-        let mut values = std::collections::BTreeMap::new();
-        for (name, text) in store.reference_values().await.map_err(internal)? {
-            let value: Value = serde_json::from_str(&text)
-                .map_err(|e| internal(format!("reference value {name}: {e}")))?;
-            values.insert(name, value);
+        let mut values = ReferenceValues::default();
+        for stored in store.reference_values().await.map_err(internal)? {
+            let value: Value = serde_json::from_str(&stored.value_json)
+                .map_err(|e| internal(format!("reference value {}: {e}", stored.name)))?;
+            values.insert(stored.name, value, stored.origin.expires_at);
         }
-        Ok(ReferenceValues::new(values))
+        Ok(values)
     }
 
     fn handshake(&self) -> std::sync::MutexGuard<'_, Handshake> {
@@ -742,26 +749,73 @@ impl Kbs {
         now: OffsetDateTime,
     ) -> Result<(), KbsError> {
         let who = self.authorize(auth, Permission::WritePolicies, now)?;
-        if name.is_empty()
-            || name.len() > 128
-            || !name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-        {
+        if !valid_reference_value_name(name) {
             return Err(KbsError::Malformed(format!(
                 "invalid reference value name {name:?}"
             )));
         }
         let value: Value = serde_json::from_slice(body)
             .map_err(|e| KbsError::Malformed(format!("reference value: {e}")))?;
+        let origin = ReferenceValueOrigin {
+            source: "api".into(),
+            set_by: who.clone(),
+            provenance_sha256: None,
+            expires_at: None,
+        };
+        self.store_reference_values(&[(name.to_owned(), value.to_string())], &origin)
+            .await?;
+        info!(admin = %who, %name, "reference value set");
+        Ok(())
+    }
+
+    /// `POST /reference-values/import`: reference values from a DSSE-signed in-toto statement
+    /// (see `warden_verifier::provenance`). Nothing is stored unless the signature verifies
+    /// with a configured builder key and the values are unexpired at `now`.
+    pub async fn admin_import_reference_values(
+        &self,
+        auth: Option<&str>,
+        body: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<Value, KbsError> {
+        let who = self.authorize(auth, Permission::WritePolicies, now)?;
+        let imported = import_reference_values(body, &self.provenance_keys, now)
+            .map_err(|e| KbsError::Provenance(e.to_string()))?;
+        let origin = ReferenceValueOrigin {
+            source: format!("dsse:{}", imported.signer),
+            set_by: who.clone(),
+            provenance_sha256: Some(imported.provenance_sha256.clone()),
+            expires_at: Some(imported.expires),
+        };
+        let values: Vec<(String, String)> = imported
+            .values
+            .iter()
+            .map(|(name, value)| (name.clone(), value.to_string()))
+            .collect();
+        self.store_reference_values(&values, &origin).await?;
+        let names: Vec<&String> = imported.values.keys().collect();
+        info!(admin = %who, signer = %imported.signer, provenance_sha256 = %imported.provenance_sha256, ?names, "reference values imported from signed provenance");
+        Ok(json!({
+            "imported": names,
+            "signer": imported.signer,
+            "provenance_sha256": imported.provenance_sha256,
+            "expires": rfc3339(imported.expires),
+            "subjects": imported.subjects,
+        }))
+    }
+
+    /// Stores values (all or none) and publishes the new snapshot to the appraiser.
+    async fn store_reference_values(
+        &self,
+        values: &[(String, String)],
+        origin: &ReferenceValueOrigin,
+    ) -> Result<(), KbsError> {
         let _writes = self.admin_writes.lock().await;
         self.store
-            .put_reference_value(name, &value.to_string())
+            .put_reference_values(values, origin)
             .await
             .map_err(internal)?;
         self.appraiser
             .set_reference_values(Self::stored_reference_values(&self.store).await?);
-        info!(admin = %who, %name, "reference value set");
         Ok(())
     }
 
@@ -793,7 +847,24 @@ impl Kbs {
         now: OffsetDateTime,
     ) -> Result<Value, KbsError> {
         self.authorize(auth, Permission::Read, now)?;
-        Ok(self.appraiser.reference_values().to_json())
+        let mut listed = serde_json::Map::new();
+        for stored in self.store.reference_values().await.map_err(internal)? {
+            let value: Value = serde_json::from_str(&stored.value_json).map_err(internal)?;
+            let origin = &stored.origin;
+            listed.insert(
+                stored.name,
+                json!({
+                    "value": value,
+                    "source": origin.source,
+                    "set_by": origin.set_by,
+                    "updated_at": rfc3339(stored.updated_at),
+                    "provenance_sha256": origin.provenance_sha256,
+                    "expires": origin.expires_at.map(rfc3339),
+                    "expired": origin.expires_at.is_some_and(|at| at <= now.unix_timestamp()),
+                }),
+            );
+        }
+        Ok(Value::Object(listed))
     }
 }
 
@@ -810,6 +881,17 @@ pub struct KbsSettings {
     /// TPM AK registration by credential activation (into `verifiers.tpm_trust`); refused when
     /// not configured.
     pub tpm_registration: Option<RegistrationSettings>,
+    /// Builder keys signed reference-value provenance must verify with; empty: imports refused.
+    pub provenance_keys: TrustedBuilderKeys,
+}
+
+fn provenance_keys(config: &Config) -> Result<TrustedBuilderKeys, KbsError> {
+    let Some(dir) = &config.provenance.trusted_keys_dir else {
+        return Ok(TrustedBuilderKeys::default());
+    };
+    let keys = TrustedBuilderKeys::from_dir(dir).map_err(internal)?;
+    info!(dir = %dir.display(), keys = keys.keys.len(), "signed reference-value provenance accepted from these builder keys");
+    Ok(keys)
 }
 
 /// Registered AKs live beside the store.

@@ -40,6 +40,27 @@ impl PolicyKind {
     }
 }
 
+/// Where a reference value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReferenceValueOrigin {
+    /// `api` (set by an administrator) or `dsse:<keyid>` (signed provenance).
+    pub source: String,
+    /// The administrator who set or imported it.
+    pub set_by: String,
+    /// SHA-256 of the in-toto statement it was imported from.
+    pub provenance_sha256: Option<String>,
+    /// Unix seconds after which appraisal ignores it.
+    pub expires_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredReferenceValue {
+    pub name: String,
+    pub value_json: String,
+    pub updated_at: i64,
+    pub origin: ReferenceValueOrigin,
+}
+
 #[derive(Clone)]
 pub struct Store {
     pool: SqlitePool,
@@ -50,6 +71,43 @@ const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS policies (kind TEXT NOT NULL, name TEXT NOT NULL, source TEXT NOT NULL, updated_at INTEGER NOT NULL, PRIMARY KEY (kind, name))",
     "CREATE TABLE IF NOT EXISTS reference_values (name TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at INTEGER NOT NULL)",
 ];
+
+/// Columns added after the first release, each with the statement that adds it: a store
+/// created before them gains them in place, keeping every row (existing values read as set
+/// through the API).
+const REFERENCE_VALUE_COLUMNS: &[(&str, &str)] = &[
+    (
+        "source",
+        "ALTER TABLE reference_values ADD COLUMN source TEXT",
+    ),
+    (
+        "set_by",
+        "ALTER TABLE reference_values ADD COLUMN set_by TEXT",
+    ),
+    (
+        "provenance_sha256",
+        "ALTER TABLE reference_values ADD COLUMN provenance_sha256 TEXT",
+    ),
+    (
+        "expires_at",
+        "ALTER TABLE reference_values ADD COLUMN expires_at INTEGER",
+    ),
+];
+
+async fn add_missing_reference_value_columns(pool: &SqlitePool) -> Result<(), StoreError> {
+    let present: Vec<String> = sqlx::query("PRAGMA table_info(reference_values)")
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(|row| row.get::<String, _>("name"))
+        .collect();
+    for (column, statement) in REFERENCE_VALUE_COLUMNS.iter().copied() {
+        if !present.iter().any(|name| name == column) {
+            sqlx::query(statement).execute(pool).await?;
+        }
+    }
+    Ok(())
+}
 
 fn unix_now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
@@ -76,6 +134,7 @@ impl Store {
         for statement in SCHEMA.iter().copied() {
             sqlx::query(statement).execute(&pool).await?;
         }
+        add_missing_reference_value_columns(&pool).await?;
         // The file holds sealed secrets and policies: owner only.
         for suffix in ["", "-wal", "-shm"] {
             let file = format!("{}{suffix}", path.display());
@@ -175,20 +234,33 @@ impl Store {
             .collect())
     }
 
-    pub async fn put_reference_value(
+    /// Sets reference values in one transaction: all of them are stored, or none.
+    pub async fn put_reference_values(
         &self,
-        name: &str,
-        value_json: &str,
+        values: &[(String, String)],
+        origin: &ReferenceValueOrigin,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO reference_values (name, value, updated_at) VALUES (?1, ?2, ?3)
-             ON CONFLICT(name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-        )
-        .bind(name)
-        .bind(value_json)
-        .bind(unix_now())
-        .execute(&self.pool)
-        .await?;
+        let mut transaction = self.pool.begin().await?;
+        let now = unix_now();
+        for (name, value_json) in values {
+            sqlx::query(
+                "INSERT INTO reference_values (name, value, updated_at, source, set_by, provenance_sha256, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT(name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at,
+                   source = excluded.source, set_by = excluded.set_by,
+                   provenance_sha256 = excluded.provenance_sha256, expires_at = excluded.expires_at",
+            )
+            .bind(name)
+            .bind(value_json)
+            .bind(now)
+            .bind(&origin.source)
+            .bind(&origin.set_by)
+            .bind(&origin.provenance_sha256)
+            .bind(origin.expires_at)
+            .execute(&mut *transaction)
+            .await?;
+        }
+        transaction.commit().await?;
         Ok(())
     }
 
@@ -200,13 +272,29 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
-    pub async fn reference_values(&self) -> Result<Vec<(String, String)>, StoreError> {
-        let rows = sqlx::query("SELECT name, value FROM reference_values ORDER BY name")
-            .fetch_all(&self.pool)
-            .await?;
+    pub async fn reference_values(&self) -> Result<Vec<StoredReferenceValue>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT name, value, updated_at, source, set_by, provenance_sha256, expires_at
+             FROM reference_values ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         Ok(rows
             .into_iter()
-            .map(|row| (row.get(0), row.get(1)))
+            .map(|row| StoredReferenceValue {
+                name: row.get(0),
+                value_json: row.get(1),
+                updated_at: row.get(2),
+                origin: ReferenceValueOrigin {
+                    // Rows from before provenance was recorded were set through the API.
+                    source: row
+                        .get::<Option<String>, _>(3)
+                        .unwrap_or_else(|| "api".into()),
+                    set_by: row.get::<Option<String>, _>(4).unwrap_or_default(),
+                    provenance_sha256: row.get(5),
+                    expires_at: row.get(6),
+                },
+            })
             .collect())
     }
 
@@ -230,7 +318,16 @@ mod tests {
             .put_policy(PolicyKind::Release, "a/", "package x")
             .await
             .unwrap();
-        store.put_reference_value("sample", "{}").await.unwrap();
+        let imported = ReferenceValueOrigin {
+            source: "dsse:abc".into(),
+            set_by: "ops".into(),
+            provenance_sha256: Some("00".repeat(32)),
+            expires_at: Some(1_900_000_000),
+        };
+        store
+            .put_reference_values(&[("sample".into(), "{}".into())], &imported)
+            .await
+            .unwrap();
         store.close().await;
         let store = Store::open_sqlite(&path).await.unwrap();
         assert_eq!(
@@ -248,11 +345,44 @@ mod tests {
         );
         assert!(store.delete_resource("a/b/c").await.unwrap());
         assert!(!store.delete_resource("a/b/c").await.unwrap());
-        assert_eq!(store.reference_values().await.unwrap()[0].0, "sample");
+        let values = store.reference_values().await.unwrap();
+        assert_eq!(values[0].name, "sample");
+        assert_eq!(values[0].origin, imported);
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(
             std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
             0o600
         );
+    }
+
+    #[tokio::test]
+    async fn a_store_from_before_provenance_keeps_its_reference_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let options = SqliteConnectOptions::from_str("sqlite://")
+                .unwrap()
+                .filename(&path)
+                .create_if_missing(true);
+            let pool = SqlitePool::connect_with(options).await.unwrap();
+            sqlx::query(
+                "CREATE TABLE reference_values (name TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at INTEGER NOT NULL)",
+            )
+            .execute(&pool)
+            .await
+            .unwrap();
+            sqlx::query("INSERT INTO reference_values VALUES ('snp', '{\"measurements\":[]}', 7)")
+                .execute(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+        }
+        let store = Store::open_sqlite(&path).await.unwrap();
+        let values = store.reference_values().await.unwrap();
+        assert_eq!(values.len(), 1);
+        assert_eq!(values[0].value_json, r#"{"measurements":[]}"#);
+        assert_eq!(values[0].updated_at, 7);
+        assert_eq!(values[0].origin.source, "api");
+        assert_eq!(values[0].origin.expires_at, None);
     }
 }

@@ -3,6 +3,7 @@
 //!
 //! The binaries must be built first (`cargo build --workspace --bins`; `scripts/test.sh` does).
 
+pub mod dsse;
 pub mod swtpm;
 
 use std::path::{Path, PathBuf};

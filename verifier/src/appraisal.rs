@@ -114,7 +114,7 @@ impl Appraiser {
         }
         let insecure_reasons = insecure_reasons(verifier.as_ref(), &examination);
         // The request path moves the claims into the result; only the CLI keeps a copy.
-        self.judge(verifier.tee(), examination.claims, insecure_reasons)
+        self.judge(verifier.tee(), examination.claims, insecure_reasons, at)
     }
 
     /// [`Appraiser::appraise`], also returning the verifier's examination when one ran.
@@ -134,7 +134,12 @@ impl Appraiser {
         };
         let result = if examination.verified() {
             let insecure_reasons = insecure_reasons(verifier.as_ref(), &examination);
-            self.judge(verifier.tee(), examination.claims.clone(), insecure_reasons)
+            self.judge(
+                verifier.tee(),
+                examination.claims.clone(),
+                insecure_reasons,
+                at,
+            )
         } else {
             Err(Rejection::Evidence(examination.failed_checks()))
         };
@@ -159,18 +164,20 @@ impl Appraiser {
         Ok((verifier, examination))
     }
 
-    /// Runs the appraisal policy over verified claims.
+    /// Runs the appraisal policy over verified claims, with the reference values in force at
+    /// `at`.
     fn judge(
         &self,
         tee: Tee,
         claims: Claims,
         insecure_reasons: Vec<String>,
+        at: OffsetDateTime,
     ) -> Result<AttestationResult, Rejection> {
         let policy = self.policy();
         let input = json!({
             "tee": tee.name(),
             "claims": claims,
-            "reference_values": self.reference_values().to_json(),
+            "reference_values": self.reference_values().to_json_at(at.unix_timestamp()),
             "insecure": !insecure_reasons.is_empty(),
         });
         let output = policy

@@ -1,0 +1,331 @@
+//! Reference values from signed provenance: DSSE envelopes holding in-toto statements, signed
+//! with real keys of every accepted kind, verified by Warden, by securesystemslib (the in-toto
+//! project's Python library, from PyPI) and imported into a running KBS.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use warden_tests::dsse::{
+    BuilderKey, BuilderKeyKind, IN_TOTO_PAYLOAD_TYPE, reference_value_statement,
+};
+use warden_tests::{Kbs, KbsOptions, RawClient, repo_root};
+use warden_verifier::collateral::CollateralSet;
+use warden_verifier::provenance::{ProvenanceError, TrustedBuilderKeys, import_reference_values};
+
+const EXPIRES: &str = "2027-06-01T00:00:00Z";
+/// The verification time of the library-level tests.
+const AT_TEXT: &str = "2026-12-01T00:00:00Z";
+
+fn at(text: &str) -> OffsetDateTime {
+    OffsetDateTime::parse(text, &Rfc3339).unwrap()
+}
+
+fn trusting(keys: &[&BuilderKey]) -> TrustedBuilderKeys {
+    let mut trusted = TrustedBuilderKeys::default();
+    for key in keys {
+        trusted.add_bytes(&key.public_pem()).unwrap();
+    }
+    trusted
+}
+
+fn bytes(value: &Value) -> Vec<u8> {
+    serde_json::to_vec(value).unwrap()
+}
+
+#[test]
+fn envelopes_signed_with_every_key_kind_import_and_each_kind_of_tampering_is_refused() {
+    let values = json!({"snp": {"measurements": ["00".repeat(48)]}});
+    let statement = reference_value_statement(values.clone(), EXPIRES);
+    for kind in BuilderKeyKind::ALL {
+        let key = BuilderKey::generate(kind);
+        let trusted = trusting(&[&key]);
+        let envelope = key.envelope(IN_TOTO_PAYLOAD_TYPE, &statement);
+        let imported = import_reference_values(&bytes(&envelope), &trusted, at(AT_TEXT))
+            .unwrap_or_else(|e| panic!("{kind:?}: {e}"));
+        assert_eq!(imported.values["snp"], values["snp"], "{kind:?}");
+        assert_eq!(imported.signer, key.keyid());
+        assert_eq!(imported.expires, at(EXPIRES).unix_timestamp());
+        assert_eq!(
+            imported.subjects,
+            [format!("guest-image@sha256:{}", "ab".repeat(32))]
+        );
+
+        // Tampered payload: the signature no longer covers it.
+        let mut tampered = envelope.clone();
+        let other = reference_value_statement(json!({"snp": {"measurements": []}}), EXPIRES);
+        tampered["payload"] = Value::String(base64_of(&other));
+        assert!(
+            matches!(
+                import_reference_values(&bytes(&tampered), &trusted, at(AT_TEXT)),
+                Err(ProvenanceError::UntrustedSignature(_))
+            ),
+            "{kind:?}"
+        );
+        // Signed by a key nobody configured (with the right keyid or another).
+        let stranger = BuilderKey::generate(kind);
+        let mut foreign = stranger.envelope(IN_TOTO_PAYLOAD_TYPE, &statement);
+        assert!(matches!(
+            import_reference_values(&bytes(&foreign), &trusted, at(AT_TEXT)),
+            Err(ProvenanceError::UntrustedSignature(_))
+        ));
+        foreign["signatures"][0]["keyid"] = Value::String(key.keyid());
+        assert!(matches!(
+            import_reference_values(&bytes(&foreign), &trusted, at(AT_TEXT)),
+            Err(ProvenanceError::UntrustedSignature(_))
+        ));
+    }
+
+    let key = BuilderKey::generate(BuilderKeyKind::EcdsaP256);
+    let trusted = trusting(&[&key]);
+    let import =
+        |envelope: &Value| import_reference_values(&bytes(envelope), &trusted, at(AT_TEXT));
+    // A properly signed payload of another type is not an in-toto statement.
+    let wrong_type = key.envelope("application/json", &statement);
+    assert!(
+        matches!(import(&wrong_type), Err(ProvenanceError::PayloadType(t)) if t == "application/json")
+    );
+    // Expired, or expiring exactly now.
+    for expires in ["2026-11-30T23:59:59Z", "2026-12-01T00:00:00Z"] {
+        let old = key.envelope(
+            IN_TOTO_PAYLOAD_TYPE,
+            &reference_value_statement(values.clone(), expires),
+        );
+        assert!(
+            matches!(import(&old), Err(ProvenanceError::Expired(_))),
+            "{expires}"
+        );
+    }
+    // SLSA provenance is a statement, but not one of reference values.
+    let slsa = json!({
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [{"name": "image", "digest": {"sha256": "ab".repeat(32)}}],
+        "predicateType": "https://slsa.dev/provenance/v1",
+        "predicate": {},
+    });
+    assert!(matches!(
+        import(&key.envelope(IN_TOTO_PAYLOAD_TYPE, &bytes(&slsa))),
+        Err(ProvenanceError::PredicateType(_))
+    ));
+    // Not a Statement v1, no subject, no expiry, bad names, unsigned.
+    let mut v01 = slsa.clone();
+    v01["_type"] = json!("https://in-toto.io/Statement/v0.1");
+    let mut no_subject = serde_json::from_slice::<Value>(&statement).unwrap();
+    no_subject["subject"] = json!([]);
+    let mut no_expiry = serde_json::from_slice::<Value>(&statement).unwrap();
+    no_expiry["predicate"]
+        .as_object_mut()
+        .unwrap()
+        .remove("expires");
+    let mut bad_name = serde_json::from_slice::<Value>(&statement).unwrap();
+    bad_name["predicate"]["reference_values"] = json!({"../snp": {}});
+    for (statement, expected) in [
+        (v01, "Statement"),
+        (no_subject, "Statement"),
+        (no_expiry, "Predicate"),
+        (bad_name, "Predicate"),
+    ] {
+        let error = import(&key.envelope(IN_TOTO_PAYLOAD_TYPE, &bytes(&statement))).unwrap_err();
+        assert!(format!("{error:?}").starts_with(expected), "{error:?}");
+    }
+    let mut unsigned = key.envelope(IN_TOTO_PAYLOAD_TYPE, &statement);
+    unsigned["signatures"] = json!([]);
+    assert_eq!(import(&unsigned), Err(ProvenanceError::Unsigned));
+    assert_eq!(
+        import_reference_values(
+            &bytes(&unsigned),
+            &TrustedBuilderKeys::default(),
+            at(AT_TEXT)
+        ),
+        Err(ProvenanceError::NoTrustedKeys)
+    );
+}
+
+fn base64_of(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+#[test]
+fn our_envelopes_verify_with_securesystemslib_and_its_envelopes_with_ours() {
+    let dir = tempfile::tempdir().unwrap();
+    let ours = dir.path().join("warden");
+    std::fs::create_dir_all(&ours).unwrap();
+    let statement = reference_value_statement(json!({"tpm": {"pcrs": {}}}), EXPIRES);
+    std::fs::write(dir.path().join("statement.json"), &statement).unwrap();
+    for kind in BuilderKeyKind::ALL {
+        let key = BuilderKey::generate(kind);
+        let name = ours.join(kind.sslib_scheme());
+        std::fs::write(
+            name.with_extension("json"),
+            bytes(&key.envelope(IN_TOTO_PAYLOAD_TYPE, &statement)),
+        )
+        .unwrap();
+        std::fs::write(name.with_extension("pem"), key.public_pem()).unwrap();
+        std::fs::write(name.with_extension("keyid"), key.keyid()).unwrap();
+        std::fs::write(name.with_extension("scheme"), kind.sslib_scheme()).unwrap();
+    }
+    let output = Command::new("python3")
+        .arg(repo_root().join("tests/interop/dsse_interop.py"))
+        .arg(dir.path())
+        .output()
+        .expect("python3");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "securesystemslib interop failed (scripts/test.sh installs it: pip install 'securesystemslib[crypto]'):\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("verified 5, signed 5"), "{stdout}");
+
+    // What securesystemslib signed, Warden verifies, each with its own key only.
+    let theirs = dir.path().join("python");
+    for name in [
+        "ecdsa-p256",
+        "ecdsa-p384",
+        "ed25519",
+        "rsa-pss",
+        "rsa-pkcs1",
+    ] {
+        let envelope = std::fs::read(theirs.join(format!("{name}.json"))).unwrap();
+        let trusted = TrustedBuilderKeys::from_dir_files(&theirs, &format!("{name}.pem"));
+        let imported = import_reference_values(&envelope, &trusted, at(AT_TEXT))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(imported.values["tpm"], json!({"pcrs": {}}));
+        let others = TrustedBuilderKeys::from_dir_files(
+            &theirs,
+            if name == "ed25519" {
+                "rsa-pss.pem"
+            } else {
+                "ed25519.pem"
+            },
+        );
+        assert!(
+            import_reference_values(&envelope, &others, at(AT_TEXT)).is_err(),
+            "{name}"
+        );
+    }
+}
+
+/// A `TrustedBuilderKeys` holding one key file.
+trait FromFile {
+    fn from_dir_files(dir: &Path, file: &str) -> Self;
+}
+
+impl FromFile for TrustedBuilderKeys {
+    fn from_dir_files(dir: &Path, file: &str) -> Self {
+        let mut keys = TrustedBuilderKeys::default();
+        keys.add_file(&dir.join(file)).unwrap();
+        keys
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kbs_uses_imported_values_and_refuses_unsigned_or_untrusted_ones_storing_nothing() {
+    let builder = BuilderKey::generate(BuilderKeyKind::Ed25519);
+    let keys_dir = tempfile::tempdir().unwrap();
+    std::fs::write(keys_dir.path().join("builder.pem"), builder.public_pem()).unwrap();
+    let kbs = Kbs::start(KbsOptions {
+        extra_config: format!(
+            "[provenance]\ntrusted_keys_dir = \"{}\"\n",
+            keys_dir.path().display()
+        ),
+        ..KbsOptions::default()
+    });
+    // A secret under the sample-allowing release policy, but no sample reference values yet.
+    kbs.provision("demo/key/one", b"imported", "demo/", "unrelated", "{}");
+    let before = RawClient::new(&kbs);
+    before.attest().await;
+    let (status, _) = before.get("/kbs/v0/resource/demo/key/one", None).await;
+    assert_eq!(
+        status, 403,
+        "without reference values the sample result is a warning"
+    );
+
+    let expires = (OffsetDateTime::now_utc() + time::Duration::days(30))
+        .format(&Rfc3339)
+        .unwrap();
+    let statement = reference_value_statement(json!({"sample": {"min_svn": 1}}), &expires);
+    let envelope_file = kbs.dir.path().join("rv.dsse.json");
+    std::fs::write(
+        &envelope_file,
+        bytes(&builder.envelope(IN_TOTO_PAYLOAD_TYPE, &statement)),
+    )
+    .unwrap();
+    let output = kbs.admin(&[
+        "reference-value",
+        "import",
+        "--file",
+        envelope_file.to_str().unwrap(),
+    ]);
+    let imported: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(imported["imported"], json!(["sample"]));
+    assert_eq!(imported["signer"], builder.keyid());
+
+    let after = RawClient::new(&kbs);
+    after.attest().await;
+    let (status, body) = after.get("/kbs/v0/resource/demo/key/one", None).await;
+    assert_eq!(status, 200, "{body}");
+
+    let listed: Value =
+        serde_json::from_slice(&kbs.admin(&["reference-value", "list"]).stdout).unwrap();
+    let sample = &listed["sample"];
+    assert_eq!(sample["value"], json!({"min_svn": 1}));
+    assert_eq!(sample["source"], format!("dsse:{}", builder.keyid()));
+    assert!(
+        sample["set_by"].as_str().unwrap().starts_with("admin"),
+        "{sample}"
+    );
+    assert_eq!(sample["provenance_sha256"], imported["provenance_sha256"]);
+    assert_eq!(sample["expired"], false);
+    assert_eq!(listed["unrelated"]["source"], "api");
+
+    // Untrusted signer, tampered payload, unsigned: 400, and the stored values are unchanged.
+    let stranger = BuilderKey::generate(BuilderKeyKind::Ed25519);
+    let stricter = reference_value_statement(json!({"sample": {"min_svn": 9}}), &expires);
+    let mut tampered = builder.envelope(IN_TOTO_PAYLOAD_TYPE, &statement);
+    tampered["payload"] = Value::String(base64_of(&stricter));
+    let mut unsigned = tampered.clone();
+    unsigned["signatures"] = json!([]);
+    let http = kbs.http();
+    let token = kbs.admin_token("admin");
+    for (label, envelope) in [
+        (
+            "untrusted",
+            stranger.envelope(IN_TOTO_PAYLOAD_TYPE, &stricter),
+        ),
+        ("tampered", tampered),
+        ("unsigned", unsigned),
+    ] {
+        let response = http
+            .post(format!("{}/kbs/v0/admin/reference-values/import", kbs.url))
+            .bearer_auth(&token)
+            .body(bytes(&envelope))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 400, "{label}");
+        let error: Value = response.json().await.unwrap();
+        assert!(
+            error["type"]
+                .as_str()
+                .unwrap()
+                .ends_with("ProvenanceRefused"),
+            "{label}: {error}"
+        );
+    }
+    let unchanged: Value =
+        serde_json::from_slice(&kbs.admin(&["reference-value", "list"]).stdout).unwrap();
+    assert_eq!(unchanged["sample"], listed["sample"]);
+    // A reader may list but not import.
+    let response = http
+        .post(format!("{}/kbs/v0/admin/reference-values/import", kbs.url))
+        .bearer_auth(kbs.admin_token("reader"))
+        .body(bytes(&builder.envelope(IN_TOTO_PAYLOAD_TYPE, &statement)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 403);
+}

@@ -1,0 +1,472 @@
+//! Reference values from signed provenance: an in-toto Statement v1 in a DSSE envelope, signed
+//! by a builder key the operator trusts.
+//!
+//! Order of checks, each refusing with its own [`ProvenanceError`]: the envelope parses (bounded
+//! size and signature count), its `payloadType` is in-toto's, at least one signature over the
+//! DSSE pre-authentication encoding (PAE) verifies with a trusted key, the payload is a
+//! Statement v1 with at least one subject, its predicate type is Warden's reference-value
+//! predicate, and the values have not expired at the given time. Nothing is returned, so
+//! nothing can be stored, before all of them pass.
+//!
+//! The Warden reference-value predicate (`predicateType` [`REFERENCE_VALUES_PREDICATE`]):
+//!
+//! ```json
+//! {
+//!   "expires": "2027-06-01T00:00:00Z",
+//!   "reference_values": { "snp": {"measurements": ["<hex>"]}, "tpm": {"pcrs": {...}} }
+//! }
+//! ```
+//!
+//! `reference_values` maps reference-value names to the JSON the appraisal policy reads as
+//! `input.reference_values[name]` (what `PUT /reference-values/{name}` would store); `expires`
+//! (RFC 3339) is required. The statement's subjects name what the values describe (a guest
+//! image, a build); they are kept for the record, not interpreted.
+//!
+//! Signatures (DSSE `sig`, standard base64) are what `securesystemslib` produces: ECDSA P-256
+//! with SHA-256 and P-384 with SHA-384 (DER), Ed25519, RSA-PSS (salt = digest length) and RSA
+//! PKCS#1 v1.5 with SHA-256/384/512. A `keyid` equal to a trusted key's id (lower-case hex
+//! SHA-256 of its DER SubjectPublicKeyInfo) selects that key; any other keyid is a hint only and
+//! every trusted key is tried.
+
+use std::collections::BTreeMap;
+
+use aws_lc_rs::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde::Deserialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use x509_parser::prelude::FromDer;
+use x509_parser::x509::SubjectPublicKeyInfo;
+
+use crate::collateral::CollateralSet;
+
+/// The DSSE payload type of an in-toto statement.
+pub const IN_TOTO_PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
+/// `_type` of an in-toto Statement v1.
+pub const STATEMENT_V1: &str = "https://in-toto.io/Statement/v1";
+/// Warden's reference-value predicate (documented in this module).
+pub const REFERENCE_VALUES_PREDICATE: &str = "https://warden.dev/reference-values/v1";
+
+/// Largest envelope accepted.
+pub const MAX_ENVELOPE_BYTES: usize = 1 << 20;
+/// Most signatures read from one envelope: each may cost a verification per trusted key.
+pub const MAX_SIGNATURES: usize = 16;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProvenanceError {
+    #[error("not a DSSE envelope: {0}")]
+    Envelope(String),
+    #[error("payload type {0:?} is not an in-toto statement ({IN_TOTO_PAYLOAD_TYPE})")]
+    PayloadType(String),
+    #[error("no trusted builder key is configured: signed provenance cannot be accepted")]
+    NoTrustedKeys,
+    #[error("the envelope has no signature")]
+    Unsigned,
+    #[error("no signature verifies with a trusted builder key (keyids {0:?})")]
+    UntrustedSignature(Vec<String>),
+    #[error("not an in-toto Statement v1: {0}")]
+    Statement(String),
+    #[error("predicate type {0:?} is not imported: expected {REFERENCE_VALUES_PREDICATE}")]
+    PredicateType(String),
+    #[error("reference-value predicate: {0}")]
+    Predicate(String),
+    #[error("the reference values expired at {0}")]
+    Expired(String),
+}
+
+/// A parsed DSSE envelope (the JSON envelope of the DSSE v1 protocol).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope {
+    pub payload_type: String,
+    pub payload: Vec<u8>,
+    pub signatures: Vec<EnvelopeSignature>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvelopeSignature {
+    pub keyid: String,
+    pub sig: Vec<u8>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EnvelopeJson {
+    payload: String,
+    payload_type: String,
+    #[serde(default)]
+    signatures: Vec<SignatureJson>,
+}
+
+#[derive(Deserialize)]
+struct SignatureJson {
+    #[serde(default)]
+    keyid: String,
+    sig: String,
+}
+
+impl Envelope {
+    pub fn parse(bytes: &[u8]) -> Result<Self, ProvenanceError> {
+        let error = |text: String| ProvenanceError::Envelope(text);
+        if bytes.len() > MAX_ENVELOPE_BYTES {
+            return Err(error(format!(
+                "{} bytes, more than the {MAX_ENVELOPE_BYTES} accepted",
+                bytes.len()
+            )));
+        }
+        let json: EnvelopeJson = serde_json::from_slice(bytes).map_err(|e| error(e.to_string()))?;
+        if json.signatures.len() > MAX_SIGNATURES {
+            return Err(error(format!(
+                "{} signatures, more than the {MAX_SIGNATURES} read",
+                json.signatures.len()
+            )));
+        }
+        let payload = STANDARD
+            .decode(&json.payload)
+            .map_err(|_| error("payload is not standard base64".into()))?;
+        let signatures = json
+            .signatures
+            .into_iter()
+            .map(|signature| {
+                let sig = STANDARD
+                    .decode(&signature.sig)
+                    .map_err(|_| error("a signature is not standard base64".into()))?;
+                Ok(EnvelopeSignature {
+                    keyid: signature.keyid,
+                    sig,
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Envelope {
+            payload_type: json.payload_type,
+            payload,
+            signatures,
+        })
+    }
+
+    /// The bytes every signature covers.
+    pub fn pae(&self) -> Vec<u8> {
+        pae(&self.payload_type, &self.payload)
+    }
+
+    /// The envelope as JSON (what [`Envelope::parse`] reads).
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({
+            "payload": STANDARD.encode(&self.payload),
+            "payloadType": self.payload_type,
+            "signatures": self.signatures.iter().map(|s| serde_json::json!({
+                "keyid": s.keyid,
+                "sig": STANDARD.encode(&s.sig),
+            })).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// DSSE v1 pre-authentication encoding: `"DSSEv1" SP len(type) SP type SP len(body) SP body`,
+/// lengths in ASCII decimal.
+pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
+    let mut out = format!(
+        "DSSEv1 {} {} {} ",
+        payload_type.len(),
+        payload_type,
+        payload.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(payload);
+    out
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyKind {
+    EcdsaP256,
+    EcdsaP384,
+    Ed25519,
+    Rsa,
+}
+
+/// A builder key the operator trusts to sign provenance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustedKey {
+    /// Lower-case hex SHA-256 of the DER SubjectPublicKeyInfo.
+    pub keyid: String,
+    kind: KeyKind,
+    /// The SPKI's key bits: an uncompressed EC point, a raw Ed25519 key, or a PKCS#1
+    /// RSAPublicKey.
+    key: Vec<u8>,
+}
+
+const OID_RSA: &str = "1.2.840.113549.1.1.1";
+const OID_EC: &str = "1.2.840.10045.2.1";
+const OID_ED25519: &str = "1.3.101.112";
+const OID_P256: &str = "1.2.840.10045.3.1.7";
+const OID_P384: &str = "1.3.132.0.34";
+
+impl TrustedKey {
+    /// From a DER SubjectPublicKeyInfo (ECDSA P-256/P-384, Ed25519 or RSA).
+    pub fn from_spki(der: &[u8]) -> Result<Self, String> {
+        let (rest, spki) = SubjectPublicKeyInfo::from_der(der)
+            .map_err(|e| format!("not a DER SubjectPublicKeyInfo: {e}"))?;
+        if !rest.is_empty() {
+            return Err("bytes follow the SubjectPublicKeyInfo".into());
+        }
+        let curve = || {
+            spki.algorithm
+                .parameters
+                .as_ref()
+                .and_then(|parameters| parameters.as_oid().ok())
+                .map(|oid| oid.to_id_string())
+        };
+        let kind = match spki.algorithm.algorithm.to_id_string().as_str() {
+            OID_RSA => KeyKind::Rsa,
+            OID_ED25519 => KeyKind::Ed25519,
+            OID_EC => match curve().as_deref() {
+                Some(OID_P256) => KeyKind::EcdsaP256,
+                Some(OID_P384) => KeyKind::EcdsaP384,
+                _ => return Err("EC key on a curve other than P-256 or P-384".into()),
+            },
+            other => return Err(format!("unsupported key algorithm {other}")),
+        };
+        Ok(TrustedKey {
+            keyid: hex::encode(Sha256::digest(der)),
+            kind,
+            key: spki.subject_public_key.data.to_vec(),
+        })
+    }
+
+    fn algorithms(&self) -> &'static [&'static dyn VerificationAlgorithm] {
+        match self.kind {
+            KeyKind::EcdsaP256 => &[&signature::ECDSA_P256_SHA256_ASN1],
+            KeyKind::EcdsaP384 => &[&signature::ECDSA_P384_SHA384_ASN1],
+            KeyKind::Ed25519 => &[&signature::ED25519],
+            KeyKind::Rsa => &[
+                &signature::RSA_PSS_2048_8192_SHA256,
+                &signature::RSA_PSS_2048_8192_SHA384,
+                &signature::RSA_PSS_2048_8192_SHA512,
+                &signature::RSA_PKCS1_2048_8192_SHA256,
+                &signature::RSA_PKCS1_2048_8192_SHA384,
+                &signature::RSA_PKCS1_2048_8192_SHA512,
+            ],
+        }
+    }
+
+    fn verifies(&self, message: &[u8], sig: &[u8]) -> bool {
+        self.algorithms().iter().any(|&algorithm| {
+            UnparsedPublicKey::new(algorithm, &self.key)
+                .verify(message, sig)
+                .is_ok()
+        })
+    }
+}
+
+/// The builder keys provenance must be signed by: PEM `PUBLIC KEY` blocks or DER SPKIs, one
+/// directory of files (`[provenance] trusted_keys_dir`).
+#[derive(Debug, Clone, Default)]
+pub struct TrustedBuilderKeys {
+    pub keys: Vec<TrustedKey>,
+}
+
+impl CollateralSet for TrustedBuilderKeys {
+    fn add_bytes(&mut self, bytes: &[u8]) -> Result<(), String> {
+        let ders = if bytes.starts_with(b"-----BEGIN") {
+            let mut ders = Vec::new();
+            for item in x509_parser::pem::Pem::iter_from_buffer(bytes) {
+                let item = item.map_err(|e| format!("PEM: {e}"))?;
+                if item.label == "PUBLIC KEY" {
+                    ders.push(item.contents);
+                }
+            }
+            if ders.is_empty() {
+                return Err("PEM without a PUBLIC KEY block".into());
+            }
+            ders
+        } else {
+            vec![bytes.to_vec()]
+        };
+        for der in ders {
+            let key = TrustedKey::from_spki(&der)?;
+            if !self.keys.iter().any(|known| known.keyid == key.keyid) {
+                self.keys.push(key);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A statement whose envelope verified, with who signed it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerifiedStatement {
+    pub statement: Statement,
+    /// The trusted key that verified a signature.
+    pub signer: String,
+    /// SHA-256 of the payload (the statement's exact bytes): the provenance digest.
+    pub payload_sha256: String,
+}
+
+/// An in-toto Statement v1.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Statement {
+    #[serde(rename = "_type")]
+    pub statement_type: String,
+    pub subject: Vec<Subject>,
+    #[serde(rename = "predicateType")]
+    pub predicate_type: String,
+    #[serde(default)]
+    pub predicate: Value,
+}
+
+/// A statement subject (an in-toto ResourceDescriptor; the fields Warden keeps).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Subject {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub digest: BTreeMap<String, String>,
+}
+
+/// Verifies `envelope`'s signature with `keys` and parses its statement.
+pub fn verify_envelope(
+    envelope: &Envelope,
+    keys: &TrustedBuilderKeys,
+) -> Result<VerifiedStatement, ProvenanceError> {
+    if envelope.payload_type != IN_TOTO_PAYLOAD_TYPE {
+        return Err(ProvenanceError::PayloadType(envelope.payload_type.clone()));
+    }
+    if keys.keys.is_empty() {
+        return Err(ProvenanceError::NoTrustedKeys);
+    }
+    if envelope.signatures.is_empty() {
+        return Err(ProvenanceError::Unsigned);
+    }
+    let message = envelope.pae();
+    let signer = envelope.signatures.iter().find_map(|signature| {
+        let named: Vec<&TrustedKey> = keys
+            .keys
+            .iter()
+            .filter(|key| key.keyid == signature.keyid)
+            .collect();
+        let candidates = if named.is_empty() {
+            keys.keys.iter().collect()
+        } else {
+            named
+        };
+        candidates
+            .into_iter()
+            .find(|key| key.verifies(&message, &signature.sig))
+    });
+    let Some(signer) = signer else {
+        return Err(ProvenanceError::UntrustedSignature(
+            envelope
+                .signatures
+                .iter()
+                .map(|s| s.keyid.clone())
+                .collect(),
+        ));
+    };
+    let statement: Statement = serde_json::from_slice(&envelope.payload)
+        .map_err(|e| ProvenanceError::Statement(e.to_string()))?;
+    if statement.statement_type != STATEMENT_V1 {
+        return Err(ProvenanceError::Statement(format!(
+            "_type is {:?}, not {STATEMENT_V1}",
+            statement.statement_type
+        )));
+    }
+    if statement.subject.is_empty() || statement.subject.iter().any(|s| s.digest.is_empty()) {
+        return Err(ProvenanceError::Statement(
+            "a statement needs at least one subject, each with a digest".into(),
+        ));
+    }
+    Ok(VerifiedStatement {
+        statement,
+        signer: signer.keyid.clone(),
+        payload_sha256: hex::encode(Sha256::digest(&envelope.payload)),
+    })
+}
+
+/// Reference values taken from verified provenance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportedReferenceValues {
+    pub values: BTreeMap<String, Value>,
+    /// Unix seconds.
+    pub expires: i64,
+    pub signer: String,
+    pub provenance_sha256: String,
+    /// `name@algorithm:digest` of each subject, for the record.
+    pub subjects: Vec<String>,
+}
+
+/// Longest reference-value name (the KBS's rule for `PUT /reference-values/{name}`).
+const MAX_NAME_LEN: usize = 128;
+
+/// Whether `name` may name a reference value: 1 to 128 of `[A-Za-z0-9._-]`.
+pub fn valid_reference_value_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_NAME_LEN
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+}
+
+/// Verifies `envelope_bytes` and returns its reference values, refused if expired at `at`.
+pub fn import_reference_values(
+    envelope_bytes: &[u8],
+    keys: &TrustedBuilderKeys,
+    at: OffsetDateTime,
+) -> Result<ImportedReferenceValues, ProvenanceError> {
+    let envelope = Envelope::parse(envelope_bytes)?;
+    let verified = verify_envelope(&envelope, keys)?;
+    let statement = &verified.statement;
+    if statement.predicate_type != REFERENCE_VALUES_PREDICATE {
+        return Err(ProvenanceError::PredicateType(
+            statement.predicate_type.clone(),
+        ));
+    }
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Predicate {
+        expires: String,
+        reference_values: BTreeMap<String, Value>,
+    }
+    let predicate: Predicate = serde_json::from_value(statement.predicate.clone())
+        .map_err(|e| ProvenanceError::Predicate(e.to_string()))?;
+    let expires = OffsetDateTime::parse(&predicate.expires, &Rfc3339)
+        .map_err(|e| ProvenanceError::Predicate(format!("expires {:?}: {e}", predicate.expires)))?;
+    if expires <= at {
+        return Err(ProvenanceError::Expired(predicate.expires));
+    }
+    if predicate.reference_values.is_empty() {
+        return Err(ProvenanceError::Predicate(
+            "reference_values is empty".into(),
+        ));
+    }
+    if let Some(bad) = predicate
+        .reference_values
+        .keys()
+        .find(|name| !valid_reference_value_name(name))
+    {
+        return Err(ProvenanceError::Predicate(format!(
+            "invalid reference value name {bad:?}"
+        )));
+    }
+    let subjects = statement
+        .subject
+        .iter()
+        .flat_map(|subject| {
+            subject
+                .digest
+                .iter()
+                .map(move |(algorithm, digest)| format!("{}@{algorithm}:{digest}", subject.name))
+        })
+        .collect();
+    Ok(ImportedReferenceValues {
+        values: predicate.reference_values,
+        expires: expires.unix_timestamp(),
+        signer: verified.signer,
+        provenance_sha256: verified.payload_sha256,
+        subjects,
+    })
+}
+
+#[cfg(test)]
+mod tests;
