@@ -120,6 +120,7 @@ mod tests {
                     appraisal_policy_id: String::new(),
                     annotated_evidence: Map::from([(tee.to_owned(), json!({"debug": debug}))]),
                     tee: tee.into(),
+                    trace: Default::default(),
                 },
             )]),
             insecure: if insecure { vec!["x".into()] } else { vec![] },

@@ -123,6 +123,49 @@ async fn token_verifies_with_the_jwks_alone_and_is_marked_insecure() {
         jsonwebtoken::decode::<Value>(&forged, &DecodingKey::from_jwk(jwk).unwrap(), &validation)
             .is_err()
     );
+
+    // The token summarises the decision trace; `warden-verifier explain --token` shows it,
+    // checking the signature with the JWKS.
+    assert_eq!(submod["warden.trace"]["failed"], serde_json::json!([]));
+    assert!(
+        submod["warden.trace"]["passed"].as_u64().unwrap() >= 3,
+        "{submod}"
+    );
+    let token_file = kbs.dir.path().join("token.jwt");
+    let jwks_file = kbs.dir.path().join("jwks.json");
+    std::fs::write(&token_file, &token).unwrap();
+    std::fs::write(&jwks_file, serde_json::to_vec(&jwks).unwrap()).unwrap();
+    let now = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let explain = |token: &std::path::Path, at: Option<&str>| {
+        let mut command = std::process::Command::new(warden_tests::binary("warden-verifier"));
+        command.args(["explain", "--token"]).arg(token);
+        if let Some(at) = at {
+            command.arg("--jwks").arg(&jwks_file).args(["--at", at]);
+        }
+        command.output().unwrap()
+    };
+    let checked = explain(&token_file, Some(&now));
+    let text = String::from_utf8_lossy(&checked.stdout);
+    assert_eq!(checked.status.code(), Some(0), "{text}");
+    assert!(!text.contains("NOT checked"), "{text}");
+    assert!(
+        text.contains("verdict: affirming (sample evidence)"),
+        "{text}"
+    );
+    // By 2100 the token has expired: a checked explanation refuses it (exit 2).
+    let expired = explain(&token_file, Some("2100-01-01T00:00:00Z"));
+    assert_eq!(expired.status.code(), Some(2));
+    let unchecked = explain(&token_file, None);
+    let text = String::from_utf8_lossy(&unchecked.stdout);
+    assert_eq!(unchecked.status.code(), Some(0), "{text}");
+    assert!(text.contains("signature NOT checked"), "{text}");
+    assert!(text.contains("INSECURE"), "{text}");
+    assert!(text.contains("steps passed, 0 failed"), "{text}");
+    let forged_file = kbs.dir.path().join("forged.jwt");
+    std::fs::write(&forged_file, &forged).unwrap();
+    assert_eq!(explain(&forged_file, Some(&now)).status.code(), Some(2));
 }
 
 #[tokio::test(flavor = "multi_thread")]

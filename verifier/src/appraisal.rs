@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use crate::ear::{Status, TrustVector};
+use crate::explain::{DecisionTrace, TraceSummary, summary_of_judgement};
 use crate::policy::RegoPolicy;
 use crate::reference::ReferenceValues;
 use crate::registry::VerifierRegistry;
@@ -32,6 +33,8 @@ pub struct AppraisalRequest<'a> {
 pub struct Appraisal {
     pub examination: Option<Examination>,
     pub result: Result<AttestationResult, Rejection>,
+    /// Every step of the appraisal with its outcome (see [`crate::explain`]).
+    pub trace: DecisionTrace,
 }
 
 /// The verdict on one piece of evidence, before it is signed.
@@ -44,6 +47,8 @@ pub struct AttestationResult {
     /// `<policy id>@sha256:<digest>` of the appraisal policy used.
     pub policy_id: String,
     pub insecure_reasons: Vec<String>,
+    /// The reference-value comparisons and policy outcome, summarised (carried in the token).
+    pub trace: TraceSummary,
 }
 
 /// Appraises evidence with the enabled verifiers, the current appraisal policy and the current
@@ -117,18 +122,23 @@ impl Appraiser {
         self.judge(verifier.tee(), examination.claims, insecure_reasons, at)
     }
 
-    /// [`Appraiser::appraise`], also returning the verifier's examination when one ran.
+    /// [`Appraiser::appraise`], also returning the verifier's examination when one ran and the
+    /// whole decision trace.
     pub fn appraise_detailed(
         &self,
         request: &AppraisalRequest<'_>,
         at: OffsetDateTime,
     ) -> Appraisal {
+        let reference_values = self.reference_values().to_json_at(at.unix_timestamp());
         let (verifier, examination) = match self.examine(request, at) {
             Ok(examined) => examined,
             Err(rejection) => {
+                let trace =
+                    DecisionTrace::build(request.tee, None, &reference_values, Err(&rejection));
                 return Appraisal {
                     examination: None,
                     result: Err(rejection),
+                    trace,
                 };
             }
         };
@@ -143,9 +153,16 @@ impl Appraiser {
         } else {
             Err(Rejection::Evidence(examination.failed_checks()))
         };
+        let trace = DecisionTrace::build(
+            verifier.tee().name(),
+            Some(&examination),
+            &reference_values,
+            result.as_ref().map(|result| &result.trust_vector),
+        );
         Appraisal {
             examination: Some(examination),
             result,
+            trace,
         }
     }
 
@@ -174,10 +191,11 @@ impl Appraiser {
         at: OffsetDateTime,
     ) -> Result<AttestationResult, Rejection> {
         let policy = self.policy();
+        let reference_values = self.reference_values().to_json_at(at.unix_timestamp());
         let input = json!({
             "tee": tee.name(),
             "claims": claims,
-            "reference_values": self.reference_values().to_json_at(at.unix_timestamp()),
+            "reference_values": reference_values,
             "insecure": !insecure_reasons.is_empty(),
         });
         let output = policy
@@ -188,6 +206,7 @@ impl Appraiser {
                 "{APPRAISAL_RULE} is not an AR4SI trust vector: {e}"
             ))
         })?;
+        let trace = summary_of_judgement(tee.name(), &claims, &reference_values, &trust_vector);
         Ok(AttestationResult {
             tee,
             status: trust_vector.status(),
@@ -195,6 +214,7 @@ impl Appraiser {
             claims,
             policy_id: format!("{}@sha256:{}", policy.id(), policy.digest()),
             insecure_reasons,
+            trace,
         })
     }
 }

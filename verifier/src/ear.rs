@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use crate::explain::TraceSummary;
 use jsonwebtoken::jwk::{Jwk, JwkSet, ThumbprintHash};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -121,6 +122,10 @@ pub struct Submod {
     pub annotated_evidence: BTreeMap<String, Value>,
     #[serde(rename = "warden.tee")]
     pub tee: String,
+    /// The decision trace in brief: how many steps passed and which failed (the whole trace
+    /// is returned by the API and shown by `warden-verifier explain`).
+    #[serde(rename = "warden.trace", default)]
+    pub trace: TraceSummary,
 }
 
 /// Proof-of-possession key: the TEE key bound into the evidence (RFC 7800).
@@ -182,6 +187,7 @@ impl EarClaims {
                 Value::Object(result.claims.clone()),
             )]),
             tee: result.tee.name().into(),
+            trace: result.trace.clone(),
         };
         Self {
             eat_profile: EAT_PROFILE.into(),

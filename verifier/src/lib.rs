@@ -12,6 +12,7 @@ pub mod appraisal;
 pub(crate) mod cache;
 pub mod collateral;
 pub mod ear;
+pub mod explain;
 pub mod policy;
 pub mod provenance;
 pub mod reference;

@@ -12,6 +12,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use warden_verifier::appraisal::DEFAULT_APPRAISAL_POLICY;
 use warden_verifier::collateral::CollateralSet;
+use warden_verifier::ear::{EarClaims, TokenVerifier};
 use warden_verifier::tee::snp::SnpEvidence;
 use warden_verifier::tee::snp::certs::{AmdRoots, Collateral, Endorsements};
 use warden_verifier::tee::tdx::TdxEvidence;
@@ -37,19 +38,23 @@ struct Cli {
 enum Command {
     /// Verify evidence and appraise it against reference values and a policy.
     Appraise(AppraiseArgs),
+    /// Appraise like `appraise` and print the whole decision trace: every evidence check, every
+    /// reference-value comparison (with the nearest allowed value on a mismatch) and every
+    /// policy outcome. With `--token`, show the trace summary an EAR token carries instead.
+    Explain(AppraiseArgs),
 }
 
 #[derive(clap::Args)]
 struct AppraiseArgs {
     /// TEE name: snp, tdx, tpm, az-snp-vtpm, az-tdx-vtpm, or sample (with
     /// --insecure-allow-sample).
-    #[arg(long)]
-    tee: String,
+    #[arg(long, required_unless_present = "token")]
+    tee: Option<String>,
     /// Evidence file. SNP: the raw 1184-byte report, its hex, or Warden/CoCo JSON evidence.
     /// TDX: the raw quote (v4/v5) or CoCo JSON evidence. TPM: Warden's TPM evidence JSON. Azure:
     /// the CoCo az-*-vtpm evidence JSON (version 0 or 1). Other TEEs: their JSON evidence.
-    #[arg(long)]
-    evidence: PathBuf,
+    #[arg(long, required_unless_present = "token")]
+    evidence: Option<PathBuf>,
     /// Endorsement files, recognised by content. SNP and az-snp-vtpm: certificates or CRLs (DER
     /// or PEM). TDX and az-tdx-vtpm: Intel collateral (PCS TCB info / QE identity JSON, dcap-qvl
     /// bundles, CRLs, TCB signing chain). TPM: AK CA certificates and pinned AK public keys
@@ -71,8 +76,8 @@ struct AppraiseArgs {
     #[arg(long)]
     init_data_digest: Option<String>,
     /// Verification time, RFC 3339 (never the wall clock unless you pass it).
-    #[arg(long)]
-    at: String,
+    #[arg(long, required_unless_present = "token")]
+    at: Option<String>,
     /// Reference values JSON: {"<name>": {...}}.
     #[arg(long)]
     reference_values: Option<PathBuf>,
@@ -94,19 +99,35 @@ struct AppraiseArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
+    /// explain: an EAR token (file, or - for standard input) whose trace summary to show.
+    #[arg(long, conflicts_with_all = ["tee", "evidence"])]
+    token: Option<PathBuf>,
+    /// explain --token: JWKS (file) to check the token's signature with, at `--at`.
+    #[arg(long, requires_all = ["token", "at"])]
+    jwks: Option<PathBuf>,
+}
+
+/// What the command prints.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Appraise,
+    Explain,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Appraise(args) => match appraise(&args) {
-            Ok(code) => code,
-            Err(message) => {
-                eprintln!("error: {message}");
-                ExitCode::from(2)
-            }
-        },
+        Command::Appraise(args) => finish(appraise(&args, Mode::Appraise)),
+        Command::Explain(args) if args.token.is_some() => finish(explain_token(&args)),
+        Command::Explain(args) => finish(appraise(&args, Mode::Explain)),
     }
+}
+
+fn finish(outcome: Result<ExitCode, String>) -> ExitCode {
+    outcome.unwrap_or_else(|message| {
+        eprintln!("error: {message}");
+        ExitCode::from(2)
+    })
 }
 
 fn read_bytes(path: &PathBuf) -> Result<Vec<u8>, String> {
@@ -132,16 +153,26 @@ fn load_collateral<T: CollateralSet>(paths: &[PathBuf]) -> Result<T, String> {
     Ok(set)
 }
 
-fn appraise(args: &AppraiseArgs) -> Result<ExitCode, String> {
-    let at = OffsetDateTime::parse(&args.at, &Rfc3339).map_err(|e| format!("--at: {e}"))?;
-    let is_tdx = args.tee == "tdx";
-    let is_tpm = args.tee == "tpm";
+fn parse_at(args: &AppraiseArgs) -> Result<OffsetDateTime, String> {
+    let at = args.at.as_deref().ok_or("--at is required")?;
+    OffsetDateTime::parse(at, &Rfc3339).map_err(|e| format!("--at: {e}"))
+}
+
+fn appraise(args: &AppraiseArgs, mode: Mode) -> Result<ExitCode, String> {
+    if args.token.is_some() {
+        return Err("--token is read by `explain` only".into());
+    }
+    let at = parse_at(args)?;
+    let tee = args.tee.as_deref().ok_or("--tee is required")?;
+    let evidence_path = args.evidence.as_ref().ok_or("--evidence is required")?;
+    let is_tdx = tee == "tdx";
+    let is_tpm = tee == "tpm";
     if args.event_log.is_some() && !(is_tdx || is_tpm) {
         return Err("--event-log is only read for --tee tdx and --tee tpm".into());
     }
     // Each TEE family reads the endorsements it understands; the others get none.
     let family = |wanted: bool| -> &[PathBuf] { if wanted { &args.endorsements } else { &[] } };
-    let tdx_family = is_tdx || args.tee == "az-tdx-vtpm";
+    let tdx_family = is_tdx || tee == "az-tdx-vtpm";
     let snp_endorsements: Endorsements = load_collateral(family(!tdx_family && !is_tpm))?;
     let tdx_endorsements: TdxEndorsements = load_collateral(family(tdx_family))?;
     let tpm_trust: TpmTrust = load_collateral(family(is_tpm))?;
@@ -166,8 +197,8 @@ fn appraise(args: &AppraiseArgs) -> Result<ExitCode, String> {
         report_data: hex_arg("report-data", &args.report_data)?,
         init_data_digest: hex_arg("init-data-digest", &args.init_data_digest)?,
     };
-    let evidence_bytes = read_bytes(&args.evidence)?;
-    let decoded = if args.tee == "snp" {
+    let evidence_bytes = read_bytes(evidence_path)?;
+    let decoded = if tee == "snp" {
         SnpEvidence::from_file_bytes(&evidence_bytes).map(|evidence| evidence.to_json())
     } else if is_tdx {
         TdxEvidence::from_file_bytes(&evidence_bytes).map(|mut evidence| {
@@ -197,9 +228,9 @@ fn appraise(args: &AppraiseArgs) -> Result<ExitCode, String> {
                 "status": Status::Contraindicated,
                 "claims": {},
                 "checks": [{"name": "evidence_format", "ok": false, "detail": detail}],
-                "error": format!("{}: {detail}", args.evidence.display()),
+                "error": format!("{}: {detail}", evidence_path.display()),
             });
-            emit(&report, args.json);
+            emit(&report, args.json, mode);
             return Ok(ExitCode::from(1));
         }
     };
@@ -215,17 +246,19 @@ fn appraise(args: &AppraiseArgs) -> Result<ExitCode, String> {
     });
     let appraiser = Appraiser::new(registry, policy, ReferenceValues::new(reference_values));
     let request = AppraisalRequest {
-        tee: &args.tee,
+        tee,
         evidence: &evidence,
         expected,
     };
     let appraisal = appraiser.appraise_detailed(&request, at);
+    let trace = json!(appraisal.trace);
     let examination = appraisal.examination.unwrap_or_default();
     let affirming = matches!(&appraisal.result, Ok(result) if result.status == Status::Affirming);
     let mut report = json!({
         "verified": examination.verified(),
         "claims": examination.claims,
         "checks": examination.checks,
+        "trace": trace,
     });
     match &appraisal.result {
         Ok(result) => {
@@ -239,7 +272,7 @@ fn appraise(args: &AppraiseArgs) -> Result<ExitCode, String> {
             report["error"] = json!(rejection.to_string());
         }
     }
-    emit(&report, args.json);
+    emit(&report, args.json, mode);
     Ok(if affirming {
         ExitCode::SUCCESS
     } else {
@@ -247,15 +280,15 @@ fn appraise(args: &AppraiseArgs) -> Result<ExitCode, String> {
     })
 }
 
-fn emit(report: &Value, json: bool) {
+fn emit(report: &Value, json: bool, mode: Mode) {
     if json {
         println!("{report}");
     } else {
-        print_text(report);
+        print_text(report, mode);
     }
 }
 
-fn print_text(report: &Value) {
+fn print_text(report: &Value, mode: Mode) {
     for reason in report["insecure"].as_array().into_iter().flatten() {
         println!("INSECURE: {}", reason.as_str().unwrap_or_default());
     }
@@ -271,19 +304,125 @@ fn print_text(report: &Value) {
     if let Some(error) = report["error"].as_str() {
         println!("error: {error}");
     }
-    for check in report["checks"].as_array().into_iter().flatten() {
-        let mark = if check["ok"] == true { "ok  " } else { "FAIL" };
+    let steps = match mode {
+        Mode::Explain if report["trace"]["steps"].is_array() => {
+            println!("decision trace:");
+            &report["trace"]["steps"]
+        }
+        _ => &report["checks"],
+    };
+    for step in steps.as_array().into_iter().flatten() {
+        let mark = match step["ok"].as_bool() {
+            Some(true) => "ok  ",
+            Some(false) => "FAIL",
+            None => " -- ",
+        };
         println!(
             "  [{mark}] {}: {}",
-            check["name"].as_str().unwrap_or_default(),
-            check["detail"].as_str().unwrap_or_default()
+            step["name"].as_str().unwrap_or_default(),
+            step["detail"].as_str().unwrap_or_default()
         );
+        if let Some(nearest) = step.get("nearest") {
+            let differing: Vec<String> = nearest["differing_bytes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(Value::to_string)
+                .collect();
+            println!(
+                "         nearest allowed: {} (differing bytes: {})",
+                nearest["value"].as_str().unwrap_or_default(),
+                differing.join(", ")
+            );
+        }
     }
     if let Some(vector) = report.get("trust_vector") {
         println!("trust vector: {vector}");
     }
-    println!(
-        "claims: {}",
-        serde_json::to_string_pretty(&report["claims"]).unwrap_or_default()
-    );
+    if mode == Mode::Appraise {
+        println!(
+            "claims: {}",
+            serde_json::to_string_pretty(&report["claims"]).unwrap_or_default()
+        );
+    }
+}
+
+/// `explain --token`: the status, trust vector and trace summary an EAR token carries. The
+/// signature is checked only with `--jwks` (at `--at`), and the output says which.
+fn explain_token(args: &AppraiseArgs) -> Result<ExitCode, String> {
+    let path = args.token.as_ref().ok_or("--token is required")?;
+    let text = if path.as_os_str() == "-" {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .map_err(|e| format!("standard input: {e}"))?;
+        text
+    } else {
+        read(path)?
+    };
+    let token = text.trim();
+    let (claims, checked): (EarClaims, bool) = match &args.jwks {
+        Some(jwks_path) => {
+            let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_str(&read(jwks_path)?)
+                .map_err(|e| format!("{}: {e}", jwks_path.display()))?;
+            let unverified = unverified_claims(token)?;
+            let verifier =
+                TokenVerifier::from_jwks(&jwks, &unverified.iss).map_err(|e| e.to_string())?;
+            let claims = verifier
+                .verify(token, parse_at(args)?)
+                .map_err(|e| format!("token: {e}"))?;
+            (claims, true)
+        }
+        None => (unverified_claims(token)?, false),
+    };
+    let submod = claims
+        .primary()
+        .ok_or("the token has no appraised component")?;
+    let report = json!({
+        "signature_checked": checked,
+        "issuer": claims.iss,
+        "tee": submod.tee,
+        "status": submod.status,
+        "trust_vector": submod.trust_vector,
+        "policy_id": submod.appraisal_policy_id,
+        "trace": submod.trace,
+        "insecure": claims.insecure,
+    });
+    if args.json {
+        println!("{report}");
+    } else {
+        if !checked {
+            println!("signature NOT checked (pass --jwks FILE --at TIME to check it)");
+        }
+        for reason in &claims.insecure {
+            println!("INSECURE: {reason}");
+        }
+        println!("verdict: {} ({} evidence)", submod.status, submod.tee);
+        println!(
+            "decision trace: {} steps passed, {} failed",
+            submod.trace.passed,
+            submod.trace.failed.len()
+        );
+        for failed in &submod.trace.failed {
+            println!("  [FAIL] {failed}");
+        }
+        println!("trust vector: {}", json!(submod.trust_vector));
+    }
+    Ok(if submod.status == Status::Affirming {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// The claims of a JWT, read without checking its signature.
+fn unverified_claims(token: &str) -> Result<EarClaims, String> {
+    use base64::Engine as _;
+    let payload = token
+        .split('.')
+        .nth(1)
+        .ok_or("not a JWT (header.payload.signature)")?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .map_err(|_| "the token's payload is not base64url")?;
+    serde_json::from_slice(&bytes).map_err(|e| format!("not an EAR token: {e}"))
 }

@@ -8,12 +8,16 @@ use std::process::{Command, Output};
 use common::snp_vectors;
 use serde_json::Value;
 
-fn appraise(args: &[&str]) -> Output {
+fn run(subcommand: &str, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_warden-verifier"))
-        .arg("appraise")
+        .arg(subcommand)
         .args(args)
         .output()
         .expect("run warden-verifier")
+}
+
+fn appraise(args: &[&str]) -> Output {
+    run("appraise", args)
 }
 
 /// `appraise --tee snp --evidence <vector file> --endorsements <vector files> --at 2026-11-01`
@@ -48,6 +52,16 @@ fn json_of(output: &Output) -> Value {
             String::from_utf8_lossy(&output.stderr)
         )
     })
+}
+
+/// Names of the failed entries of a `checks` or trace `steps` list.
+fn failed_names(list: &Value) -> Vec<&str> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .filter(|entry| entry["ok"] == false)
+        .map(|entry| entry["name"].as_str().unwrap())
+        .collect()
 }
 
 fn path(dir: &std::path::Path, file: &str) -> String {
@@ -285,13 +299,7 @@ fn tdx_quote_with_collateral_and_event_log_is_affirmed_then_expired_in_november_
     let report = json_of(&expired);
     assert_eq!(expired.status.code(), Some(1));
     assert_eq!(report["verified"], false);
-    let failed: Vec<&str> = report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["ok"] == false)
-        .map(|c| c["name"].as_str().unwrap())
-        .collect();
+    let failed = failed_names(&report["checks"]);
     // The 2025-02 collateral came with the 2018 TCB signing certificate (expired 2025-05-21).
     assert_eq!(failed, ["validity", "collateral_freshness"]);
 
@@ -453,4 +461,85 @@ fn azure_snp_vtpm_evidence_is_appraised_from_the_coco_json() {
     let refused = run(&hex::encode("challenge2"));
     assert_eq!(refused.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&refused.stdout).contains("[FAIL] report_data"));
+}
+
+fn explain(args: &[&str]) -> Output {
+    run("explain", args)
+}
+
+#[test]
+fn explain_names_the_failing_comparison_and_the_nearest_reference_measurement() {
+    let Some(dir) = snp_vectors() else { return };
+    // The real measurement with its byte 5 changed, and an unrelated value further away.
+    let mut near = hex::decode(VIRTEE_MEASUREMENT).unwrap();
+    near[5] ^= 0x01;
+    let near = hex::encode(near);
+    let far = "11".repeat(48);
+    let work = tempfile::tempdir().unwrap();
+    let rv = work.path().join("rv.json");
+    std::fs::write(
+        &rv,
+        serde_json::json!({"snp": {"measurements": [far, near], "vmpls": [0]}}).to_string(),
+    )
+    .unwrap();
+    let args = |json: bool| {
+        let mut args = vec![
+            "--tee".to_owned(),
+            "snp".into(),
+            "--evidence".into(),
+            path(&dir, "virtee-milan/report_milan.hex"),
+            "--endorsements".into(),
+            path(&dir, "virtee-milan/vcek_milan.der"),
+            path(&dir, "virtee-milan/cert_chain_milan.pem"),
+            "--report-data".into(),
+            VIRTEE_REPORT_DATA.into(),
+            "--at".into(),
+            "2026-11-01T00:00:00Z".into(),
+            "--reference-values".into(),
+            rv.to_str().unwrap().into(),
+        ];
+        if json {
+            args.push("--json".into());
+        }
+        args
+    };
+    let text_args = args(false);
+    let output = explain(&text_args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(output.status.code(), Some(1), "a warning exits 1");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        text.contains("verdict: warning (evidence verified)"),
+        "{text}"
+    );
+    assert!(text.contains("[ok  ] evidence.report_signature"), "{text}");
+    assert!(text.contains("[ok  ] reference_values.snp.vmpls"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "[FAIL] reference_values.snp.measurements: measurement {VIRTEE_MEASUREMENT} is not among the 2 allowed; nearest {near} differs in 1 of 48 bytes"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("nearest allowed: {near} (differing bytes: 5)")),
+        "{text}"
+    );
+    assert!(
+        text.contains("[FAIL] policy.executables: 33 (warning)"),
+        "{text}"
+    );
+
+    let json_args = args(true);
+    let report = json_of(&explain(
+        &json_args.iter().map(String::as_str).collect::<Vec<_>>(),
+    ));
+    let failed = failed_names(&report["trace"]["steps"]);
+    assert_eq!(
+        failed,
+        ["reference_values.snp.measurements", "policy.executables"]
+    );
+    // `appraise` carries the same trace in its JSON.
+    let appraised = json_of(&appraise(
+        &json_args.iter().map(String::as_str).collect::<Vec<_>>(),
+    ));
+    assert_eq!(appraised["trace"], report["trace"]);
 }
