@@ -41,6 +41,29 @@ pub struct Config {
     pub tpm: TpmConfig,
     #[serde(default)]
     pub provenance: ProvenanceConfig,
+    /// A separate verifier service to appraise with; absent: the embedded verifier.
+    pub verifier: Option<RemoteVerifierConfig>,
+}
+
+/// `[verifier]`: appraise through `warden-verifier serve` over mutual TLS. Reference values and
+/// the appraisal policy set through this KBS's admin API are forwarded to it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteVerifierConfig {
+    /// `https://host:port` of the verifier service.
+    pub url: String,
+    /// The name the service's certificate must carry (default `localhost`).
+    #[serde(default = "default_verifier_domain")]
+    pub domain: String,
+    /// CA (PEM) the service's certificate must chain to.
+    pub ca: PathBuf,
+    /// This KBS's client certificate chain and key (PEM), issued by the service's client CA.
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+fn default_verifier_domain() -> String {
+    "localhost".into()
 }
 
 /// Signed reference-value provenance (`POST /reference-values/import`).
@@ -326,6 +349,11 @@ impl Config {
         for key in &mut self.admin.keys {
             resolve(&mut key.public_key);
         }
+        if let Some(verifier) = &mut self.verifier {
+            resolve(&mut verifier.ca);
+            resolve(&mut verifier.cert);
+            resolve(&mut verifier.key);
+        }
         for dir in [
             &mut self.snp.collateral_dir,
             &mut self.snp.insecure_dev_roots,
@@ -350,6 +378,27 @@ impl Config {
         }
         if self.session.max_sessions == 0 {
             return Err("session.max_sessions must be positive".into());
+        }
+        if self.verifier.is_some() {
+            // These feed the embedded verifier; with a remote one they would silently do nothing.
+            let embedded_only = [
+                ("[snp] collateral_dir", self.snp.collateral_dir.is_some()),
+                (
+                    "[snp] insecure_dev_roots",
+                    self.snp.insecure_dev_roots.is_some(),
+                ),
+                ("[snp.kds]", self.snp.kds.is_some()),
+                ("[tdx] collateral_dir", self.tdx.collateral_dir.is_some()),
+                ("[tdx.pcs]", self.tdx.pcs.is_some()),
+                ("[tpm] trust_dir", self.tpm.trust_dir.is_some()),
+                ("[tpm] ek_ca_dir", self.tpm.ek_ca_dir.is_some()),
+                ("insecure_allow_sample", self.insecure_allow_sample),
+            ];
+            if let Some((setting, _)) = embedded_only.iter().find(|(_, set)| *set) {
+                return Err(format!(
+                    "{setting} configures the embedded verifier, but [verifier] names a remote one: configure `warden-verifier serve` instead"
+                ));
+            }
         }
         Ok(())
     }

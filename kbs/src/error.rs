@@ -33,6 +33,8 @@ pub enum KbsError {
     Registration(String),
     #[error("provenance refused: {0}")]
     Provenance(String),
+    #[error("the verifier service is unavailable: {0}")]
+    VerifierUnavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -57,6 +59,7 @@ impl KbsError {
             KbsError::PolicyDenied { .. } => 403,
             KbsError::NotFound(_) => 404,
             KbsError::RateLimited => 429,
+            KbsError::VerifierUnavailable(_) => 503,
             KbsError::Internal(_) => 500,
         }
     }
@@ -81,6 +84,7 @@ impl KbsError {
             KbsError::BadPolicy(_) => "PolicyInvalid",
             KbsError::Registration(_) => "TpmRegistrationFailed",
             KbsError::Provenance(_) => "ProvenanceRefused",
+            KbsError::VerifierUnavailable(_) => "VerifierUnavailable",
             KbsError::Internal(_) => "Internal",
         }
     }

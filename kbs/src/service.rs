@@ -17,6 +17,7 @@ use warden_verifier::ear::{EarClaims, TokenContext, TokenSigner, TokenVerifier};
 use warden_verifier::provenance::{
     TrustedBuilderKeys, import_reference_values, valid_reference_value_name,
 };
+use warden_verifier::service::{RemoteVerifier, TlsFiles};
 use warden_verifier::tee::rfc3339;
 use warden_verifier::tee::snp::SnpEvidence;
 use warden_verifier::tee::snp::certs::{AmdRoots, Collateral, Endorsements};
@@ -74,6 +75,8 @@ pub struct Kbs {
     registrar: Registrar,
     pub metrics: Metrics,
     provenance_keys: TrustedBuilderKeys,
+    /// The verifier service appraisals go to, when `[verifier]` names one.
+    remote: Option<RemoteVerifier>,
 }
 
 fn random_bytes<const N: usize>() -> [u8; N] {
@@ -193,6 +196,7 @@ impl Kbs {
             pcs,
             tpm_registration: tpm_registration_settings(config)?,
             provenance_keys: provenance_keys(config)?,
+            remote: remote_verifier(config)?,
         };
         Self::new(
             settings,
@@ -255,6 +259,7 @@ impl Kbs {
             ),
             metrics: Metrics::default(),
             provenance_keys: settings.provenance_keys,
+            remote: settings.remote,
         })
     }
 
@@ -452,7 +457,17 @@ impl Kbs {
             evidence: &attestation.tee_evidence.primary_evidence,
             expected: pending.expected.clone(),
         };
-        let result = self.appraiser.appraise(&request, now)?;
+        let result = match &self.remote {
+            None => self.appraiser.appraise(&request, now)?,
+            // Runs on the blocking pool (see `http::attest`), where waiting on the runtime is
+            // allowed; the service appraises at its own clock.
+            Some(remote) => {
+                let (outcome, _trace) = tokio::runtime::Handle::current()
+                    .block_on(remote.appraise(&request))
+                    .map_err(|e| KbsError::VerifierUnavailable(e.to_string()))?;
+                outcome?
+            }
+        };
         let context = TokenContext {
             nonce: &pending.nonce,
             tee_pubkey: &attestation.runtime_data.tee_pubkey,
@@ -647,6 +662,12 @@ impl Kbs {
         let policy = Appraiser::compile_policy(APPRAISAL_POLICY_NAME, source)
             .map_err(|e| KbsError::BadPolicy(e.to_string()))?;
         let _writes = self.admin_writes.lock().await;
+        if let Some(remote) = &self.remote {
+            remote
+                .set_appraisal_policy(source)
+                .await
+                .map_err(|e| KbsError::VerifierUnavailable(e.to_string()))?;
+        }
         self.store
             .put_policy(PolicyKind::Appraisal, APPRAISAL_POLICY_NAME, source)
             .await
@@ -762,7 +783,7 @@ impl Kbs {
             provenance_sha256: None,
             expires_at: None,
         };
-        self.store_reference_values(&[(name.to_owned(), value.to_string())], &origin)
+        self.store_reference_values(&[(name.to_owned(), value)], &origin)
             .await?;
         info!(admin = %who, %name, "reference value set");
         Ok(())
@@ -786,10 +807,10 @@ impl Kbs {
             provenance_sha256: Some(imported.provenance_sha256.clone()),
             expires_at: Some(imported.expires),
         };
-        let values: Vec<(String, String)> = imported
+        let values: Vec<(String, Value)> = imported
             .values
             .iter()
-            .map(|(name, value)| (name.clone(), value.to_string()))
+            .map(|(name, value)| (name.clone(), value.clone()))
             .collect();
         self.store_reference_values(&values, &origin).await?;
         let names: Vec<&String> = imported.values.keys().collect();
@@ -803,15 +824,28 @@ impl Kbs {
         }))
     }
 
-    /// Stores values (all or none) and publishes the new snapshot to the appraiser.
+    /// Stores values (all or none) and publishes the new snapshot to the appraiser; with a
+    /// verifier service, forwards them to it first (a refused forward stores nothing here).
     async fn store_reference_values(
         &self,
-        values: &[(String, String)],
+        values: &[(String, Value)],
         origin: &ReferenceValueOrigin,
     ) -> Result<(), KbsError> {
         let _writes = self.admin_writes.lock().await;
+        if let Some(remote) = &self.remote {
+            for (name, value) in values {
+                remote
+                    .set_reference_value(name, value, origin.expires_at)
+                    .await
+                    .map_err(|e| KbsError::VerifierUnavailable(e.to_string()))?;
+            }
+        }
+        let texts: Vec<(String, String)> = values
+            .iter()
+            .map(|(name, value)| (name.clone(), value.to_string()))
+            .collect();
         self.store
-            .put_reference_values(values, origin)
+            .put_reference_values(&texts, origin)
             .await
             .map_err(internal)?;
         self.appraiser
@@ -827,6 +861,12 @@ impl Kbs {
     ) -> Result<(), KbsError> {
         let who = self.authorize(auth, Permission::WritePolicies, now)?;
         let _writes = self.admin_writes.lock().await;
+        if let Some(remote) = &self.remote {
+            remote
+                .delete_reference_value(name)
+                .await
+                .map_err(|e| KbsError::VerifierUnavailable(e.to_string()))?;
+        }
         if !self
             .store
             .delete_reference_value(name)
@@ -883,6 +923,22 @@ pub struct KbsSettings {
     pub tpm_registration: Option<RegistrationSettings>,
     /// Builder keys signed reference-value provenance must verify with; empty: imports refused.
     pub provenance_keys: TrustedBuilderKeys,
+    /// Appraise with this verifier service instead of the embedded verifier.
+    pub remote: Option<RemoteVerifier>,
+}
+
+fn remote_verifier(config: &Config) -> Result<Option<RemoteVerifier>, KbsError> {
+    let Some(remote) = &config.verifier else {
+        return Ok(None);
+    };
+    let tls = TlsFiles {
+        cert: remote.cert.clone(),
+        key: remote.key.clone(),
+        ca: remote.ca.clone(),
+    };
+    let verifier = RemoteVerifier::connect(&remote.url, &remote.domain, &tls).map_err(internal)?;
+    info!(url = %remote.url, "appraisals go to the verifier service (mutual TLS); reference values and the appraisal policy set here are forwarded to it");
+    Ok(Some(verifier))
 }
 
 fn provenance_keys(config: &Config) -> Result<TrustedBuilderKeys, KbsError> {

@@ -5,6 +5,7 @@
 
 pub mod dsse;
 pub mod swtpm;
+pub mod verifier_service;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -46,6 +47,11 @@ pub struct KbsOptions {
     pub serve_args: Vec<String>,
     /// TOML appended to the generated config (e.g. an `[snp]` section).
     pub extra_config: String,
+    /// Appraise through a separately started `warden-verifier serve` (mutual TLS) instead of
+    /// the embedded verifier; `allow_sample` then enables sample on the service.
+    pub remote_verifier: bool,
+    /// Extra `warden-verifier serve` arguments (e.g. `--insecure-dev-roots DIR`).
+    pub verifier_args: Vec<String>,
 }
 
 impl Default for KbsOptions {
@@ -58,6 +64,8 @@ impl Default for KbsOptions {
             auth_burst: 40.0,
             serve_args: Vec::new(),
             extra_config: String::new(),
+            remote_verifier: false,
+            verifier_args: Vec::new(),
         }
     }
 }
@@ -67,6 +75,8 @@ pub struct Kbs {
     pub url: String,
     child: Option<Child>,
     serve_args: Vec<String>,
+    /// The verifier service, when the KBS appraises remotely.
+    pub verifier: Option<verifier_service::VerifierProcess>,
 }
 
 impl Kbs {
@@ -83,6 +93,28 @@ impl Kbs {
                 .args(["admin", "keygen", "--name", "reader", "--out"])
                 .arg(dir.path().join("kbs/keys")),
         );
+        let (verifier, verifier_config) = if options.remote_verifier {
+            let pki = verifier_service::MtlsPki::generate(&dir.path().join("pki"));
+            let mut args = options.verifier_args.clone();
+            if options.allow_sample {
+                args.push("--insecure-allow-sample".into());
+            }
+            let process = verifier_service::VerifierProcess::start(
+                &pki,
+                &dir.path().join("verifier-state"),
+                &args,
+            );
+            let config = format!(
+                "[verifier]\nurl = \"{}\"\nca = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\n",
+                process.url,
+                pki.file("ca.pem").display(),
+                pki.file("client.pem").display(),
+                pki.file("client.key").display()
+            );
+            (Some(process), config)
+        } else {
+            (None, String::new())
+        };
         let config = format!(
             r#"listen = "127.0.0.1:0"
 insecure_allow_sample = {sample}
@@ -111,8 +143,10 @@ roles = ["reader"]
 [log]
 filter = "debug"
 {extra}
+{verifier_config}
 "#,
-            sample = options.allow_sample,
+            // With a remote verifier, the service decides which TEEs it accepts.
+            sample = options.allow_sample && !options.remote_verifier,
             timeout = options.session_timeout,
             rate = options.auth_per_second,
             burst = options.auth_burst,
@@ -125,6 +159,7 @@ filter = "debug"
             url: String::new(),
             child: None,
             serve_args: options.serve_args,
+            verifier,
         };
         kbs.spawn();
         kbs
@@ -148,46 +183,14 @@ filter = "debug"
 
     fn spawn(&mut self) {
         let ready = self.home().join("ready");
-        let _ = std::fs::remove_file(&ready);
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.log_path())
-            .expect("log file");
-        let child = Command::new(binary("warden-kbs"))
+        let mut command = Command::new(binary("warden-kbs"));
+        command
             .args(["serve", "--config"])
             .arg(self.home().join("kbs.toml"))
-            .arg("--ready-file")
-            .arg(&ready)
-            .args(&self.serve_args)
-            .env_remove("RUST_LOG")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn warden-kbs");
+            .args(&self.serve_args);
+        let (child, address) = spawn_until_ready(command, &ready, &self.log_path(), "warden-kbs");
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(address) = std::fs::read_to_string(&ready)
-                && !address.is_empty()
-            {
-                self.url = format!("https://{address}");
-                return;
-            }
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
-                panic!("warden-kbs exited with {status}; log:\n{}", self.log());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "warden-kbs did not start; log:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        self.url = format!("https://{address}");
     }
 
     /// Kills the KBS with SIGKILL (no chance to flush anything) and starts it again on the same
@@ -244,15 +247,7 @@ filter = "debug"
             secret_file.to_str().expect("utf-8"),
         ]);
         std::fs::remove_file(&secret_file).expect("remove secret");
-        let rv = self.dir.path().join("rv.json");
-        std::fs::write(&rv, rv_json).expect("write rv");
-        self.admin(&[
-            "reference-value",
-            "set",
-            rv_name,
-            "--file",
-            rv.to_str().expect("utf-8"),
-        ]);
+        self.set_reference_value(rv_name, rv_json);
         let policy = repo_root().join("policies/allow-insecure-sample.rego");
         self.admin(&[
             "policy",
@@ -261,6 +256,19 @@ filter = "debug"
             prefix,
             "--file",
             policy.to_str().expect("utf-8"),
+        ]);
+    }
+
+    /// Sets reference value `name` to `json` through the admin CLI.
+    pub fn set_reference_value(&self, name: &str, json: &str) {
+        let file = self.dir.path().join(format!("rv-{name}.json"));
+        std::fs::write(&file, json).expect("write reference value");
+        self.admin(&[
+            "reference-value",
+            "set",
+            name,
+            "--file",
+            file.to_str().expect("utf-8"),
         ]);
     }
 
@@ -309,6 +317,49 @@ filter = "debug"
             }
         }
         bytes
+    }
+}
+
+/// Starts `command` with `--ready-file ready`, its stderr appended to `log`, and waits (up to
+/// 30 s) until it writes its bound address there. Panics (this is test support) when it exits
+/// or does not get ready, showing its log.
+pub fn spawn_until_ready(
+    mut command: Command,
+    ready: &Path,
+    log: &Path,
+    name: &str,
+) -> (Child, String) {
+    let _ = std::fs::remove_file(ready);
+    let log_file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("log file");
+    let mut child = command
+        .arg("--ready-file")
+        .arg(ready)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(log_file)
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {name}: {e}"));
+    let log_text = || std::fs::read_to_string(log).unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(address) = std::fs::read_to_string(ready)
+            && !address.is_empty()
+        {
+            return (child, address);
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{name} exited with {status}; log:\n{}", log_text());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name} did not start; log:\n{}",
+            log_text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

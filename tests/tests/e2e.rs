@@ -289,15 +289,7 @@ async fn release_policy_denies_with_403_and_unknown_resources_are_404() {
     let (status, _) = client.get("/kbs/v0/resource/demo/key/one", None).await;
     assert_eq!(status, 200);
     // Reference values not met: the appraisal is a warning and the release is refused.
-    let rv = kbs.dir.path().join("rv-high.json");
-    std::fs::write(&rv, r#"{"min_svn": 9}"#).unwrap();
-    kbs.admin(&[
-        "reference-value",
-        "set",
-        "sample",
-        "--file",
-        rv.to_str().unwrap(),
-    ]);
+    kbs.set_reference_value("sample", r#"{"min_svn": 9}"#);
     let stricter = RawClient::new(&kbs);
     stricter.attest().await;
     let (status, _) = stricter.get("/kbs/v0/resource/demo/key/one", None).await;

@@ -17,6 +17,7 @@ pub mod policy;
 pub mod provenance;
 pub mod reference;
 pub mod registry;
+pub mod service;
 pub mod tee;
 pub mod x509;
 

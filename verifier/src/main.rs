@@ -13,6 +13,7 @@ use time::format_description::well_known::Rfc3339;
 use warden_verifier::appraisal::DEFAULT_APPRAISAL_POLICY;
 use warden_verifier::collateral::CollateralSet;
 use warden_verifier::ear::{EarClaims, TokenVerifier};
+use warden_verifier::service::{TlsFiles, VerifierService};
 use warden_verifier::tee::snp::SnpEvidence;
 use warden_verifier::tee::snp::certs::{AmdRoots, Collateral, Endorsements};
 use warden_verifier::tee::tdx::TdxEvidence;
@@ -42,6 +43,54 @@ enum Command {
     /// reference-value comparison (with the nearest allowed value on a mismatch) and every
     /// policy outcome. With `--token`, show the trace summary an EAR token carries instead.
     Explain(AppraiseArgs),
+    /// Run the verifier as a gRPC service over mutual TLS (see proto/warden/verifier/v1).
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port (see --ready-file).
+    #[arg(long, default_value = "127.0.0.1:50051")]
+    listen: std::net::SocketAddr,
+    /// Written with the bound address once the service accepts connections.
+    #[arg(long)]
+    ready_file: Option<PathBuf>,
+    /// Server certificate chain (PEM).
+    #[arg(long)]
+    tls_cert: PathBuf,
+    /// Server private key (PEM).
+    #[arg(long)]
+    tls_key: PathBuf,
+    /// CA (PEM) that every client certificate must chain to: clients without one are refused.
+    #[arg(long)]
+    tls_client_ca: PathBuf,
+    /// Where reference values and the appraisal policy set through the service are kept.
+    #[arg(long)]
+    state_dir: PathBuf,
+    /// SNP collateral: VCEK/VLEK certificates and AMD CRLs (DER or PEM).
+    #[arg(long)]
+    snp_collateral_dir: Option<PathBuf>,
+    /// TDX collateral: TCB info, QE identity, CRLs, TCB signing chain.
+    #[arg(long)]
+    tdx_collateral_dir: Option<PathBuf>,
+    /// TPM AK CA certificates and pinned AK public keys.
+    #[arg(long)]
+    tpm_trust_dir: Option<PathBuf>,
+    /// Refuse SNP evidence unless a fresh AMD CRL is in the collateral.
+    #[arg(long)]
+    require_crl: bool,
+    /// Accept TDX evidence when no Intel CRL covers its PCK chain (reported as NOT CHECKED).
+    #[arg(long)]
+    allow_missing_crl: bool,
+    /// TPM: accept SHA-1 signatures and PCR banks.
+    #[arg(long)]
+    allow_sha1: bool,
+    /// Enable the software-only sample TEE. INSECURE.
+    #[arg(long)]
+    insecure_allow_sample: bool,
+    /// Also trust the SNP development roots in DIR (sim-snp). INSECURE.
+    #[arg(long, value_name = "DIR")]
+    insecure_dev_roots: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -120,7 +169,91 @@ fn main() -> ExitCode {
         Command::Appraise(args) => finish(appraise(&args, Mode::Appraise)),
         Command::Explain(args) if args.token.is_some() => finish(explain_token(&args)),
         Command::Explain(args) => finish(appraise(&args, Mode::Explain)),
+        Command::Serve(args) => finish(serve(&args)),
     }
+}
+
+fn collateral_dir<T: CollateralSet>(dir: &Option<PathBuf>) -> Result<T, String> {
+    dir.as_deref().map_or_else(|| Ok(T::default()), T::from_dir)
+}
+
+fn serve(args: &ServeArgs) -> Result<ExitCode, String> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    if args.insecure_allow_sample {
+        tracing::warn!(
+            "INSECURE: the software-only sample TEE is enabled; its results are marked insecure"
+        );
+    }
+    let snp_dev_roots = args
+        .insecure_dev_roots
+        .as_deref()
+        .map(AmdRoots::load_dev_roots)
+        .transpose()?;
+    if let Some(dir) = &args.insecure_dev_roots {
+        tracing::warn!(dir = %dir.display(), "INSECURE: trusting SNP development roots (sim-snp); results verified through them are marked insecure");
+    }
+    let registry = VerifierRegistry::new(&VerifierSettings {
+        allow_insecure_sample: args.insecure_allow_sample,
+        snp_dev_roots,
+        snp_collateral: Arc::new(Collateral::new(collateral_dir::<Endorsements>(
+            &args.snp_collateral_dir,
+        )?)),
+        snp_require_crl: args.require_crl,
+        tdx_collateral: Arc::new(TdxCollateral::new(collateral_dir::<TdxEndorsements>(
+            &args.tdx_collateral_dir,
+        )?)),
+        tdx_allow_missing_crl: args.allow_missing_crl,
+        tpm_trust: Arc::new(SharedTpmTrust::new(collateral_dir::<TpmTrust>(
+            &args.tpm_trust_dir,
+        )?)),
+        tpm_allow_sha1: args.allow_sha1,
+    });
+    let policy = Appraiser::compile_policy("default", DEFAULT_APPRAISAL_POLICY)
+        .map_err(|e| e.to_string())?;
+    let appraiser = Appraiser::new(registry, policy, ReferenceValues::default());
+    let service = VerifierService::open(appraiser, &args.state_dir).map_err(|e| e.to_string())?;
+    let tls = TlsFiles {
+        cert: args.tls_cert.clone(),
+        key: args.tls_key.clone(),
+        ca: args.tls_client_ca.clone(),
+    }
+    .server_config()
+    .map_err(|e| e.to_string())?;
+    let listener = std::net::TcpListener::bind(args.listen)
+        .map_err(|e| format!("bind {}: {e}", args.listen))?;
+    let address = listener.local_addr().map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let serving = warden_verifier::service::serve(listener, tls, service, shutdown_signal());
+        tracing::info!(%address, "verifier service listening (gRPC, mutual TLS)");
+        if let Some(file) = &args.ready_file {
+            std::fs::write(file, address.to_string())
+                .map_err(|e| format!("{}: {e}", file.display()))?;
+        }
+        serving.await.map_err(|e| e.to_string())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    let mut terminate =
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(_) => return interrupt.await.unwrap_or(()),
+        };
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate.recv() => {}
+    }
+    tracing::info!("verifier service shutting down");
 }
 
 fn finish(outcome: Result<ExitCode, String>) -> ExitCode {

@@ -159,6 +159,9 @@ pub enum Rejection {
     InitDataUnbound(Tee),
     #[error("appraisal policy failed: {0}")]
     Policy(String),
+    /// A verifier service's refusal, in its own words (the text of its rejection).
+    #[error("{0}")]
+    Remote(String),
 }
 
 fn describe_failures(failed: &[Check]) -> String {

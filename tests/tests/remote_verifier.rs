@@ -1,0 +1,174 @@
+//! The KBS appraising through a separately started `warden-verifier serve` over mutual TLS:
+//! the same scenario gives the same answers as with the embedded verifier, and the service
+//! refuses clients without a certificate from its client CA.
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+use warden_tests::verifier_service::{MtlsPki, VerifierProcess};
+use warden_tests::{Kbs, KbsOptions, RawClient};
+use warden_verifier::service::{RemoteVerifier, TlsFiles};
+
+const SECRET: &[u8] = b"remote-verifier-secret";
+
+/// The parts of a token that must not depend on where appraisal ran.
+fn appraisal_of(token: &str) -> Value {
+    let payload = token.split('.').nth(1).unwrap();
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    let submod = &claims["submods"]["cpu0"];
+    json!({
+        "status": submod["ear.status"],
+        "trust_vector": submod["ear.trustworthiness-vector"],
+        "policy": submod["ear.appraisal-policy-id"],
+        "claims": submod["ear.veraison.annotated-evidence"],
+        "trace": submod["warden.trace"],
+        "insecure": claims["warden.insecure"],
+    })
+}
+
+/// `text` with every run of 32 or more hex digits (this client's own digests) replaced by `#`.
+fn without_digests(text: &str) -> String {
+    let mut out = String::new();
+    let mut run = String::new();
+    for c in text.chars().chain(std::iter::once(' ')) {
+        if c.is_ascii_hexdigit() {
+            run.push(c);
+            continue;
+        }
+        out.push_str(if run.len() >= 32 { "#" } else { &run });
+        run.clear();
+        out.push(c);
+    }
+    out.pop();
+    out
+}
+
+/// One scenario against a KBS; returns everything a client could observe, in order.
+async fn observe(remote: bool) -> (Vec<Value>, Kbs) {
+    let kbs = Kbs::start(KbsOptions {
+        remote_verifier: remote,
+        ..KbsOptions::default()
+    });
+    let mut seen = Vec::new();
+    kbs.provision_sample("demo/key/one", SECRET, "demo/");
+    let output = kbs.agent(&["get-resource", "demo/key/one"]);
+    assert!(
+        output.status.success(),
+        "remote={remote}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    seen.push(json!(output.stdout == SECRET));
+
+    attest_and_fetch(&kbs, &mut seen).await;
+
+    // Evidence that binds another nonce: refused, with the verifier's own words.
+    let tampered = RawClient::new(&kbs);
+    let (_, challenge) = tampered.auth().await;
+    let nonce = challenge["nonce"].as_str().unwrap();
+    let (status, error) = tampered
+        .post(
+            "/kbs/v0/attest",
+            tampered.attestation(nonce, "b3RoZXItbm9uY2U="),
+        )
+        .await;
+    let detail = error["detail"].as_str().unwrap_or_default();
+    seen.push(json!([status, error["type"], without_digests(detail)]));
+
+    // Stricter reference values, forwarded to wherever appraisal runs: a warning, refused.
+    kbs.set_reference_value("sample", r#"{"min_svn": 9}"#);
+    attest_and_fetch(&kbs, &mut seen).await;
+    (seen, kbs)
+}
+
+/// A fresh client attests and asks for the secret: records the appraisal and the status.
+async fn attest_and_fetch(kbs: &Kbs, seen: &mut Vec<Value>) {
+    let client = RawClient::new(kbs);
+    let mut appraisal = appraisal_of(&client.attest().await);
+    // The claims carry this client's own report data; compare everything else.
+    appraisal["claims"]["sample"]["report_data"] = Value::Null;
+    seen.push(appraisal);
+    let (status, _) = client.get("/kbs/v0/resource/demo/key/one", None).await;
+    seen.push(json!(status));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_kbs_gives_the_same_verdicts_through_the_verifier_service_as_embedded() {
+    let (embedded, _) = observe(false).await;
+    let (remote, kbs) = observe(true).await;
+    assert_eq!(remote, embedded);
+    // The scenario is the one intended, not two identical failures.
+    assert_eq!(embedded[0], true);
+    assert_eq!(embedded[1]["status"], "affirming");
+    assert_eq!(embedded[2], 200);
+    assert_eq!(embedded[3][0], 401);
+    assert!(
+        embedded[3][2].as_str().unwrap().contains("report_data"),
+        "{}",
+        embedded[3]
+    );
+    assert_eq!(embedded[4]["status"], "warning");
+    assert_eq!(
+        embedded[4]["trace"]["failed"],
+        json!(["reference_values.sample.min_svn", "policy.executables"])
+    );
+    assert_eq!(embedded[5], 403);
+    // It really went through the service, and the service said its results were insecure.
+    let verifier = kbs.verifier.as_ref().unwrap();
+    let log = verifier.log();
+    assert!(log.contains("INSECURE result appraised"), "{log}");
+    assert!(log.contains("reference value set"), "{log}");
+    assert!(kbs.log().contains("appraisals go to the verifier service"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_service_refuses_clients_without_a_certificate_from_its_client_ca() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let pki = MtlsPki::generate(&dir.path().join("pki"));
+    let mut service = VerifierProcess::start(&pki, &dir.path().join("state"), &[]);
+    let client = |url: &str, name: &str| {
+        let tls = TlsFiles {
+            cert: pki.file(&format!("{name}.pem")),
+            key: pki.file(&format!("{name}.key")),
+            ca: pki.file("ca.pem"),
+        };
+        RemoteVerifier::connect(url, "localhost", &tls).unwrap()
+    };
+    let trusted = client(&service.url, "client");
+    assert_eq!(trusted.health().await.unwrap(), "serving");
+    let rogue = client(&service.url, "rogue-client");
+    assert!(
+        rogue.health().await.is_err(),
+        "a certificate from another CA"
+    );
+
+    // No client certificate at all: the TLS handshake fails.
+    let ca = std::fs::read(pki.file("ca.pem")).unwrap();
+    let anonymous = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
+        .build()
+        .unwrap();
+    let url = format!(
+        "{}/warden.verifier.v1.Verifier/Health",
+        service.url.replace("127.0.0.1", "localhost")
+    );
+    assert!(anonymous.post(url).send().await.is_err());
+
+    // What is set through the service survives its restart.
+    trusted
+        .set_reference_value("sample", &json!({"min_svn": 3}), None)
+        .await
+        .unwrap();
+    service.restart();
+    let after = client(&service.url, "client");
+    assert_eq!(
+        after.list_reference_values().await.unwrap(),
+        json!({"sample": {"min_svn": 3}})
+    );
+    assert!(after.delete_reference_value("sample").await.unwrap());
+    assert!(!after.delete_reference_value("sample").await.unwrap());
+}
