@@ -3,7 +3,9 @@
 # load generator (full RCAR + resource fetch by N concurrent agents against a release-built KBS).
 # Results: target/criterion/, bench-results/snp.json (SNP appraisal vs raw P-384),
 # bench-results/tdx.json (TDX examination and appraisal vs raw P-256), bench-results/tpm.json (TPM
-# quote appraisal, RSA-2048 and P-256 AKs, vs raw verification) and bench-results/load.json.
+# quote appraisal, RSA-2048 and P-256 AKs, vs raw verification), bench-results/service.json (SNP
+# appraisals through the gRPC verifier service over mutual TLS vs embedded) and
+# bench-results/load.json.
 #   bash scripts/bench.sh            # both
 #   bash scripts/bench.sh load       # only the load generator
 set -euo pipefail
@@ -13,7 +15,7 @@ ensure_build_dependencies
 what=${1:-all}
 
 if [ "$what" = all ] || [ "$what" = criterion ]; then
-  cargo bench --locked -p warden-wire -p warden-verifier -p warden-kbs --bench jwe --bench appraisal --bench snp --bench tdx --bench tpm --bench token_and_policy -- --warm-up-time 1 --measurement-time 3
+  cargo bench --locked -p warden-wire -p warden-verifier -p warden-kbs --bench jwe --bench appraisal --bench snp --bench tdx --bench tpm --bench service --bench token_and_policy -- --warm-up-time 1 --measurement-time 3
 fi
 
 if [ "$what" = all ] || [ "$what" = load ]; then

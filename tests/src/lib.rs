@@ -292,15 +292,28 @@ filter = "debug"
 
     /// An HTTPS client trusting this KBS's CA, with a cookie store like a CoCo client.
     pub fn http(&self) -> reqwest::Client {
+        self.client(false)
+    }
+
+    /// Like [`Kbs::http`] but over HTTP/2: a response the server sends before it has read a
+    /// whole request body (413) reaches the client instead of a broken pipe.
+    pub fn http2(&self) -> reqwest::Client {
+        self.client(true)
+    }
+
+    fn client(&self, http2: bool) -> reqwest::Client {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let pem = std::fs::read(self.ca_file()).expect("ca");
         let mut roots = rustls::RootCertStore::empty();
         for cert in rustls_pemfile_certs(&pem) {
             roots.add(cert).expect("add root");
         }
-        let tls = rustls::ClientConfig::builder()
+        let mut tls = rustls::ClientConfig::builder()
             .with_root_certificates(roots)
             .with_no_client_auth();
+        if http2 {
+            tls.alpn_protocols = vec![b"h2".to_vec()];
+        }
         reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
             .cookie_store(true)

@@ -474,8 +474,11 @@ async fn malformed_bodies_get_400_not_a_crash() {
         let error: Value = response.json().await.unwrap();
         assert!(error["type"].is_string() && error["detail"].is_string());
     }
+    // Over HTTP/1.1 the server's early 413 races the client's write of the rest of the body
+    // (a broken pipe); HTTP/2 delivers it.
     let huge = vec![b'a'; 2 << 20];
-    let response = http
+    let response = kbs
+        .http2()
         .post(format!("{}/kbs/v0/attest", kbs.url))
         .body(huge)
         .send()

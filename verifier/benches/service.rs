@@ -1,0 +1,196 @@
+//! Appraisals per second through the gRPC verifier service (mutual TLS on loopback, in this
+//! process) against the embedded verifier, on the same real SNP evidence (Genoa v3 vector) in
+//! the same run. Writes `bench-results/service.json` with the overhead.
+//!
+//! The service appraises at its own clock, so the vector's VCEK must be valid now; the bench
+//! checks every answer is affirming.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use criterion::{Criterion, criterion_group};
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+};
+use serde_json::json;
+use time::OffsetDateTime;
+use warden_verifier::appraisal::DEFAULT_APPRAISAL_POLICY;
+use warden_verifier::service::{RemoteVerifier, TlsFiles, VerifierService};
+use warden_verifier::tee::snp::SnpEvidence;
+use warden_verifier::tee::snp::certs::{Collateral, Endorsements};
+use warden_verifier::{
+    AppraisalRequest, Appraiser, ExpectedBinding, ReferenceValues, Status, VerifierRegistry,
+    VerifierSettings,
+};
+use warden_wire::snp::Report;
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+mod support;
+
+use support::{rate, round3};
+
+/// Writes a CA, a server certificate for localhost and a client certificate (PEM) into `dir`.
+fn pki(dir: &std::path::Path) -> (TlsFiles, TlsFiles) {
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca =
+        CertifiedIssuer::self_signed(ca_params, KeyPair::generate().expect("key")).expect("CA");
+    std::fs::write(dir.join("ca.pem"), ca.pem()).expect("write");
+    let mut files = Vec::new();
+    for (name, purpose) in [
+        ("server", ExtendedKeyUsagePurpose::ServerAuth),
+        ("client", ExtendedKeyUsagePurpose::ClientAuth),
+    ] {
+        let key = KeyPair::generate().expect("key");
+        let mut params = CertificateParams::new(vec!["localhost".to_owned()]).expect("params");
+        params.extended_key_usages = vec![purpose];
+        let cert = params.signed_by(&key, &ca).expect("certificate");
+        std::fs::write(dir.join(format!("{name}.pem")), cert.pem()).expect("write");
+        std::fs::write(dir.join(format!("{name}.key")), key.serialize_pem()).expect("write");
+        files.push(TlsFiles {
+            cert: dir.join(format!("{name}.pem")),
+            key: dir.join(format!("{name}.key")),
+            ca: dir.join("ca.pem"),
+        });
+    }
+    let client = files.pop().expect("client");
+    (files.pop().expect("server"), client)
+}
+
+fn appraiser(vcek: &[u8], measurement: &[u8]) -> Appraiser {
+    let mut collateral = Endorsements::default();
+    collateral.add_bytes(vcek).expect("vcek");
+    let registry = VerifierRegistry::new(&VerifierSettings {
+        snp_collateral: Arc::new(Collateral::new(collateral)),
+        ..Default::default()
+    });
+    let reference = json!({"snp": {"measurements": [hex::encode(measurement)]}});
+    Appraiser::new(
+        registry,
+        Appraiser::compile_policy("default", DEFAULT_APPRAISAL_POLICY).expect("policy"),
+        ReferenceValues::new(serde_json::from_value(reference).expect("reference values")),
+    )
+}
+
+fn service(c: &mut Criterion) {
+    let Some(dir) = common::snp_vectors().map(|dir| dir.join("trustee-genoa-v3")) else {
+        return;
+    };
+    let report_bytes = std::fs::read(dir.join("report.bin")).expect("report");
+    let vcek = std::fs::read(dir.join("vcek.der")).expect("vcek");
+    let report = Report::parse(&report_bytes).expect("report");
+    let evidence = SnpEvidence {
+        report: report_bytes.clone(),
+        endorsements: Vec::new(),
+    }
+    .to_json();
+    let expected = ExpectedBinding {
+        report_data: Some(report.report_data().to_vec()),
+        init_data_digest: None,
+    };
+    let request = AppraisalRequest {
+        tee: "snp",
+        evidence: &evidence,
+        expected: expected.clone(),
+    };
+    // The service's clock is the wall clock: embedded appraisal uses the same, read per call.
+    let embedded = appraiser(&vcek, report.measurement());
+    let affirmed =
+        |status: Status| assert_eq!(status, Status::Affirming, "the vector must be valid now");
+    affirmed(
+        embedded
+            .appraise(&request, OffsetDateTime::now_utc())
+            .expect("embedded appraisal")
+            .status,
+    );
+
+    let work = tempfile::tempdir().expect("tempdir");
+    let (server_tls, client_tls) = pki(work.path());
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("https://{}", listener.local_addr().expect("address"));
+    let service = VerifierService::open(
+        appraiser(&vcek, report.measurement()),
+        &work.path().join("state"),
+    )
+    .expect("service");
+    let server_config = server_tls.server_config().expect("server TLS");
+    runtime.spawn(warden_verifier::service::serve(
+        listener,
+        server_config,
+        service,
+        std::future::pending(),
+    ));
+    let remote = runtime
+        .block_on(async { RemoteVerifier::connect(&url, "localhost", &client_tls) })
+        .expect("client");
+    let remote_appraise = || {
+        let (outcome, _trace) = runtime
+            .block_on(remote.appraise(&request))
+            .expect("remote appraisal");
+        affirmed(outcome.expect("affirmed").status);
+    };
+    remote_appraise();
+
+    c.bench_function("service/embedded_appraise", |b| {
+        b.iter(|| embedded.appraise(&request, OffsetDateTime::now_utc()))
+    });
+    c.bench_function("service/embedded_appraise_with_trace", |b| {
+        b.iter(|| embedded.appraise_detailed(&request, OffsetDateTime::now_utc()))
+    });
+    c.bench_function("service/grpc_mtls_appraise", |b| b.iter(remote_appraise));
+
+    let embedded_rate = rate(&|| {
+        affirmed(
+            embedded
+                .appraise(&request, OffsetDateTime::now_utc())
+                .expect("appraisal")
+                .status,
+        )
+    });
+    let remote_rate = rate(&remote_appraise);
+    // Sixteen calls in flight on one connection: what a busy broker sees.
+    let in_flight: u32 = 16;
+    let remote_concurrent_rate = rate(&|| {
+        runtime.block_on(async {
+            let calls: Vec<_> = (0..in_flight)
+                .map(|_| {
+                    let (remote, evidence, expected) =
+                        (remote.clone(), evidence.clone(), expected.clone());
+                    tokio::spawn(async move {
+                        let request = AppraisalRequest {
+                            tee: "snp",
+                            evidence: &evidence,
+                            expected,
+                        };
+                        remote.appraise(&request).await
+                    })
+                })
+                .collect();
+            for call in calls {
+                let (outcome, _trace) = call.await.expect("task").expect("remote appraisal");
+                affirmed(outcome.expect("affirmed").status);
+            }
+        })
+    }) * f64::from(in_flight);
+    let summary = json!({
+        "evidence": "snp trustee-genoa-v3, default policy, measurement listed",
+        "embedded_appraisals_per_s": embedded_rate.round(),
+        "grpc_mtls_appraisals_per_s_one_in_flight": remote_rate.round(),
+        "grpc_mtls_appraisals_per_s_16_in_flight": remote_concurrent_rate.round(),
+        "grpc_over_embedded_one_in_flight": round3(remote_rate / embedded_rate),
+        "grpc_overhead_us_per_appraisal_one_in_flight": ((1e6 / remote_rate - 1e6 / embedded_rate) * 10.0).round() / 10.0,
+    });
+    println!("service summary: {summary:#}");
+    let out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../bench-results");
+    let _ = std::fs::create_dir_all(&out);
+    let _ = std::fs::write(out.join("service.json"), format!("{summary:#}\n"));
+}
+
+criterion_group!(benches, service);
+
+fn main() {
+    benches();
+    criterion::Criterion::default().final_summary();
+}
