@@ -125,6 +125,14 @@ fn service(c: &mut Criterion) {
     let remote = runtime
         .block_on(async { RemoteVerifier::connect(&url, "localhost", &client_tls) })
         .expect("client");
+    // The service's reference values are what was set through it (its state directory).
+    runtime
+        .block_on(remote.set_reference_value(
+            "snp",
+            &json!({"measurements": [hex::encode(report.measurement())]}),
+            None,
+        ))
+        .expect("set reference value");
     let remote_appraise = || {
         let (outcome, _trace) = runtime
             .block_on(remote.appraise(&request))

@@ -150,7 +150,8 @@ pub struct VerifierService {
 
 impl VerifierService {
     /// Restores the reference values and appraisal policy kept in `state_dir` into
-    /// `appraiser`.
+    /// `appraiser`: the state directory is the service's source of reference values (whatever
+    /// `appraiser` held is replaced); the policy is replaced only when one was set.
     pub fn open(appraiser: Appraiser, state_dir: &Path) -> Result<Self, ServiceError> {
         let state = StateDir {
             dir: state_dir.to_path_buf(),
@@ -390,7 +391,8 @@ pub async fn serve(
         .tls_config(tls)?
         .add_service(service.into_server())
         .serve_with_incoming_shutdown(
-            tonic::transport::server::TcpIncoming::from(listener),
+            // Without NODELAY a small response waits for the client's delayed ACK (~40 ms).
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
             shutdown,
         )
         .await?;
@@ -414,6 +416,7 @@ impl RemoteVerifier {
             .map_err(|e| ServiceError::Call(format!("{url}: {e}")))?
             .tls_config(tls.client_config(domain)?)?
             .connect_timeout(std::time::Duration::from_secs(5))
+            .tcp_nodelay(true)
             .timeout(std::time::Duration::from_secs(30))
             .connect_lazy();
         Ok(Self {
