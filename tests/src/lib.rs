@@ -481,6 +481,15 @@ impl RawClient {
         })
     }
 
+    /// The Attestation body a CoCo client sends for `evidence` with init-data `body` (TOML).
+    pub fn attestation_with_init_data(&self, nonce: &str, evidence: Value, body: &str) -> Value {
+        json!({
+            "init-data": {"format": "toml", "body": body},
+            "runtime-data": {"nonce": nonce, "tee-pubkey": self.key.public_jwk()},
+            "tee-evidence": {"primary_evidence": evidence, "additional_evidence": ""},
+        })
+    }
+
     /// Full handshake; returns the token.
     pub async fn attest(&self) -> String {
         let (status, challenge) = self.auth().await;

@@ -213,20 +213,6 @@ async fn a_report_without_certificates_is_verified_with_a_vcek_fetched_once_from
     assert!(error.contains("no VCEK certificate"), "{error}");
 }
 
-/// The Attestation body a CoCo client sends for `evidence`, with init-data.
-fn attestation_with_init_data(
-    client: &RawClient,
-    nonce: &str,
-    evidence: Value,
-    body: &str,
-) -> Value {
-    serde_json::json!({
-        "init-data": {"format": "toml", "body": body},
-        "runtime-data": {"nonce": nonce, "tee-pubkey": client.key.public_jwk()},
-        "tee-evidence": {"primary_evidence": evidence, "additional_evidence": ""},
-    })
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn init_data_is_accepted_only_when_host_data_carries_its_digest() {
     let chain_dir = tempfile::tempdir().unwrap();
@@ -260,7 +246,7 @@ async fn init_data_is_accepted_only_when_host_data_carries_its_digest() {
             client
                 .post(
                     "/kbs/v0/attest",
-                    attestation_with_init_data(client, &nonce, evidence, init_data),
+                    client.attestation_with_init_data(&nonce, evidence, init_data),
                 )
                 .await
         }

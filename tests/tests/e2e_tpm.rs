@@ -11,9 +11,11 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use warden_agent::attester::Attester as _;
+use warden_agent::attester::tpm::TpmAttester;
 use warden_agent::attester::tpm_device::{PcrBank, TpmDevice};
 use warden_tests::swtpm::Swtpm;
-use warden_tests::{Kbs, KbsOptions};
+use warden_tests::{Kbs, KbsOptions, RawClient};
 
 const SECRET: &[u8] = b"warden-swtpm-secret-7e01";
 /// The PCR the reference value pins and the test later extends (application-defined on PCs).
@@ -216,4 +218,72 @@ fn an_ek_from_an_untrusted_ca_is_refused_and_an_unregistered_ak_is_not_trusted()
     let output = agent(&closed, &tpm, &ak_file, &["tpm-register"]);
     expect_exit(&output, 1, &closed, &tpm);
     assert!(String::from_utf8_lossy(&output.stderr).contains("disabled"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn init_data_is_accepted_only_when_pcr8_carries_its_digest() {
+    let tpm = Swtpm::start();
+    let work = tempfile::tempdir().unwrap();
+    let kbs = kbs_trusting(&tpm.local_ca_certificates(), work.path());
+    provision(&kbs, &read_pcr(&tpm));
+    let ak_file = work.path().join("ak.blob");
+    let output = agent(&kbs, &tpm, &ak_file, &["tpm-register"]);
+    assert!(output.status.success(), "{}", explain(&output, &kbs, &tpm));
+
+    let init_data =
+        "version = \"0.1.0\"\nalgorithm = \"sha256\"\n[data]\n\"policy.rego\" = \"allow\"\n";
+    let digest: [u8; 32] = Sha256::digest(init_data.as_bytes()).into();
+    let client = RawClient::new(&kbs);
+    let attester = TpmAttester::new(tpm.tcti(), &ak_file);
+    let attest = |body: &'static str| {
+        let (client, attester) = (&client, &attester);
+        async move {
+            let (status, challenge) = client.auth_as("tpm").await;
+            assert_eq!(status, 200, "{challenge}");
+            let nonce = challenge["nonce"].as_str().unwrap().to_owned();
+            let binding = warden_wire::runtime_data_digest(&nonce, &client.key.public_jwk(), "");
+            let evidence = attester.evidence(&binding).expect("TPM evidence");
+            client
+                .post(
+                    "/kbs/v0/attest",
+                    client.attestation_with_init_data(&nonce, evidence, body),
+                )
+                .await
+        }
+    };
+
+    // PCR 8 still zero: the init-data is not bound.
+    let (status, body) = attest(init_data).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("init_data"),
+        "{body}"
+    );
+
+    // The guest measures its init-data into PCR 8, as CoCo's TPM attesters do.
+    TpmDevice::open(&tpm.tcti())
+        .and_then(|mut device| device.extend_pcr(8, digest))
+        .expect("extend PCR 8");
+    let (status, body) = attest(init_data).await;
+    assert_eq!(status, 200, "{body}");
+    let claims = token_claims(body["token"].as_str().unwrap());
+    let evidence = &claims["submods"]["cpu0"]["ear.veraison.annotated-evidence"]["tpm"];
+    assert_eq!(evidence["init_data"], hex::encode(digest));
+    assert_eq!(claims["submods"]["cpu0"]["ear.status"], "affirming");
+
+    // Other init-data, or a SHA-384 digest (which no SHA-256 PCR can hold), is refused.
+    let (status, body) = attest("version = \"0.1.0\"\nalgorithm = \"sha256\"\n[data]\n").await;
+    assert_eq!(status, 401, "{body}");
+    let (status, body) = attest(
+        "version = \"0.1.0\"\nalgorithm = \"sha384\"\n[data]\n\"policy.rego\" = \"allow\"\n",
+    )
+    .await;
+    assert_eq!(status, 401, "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("SHA-256 init-data digests only"),
+        "{body}"
+    );
 }

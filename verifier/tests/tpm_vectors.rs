@@ -571,6 +571,17 @@ fn trustee_swtpm_quote_verifies_only_with_its_ak_pinned() {
     assert_eq!(ex.claims["pcrs"]["sha256"]["0"], "00".repeat(32));
     assert_eq!(ex.claims["pcrs"]["sha256"]["17"], "ff".repeat(32));
 
+    // Init-data must be extended into PCR 8, which is zero here: refused, naming the PCR.
+    let with_init_data = |digest: Vec<u8>| ExpectedBinding {
+        init_data_digest: Some(digest),
+        ..binding(&extra_data[..48])
+    };
+    let ex = verifier.examine(&evidence, &with_init_data(vec![0xab; 32]), at(NOW));
+    assert_eq!(failed(&ex), ["init_data"]);
+    assert!(detail(&ex, "init_data").contains(&format!("PCR 8 is {}", "00".repeat(32))));
+    let ex = verifier.examine(&evidence, &with_init_data(vec![0xab; 48]), at(NOW));
+    assert!(detail(&ex, "init_data").contains("SHA-256 init-data digests only"));
+
     let ex =
         TpmVerifier::new(TpmTrust::default()).examine(&evidence, &binding(&extra_data), at(NOW));
     assert_eq!(failed(&ex), ["ak_trust"]);

@@ -23,7 +23,7 @@ use warden_wire::tpm::{Attest, HashAlg, Signature, SignedQuote};
 
 use super::snp::{SnpEvidence, SnpVerifier};
 use super::tdx::{TdxEvidence, TdxVerifier};
-use super::tpm::quote::{QuotePolicy, appraise_quotes};
+use super::tpm::quote::{QuotePolicy, appraise_quotes, check_init_data};
 use super::tpm::trust::AkKey;
 use super::{Check, Examination, ExpectedBinding, Tee, Verifier};
 
@@ -154,14 +154,17 @@ impl AzureVtpmVerifier {
                 Some(((HashAlg::Sha256, u32::try_from(pcr).ok()?), value.clone()))
             })
             .collect();
-        appraise_quotes(
+        if let Some(vouched) = appraise_quotes(
             &mut ex,
             &key.material,
             std::slice::from_ref(&quote),
             &pcrs,
             expected,
             &QuotePolicy { allow_sha1: false },
-        );
+        ) {
+            // Init-data goes to the vTPM's PCR 8: HOST_DATA / MRCONFIGID belong to Azure.
+            check_init_data(&mut ex, expected, &vouched);
+        }
         ex
     }
 }
@@ -206,6 +209,11 @@ impl Verifier for AzureVtpmVerifier {
 
     fn insecure_reason(&self) -> Option<&'static str> {
         None
+    }
+
+    /// Through the vTPM's SHA-256 PCR 8, as for bare TPMs.
+    fn binds_init_data(&self) -> bool {
+        true
     }
 
     fn examine(

@@ -6,14 +6,16 @@
 //! `ak_attributes` (a `TPMT_PUBLIC` AK must be a restricted, fixedTPM signing key, which is what
 //! makes the TPM refuse to sign forged quotes with it), `quote_hash` (SHA-1 only when allowed),
 //! `quote_signature`, `pcr_digest` (recomputed from the reported PCR values by the signature's
-//! hash), `report_data` (`extraData` = expected binding, then zeros), and `event_log` (the log,
-//! when sent, replays to the quoted PCRs in every bank both carry).
+//! hash), `report_data` (`extraData` = expected binding, then zeros), `init_data` (only when the
+//! client presented init-data: SHA-256 PCR 8 = SHA-256(0^32 ‖ digest), CoCo's convention), and
+//! `event_log` (the log, when sent, replays to the quoted PCRs in every bank both carry).
 //!
 //! Claims: `pcrs` (`{bank: {index: hex}}`, only values a verified quote covers), `quote`
 //! (`extra_data`, `clock`, `reset_count`, `restart_count`, `safe`, `firmware_version`,
 //! `signature_scheme`, `signature_hash`, `qualified_signer`), `report_data`, `ak` (`key`,
 //! `spki_sha256`, `trust`: `certificate`|`pinned`|`registered`, `name` for a `TPMT_PUBLIC`,
-//! `root` for a certificate), and for a matching log `event_log` (`bank`, `replayed_pcrs`,
+//! `root` for a certificate), `init_data` (the digest PCR 8 binds, when checked), and for a
+//! matching log `event_log` (`bank`, `replayed_pcrs`,
 //! `secure_boot` when proven, `boot_applications`, `pcr_events`). Reset and restart counts and
 //! the firmware version are obfuscated by the TPM for keys outside the endorsement hierarchy.
 
@@ -30,7 +32,7 @@ use warden_wire::tpm::{AkPublic, Evidence, HashAlg, attributes};
 
 use super::{Check, Examination, ExpectedBinding, Tee, Verifier};
 use crate::cache::BoundedCache;
-use quote::{QuotePolicy, appraise_quotes};
+use quote::{QuotePolicy, appraise_quotes, check_init_data};
 use trust::{AkKey, Cert, SharedTpmTrust, TpmTrust, chain_to_root};
 
 pub struct TpmVerifier {
@@ -96,6 +98,7 @@ impl TpmVerifier {
         ) else {
             return ex;
         };
+        check_init_data(&mut ex, expected, &vouched);
         let log_check = check_event_log(&mut ex.claims, evidence.event_log.as_deref(), &vouched);
         ex.push(log_check);
         ex
@@ -321,6 +324,11 @@ impl Verifier for TpmVerifier {
 
     fn insecure_reason(&self) -> Option<&'static str> {
         None
+    }
+
+    /// Through SHA-256 PCR 8 ([`quote::check_init_data`]).
+    fn binds_init_data(&self) -> bool {
+        true
     }
 
     fn examine(

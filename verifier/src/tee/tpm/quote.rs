@@ -240,3 +240,55 @@ fn quote_claims(quote: &SignedQuote) -> Value {
         "qualified_signer": hex::encode(&attest.qualified_signer),
     })
 }
+
+/// The PCR that carries init-data, as CoCo's TPM attesters extend it.
+pub const INIT_DATA_PCR: u32 = 8;
+
+/// `init_data`, when the client presented init-data: SHA-256 PCR 8, as a verified quote vouches
+/// for it, must be exactly one extend of the init-data digest from zero
+/// (`SHA-256(0^32 ‖ digest)`). Only SHA-256 digests fit the SHA-256 bank. Sets the `init_data`
+/// claim (the digest) when it matches.
+pub fn check_init_data(
+    ex: &mut Examination,
+    expected: &ExpectedBinding,
+    vouched: &BTreeMap<(HashAlg, u32), Vec<u8>>,
+) -> bool {
+    let Some(digest) = expected.init_data_digest.as_deref() else {
+        return true;
+    };
+    let check = if digest.len() != HashAlg::Sha256.digest_len() {
+        Check::fail(
+            "init_data",
+            format!(
+                "PCR {INIT_DATA_PCR} binds SHA-256 init-data digests only; this one has {} bytes (use algorithm = \"sha256\")",
+                digest.len()
+            ),
+        )
+    } else {
+        let wanted = HashAlg::Sha256.digest([&[0u8; 32][..], digest]);
+        match vouched.get(&(HashAlg::Sha256, INIT_DATA_PCR)) {
+            None => Check::fail(
+                "init_data",
+                format!("no verified quote covers SHA-256 PCR {INIT_DATA_PCR}"),
+            ),
+            Some(value) if *value == wanted => {
+                ex.claims
+                    .insert("init_data".into(), Value::String(hex::encode(digest)));
+                Check::pass(
+                    "init_data",
+                    format!("PCR {INIT_DATA_PCR} holds the init-data digest extended from zero"),
+                )
+            }
+            Some(value) => Check::fail(
+                "init_data",
+                format!(
+                    "PCR {INIT_DATA_PCR} is {}, not the init-data digest {} extended from zero ({})",
+                    hex::encode(value),
+                    hex::encode(digest),
+                    hex::encode(&wanted)
+                ),
+            ),
+        }
+    };
+    ex.push(check)
+}
