@@ -4,6 +4,8 @@
 # input.claims            claims the TEE verifier produced after checking signatures and binding
 # input.reference_values  operator reference values, grouped by name (by convention the TEE name)
 # input.insecure          true for results with no hardware root of trust (sample, sim-snp)
+# input.init_data         the init-data document the evidence binds ({"version", "algorithm",
+#                         "data"}), or null when the client presented none
 #
 # AR4SI values: 2 affirming, 32..95 warning, 96..127 contraindicated, 0 no claim.
 # Anything not positively matched against a reference value is at best a warning.

@@ -20,6 +20,12 @@ use warden_wire::{
 /// The digest a TEE must carry for this init-data (SNP HOST_DATA, TDX MRCONFIGID): the hash of
 /// the TOML body's bytes with the algorithm the body itself names, as CoCo computes it.
 pub fn init_data_digest(init_data: &InitData) -> Result<Vec<u8>, ProtocolError> {
+    read_init_data(init_data).map(|(digest, _)| digest)
+}
+
+/// The digest (see [`init_data_digest`]) and the document as JSON (`version`, `algorithm`,
+/// `data`), for the appraisal policy.
+pub fn read_init_data(init_data: &InitData) -> Result<(Vec<u8>, serde_json::Value), ProtocolError> {
     if init_data.format != "toml" {
         return Err(ProtocolError::BadInitData(format!(
             "format {:?} is not supported (only \"toml\")",
@@ -29,14 +35,19 @@ pub fn init_data_digest(init_data: &InitData) -> Result<Vec<u8>, ProtocolError> 
     let body: toml::Table = toml::from_str(&init_data.body)
         .map_err(|e| ProtocolError::BadInitData(format!("body is not TOML: {e}")))?;
     let bytes = init_data.body.as_bytes();
-    match body.get("algorithm").and_then(|value| value.as_str()) {
-        Some("sha256") => Ok(sha2::Sha256::digest(bytes).to_vec()),
-        Some("sha384") => Ok(sha2::Sha384::digest(bytes).to_vec()),
-        Some("sha512") => Ok(sha2::Sha512::digest(bytes).to_vec()),
-        other => Err(ProtocolError::BadInitData(format!(
-            "algorithm {other:?} is not sha256, sha384 or sha512"
-        ))),
-    }
+    let digest = match body.get("algorithm").and_then(|value| value.as_str()) {
+        Some("sha256") => sha2::Sha256::digest(bytes).to_vec(),
+        Some("sha384") => sha2::Sha384::digest(bytes).to_vec(),
+        Some("sha512") => sha2::Sha512::digest(bytes).to_vec(),
+        other => {
+            return Err(ProtocolError::BadInitData(format!(
+                "algorithm {other:?} is not sha256, sha384 or sha512"
+            )));
+        }
+    };
+    let document = serde_json::to_value(&body)
+        .map_err(|e| ProtocolError::BadInitData(format!("body cannot be read as JSON: {e}")))?;
+    Ok((digest, document))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -81,6 +92,8 @@ pub struct PendingAttestation {
     pub tee: String,
     pub nonce: String,
     pub expected: ExpectedBinding,
+    /// The presented init-data as JSON (its TOML), whose digest `expected` carries.
+    pub init_data: Option<serde_json::Value>,
     pub tee_key: TeePublicKey,
 }
 
@@ -184,11 +197,12 @@ impl Handshake {
                 &attestation.runtime_data.tee_pubkey,
                 &attestation.tee_evidence.additional_evidence,
             );
-            let init_data_digest = attestation
+            let (init_data_digest, init_data) = attestation
                 .init_data
                 .as_ref()
-                .map(init_data_digest)
-                .transpose()?;
+                .map(read_init_data)
+                .transpose()?
+                .unzip();
             Ok(PendingAttestation {
                 tee,
                 nonce,
@@ -196,6 +210,7 @@ impl Handshake {
                     report_data: Some(runtime_data.to_vec()),
                     init_data_digest,
                 },
+                init_data,
                 tee_key,
             })
         })();
@@ -300,6 +315,12 @@ mod tests {
         assert_eq!(
             init_data_digest(&init).unwrap(),
             sha2::Sha384::digest(body.as_bytes()).to_vec()
+        );
+        // The document the appraisal policy reads as input.init_data.
+        let (_, document) = read_init_data(&init).unwrap();
+        assert_eq!(
+            document,
+            json!({"version": "0.1.0", "algorithm": "sha384", "data": {"key": "value"}})
         );
         for (format, body) in [
             ("json", body),

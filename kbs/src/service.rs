@@ -453,6 +453,7 @@ impl Kbs {
         now: OffsetDateTime,
     ) -> Result<(EarClaims, String), KbsError> {
         let request = AppraisalRequest {
+            init_data: pending.init_data.clone(),
             tee: &pending.tee,
             evidence: &attestation.tee_evidence.primary_evidence,
             expected: pending.expected.clone(),

@@ -286,4 +286,31 @@ async fn init_data_is_accepted_only_when_pcr8_carries_its_digest() {
             .contains("SHA-256 init-data digests only"),
         "{body}"
     );
+
+    // The appraisal policy reads the bound document's [data] (a policy keyed on init-data).
+    let policy = work.path().join("init-data-policy.rego");
+    std::fs::write(
+        &policy,
+        "package warden.appraisal\n\ndefault trust_vector := {\"hardware\": 2, \"executables\": 33}\n\ntrust_vector := {\"hardware\": 2, \"executables\": 2} if input.init_data.data[\"policy.rego\"] == \"allow\"\n",
+    )
+    .unwrap();
+    kbs.admin(&[
+        "policy",
+        "set-appraisal",
+        "--file",
+        policy.to_str().unwrap(),
+    ]);
+    let (status, body) = attest(init_data).await;
+    assert_eq!(status, 200, "{body}");
+    let claims = token_claims(body["token"].as_str().unwrap());
+    assert_eq!(
+        claims["submods"]["cpu0"]["ear.status"], "affirming",
+        "{claims}"
+    );
+    // Without init-data the same TPM gives the policy nothing to read: a warning.
+    let claims = crate::attest(&kbs, &tpm, &ak_file);
+    assert_eq!(
+        claims["submods"]["cpu0"]["ear.status"], "warning",
+        "{claims}"
+    );
 }

@@ -26,6 +26,7 @@ fn appraisal(c: &mut Criterion) {
     let appraiser = Appraiser::new(registry, policy, ReferenceValues::new(values));
     let evidence = json!({"svn": "3", "report_data": base64::engine::general_purpose::STANDARD.encode([5u8; 48])});
     let request = AppraisalRequest {
+        init_data: None,
         tee: "sample",
         evidence: &evidence,
         expected: ExpectedBinding::runtime([5; 48]),

@@ -90,6 +90,7 @@ fn service(c: &mut Criterion) {
         init_data_digest: None,
     };
     let request = AppraisalRequest {
+        init_data: None,
         tee: "snp",
         evidence: &evidence,
         expected: expected.clone(),
@@ -168,6 +169,7 @@ fn service(c: &mut Criterion) {
                         (remote.clone(), evidence.clone(), expected.clone());
                     tokio::spawn(async move {
                         let request = AppraisalRequest {
+                            init_data: None,
                             tee: "snp",
                             evidence: &evidence,
                             expected,

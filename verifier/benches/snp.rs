@@ -124,6 +124,7 @@ fn snp(c: &mut Criterion) {
     );
     let json_evidence = evidence.to_json();
     let request = AppraisalRequest {
+        init_data: None,
         tee: "snp",
         evidence: &json_evidence,
         expected: expected.clone(),

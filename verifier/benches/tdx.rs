@@ -136,6 +136,7 @@ fn tdx(c: &mut Criterion) {
     );
     let json_evidence = evidence.to_json();
     let request = AppraisalRequest {
+        init_data: None,
         tee: "tdx",
         evidence: &json_evidence,
         expected: expected.clone(),

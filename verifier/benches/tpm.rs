@@ -210,6 +210,7 @@ fn tpm(c: &mut Criterion) {
             ),
         );
         let request = AppraisalRequest {
+            init_data: None,
             tee: "tpm",
             evidence: &case.evidence,
             expected: expected.clone(),

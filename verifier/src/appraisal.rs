@@ -25,6 +25,10 @@ pub struct AppraisalRequest<'a> {
     /// Report data and init-data digest the evidence must carry. Init-data presented for a TEE
     /// that cannot bind it is refused rather than passed on unverified.
     pub expected: ExpectedBinding,
+    /// The init-data document (its TOML as JSON: `version`, `algorithm`, `data`) whose digest is
+    /// `expected.init_data_digest`; the appraisal policy sees it as `input.init_data` once the
+    /// evidence is verified to bind that digest.
+    pub init_data: Option<Value>,
 }
 
 /// An appraisal with its working shown: the verifier's examination (claims and every check) and
@@ -119,7 +123,13 @@ impl Appraiser {
         }
         let insecure_reasons = insecure_reasons(verifier.as_ref(), &examination);
         // The request path moves the claims into the result; only the CLI keeps a copy.
-        self.judge(verifier.tee(), examination.claims, insecure_reasons, at)
+        self.judge(
+            verifier.tee(),
+            examination.claims,
+            insecure_reasons,
+            bound_init_data(request),
+            at,
+        )
     }
 
     /// [`Appraiser::appraise`], also returning the verifier's examination when one ran and the
@@ -148,6 +158,7 @@ impl Appraiser {
                 verifier.tee(),
                 examination.claims.clone(),
                 insecure_reasons,
+                bound_init_data(request),
                 at,
             )
         } else {
@@ -188,6 +199,7 @@ impl Appraiser {
         tee: Tee,
         claims: Claims,
         insecure_reasons: Vec<String>,
+        init_data: Option<&Value>,
         at: OffsetDateTime,
     ) -> Result<AttestationResult, Rejection> {
         let policy = self.policy();
@@ -197,6 +209,7 @@ impl Appraiser {
             "claims": claims,
             "reference_values": reference_values,
             "insecure": !insecure_reasons.is_empty(),
+            "init_data": init_data,
         });
         let output = policy
             .evaluate(APPRAISAL_RULE, &input)
@@ -217,6 +230,16 @@ impl Appraiser {
             trace,
         })
     }
+}
+
+/// The init-data document the policy may see: only with a digest the verifier was asked to
+/// find bound (a verified examination then proves it was).
+fn bound_init_data<'a>(request: &'a AppraisalRequest<'_>) -> Option<&'a Value> {
+    request
+        .expected
+        .init_data_digest
+        .as_ref()
+        .and(request.init_data.as_ref())
 }
 
 /// Why a result is insecure: the verifier's standing reason and the examination's own.
@@ -251,6 +274,7 @@ mod tests {
 
     fn request(evidence: &Value) -> AppraisalRequest<'_> {
         AppraisalRequest {
+            init_data: None,
             tee: "sample",
             evidence,
             expected: ExpectedBinding::runtime([9; 48]),

@@ -379,6 +379,7 @@ fn appraise(args: &AppraiseArgs, mode: Mode) -> Result<ExitCode, String> {
     });
     let appraiser = Appraiser::new(registry, policy, ReferenceValues::new(reference_values));
     let request = AppraisalRequest {
+        init_data: None,
         tee,
         evidence: &evidence,
         expected,

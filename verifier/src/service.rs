@@ -231,6 +231,10 @@ impl VerifierRpc for VerifierService {
         let evidence: Value = serde_json::from_str(&request.evidence_json)
             .map_err(|e| invalid(format!("evidence_json: {e}")))?;
         let non_empty = |bytes: Vec<u8>| (!bytes.is_empty()).then_some(bytes);
+        let init_data: Option<Value> = (!request.init_data_json.is_empty())
+            .then(|| serde_json::from_str(&request.init_data_json))
+            .transpose()
+            .map_err(|e| invalid(format!("init_data_json: {e}")))?;
         let expected = ExpectedBinding {
             report_data: non_empty(request.report_data),
             init_data_digest: non_empty(request.init_data_digest),
@@ -241,6 +245,7 @@ impl VerifierRpc for VerifierService {
         let tee = request.tee;
         let appraisal = tokio::task::spawn_blocking(move || {
             let request = AppraisalRequest {
+                init_data,
                 tee: &tee,
                 evidence: &evidence,
                 expected,
@@ -442,6 +447,11 @@ impl RemoteVerifier {
                 .expected
                 .init_data_digest
                 .clone()
+                .unwrap_or_default(),
+            init_data_json: request
+                .init_data
+                .as_ref()
+                .map(Value::to_string)
                 .unwrap_or_default(),
         };
         let response = self

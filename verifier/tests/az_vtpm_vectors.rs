@@ -306,6 +306,7 @@ fn appraise_with_default_policy(
         ReferenceValues::new(values),
     );
     let request = AppraisalRequest {
+        init_data: None,
         tee,
         evidence,
         expected: nonce(report_data),

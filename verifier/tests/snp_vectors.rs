@@ -289,6 +289,7 @@ fn appraise_set(
     }
     .to_json();
     let request = AppraisalRequest {
+        init_data: None,
         tee: "snp",
         evidence: &evidence,
         expected: ExpectedBinding {

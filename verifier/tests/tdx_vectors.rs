@@ -529,6 +529,7 @@ fn appraise(
     }
     .to_json();
     let request = AppraisalRequest {
+        init_data: None,
         tee: "tdx",
         evidence: &evidence,
         expected: ExpectedBinding::default(),
