@@ -172,3 +172,106 @@ async fn the_service_refuses_clients_without_a_certificate_from_its_client_ca() 
     assert!(after.delete_reference_value("sample").await.unwrap());
     assert!(!after.delete_reference_value("sample").await.unwrap());
 }
+
+#[test]
+fn warden_verifier_rv_manages_the_services_values_and_imports_only_signed_provenance() {
+    use warden_tests::dsse::{
+        BuilderKey, BuilderKeyKind, IN_TOTO_PAYLOAD_TYPE, reference_value_statement,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let pki = MtlsPki::generate(&dir.path().join("pki"));
+    let builder = BuilderKey::generate(BuilderKeyKind::EcdsaP384);
+    let keys = dir.path().join("builder-keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    std::fs::write(keys.join("ci.pem"), builder.public_pem()).unwrap();
+    let service = VerifierProcess::start(
+        &pki,
+        &dir.path().join("state"),
+        &[
+            "--trusted-builder-keys-dir".into(),
+            keys.to_str().unwrap().into(),
+        ],
+    );
+    let rv = |client: &str, args: &[&str]| {
+        std::process::Command::new(warden_tests::binary("warden-verifier"))
+            .args(["rv", "--server", &service.url, "--tls-cert"])
+            .arg(pki.file(&format!("{client}.pem")))
+            .arg("--tls-key")
+            .arg(pki.file(&format!("{client}.key")))
+            .arg("--tls-ca")
+            .arg(pki.file("ca.pem"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let json_of = |output: std::process::Output| -> Value {
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).unwrap()
+    };
+    let value_file = dir.path().join("sample.json");
+    for min_svn in [1, 2] {
+        std::fs::write(&value_file, format!(r#"{{"min_svn": {min_svn}}}"#)).unwrap();
+        let output = rv(
+            "client",
+            &["add", "sample", "--file", value_file.to_str().unwrap()],
+        );
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let shown = json_of(rv("client", &["show", "sample"]));
+    assert_eq!(shown["value"], json!({"min_svn": 2}));
+    assert_eq!(shown["version"], 2);
+    assert_eq!(shown["source"], "rpc");
+
+    // Signed provenance: imported with its signer and digest; an unconfigured signer is refused.
+    let statement = reference_value_statement(
+        json!({"snp": {"measurements": ["ab".repeat(48)]}}),
+        "2099-01-01T00:00:00Z",
+    );
+    let envelope = dir.path().join("rv.dsse.json");
+    std::fs::write(
+        &envelope,
+        serde_json::to_vec(&builder.envelope(IN_TOTO_PAYLOAD_TYPE, &statement)).unwrap(),
+    )
+    .unwrap();
+    let imported = json_of(rv(
+        "client",
+        &["import", "--file", envelope.to_str().unwrap()],
+    ));
+    assert_eq!(imported["imported"], json!(["snp"]));
+    assert_eq!(imported["signer"], builder.keyid());
+    let listed = json_of(rv("client", &["list"]));
+    assert_eq!(listed["snp"]["source"], format!("dsse:{}", builder.keyid()));
+    assert_eq!(
+        listed["snp"]["provenance_sha256"],
+        imported["provenance_sha256"]
+    );
+    assert_eq!(listed["snp"]["expires"], "2099-01-01T00:00:00Z");
+    let stranger = BuilderKey::generate(BuilderKeyKind::EcdsaP384);
+    std::fs::write(
+        &envelope,
+        serde_json::to_vec(&stranger.envelope(IN_TOTO_PAYLOAD_TYPE, &statement)).unwrap(),
+    )
+    .unwrap();
+    let output = rv("client", &["import", "--file", envelope.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("provenance refused"));
+
+    assert!(rv("client", &["rm", "sample"]).status.success());
+    assert_eq!(rv("client", &["rm", "sample"]).status.code(), Some(1));
+    assert_eq!(rv("client", &["show", "sample"]).status.code(), Some(1));
+    // A client from another CA gets nothing.
+    assert_eq!(rv("rogue-client", &["list"]).status.code(), Some(2));
+    assert!(
+        service
+            .log()
+            .contains("reference values imported from signed provenance")
+    );
+}

@@ -13,7 +13,8 @@ use time::format_description::well_known::Rfc3339;
 use warden_verifier::appraisal::DEFAULT_APPRAISAL_POLICY;
 use warden_verifier::collateral::CollateralSet;
 use warden_verifier::ear::{EarClaims, TokenVerifier};
-use warden_verifier::service::{TlsFiles, VerifierService};
+use warden_verifier::provenance::TrustedBuilderKeys;
+use warden_verifier::service::{RemoteVerifier, TlsFiles, VerifierService};
 use warden_verifier::tee::snp::SnpEvidence;
 use warden_verifier::tee::snp::certs::{AmdRoots, Collateral, Endorsements};
 use warden_verifier::tee::tdx::TdxEvidence;
@@ -45,6 +46,53 @@ enum Command {
     Explain(AppraiseArgs),
     /// Run the verifier as a gRPC service over mutual TLS (see proto/warden/verifier/v1).
     Serve(ServeArgs),
+    /// Manage the reference values of a running verifier service (over mutual TLS).
+    Rv(RvArgs),
+}
+
+#[derive(clap::Args)]
+struct RvArgs {
+    /// The service, `https://host:port`.
+    #[arg(long)]
+    server: String,
+    /// The name the service's certificate must carry.
+    #[arg(long, default_value = "localhost")]
+    domain: String,
+    /// This client's certificate chain (PEM), from the service's client CA.
+    #[arg(long)]
+    tls_cert: PathBuf,
+    /// This client's private key (PEM).
+    #[arg(long)]
+    tls_key: PathBuf,
+    /// CA (PEM) the service's certificate must chain to.
+    #[arg(long)]
+    tls_ca: PathBuf,
+    #[command(subcommand)]
+    command: RvCommand,
+}
+
+#[derive(Subcommand)]
+enum RvCommand {
+    /// Set NAME to the JSON in FILE (the value the appraisal policy reads).
+    Add {
+        name: String,
+        #[arg(long)]
+        file: PathBuf,
+        /// RFC 3339 time from which appraisals no longer see it.
+        #[arg(long)]
+        expires: Option<String>,
+    },
+    /// Every value with its version, source, provenance digest and expiry.
+    List,
+    /// One value with its metadata.
+    Show { name: String },
+    /// Delete NAME.
+    Rm { name: String },
+    /// Import the values of a DSSE envelope (signed in-toto statement, Warden predicate).
+    Import {
+        #[arg(long)]
+        file: PathBuf,
+    },
 }
 
 #[derive(clap::Args)]
@@ -91,6 +139,10 @@ struct ServeArgs {
     /// Also trust the SNP development roots in DIR (sim-snp). INSECURE.
     #[arg(long, value_name = "DIR")]
     insecure_dev_roots: Option<PathBuf>,
+    /// Builder public keys (PEM/DER SPKI) that signed reference-value provenance must verify
+    /// with; without it, `rv import` is refused.
+    #[arg(long, value_name = "DIR")]
+    trusted_builder_keys_dir: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -170,6 +222,7 @@ fn main() -> ExitCode {
         Command::Explain(args) if args.token.is_some() => finish(explain_token(&args)),
         Command::Explain(args) => finish(appraise(&args, Mode::Explain)),
         Command::Serve(args) => finish(serve(&args)),
+        Command::Rv(args) => finish(reference_values(&args)),
     }
 }
 
@@ -217,7 +270,10 @@ fn serve(args: &ServeArgs) -> Result<ExitCode, String> {
     let policy = Appraiser::compile_policy("default", DEFAULT_APPRAISAL_POLICY)
         .map_err(|e| e.to_string())?;
     let appraiser = Appraiser::new(registry, policy, ReferenceValues::default());
-    let service = VerifierService::open(appraiser, &args.state_dir).map_err(|e| e.to_string())?;
+    let builder_keys = collateral_dir::<TrustedBuilderKeys>(&args.trusted_builder_keys_dir)?;
+    let service = VerifierService::open(appraiser, &args.state_dir)
+        .map_err(|e| e.to_string())?
+        .with_builder_keys(builder_keys);
     let tls = TlsFiles {
         cert: args.tls_cert.clone(),
         key: args.tls_key.clone(),
@@ -239,6 +295,81 @@ fn serve(args: &ServeArgs) -> Result<ExitCode, String> {
         serving.await.map_err(|e| e.to_string())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `rv`: one call to the service. Refusals (unknown name, refused provenance) exit 1.
+fn reference_values(args: &RvArgs) -> Result<ExitCode, String> {
+    let tls = TlsFiles {
+        cert: args.tls_cert.clone(),
+        key: args.tls_key.clone(),
+        ca: args.tls_ca.clone(),
+    };
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let service =
+            RemoteVerifier::connect(&args.server, &args.domain, &tls).map_err(|e| e.to_string())?;
+        let refused = |message: String| {
+            eprintln!("refused: {message}");
+            Ok(ExitCode::from(1))
+        };
+        let print = |value: &Value| {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(value).unwrap_or_default()
+            );
+            Ok(ExitCode::SUCCESS)
+        };
+        match &args.command {
+            RvCommand::Add {
+                name,
+                file,
+                expires,
+            } => {
+                let value: Value = serde_json::from_str(&read(file)?)
+                    .map_err(|e| format!("{}: {e}", file.display()))?;
+                let expires = expires
+                    .as_deref()
+                    .map(|text| {
+                        OffsetDateTime::parse(text, &Rfc3339)
+                            .map(OffsetDateTime::unix_timestamp)
+                            .map_err(|e| format!("--expires: {e}"))
+                    })
+                    .transpose()?;
+                match service.set_reference_value(name, &value, expires).await {
+                    Ok(()) => Ok(ExitCode::SUCCESS),
+                    Err(e) => refused(e.to_string()),
+                }
+            }
+            RvCommand::List => match service.list_reference_value_entries().await {
+                Ok(entries) => print(&entries),
+                Err(e) => Err(e.to_string()),
+            },
+            RvCommand::Show { name } => match service.list_reference_value_entries().await {
+                Ok(entries) => match entries.get(name) {
+                    Some(entry) => print(entry),
+                    None => refused(format!("no reference value named {name:?}")),
+                },
+                Err(e) => Err(e.to_string()),
+            },
+            RvCommand::Rm { name } => match service.delete_reference_value(name).await {
+                Ok(true) => Ok(ExitCode::SUCCESS),
+                Ok(false) => refused(format!("no reference value named {name:?}")),
+                Err(e) => Err(e.to_string()),
+            },
+            RvCommand::Import { file } => {
+                let envelope = read(file)?;
+                match service.import_reference_values(envelope).await {
+                    Ok(imported) => print(&json!({
+                        "imported": imported.names,
+                        "signer": imported.signer,
+                        "provenance_sha256": imported.provenance_sha256,
+                        "expires": warden_verifier::tee::rfc3339(imported.expires_unix),
+                    })),
+                    Err(e) => refused(e.to_string()),
+                }
+            }
+        }
+    })
 }
 
 /// SIGINT or SIGTERM.

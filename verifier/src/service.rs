@@ -26,9 +26,9 @@ use warden_proto::verifier::v1::verifier_server::{Verifier as VerifierRpc, Verif
 use crate::appraisal::{AppraisalRequest, Appraiser, AttestationResult};
 use crate::ear::{Status, TrustVector};
 use crate::explain::TraceSummary;
-use crate::provenance::valid_reference_value_name;
+use crate::provenance::{TrustedBuilderKeys, import_reference_values, valid_reference_value_name};
 use crate::reference::ReferenceValues;
-use crate::tee::{ExpectedBinding, Rejection, Tee};
+use crate::tee::{ExpectedBinding, Rejection, Tee, rfc3339};
 
 /// Largest message either side accepts (evidence with certificate chains and event logs).
 pub const MAX_MESSAGE_BYTES: usize = 4 << 20;
@@ -102,10 +102,78 @@ struct StateDir {
     dir: PathBuf,
 }
 
-#[derive(serde::Serialize, serde::Deserialize, Default)]
+#[derive(serde::Serialize, serde::Deserialize, Default, Clone)]
 struct StoredValues {
     values: BTreeMap<String, Value>,
     expiries: BTreeMap<String, i64>,
+    /// Where each value came from; absent in state written before it was kept.
+    #[serde(default)]
+    meta: BTreeMap<String, EntryMeta>,
+}
+
+/// A value's history in brief: every set bumps its version.
+#[derive(serde::Serialize, serde::Deserialize, Clone, Default)]
+struct EntryMeta {
+    version: u64,
+    /// `rpc` (set through the service) or `dsse:<keyid>` (imported from signed provenance).
+    source: String,
+    provenance_sha256: Option<String>,
+    updated_at: i64,
+}
+
+impl StoredValues {
+    fn put(
+        &mut self,
+        name: &str,
+        value: Value,
+        expires: Option<i64>,
+        source: &str,
+        provenance_sha256: Option<&str>,
+        now: i64,
+    ) {
+        match expires {
+            Some(at) => self.expiries.insert(name.to_owned(), at),
+            None => self.expiries.remove(name),
+        };
+        self.values.insert(name.to_owned(), value);
+        let version = self.meta.get(name).map_or(0, |meta| meta.version) + 1;
+        self.meta.insert(
+            name.to_owned(),
+            EntryMeta {
+                version,
+                source: source.to_owned(),
+                provenance_sha256: provenance_sha256.map(str::to_owned),
+                updated_at: now,
+            },
+        );
+    }
+
+    fn remove(&mut self, name: &str) -> bool {
+        self.expiries.remove(name);
+        self.meta.remove(name);
+        self.values.remove(name).is_some()
+    }
+
+    /// Every entry with its metadata, for listings.
+    fn entries(&self) -> Value {
+        let entries: Map<String, Value> = self
+            .values
+            .iter()
+            .map(|(name, value)| {
+                let meta = self.meta.get(name).cloned().unwrap_or_default();
+                let entry = serde_json::json!({
+                    "value": value,
+                    "version": meta.version,
+                    "source": meta.source,
+                    "provenance_sha256": meta.provenance_sha256,
+                    "expires": self.expiries.get(name).map(|&at| rfc3339(at)),
+                    "updated_at": rfc3339(meta.updated_at),
+                });
+                (name.clone(), entry)
+            })
+            .collect();
+        Value::Object(entries)
+    }
 }
 
 impl StateDir {
@@ -146,6 +214,8 @@ pub struct VerifierService {
     appraiser: Arc<Appraiser>,
     state: StateDir,
     values: tokio::sync::Mutex<StoredValues>,
+    /// Keys signed provenance must verify with; empty: imports refused.
+    builder_keys: TrustedBuilderKeys,
 }
 
 impl VerifierService {
@@ -173,7 +243,14 @@ impl VerifierService {
             appraiser: Arc::new(appraiser),
             state,
             values: tokio::sync::Mutex::new(stored),
+            builder_keys: TrustedBuilderKeys::default(),
         })
+    }
+
+    /// Accepts reference values signed by these builder keys (`ImportReferenceValues`).
+    pub fn with_builder_keys(mut self, keys: TrustedBuilderKeys) -> Self {
+        self.builder_keys = keys;
+        self
     }
 
     pub fn into_server(self) -> VerifierServer<Self> {
@@ -187,10 +264,7 @@ impl VerifierService {
         change: impl FnOnce(&mut StoredValues) -> bool,
     ) -> Result<bool, GrpcStatus> {
         let mut values = self.values.lock().await;
-        let mut next = StoredValues {
-            values: values.values.clone(),
-            expiries: values.expiries.clone(),
-        };
+        let mut next = values.clone();
         let changed = change(&mut next);
         if changed {
             let bytes =
@@ -293,12 +367,9 @@ impl VerifierRpc for VerifierService {
         let value: Value = serde_json::from_str(&request.value_json)
             .map_err(|e| invalid(format!("value_json: {e}")))?;
         let name = request.name;
+        let now = OffsetDateTime::now_utc().unix_timestamp();
         self.change_values(|stored| {
-            match request.expires_unix {
-                Some(at) => stored.expiries.insert(name.clone(), at),
-                None => stored.expiries.remove(&name),
-            };
-            stored.values.insert(name.clone(), value);
+            stored.put(&name, value, request.expires_unix, "rpc", None, now);
             true
         })
         .await?;
@@ -311,12 +382,7 @@ impl VerifierRpc for VerifierService {
         request: Request<proto::DeleteReferenceValueRequest>,
     ) -> Result<Response<proto::DeleteReferenceValueResponse>, GrpcStatus> {
         let name = request.into_inner().name;
-        let deleted = self
-            .change_values(|stored| {
-                stored.expiries.remove(&name);
-                stored.values.remove(&name).is_some()
-            })
-            .await?;
+        let deleted = self.change_values(|stored| stored.remove(&name)).await?;
         if deleted {
             info!(%name, "reference value deleted");
         }
@@ -330,8 +396,43 @@ impl VerifierRpc for VerifierService {
         _request: Request<proto::ListReferenceValuesRequest>,
     ) -> Result<Response<proto::ListReferenceValuesResponse>, GrpcStatus> {
         let listed = self.appraiser.reference_values().to_json();
+        let entries = self.values.lock().await.entries();
         Ok(Response::new(proto::ListReferenceValuesResponse {
             reference_values_json: listed.to_string(),
+            entries_json: entries.to_string(),
+        }))
+    }
+
+    async fn import_reference_values(
+        &self,
+        request: Request<proto::ImportReferenceValuesRequest>,
+    ) -> Result<Response<proto::ImportReferenceValuesResponse>, GrpcStatus> {
+        let envelope = request.into_inner().envelope_json;
+        let now = OffsetDateTime::now_utc();
+        let imported = import_reference_values(envelope.as_bytes(), &self.builder_keys, now)
+            .map_err(|e| GrpcStatus::failed_precondition(format!("provenance refused: {e}")))?;
+        let source = format!("dsse:{}", imported.signer);
+        self.change_values(|stored| {
+            for (name, value) in &imported.values {
+                stored.put(
+                    name,
+                    value.clone(),
+                    Some(imported.expires),
+                    &source,
+                    Some(&imported.provenance_sha256),
+                    now.unix_timestamp(),
+                );
+            }
+            true
+        })
+        .await?;
+        let names: Vec<String> = imported.values.keys().cloned().collect();
+        info!(signer = %imported.signer, provenance_sha256 = %imported.provenance_sha256, ?names, "reference values imported from signed provenance");
+        Ok(Response::new(proto::ImportReferenceValuesResponse {
+            names,
+            signer: imported.signer,
+            provenance_sha256: imported.provenance_sha256,
+            expires_unix: imported.expires,
         }))
     }
 
@@ -502,16 +603,40 @@ impl RemoteVerifier {
             .deleted)
     }
 
+    /// `{name: value}` of every reference value.
     pub async fn list_reference_values(&self) -> Result<Value, ServiceError> {
-        let listed = self
+        let listed = self.list().await?;
+        serde_json::from_str(&listed.reference_values_json)
+            .map_err(|e| ServiceError::Call(e.to_string()))
+    }
+
+    /// Every reference value with its version, source, provenance digest and expiry.
+    pub async fn list_reference_value_entries(&self) -> Result<Value, ServiceError> {
+        let listed = self.list().await?;
+        serde_json::from_str(&listed.entries_json).map_err(|e| ServiceError::Call(e.to_string()))
+    }
+
+    async fn list(&self) -> Result<proto::ListReferenceValuesResponse, ServiceError> {
+        Ok(self
             .client
             .clone()
             .list_reference_values(proto::ListReferenceValuesRequest {})
             .await
             .map_err(Self::failed)?
-            .into_inner();
-        serde_json::from_str(&listed.reference_values_json)
-            .map_err(|e| ServiceError::Call(e.to_string()))
+            .into_inner())
+    }
+
+    pub async fn import_reference_values(
+        &self,
+        envelope_json: String,
+    ) -> Result<proto::ImportReferenceValuesResponse, ServiceError> {
+        Ok(self
+            .client
+            .clone()
+            .import_reference_values(proto::ImportReferenceValuesRequest { envelope_json })
+            .await
+            .map_err(Self::failed)?
+            .into_inner())
     }
 
     pub async fn set_appraisal_policy(&self, rego: &str) -> Result<String, ServiceError> {
