@@ -275,3 +275,77 @@ fn warden_verifier_rv_manages_the_services_values_and_imports_only_signed_proven
             .contains("reference values imported from signed provenance")
     );
 }
+
+/// The sim-snp agent (SNP-format reports from a development chain) against a KBS whose
+/// verifier — embedded or the service — trusts that chain, and one that does not.
+fn sim_snp_observations(remote: bool, chain_dir: &str, reference: &str) -> Vec<Value> {
+    let trust_dev_roots = vec!["--insecure-dev-roots".to_owned(), chain_dir.to_owned()];
+    let (serve_args, verifier_args) = if remote {
+        (Vec::new(), trust_dev_roots)
+    } else {
+        (trust_dev_roots, Vec::new())
+    };
+    let kbs = Kbs::start(KbsOptions {
+        allow_sample: false,
+        remote_verifier: remote,
+        serve_args,
+        verifier_args,
+        ..KbsOptions::default()
+    });
+    kbs.provision("dev/key/one", SECRET, "dev/", "snp", reference);
+    let sim_snp = ["--tee", "sim-snp", "--insecure-sim-snp-dir", chain_dir];
+    let fetched = kbs.agent_as(&sim_snp, &["get-resource", "dev/key/one"]);
+    let attested = kbs.agent_as(&sim_snp, &["attest"]);
+    assert!(
+        attested.status.success(),
+        "{}",
+        String::from_utf8_lossy(&attested.stderr)
+    );
+    let mut appraisal = appraisal_of(String::from_utf8_lossy(&attested.stdout).trim());
+    // Per-report values (this run's binding and report id) differ; the rest must not.
+    for field in ["report_data", "report_id"] {
+        appraisal["claims"]["snp"][field] = Value::Null;
+    }
+    let strict = Kbs::start(KbsOptions {
+        allow_sample: false,
+        remote_verifier: remote,
+        ..KbsOptions::default()
+    });
+    strict.provision("dev/key/one", SECRET, "dev/", "snp", reference);
+    let refused = strict.agent_as(&sim_snp, &["get-resource", "dev/key/one"]);
+    let refusal = String::from_utf8_lossy(&refused.stderr);
+    vec![
+        json!([fetched.status.code(), fetched.stdout == SECRET]),
+        appraisal,
+        json!([
+            refused.status.code(),
+            refusal.contains("401"),
+            refusal.contains("vek_chain")
+        ]),
+    ]
+}
+
+#[test]
+fn sim_snp_through_the_verifier_service_gets_the_embedded_answers() {
+    let chain = tempfile::tempdir().unwrap();
+    warden_tests::run_ok(
+        std::process::Command::new(warden_tests::binary("warden-agent"))
+            .args(["sim-snp-init", "--dir"])
+            .arg(chain.path()),
+    );
+    let chain_dir = chain.path().to_str().unwrap();
+    let measurement = std::fs::read_to_string(chain.path().join("measurement")).unwrap();
+    let reference = format!(r#"{{"measurements": ["{}"]}}"#, measurement.trim());
+    let embedded = sim_snp_observations(false, chain_dir, &reference);
+    let remote = sim_snp_observations(true, chain_dir, &reference);
+    assert_eq!(remote, embedded);
+    assert_eq!(embedded[0], json!([0, true]));
+    assert_eq!(embedded[1]["status"], "affirming");
+    assert!(
+        embedded[1]["insecure"][0]
+            .as_str()
+            .unwrap()
+            .contains("development roots")
+    );
+    assert_eq!(embedded[2], json!([1, true, true]));
+}
