@@ -349,3 +349,71 @@ fn sim_snp_through_the_verifier_service_gets_the_embedded_answers() {
     );
     assert_eq!(embedded[2], json!([1, true, true]));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_services_ear_token_carries_the_result_and_runtime_data_and_verifies_with_its_jwks() {
+    use base64::engine::general_purpose::STANDARD;
+    use warden_verifier::ear::TokenVerifier;
+    use warden_verifier::{AppraisalRequest, ExpectedBinding};
+    use warden_wire::TeeKeyPair;
+    use warden_wire::jwe::KeyAlgorithm;
+
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let pki = MtlsPki::generate(&dir.path().join("pki"));
+    let service = VerifierProcess::start(
+        &pki,
+        &dir.path().join("state"),
+        &["--insecure-allow-sample".into()],
+    );
+    let client = RemoteVerifier::connect(
+        &service.url,
+        "localhost",
+        &TlsFiles {
+            cert: pki.file("client.pem"),
+            key: pki.file("client.key"),
+            ca: pki.file("ca.pem"),
+        },
+    )
+    .unwrap();
+    let key = TeeKeyPair::generate(KeyAlgorithm::EcdhEsA256kw).unwrap();
+    let jwk = key.public_jwk();
+    let nonce = "c2VydmljZS1ub25jZQ==";
+    let binding = warden_wire::runtime_data_digest(nonce, &jwk, "");
+    let appraise = |bound: &[u8]| {
+        let evidence = json!({"svn": "1", "report_data": STANDARD.encode(bound)});
+        let (client, jwk) = (&client, &jwk);
+        async move {
+            let request = AppraisalRequest {
+                tee: "sample",
+                evidence: &evidence,
+                expected: ExpectedBinding {
+                    report_data: Some(binding.to_vec()),
+                    init_data_digest: None,
+                },
+                init_data: None,
+            };
+            client.appraise_signed(&request, nonce, jwk).await.unwrap()
+        }
+    };
+
+    let ((outcome, _trace), token) = appraise(&binding).await;
+    let result = outcome.expect("appraised");
+    let jwks = client.jwks().await.unwrap();
+    let claims = TokenVerifier::from_jwks(&jwks, "warden-verifier")
+        .unwrap()
+        .verify(&token, time::OffsetDateTime::now_utc())
+        .unwrap();
+    assert_eq!(claims.eat_nonce, nonce);
+    assert_eq!(claims.cnf.jwk, jwk);
+    assert_eq!(claims.primary().unwrap().status, result.status);
+    assert!(
+        !claims.insecure.is_empty(),
+        "sample results are marked insecure"
+    );
+
+    // Evidence bound to other runtime data: refused, and no token.
+    let ((outcome, _trace), token) = appraise(&[7u8; 48]).await;
+    assert!(outcome.unwrap_err().to_string().contains("report_data"));
+    assert!(token.is_empty());
+}

@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use warden_verifier::appraisal::DEFAULT_APPRAISAL_POLICY;
 use warden_verifier::collateral::CollateralSet;
-use warden_verifier::ear::{EarClaims, TokenVerifier};
+use warden_verifier::ear::{EarClaims, TokenSigner, TokenVerifier};
 use warden_verifier::provenance::TrustedBuilderKeys;
 use warden_verifier::service::{RemoteVerifier, TlsFiles, VerifierService};
 use warden_verifier::tee::snp::SnpEvidence;
@@ -143,6 +143,13 @@ struct ServeArgs {
     /// with; without it, `rv import` is refused.
     #[arg(long, value_name = "DIR")]
     trusted_builder_keys_dir: Option<PathBuf>,
+    /// ES256 key (PKCS#8 PEM) the service signs its EAR tokens with; created (mode 0600) if
+    /// missing. Default: token-signing.pem in the state directory.
+    #[arg(long)]
+    token_signing_key: Option<PathBuf>,
+    /// `iss` of the service's EAR tokens.
+    #[arg(long, default_value = "warden-verifier")]
+    token_issuer: String,
 }
 
 #[derive(clap::Args)]
@@ -271,9 +278,16 @@ fn serve(args: &ServeArgs) -> Result<ExitCode, String> {
         .map_err(|e| e.to_string())?;
     let appraiser = Appraiser::new(registry, policy, ReferenceValues::default());
     let builder_keys = collateral_dir::<TrustedBuilderKeys>(&args.trusted_builder_keys_dir)?;
+    let key_file = args
+        .token_signing_key
+        .clone()
+        .unwrap_or_else(|| args.state_dir.join("token-signing.pem"));
+    let signer = TokenSigner::from_pem(&signing_key_pem(&key_file)?, &args.token_issuer)
+        .map_err(|e| format!("{}: {e}", key_file.display()))?;
     let service = VerifierService::open(appraiser, &args.state_dir)
         .map_err(|e| e.to_string())?
-        .with_builder_keys(builder_keys);
+        .with_builder_keys(builder_keys)
+        .with_signer(signer);
     let tls = TlsFiles {
         cert: args.tls_cert.clone(),
         key: args.tls_key.clone(),
@@ -370,6 +384,34 @@ fn reference_values(args: &RvArgs) -> Result<ExitCode, String> {
             }
         }
     })
+}
+
+/// The token-signing key in `path`, created (owner-only) when the file does not exist yet.
+fn signing_key_pem(path: &std::path::Path) -> Result<Vec<u8>, String> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    match std::fs::read(path) {
+        Ok(pem) => return Ok(pem),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(format!("{}: {e}", path.display()));
+        }
+        Err(_) => {}
+    }
+    let pem = warden_verifier::ear::generate_signing_key_pem().map_err(|e| e.to_string())?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    file.write_all(pem.as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    tracing::info!(path = %path.display(), "created the token signing key");
+    Ok(pem.into_bytes())
 }
 
 /// SIGINT or SIGTERM.

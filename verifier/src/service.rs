@@ -24,7 +24,7 @@ use warden_proto::verifier::v1::verifier_client::VerifierClient;
 use warden_proto::verifier::v1::verifier_server::{Verifier as VerifierRpc, VerifierServer};
 
 use crate::appraisal::{AppraisalRequest, Appraiser, AttestationResult};
-use crate::ear::{Status, TrustVector};
+use crate::ear::{EarClaims, Status, TokenContext, TokenSigner, TrustVector};
 use crate::explain::TraceSummary;
 use crate::provenance::{TrustedBuilderKeys, import_reference_values, valid_reference_value_name};
 use crate::reference::ReferenceValues;
@@ -216,6 +216,8 @@ pub struct VerifierService {
     values: tokio::sync::Mutex<StoredValues>,
     /// Keys signed provenance must verify with; empty: imports refused.
     builder_keys: TrustedBuilderKeys,
+    /// Signs each result as an EAR token (verifiable with the `Jwks` keys).
+    signer: Option<TokenSigner>,
 }
 
 impl VerifierService {
@@ -244,7 +246,39 @@ impl VerifierService {
             state,
             values: tokio::sync::Mutex::new(stored),
             builder_keys: TrustedBuilderKeys::default(),
+            signer: None,
         })
+    }
+
+    /// Signs every result as an EAR token with `signer`.
+    pub fn with_signer(mut self, signer: TokenSigner) -> Self {
+        self.signer = Some(signer);
+        self
+    }
+
+    /// The result as an EAR token bound to the request's runtime data; empty without a signer.
+    fn ear_token(
+        &self,
+        result: &AttestationResult,
+        nonce: &str,
+        tee_pubkey: &Value,
+        now: OffsetDateTime,
+    ) -> Result<String, GrpcStatus> {
+        let Some(signer) = &self.signer else {
+            return Ok(String::new());
+        };
+        let mut jti = [0u8; 16];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut jti);
+        let context = TokenContext {
+            nonce,
+            tee_pubkey,
+            issued_at: now,
+            lifetime: TOKEN_LIFETIME,
+            jti: hex::encode(jti),
+        };
+        signer
+            .sign(&EarClaims::new(result, signer.issuer(), context))
+            .map_err(|e| GrpcStatus::internal(e.to_string()))
     }
 
     /// Accepts reference values signed by these builder keys (`ImportReferenceValues`).
@@ -313,6 +347,12 @@ impl VerifierRpc for VerifierService {
             report_data: non_empty(request.report_data),
             init_data_digest: non_empty(request.init_data_digest),
         };
+        let tee_pubkey: Value = if request.tee_pubkey_json.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&request.tee_pubkey_json)
+                .map_err(|e| invalid(format!("tee_pubkey_json: {e}")))?
+        };
         let appraiser = self.appraiser.clone();
         // The service's clock, read here at the edge; appraisal takes it as a parameter.
         let now = OffsetDateTime::now_utc();
@@ -330,8 +370,10 @@ impl VerifierRpc for VerifierService {
         .map_err(|e| GrpcStatus::internal(format!("appraisal task failed: {e}")))?;
         let trace_json = serde_json::to_string(&appraisal.trace)
             .map_err(|e| GrpcStatus::internal(e.to_string()))?;
+        let mut ear_token = String::new();
         let outcome = match appraisal.result {
             Ok(result) => {
+                ear_token = self.ear_token(&result, &request.nonce, &tee_pubkey, now)?;
                 let (tee, status) = (result.tee.name(), result.status);
                 if result.insecure_reasons.is_empty() {
                     info!(tee, %status, "appraised");
@@ -350,7 +392,19 @@ impl VerifierRpc for VerifierService {
         Ok(Response::new(proto::AppraiseResponse {
             outcome: Some(outcome),
             trace_json,
+            ear_token,
         }))
+    }
+
+    async fn jwks(
+        &self,
+        _request: Request<proto::JwksRequest>,
+    ) -> Result<Response<proto::JwksResponse>, GrpcStatus> {
+        let jwks = match &self.signer {
+            Some(signer) => json_text(&signer.jwks())?,
+            None => r#"{"keys":[]}"#.to_owned(),
+        };
+        Ok(Response::new(proto::JwksResponse { jwks_json: jwks }))
     }
 
     async fn set_reference_value(
@@ -514,6 +568,9 @@ pub struct RemoteVerifier {
 /// What a remote appraisal gives: the result or the verifier's refusal, and the trace (JSON).
 pub type RemoteAppraisal = (Result<AttestationResult, Rejection>, Value);
 
+/// Lifetime of the service's EAR tokens.
+pub const TOKEN_LIFETIME: time::Duration = time::Duration::minutes(5);
+
 impl RemoteVerifier {
     /// Connects lazily to `url` (`https://host:port`), checking the server's certificate for
     /// `domain` against `tls.ca` and presenting `tls.cert`.
@@ -540,7 +597,26 @@ impl RemoteVerifier {
         &self,
         request: &AppraisalRequest<'_>,
     ) -> Result<RemoteAppraisal, ServiceError> {
+        self.appraise_signed(request, "", &Value::Null)
+            .await
+            .map(|(appraisal, _token)| appraisal)
+    }
+
+    /// [`RemoteVerifier::appraise`], also returning the service's EAR token for a result,
+    /// bound to `nonce` and `tee_pubkey` (a JWK).
+    pub async fn appraise_signed(
+        &self,
+        request: &AppraisalRequest<'_>,
+        nonce: &str,
+        tee_pubkey: &Value,
+    ) -> Result<(RemoteAppraisal, String), ServiceError> {
         let message = proto::AppraiseRequest {
+            nonce: nonce.to_owned(),
+            tee_pubkey_json: if tee_pubkey.is_null() {
+                String::new()
+            } else {
+                tee_pubkey.to_string()
+            },
             tee: request.tee.to_owned(),
             evidence_json: request.evidence.to_string(),
             report_data: request.expected.report_data.clone().unwrap_or_default(),
@@ -571,7 +647,19 @@ impl RemoteVerifier {
             }
             None => return Err(ServiceError::Call("the response has no outcome".into())),
         };
-        Ok((outcome, trace))
+        Ok(((outcome, trace), response.ear_token))
+    }
+
+    /// The JWKS the service's EAR tokens verify with.
+    pub async fn jwks(&self) -> Result<jsonwebtoken::jwk::JwkSet, ServiceError> {
+        let response = self
+            .client
+            .clone()
+            .jwks(proto::JwksRequest {})
+            .await
+            .map_err(Self::failed)?
+            .into_inner();
+        serde_json::from_str(&response.jwks_json).map_err(|e| ServiceError::Call(e.to_string()))
     }
 
     pub async fn set_reference_value(
