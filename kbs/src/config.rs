@@ -50,7 +50,8 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RemoteVerifierConfig {
-    /// `https://host:port` of the verifier service.
+    /// `https://host:port` of the verifier service (any other scheme is refused: the link must
+    /// be mutual TLS).
     pub url: String,
     /// The name the service's certificate must carry (default `localhost`).
     #[serde(default = "default_verifier_domain")]
@@ -379,6 +380,14 @@ impl Config {
         if self.session.max_sessions == 0 {
             return Err("session.max_sessions must be positive".into());
         }
+        if let Some(verifier) = &self.verifier
+            && !verifier.url.starts_with("https://")
+        {
+            return Err(format!(
+                "[verifier] url {:?} must be https:// (the verifier is reached only over mutual TLS)",
+                verifier.url
+            ));
+        }
         if self.verifier.is_some() {
             // These feed the embedded verifier; with a remote one they would silently do nothing.
             let embedded_only = [
@@ -388,6 +397,9 @@ impl Config {
                     self.snp.insecure_dev_roots.is_some(),
                 ),
                 ("[snp.kds]", self.snp.kds.is_some()),
+                ("[snp] require_crl", self.snp.require_crl),
+                ("[tdx] allow_missing_crl", self.tdx.allow_missing_crl),
+                ("[tpm] allow_sha1", self.tpm.allow_sha1),
                 ("[tdx] collateral_dir", self.tdx.collateral_dir.is_some()),
                 ("[tdx.pcs]", self.tdx.pcs.is_some()),
                 ("[tpm] trust_dir", self.tpm.trust_dir.is_some()),
@@ -443,5 +455,28 @@ mod tests {
         )
         .unwrap();
         assert!(Config::load(&path).is_err());
+    }
+
+    #[test]
+    fn a_remote_verifier_must_be_https_and_excludes_embedded_verifier_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kbs.toml");
+        let base = "insecure_http = true\n[token]\nsigning_key = \"t\"\n[store]\nsqlite = \"w\"\nmaster_key_file = \"m\"\n";
+        let remote = |url: &str| {
+            format!(
+                "[verifier]\nurl = \"{url}\"\nca = \"ca.pem\"\ncert = \"c.pem\"\nkey = \"c.key\"\n"
+            )
+        };
+        std::fs::write(&path, format!("{base}{}", remote("https://v:1"))).unwrap();
+        let config = Config::load(&path).unwrap();
+        assert_eq!(config.verifier.unwrap().ca, dir.path().join("ca.pem"));
+        std::fs::write(&path, format!("{base}{}", remote("http://v:1"))).unwrap();
+        let error = Config::load(&path).unwrap_err().to_string();
+        assert!(error.contains("must be https://"), "{error}");
+        for embedded in ["[snp]\nrequire_crl = true\n", "[tpm]\nallow_sha1 = true\n"] {
+            std::fs::write(&path, format!("{base}{embedded}{}", remote("https://v:1"))).unwrap();
+            let error = Config::load(&path).unwrap_err().to_string();
+            assert!(error.contains("embedded verifier"), "{error}");
+        }
     }
 }

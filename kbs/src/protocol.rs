@@ -9,7 +9,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use sha2::Digest as _;
 use time::{Duration, OffsetDateTime};
 use warden_verifier::ExpectedBinding;
 use warden_verifier::ear::EarClaims;
@@ -20,34 +19,9 @@ use warden_wire::{
 /// The digest a TEE must carry for this init-data (SNP HOST_DATA, TDX MRCONFIGID): the hash of
 /// the TOML body's bytes with the algorithm the body itself names, as CoCo computes it.
 pub fn init_data_digest(init_data: &InitData) -> Result<Vec<u8>, ProtocolError> {
-    read_init_data(init_data).map(|(digest, _)| digest)
-}
-
-/// The digest (see [`init_data_digest`]) and the document as JSON (`version`, `algorithm`,
-/// `data`), for the appraisal policy.
-pub fn read_init_data(init_data: &InitData) -> Result<(Vec<u8>, serde_json::Value), ProtocolError> {
-    if init_data.format != "toml" {
-        return Err(ProtocolError::BadInitData(format!(
-            "format {:?} is not supported (only \"toml\")",
-            init_data.format
-        )));
-    }
-    let body: toml::Table = toml::from_str(&init_data.body)
-        .map_err(|e| ProtocolError::BadInitData(format!("body is not TOML: {e}")))?;
-    let bytes = init_data.body.as_bytes();
-    let digest = match body.get("algorithm").and_then(|value| value.as_str()) {
-        Some("sha256") => sha2::Sha256::digest(bytes).to_vec(),
-        Some("sha384") => sha2::Sha384::digest(bytes).to_vec(),
-        Some("sha512") => sha2::Sha512::digest(bytes).to_vec(),
-        other => {
-            return Err(ProtocolError::BadInitData(format!(
-                "algorithm {other:?} is not sha256, sha384 or sha512"
-            )));
-        }
-    };
-    let document = serde_json::to_value(&body)
-        .map_err(|e| ProtocolError::BadInitData(format!("body cannot be read as JSON: {e}")))?;
-    Ok((digest, document))
+    warden_verifier::init_data::read(init_data)
+        .map(|(digest, _)| digest)
+        .map_err(ProtocolError::BadInitData)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -92,8 +66,8 @@ pub struct PendingAttestation {
     pub tee: String,
     pub nonce: String,
     pub expected: ExpectedBinding,
-    /// The presented init-data as JSON (its TOML), whose digest `expected` carries.
-    pub init_data: Option<serde_json::Value>,
+    /// The presented init-data, whose digest `expected` carries.
+    pub init_data: Option<InitData>,
     pub tee_key: TeePublicKey,
 }
 
@@ -197,12 +171,12 @@ impl Handshake {
                 &attestation.runtime_data.tee_pubkey,
                 &attestation.tee_evidence.additional_evidence,
             );
-            let (init_data_digest, init_data) = attestation
+            let init_data_digest = attestation
                 .init_data
                 .as_ref()
-                .map(read_init_data)
-                .transpose()?
-                .unzip();
+                .map(init_data_digest)
+                .transpose()?;
+            let init_data = attestation.init_data.clone();
             Ok(PendingAttestation {
                 tee,
                 nonce,
@@ -285,6 +259,7 @@ impl Handshake {
 mod tests {
     use super::*;
     use serde_json::json;
+    use sha2::Digest as _;
     use warden_wire::jwe::KeyAlgorithm;
     use warden_wire::{RuntimeData, TeeEvidence, TeeKeyPair};
 
@@ -306,7 +281,8 @@ mod tests {
     }
 
     #[test]
-    fn init_data_digest_uses_the_algorithm_the_body_names() {
+    fn init_data_digest_is_the_verifiers_and_bad_init_data_is_a_protocol_error() {
+        // The rules themselves are tested in `warden_verifier::init_data`.
         let body = "version = \"0.1.0\"\nalgorithm = \"sha384\"\n[data]\nkey = \"value\"\n";
         let init = InitData {
             format: "toml".into(),
@@ -316,27 +292,14 @@ mod tests {
             init_data_digest(&init).unwrap(),
             sha2::Sha384::digest(body.as_bytes()).to_vec()
         );
-        // The document the appraisal policy reads as input.init_data.
-        let (_, document) = read_init_data(&init).unwrap();
-        assert_eq!(
-            document,
-            json!({"version": "0.1.0", "algorithm": "sha384", "data": {"key": "value"}})
-        );
-        for (format, body) in [
-            ("json", body),
-            ("toml", "algorithm = \"md5\""),
-            ("toml", "not toml ["),
-            ("toml", "version = 1"),
-        ] {
-            let init = InitData {
-                format: format.into(),
-                body: body.into(),
-            };
-            assert!(
-                matches!(init_data_digest(&init), Err(ProtocolError::BadInitData(_))),
-                "{format} {body}"
-            );
-        }
+        let json = InitData {
+            format: "json".into(),
+            body: body.into(),
+        };
+        assert!(matches!(
+            init_data_digest(&json),
+            Err(ProtocolError::BadInitData(_))
+        ));
     }
 
     fn attestation(nonce: &str) -> Attestation {

@@ -463,10 +463,22 @@ impl Kbs {
             // Runs on the blocking pool (see `http::attest`), where waiting on the runtime is
             // allowed; the service appraises at its own clock.
             Some(remote) => {
-                let (outcome, _trace) = tokio::runtime::Handle::current()
+                let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+                    internal("a remote appraisal needs the tokio runtime (call attest on its blocking pool)")
+                })?;
+                let (outcome, _trace) = runtime
                     .block_on(remote.appraise(&request))
                     .map_err(|e| KbsError::VerifierUnavailable(e.to_string()))?;
-                outcome?
+                let result = outcome?;
+                // A result for another TEE than the one challenged is no answer to this request.
+                if result.tee.name() != pending.tee {
+                    return Err(KbsError::VerifierUnavailable(format!(
+                        "the verifier service answered for TEE {} instead of {}",
+                        result.tee.name(),
+                        pending.tee
+                    )));
+                }
+                result
             }
         };
         let context = TokenContext {

@@ -130,6 +130,25 @@ fn envelopes_signed_with_every_key_kind_import_and_each_kind_of_tampering_is_ref
         let error = import(&key.envelope(IN_TOTO_PAYLOAD_TYPE, &bytes(&statement))).unwrap_err();
         assert!(format!("{error:?}").starts_with(expected), "{error:?}");
     }
+    // Duplicated keys in the signed predicate are refused, not resolved.
+    for duplicated in [
+        r#""expires": "2027-06-01T00:00:00Z", "expires": "2099-01-01T00:00:00Z", "reference_values": {"snp": {}}"#,
+        r#""expires": "2027-06-01T00:00:00Z", "reference_values": {"snp": {}, "snp": {"measurements": []}}"#,
+    ] {
+        let payload = format!(
+            r#"{{"_type": "https://in-toto.io/Statement/v1", "subject": [{{"name": "x", "digest": {{"sha256": "00"}}}}], "predicateType": "https://warden.dev/reference-values/v1", "predicate": {{{duplicated}}}}}"#
+        );
+        let error = import(&key.envelope(IN_TOTO_PAYLOAD_TYPE, payload.as_bytes())).unwrap_err();
+        assert!(format!("{error}").contains("duplicate"), "{error}");
+    }
+    // A builder key this code could never verify with is refused when loaded.
+    let short_rsa = openssl::rsa::Rsa::generate(1024).unwrap();
+    let pem = openssl::pkey::PKey::from_rsa(short_rsa)
+        .unwrap()
+        .public_key_to_pem()
+        .unwrap();
+    assert!(TrustedBuilderKeys::default().add_bytes(&pem).is_err());
+
     let mut unsigned = key.envelope(IN_TOTO_PAYLOAD_TYPE, &statement);
     unsigned["signatures"] = json!([]);
     assert_eq!(import(&unsigned), Err(ProvenanceError::Unsigned));

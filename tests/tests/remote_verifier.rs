@@ -387,13 +387,14 @@ async fn the_services_ear_token_carries_the_result_and_runtime_data_and_verifies
             let request = AppraisalRequest {
                 tee: "sample",
                 evidence: &evidence,
-                expected: ExpectedBinding {
-                    report_data: Some(binding.to_vec()),
-                    init_data_digest: None,
-                },
+                // Not sent: the service derives the binding from the runtime data.
+                expected: ExpectedBinding::default(),
                 init_data: None,
             };
-            client.appraise_signed(&request, nonce, jwk).await.unwrap()
+            client
+                .appraise_signed(&request, nonce, jwk, "")
+                .await
+                .unwrap()
         }
     };
 

@@ -4,6 +4,7 @@ use std::sync::{Arc, RwLock};
 
 use serde_json::{Value, json};
 use time::OffsetDateTime;
+use warden_wire::InitData;
 
 use crate::ear::{Status, TrustVector};
 use crate::explain::{DecisionTrace, TraceSummary, summary_of_judgement};
@@ -25,10 +26,10 @@ pub struct AppraisalRequest<'a> {
     /// Report data and init-data digest the evidence must carry. Init-data presented for a TEE
     /// that cannot bind it is refused rather than passed on unverified.
     pub expected: ExpectedBinding,
-    /// The init-data document (its TOML as JSON: `version`, `algorithm`, `data`) whose digest is
-    /// `expected.init_data_digest`; the appraisal policy sees it as `input.init_data` once the
-    /// evidence is verified to bind that digest.
-    pub init_data: Option<Value>,
+    /// The init-data the client presented; the appraisal policy sees its document as
+    /// `input.init_data` once the evidence is verified to bind `expected.init_data_digest` and
+    /// that digest is this init-data's (see [`crate::init_data`]).
+    pub init_data: Option<InitData>,
 }
 
 /// An appraisal with its working shown: the verifier's examination (claims and every check) and
@@ -123,12 +124,13 @@ impl Appraiser {
         }
         let insecure_reasons = insecure_reasons(verifier.as_ref(), &examination);
         // The request path moves the claims into the result; only the CLI keeps a copy.
+        let reference_values = self.reference_values().to_json_at(at.unix_timestamp());
         self.judge(
             verifier.tee(),
             examination.claims,
             insecure_reasons,
-            bound_init_data(request),
-            at,
+            bound_init_data(request).as_ref(),
+            &reference_values,
         )
     }
 
@@ -158,8 +160,8 @@ impl Appraiser {
                 verifier.tee(),
                 examination.claims.clone(),
                 insecure_reasons,
-                bound_init_data(request),
-                at,
+                bound_init_data(request).as_ref(),
+                &reference_values,
             )
         } else {
             Err(Rejection::Evidence(examination.failed_checks()))
@@ -192,18 +194,17 @@ impl Appraiser {
         Ok((verifier, examination))
     }
 
-    /// Runs the appraisal policy over verified claims, with the reference values in force at
-    /// `at`.
+    /// Runs the appraisal policy over verified claims, with `reference_values` (the snapshot in
+    /// force at the appraisal time: the trace and the verdict see the same one).
     fn judge(
         &self,
         tee: Tee,
         claims: Claims,
         insecure_reasons: Vec<String>,
         init_data: Option<&Value>,
-        at: OffsetDateTime,
+        reference_values: &Value,
     ) -> Result<AttestationResult, Rejection> {
         let policy = self.policy();
-        let reference_values = self.reference_values().to_json_at(at.unix_timestamp());
         let input = json!({
             "tee": tee.name(),
             "claims": claims,
@@ -219,7 +220,7 @@ impl Appraiser {
                 "{APPRAISAL_RULE} is not an AR4SI trust vector: {e}"
             ))
         })?;
-        let trace = summary_of_judgement(tee.name(), &claims, &reference_values, &trust_vector);
+        let trace = summary_of_judgement(tee.name(), &claims, reference_values, &trust_vector);
         Ok(AttestationResult {
             tee,
             status: trust_vector.status(),
@@ -232,14 +233,12 @@ impl Appraiser {
     }
 }
 
-/// The init-data document the policy may see: only with a digest the verifier was asked to
-/// find bound (a verified examination then proves it was).
-fn bound_init_data<'a>(request: &'a AppraisalRequest<'_>) -> Option<&'a Value> {
-    request
-        .expected
-        .init_data_digest
-        .as_ref()
-        .and(request.init_data.as_ref())
+/// The init-data document the policy may see: only when its digest is the one the verifier was
+/// asked to find bound (a verified examination then proves it was).
+fn bound_init_data(request: &AppraisalRequest<'_>) -> Option<Value> {
+    let wanted = request.expected.init_data_digest.as_deref()?;
+    let (digest, document) = crate::init_data::read(request.init_data.as_ref()?).ok()?;
+    (digest == wanted).then_some(document)
 }
 
 /// Why a result is insecure: the verifier's standing reason and the examination's own.

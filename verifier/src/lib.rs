@@ -13,6 +13,7 @@ pub(crate) mod cache;
 pub mod collateral;
 pub mod ear;
 pub mod explain;
+pub mod init_data;
 pub mod policy;
 pub mod provenance;
 pub mod reference;

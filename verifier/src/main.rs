@@ -213,6 +213,9 @@ struct AppraiseArgs {
     /// explain --token: JWKS (file) to check the token's signature with, at `--at`.
     #[arg(long, requires_all = ["token", "at"])]
     jwks: Option<PathBuf>,
+    /// explain --token --jwks: the issuer the token must name (default: whatever it names).
+    #[arg(long, requires = "jwks")]
+    issuer: Option<String>,
 }
 
 /// What the command prints.
@@ -655,7 +658,9 @@ fn print_text(report: &Value, mode: Mode) {
 }
 
 /// `explain --token`: the status, trust vector and trace summary an EAR token carries. The
-/// signature is checked only with `--jwks` (at `--at`), and the output says which.
+/// signature is checked only with `--jwks` (at `--at`), and the output says which. Exit codes:
+/// 0 affirming and checked, 1 not affirming, 3 affirming but the signature was not checked
+/// (a script must not take an unchecked token for a verdict), 2 errors (incl. a bad signature).
 fn explain_token(args: &AppraiseArgs) -> Result<ExitCode, String> {
     let path = args.token.as_ref().ok_or("--token is required")?;
     let text = if path.as_os_str() == "-" {
@@ -671,9 +676,11 @@ fn explain_token(args: &AppraiseArgs) -> Result<ExitCode, String> {
         Some(jwks_path) => {
             let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_str(&read(jwks_path)?)
                 .map_err(|e| format!("{}: {e}", jwks_path.display()))?;
-            let unverified = unverified_claims(token)?;
-            let verifier =
-                TokenVerifier::from_jwks(&jwks, &unverified.iss).map_err(|e| e.to_string())?;
+            let issuer = match &args.issuer {
+                Some(issuer) => issuer.clone(),
+                None => unverified_claims(token)?.iss,
+            };
+            let verifier = TokenVerifier::from_jwks(&jwks, &issuer).map_err(|e| e.to_string())?;
             let claims = verifier
                 .verify(token, parse_at(args)?)
                 .map_err(|e| format!("token: {e}"))?;
@@ -714,10 +721,13 @@ fn explain_token(args: &AppraiseArgs) -> Result<ExitCode, String> {
         }
         println!("trust vector: {}", json!(submod.trust_vector));
     }
-    Ok(if submod.status == Status::Affirming {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
+    if !checked {
+        eprintln!("warning: the token's signature was NOT checked; this is not a verdict");
+    }
+    Ok(match (submod.status == Status::Affirming, checked) {
+        (true, true) => ExitCode::SUCCESS,
+        (true, false) => ExitCode::from(3),
+        (false, _) => ExitCode::from(1),
     })
 }
 

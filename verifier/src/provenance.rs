@@ -228,10 +228,29 @@ impl TrustedKey {
             },
             other => return Err(format!("unsupported key algorithm {other}")),
         };
+        let key = spki.subject_public_key.data.to_vec();
+        // Refused at load rather than left to never verify: a key this code cannot use.
+        let usable = match kind {
+            KeyKind::EcdsaP256 => key.len() == 65 && key[0] == 0x04,
+            KeyKind::EcdsaP384 => key.len() == 97 && key[0] == 0x04,
+            KeyKind::Ed25519 => key.len() == 32,
+            KeyKind::Rsa => match spki.parsed() {
+                Ok(x509_parser::public_key::PublicKey::RSA(rsa)) => {
+                    let modulus = rsa.modulus.iter().skip_while(|&&b| b == 0).count();
+                    (256..=1024).contains(&modulus)
+                }
+                _ => false,
+            },
+        };
+        if !usable {
+            return Err(format!(
+                "{kind:?} key is malformed or of an unsupported size (RSA: 2048 to 8192 bits)"
+            ));
+        }
         Ok(TrustedKey {
             keyid: hex::encode(Sha256::digest(der)),
             kind,
-            key: spki.subject_public_key.data.to_vec(),
+            key,
         })
     }
 
@@ -384,6 +403,35 @@ pub fn verify_envelope(
     })
 }
 
+/// A JSON object whose keys must be unique (serde keeps the last of duplicated map keys).
+struct UniqueMap(BTreeMap<String, Value>);
+
+impl<'de> Deserialize<'de> for UniqueMap {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = UniqueMap;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object with unique keys")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<UniqueMap, A::Error> {
+                let mut entries = BTreeMap::new();
+                while let Some((key, value)) = map.next_entry::<String, Value>()? {
+                    if entries.contains_key(&key) {
+                        return Err(serde::de::Error::custom(format!("duplicate key {key:?}")));
+                    }
+                    entries.insert(key, value);
+                }
+                Ok(UniqueMap(entries))
+            }
+        }
+        deserializer.deserialize_map(Visitor)
+    }
+}
+
 /// Reference values taken from verified provenance.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ImportedReferenceValues {
@@ -422,26 +470,33 @@ pub fn import_reference_values(
             statement.predicate_type.clone(),
         ));
     }
+    // Read again from the signed bytes into strict types: a duplicated key anywhere in the
+    // predicate is refused instead of resolved (signer tooling might read the other one).
+    #[derive(Deserialize)]
+    struct WardenStatement {
+        predicate: Predicate,
+    }
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Predicate {
         expires: String,
-        reference_values: BTreeMap<String, Value>,
+        reference_values: UniqueMap,
     }
-    let predicate: Predicate = serde_json::from_value(statement.predicate.clone())
-        .map_err(|e| ProvenanceError::Predicate(e.to_string()))?;
+    let predicate = serde_json::from_slice::<WardenStatement>(&envelope.payload)
+        .map_err(|e| ProvenanceError::Predicate(e.to_string()))?
+        .predicate;
     let expires = OffsetDateTime::parse(&predicate.expires, &Rfc3339)
         .map_err(|e| ProvenanceError::Predicate(format!("expires {:?}: {e}", predicate.expires)))?;
     if expires <= at {
         return Err(ProvenanceError::Expired(predicate.expires));
     }
-    if predicate.reference_values.is_empty() {
+    let reference_values = predicate.reference_values.0;
+    if reference_values.is_empty() {
         return Err(ProvenanceError::Predicate(
             "reference_values is empty".into(),
         ));
     }
-    if let Some(bad) = predicate
-        .reference_values
+    if let Some(bad) = reference_values
         .keys()
         .find(|name| !valid_reference_value_name(name))
     {
@@ -460,7 +515,7 @@ pub fn import_reference_values(
         })
         .collect();
     Ok(ImportedReferenceValues {
-        values: predicate.reference_values,
+        values: reference_values,
         expires: expires.unix_timestamp(),
         signer: verified.signer,
         provenance_sha256: verified.payload_sha256,

@@ -29,6 +29,7 @@ use crate::explain::TraceSummary;
 use crate::provenance::{TrustedBuilderKeys, import_reference_values, valid_reference_value_name};
 use crate::reference::ReferenceValues;
 use crate::tee::{ExpectedBinding, Rejection, Tee, rfc3339};
+use warden_wire::InitData;
 
 /// Largest message either side accepts (evidence with certificate chains and event logs).
 pub const MAX_MESSAGE_BYTES: usize = 4 << 20;
@@ -338,20 +339,40 @@ impl VerifierRpc for VerifierService {
         let request = request.into_inner();
         let evidence: Value = serde_json::from_str(&request.evidence_json)
             .map_err(|e| invalid(format!("evidence_json: {e}")))?;
-        let non_empty = |bytes: Vec<u8>| (!bytes.is_empty()).then_some(bytes);
-        let init_data: Option<Value> = (!request.init_data_json.is_empty())
-            .then(|| serde_json::from_str(&request.init_data_json))
+        let init_data = (!request.init_data_body.is_empty()).then(|| InitData {
+            format: request.init_data_format.clone(),
+            body: request.init_data_body.clone(),
+        });
+        let init_data_digest = init_data
+            .as_ref()
+            .map(|init_data| crate::init_data::read(init_data).map(|(digest, _)| digest))
             .transpose()
-            .map_err(|e| invalid(format!("init_data_json: {e}")))?;
-        let expected = ExpectedBinding {
-            report_data: non_empty(request.report_data),
-            init_data_digest: non_empty(request.init_data_digest),
-        };
-        let tee_pubkey: Value = if request.tee_pubkey_json.is_empty() {
-            Value::Null
+            .map_err(|e| invalid(format!("init-data: {e}")))?;
+        // With runtime data, the binding is computed here from it, so a token naming a nonce
+        // and a key is only ever issued for evidence that binds exactly those.
+        let (report_data, tee_pubkey) = if request.nonce.is_empty() {
+            (
+                (!request.report_data.is_empty()).then_some(request.report_data),
+                None,
+            )
         } else {
-            serde_json::from_str(&request.tee_pubkey_json)
-                .map_err(|e| invalid(format!("tee_pubkey_json: {e}")))?
+            if !request.report_data.is_empty() {
+                return Err(invalid(
+                    "report_data must be empty when nonce is given: it is derived from the runtime data",
+                ));
+            }
+            let tee_pubkey: Value = serde_json::from_str(&request.tee_pubkey_json)
+                .map_err(|e| invalid(format!("tee_pubkey_json: {e}")))?;
+            let digest = warden_wire::runtime_data_digest(
+                &request.nonce,
+                &tee_pubkey,
+                &request.additional_evidence,
+            );
+            (Some(digest.to_vec()), Some(tee_pubkey))
+        };
+        let expected = ExpectedBinding {
+            report_data,
+            init_data_digest,
         };
         let appraiser = self.appraiser.clone();
         // The service's clock, read here at the edge; appraisal takes it as a parameter.
@@ -373,7 +394,9 @@ impl VerifierRpc for VerifierService {
         let mut ear_token = String::new();
         let outcome = match appraisal.result {
             Ok(result) => {
-                ear_token = self.ear_token(&result, &request.nonce, &tee_pubkey, now)?;
+                if let Some(tee_pubkey) = &tee_pubkey {
+                    ear_token = self.ear_token(&result, &request.nonce, tee_pubkey, now)?;
+                }
                 let (tee, status) = (result.tee.name(), result.status);
                 if result.insecure_reasons.is_empty() {
                     info!(tee, %status, "appraised");
@@ -575,6 +598,12 @@ impl RemoteVerifier {
     /// Connects lazily to `url` (`https://host:port`), checking the server's certificate for
     /// `domain` against `tls.ca` and presenting `tls.cert`.
     pub fn connect(url: &str, domain: &str, tls: &TlsFiles) -> Result<Self, ServiceError> {
+        // tonic uses TLS only for https URLs: any other scheme would silently be plaintext.
+        if !url.starts_with("https://") {
+            return Err(ServiceError::Call(format!(
+                "{url}: the verifier service is reached only over https (mutual TLS)"
+            )));
+        }
         let channel = Channel::from_shared(url.to_owned())
             .map_err(|e| ServiceError::Call(format!("{url}: {e}")))?
             .tls_config(tls.client_config(domain)?)?
@@ -597,40 +626,54 @@ impl RemoteVerifier {
         &self,
         request: &AppraisalRequest<'_>,
     ) -> Result<RemoteAppraisal, ServiceError> {
-        self.appraise_signed(request, "", &Value::Null)
+        let message = proto::AppraiseRequest {
+            report_data: request.expected.report_data.clone().unwrap_or_default(),
+            ..Self::message(request)
+        };
+        self.call_appraise(message)
             .await
             .map(|(appraisal, _token)| appraisal)
     }
 
-    /// [`RemoteVerifier::appraise`], also returning the service's EAR token for a result,
-    /// bound to `nonce` and `tee_pubkey` (a JWK).
+    /// Appraises evidence that binds CoCo runtime data (`nonce`, the TEE key `tee_pubkey` as a
+    /// JWK, `additional_evidence`): the service derives the binding itself and returns, with a
+    /// result, its EAR token carrying that nonce and key. `request.expected.report_data` is
+    /// not sent.
     pub async fn appraise_signed(
         &self,
         request: &AppraisalRequest<'_>,
         nonce: &str,
         tee_pubkey: &Value,
+        additional_evidence: &str,
     ) -> Result<(RemoteAppraisal, String), ServiceError> {
         let message = proto::AppraiseRequest {
             nonce: nonce.to_owned(),
-            tee_pubkey_json: if tee_pubkey.is_null() {
-                String::new()
-            } else {
-                tee_pubkey.to_string()
-            },
+            tee_pubkey_json: tee_pubkey.to_string(),
+            additional_evidence: additional_evidence.to_owned(),
+            ..Self::message(request)
+        };
+        self.call_appraise(message).await
+    }
+
+    fn message(request: &AppraisalRequest<'_>) -> proto::AppraiseRequest {
+        let (init_data_format, init_data_body) = request
+            .init_data
+            .as_ref()
+            .map(|init_data| (init_data.format.clone(), init_data.body.clone()))
+            .unwrap_or_default();
+        proto::AppraiseRequest {
             tee: request.tee.to_owned(),
             evidence_json: request.evidence.to_string(),
-            report_data: request.expected.report_data.clone().unwrap_or_default(),
-            init_data_digest: request
-                .expected
-                .init_data_digest
-                .clone()
-                .unwrap_or_default(),
-            init_data_json: request
-                .init_data
-                .as_ref()
-                .map(Value::to_string)
-                .unwrap_or_default(),
-        };
+            init_data_format,
+            init_data_body,
+            ..Default::default()
+        }
+    }
+
+    async fn call_appraise(
+        &self,
+        message: proto::AppraiseRequest,
+    ) -> Result<(RemoteAppraisal, String), ServiceError> {
         let response = self
             .client
             .clone()
