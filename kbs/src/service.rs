@@ -790,6 +790,7 @@ impl Kbs {
         }
         let value: Value = serde_json::from_slice(body)
             .map_err(|e| KbsError::Malformed(format!("reference value: {e}")))?;
+        warden_verifier::reference::validate(name, &value).map_err(KbsError::Malformed)?;
         let origin = ReferenceValueOrigin {
             source: "api".into(),
             set_by: who.clone(),

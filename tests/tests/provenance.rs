@@ -162,6 +162,26 @@ fn envelopes_signed_with_every_key_kind_import_and_each_kind_of_tampering_is_ref
     );
 }
 
+/// An admin call to `path` (under /kbs/v0/admin) with `token`: the status and the JSON body.
+async fn admin_call(
+    kbs: &Kbs,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+    body: Vec<u8>,
+) -> (u16, Value) {
+    let response = kbs
+        .http()
+        .request(method, format!("{}/kbs/v0/admin{path}", kbs.url))
+        .bearer_auth(token)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
 fn base64_of(bytes: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(bytes)
@@ -308,7 +328,6 @@ async fn a_kbs_uses_imported_values_and_refuses_unsigned_or_untrusted_ones_stori
     tampered["payload"] = Value::String(base64_of(&stricter));
     let mut unsigned = tampered.clone();
     unsigned["signatures"] = json!([]);
-    let http = kbs.http();
     let token = kbs.admin_token("admin");
     for (label, envelope) in [
         (
@@ -318,15 +337,15 @@ async fn a_kbs_uses_imported_values_and_refuses_unsigned_or_untrusted_ones_stori
         ("tampered", tampered),
         ("unsigned", unsigned),
     ] {
-        let response = http
-            .post(format!("{}/kbs/v0/admin/reference-values/import", kbs.url))
-            .bearer_auth(&token)
-            .body(bytes(&envelope))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status().as_u16(), 400, "{label}");
-        let error: Value = response.json().await.unwrap();
+        let (status, error) = admin_call(
+            &kbs,
+            reqwest::Method::POST,
+            "/reference-values/import",
+            &token,
+            bytes(&envelope),
+        )
+        .await;
+        assert_eq!(status, 400, "{label}");
         assert!(
             error["type"]
                 .as_str()
@@ -335,16 +354,51 @@ async fn a_kbs_uses_imported_values_and_refuses_unsigned_or_untrusted_ones_stori
             "{label}: {error}"
         );
     }
+    // Typed values: a typo'd key or a truncated digest is refused, signed or not.
+    let (status, error) = admin_call(
+        &kbs,
+        reqwest::Method::PUT,
+        "/reference-values/sample",
+        &token,
+        br#"{"min_svm": 1}"#.to_vec(),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        error["detail"]
+            .as_str()
+            .unwrap()
+            .contains("unknown key \"min_svm\""),
+        "{error}"
+    );
+    let truncated = reference_value_statement(json!({"snp": {"measurements": ["abcd"]}}), &expires);
+    let (status, error) = admin_call(
+        &kbs,
+        reqwest::Method::POST,
+        "/reference-values/import",
+        &token,
+        bytes(&builder.envelope(IN_TOTO_PAYLOAD_TYPE, &truncated)),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        error["detail"]
+            .as_str()
+            .unwrap()
+            .contains("snp.measurements"),
+        "{error}"
+    );
     let unchanged: Value =
         serde_json::from_slice(&kbs.admin(&["reference-value", "list"]).stdout).unwrap();
     assert_eq!(unchanged["sample"], listed["sample"]);
     // A reader may list but not import.
-    let response = http
-        .post(format!("{}/kbs/v0/admin/reference-values/import", kbs.url))
-        .bearer_auth(kbs.admin_token("reader"))
-        .body(bytes(&builder.envelope(IN_TOTO_PAYLOAD_TYPE, &statement)))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 403);
+    let (status, _) = admin_call(
+        &kbs,
+        reqwest::Method::POST,
+        "/reference-values/import",
+        &kbs.admin_token("reader"),
+        bytes(&builder.envelope(IN_TOTO_PAYLOAD_TYPE, &statement)),
+    )
+    .await;
+    assert_eq!(status, 403);
 }

@@ -486,12 +486,16 @@ fn appraise(args: &AppraiseArgs, mode: Mode) -> Result<ExitCode, String> {
     let tdx_endorsements: TdxEndorsements = load_collateral(family(tdx_family))?;
     let tpm_trust: TpmTrust = load_collateral(family(is_tpm))?;
     let event_log = args.event_log.as_ref().map(read_bytes).transpose()?;
-    let reference_values = match &args.reference_values {
+    let reference_values: std::collections::BTreeMap<String, Value> = match &args.reference_values {
         Some(path) => {
             serde_json::from_str(&read(path)?).map_err(|e| format!("{}: {e}", path.display()))?
         }
         None => Default::default(),
     };
+    for (name, value) in &reference_values {
+        warden_verifier::reference::validate(name, value)
+            .map_err(|e| format!("--reference-values: {e}"))?;
+    }
     let policy = match &args.policy {
         Some(path) => Appraiser::compile_policy("cli", &read(path)?),
         None => Appraiser::compile_policy("default", DEFAULT_APPRAISAL_POLICY),

@@ -504,6 +504,9 @@ pub fn import_reference_values(
             "invalid reference value name {bad:?}"
         )));
     }
+    for (name, value) in &reference_values {
+        crate::reference::validate(name, value).map_err(ProvenanceError::Predicate)?;
+    }
     let subjects = statement
         .subject
         .iter()

@@ -4,6 +4,12 @@
 //! Values are grouped by name (by convention the TEE name, e.g. `sample` → `{"min_svn": 1}`).
 //! A value may expire (values imported from signed provenance always do): from its expiry on,
 //! appraisals at or after that time do not see it, whatever the snapshot holds.
+//!
+//! Values named after a TEE are typed: [`validate`] checks them against that TEE's schema (the
+//! keys the shipped appraisal policy reads, each with its type and, for digests, its length)
+//! wherever values enter — the KBS admin API, signed provenance, the verifier service, the CLI —
+//! so a typo or a truncated digest is refused instead of silently never matching. Values under
+//! other names are free-form, for custom policies.
 
 use std::collections::BTreeMap;
 
@@ -62,9 +68,261 @@ impl ReferenceValues {
     }
 }
 
+/// The type of one reference-value key.
+#[derive(Clone, Copy)]
+enum Field {
+    /// A list of hex strings of this many bytes.
+    Digests(usize),
+    /// A list of strings, from `allowed` when not empty.
+    Strings(&'static [&'static str]),
+    /// A list of integers up to this maximum.
+    Integers(u64),
+    /// A non-negative integer.
+    Integer,
+    Flag,
+    /// `{"bootloader", "tee", "snp", "microcode", "fmc"}` → 0..=255.
+    MinimumTcb,
+    /// `{"<bank>": {"<index 0..23>": [hex of the bank's digest length]}}`.
+    Pcrs,
+}
+
+const SAMPLE: &[(&str, Field)] = &[("min_svn", Field::Integer)];
+const SNP: &[(&str, Field)] = &[
+    ("measurements", Field::Digests(48)),
+    ("host_data", Field::Digests(32)),
+    ("id_key_digests", Field::Digests(48)),
+    ("author_key_digests", Field::Digests(48)),
+    ("min_guest_svn", Field::Integer),
+    ("min_tcb", Field::MinimumTcb),
+    ("vmpls", Field::Integers(3)),
+    ("signing_keys", Field::Strings(&["vcek", "vlek"])),
+    ("allow_debug", Field::Flag),
+    ("allow_migrate_ma", Field::Flag),
+    ("allow_smt", Field::Flag),
+];
+const TDX: &[(&str, Field)] = &[
+    ("mr_td", Field::Digests(48)),
+    ("mr_seam", Field::Digests(48)),
+    ("mr_config_id", Field::Digests(48)),
+    ("mr_owner", Field::Digests(48)),
+    ("rtmr0", Field::Digests(48)),
+    ("rtmr1", Field::Digests(48)),
+    ("rtmr2", Field::Digests(48)),
+    ("rtmr3", Field::Digests(48)),
+    ("accepted_tcb_statuses", Field::Strings(&[])),
+    ("allow_debug", Field::Flag),
+];
+const TPM: &[(&str, Field)] = &[("pcrs", Field::Pcrs)];
+const AZ_SNP_VTPM: &[(&str, Field)] = &[
+    ("pcrs", Field::Pcrs),
+    ("measurements", Field::Digests(48)),
+    ("allow_debug", Field::Flag),
+];
+const AZ_TDX_VTPM: &[(&str, Field)] = &[
+    ("pcrs", Field::Pcrs),
+    ("mr_td", Field::Digests(48)),
+    ("accepted_tcb_statuses", Field::Strings(&[])),
+    ("allow_debug", Field::Flag),
+];
+
+fn schema(name: &str) -> Option<&'static [(&'static str, Field)]> {
+    Some(match name {
+        "sample" => SAMPLE,
+        "snp" => SNP,
+        "tdx" => TDX,
+        "tpm" => TPM,
+        "az-snp-vtpm" => AZ_SNP_VTPM,
+        "az-tdx-vtpm" => AZ_TDX_VTPM,
+        _ => return None,
+    })
+}
+
+/// Checks a reference value against its TEE's schema (see the module documentation).
+pub fn validate(name: &str, value: &Value) -> Result<(), String> {
+    let Some(fields) = schema(name) else {
+        return Ok(());
+    };
+    let object = value
+        .as_object()
+        .ok_or_else(|| format!("{name} reference values must be a JSON object"))?;
+    for (key, entry) in object {
+        let Some((_, field)) = fields.iter().find(|(known, _)| known == key) else {
+            let known: Vec<&str> = fields.iter().map(|(known, _)| *known).collect();
+            return Err(format!(
+                "unknown key {key:?} in {name} reference values (known: {})",
+                known.join(", ")
+            ));
+        };
+        check(*field, entry).map_err(|e| format!("{name}.{key}: {e}"))?;
+    }
+    Ok(())
+}
+
+fn list(value: &Value) -> Result<&Vec<Value>, String> {
+    value.as_array().ok_or_else(|| "must be a list".to_owned())
+}
+
+fn digest(value: &Value, length: usize) -> Result<(), String> {
+    let text = value.as_str().ok_or("values must be hex strings")?;
+    match hex::decode(text) {
+        Ok(bytes) if bytes.len() == length => Ok(()),
+        Ok(bytes) => Err(format!("{text} is {} bytes, not {length}", bytes.len())),
+        Err(_) => Err(format!("{text:?} is not hex")),
+    }
+}
+
+fn check(field: Field, value: &Value) -> Result<(), String> {
+    match field {
+        Field::Digests(length) => list(value)?
+            .iter()
+            .try_for_each(|entry| digest(entry, length)),
+        Field::Strings(allowed) => list(value)?
+            .iter()
+            .try_for_each(|entry| match entry.as_str() {
+                Some(text) if allowed.is_empty() || allowed.contains(&text) => Ok(()),
+                _ if allowed.is_empty() => Err("values must be strings".to_owned()),
+                _ => Err(format!("values must be among {}", allowed.join(", "))),
+            }),
+        Field::Integers(max) => list(value)?
+            .iter()
+            .try_for_each(|entry| match entry.as_u64() {
+                Some(number) if number <= max => Ok(()),
+                _ => Err(format!("values must be integers from 0 to {max}")),
+            }),
+        Field::Integer => value
+            .as_u64()
+            .map(drop)
+            .ok_or_else(|| "must be a non-negative integer".to_owned()),
+        Field::Flag => value
+            .as_bool()
+            .map(drop)
+            .ok_or_else(|| "must be true or false".to_owned()),
+        Field::MinimumTcb => {
+            const COMPONENTS: [&str; 5] = ["bootloader", "tee", "snp", "microcode", "fmc"];
+            let object = value.as_object().ok_or("must be an object")?;
+            object.iter().try_for_each(|(component, minimum)| {
+                if !COMPONENTS.contains(&component.as_str()) {
+                    return Err(format!(
+                        "unknown TCB component {component:?} (known: {})",
+                        COMPONENTS.join(", ")
+                    ));
+                }
+                match minimum.as_u64() {
+                    Some(number) if number <= 255 => Ok(()),
+                    _ => Err(format!("{component} must be an integer from 0 to 255")),
+                }
+            })
+        }
+        Field::Pcrs => {
+            let banks = value.as_object().ok_or("must be an object of banks")?;
+            banks.iter().try_for_each(|(bank, pcrs)| {
+                let length = match bank.as_str() {
+                    "sha1" => 20,
+                    "sha256" => 32,
+                    "sha384" => 48,
+                    "sha512" => 64,
+                    other => return Err(format!("unknown PCR bank {other:?}")),
+                };
+                let pcrs = pcrs
+                    .as_object()
+                    .ok_or("a bank must map PCR indexes to lists")?;
+                pcrs.iter().try_for_each(|(index, values)| {
+                    match index.parse::<u8>() {
+                        Ok(pcr) if pcr <= 23 => {}
+                        _ => return Err(format!("{bank} PCR {index:?} is not 0 to 23")),
+                    }
+                    list(values)?
+                        .iter()
+                        .try_for_each(|entry| digest(entry, length))
+                        .map_err(|e| format!("{bank} PCR {index}: {e}"))
+                })
+            })
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tee_named_values_are_checked_against_their_schema_and_others_are_free() {
+        let measurement = "ab".repeat(48);
+        let pcr = "cd".repeat(32);
+        let good = [
+            (
+                "snp",
+                serde_json::json!({"measurements": [measurement], "vmpls": [0], "min_tcb": {"snp": 22}, "allow_debug": false}),
+            ),
+            (
+                "tdx",
+                serde_json::json!({"mr_td": [measurement], "accepted_tcb_statuses": ["UpToDate"]}),
+            ),
+            (
+                "tpm",
+                serde_json::json!({"pcrs": {"sha256": {"7": [pcr], "14": []}}}),
+            ),
+            ("sample", serde_json::json!({"min_svn": 1})),
+            ("my-policy-data", serde_json::json!(["anything", 1])),
+        ];
+        for (name, value) in good {
+            assert_eq!(validate(name, &value), Ok(()), "{name}");
+        }
+        let bad = [
+            (
+                "snp",
+                serde_json::json!({"measurement": [measurement]}),
+                "unknown key \"measurement\"",
+            ),
+            (
+                "snp",
+                serde_json::json!({"measurements": ["abcd"]}),
+                "2 bytes, not 48",
+            ),
+            (
+                "snp",
+                serde_json::json!({"measurements": "ab"}),
+                "must be a list",
+            ),
+            ("snp", serde_json::json!({"vmpls": [4]}), "0 to 3"),
+            (
+                "snp",
+                serde_json::json!({"signing_keys": ["ark"]}),
+                "vcek, vlek",
+            ),
+            (
+                "snp",
+                serde_json::json!({"min_tcb": {"ucode": 1}}),
+                "unknown TCB component",
+            ),
+            (
+                "snp",
+                serde_json::json!({"allow_debug": "yes"}),
+                "true or false",
+            ),
+            (
+                "tpm",
+                serde_json::json!({"pcrs": {"sha256": {"24": [pcr]}}}),
+                "not 0 to 23",
+            ),
+            (
+                "tpm",
+                serde_json::json!({"pcrs": {"sha256": {"7": ["00"]}}}),
+                "1 bytes, not 32",
+            ),
+            (
+                "tpm",
+                serde_json::json!({"pcrs": {"md5": {}}}),
+                "unknown PCR bank",
+            ),
+            ("tdx", serde_json::json!([]), "must be a JSON object"),
+            ("sample", serde_json::json!({"min_svn": -1}), "non-negative"),
+        ];
+        for (name, value, expected) in bad {
+            let error = validate(name, &value).unwrap_err();
+            assert!(error.contains(expected), "{name} {value}: {error}");
+        }
+    }
 
     #[test]
     fn expired_entries_are_not_in_force_from_their_expiry_on() {

@@ -443,6 +443,7 @@ impl VerifierRpc for VerifierService {
         }
         let value: Value = serde_json::from_str(&request.value_json)
             .map_err(|e| invalid(format!("value_json: {e}")))?;
+        crate::reference::validate(&request.name, &value).map_err(invalid)?;
         let name = request.name;
         let now = OffsetDateTime::now_utc().unix_timestamp();
         self.change_values(|stored| {
