@@ -909,6 +909,7 @@ impl Kbs {
                 stored.name,
                 json!({
                     "value": value,
+                    "version": stored.version,
                     "source": origin.source,
                     "set_by": origin.set_by,
                     "updated_at": rfc3339(stored.updated_at),

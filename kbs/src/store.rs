@@ -58,6 +58,8 @@ pub struct StoredReferenceValue {
     pub name: String,
     pub value_json: String,
     pub updated_at: i64,
+    /// 1 when first set; every later set of the same name adds one.
+    pub version: i64,
     pub origin: ReferenceValueOrigin,
 }
 
@@ -91,6 +93,10 @@ const REFERENCE_VALUE_COLUMNS: &[(&str, &str)] = &[
     (
         "expires_at",
         "ALTER TABLE reference_values ADD COLUMN expires_at INTEGER",
+    ),
+    (
+        "version",
+        "ALTER TABLE reference_values ADD COLUMN version INTEGER NOT NULL DEFAULT 1",
     ),
 ];
 
@@ -244,11 +250,12 @@ impl Store {
         let now = unix_now();
         for (name, value_json) in values {
             sqlx::query(
-                "INSERT INTO reference_values (name, value, updated_at, source, set_by, provenance_sha256, expires_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                "INSERT INTO reference_values (name, value, updated_at, source, set_by, provenance_sha256, expires_at, version)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1)
                  ON CONFLICT(name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at,
                    source = excluded.source, set_by = excluded.set_by,
-                   provenance_sha256 = excluded.provenance_sha256, expires_at = excluded.expires_at",
+                   provenance_sha256 = excluded.provenance_sha256, expires_at = excluded.expires_at,
+                   version = reference_values.version + 1",
             )
             .bind(name)
             .bind(value_json)
@@ -274,7 +281,7 @@ impl Store {
 
     pub async fn reference_values(&self) -> Result<Vec<StoredReferenceValue>, StoreError> {
         let rows = sqlx::query(
-            "SELECT name, value, updated_at, source, set_by, provenance_sha256, expires_at
+            "SELECT name, value, updated_at, source, set_by, provenance_sha256, expires_at, version
              FROM reference_values ORDER BY name",
         )
         .fetch_all(&self.pool)
@@ -285,6 +292,7 @@ impl Store {
                 name: row.get(0),
                 value_json: row.get(1),
                 updated_at: row.get(2),
+                version: row.get(7),
                 origin: ReferenceValueOrigin {
                     // Rows from before provenance was recorded were set through the API.
                     source: row
@@ -345,9 +353,14 @@ mod tests {
         );
         assert!(store.delete_resource("a/b/c").await.unwrap());
         assert!(!store.delete_resource("a/b/c").await.unwrap());
+        store
+            .put_reference_values(&[("sample".into(), "{}".into())], &imported)
+            .await
+            .unwrap();
         let values = store.reference_values().await.unwrap();
         assert_eq!(values[0].name, "sample");
         assert_eq!(values[0].origin, imported);
+        assert_eq!(values[0].version, 2);
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(
             std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
@@ -384,5 +397,6 @@ mod tests {
         assert_eq!(values[0].updated_at, 7);
         assert_eq!(values[0].origin.source, "api");
         assert_eq!(values[0].origin.expires_at, None);
+        assert_eq!(values[0].version, 1);
     }
 }

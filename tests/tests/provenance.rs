@@ -319,6 +319,7 @@ async fn a_kbs_uses_imported_values_and_refuses_unsigned_or_untrusted_ones_stori
     );
     assert_eq!(sample["provenance_sha256"], imported["provenance_sha256"]);
     assert_eq!(sample["expired"], false);
+    assert_eq!(sample["version"], 1);
     assert_eq!(listed["unrelated"]["source"], "api");
 
     // Untrusted signer, tampered payload, unsigned: 400, and the stored values are unchanged.
