@@ -86,7 +86,12 @@ impl DecisionTrace {
             .collect();
         let verified = examination.is_some_and(Examination::verified);
         if verified && let Some(ex) = examination {
-            steps.extend(compare_reference_values(tee, &ex.claims, reference_values));
+            steps.extend(compare_reference_values(
+                tee,
+                &ex.claims,
+                reference_values,
+                Depth::Full,
+            ));
         }
         match outcome {
             Ok(vector) => steps.extend(policy_steps(vector)),
@@ -130,14 +135,14 @@ fn summarise(steps: &[TraceStep]) -> TraceSummary {
 }
 
 /// The summary of the reference-value and policy stages of a verified appraisal: cheap enough
-/// for every token (no nearest-value search is kept).
+/// for every token (the nearest-value search is skipped).
 pub fn summary_of_judgement(
     tee: &str,
     claims: &Map<String, Value>,
     reference_values: &Value,
     vector: &TrustVector,
 ) -> TraceSummary {
-    let mut steps = compare_reference_values(tee, claims, reference_values);
+    let mut steps = compare_reference_values(tee, claims, reference_values, Depth::Summary);
     steps.extend(policy_steps(vector));
     summarise(&steps)
 }
@@ -196,10 +201,19 @@ fn find_claim<'a>(claims: &'a Map<String, Value>, names: &[&str]) -> Option<&'a 
         .find_map(|level| names.iter().find_map(|name| level.get(*name)))
 }
 
+/// Whether a mismatch is worth searching for its nearest allowed value (the full trace) or only
+/// counts (the summary every token carries).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Depth {
+    Full,
+    Summary,
+}
+
 fn compare_reference_values(
     tee: &str,
     claims: &Map<String, Value>,
     reference_values: &Value,
+    depth: Depth,
 ) -> Vec<TraceStep> {
     let Some(reference) = reference_values.get(tee).and_then(Value::as_object) else {
         return vec![TraceStep {
@@ -214,7 +228,7 @@ fn compare_reference_values(
     for (key, allowed) in reference {
         let name = format!("reference_values.{tee}.{key}");
         if key == "pcrs" {
-            steps.extend(compare_pcrs(&name, claims, allowed));
+            steps.extend(compare_pcrs(&name, claims, allowed, depth));
             continue;
         }
         let step =
@@ -222,7 +236,8 @@ fn compare_reference_values(
                 compare_minimum(name, find_claim(claims, &[claim_name]), claim_name, bound)
             } else if let Some(list) = allowed.as_array() {
                 let singular = key.strip_suffix('s').unwrap_or(key);
-                compare_listed(name, find_claim(claims, &[key, singular]), singular, list)
+                let claim = find_claim(claims, &[key, singular]);
+                compare_listed(name, claim, singular, list, depth)
             } else {
                 TraceStep {
                     stage: Stage::ReferenceValue,
@@ -237,7 +252,12 @@ fn compare_reference_values(
     steps
 }
 
-fn compare_pcrs(name: &str, claims: &Map<String, Value>, allowed: &Value) -> Vec<TraceStep> {
+fn compare_pcrs(
+    name: &str,
+    claims: &Map<String, Value>,
+    allowed: &Value,
+    depth: Depth,
+) -> Vec<TraceStep> {
     let mut steps = Vec::new();
     for (bank, pcrs) in allowed.as_object().into_iter().flatten() {
         for (pcr, values) in pcrs.as_object().into_iter().flatten() {
@@ -251,6 +271,7 @@ fn compare_pcrs(name: &str, claims: &Map<String, Value>, allowed: &Value) -> Vec
                 claim,
                 &format!("PCR {pcr} ({bank})"),
                 list,
+                depth,
             ));
         }
     }
@@ -285,7 +306,13 @@ fn same(claim: &Value, allowed: &Value) -> bool {
     }
 }
 
-fn compare_listed(name: String, claim: Option<&Value>, what: &str, list: &[Value]) -> TraceStep {
+fn compare_listed(
+    name: String,
+    claim: Option<&Value>,
+    what: &str,
+    list: &[Value],
+    depth: Depth,
+) -> TraceStep {
     let step = |ok, detail, nearest| TraceStep {
         stage: Stage::ReferenceValue,
         name: name.clone(),
@@ -302,7 +329,10 @@ fn compare_listed(name: String, claim: Option<&Value>, what: &str, list: &[Value
     if list.iter().any(|allowed| same(claim, allowed)) {
         return step(true, format!("{what} {shown} is listed"), None);
     }
-    let nearest = claim.as_str().and_then(|claim| nearest_hex(claim, list));
+    let nearest = match depth {
+        Depth::Full => claim.as_str().and_then(|claim| nearest_hex(claim, list)),
+        Depth::Summary => None,
+    };
     let detail = match &nearest {
         Some(near) => format!(
             "{what} {shown} is not among the {} allowed; nearest {} differs in {} of {} bytes",
