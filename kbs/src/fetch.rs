@@ -5,7 +5,6 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -182,13 +181,7 @@ impl Backoff {
     }
 }
 
-/// Writes `dir/name` through `dir/.name.tmp` and a rename, so a reader (or a KBS starting after
-/// a crash) sees the old file or the new one, never half of one; loaders skip hidden files.
-pub(crate) fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
-    let temporary = dir.join(format!(".{name}.tmp"));
-    std::fs::write(&temporary, bytes)?;
-    std::fs::rename(&temporary, dir.join(name))
-}
+pub(crate) use warden_verifier::collateral::write_atomically;
 
 #[cfg(test)]
 mod tests {
@@ -239,14 +232,5 @@ mod tests {
         backoff.failed("u", now);
         assert!(backoff.check("u", now).is_err());
         assert!(backoff.check("u", now - time::Duration::DAY).is_ok());
-    }
-
-    #[test]
-    fn atomic_writes_leave_no_temporary_behind() {
-        let dir = tempfile::tempdir().unwrap();
-        write_atomically(dir.path(), "item.der", b"one").unwrap();
-        write_atomically(dir.path(), "item.der", b"two").unwrap();
-        assert_eq!(std::fs::read(dir.path().join("item.der")).unwrap(), b"two");
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 }

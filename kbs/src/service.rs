@@ -20,14 +20,13 @@ use warden_verifier::provenance::{
 use warden_verifier::service::{RemoteVerifier, TlsFiles};
 use warden_verifier::tee::rfc3339;
 use warden_verifier::tee::snp::SnpEvidence;
-use warden_verifier::tee::snp::certs::{AmdRoots, Collateral, Endorsements};
 use warden_verifier::tee::tdx::TdxEvidence;
-use warden_verifier::tee::tdx::collateral::{TdxCollateral, TdxEndorsements};
-use warden_verifier::tee::tpm::trust::{SharedTpmTrust, TpmTrust};
+use warden_verifier::tee::tpm::trust::TpmTrust;
 
 use crate::tpm_registration::{Registrar, RegistrationSettings};
 use warden_verifier::{
     AppraisalRequest, Appraiser, ReferenceValues, VerifierRegistry, VerifierSettings,
+    VerifierSources,
 };
 use warden_wire::snp::Report;
 use warden_wire::{Attestation, Challenge, FlattenedJwe, Request, ResourcePath, TeePublicKey};
@@ -150,9 +149,6 @@ impl Kbs {
         }
         if admin_keys.is_empty() {
             warn!("no admin keys configured: the admin API refuses every call");
-        }
-        if config.insecure_allow_sample {
-            warn!("INSECURE: the sample TEE is enabled; its results carry no hardware assurance");
         }
         let store = Store::open_sqlite(&config.store.sqlite)
             .await
@@ -821,13 +817,9 @@ impl Kbs {
             provenance_sha256: Some(imported.provenance_sha256.clone()),
             expires_at: Some(imported.expires),
         };
-        let values: Vec<(String, Value)> = imported
-            .values
-            .iter()
-            .map(|(name, value)| (name.clone(), value.clone()))
-            .collect();
+        let names: Vec<String> = imported.values.keys().cloned().collect();
+        let values: Vec<(String, Value)> = imported.values.into_iter().collect();
         self.store_reference_values(&values, &origin).await?;
-        let names: Vec<&String> = imported.values.keys().collect();
         info!(admin = %who, signer = %imported.signer, provenance_sha256 = %imported.provenance_sha256, ?names, "reference values imported from signed provenance");
         Ok(json!({
             "imported": names,
@@ -990,30 +982,24 @@ fn tpm_registration_settings(config: &Config) -> Result<Option<RegistrationSetti
 /// Loads the verifier settings the config names (collateral and development roots are read now,
 /// so appraisal never touches the filesystem).
 fn verifier_settings(config: &Config) -> Result<VerifierSettings, KbsError> {
-    let snp_collateral = match &config.snp.collateral_dir {
-        Some(dir) => Endorsements::from_dir(dir).map_err(internal)?,
-        None => Endorsements::default(),
-    };
-    let tdx_collateral = match &config.tdx.collateral_dir {
-        Some(dir) => TdxEndorsements::from_dir(dir).map_err(internal)?,
-        None => TdxEndorsements::default(),
-    };
-    let snp_dev_roots = match &config.snp.insecure_dev_roots {
-        Some(dir) => {
-            let roots = AmdRoots::load_dev_roots(dir).map_err(internal)?;
-            warn!(
-                dir = %dir.display(),
-                "INSECURE: trusting SNP development roots (sim-snp); results verified through them are marked insecure"
-            );
-            Some(roots)
-        }
-        None => None,
-    };
-    let mut tpm_trust = match &config.tpm.trust_dir {
-        Some(dir) => TpmTrust::from_dir(dir).map_err(internal)?,
-        None => TpmTrust::default(),
-    };
-    let registered = Registrar::load_registered(&registered_aks_dir(config), &mut tpm_trust)
+    let settings = VerifierSettings::load(&VerifierSources {
+        allow_insecure_sample: config.insecure_allow_sample,
+        snp_collateral_dir: config.snp.collateral_dir.clone(),
+        snp_insecure_dev_roots: config.snp.insecure_dev_roots.clone(),
+        snp_require_crl: config.snp.require_crl,
+        tdx_collateral_dir: config.tdx.collateral_dir.clone(),
+        tdx_allow_missing_crl: config.tdx.allow_missing_crl,
+        tpm_trust_dir: config.tpm.trust_dir.clone(),
+        tpm_allow_sha1: config.tpm.allow_sha1,
+    })
+    .map_err(internal)?;
+    let mut registered = 0;
+    settings
+        .tpm_trust
+        .update(|trust| {
+            registered = Registrar::load_registered(&registered_aks_dir(config), trust)?;
+            Ok(())
+        })
         .map_err(internal)?;
     if registered > 0 {
         info!(
@@ -1021,14 +1007,5 @@ fn verifier_settings(config: &Config) -> Result<VerifierSettings, KbsError> {
             "TPM: AKs registered by credential activation loaded"
         );
     }
-    Ok(VerifierSettings {
-        allow_insecure_sample: config.insecure_allow_sample,
-        snp_dev_roots,
-        snp_collateral: Arc::new(Collateral::new(snp_collateral)),
-        snp_require_crl: config.snp.require_crl,
-        tdx_collateral: Arc::new(TdxCollateral::new(tdx_collateral)),
-        tdx_allow_missing_crl: config.tdx.allow_missing_crl,
-        tpm_trust: Arc::new(SharedTpmTrust::new(tpm_trust)),
-        tpm_allow_sha1: config.tpm.allow_sha1,
-    })
+    Ok(settings)
 }

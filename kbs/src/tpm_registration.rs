@@ -33,6 +33,7 @@ use warden_wire::tpm::registration::{
 use warden_wire::tpm::{HashAlg, KeyMaterial, PublicKey, attributes};
 
 use crate::error::KbsError;
+use crate::fetch::write_atomically;
 
 pub const CHALLENGE_LIFETIME: time::Duration = time::Duration::minutes(2);
 pub const MAX_PENDING: usize = 1024;
@@ -251,18 +252,8 @@ fn acceptable_ak(ak_public: &[u8]) -> Result<PublicKey, KbsError> {
 
 /// Writes the AK durably: a registration the client was told succeeded survives a crash.
 fn persist(dir: &Path, name: &str, ak_public: &[u8]) -> Result<(), String> {
-    use std::io::Write as _;
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let path = dir.join(format!("{name}.tpmt"));
-    let temporary = dir.join(format!(".{name}.tmp"));
-    let write = || -> std::io::Result<()> {
-        let mut file = std::fs::File::create(&temporary)?;
-        file.write_all(ak_public)?;
-        file.sync_all()?;
-        std::fs::rename(&temporary, &path)?;
-        std::fs::File::open(dir)?.sync_all()
-    };
-    write().map_err(|e| format!("{}: {e}", path.display()))
+    write_atomically(dir, &format!("{name}.tpmt"), ak_public)
+        .map_err(|e| format!("{}: {e}", dir.join(format!("{name}.tpmt")).display()))
 }
 
 #[cfg(test)]

@@ -2,8 +2,23 @@
 //! from a directory and the KBS's optional fetchers (AMD KDS, Intel PCS). Readers take a
 //! snapshot; writers swap it whole, so an appraisal never sees a half-added item.
 
+use std::io::Write as _;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
+
+/// Writes `dir/name` through `dir/.name.tmp`, synced, renamed, and the directory synced: a
+/// reader (or a process starting after a crash) sees the old file or the new one, never half of
+/// one, and a write that returned survives a power loss. [`CollateralSet::from_dir`] skips the
+/// hidden temporaries. Creates `dir` when missing.
+pub fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let temporary = dir.join(format!(".{name}.tmp"));
+    let mut file = std::fs::File::create(&temporary)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&temporary, dir.join(name))?;
+    std::fs::File::open(dir)?.sync_all()
+}
 
 /// A TEE module's collateral: items recognised by content.
 pub trait CollateralSet: Clone + Default + Send + Sync {
@@ -31,6 +46,11 @@ pub trait CollateralSet: Clone + Default + Send + Sync {
             }
         }
         Ok(set)
+    }
+
+    /// [`CollateralSet::from_dir`] for a directory that may not be configured (then empty).
+    fn from_optional_dir(dir: Option<&Path>) -> Result<Self, String> {
+        dir.map_or_else(|| Ok(Self::default()), Self::from_dir)
     }
 }
 
@@ -66,5 +86,20 @@ impl<T: CollateralSet> SharedCollateral<T> {
         change(&mut next)?;
         *guard = Arc::new(next);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_writes_leave_no_temporary_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let nested = dir.path().join("made");
+        write_atomically(&nested, "item.der", b"one").unwrap();
+        write_atomically(&nested, "item.der", b"two").unwrap();
+        assert_eq!(std::fs::read(nested.join("item.der")).unwrap(), b"two");
+        assert_eq!(std::fs::read_dir(&nested).unwrap().count(), 1);
     }
 }

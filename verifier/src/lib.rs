@@ -26,5 +26,5 @@ pub use appraisal::{AppraisalRequest, Appraiser, AttestationResult};
 pub use ear::{Status, TokenSigner, TokenVerifier, TrustVector};
 pub use policy::{PolicyError, RegoPolicy};
 pub use reference::ReferenceValues;
-pub use registry::{VerifierRegistry, VerifierSettings};
+pub use registry::{VerifierRegistry, VerifierSettings, VerifierSources};
 pub use tee::{Claims, ExpectedBinding, Rejection, Tee, Verifier};

@@ -22,7 +22,7 @@ use warden_verifier::tee::tdx::collateral::{TdxCollateral, TdxEndorsements};
 use warden_verifier::tee::tpm::trust::{SharedTpmTrust, TpmTrust};
 use warden_verifier::{
     AppraisalRequest, Appraiser, ExpectedBinding, ReferenceValues, Status, VerifierRegistry,
-    VerifierSettings,
+    VerifierSettings, VerifierSources,
 };
 
 #[derive(Parser)]
@@ -236,10 +236,6 @@ fn main() -> ExitCode {
     }
 }
 
-fn collateral_dir<T: CollateralSet>(dir: &Option<PathBuf>) -> Result<T, String> {
-    dir.as_deref().map_or_else(|| Ok(T::default()), T::from_dir)
-}
-
 fn serve(args: &ServeArgs) -> Result<ExitCode, String> {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -248,39 +244,21 @@ fn serve(args: &ServeArgs) -> Result<ExitCode, String> {
         )
         .with_writer(std::io::stderr)
         .init();
-    if args.insecure_allow_sample {
-        tracing::warn!(
-            "INSECURE: the software-only sample TEE is enabled; its results are marked insecure"
-        );
-    }
-    let snp_dev_roots = args
-        .insecure_dev_roots
-        .as_deref()
-        .map(AmdRoots::load_dev_roots)
-        .transpose()?;
-    if let Some(dir) = &args.insecure_dev_roots {
-        tracing::warn!(dir = %dir.display(), "INSECURE: trusting SNP development roots (sim-snp); results verified through them are marked insecure");
-    }
-    let registry = VerifierRegistry::new(&VerifierSettings {
+    let registry = VerifierRegistry::new(&VerifierSettings::load(&VerifierSources {
         allow_insecure_sample: args.insecure_allow_sample,
-        snp_dev_roots,
-        snp_collateral: Arc::new(Collateral::new(collateral_dir::<Endorsements>(
-            &args.snp_collateral_dir,
-        )?)),
+        snp_collateral_dir: args.snp_collateral_dir.clone(),
+        snp_insecure_dev_roots: args.insecure_dev_roots.clone(),
         snp_require_crl: args.require_crl,
-        tdx_collateral: Arc::new(TdxCollateral::new(collateral_dir::<TdxEndorsements>(
-            &args.tdx_collateral_dir,
-        )?)),
+        tdx_collateral_dir: args.tdx_collateral_dir.clone(),
         tdx_allow_missing_crl: args.allow_missing_crl,
-        tpm_trust: Arc::new(SharedTpmTrust::new(collateral_dir::<TpmTrust>(
-            &args.tpm_trust_dir,
-        )?)),
+        tpm_trust_dir: args.tpm_trust_dir.clone(),
         tpm_allow_sha1: args.allow_sha1,
-    });
+    })?);
     let policy = Appraiser::compile_policy("default", DEFAULT_APPRAISAL_POLICY)
         .map_err(|e| e.to_string())?;
     let appraiser = Appraiser::new(registry, policy, ReferenceValues::default());
-    let builder_keys = collateral_dir::<TrustedBuilderKeys>(&args.trusted_builder_keys_dir)?;
+    let builder_keys =
+        TrustedBuilderKeys::from_optional_dir(args.trusted_builder_keys_dir.as_deref())?;
     let key_file = args
         .token_signing_key
         .clone()

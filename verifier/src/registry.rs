@@ -1,7 +1,15 @@
 //! Which TEE verifiers are enabled. Insecure ones exist only when configured explicitly.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
+
+use tracing::warn;
+
+use crate::collateral::CollateralSet;
+use crate::tee::snp::certs::Endorsements;
+use crate::tee::tdx::collateral::TdxEndorsements;
+use crate::tee::tpm::trust::TpmTrust;
 
 use crate::tee::azure::AzureVtpmVerifier;
 use crate::tee::snp::SnpVerifier;
@@ -35,6 +43,63 @@ pub struct VerifierSettings {
     pub tpm_trust: Arc<SharedTpmTrust>,
     /// Accept SHA-1 TPM signatures and PCR banks. Off by default.
     pub tpm_allow_sha1: bool,
+}
+
+/// Where the verifiers' offline trust material lives and how strict they are: what the KBS's
+/// configuration and `warden-verifier serve` both name.
+#[derive(Debug, Clone, Default)]
+pub struct VerifierSources {
+    pub allow_insecure_sample: bool,
+    /// VCEK/VLEK certificates and AMD CRLs.
+    pub snp_collateral_dir: Option<PathBuf>,
+    /// INSECURE development roots (sim-snp).
+    pub snp_insecure_dev_roots: Option<PathBuf>,
+    pub snp_require_crl: bool,
+    /// Intel collateral.
+    pub tdx_collateral_dir: Option<PathBuf>,
+    pub tdx_allow_missing_crl: bool,
+    /// AK CA certificates and pinned AK keys.
+    pub tpm_trust_dir: Option<PathBuf>,
+    pub tpm_allow_sha1: bool,
+}
+
+impl VerifierSettings {
+    /// Reads every directory `sources` names now, so appraisal never touches the filesystem,
+    /// and says loudly which insecure modes are on.
+    pub fn load(sources: &VerifierSources) -> Result<Self, String> {
+        if sources.allow_insecure_sample {
+            warn!(
+                "INSECURE: the software-only sample TEE is enabled; its results carry no hardware assurance and are marked insecure"
+            );
+        }
+        let snp_dev_roots = match &sources.snp_insecure_dev_roots {
+            Some(dir) => {
+                let roots = AmdRoots::load_dev_roots(dir)?;
+                warn!(
+                    dir = %dir.display(),
+                    "INSECURE: trusting SNP development roots (sim-snp); results verified through them are marked insecure"
+                );
+                Some(roots)
+            }
+            None => None,
+        };
+        Ok(VerifierSettings {
+            allow_insecure_sample: sources.allow_insecure_sample,
+            snp_dev_roots,
+            snp_collateral: Arc::new(Collateral::new(Endorsements::from_optional_dir(
+                sources.snp_collateral_dir.as_deref(),
+            )?)),
+            snp_require_crl: sources.snp_require_crl,
+            tdx_collateral: Arc::new(TdxCollateral::new(TdxEndorsements::from_optional_dir(
+                sources.tdx_collateral_dir.as_deref(),
+            )?)),
+            tdx_allow_missing_crl: sources.tdx_allow_missing_crl,
+            tpm_trust: Arc::new(SharedTpmTrust::new(TpmTrust::from_optional_dir(
+                sources.tpm_trust_dir.as_deref(),
+            )?)),
+            tpm_allow_sha1: sources.tpm_allow_sha1,
+        })
+    }
 }
 
 pub struct VerifierRegistry {

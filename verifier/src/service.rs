@@ -24,6 +24,7 @@ use warden_proto::verifier::v1::verifier_client::VerifierClient;
 use warden_proto::verifier::v1::verifier_server::{Verifier as VerifierRpc, VerifierServer};
 
 use crate::appraisal::{AppraisalRequest, Appraiser, AttestationResult};
+use crate::collateral::write_atomically;
 use crate::ear::{EarClaims, Status, TokenContext, TokenSigner, TrustVector};
 use crate::explain::TraceSummary;
 use crate::provenance::{TrustedBuilderKeys, import_reference_values, valid_reference_value_name};
@@ -196,17 +197,7 @@ impl StateDir {
     /// Written whole and synced before it replaces the old file: a crash leaves one or the
     /// other, never half of either.
     fn write(&self, file: &str, bytes: &[u8]) -> Result<(), ServiceError> {
-        use std::io::Write as _;
-        let temporary = self.dir.join(format!(".{file}.tmp"));
-        let write = || -> std::io::Result<()> {
-            std::fs::create_dir_all(&self.dir)?;
-            let mut out = std::fs::File::create(&temporary)?;
-            out.write_all(bytes)?;
-            out.sync_all()?;
-            std::fs::rename(&temporary, self.dir.join(file))?;
-            std::fs::File::open(&self.dir)?.sync_all()
-        };
-        write().map_err(|e| self.error(file, e))
+        write_atomically(&self.dir, file, bytes).map_err(|e| self.error(file, e))
     }
 }
 
