@@ -405,6 +405,11 @@ impl Config {
                 ("[tpm] trust_dir", self.tpm.trust_dir.is_some()),
                 ("[tpm] ek_ca_dir", self.tpm.ek_ca_dir.is_some()),
                 ("insecure_allow_sample", self.insecure_allow_sample),
+                // Imports are verified by the service, with its own builder keys.
+                (
+                    "[provenance] trusted_keys_dir",
+                    self.provenance.trusted_keys_dir.is_some(),
+                ),
             ];
             if let Some((setting, _)) = embedded_only.iter().find(|(_, set)| *set) {
                 return Err(format!(

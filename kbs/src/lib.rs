@@ -22,7 +22,6 @@ pub mod release;
 pub mod sealing;
 pub mod server;
 pub mod service;
-pub mod store;
 pub mod tpm_registration;
 
 pub use config::Config;

@@ -17,8 +17,9 @@ use warden_verifier::ear::{EarClaims, TokenContext, TokenSigner, TokenVerifier};
 use warden_verifier::provenance::{
     TrustedBuilderKeys, import_reference_values, valid_reference_value_name,
 };
-use warden_verifier::service::{RemoteVerifier, TlsFiles};
-use warden_verifier::tee::rfc3339;
+use warden_verifier::service::{
+    RemoteVerifier, ServiceError, TlsFiles, import_response, import_summary,
+};
 use warden_verifier::tee::snp::SnpEvidence;
 use warden_verifier::tee::tdx::TdxEvidence;
 use warden_verifier::tee::tpm::trust::TpmTrust;
@@ -42,7 +43,7 @@ use crate::protocol::{Authorization, Handshake, ProtocolConfig};
 use crate::ratelimit::{RateLimit, RateLimiter};
 use crate::release::{self, Decision, ReleasePolicies};
 use crate::sealing::Sealer;
-use crate::store::{PolicyKind, ReferenceValueOrigin, Store};
+use warden_store::{PolicyKind, ReferenceValueOrigin, Store};
 
 /// How a `/resource` request proves it is entitled to ask.
 pub enum Credential<'a> {
@@ -276,13 +277,8 @@ impl Kbs {
     }
 
     async fn stored_reference_values(store: &Store) -> Result<ReferenceValues, KbsError> {
-        let mut values = ReferenceValues::default();
-        for stored in store.reference_values().await.map_err(internal)? {
-            let value: Value = serde_json::from_str(&stored.value_json)
-                .map_err(|e| internal(format!("reference value {}: {e}", stored.name)))?;
-            values.insert(stored.name, value, stored.origin.expires_at);
-        }
-        Ok(values)
+        ReferenceValues::from_stored(&store.reference_values().await.map_err(internal)?)
+            .map_err(internal)
     }
 
     fn handshake(&self) -> std::sync::MutexGuard<'_, Handshake> {
@@ -675,7 +671,7 @@ impl Kbs {
             remote
                 .set_appraisal_policy(source)
                 .await
-                .map_err(|e| KbsError::VerifierUnavailable(e.to_string()))?;
+                .map_err(|e| remote_failure(e, KbsError::BadPolicy))?;
         }
         self.store
             .put_policy(PolicyKind::Appraisal, APPRAISAL_POLICY_NAME, source)
@@ -787,21 +783,29 @@ impl Kbs {
         let value: Value = serde_json::from_slice(body)
             .map_err(|e| KbsError::Malformed(format!("reference value: {e}")))?;
         warden_verifier::reference::validate(name, &value).map_err(KbsError::Malformed)?;
-        let origin = ReferenceValueOrigin {
-            source: "api".into(),
-            set_by: who.clone(),
-            provenance_sha256: None,
-            expires_at: None,
-        };
-        self.store_reference_values(&[(name.to_owned(), value)], &origin)
-            .await?;
+        if let Some(remote) = &self.remote {
+            remote
+                .set_reference_value(name, &value, None, &who)
+                .await
+                .map_err(|e| remote_failure(e, KbsError::Malformed))?;
+        } else {
+            let origin = ReferenceValueOrigin {
+                source: "api".into(),
+                set_by: who.clone(),
+                provenance_sha256: None,
+                expires_at: None,
+            };
+            self.store_reference_values(&[(name.to_owned(), value.to_string())], &origin)
+                .await?;
+        }
         info!(admin = %who, %name, "reference value set");
         Ok(())
     }
 
     /// `POST /reference-values/import`: reference values from a DSSE-signed in-toto statement
     /// (see `warden_verifier::provenance`). Nothing is stored unless the signature verifies
-    /// with a configured builder key and the values are unexpired at `now`.
+    /// with a configured builder key and the values are unexpired at `now`. With a verifier
+    /// service, the envelope is forwarded and verified there, with the service's builder keys.
     pub async fn admin_import_reference_values(
         &self,
         auth: Option<&str>,
@@ -809,49 +813,43 @@ impl Kbs {
         now: OffsetDateTime,
     ) -> Result<Value, KbsError> {
         let who = self.authorize(auth, Permission::WritePolicies, now)?;
-        let imported = import_reference_values(body, &self.provenance_keys, now)
-            .map_err(|e| KbsError::Provenance(e.to_string()))?;
-        let origin = ReferenceValueOrigin {
-            source: format!("dsse:{}", imported.signer),
-            set_by: who.clone(),
-            provenance_sha256: Some(imported.provenance_sha256.clone()),
-            expires_at: Some(imported.expires),
+        let imported = if let Some(remote) = &self.remote {
+            let envelope = String::from_utf8(body.to_vec())
+                .map_err(|_| KbsError::Provenance("the envelope is not UTF-8 JSON".into()))?;
+            remote
+                .import_reference_values(envelope, &who)
+                .await
+                .map_err(|e| remote_failure(e, KbsError::Provenance))?
+        } else {
+            let imported = import_reference_values(body, &self.provenance_keys, now)
+                .map_err(|e| KbsError::Provenance(e.to_string()))?;
+            let origin = ReferenceValueOrigin {
+                source: format!("dsse:{}", imported.signer),
+                set_by: who.clone(),
+                provenance_sha256: Some(imported.provenance_sha256.clone()),
+                expires_at: Some(imported.expires),
+            };
+            let values: Vec<(String, String)> = imported
+                .values
+                .iter()
+                .map(|(name, value)| (name.clone(), value.to_string()))
+                .collect();
+            self.store_reference_values(&values, &origin).await?;
+            import_response(&imported)
         };
-        let names: Vec<String> = imported.values.keys().cloned().collect();
-        let values: Vec<(String, Value)> = imported.values.into_iter().collect();
-        self.store_reference_values(&values, &origin).await?;
-        info!(admin = %who, signer = %imported.signer, provenance_sha256 = %imported.provenance_sha256, ?names, "reference values imported from signed provenance");
-        Ok(json!({
-            "imported": names,
-            "signer": imported.signer,
-            "provenance_sha256": imported.provenance_sha256,
-            "expires": rfc3339(imported.expires),
-            "subjects": imported.subjects,
-        }))
+        info!(admin = %who, signer = %imported.signer, provenance_sha256 = %imported.provenance_sha256, names = ?imported.names, "reference values imported from signed provenance");
+        Ok(import_summary(&imported))
     }
 
-    /// Stores values (all or none) and publishes the new snapshot to the appraiser; with a
-    /// verifier service, forwards them to it first (a refused forward stores nothing here).
+    /// Stores values (all or none) and publishes the new snapshot to the embedded appraiser.
     async fn store_reference_values(
         &self,
-        values: &[(String, Value)],
+        values: &[(String, String)],
         origin: &ReferenceValueOrigin,
     ) -> Result<(), KbsError> {
         let _writes = self.admin_writes.lock().await;
-        if let Some(remote) = &self.remote {
-            for (name, value) in values {
-                remote
-                    .set_reference_value(name, value, origin.expires_at)
-                    .await
-                    .map_err(|e| KbsError::VerifierUnavailable(e.to_string()))?;
-            }
-        }
-        let texts: Vec<(String, String)> = values
-            .iter()
-            .map(|(name, value)| (name.clone(), value.to_string()))
-            .collect();
         self.store
-            .put_reference_values(&texts, origin)
+            .put_reference_values(values, origin)
             .await
             .map_err(internal)?;
         self.appraiser
@@ -866,52 +864,54 @@ impl Kbs {
         now: OffsetDateTime,
     ) -> Result<(), KbsError> {
         let who = self.authorize(auth, Permission::WritePolicies, now)?;
-        let _writes = self.admin_writes.lock().await;
-        if let Some(remote) = &self.remote {
+        let deleted = if let Some(remote) = &self.remote {
             remote
                 .delete_reference_value(name)
                 .await
-                .map_err(|e| KbsError::VerifierUnavailable(e.to_string()))?;
-        }
-        if !self
-            .store
-            .delete_reference_value(name)
-            .await
-            .map_err(internal)?
-        {
+                .map_err(|e| KbsError::VerifierUnavailable(e.to_string()))?
+        } else {
+            let _writes = self.admin_writes.lock().await;
+            let deleted = self
+                .store
+                .delete_reference_value(name)
+                .await
+                .map_err(internal)?;
+            self.appraiser
+                .set_reference_values(Self::stored_reference_values(&self.store).await?);
+            deleted
+        };
+        if !deleted {
             return Err(KbsError::NotFound(format!("reference value {name}")));
         }
-        self.appraiser
-            .set_reference_values(Self::stored_reference_values(&self.store).await?);
         info!(admin = %who, %name, "reference value deleted");
         Ok(())
     }
 
+    /// Every reference value with its history; with a verifier service, the service's (which
+    /// are the ones appraisal uses).
     pub async fn admin_list_reference_values(
         &self,
         auth: Option<&str>,
         now: OffsetDateTime,
     ) -> Result<Value, KbsError> {
         self.authorize(auth, Permission::Read, now)?;
-        let mut listed = serde_json::Map::new();
-        for stored in self.store.reference_values().await.map_err(internal)? {
-            let value: Value = serde_json::from_str(&stored.value_json).map_err(internal)?;
-            let origin = &stored.origin;
-            listed.insert(
-                stored.name,
-                json!({
-                    "value": value,
-                    "version": stored.version,
-                    "source": origin.source,
-                    "set_by": origin.set_by,
-                    "updated_at": rfc3339(stored.updated_at),
-                    "provenance_sha256": origin.provenance_sha256,
-                    "expires": origin.expires_at.map(rfc3339),
-                    "expired": origin.expires_at.is_some_and(|at| at <= now.unix_timestamp()),
-                }),
-            );
+        if let Some(remote) = &self.remote {
+            return remote
+                .list_reference_value_entries()
+                .await
+                .map_err(|e| KbsError::VerifierUnavailable(e.to_string()));
         }
-        Ok(Value::Object(listed))
+        let stored = self.store.reference_values().await.map_err(internal)?;
+        warden_verifier::reference::listing(&stored, now.unix_timestamp()).map_err(internal)
+    }
+}
+
+/// A failed call to the verifier service: its own refusal of the request becomes `refused`
+/// (the client's error), anything else means it is unavailable.
+fn remote_failure(error: ServiceError, refused: fn(String) -> KbsError) -> KbsError {
+    match error {
+        ServiceError::Refused(detail) => refused(detail),
+        other => KbsError::VerifierUnavailable(other.to_string()),
     }
 }
 

@@ -263,15 +263,38 @@ impl FromFile for TrustedBuilderKeys {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_kbs_uses_imported_values_and_refuses_unsigned_or_untrusted_ones_storing_nothing() {
+    kbs_imports_signed_provenance(false).await;
+}
+
+/// With a verifier service the KBS forwards the envelope, and the service verifies it with its
+/// own builder keys and keeps the values: same answers, recorded as set by the KBS's client
+/// certificate for the KBS administrator.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kbs_with_a_verifier_service_forwards_imports_and_gets_the_same_answers() {
+    kbs_imports_signed_provenance(true).await;
+}
+
+async fn kbs_imports_signed_provenance(remote: bool) {
     let builder = BuilderKey::generate(BuilderKeyKind::Ed25519);
     let keys_dir = tempfile::tempdir().unwrap();
     std::fs::write(keys_dir.path().join("builder.pem"), builder.public_pem()).unwrap();
-    let kbs = Kbs::start(KbsOptions {
-        extra_config: format!(
-            "[provenance]\ntrusted_keys_dir = \"{}\"\n",
-            keys_dir.path().display()
-        ),
-        ..KbsOptions::default()
+    let kbs = Kbs::start(if remote {
+        KbsOptions {
+            remote_verifier: true,
+            verifier_args: vec![
+                "--trusted-builder-keys-dir".into(),
+                keys_dir.path().display().to_string(),
+            ],
+            ..KbsOptions::default()
+        }
+    } else {
+        KbsOptions {
+            extra_config: format!(
+                "[provenance]\ntrusted_keys_dir = \"{}\"\n",
+                keys_dir.path().display()
+            ),
+            ..KbsOptions::default()
+        }
     });
     // A secret under the sample-allowing release policy, but no sample reference values yet.
     kbs.provision("demo/key/one", b"imported", "demo/", "unrelated", "{}");
@@ -313,14 +336,19 @@ async fn a_kbs_uses_imported_values_and_refuses_unsigned_or_untrusted_ones_stori
     let sample = &listed["sample"];
     assert_eq!(sample["value"], json!({"min_svn": 1}));
     assert_eq!(sample["source"], format!("dsse:{}", builder.keyid()));
-    assert!(
-        sample["set_by"].as_str().unwrap().starts_with("admin"),
-        "{sample}"
-    );
+    let set_by = sample["set_by"].as_str().unwrap();
+    if remote {
+        assert!(set_by.starts_with("client for admin"), "{sample}");
+    } else {
+        assert!(set_by.starts_with("admin"), "{sample}");
+    }
     assert_eq!(sample["provenance_sha256"], imported["provenance_sha256"]);
     assert_eq!(sample["expired"], false);
     assert_eq!(sample["version"], 1);
-    assert_eq!(listed["unrelated"]["source"], "api");
+    assert_eq!(
+        listed["unrelated"]["source"],
+        if remote { "rpc" } else { "api" }
+    );
 
     // Untrusted signer, tampered payload, unsigned: 400, and the stored values are unchanged.
     let stranger = BuilderKey::generate(BuilderKeyKind::Ed25519);
@@ -402,4 +430,13 @@ async fn a_kbs_uses_imported_values_and_refuses_unsigned_or_untrusted_ones_stori
     )
     .await;
     assert_eq!(status, 403);
+    if let Some(verifier) = &kbs.verifier {
+        // The values live in the service's store, not the KBS's.
+        let log = verifier.log();
+        assert!(
+            log.contains("reference values imported from signed provenance"),
+            "{log}"
+        );
+        assert!(!warden_tests::contains(&kbs.stored_bytes(), b"min_svn"));
+    }
 }

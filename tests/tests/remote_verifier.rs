@@ -158,17 +158,23 @@ async fn the_service_refuses_clients_without_a_certificate_from_its_client_ca() 
     );
     assert!(anonymous.post(url).send().await.is_err());
 
-    // What is set through the service survives its restart.
+    // What is set through the service is kept in its SQLite store, with who set it (the
+    // client certificate's name and whom it acts for), and survives a restart.
     trusted
-        .set_reference_value("sample", &json!({"min_svn": 3}), None)
+        .set_reference_value("sample", &json!({"min_svn": 3}), None, "alice")
         .await
         .unwrap();
     service.restart();
+    assert!(service.state_dir.join("verifier.db").exists());
     let after = client(&service.url, "client");
     assert_eq!(
         after.list_reference_values().await.unwrap(),
         json!({"sample": {"min_svn": 3}})
     );
+    let entries = after.list_reference_value_entries().await.unwrap();
+    assert_eq!(entries["sample"]["set_by"], "client for alice");
+    assert_eq!(entries["sample"]["source"], "rpc");
+    assert_eq!(entries["sample"]["version"], 1);
     assert!(after.delete_reference_value("sample").await.unwrap());
     assert!(!after.delete_reference_value("sample").await.unwrap());
 }

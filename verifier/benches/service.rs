@@ -111,11 +111,14 @@ fn service(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let url = format!("https://{}", listener.local_addr().expect("address"));
-    let service = VerifierService::open(
-        appraiser(&vcek, report.measurement()),
-        &work.path().join("state"),
-    )
-    .expect("service");
+    let service = runtime
+        .block_on(async {
+            let store = warden_store::Store::open_sqlite(&work.path().join("verifier.db"))
+                .await
+                .expect("store");
+            VerifierService::open(appraiser(&vcek, report.measurement()), store).await
+        })
+        .expect("service");
     let server_config = server_tls.server_config().expect("server TLS");
     runtime.spawn(warden_verifier::service::serve(
         listener,
@@ -126,12 +129,13 @@ fn service(c: &mut Criterion) {
     let remote = runtime
         .block_on(async { RemoteVerifier::connect(&url, "localhost", &client_tls) })
         .expect("client");
-    // The service's reference values are what was set through it (its state directory).
+    // The service's reference values are what was set through it (its store).
     runtime
         .block_on(remote.set_reference_value(
             "snp",
             &json!({"measurements": [hex::encode(report.measurement())]}),
             None,
+            "bench",
         ))
         .expect("set reference value");
     let remote_appraise = || {

@@ -10,11 +10,14 @@ use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use warden_store::Store;
 use warden_verifier::appraisal::DEFAULT_APPRAISAL_POLICY;
 use warden_verifier::collateral::CollateralSet;
 use warden_verifier::ear::{EarClaims, TokenSigner, TokenVerifier};
 use warden_verifier::provenance::TrustedBuilderKeys;
-use warden_verifier::service::{RemoteVerifier, TlsFiles, VerifierService};
+use warden_verifier::service::{
+    RemoteVerifier, TlsFiles, VerifierService, import_state_files, import_summary,
+};
 use warden_verifier::tee::snp::SnpEvidence;
 use warden_verifier::tee::snp::certs::{AmdRoots, Collateral, Endorsements};
 use warden_verifier::tee::tdx::TdxEvidence;
@@ -112,9 +115,14 @@ struct ServeArgs {
     /// CA (PEM) that every client certificate must chain to: clients without one are refused.
     #[arg(long)]
     tls_client_ca: PathBuf,
-    /// Where reference values and the appraisal policy set through the service are kept.
+    /// The service's directory: its store (`verifier.db`, unless --sqlite names another) and
+    /// token-signing key. State files an older version kept here are moved into the store.
     #[arg(long)]
     state_dir: PathBuf,
+    /// The SQLite store of reference values and the appraisal policy (the KBS's store format;
+    /// may be the KBS's own file). Default: `<state-dir>/verifier.db`.
+    #[arg(long)]
+    sqlite: Option<PathBuf>,
     /// SNP collateral: VCEK/VLEK certificates and AMD CRLs (DER or PEM).
     #[arg(long)]
     snp_collateral_dir: Option<PathBuf>,
@@ -265,10 +273,26 @@ fn serve(args: &ServeArgs) -> Result<ExitCode, String> {
         .unwrap_or_else(|| args.state_dir.join("token-signing.pem"));
     let signer = TokenSigner::from_pem(&signing_key_pem(&key_file)?, &args.token_issuer)
         .map_err(|e| format!("{}: {e}", key_file.display()))?;
-    let service = VerifierService::open(appraiser, &args.state_dir)
-        .map_err(|e| e.to_string())?
-        .with_builder_keys(builder_keys)
-        .with_signer(signer);
+    let store_path = args
+        .sqlite
+        .clone()
+        .unwrap_or_else(|| args.state_dir.join("verifier.db"));
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    let service = runtime.block_on(async {
+        let store = Store::open_sqlite(&store_path)
+            .await
+            .map_err(|e| format!("{}: {e}", store_path.display()))?;
+        let moved = import_state_files(&store, &args.state_dir)
+            .await
+            .map_err(|e| e.to_string())?;
+        if moved > 0 {
+            tracing::info!(files = moved, store = %store_path.display(), "state files of an older version moved into the store (kept as *.imported)");
+        }
+        VerifierService::open(appraiser, store)
+            .await
+            .map_err(|e| e.to_string())
+    })?;
+    let service = service.with_builder_keys(builder_keys).with_signer(signer);
     let tls = TlsFiles {
         cert: args.tls_cert.clone(),
         key: args.tls_key.clone(),
@@ -279,7 +303,6 @@ fn serve(args: &ServeArgs) -> Result<ExitCode, String> {
     let listener = std::net::TcpListener::bind(args.listen)
         .map_err(|e| format!("bind {}: {e}", args.listen))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
-    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     runtime.block_on(async {
         let serving = warden_verifier::service::serve(listener, tls, service, shutdown_signal());
         tracing::info!(%address, "verifier service listening (gRPC, mutual TLS)");
@@ -330,7 +353,7 @@ fn reference_values(args: &RvArgs) -> Result<ExitCode, String> {
                             .map_err(|e| format!("--expires: {e}"))
                     })
                     .transpose()?;
-                match service.set_reference_value(name, &value, expires).await {
+                match service.set_reference_value(name, &value, expires, "").await {
                     Ok(()) => Ok(ExitCode::SUCCESS),
                     Err(e) => refused(e.to_string()),
                 }
@@ -353,13 +376,8 @@ fn reference_values(args: &RvArgs) -> Result<ExitCode, String> {
             },
             RvCommand::Import { file } => {
                 let envelope = read(file)?;
-                match service.import_reference_values(envelope).await {
-                    Ok(imported) => print(&json!({
-                        "imported": imported.names,
-                        "signer": imported.signer,
-                        "provenance_sha256": imported.provenance_sha256,
-                        "expires": warden_verifier::tee::rfc3339(imported.expires_unix),
-                    })),
+                match service.import_reference_values(envelope, "").await {
+                    Ok(imported) => print(&import_summary(&imported)),
                     Err(e) => refused(e.to_string()),
                 }
             }

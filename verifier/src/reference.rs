@@ -13,7 +13,10 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::Value;
+use serde_json::{Value, json};
+use warden_store::StoredReferenceValue;
+
+use crate::tee::rfc3339;
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ReferenceValues {
@@ -57,6 +60,18 @@ impl ReferenceValues {
         self.to_json_filtered(|name| self.expiries.get(name).is_none_or(|&expiry| at < expiry))
     }
 
+    /// The in-memory index of stored values (the KBS and the verifier service load it at start
+    /// and after every change). A stored value that is not JSON is an error, never skipped.
+    pub fn from_stored(stored: &[StoredReferenceValue]) -> Result<Self, String> {
+        let mut values = Self::default();
+        for entry in stored {
+            let value: Value = serde_json::from_str(&entry.value_json)
+                .map_err(|e| format!("stored reference value {}: {e}", entry.name))?;
+            values.insert(entry.name.clone(), value, entry.origin.expires_at);
+        }
+        Ok(values)
+    }
+
     fn to_json_filtered(&self, keep: impl Fn(&str) -> bool) -> Value {
         Value::Object(
             self.entries
@@ -66,6 +81,32 @@ impl ReferenceValues {
                 .collect(),
         )
     }
+}
+
+/// Stored values with their history, as the KBS admin API and `warden-verifier rv list` show
+/// them: `{name: {value, version, source, set_by, updated_at, provenance_sha256, expires,
+/// expired}}`, `expired` judged at `now` (Unix seconds).
+pub fn listing(stored: &[StoredReferenceValue], now: i64) -> Result<Value, String> {
+    let mut listed = serde_json::Map::new();
+    for entry in stored {
+        let value: Value = serde_json::from_str(&entry.value_json)
+            .map_err(|e| format!("stored reference value {}: {e}", entry.name))?;
+        let origin = &entry.origin;
+        listed.insert(
+            entry.name.clone(),
+            json!({
+                "value": value,
+                "version": entry.version,
+                "source": origin.source,
+                "set_by": origin.set_by,
+                "updated_at": rfc3339(entry.updated_at),
+                "provenance_sha256": origin.provenance_sha256,
+                "expires": origin.expires_at.map(rfc3339),
+                "expired": origin.expires_at.is_some_and(|at| at <= now),
+            }),
+        );
+    }
+    Ok(Value::Object(listed))
 }
 
 /// The type of one reference-value key.

@@ -3,9 +3,11 @@
 //!
 //! The server is a skin over [`Appraiser`]: it reads the clock once per request, at the edge,
 //! and passes it in; appraisal runs on the blocking pool. Reference values and the appraisal
-//! policy are set through the service and kept in its state directory (`reference-values.json`,
-//! `appraisal.rego`, each written to a temporary file, synced and renamed), so a restart keeps
-//! them. Every client must present a certificate issued by the configured client CA.
+//! policy are set through the service and kept in the same SQLite store as the KBS
+//! (`warden_store`), each value with its version, source, provenance digest, expiry and who set
+//! it (the client certificate's name, and whom the client acts for); appraisal reads only the
+//! in-memory index rebuilt after each change. Every client must present a certificate issued by
+//! the configured client CA.
 //!
 //! A refusal travels as the rejection's own text ([`Rejection::Remote`]), so a broker using the
 //! service answers its clients exactly as an embedded verifier would.
@@ -24,19 +26,26 @@ use warden_proto::verifier::v1::verifier_client::VerifierClient;
 use warden_proto::verifier::v1::verifier_server::{Verifier as VerifierRpc, VerifierServer};
 
 use crate::appraisal::{AppraisalRequest, Appraiser, AttestationResult};
-use crate::collateral::write_atomically;
 use crate::ear::{EarClaims, Status, TokenContext, TokenSigner, TrustVector};
 use crate::explain::TraceSummary;
-use crate::provenance::{TrustedBuilderKeys, import_reference_values, valid_reference_value_name};
+use crate::provenance::{
+    ImportedReferenceValues, TrustedBuilderKeys, import_reference_values,
+    valid_reference_value_name,
+};
 use crate::reference::ReferenceValues;
 use crate::tee::{ExpectedBinding, Rejection, Tee, rfc3339};
+use warden_store::{PolicyKind, ReferenceValueOrigin, Store, StoreError};
 use warden_wire::InitData;
 
 /// Largest message either side accepts (evidence with certificate chains and event logs).
 pub const MAX_MESSAGE_BYTES: usize = 4 << 20;
 
-const REFERENCE_VALUES_FILE: &str = "reference-values.json";
-const POLICY_FILE: &str = "appraisal.rego";
+/// Files in which versions before the SQLite store kept the service's state; moved into the
+/// store once (see [`import_state_files`]).
+const LEGACY_REFERENCE_VALUES_FILE: &str = "reference-values.json";
+const LEGACY_POLICY_FILE: &str = "appraisal.rego";
+/// Name of the appraisal policy in the store.
+const APPRAISAL_POLICY_NAME: &str = "appraisal";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
@@ -47,10 +56,16 @@ pub enum ServiceError {
     },
     #[error("state {path}: {detail}")]
     State { path: String, detail: String },
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
     #[error("transport: {0}")]
     Transport(#[from] tonic::transport::Error),
     #[error("verifier service: {0}")]
     Call(String),
+    /// The service answered and refused the request itself (bad value, refused provenance):
+    /// the caller's fault, not the service's unavailability.
+    #[error("the verifier service refused: {0}")]
+    Refused(String),
 }
 
 /// PEM files for one side of a mutual-TLS connection.
@@ -99,113 +114,88 @@ impl TlsFiles {
     }
 }
 
-/// What the service keeps across restarts.
-struct StateDir {
-    dir: PathBuf,
-}
-
-#[derive(serde::Serialize, serde::Deserialize, Default, Clone)]
-struct StoredValues {
+/// State as versions before the store kept it: `reference-values.json` and `appraisal.rego`.
+#[derive(serde::Deserialize, Default)]
+struct LegacyValues {
     values: BTreeMap<String, Value>,
-    expiries: BTreeMap<String, i64>,
-    /// Where each value came from; absent in state written before it was kept.
     #[serde(default)]
-    meta: BTreeMap<String, EntryMeta>,
+    expiries: BTreeMap<String, i64>,
+    #[serde(default)]
+    meta: BTreeMap<String, LegacyMeta>,
 }
 
-/// A value's history in brief: every set bumps its version.
-#[derive(serde::Serialize, serde::Deserialize, Clone, Default)]
-struct EntryMeta {
-    version: u64,
-    /// `rpc` (set through the service) or `dsse:<keyid>` (imported from signed provenance).
+#[derive(serde::Deserialize)]
+struct LegacyMeta {
     source: String,
     provenance_sha256: Option<String>,
-    updated_at: i64,
 }
 
-impl StoredValues {
-    fn put(
-        &mut self,
-        name: &str,
-        value: Value,
-        expires: Option<i64>,
-        source: &str,
-        provenance_sha256: Option<&str>,
-        now: i64,
-    ) {
-        match expires {
-            Some(at) => self.expiries.insert(name.to_owned(), at),
-            None => self.expiries.remove(name),
-        };
-        self.values.insert(name.to_owned(), value);
-        let version = self.meta.get(name).map_or(0, |meta| meta.version) + 1;
-        self.meta.insert(
-            name.to_owned(),
-            EntryMeta {
-                version,
-                source: source.to_owned(),
-                provenance_sha256: provenance_sha256.map(str::to_owned),
-                updated_at: now,
-            },
-        );
-    }
-
-    fn remove(&mut self, name: &str) -> bool {
-        self.expiries.remove(name);
-        self.meta.remove(name);
-        self.values.remove(name).is_some()
-    }
-
-    /// Every entry with its metadata, for listings.
-    fn entries(&self) -> Value {
-        let entries: Map<String, Value> = self
-            .values
-            .iter()
-            .map(|(name, value)| {
-                let meta = self.meta.get(name).cloned().unwrap_or_default();
-                let entry = serde_json::json!({
-                    "value": value,
-                    "version": meta.version,
-                    "source": meta.source,
-                    "provenance_sha256": meta.provenance_sha256,
-                    "expires": self.expiries.get(name).map(|&at| rfc3339(at)),
-                    "updated_at": rfc3339(meta.updated_at),
-                });
-                (name.clone(), entry)
-            })
-            .collect();
-        Value::Object(entries)
+fn state_error(path: &Path, detail: impl ToString) -> ServiceError {
+    ServiceError::State {
+        path: path.display().to_string(),
+        detail: detail.to_string(),
     }
 }
 
-impl StateDir {
-    fn error(&self, file: &str, detail: impl ToString) -> ServiceError {
-        ServiceError::State {
-            path: self.dir.join(file).display().to_string(),
-            detail: detail.to_string(),
-        }
+fn read_if_present(path: &Path) -> Result<Option<Vec<u8>>, ServiceError> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(state_error(path, e)),
     }
+}
 
-    fn read(&self, file: &str) -> Result<Option<Vec<u8>>, ServiceError> {
-        match std::fs::read(self.dir.join(file)) {
-            Ok(bytes) => Ok(Some(bytes)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(self.error(file, e)),
+/// Moves the state files an older service kept in `dir` into `store`, each renamed to
+/// `<name>.imported` only after the store committed it (so nothing is lost, and a crash in
+/// between imports it again rather than never). Returns how many files were imported.
+pub async fn import_state_files(store: &Store, dir: &Path) -> Result<usize, ServiceError> {
+    let mut imported = 0;
+    let values_path = dir.join(LEGACY_REFERENCE_VALUES_FILE);
+    if let Some(bytes) = read_if_present(&values_path)? {
+        let legacy: LegacyValues =
+            serde_json::from_slice(&bytes).map_err(|e| state_error(&values_path, e))?;
+        for (name, value) in &legacy.values {
+            let meta = legacy.meta.get(name);
+            let origin = ReferenceValueOrigin {
+                source: meta.map_or_else(|| "rpc".to_owned(), |meta| meta.source.clone()),
+                set_by: String::new(),
+                provenance_sha256: meta.and_then(|meta| meta.provenance_sha256.clone()),
+                expires_at: legacy.expiries.get(name).copied(),
+            };
+            store
+                .put_reference_values(&[(name.clone(), value.to_string())], &origin)
+                .await?;
         }
+        mark_imported(&values_path)?;
+        imported += 1;
     }
+    let policy_path = dir.join(LEGACY_POLICY_FILE);
+    if let Some(bytes) = read_if_present(&policy_path)? {
+        let source = String::from_utf8(bytes).map_err(|e| state_error(&policy_path, e))?;
+        Appraiser::compile_policy(APPRAISAL_POLICY_NAME, &source)
+            .map_err(|e| state_error(&policy_path, e))?;
+        store
+            .put_policy(PolicyKind::Appraisal, APPRAISAL_POLICY_NAME, &source)
+            .await?;
+        mark_imported(&policy_path)?;
+        imported += 1;
+    }
+    Ok(imported)
+}
 
-    /// Written whole and synced before it replaces the old file: a crash leaves one or the
-    /// other, never half of either.
-    fn write(&self, file: &str, bytes: &[u8]) -> Result<(), ServiceError> {
-        write_atomically(&self.dir, file, bytes).map_err(|e| self.error(file, e))
-    }
+fn mark_imported(path: &Path) -> Result<(), ServiceError> {
+    let mut renamed = path.as_os_str().to_owned();
+    renamed.push(".imported");
+    std::fs::rename(path, &renamed).map_err(|e| state_error(path, e))
 }
 
 /// The gRPC service over an [`Appraiser`].
 pub struct VerifierService {
     appraiser: Arc<Appraiser>,
-    state: StateDir,
-    values: tokio::sync::Mutex<StoredValues>,
+    /// Reference values and the appraisal policy; the appraiser holds the in-memory index.
+    store: Store,
+    /// Serialises changes so the store and the index the appraiser holds change together.
+    writes: tokio::sync::Mutex<()>,
     /// Keys signed provenance must verify with; empty: imports refused.
     builder_keys: TrustedBuilderKeys,
     /// Signs each result as an EAR token (verifiable with the `Jwks` keys).
@@ -213,30 +203,20 @@ pub struct VerifierService {
 }
 
 impl VerifierService {
-    /// Restores the reference values and appraisal policy kept in `state_dir` into
-    /// `appraiser`: the state directory is the service's source of reference values (whatever
-    /// `appraiser` held is replaced); the policy is replaced only when one was set.
-    pub fn open(appraiser: Appraiser, state_dir: &Path) -> Result<Self, ServiceError> {
-        let state = StateDir {
-            dir: state_dir.to_path_buf(),
-        };
-        let stored: StoredValues = match state.read(REFERENCE_VALUES_FILE)? {
-            Some(bytes) => {
-                serde_json::from_slice(&bytes).map_err(|e| state.error(REFERENCE_VALUES_FILE, e))?
-            }
-            None => StoredValues::default(),
-        };
-        appraiser.set_reference_values(snapshot(&stored));
-        if let Some(source) = state.read(POLICY_FILE)? {
-            let source = String::from_utf8(source).map_err(|e| state.error(POLICY_FILE, e))?;
-            let policy = Appraiser::compile_policy("appraisal", &source)
-                .map_err(|e| state.error(POLICY_FILE, e))?;
+    /// Loads the reference values and appraisal policy kept in `store` into `appraiser`: the
+    /// store is the service's source of reference values (whatever `appraiser` held is
+    /// replaced); the policy is replaced only when one was set.
+    pub async fn open(appraiser: Appraiser, store: Store) -> Result<Self, ServiceError> {
+        appraiser.set_reference_values(stored_reference_values(&store).await?);
+        if let Some(source) = stored_policy(&store).await? {
+            let policy = Appraiser::compile_policy(APPRAISAL_POLICY_NAME, &source)
+                .map_err(|e| ServiceError::Call(format!("stored appraisal policy: {e}")))?;
             appraiser.set_policy(policy);
         }
         Ok(Self {
             appraiser: Arc::new(appraiser),
-            state,
-            values: tokio::sync::Mutex::new(stored),
+            store,
+            writes: tokio::sync::Mutex::new(()),
             builder_keys: TrustedBuilderKeys::default(),
             signer: None,
         })
@@ -285,36 +265,68 @@ impl VerifierService {
             .max_encoding_message_size(MAX_MESSAGE_BYTES)
     }
 
-    async fn change_values(
+    /// Stores values (all or none), then rebuilds the appraiser's index from the store.
+    async fn store_values(
         &self,
-        change: impl FnOnce(&mut StoredValues) -> bool,
-    ) -> Result<bool, GrpcStatus> {
-        let mut values = self.values.lock().await;
-        let mut next = values.clone();
-        let changed = change(&mut next);
-        if changed {
-            let bytes =
-                serde_json::to_vec(&next).map_err(|e| GrpcStatus::internal(e.to_string()))?;
-            self.state
-                .write(REFERENCE_VALUES_FILE, &bytes)
-                .map_err(|e| GrpcStatus::internal(e.to_string()))?;
-            self.appraiser.set_reference_values(snapshot(&next));
-            *values = next;
-        }
-        Ok(changed)
+        values: &[(String, String)],
+        origin: &ReferenceValueOrigin,
+    ) -> Result<(), GrpcStatus> {
+        let _writes = self.writes.lock().await;
+        self.store
+            .put_reference_values(values, origin)
+            .await
+            .map_err(store_failed)?;
+        self.reload_values().await
+    }
+
+    async fn reload_values(&self) -> Result<(), GrpcStatus> {
+        let values = stored_reference_values(&self.store)
+            .await
+            .map_err(|e| GrpcStatus::internal(e.to_string()))?;
+        self.appraiser.set_reference_values(values);
+        Ok(())
     }
 }
 
-fn snapshot(stored: &StoredValues) -> ReferenceValues {
-    let mut values = ReferenceValues::default();
-    for (name, value) in &stored.values {
-        values.insert(
-            name.clone(),
-            value.clone(),
-            stored.expiries.get(name).copied(),
-        );
+async fn stored_reference_values(store: &Store) -> Result<ReferenceValues, ServiceError> {
+    ReferenceValues::from_stored(&store.reference_values().await?).map_err(ServiceError::Call)
+}
+
+async fn stored_policy(store: &Store) -> Result<Option<String>, ServiceError> {
+    Ok(store
+        .policies(PolicyKind::Appraisal)
+        .await?
+        .into_iter()
+        .find(|(name, _)| name == APPRAISAL_POLICY_NAME)
+        .map(|(_, source)| source))
+}
+
+fn store_failed(error: StoreError) -> GrpcStatus {
+    GrpcStatus::internal(format!("store: {error}"))
+}
+
+/// Who made a call: the subject common name of the client's certificate (or its subject when
+/// it has none), then whom it acts for, e.g. `kbs-1 for alice`.
+fn caller<T>(request: &Request<T>, on_behalf_of: &str) -> String {
+    let certificate = request
+        .peer_certs()
+        .and_then(|certs| certs.first().map(|cert| cert.as_ref().to_vec()));
+    let name = certificate
+        .and_then(|der| {
+            let (_, cert) = x509_parser::parse_x509_certificate(&der).ok()?;
+            let subject = cert.subject();
+            let common_name = subject
+                .iter_common_name()
+                .next()
+                .and_then(|cn| cn.as_str().ok().map(str::to_owned));
+            Some(common_name.unwrap_or_else(|| subject.to_string()))
+        })
+        .unwrap_or_else(|| "unknown client".to_owned());
+    if on_behalf_of.is_empty() {
+        name
+    } else {
+        format!("{name} for {on_behalf_of}")
     }
-    values
 }
 
 fn invalid(detail: impl ToString) -> GrpcStatus {
@@ -425,6 +437,7 @@ impl VerifierRpc for VerifierService {
         &self,
         request: Request<proto::SetReferenceValueRequest>,
     ) -> Result<Response<proto::SetReferenceValueResponse>, GrpcStatus> {
+        let set_by = caller(&request, &request.get_ref().on_behalf_of);
         let request = request.into_inner();
         if !valid_reference_value_name(&request.name) {
             return Err(invalid(format!(
@@ -435,14 +448,15 @@ impl VerifierRpc for VerifierService {
         let value: Value = serde_json::from_str(&request.value_json)
             .map_err(|e| invalid(format!("value_json: {e}")))?;
         crate::reference::validate(&request.name, &value).map_err(invalid)?;
-        let name = request.name;
-        let now = OffsetDateTime::now_utc().unix_timestamp();
-        self.change_values(|stored| {
-            stored.put(&name, value, request.expires_unix, "rpc", None, now);
-            true
-        })
-        .await?;
-        info!(%name, "reference value set");
+        let origin = ReferenceValueOrigin {
+            source: "rpc".into(),
+            set_by,
+            provenance_sha256: None,
+            expires_at: request.expires_unix,
+        };
+        self.store_values(&[(request.name.clone(), value.to_string())], &origin)
+            .await?;
+        info!(name = %request.name, set_by = %origin.set_by, "reference value set");
         Ok(Response::new(proto::SetReferenceValueResponse {}))
     }
 
@@ -450,10 +464,20 @@ impl VerifierRpc for VerifierService {
         &self,
         request: Request<proto::DeleteReferenceValueRequest>,
     ) -> Result<Response<proto::DeleteReferenceValueResponse>, GrpcStatus> {
+        let deleted_by = caller(&request, "");
         let name = request.into_inner().name;
-        let deleted = self.change_values(|stored| stored.remove(&name)).await?;
+        let deleted = {
+            let _writes = self.writes.lock().await;
+            let deleted = self
+                .store
+                .delete_reference_value(&name)
+                .await
+                .map_err(store_failed)?;
+            self.reload_values().await?;
+            deleted
+        };
         if deleted {
-            info!(%name, "reference value deleted");
+            info!(%name, %deleted_by, "reference value deleted");
         }
         Ok(Response::new(proto::DeleteReferenceValueResponse {
             deleted,
@@ -464,8 +488,12 @@ impl VerifierRpc for VerifierService {
         &self,
         _request: Request<proto::ListReferenceValuesRequest>,
     ) -> Result<Response<proto::ListReferenceValuesResponse>, GrpcStatus> {
-        let listed = self.appraiser.reference_values().to_json();
-        let entries = self.values.lock().await.entries();
+        let stored = self.store.reference_values().await.map_err(store_failed)?;
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let listed = ReferenceValues::from_stored(&stored)
+            .map_err(GrpcStatus::internal)?
+            .to_json();
+        let entries = crate::reference::listing(&stored, now).map_err(GrpcStatus::internal)?;
         Ok(Response::new(proto::ListReferenceValuesResponse {
             reference_values_json: listed.to_string(),
             entries_json: entries.to_string(),
@@ -476,49 +504,43 @@ impl VerifierRpc for VerifierService {
         &self,
         request: Request<proto::ImportReferenceValuesRequest>,
     ) -> Result<Response<proto::ImportReferenceValuesResponse>, GrpcStatus> {
+        let set_by = caller(&request, &request.get_ref().on_behalf_of);
         let envelope = request.into_inner().envelope_json;
         let now = OffsetDateTime::now_utc();
         let imported = import_reference_values(envelope.as_bytes(), &self.builder_keys, now)
             .map_err(|e| GrpcStatus::failed_precondition(format!("provenance refused: {e}")))?;
-        let source = format!("dsse:{}", imported.signer);
-        self.change_values(|stored| {
-            for (name, value) in &imported.values {
-                stored.put(
-                    name,
-                    value.clone(),
-                    Some(imported.expires),
-                    &source,
-                    Some(&imported.provenance_sha256),
-                    now.unix_timestamp(),
-                );
-            }
-            true
-        })
-        .await?;
-        let names: Vec<String> = imported.values.keys().cloned().collect();
-        info!(signer = %imported.signer, provenance_sha256 = %imported.provenance_sha256, ?names, "reference values imported from signed provenance");
-        Ok(Response::new(proto::ImportReferenceValuesResponse {
-            names,
-            signer: imported.signer,
-            provenance_sha256: imported.provenance_sha256,
-            expires_unix: imported.expires,
-        }))
+        let origin = ReferenceValueOrigin {
+            source: format!("dsse:{}", imported.signer),
+            set_by,
+            provenance_sha256: Some(imported.provenance_sha256.clone()),
+            expires_at: Some(imported.expires),
+        };
+        let values: Vec<(String, String)> = imported
+            .values
+            .iter()
+            .map(|(name, value)| (name.clone(), value.to_string()))
+            .collect();
+        self.store_values(&values, &origin).await?;
+        let response = import_response(&imported);
+        info!(signer = %imported.signer, provenance_sha256 = %imported.provenance_sha256, set_by = %origin.set_by, names = ?response.names, "reference values imported from signed provenance");
+        Ok(Response::new(response))
     }
 
     async fn set_appraisal_policy(
         &self,
         request: Request<proto::SetAppraisalPolicyRequest>,
     ) -> Result<Response<proto::SetAppraisalPolicyResponse>, GrpcStatus> {
+        let set_by = caller(&request, "");
         let source = request.into_inner().rego;
-        let policy = Appraiser::compile_policy("appraisal", &source).map_err(invalid)?;
+        let policy = Appraiser::compile_policy(APPRAISAL_POLICY_NAME, &source).map_err(invalid)?;
         let policy_id = format!("{}@sha256:{}", policy.id(), policy.digest());
-        // Held while writing so two changes cannot interleave file and memory.
-        let _values = self.values.lock().await;
-        self.state
-            .write(POLICY_FILE, source.as_bytes())
-            .map_err(|e| GrpcStatus::internal(e.to_string()))?;
+        let _writes = self.writes.lock().await;
+        self.store
+            .put_policy(PolicyKind::Appraisal, APPRAISAL_POLICY_NAME, &source)
+            .await
+            .map_err(store_failed)?;
         self.appraiser.set_policy(policy);
-        info!(%policy_id, "appraisal policy set");
+        info!(%policy_id, %set_by, "appraisal policy set");
         Ok(Response::new(proto::SetAppraisalPolicyResponse {
             policy_id,
         }))
@@ -533,6 +555,28 @@ impl VerifierRpc for VerifierService {
             version: env!("CARGO_PKG_VERSION").into(),
         }))
     }
+}
+
+/// What an import stored, without the values.
+pub fn import_response(imported: &ImportedReferenceValues) -> proto::ImportReferenceValuesResponse {
+    proto::ImportReferenceValuesResponse {
+        names: imported.values.keys().cloned().collect(),
+        signer: imported.signer.clone(),
+        provenance_sha256: imported.provenance_sha256.clone(),
+        expires_unix: imported.expires,
+        subjects: imported.subjects.clone(),
+    }
+}
+
+/// An import as `warden-verifier rv import` and the KBS admin API report it.
+pub fn import_summary(imported: &proto::ImportReferenceValuesResponse) -> Value {
+    serde_json::json!({
+        "imported": imported.names,
+        "signer": imported.signer,
+        "provenance_sha256": imported.provenance_sha256,
+        "expires": rfc3339(imported.expires_unix),
+        "subjects": imported.subjects,
+    })
 }
 
 fn to_proto(result: &AttestationResult) -> Result<proto::AttestationResult, GrpcStatus> {
@@ -611,7 +655,12 @@ impl RemoteVerifier {
     }
 
     fn failed(error: GrpcStatus) -> ServiceError {
-        ServiceError::Call(format!("{:?}: {}", error.code(), error.message()))
+        match error.code() {
+            tonic::Code::InvalidArgument | tonic::Code::FailedPrecondition => {
+                ServiceError::Refused(error.message().to_owned())
+            }
+            code => ServiceError::Call(format!("{code:?}: {}", error.message())),
+        }
     }
 
     pub async fn appraise(
@@ -697,11 +746,13 @@ impl RemoteVerifier {
         serde_json::from_str(&response.jwks_json).map_err(|e| ServiceError::Call(e.to_string()))
     }
 
+    /// Sets `name` to `value`; `on_behalf_of` (may be empty) is recorded with who set it.
     pub async fn set_reference_value(
         &self,
         name: &str,
         value: &Value,
         expires_unix: Option<i64>,
+        on_behalf_of: &str,
     ) -> Result<(), ServiceError> {
         self.client
             .clone()
@@ -709,6 +760,7 @@ impl RemoteVerifier {
                 name: name.into(),
                 value_json: value.to_string(),
                 expires_unix,
+                on_behalf_of: on_behalf_of.into(),
             })
             .await
             .map_err(Self::failed)?;
@@ -752,11 +804,15 @@ impl RemoteVerifier {
     pub async fn import_reference_values(
         &self,
         envelope_json: String,
+        on_behalf_of: &str,
     ) -> Result<proto::ImportReferenceValuesResponse, ServiceError> {
         Ok(self
             .client
             .clone()
-            .import_reference_values(proto::ImportReferenceValuesRequest { envelope_json })
+            .import_reference_values(proto::ImportReferenceValuesRequest {
+                envelope_json,
+                on_behalf_of: on_behalf_of.into(),
+            })
             .await
             .map_err(Self::failed)?
             .into_inner())
@@ -811,4 +867,85 @@ fn from_proto(result: proto::AttestationResult) -> Result<AttestationResult, Ser
             failed: result.trace_failed,
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::appraisal::DEFAULT_APPRAISAL_POLICY;
+    use crate::registry::{VerifierRegistry, VerifierSettings};
+
+    fn appraiser() -> Appraiser {
+        let policy = Appraiser::compile_policy("default", DEFAULT_APPRAISAL_POLICY).unwrap();
+        Appraiser::new(
+            VerifierRegistry::new(&VerifierSettings::default()),
+            policy,
+            ReferenceValues::default(),
+        )
+    }
+
+    #[tokio::test]
+    async fn state_files_of_an_older_service_move_into_the_store_once_and_stay_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let digest = "cd".repeat(32);
+        let legacy = serde_json::json!({
+            "values": {"sample": {"min_svn": 2}, "snp": {"measurements": ["ab".repeat(48)]}},
+            "expiries": {"snp": 4_102_444_800_i64},
+            "meta": {"snp": {"version": 3, "source": "dsse:k1", "provenance_sha256": digest, "updated_at": 1}},
+        });
+        std::fs::write(
+            dir.path().join(LEGACY_REFERENCE_VALUES_FILE),
+            legacy.to_string(),
+        )
+        .unwrap();
+        // Differs from the default the appraiser starts with, so its digest shows which is used.
+        let policy = format!("{DEFAULT_APPRAISAL_POLICY}\n# set by an operator\n");
+        std::fs::write(dir.path().join(LEGACY_POLICY_FILE), &policy).unwrap();
+
+        let store = Store::open_sqlite(&dir.path().join("verifier.db"))
+            .await
+            .unwrap();
+        assert_eq!(import_state_files(&store, dir.path()).await.unwrap(), 2);
+        assert_eq!(import_state_files(&store, dir.path()).await.unwrap(), 0);
+        assert!(dir.path().join("reference-values.json.imported").exists());
+        assert!(dir.path().join("appraisal.rego.imported").exists());
+
+        let stored = store.reference_values().await.unwrap();
+        let snp = stored.iter().find(|entry| entry.name == "snp").unwrap();
+        assert_eq!(snp.origin.source, "dsse:k1");
+        assert_eq!(
+            snp.origin.provenance_sha256.as_deref(),
+            Some(digest.as_str())
+        );
+        assert_eq!(snp.origin.expires_at, Some(4_102_444_800));
+        let sample = stored.iter().find(|entry| entry.name == "sample").unwrap();
+        assert_eq!(sample.origin.source, "rpc");
+        assert_eq!(sample.value_json, r#"{"min_svn":2}"#);
+
+        let service = VerifierService::open(appraiser(), store).await.unwrap();
+        assert_eq!(
+            service.appraiser.reference_values().to_json()["sample"],
+            serde_json::json!({"min_svn": 2})
+        );
+        assert_eq!(service.appraiser.policy().digest(), {
+            let compiled = Appraiser::compile_policy(APPRAISAL_POLICY_NAME, &policy).unwrap();
+            compiled.digest().to_owned()
+        });
+    }
+
+    #[tokio::test]
+    async fn unreadable_state_files_are_an_error_and_are_left_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(LEGACY_REFERENCE_VALUES_FILE), b"{not json").unwrap();
+        let store = Store::open_sqlite(&dir.path().join("verifier.db"))
+            .await
+            .unwrap();
+        let error = import_state_files(&store, dir.path()).await.unwrap_err();
+        assert!(
+            error.to_string().contains("reference-values.json"),
+            "{error}"
+        );
+        assert!(dir.path().join(LEGACY_REFERENCE_VALUES_FILE).exists());
+        assert!(store.reference_values().await.unwrap().is_empty());
+    }
 }

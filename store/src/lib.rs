@@ -1,8 +1,11 @@
-//! Durable state: sealed resources, policies and reference values in an SQLite file.
+//! Durable state: sealed resources, policies and reference values in an SQLite file — the one
+//! store of the KBS and of the standalone verifier service (`warden-verifier serve`), which uses
+//! only its policy and reference-value tables.
 //!
 //! Writes are acknowledged only after SQLite commits them with `synchronous = FULL` in WAL mode,
 //! so an acknowledged write survives a crash of the process or the machine. Values are stored
-//! sealed (see `sealing`); this module never sees a plaintext secret.
+//! sealed (by the KBS); this crate never sees a plaintext secret.
+#![forbid(unsafe_code)]
 
 use std::path::Path;
 use std::str::FromStr;
@@ -43,9 +46,9 @@ impl PolicyKind {
 /// Where a reference value came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReferenceValueOrigin {
-    /// `api` (set by an administrator) or `dsse:<keyid>` (signed provenance).
+    /// `api` (KBS admin API), `rpc` (verifier service) or `dsse:<keyid>` (signed provenance).
     pub source: String,
-    /// The administrator who set or imported it.
+    /// The administrator or service client who set or imported it.
     pub set_by: String,
     /// SHA-256 of the in-toto statement it was imported from.
     pub provenance_sha256: Option<String>,
