@@ -403,7 +403,6 @@ impl Config {
                 ("[tdx] collateral_dir", self.tdx.collateral_dir.is_some()),
                 ("[tdx.pcs]", self.tdx.pcs.is_some()),
                 ("[tpm] trust_dir", self.tpm.trust_dir.is_some()),
-                ("[tpm] ek_ca_dir", self.tpm.ek_ca_dir.is_some()),
                 ("insecure_allow_sample", self.insecure_allow_sample),
                 // Imports are verified by the service, with its own builder keys.
                 (
@@ -478,10 +477,22 @@ mod tests {
         std::fs::write(&path, format!("{base}{}", remote("http://v:1"))).unwrap();
         let error = Config::load(&path).unwrap_err().to_string();
         assert!(error.contains("must be https://"), "{error}");
-        for embedded in ["[snp]\nrequire_crl = true\n", "[tpm]\nallow_sha1 = true\n"] {
+        for embedded in [
+            "[snp]\nrequire_crl = true\n",
+            "[tpm]\nallow_sha1 = true\n",
+            "[provenance]\ntrusted_keys_dir = \"keys\"\n",
+        ] {
             std::fs::write(&path, format!("{base}{embedded}{}", remote("https://v:1"))).unwrap();
             let error = Config::load(&path).unwrap_err().to_string();
             assert!(error.contains("embedded verifier"), "{error}");
         }
+        // Registration is the KBS's protocol: it stays, and hands AKs to the service.
+        let registering = "[tpm]\nek_ca_dir = \"ek-cas\"\n";
+        std::fs::write(
+            &path,
+            format!("{base}{registering}{}", remote("https://v:1")),
+        )
+        .unwrap();
+        assert!(Config::load(&path).is_ok());
     }
 }

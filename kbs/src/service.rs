@@ -253,7 +253,8 @@ impl Kbs {
             registrar: Registrar::new(
                 settings.tpm_registration,
                 settings.verifiers.tpm_trust.clone(),
-            ),
+            )
+            .through_service(settings.remote.clone()),
             metrics: Metrics::default(),
             provenance_keys: settings.provenance_keys,
             remote: settings.remote,

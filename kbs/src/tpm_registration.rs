@@ -6,7 +6,9 @@
 //! [`MAX_PENDING`] are outstanding; the secret is kept only as its SHA-256 (compared, never
 //! returned); an AK is added to the verifier's trust (keyed by its SPKI digest) only after a
 //! matching activation, and persisted and synced (one `TPMT_PUBLIC` file per AK, named by its
-//! TPM name) before the client is told, so a restart keeps it. The EK certificate must carry the
+//! TPM name) before the client is told, so a restart keeps it. With a verifier service, the
+//! activated AK is handed to the service instead (`RegisterTpmAk`), which keeps and trusts it;
+//! the client is told only once the service has. The EK certificate must carry the
 //! EK purpose (`tcg-kp-EKCertificate`) and chain to a configured CA; the AK must have the
 //! attributes and empty authPolicy only a TPM-made AK can have (see [`acceptable_ak`]).
 //!
@@ -25,12 +27,15 @@ use time::OffsetDateTime;
 use tracing::info;
 use warden_verifier::tee::tpm::trust::{
     AkKey, Cert, KeyOrigin, OID_EK_CERTIFICATE, SharedTpmTrust, TpmTrust, chain_to_root, issued_by,
+    registrable_ak,
 };
 use warden_wire::tpm::credential::{RsaEkPublic, make_credential};
 use warden_wire::tpm::registration::{
     ActivateRequest, RegisterChallenge, RegisterRequest, Registered,
 };
-use warden_wire::tpm::{HashAlg, KeyMaterial, PublicKey, attributes};
+use warden_wire::tpm::{KeyMaterial, PublicKey};
+
+use warden_verifier::service::RemoteVerifier;
 
 use crate::error::KbsError;
 use crate::fetch::write_atomically;
@@ -60,6 +65,9 @@ struct Pending {
 pub struct Registrar {
     settings: Option<RegistrationSettings>,
     trust: Arc<SharedTpmTrust>,
+    /// With a verifier service, activated AKs are handed to it (which keeps and trusts them)
+    /// instead of `trust` and the registered directory.
+    service: Option<RemoteVerifier>,
     pending: Mutex<HashMap<String, Pending>>,
 }
 
@@ -79,8 +87,15 @@ impl Registrar {
         Self {
             settings,
             trust,
+            service: None,
             pending: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Registers activated AKs with this verifier service (which appraises for this KBS).
+    pub fn through_service(mut self, service: Option<RemoteVerifier>) -> Self {
+        self.service = service;
+        self
     }
 
     /// Adds the AKs registered before a restart to `trust`. Returns how many.
@@ -216,38 +231,38 @@ impl Registrar {
             ));
         }
         let name = hex::encode(&entry.ak_name);
-        persist(&settings.registered_dir, &name, &entry.ak_public).map_err(KbsError::Internal)?;
-        self.trust
-            .update(|trust| trust.add_key(&entry.ak_public, KeyOrigin::Registered))
-            .map_err(KbsError::Internal)?;
+        match &self.service {
+            // Called on the blocking pool (see `http::tpm_activate`), where waiting is allowed.
+            Some(service) => {
+                let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+                    KbsError::Internal(
+                        "registering with the verifier service needs the tokio runtime".into(),
+                    )
+                })?;
+                let registered = runtime
+                    .block_on(service.register_tpm_ak(&entry.ak_public, ""))
+                    .map_err(|e| KbsError::VerifierUnavailable(e.to_string()))?;
+                if registered != name {
+                    return Err(KbsError::VerifierUnavailable(format!(
+                        "the verifier service registered AK {registered} instead of {name}"
+                    )));
+                }
+            }
+            None => {
+                persist(&settings.registered_dir, &name, &entry.ak_public)
+                    .map_err(KbsError::Internal)?;
+                self.trust
+                    .update(|trust| trust.add_key(&entry.ak_public, KeyOrigin::Registered))
+                    .map_err(KbsError::Internal)?;
+            }
+        }
         info!(ak_name = %name, "TPM AK registered by credential activation");
         Ok(Registered { ak_name: name })
     }
 }
 
-/// An AK that a TPM can only have made itself: restricted, fixedTPM and fixedParent signing key
-/// (a key loaded from outside with its private part must have fixedTPM clear), named with
-/// SHA-256, and with an empty authPolicy. A public-only key loaded with `TPM2_LoadExternal` may
-/// carry any attributes, but without a policy it has no authorisation that
-/// `TPM2_ActivateCredential` could accept for it.
 fn acceptable_ak(ak_public: &[u8]) -> Result<PublicKey, KbsError> {
-    let ak = PublicKey::parse(ak_public).map_err(|e| refused(format!("ak_public: {e}")))?;
-    use attributes::{DECRYPT, FIXED_PARENT, FIXED_TPM, RESTRICTED, SIGN};
-    if !ak.has_attributes(RESTRICTED | SIGN | FIXED_TPM | FIXED_PARENT)
-        || ak.has_attributes(DECRYPT)
-        || ak.name_alg != HashAlg::Sha256
-    {
-        return Err(refused(format!(
-            "the AK must be a restricted, fixedTPM, fixedParent signing key named with SHA-256 (attributes {:#010x})",
-            ak.attributes
-        )));
-    }
-    if !ak.auth_policy.is_empty() {
-        return Err(refused(
-            "the AK has an authPolicy: an AK must have none, or a key that never was in the TPM could pass activation",
-        ));
-    }
-    Ok(ak)
+    registrable_ak(ak_public).map_err(refused)
 }
 
 /// Writes the AK durably: a registration the client was told succeeded survives a crash.
@@ -398,8 +413,9 @@ mod tests {
             Err(KbsError::Registration(m)) if m.contains("authPolicy")
         ));
         let mut not_fixed_tpm = rsa_ak_public(&[]);
-        not_fixed_tpm[4..8]
-            .copy_from_slice(&(0x0005_0072u32 & !attributes::FIXED_TPM).to_be_bytes());
+        not_fixed_tpm[4..8].copy_from_slice(
+            &(0x0005_0072u32 & !warden_wire::tpm::attributes::FIXED_TPM).to_be_bytes(),
+        );
         assert!(matches!(
             registrar.register(&registration(&not_fixed_tpm, 0), at(0)),
             Err(KbsError::Registration(m)) if m.contains("fixedTPM")

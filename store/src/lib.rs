@@ -75,6 +75,7 @@ const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS resources (path TEXT PRIMARY KEY, sealed BLOB NOT NULL, updated_at INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS policies (kind TEXT NOT NULL, name TEXT NOT NULL, source TEXT NOT NULL, updated_at INTEGER NOT NULL, PRIMARY KEY (kind, name))",
     "CREATE TABLE IF NOT EXISTS reference_values (name TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS registered_aks (name TEXT PRIMARY KEY, public BLOB NOT NULL, registered_at INTEGER NOT NULL, registered_by TEXT NOT NULL)",
 ];
 
 /// Columns added after the first release, each with the statement that adds it: a store
@@ -309,6 +310,39 @@ impl Store {
             .collect())
     }
 
+    /// Records a TPM AK (its `TPMT_PUBLIC`, by TPM name) proven by credential activation; kept
+    /// by the verifier service for the brokers that registered it. Registering again replaces.
+    pub async fn put_registered_ak(
+        &self,
+        name: &str,
+        public: &[u8],
+        registered_by: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO registered_aks (name, public, registered_at, registered_by) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(name) DO UPDATE SET public = excluded.public,
+               registered_at = excluded.registered_at, registered_by = excluded.registered_by",
+        )
+        .bind(name)
+        .bind(public)
+        .bind(unix_now())
+        .bind(registered_by)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Every registered AK as `(name, TPMT_PUBLIC)`.
+    pub async fn registered_aks(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let rows = sqlx::query("SELECT name, public FROM registered_aks ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| (row.get(0), row.get(1)))
+            .collect())
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }
@@ -364,6 +398,18 @@ mod tests {
         assert_eq!(values[0].name, "sample");
         assert_eq!(values[0].origin, imported);
         assert_eq!(values[0].version, 2);
+        store
+            .put_registered_ak("000b01", b"tpmt", "kbs for alice")
+            .await
+            .unwrap();
+        store
+            .put_registered_ak("000b01", b"tpmt2", "kbs")
+            .await
+            .unwrap();
+        assert_eq!(
+            store.registered_aks().await.unwrap(),
+            vec![("000b01".to_owned(), b"tpmt2".to_vec())]
+        );
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(
             std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,

@@ -167,9 +167,15 @@ impl VerifierProcess {
 
     fn spawn(&mut self) {
         let pki = |name: &str| self.pki_dir.join(name);
+        // A restart listens where the first start did, so clients keep their URL.
+        let listen = self
+            .url
+            .strip_prefix("https://")
+            .unwrap_or("127.0.0.1:0")
+            .to_owned();
         let mut command = Command::new(binary("warden-verifier"));
         command
-            .args(["serve", "--listen", "127.0.0.1:0", "--tls-cert"])
+            .args(["serve", "--listen", &listen, "--tls-cert"])
             .arg(pki("server.pem"))
             .arg("--tls-key")
             .arg(pki("server.key"))
@@ -188,7 +194,7 @@ impl VerifierProcess {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// Stops the service (SIGKILL) and starts it again on the same state directory.
+    /// Stops the service (SIGKILL) and starts it again on the same state directory and address.
     pub fn restart(&mut self) {
         self.stop();
         self.spawn();

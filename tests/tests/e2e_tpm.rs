@@ -26,8 +26,9 @@ fn token_claims(token: &str) -> Value {
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("base64url")).expect("JSON")
 }
 
-/// A KBS whose `[tpm] ek_ca_dir` holds `cas` (none: registration disabled).
-fn kbs_trusting(cas: &[std::path::PathBuf], dir: &Path) -> Kbs {
+/// A KBS whose `[tpm] ek_ca_dir` holds `cas` (none: registration disabled), appraising with
+/// its embedded verifier or, when `remote`, a `warden-verifier serve` it registers AKs with.
+fn kbs_trusting(cas: &[std::path::PathBuf], dir: &Path, remote: bool) -> Kbs {
     let extra_config = if cas.is_empty() {
         String::new()
     } else {
@@ -41,6 +42,7 @@ fn kbs_trusting(cas: &[std::path::PathBuf], dir: &Path) -> Kbs {
     Kbs::start(KbsOptions {
         allow_sample: false,
         extra_config,
+        remote_verifier: remote,
         ..Default::default()
     })
 }
@@ -121,9 +123,20 @@ fn explain(output: &Output, kbs: &Kbs, tpm: &Swtpm) -> String {
 
 #[test]
 fn swtpm_agent_registers_its_ak_fetches_the_secret_and_is_refused_once_a_pcr_changes() {
+    register_fetch_and_be_refused(false);
+}
+
+/// The same through a verifier service: the KBS does the credential activation and hands the
+/// AK to the service, which keeps it in its store across its own restart.
+#[test]
+fn the_same_tpm_flow_through_a_verifier_service_gives_the_same_answers() {
+    register_fetch_and_be_refused(true);
+}
+
+fn register_fetch_and_be_refused(remote: bool) {
     let tpm = Swtpm::start();
     let work = tempfile::tempdir().unwrap();
-    let mut kbs = kbs_trusting(&tpm.local_ca_certificates(), work.path());
+    let mut kbs = kbs_trusting(&tpm.local_ca_certificates(), work.path(), remote);
     provision(&kbs, &read_pcr(&tpm));
     let ak_file = work.path().join("ak.blob");
 
@@ -173,7 +186,11 @@ fn swtpm_agent_registers_its_ak_fetches_the_secret_and_is_refused_once_a_pcr_cha
     assert!(String::from_utf8_lossy(&output.stderr).contains("PolicyDeny"));
     assert!(output.stdout.is_empty());
 
-    // The registration survives a restart of the KBS.
+    // The registration survives a restart of the KBS (and of the service that keeps it).
+    if let Some(verifier) = kbs.verifier.as_mut() {
+        verifier.restart();
+        assert!(verifier.log().contains("TPM: registered AKs loaded"));
+    }
     kbs.crash_and_restart();
     let claims = attest(&kbs, &tpm, &ak_file);
     let submod = &claims["submods"]["cpu0"];
@@ -190,7 +207,7 @@ fn an_ek_from_an_untrusted_ca_is_refused_and_an_unregistered_ak_is_not_trusted()
     // Each swtpm harness instance has its own local CA: another one's is an untrusted maker.
     let other = Swtpm::start();
     let work = tempfile::tempdir().unwrap();
-    let kbs = kbs_trusting(&other.local_ca_certificates(), work.path());
+    let kbs = kbs_trusting(&other.local_ca_certificates(), work.path(), false);
     provision(&kbs, &read_pcr(&tpm));
     let ak_file = work.path().join("ak.blob");
 
@@ -214,7 +231,7 @@ fn an_ek_from_an_untrusted_ca_is_refused_and_an_unregistered_ak_is_not_trusted()
     assert!(stderr.contains("ak_trust"), "{stderr}");
 
     // A KBS without [tpm] ek_ca_dir refuses registration outright.
-    let closed = kbs_trusting(&[], &work.path().join("closed"));
+    let closed = kbs_trusting(&[], &work.path().join("closed"), false);
     let output = agent(&closed, &tpm, &ak_file, &["tpm-register"]);
     expect_exit(&output, 1, &closed, &tpm);
     assert!(String::from_utf8_lossy(&output.stderr).contains("disabled"));
@@ -224,7 +241,7 @@ fn an_ek_from_an_untrusted_ca_is_refused_and_an_unregistered_ak_is_not_trusted()
 async fn init_data_is_accepted_only_when_pcr8_carries_its_digest() {
     let tpm = Swtpm::start();
     let work = tempfile::tempdir().unwrap();
-    let kbs = kbs_trusting(&tpm.local_ca_certificates(), work.path());
+    let kbs = kbs_trusting(&tpm.local_ca_certificates(), work.path(), false);
     provision(&kbs, &read_pcr(&tpm));
     let ak_file = work.path().join("ak.blob");
     let output = agent(&kbs, &tpm, &ak_file, &["tpm-register"]);

@@ -6,7 +6,7 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 use warden_tests::verifier_service::{MtlsPki, VerifierProcess};
 use warden_tests::{Kbs, KbsOptions, RawClient};
-use warden_verifier::service::{RemoteVerifier, TlsFiles};
+use warden_verifier::service::{RemoteVerifier, ServiceError, TlsFiles};
 
 const SECRET: &[u8] = b"remote-verifier-secret";
 
@@ -175,6 +175,12 @@ async fn the_service_refuses_clients_without_a_certificate_from_its_client_ca() 
     assert_eq!(entries["sample"]["set_by"], "client for alice");
     assert_eq!(entries["sample"]["source"], "rpc");
     assert_eq!(entries["sample"]["version"], 1);
+    // An AK the service cannot see came from a TPM is refused as the client's error.
+    let refused = after.register_tpm_ak(b"not a TPMT_PUBLIC", "").await;
+    assert!(
+        matches!(refused, Err(ServiceError::Refused(ref detail)) if detail.contains("ak_public")),
+        "{refused:?}"
+    );
     assert!(after.delete_reference_value("sample").await.unwrap());
     assert!(!after.delete_reference_value("sample").await.unwrap());
 }

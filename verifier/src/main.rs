@@ -252,7 +252,7 @@ fn serve(args: &ServeArgs) -> Result<ExitCode, String> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let registry = VerifierRegistry::new(&VerifierSettings::load(&VerifierSources {
+    let settings = VerifierSettings::load(&VerifierSources {
         allow_insecure_sample: args.insecure_allow_sample,
         snp_collateral_dir: args.snp_collateral_dir.clone(),
         snp_insecure_dev_roots: args.insecure_dev_roots.clone(),
@@ -261,7 +261,8 @@ fn serve(args: &ServeArgs) -> Result<ExitCode, String> {
         tdx_allow_missing_crl: args.allow_missing_crl,
         tpm_trust_dir: args.tpm_trust_dir.clone(),
         tpm_allow_sha1: args.allow_sha1,
-    })?);
+    })?;
+    let registry = VerifierRegistry::new(&settings);
     let policy = Appraiser::compile_policy("default", DEFAULT_APPRAISAL_POLICY)
         .map_err(|e| e.to_string())?;
     let appraiser = Appraiser::new(registry, policy, ReferenceValues::default());
@@ -288,7 +289,7 @@ fn serve(args: &ServeArgs) -> Result<ExitCode, String> {
         if moved > 0 {
             tracing::info!(files = moved, store = %store_path.display(), "state files of an older version moved into the store (kept as *.imported)");
         }
-        VerifierService::open(appraiser, store)
+        VerifierService::open(appraiser, store, settings.tpm_trust.clone())
             .await
             .map_err(|e| e.to_string())
     })?;

@@ -33,6 +33,7 @@ use crate::provenance::{
     valid_reference_value_name,
 };
 use crate::reference::ReferenceValues;
+use crate::tee::tpm::trust::{KeyOrigin, SharedTpmTrust, registrable_ak};
 use crate::tee::{ExpectedBinding, Rejection, Tee, rfc3339};
 use warden_store::{PolicyKind, ReferenceValueOrigin, Store, StoreError};
 use warden_wire::InitData;
@@ -200,13 +201,34 @@ pub struct VerifierService {
     builder_keys: TrustedBuilderKeys,
     /// Signs each result as an EAR token (verifiable with the `Jwks` keys).
     signer: Option<TokenSigner>,
+    /// The TPM trust `appraiser`'s TPM verifiers use: AKs registered through the service join it.
+    tpm_trust: Arc<SharedTpmTrust>,
 }
 
 impl VerifierService {
-    /// Loads the reference values and appraisal policy kept in `store` into `appraiser`: the
-    /// store is the service's source of reference values (whatever `appraiser` held is
-    /// replaced); the policy is replaced only when one was set.
-    pub async fn open(appraiser: Appraiser, store: Store) -> Result<Self, ServiceError> {
+    /// Loads the reference values, appraisal policy and registered TPM AKs kept in `store` into
+    /// `appraiser` (and `tpm_trust`, the TPM trust its registry was built with): the store is
+    /// the service's source of reference values (whatever `appraiser` held is replaced); the
+    /// policy is replaced only when one was set.
+    pub async fn open(
+        appraiser: Appraiser,
+        store: Store,
+        tpm_trust: Arc<SharedTpmTrust>,
+    ) -> Result<Self, ServiceError> {
+        let registered = store.registered_aks().await?;
+        tpm_trust
+            .update(|trust| {
+                for (name, public) in &registered {
+                    trust
+                        .add_key(public, KeyOrigin::Registered)
+                        .map_err(|e| format!("registered AK {name}: {e}"))?;
+                }
+                Ok(())
+            })
+            .map_err(ServiceError::Call)?;
+        if !registered.is_empty() {
+            info!(count = registered.len(), "TPM: registered AKs loaded");
+        }
         appraiser.set_reference_values(stored_reference_values(&store).await?);
         if let Some(source) = stored_policy(&store).await? {
             let policy = Appraiser::compile_policy(APPRAISAL_POLICY_NAME, &source)
@@ -219,6 +241,7 @@ impl VerifierService {
             writes: tokio::sync::Mutex::new(()),
             builder_keys: TrustedBuilderKeys::default(),
             signer: None,
+            tpm_trust,
         })
     }
 
@@ -546,6 +569,27 @@ impl VerifierRpc for VerifierService {
         }))
     }
 
+    async fn register_tpm_ak(
+        &self,
+        request: Request<proto::RegisterTpmAkRequest>,
+    ) -> Result<Response<proto::RegisterTpmAkResponse>, GrpcStatus> {
+        let registered_by = caller(&request, &request.get_ref().on_behalf_of);
+        let ak_public = request.into_inner().ak_public;
+        let ak = registrable_ak(&ak_public).map_err(invalid)?;
+        let ak_name = hex::encode(ak.name());
+        let _writes = self.writes.lock().await;
+        // Kept before it is trusted, and trusted before the client is told.
+        self.store
+            .put_registered_ak(&ak_name, &ak_public, &registered_by)
+            .await
+            .map_err(store_failed)?;
+        self.tpm_trust
+            .update(|trust| trust.add_key(&ak_public, KeyOrigin::Registered))
+            .map_err(GrpcStatus::internal)?;
+        info!(%ak_name, %registered_by, "TPM AK registered (credential activation done by the client)");
+        Ok(Response::new(proto::RegisterTpmAkResponse { ak_name }))
+    }
+
     async fn health(
         &self,
         _request: Request<proto::HealthRequest>,
@@ -829,6 +873,26 @@ impl RemoteVerifier {
             .policy_id)
     }
 
+    /// Asks the service to trust an AK this client proved by credential activation; returns
+    /// its TPM name (hex).
+    pub async fn register_tpm_ak(
+        &self,
+        ak_public: &[u8],
+        on_behalf_of: &str,
+    ) -> Result<String, ServiceError> {
+        Ok(self
+            .client
+            .clone()
+            .register_tpm_ak(proto::RegisterTpmAkRequest {
+                ak_public: ak_public.to_vec(),
+                on_behalf_of: on_behalf_of.into(),
+            })
+            .await
+            .map_err(Self::failed)?
+            .into_inner()
+            .ak_name)
+    }
+
     pub async fn health(&self) -> Result<String, ServiceError> {
         Ok(self
             .client
@@ -922,7 +986,9 @@ mod tests {
         assert_eq!(sample.origin.source, "rpc");
         assert_eq!(sample.value_json, r#"{"min_svn":2}"#);
 
-        let service = VerifierService::open(appraiser(), store).await.unwrap();
+        let service = VerifierService::open(appraiser(), store, Default::default())
+            .await
+            .unwrap();
         assert_eq!(
             service.appraiser.reference_values().to_json()["sample"],
             serde_json::json!({"min_svn": 2})

@@ -216,6 +216,32 @@ const MAX_CHAIN_DEPTH: usize = 6;
 /// certificates `sent` with the evidence and `trust`'s intermediates, every certificate valid at
 /// `at`. `issued(cert, ca)` says whether `ca` signed `cert` (callers cache it). Returns the
 /// root's name. Shared by AK certificates (verifier) and EK certificates (KBS registration).
+/// Whether `ak_public` (a `TPMT_PUBLIC`) may be registered as an AK: one a TPM can only have made itself: restricted, fixedTPM and fixedParent signing key
+/// (a key loaded from outside with its private part must have fixedTPM clear), named with
+/// SHA-256, and with an empty authPolicy. A public-only key loaded with `TPM2_LoadExternal` may
+/// carry any attributes, but without a policy it has no authorisation that
+/// `TPM2_ActivateCredential` could accept for it.
+pub fn registrable_ak(ak_public: &[u8]) -> Result<PublicKey, String> {
+    let ak = PublicKey::parse(ak_public).map_err(|e| format!("ak_public: {e}"))?;
+    use warden_wire::tpm::attributes::{DECRYPT, FIXED_PARENT, FIXED_TPM, RESTRICTED, SIGN};
+    if !ak.has_attributes(RESTRICTED | SIGN | FIXED_TPM | FIXED_PARENT)
+        || ak.has_attributes(DECRYPT)
+        || ak.name_alg != warden_wire::tpm::HashAlg::Sha256
+    {
+        return Err(format!(
+            "the AK must be a restricted, fixedTPM, fixedParent signing key named with SHA-256 (attributes {:#010x})",
+            ak.attributes
+        ));
+    }
+    if !ak.auth_policy.is_empty() {
+        return Err(
+            "the AK has an authPolicy: an AK must have none, or a key that never was in the TPM could pass activation"
+                .into(),
+        );
+    }
+    Ok(ak)
+}
+
 pub fn chain_to_root(
     trust: &TpmTrust,
     leaf: &Cert,
