@@ -9,13 +9,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group};
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, ExtendedKeyUsagePurpose, IsCa, KeyPair,
-};
 use serde_json::json;
 use time::OffsetDateTime;
 use warden_verifier::appraisal::DEFAULT_APPRAISAL_POLICY;
-use warden_verifier::service::{RemoteVerifier, TlsFiles, VerifierService};
+use warden_verifier::service::{RemoteVerifier, VerifierService};
 use warden_verifier::tee::snp::SnpEvidence;
 use warden_verifier::tee::snp::certs::{Collateral, Endorsements};
 use warden_verifier::{
@@ -28,35 +25,8 @@ use warden_wire::snp::Report;
 mod common;
 mod support;
 
+use common::both_ways::pki;
 use support::{rate, round3};
-
-/// Writes a CA, a server certificate for localhost and a client certificate (PEM) into `dir`.
-fn pki(dir: &std::path::Path) -> (TlsFiles, TlsFiles) {
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("params");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca =
-        CertifiedIssuer::self_signed(ca_params, KeyPair::generate().expect("key")).expect("CA");
-    std::fs::write(dir.join("ca.pem"), ca.pem()).expect("write");
-    let mut files = Vec::new();
-    for (name, purpose) in [
-        ("server", ExtendedKeyUsagePurpose::ServerAuth),
-        ("client", ExtendedKeyUsagePurpose::ClientAuth),
-    ] {
-        let key = KeyPair::generate().expect("key");
-        let mut params = CertificateParams::new(vec!["localhost".to_owned()]).expect("params");
-        params.extended_key_usages = vec![purpose];
-        let cert = params.signed_by(&key, &ca).expect("certificate");
-        std::fs::write(dir.join(format!("{name}.pem")), cert.pem()).expect("write");
-        std::fs::write(dir.join(format!("{name}.key")), key.serialize_pem()).expect("write");
-        files.push(TlsFiles {
-            cert: dir.join(format!("{name}.pem")),
-            key: dir.join(format!("{name}.key")),
-            ca: dir.join("ca.pem"),
-        });
-    }
-    let client = files.pop().expect("client");
-    (files.pop().expect("server"), client)
-}
 
 fn appraiser(vcek: &[u8], measurement: &[u8]) -> Appraiser {
     let mut collateral = Endorsements::default();

@@ -46,6 +46,11 @@ impl ReferenceValues {
         self.entries.get(name)
     }
 
+    /// When `name` stops being used (Unix seconds), if it expires.
+    pub fn expiry(&self, name: &str) -> Option<i64> {
+        self.expiries.get(name).copied()
+    }
+
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.entries.keys().map(String::as_str)
     }

@@ -203,7 +203,12 @@ pub struct VerifierService {
     signer: Option<TokenSigner>,
     /// The TPM trust `appraiser`'s TPM verifiers use: AKs registered through the service join it.
     tpm_trust: Arc<SharedTpmTrust>,
+    /// The time requests are judged at, read once per request at the edge.
+    clock: Clock,
 }
+
+/// Where the service reads the time: the wall clock, or a fixed time to replay evidence at.
+pub type Clock = Arc<dyn Fn() -> OffsetDateTime + Send + Sync>;
 
 impl VerifierService {
     /// Loads the reference values, appraisal policy and registered TPM AKs kept in `store` into
@@ -242,7 +247,15 @@ impl VerifierService {
             builder_keys: TrustedBuilderKeys::default(),
             signer: None,
             tpm_trust,
+            clock: Arc::new(OffsetDateTime::now_utc),
         })
+    }
+
+    /// Judges every request at `clock()` instead of the wall clock (for replaying recorded
+    /// evidence at its own time; `serve` never sets it).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Signs every result as an EAR token with `signer`.
@@ -401,8 +414,8 @@ impl VerifierRpc for VerifierService {
             init_data_digest,
         };
         let appraiser = self.appraiser.clone();
-        // The service's clock, read here at the edge; appraisal takes it as a parameter.
-        let now = OffsetDateTime::now_utc();
+        // The service's clock, read here at the edge; appraisal takes the time as a parameter.
+        let now = (self.clock)();
         let tee = request.tee;
         let appraisal = tokio::task::spawn_blocking(move || {
             let request = AppraisalRequest {
@@ -512,7 +525,7 @@ impl VerifierRpc for VerifierService {
         _request: Request<proto::ListReferenceValuesRequest>,
     ) -> Result<Response<proto::ListReferenceValuesResponse>, GrpcStatus> {
         let stored = self.store.reference_values().await.map_err(store_failed)?;
-        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let now = (self.clock)().unix_timestamp();
         let listed = ReferenceValues::from_stored(&stored)
             .map_err(GrpcStatus::internal)?
             .to_json();
@@ -529,7 +542,7 @@ impl VerifierRpc for VerifierService {
     ) -> Result<Response<proto::ImportReferenceValuesResponse>, GrpcStatus> {
         let set_by = caller(&request, &request.get_ref().on_behalf_of);
         let envelope = request.into_inner().envelope_json;
-        let now = OffsetDateTime::now_utc();
+        let now = (self.clock)();
         let imported = import_reference_values(envelope.as_bytes(), &self.builder_keys, now)
             .map_err(|e| GrpcStatus::failed_precondition(format!("provenance refused: {e}")))?;
         let origin = ReferenceValueOrigin {

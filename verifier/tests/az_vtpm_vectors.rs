@@ -311,7 +311,7 @@ fn appraise_with_default_policy(
         evidence,
         expected: nonce(report_data),
     };
-    appraiser.appraise(&request, when).unwrap()
+    common::both_ways::appraise(appraiser, &request, when).unwrap()
 }
 
 #[test]

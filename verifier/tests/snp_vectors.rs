@@ -297,7 +297,7 @@ fn appraise_set(
             init_data_digest: None,
         },
     };
-    appraiser(reference).appraise(&request, at(when))
+    common::both_ways::appraise(appraiser(reference), &request, at(when))
 }
 
 fn set(name: &str) -> Set {

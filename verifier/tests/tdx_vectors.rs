@@ -534,7 +534,7 @@ fn appraise(
         evidence: &evidence,
         expected: ExpectedBinding::default(),
     };
-    appraiser.appraise(&request, at(set.at))
+    common::both_ways::appraise(appraiser, &request, at(set.at))
 }
 
 fn named(name: &str) -> Set {

@@ -602,3 +602,69 @@ fn malformed_evidence_is_an_evidence_format_failure() {
         assert_eq!(failed(&ex), ["evidence_format"], "{evidence}");
     }
 }
+
+/// Each quote appraised by the default policy with a `tpm` reference value pinning its PCR 0,
+/// then with another value: embedded and through the verifier service (see
+/// `common::both_ways`), which must agree on the result and the whole trace.
+#[test]
+fn tpm_vectors_are_appraised_alike_embedded_and_through_the_verifier_service() {
+    use std::sync::Arc;
+    use warden_verifier::appraisal::DEFAULT_APPRAISAL_POLICY;
+    use warden_verifier::tee::tpm::trust::SharedTpmTrust;
+    use warden_verifier::{
+        AppraisalRequest, Appraiser, ReferenceValues, Status, VerifierRegistry, VerifierSettings,
+    };
+    let Some(vectors) = common::vectors("tpm") else {
+        return;
+    };
+    let gce = vectors.join(GCE);
+    let (azure, azure_ak) = kinvolk_evidence(&vectors.join("azure-vtpm-kinvolk"));
+    let (swtpm, swtpm_ak) = swtpm_evidence(&vectors.join("trustee-swtpm"));
+    let swtpm_attest = STANDARD
+        .decode(swtpm["quotes"][0]["attest"].as_str().unwrap())
+        .unwrap();
+    let swtpm_nonce = warden_wire::tpm::Attest::parse(&swtpm_attest)
+        .unwrap()
+        .extra_data[..48]
+        .to_vec();
+    let cases = [
+        (
+            "gce",
+            gce_evidence(&gce),
+            gce_trust(&gce, GOOGLE_CHAIN),
+            vec![0x90, 0x09],
+        ),
+        ("azure", azure, pinned(&azure_ak), b"challenge".to_vec()),
+        ("swtpm", swtpm, pinned(&swtpm_ak), swtpm_nonce),
+    ];
+    for (label, evidence, trust, nonce) in cases {
+        let pcr0 = evidence["pcrs"]["sha256"]["0"].as_str().unwrap().to_owned();
+        for (reference, expected) in [
+            (&pcr0, Status::Affirming),
+            (&"11".repeat(32), Status::Warning),
+        ] {
+            let appraiser = Appraiser::new(
+                VerifierRegistry::new(&VerifierSettings {
+                    tpm_trust: Arc::new(SharedTpmTrust::new(trust.clone())),
+                    ..Default::default()
+                }),
+                Appraiser::compile_policy("default", DEFAULT_APPRAISAL_POLICY).unwrap(),
+                ReferenceValues::new(
+                    serde_json::from_value(
+                        json!({"tpm": {"pcrs": {"sha256": {"0": [reference]}}}}),
+                    )
+                    .unwrap(),
+                ),
+            );
+            let request = AppraisalRequest {
+                init_data: None,
+                tee: "tpm",
+                evidence: &evidence,
+                expected: binding(&nonce),
+            };
+            let result = common::both_ways::appraise(appraiser, &request, at(NOW))
+                .unwrap_or_else(|e| panic!("{label}: {e}"));
+            assert_eq!(result.status, expected, "{label}: {:?}", result.trace);
+        }
+    }
+}

@@ -2,6 +2,7 @@
 //! the repository. Never copied into the repository.
 #![allow(dead_code)] // each test binary uses its own TEE's helper
 
+pub mod both_ways;
 pub mod sim_tdx;
 
 use std::path::PathBuf;
