@@ -28,6 +28,8 @@
 #   mr_seam                list of allowed TDX module measurements
 #   mr_config_id, mr_owner lists of allowed values
 #   rtmr0 .. rtmr3         lists of allowed RTMR values
+#   xfam                   list of allowed XFAM values (8 bytes: the CPU extended features the
+#                          TD may use)
 #   accepted_tcb_statuses  Intel TCB statuses accepted as affirming (default ["UpToDate"]);
 #                          others are a warning, OutOfDate* contraindicated unless listed
 #   allow_debug            true to accept debug TDs (never in production)
@@ -39,6 +41,13 @@
 #   mr_td                  az-tdx-vtpm: allowed MRTD values (restricts when present)
 #   accepted_tcb_statuses  az-tdx-vtpm: as for TDX
 #   allow_debug            Azure: true to accept a debug guest (never in production)
+#   ak_keys                tpm: allowed AKs, as SHA-256 of their SubjectPublicKeyInfo (the
+#                          claim ak.spki_sha256); another AK is contraindicated
+#   event_digests          tpm: {"<index>": [allowed digests]}: every event the (verified) event
+#                          log extends into a listed PCR must have one of them, and listing any
+#                          needs an event log, to affirm
+#   require_secure_boot    tpm: true to contraindicate quotes whose event log does not prove
+#                          Secure Boot on
 package warden.appraisal
 
 reference := object.get(input.reference_values, input.tee, {})
@@ -103,6 +112,16 @@ configuration_violations contains "vmpl" if {
 	not input.claims.vmpl in allowed
 }
 
+configuration_violations contains "ak_key" if {
+	allowed := reference.ak_keys
+	not lower(input.claims.ak.spki_sha256) in {lower(key) | some key in allowed}
+}
+
+configuration_violations contains "secure_boot" if {
+	reference.require_secure_boot == true
+	not input.claims.event_log.secure_boot == true
+}
+
 configuration_violations contains "signing_key" if {
 	allowed := reference.signing_keys
 	not input.claims.signing_key in allowed
@@ -129,7 +148,7 @@ executables := 2 if {
 executables := 2 if {
 	input.tee == "tdx"
 	input.claims.mr_td in reference.mr_td
-	every name in ["mr_seam", "mr_config_id", "mr_owner", "rtmr0", "rtmr1", "rtmr2", "rtmr3"] {
+	every name in ["mr_seam", "mr_config_id", "mr_owner", "rtmr0", "rtmr1", "rtmr2", "rtmr3", "xfam"] {
 		listed_or_unrestricted(name, name)
 	}
 }
@@ -139,6 +158,19 @@ executables := 2 if {
 	pcrs_listed
 	listed_or_unrestricted_in(hardware_claims, "measurements", "measurement")
 	listed_or_unrestricted_in(hardware_claims, "mr_td", "mr_td")
+	logged_events_allowed
+}
+
+logged_events_allowed if not reference.event_digests
+
+# Each listed PCR's logged events (from the event log the verifier replayed against the quote).
+logged_events_allowed if {
+	events := input.claims.event_log.pcr_events
+	every pcr, allowed in reference.event_digests {
+		every event in object.get(events, pcr, []) {
+			lower(event.digest) in {lower(digest) | some digest in allowed}
+		}
+	}
 }
 
 # Every PCR the reference values list holds one of its allowed values, and at least one is listed.

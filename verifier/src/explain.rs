@@ -227,9 +227,22 @@ fn compare_reference_values(
     let mut steps = Vec::new();
     for (key, allowed) in reference {
         let name = format!("reference_values.{tee}.{key}");
-        if key == "pcrs" {
-            steps.extend(compare_pcrs(&name, claims, allowed, depth));
-            continue;
+        match key.as_str() {
+            "pcrs" => {
+                steps.extend(compare_pcrs(&name, claims, allowed, depth));
+                continue;
+            }
+            "event_digests" => {
+                steps.extend(compare_event_digests(&name, claims, allowed));
+                continue;
+            }
+            "ak_keys" => {
+                let claim = claims.get("ak").and_then(|ak| ak.get("spki_sha256"));
+                let list = allowed.as_array().map(Vec::as_slice).unwrap_or_default();
+                steps.push(compare_listed(name, claim, "AK SPKI SHA-256", list, depth));
+                continue;
+            }
+            _ => {}
         }
         let step =
             if let (Some(bound), Some(claim_name)) = (allowed.as_f64(), key.strip_prefix("min_")) {
@@ -274,6 +287,61 @@ fn compare_pcrs(
                 depth,
             ));
         }
+    }
+    steps
+}
+
+/// Every event the log extended into each listed PCR against that PCR's allowed digests.
+fn compare_event_digests(
+    name: &str,
+    claims: &Map<String, Value>,
+    allowed: &Value,
+) -> Vec<TraceStep> {
+    let logged = claims
+        .get("event_log")
+        .and_then(|log| log.get("pcr_events"));
+    let mut steps = Vec::new();
+    for (pcr, digests) in allowed.as_object().into_iter().flatten() {
+        let digests = digests.as_array().map(Vec::as_slice).unwrap_or_default();
+        let (ok, detail) = match logged {
+            None => (false, "the evidence has no verified event log".to_owned()),
+            Some(logged) => {
+                let events = logged
+                    .get(pcr)
+                    .and_then(Value::as_array)
+                    .map(Vec::as_slice)
+                    .unwrap_or_default();
+                let unlisted: Vec<&str> = events
+                    .iter()
+                    .filter_map(|event| event.get("digest"))
+                    .filter(|digest| !digests.iter().any(|allowed| same(digest, allowed)))
+                    .map(|digest| digest.as_str().unwrap_or_default())
+                    .collect();
+                if unlisted.is_empty() {
+                    (
+                        true,
+                        format!("all {} events of PCR {pcr} are listed", events.len()),
+                    )
+                } else {
+                    (
+                        false,
+                        format!(
+                            "{} of {} events of PCR {pcr} are not listed: {}",
+                            unlisted.len(),
+                            events.len(),
+                            unlisted.join(", ")
+                        ),
+                    )
+                }
+            }
+        };
+        steps.push(TraceStep {
+            stage: Stage::ReferenceValue,
+            name: format!("{name}.{pcr}"),
+            ok: Some(ok),
+            detail,
+            nearest: None,
+        });
     }
     steps
 }

@@ -130,6 +130,8 @@ enum Field {
     MinimumTcb,
     /// `{"<bank>": {"<index 0..23>": [hex of the bank's digest length]}}`.
     Pcrs,
+    /// `{"<index 0..23>": [hex of 20, 32, 48 or 64 bytes]}`: allowed event-log digests per PCR.
+    EventDigests,
 }
 
 const SAMPLE: &[(&str, Field)] = &[("min_svn", Field::Integer)];
@@ -155,10 +157,16 @@ const TDX: &[(&str, Field)] = &[
     ("rtmr1", Field::Digests(48)),
     ("rtmr2", Field::Digests(48)),
     ("rtmr3", Field::Digests(48)),
+    ("xfam", Field::Digests(8)),
     ("accepted_tcb_statuses", Field::Strings(&[])),
     ("allow_debug", Field::Flag),
 ];
-const TPM: &[(&str, Field)] = &[("pcrs", Field::Pcrs)];
+const TPM: &[(&str, Field)] = &[
+    ("pcrs", Field::Pcrs),
+    ("ak_keys", Field::Digests(32)),
+    ("event_digests", Field::EventDigests),
+    ("require_secure_boot", Field::Flag),
+];
 const AZ_SNP_VTPM: &[(&str, Field)] = &[
     ("pcrs", Field::Pcrs),
     ("measurements", Field::Digests(48)),
@@ -273,10 +281,7 @@ fn check(field: Field, value: &Value) -> Result<(), String> {
                     .as_object()
                     .ok_or("a bank must map PCR indexes to lists")?;
                 pcrs.iter().try_for_each(|(index, values)| {
-                    match index.parse::<u8>() {
-                        Ok(pcr) if pcr <= 23 => {}
-                        _ => return Err(format!("{bank} PCR {index:?} is not 0 to 23")),
-                    }
+                    pcr_index(index).map_err(|e| format!("{bank} {e}"))?;
                     list(values)?
                         .iter()
                         .try_for_each(|entry| digest(entry, length))
@@ -284,6 +289,32 @@ fn check(field: Field, value: &Value) -> Result<(), String> {
                 })
             })
         }
+        Field::EventDigests => {
+            let pcrs = value
+                .as_object()
+                .ok_or("must map PCR indexes to lists of digests")?;
+            pcrs.iter().try_for_each(|(index, values)| {
+                pcr_index(index)?;
+                list(values)?
+                    .iter()
+                    .try_for_each(|entry| {
+                        [20, 32, 48, 64]
+                            .iter()
+                            .find_map(|&length| digest(entry, length).ok())
+                            .ok_or_else(|| {
+                                "values must be hex digests of 20, 32, 48 or 64 bytes".to_owned()
+                            })
+                    })
+                    .map_err(|e| format!("PCR {index}: {e}"))
+            })
+        }
+    }
+}
+
+fn pcr_index(index: &str) -> Result<(), String> {
+    match index.parse::<u8>() {
+        Ok(pcr) if pcr <= 23 => Ok(()),
+        _ => Err(format!("PCR {index:?} is not 0 to 23")),
     }
 }
 
@@ -306,8 +337,10 @@ mod tests {
             ),
             (
                 "tpm",
-                serde_json::json!({"pcrs": {"sha256": {"7": [pcr], "14": []}}}),
+                serde_json::json!({"pcrs": {"sha256": {"7": [pcr], "14": []}}, "ak_keys": [pcr],
+                    "event_digests": {"4": [pcr, "ef".repeat(20)]}, "require_secure_boot": true}),
             ),
+            ("tdx", serde_json::json!({"xfam": ["e702060000000000"]})),
             ("sample", serde_json::json!({"min_svn": 1})),
             ("my-policy-data", serde_json::json!(["anything", 1])),
         ];
@@ -362,6 +395,21 @@ mod tests {
                 "unknown PCR bank",
             ),
             ("tdx", serde_json::json!([]), "must be a JSON object"),
+            (
+                "tdx",
+                serde_json::json!({"xfam": ["e702"]}),
+                "2 bytes, not 8",
+            ),
+            (
+                "tpm",
+                serde_json::json!({"event_digests": {"4": ["abcd"]}}),
+                "PCR 4: values must be hex digests of 20, 32, 48 or 64 bytes",
+            ),
+            (
+                "tpm",
+                serde_json::json!({"event_digests": {"x": []}}),
+                "PCR \"x\" is not 0 to 23",
+            ),
             ("sample", serde_json::json!({"min_svn": -1}), "non-negative"),
         ];
         for (name, value, expected) in bad {

@@ -557,6 +557,26 @@ fn default_policy_affirms_known_tds_and_refuses_debug_and_out_of_date_ones() {
     assert_eq!(unknown.trust_vector.executables, Some(33));
     let wrong_rtmr = appraise(&dir, &gcp, json!({"mr_td": mr_td(&gcp), "rtmr1": ["00"]})).unwrap();
     assert_eq!(wrong_rtmr.trust_vector.executables, Some(33));
+    // XFAM (the CPU extended features the TD may use) pinned: its own value affirms, another not.
+    let xfam = affirmed.claims["xfam"].clone();
+    assert_eq!(xfam.as_str().unwrap().len(), 16, "{xfam}");
+    let pinned = appraise(&dir, &gcp, json!({"mr_td": mr_td(&gcp), "xfam": [xfam]})).unwrap();
+    assert_eq!(pinned.status, Status::Affirming);
+    let other = appraise(
+        &dir,
+        &gcp,
+        json!({"mr_td": mr_td(&gcp), "xfam": ["0000000000000000"]}),
+    )
+    .unwrap();
+    assert_eq!(other.status, Status::Warning);
+    assert!(
+        other
+            .trace
+            .failed
+            .contains(&"reference_values.tdx.xfam".to_owned()),
+        "{:?}",
+        other.trace
+    );
 
     let debug = named("trustee-tdx-q4-2023");
     let refused = appraise(&dir, &debug, json!({"mr_td": mr_td(&debug)})).unwrap();

@@ -603,17 +603,42 @@ fn malformed_evidence_is_an_evidence_format_failure() {
     }
 }
 
-/// Each quote appraised by the default policy with a `tpm` reference value pinning its PCR 0,
-/// then with another value: embedded and through the verifier service (see
-/// `common::both_ways`), which must agree on the result and the whole trace.
-#[test]
-fn tpm_vectors_are_appraised_alike_embedded_and_through_the_verifier_service() {
+/// Appraises `evidence` with the default policy and `tpm` reference values `reference`,
+/// embedded and through the verifier service (see `common::both_ways`), which must agree on the
+/// result and the whole trace.
+fn appraise_tpm(
+    evidence: &Value,
+    trust: &TpmTrust,
+    nonce: &[u8],
+    reference: Value,
+) -> warden_verifier::AttestationResult {
     use std::sync::Arc;
     use warden_verifier::appraisal::DEFAULT_APPRAISAL_POLICY;
     use warden_verifier::tee::tpm::trust::SharedTpmTrust;
     use warden_verifier::{
-        AppraisalRequest, Appraiser, ReferenceValues, Status, VerifierRegistry, VerifierSettings,
+        AppraisalRequest, Appraiser, ReferenceValues, VerifierRegistry, VerifierSettings,
     };
+    let appraiser = Appraiser::new(
+        VerifierRegistry::new(&VerifierSettings {
+            tpm_trust: Arc::new(SharedTpmTrust::new(trust.clone())),
+            ..Default::default()
+        }),
+        Appraiser::compile_policy("default", DEFAULT_APPRAISAL_POLICY).unwrap(),
+        ReferenceValues::new(serde_json::from_value(json!({ "tpm": reference })).unwrap()),
+    );
+    let request = AppraisalRequest {
+        init_data: None,
+        tee: "tpm",
+        evidence,
+        expected: binding(nonce),
+    };
+    common::both_ways::appraise(appraiser, &request, at(NOW)).expect("appraised")
+}
+
+/// Each quote appraised with a `tpm` reference value pinning its PCR 0, then another value.
+#[test]
+fn tpm_vectors_are_appraised_alike_embedded_and_through_the_verifier_service() {
+    use warden_verifier::Status;
     let Some(vectors) = common::vectors("tpm") else {
         return;
     };
@@ -643,28 +668,83 @@ fn tpm_vectors_are_appraised_alike_embedded_and_through_the_verifier_service() {
             (&pcr0, Status::Affirming),
             (&"11".repeat(32), Status::Warning),
         ] {
-            let appraiser = Appraiser::new(
-                VerifierRegistry::new(&VerifierSettings {
-                    tpm_trust: Arc::new(SharedTpmTrust::new(trust.clone())),
-                    ..Default::default()
-                }),
-                Appraiser::compile_policy("default", DEFAULT_APPRAISAL_POLICY).unwrap(),
-                ReferenceValues::new(
-                    serde_json::from_value(
-                        json!({"tpm": {"pcrs": {"sha256": {"0": [reference]}}}}),
-                    )
-                    .unwrap(),
-                ),
-            );
-            let request = AppraisalRequest {
-                init_data: None,
-                tee: "tpm",
-                evidence: &evidence,
-                expected: binding(&nonce),
-            };
-            let result = common::both_ways::appraise(appraiser, &request, at(NOW))
-                .unwrap_or_else(|e| panic!("{label}: {e}"));
+            let pcrs = json!({"pcrs": {"sha256": {"0": [reference]}}});
+            let result = appraise_tpm(&evidence, &trust, &nonce, pcrs);
             assert_eq!(result.status, expected, "{label}: {:?}", result.trace);
         }
     }
+}
+
+/// On the GCE quote and its event log: the AK, every event extended into PCR 4 (boot
+/// applications) and Secure Boot pinned as reference values; each one changed changes the verdict,
+/// and the trace names the value.
+#[test]
+fn tpm_reference_values_pin_the_ak_the_logged_events_and_secure_boot() {
+    use warden_verifier::Status;
+    let Some(dir) = common::vectors("tpm").map(|d| d.join(GCE)) else {
+        return;
+    };
+    let evidence = gce_evidence(&dir);
+    let trust = gce_trust(&dir, GOOGLE_CHAIN);
+    let nonce = [0x90, 0x09];
+    let pcr0 = evidence["pcrs"]["sha256"]["0"].clone();
+    let claims = appraise_tpm(
+        &evidence,
+        &trust,
+        &nonce,
+        json!({"pcrs": {"sha256": {"0": [pcr0]}}}),
+    )
+    .claims;
+    let ak = claims["ak"]["spki_sha256"].as_str().unwrap().to_owned();
+    let pcr4: Vec<Value> = claims["event_log"]["pcr_events"]["4"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|event| event["digest"].clone())
+        .collect();
+    assert!(pcr4.len() >= 2, "{}", claims["event_log"]);
+    assert_eq!(claims["event_log"]["secure_boot"], true);
+    let pinned_all = json!({
+        "pcrs": {"sha256": {"0": [pcr0]}},
+        "ak_keys": [ak.to_uppercase()],
+        "event_digests": {"4": pcr4},
+        "require_secure_boot": true,
+    });
+    let affirmed = appraise_tpm(&evidence, &trust, &nonce, pinned_all.clone());
+    assert_eq!(affirmed.status, Status::Affirming, "{:?}", affirmed.trace);
+
+    let failing = |change: &dyn Fn(&mut Value)| {
+        let mut reference = pinned_all.clone();
+        change(&mut reference);
+        let result = appraise_tpm(&evidence, &trust, &nonce, reference);
+        (result.status, result.trace.failed)
+    };
+    let (status, failed) = failing(&|rv| rv["ak_keys"] = json!(["00".repeat(32)]));
+    assert_eq!(status, Status::Contraindicated);
+    assert!(
+        failed.contains(&"reference_values.tpm.ak_keys".to_owned()),
+        "{failed:?}"
+    );
+    let (status, failed) = failing(&|rv| {
+        rv["event_digests"]["4"].as_array_mut().unwrap().pop();
+    });
+    assert_eq!(status, Status::Warning);
+    assert!(
+        failed.contains(&"reference_values.tpm.event_digests.4".to_owned()),
+        "{failed:?}"
+    );
+
+    // Without the event log nothing proves the events or Secure Boot.
+    let mut without_log = evidence.clone();
+    without_log.as_object_mut().unwrap().remove("event_log");
+    let result = appraise_tpm(&without_log, &trust, &nonce, pinned_all);
+    assert_eq!(result.status, Status::Contraindicated);
+    assert!(
+        result
+            .trace
+            .failed
+            .contains(&"reference_values.tpm.event_digests.4".to_owned()),
+        "{:?}",
+        result.trace
+    );
 }
