@@ -824,17 +824,7 @@ impl Kbs {
         } else {
             let imported = import_reference_values(body, &self.provenance_keys, now)
                 .map_err(|e| KbsError::Provenance(e.to_string()))?;
-            let origin = ReferenceValueOrigin {
-                source: format!("dsse:{}", imported.signer),
-                set_by: who.clone(),
-                provenance_sha256: Some(imported.provenance_sha256.clone()),
-                expires_at: Some(imported.expires),
-            };
-            let values: Vec<(String, String)> = imported
-                .values
-                .iter()
-                .map(|(name, value)| (name.clone(), value.to_string()))
-                .collect();
+            let (values, origin) = imported.to_store(who.clone());
             self.store_reference_values(&values, &origin).await?;
             import_response(&imported)
         };

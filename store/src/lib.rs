@@ -188,10 +188,13 @@ impl Store {
     }
 
     pub async fn delete_resource(&self, path: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM resources WHERE path = ?1")
-            .bind(path)
-            .execute(&self.pool)
-            .await?;
+        self.delete_by_key("DELETE FROM resources WHERE path = ?1", path)
+            .await
+    }
+
+    /// Runs a one-parameter `DELETE`; whether it removed a row.
+    async fn delete_by_key(&self, statement: &'static str, key: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query(statement).bind(key).execute(&self.pool).await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -276,11 +279,8 @@ impl Store {
     }
 
     pub async fn delete_reference_value(&self, name: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM reference_values WHERE name = ?1")
-            .bind(name)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() > 0)
+        self.delete_by_key("DELETE FROM reference_values WHERE name = ?1", name)
+            .await
     }
 
     pub async fn reference_values(&self) -> Result<Vec<StoredReferenceValue>, StoreError> {

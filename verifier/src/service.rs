@@ -545,17 +545,7 @@ impl VerifierRpc for VerifierService {
         let now = (self.clock)();
         let imported = import_reference_values(envelope.as_bytes(), &self.builder_keys, now)
             .map_err(|e| GrpcStatus::failed_precondition(format!("provenance refused: {e}")))?;
-        let origin = ReferenceValueOrigin {
-            source: format!("dsse:{}", imported.signer),
-            set_by,
-            provenance_sha256: Some(imported.provenance_sha256.clone()),
-            expires_at: Some(imported.expires),
-        };
-        let values: Vec<(String, String)> = imported
-            .values
-            .iter()
-            .map(|(name, value)| (name.clone(), value.to_string()))
-            .collect();
+        let (values, origin) = imported.to_store(set_by);
         self.store_values(&values, &origin).await?;
         let response = import_response(&imported);
         info!(signer = %imported.signer, provenance_sha256 = %imported.provenance_sha256, set_by = %origin.set_by, names = ?response.names, "reference values imported from signed provenance");
