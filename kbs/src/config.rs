@@ -126,10 +126,10 @@ pub struct PcsConfig {
 impl Default for PcsConfig {
     fn default() -> Self {
         Self {
-            url: crate::pcs::INTEL_PCS_URL.into(),
-            root_crl_url: crate::pcs::INTEL_ROOT_CA_CRL_URL.into(),
-            timeout: Duration::from_secs(10),
-            retry_after: Duration::from_secs(60),
+            url: warden_verifier::fetch::pcs::INTEL_PCS_URL.into(),
+            root_crl_url: warden_verifier::fetch::pcs::INTEL_ROOT_CA_CRL_URL.into(),
+            timeout: warden_verifier::fetch::DEFAULT_TIMEOUT,
+            retry_after: warden_verifier::fetch::DEFAULT_RETRY_AFTER,
         }
     }
 }
@@ -273,13 +273,13 @@ mod defaults {
         Duration::from_secs(300)
     }
     pub fn kds_url() -> String {
-        crate::kds::AMD_KDS_URL.into()
+        warden_verifier::fetch::kds::AMD_KDS_URL.into()
     }
     pub fn kds_timeout() -> Duration {
-        Duration::from_secs(10)
+        warden_verifier::fetch::DEFAULT_TIMEOUT
     }
     pub fn kds_retry_after() -> Duration {
-        Duration::from_secs(60)
+        warden_verifier::fetch::DEFAULT_RETRY_AFTER
     }
 }
 
@@ -396,6 +396,8 @@ impl Config {
                     "[snp] insecure_dev_roots",
                     self.snp.insecure_dev_roots.is_some(),
                 ),
+                // Fetching fills the collateral of whichever verifier appraises: the service's
+                // `--snp-kds` / `--tdx-pcs`.
                 ("[snp.kds]", self.snp.kds.is_some()),
                 ("[snp] require_crl", self.snp.require_crl),
                 ("[tdx] allow_missing_crl", self.tdx.allow_missing_crl),
@@ -494,5 +496,66 @@ mod tests {
         )
         .unwrap();
         assert!(Config::load(&path).is_ok());
+    }
+
+    #[test]
+    fn the_tdx_pcs_section_turns_fetching_on_with_intel_defaults_and_init_documents_it() {
+        assert!(toml::from_str::<TdxConfig>("").unwrap().pcs.is_none());
+        let defaults = toml::from_str::<TdxConfig>("[pcs]\n").unwrap().pcs.unwrap();
+        assert_eq!(defaults.url, warden_verifier::fetch::pcs::INTEL_PCS_URL);
+        assert_eq!(
+            defaults.root_crl_url,
+            warden_verifier::fetch::pcs::INTEL_ROOT_CA_CRL_URL
+        );
+        assert_eq!(
+            (defaults.timeout, defaults.retry_after),
+            (Duration::from_secs(10), Duration::from_secs(60))
+        );
+        let custom = toml::from_str::<TdxConfig>(
+            "[pcs]\nurl = \"https://pccs.internal:8081\"\nretry_after = \"5m\"\n",
+        )
+        .unwrap()
+        .pcs
+        .unwrap();
+        assert_eq!(custom.url, "https://pccs.internal:8081");
+        assert_eq!(custom.retry_after, Duration::from_secs(300));
+        assert!(toml::from_str::<TdxConfig>("[pcs]\nurll = \"x\"\n").is_err());
+
+        // The commented `[tdx]` section of the starter config loads once uncommented.
+        let dir = tempfile::tempdir().unwrap();
+        let output = crate::init::init(&crate::init::InitOptions {
+            dir: dir.path().join("kbs"),
+            listen: "127.0.0.1:0".into(),
+            hostnames: vec![],
+            insecure_allow_sample: false,
+        })
+        .unwrap();
+        let text = std::fs::read_to_string(&output.config).unwrap();
+        let start = text.find("# [tdx]\n").unwrap();
+        let uncommented: Vec<&str> = text[start..]
+            .lines()
+            .map(|line| line.strip_prefix("# ").unwrap_or(line))
+            .collect();
+        std::fs::write(
+            &output.config,
+            format!("{}{}\n", &text[..start], uncommented.join("\n")),
+        )
+        .unwrap();
+        let config = crate::Config::load(&output.config).unwrap();
+        let pcs = config.tdx.pcs.unwrap();
+        assert_eq!(
+            (
+                pcs.url.as_str(),
+                pcs.root_crl_url.as_str(),
+                pcs.timeout,
+                pcs.retry_after
+            ),
+            (
+                warden_verifier::fetch::pcs::INTEL_PCS_URL,
+                warden_verifier::fetch::pcs::INTEL_ROOT_CA_CRL_URL,
+                Duration::from_secs(10),
+                Duration::from_secs(60)
+            )
+        );
     }
 }

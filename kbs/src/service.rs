@@ -20,8 +20,6 @@ use warden_verifier::provenance::{
 use warden_verifier::service::{
     RemoteVerifier, ServiceError, TlsFiles, import_response, import_summary,
 };
-use warden_verifier::tee::snp::SnpEvidence;
-use warden_verifier::tee::tdx::TdxEvidence;
 use warden_verifier::tee::tpm::trust::TpmTrust;
 
 use crate::tpm_registration::{Registrar, RegistrationSettings};
@@ -29,21 +27,21 @@ use warden_verifier::{
     AppraisalRequest, Appraiser, ReferenceValues, VerifierRegistry, VerifierSettings,
     VerifierSources,
 };
-use warden_wire::snp::Report;
 use warden_wire::{Attestation, Challenge, FlattenedJwe, Request, ResourcePath, TeePublicKey};
 
 use crate::admin::{AdminAuth, AdminKey, Permission};
 use crate::config::Config;
 use crate::error::KbsError;
-use crate::kds::{KdsFetcher, KdsSettings, vcek_ids};
 use crate::keyfile;
 use crate::metrics::{Metrics, TeeLabels};
-use crate::pcs::{PcsFetcher, PcsSettings, Supplied};
 use crate::protocol::{Authorization, Handshake, ProtocolConfig};
 use crate::ratelimit::{RateLimit, RateLimiter};
 use crate::release::{self, Decision, ReleasePolicies};
 use crate::sealing::Sealer;
 use warden_store::{PolicyKind, ReferenceValueOrigin, Store};
+use warden_verifier::fetch::Prefetcher;
+use warden_verifier::fetch::kds::KdsSettings;
+use warden_verifier::fetch::pcs::PcsSettings;
 
 /// How a `/resource` request proves it is entitled to ask.
 pub enum Credential<'a> {
@@ -68,10 +66,9 @@ pub struct Kbs {
     /// Serialises policy and reference-value changes so each rebuild sees a consistent store.
     admin_writes: tokio::sync::Mutex<()>,
     token_lifetime: time::Duration,
-    /// Optional AMD KDS client that fills the SNP collateral before appraisal.
-    kds: Option<KdsFetcher>,
-    /// Optional Intel PCS client that keeps the TDX collateral valid before appraisal.
-    pcs: Option<PcsFetcher>,
+    /// Optional AMD KDS and Intel PCS clients that fill the SNP and TDX collateral before
+    /// appraisal.
+    prefetcher: Prefetcher,
     registrar: Registrar,
     pub metrics: Metrics,
     provenance_keys: TrustedBuilderKeys,
@@ -219,16 +216,8 @@ impl Kbs {
             appraisal_policy,
             reference_values,
         );
-        let kds = settings
-            .kds
-            .map(|kds| KdsFetcher::new(kds, settings.verifiers.snp_collateral.clone()))
-            .transpose()
-            .map_err(internal)?;
-        let pcs = settings
-            .pcs
-            .map(|pcs| PcsFetcher::new(pcs, settings.verifiers.tdx_collateral.clone()))
-            .transpose()
-            .map_err(internal)?;
+        let prefetcher =
+            Prefetcher::new(settings.kds, settings.pcs, &settings.verifiers).map_err(internal)?;
         let release = ReleasePolicies::build(
             &store
                 .policies(PolicyKind::Release)
@@ -248,8 +237,7 @@ impl Kbs {
             admin,
             admin_writes: tokio::sync::Mutex::new(()),
             token_lifetime: settings.token_lifetime,
-            kds,
-            pcs,
+            prefetcher,
             registrar: Registrar::new(
                 settings.tpm_registration,
                 settings.verifiers.tpm_trust.clone(),
@@ -307,18 +295,15 @@ impl Kbs {
         Ok((session_id, challenge))
     }
 
-    /// Before `/attest` is appraised, for a session holding a fresh challenge: when KDS fetching
-    /// is configured and an SNP report comes without certificates, makes sure the collateral
-    /// holds its VCEK; when PCS fetching is configured, makes sure the TDX collateral for the
-    /// quote's platform is valid at `now`. Failures only log: appraisal then fails closed for
-    /// want of (valid) collateral.
+    /// Before `/attest` is appraised, for a session holding a fresh challenge only: fetches the
+    /// collateral the evidence needs (see [`Prefetcher::prepare`]).
     pub async fn prepare_collateral(
         &self,
         session_id: Option<&str>,
         body: &[u8],
         now: OffsetDateTime,
     ) {
-        if self.kds.is_none() && self.pcs.is_none() {
+        if !self.prefetcher.enabled() {
             return;
         }
         let Some(tee) =
@@ -329,56 +314,9 @@ impl Kbs {
         let Ok(attestation) = serde_json::from_slice::<Attestation>(body) else {
             return;
         };
-        let evidence = &attestation.tee_evidence.primary_evidence;
-        match (tee.as_str(), &self.kds, &self.pcs) {
-            ("snp", Some(kds), _) => Self::prefetch_vceks(kds, evidence, now).await,
-            ("tdx", _, Some(pcs)) => Self::prefetch_tdx_collateral(pcs, evidence, now).await,
-            _ => {}
-        }
-    }
-
-    async fn prefetch_vceks(kds: &KdsFetcher, evidence: &Value, now: OffsetDateTime) {
-        let Ok(evidence) = SnpEvidence::from_json(evidence) else {
-            return;
-        };
-        if !evidence.endorsements.is_empty() {
-            return;
-        }
-        let Ok(report) = Report::parse(&evidence.report) else {
-            return;
-        };
-        for id in vcek_ids(&report) {
-            match kds.ensure_vcek(id, now).await {
-                Ok(true) => info!(tee = "snp", vcek = %id.path(), "VCEK fetched from KDS"),
-                Ok(false) => {}
-                Err(error) => warn!(tee = "snp", %error, "VCEK not available from KDS"),
-            }
-        }
-    }
-
-    async fn prefetch_tdx_collateral(pcs: &PcsFetcher, evidence: &Value, now: OffsetDateTime) {
-        let Ok(evidence) = TdxEvidence::from_json(evidence) else {
-            return;
-        };
-        let outcomes = match pcs.ensure_for_quote(&evidence.quote, now).await {
-            Ok(outcomes) => outcomes,
-            Err(error) => {
-                warn!(tee = "tdx", %error, "no collateral fetched for this quote");
-                return;
-            }
-        };
-        for (item, outcome) in outcomes {
-            match outcome {
-                Ok(Supplied::Fetched) => info!(tee = "tdx", %item, "collateral fetched from PCS"),
-                Ok(Supplied::FromDiskCache) => {
-                    info!(tee = "tdx", %item, "collateral loaded from the disk cache")
-                }
-                Ok(Supplied::Present) => {}
-                Err(error) => {
-                    warn!(tee = "tdx", %item, %error, "collateral not available from PCS")
-                }
-            }
-        }
+        self.prefetcher
+            .prepare(&tee, &attestation.tee_evidence.primary_evidence, now)
+            .await;
     }
 
     /// `POST /attest`: appraises the evidence and returns the signed attestation token.

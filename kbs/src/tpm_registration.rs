@@ -38,7 +38,7 @@ use warden_wire::tpm::{KeyMaterial, PublicKey};
 use warden_verifier::service::RemoteVerifier;
 
 use crate::error::KbsError;
-use crate::fetch::write_atomically;
+use warden_verifier::collateral::write_atomically;
 
 pub const CHALLENGE_LIFETIME: time::Duration = time::Duration::minutes(2);
 pub const MAX_PENDING: usize = 1024;

@@ -14,6 +14,9 @@ use warden_store::Store;
 use warden_verifier::appraisal::DEFAULT_APPRAISAL_POLICY;
 use warden_verifier::collateral::CollateralSet;
 use warden_verifier::ear::{EarClaims, TokenSigner, TokenVerifier};
+use warden_verifier::fetch::kds::{AMD_KDS_URL, KdsSettings};
+use warden_verifier::fetch::pcs::{INTEL_PCS_URL, INTEL_ROOT_CA_CRL_URL, PcsSettings};
+use warden_verifier::fetch::{DEFAULT_RETRY_AFTER, DEFAULT_TIMEOUT, Prefetcher};
 use warden_verifier::provenance::TrustedBuilderKeys;
 use warden_verifier::service::{
     RemoteVerifier, TlsFiles, VerifierService, import_state_files, import_summary,
@@ -158,6 +161,17 @@ struct ServeArgs {
     /// `iss` of the service's EAR tokens.
     #[arg(long, default_value = "warden-verifier")]
     token_issuer: String,
+    /// Fetch the VCEK of SNP evidence that comes without one from AMD KDS (or the KDS-compatible
+    /// URL given) before appraising it, caching it in --snp-collateral-dir when set.
+    #[arg(long, value_name = "URL", num_args = 0..=1, default_missing_value = AMD_KDS_URL)]
+    snp_kds: Option<String>,
+    /// Keep the TDX collateral of a quote's platform valid from Intel PCS (or the PCCS URL
+    /// given) before appraising it, caching it in --tdx-collateral-dir when set.
+    #[arg(long, value_name = "URL", num_args = 0..=1, default_missing_value = INTEL_PCS_URL)]
+    tdx_pcs: Option<String>,
+    /// Where --tdx-pcs fetches the Intel SGX Root CA CRL (DER).
+    #[arg(long, value_name = "URL", default_value = INTEL_ROOT_CA_CRL_URL)]
+    tdx_pcs_root_crl_url: String,
 }
 
 #[derive(clap::Args)]
@@ -263,6 +277,26 @@ fn serve(args: &ServeArgs) -> Result<ExitCode, String> {
         tpm_allow_sha1: args.allow_sha1,
     })?;
     let registry = VerifierRegistry::new(&settings);
+    let kds = args.snp_kds.as_ref().map(|url| {
+        tracing::info!(%url, "SNP: missing VCEKs are fetched from KDS before appraisal");
+        KdsSettings {
+            base_url: url.clone(),
+            timeout: DEFAULT_TIMEOUT,
+            retry_after: DEFAULT_RETRY_AFTER,
+            cache_dir: args.snp_collateral_dir.clone(),
+        }
+    });
+    let pcs = args.tdx_pcs.as_ref().map(|url| {
+        tracing::info!(%url, "TDX: collateral is fetched from PCS before appraisal when not valid");
+        PcsSettings {
+            base_url: url.clone(),
+            root_crl_url: args.tdx_pcs_root_crl_url.clone(),
+            timeout: DEFAULT_TIMEOUT,
+            retry_after: DEFAULT_RETRY_AFTER,
+            cache_dir: args.tdx_collateral_dir.clone(),
+        }
+    });
+    let prefetcher = Prefetcher::new(kds, pcs, &settings)?;
     let policy = Appraiser::compile_policy("default", DEFAULT_APPRAISAL_POLICY)
         .map_err(|e| e.to_string())?;
     let appraiser = Appraiser::new(registry, policy, ReferenceValues::default());
@@ -293,7 +327,10 @@ fn serve(args: &ServeArgs) -> Result<ExitCode, String> {
             .await
             .map_err(|e| e.to_string())
     })?;
-    let service = service.with_builder_keys(builder_keys).with_signer(signer);
+    let mut service = service.with_builder_keys(builder_keys).with_signer(signer);
+    if prefetcher.enabled() {
+        service = service.with_prefetcher(prefetcher);
+    }
     let tls = TlsFiles {
         cert: args.tls_cert.clone(),
         key: args.tls_key.clone(),

@@ -28,6 +28,7 @@ use warden_proto::verifier::v1::verifier_server::{Verifier as VerifierRpc, Verif
 use crate::appraisal::{AppraisalRequest, Appraiser, AttestationResult};
 use crate::ear::{EarClaims, Status, TokenContext, TokenSigner, TrustVector};
 use crate::explain::TraceSummary;
+use crate::fetch::Prefetcher;
 use crate::provenance::{
     ImportedReferenceValues, TrustedBuilderKeys, import_reference_values,
     valid_reference_value_name,
@@ -205,6 +206,8 @@ pub struct VerifierService {
     tpm_trust: Arc<SharedTpmTrust>,
     /// The time requests are judged at, read once per request at the edge.
     clock: Clock,
+    /// Fetches missing SNP VCEKs and TDX collateral before appraisal, when configured.
+    prefetcher: Option<Prefetcher>,
 }
 
 /// Where the service reads the time: the wall clock, or a fixed time to replay evidence at.
@@ -248,7 +251,15 @@ impl VerifierService {
             signer: None,
             tpm_trust,
             clock: Arc::new(OffsetDateTime::now_utc),
+            prefetcher: None,
         })
+    }
+
+    /// Fetches the collateral evidence needs (AMD KDS, Intel PCS) before appraising it; the
+    /// fetchers must fill the collateral of the appraiser's registry.
+    pub fn with_prefetcher(mut self, prefetcher: Prefetcher) -> Self {
+        self.prefetcher = Some(prefetcher);
+        self
     }
 
     /// Judges every request at `clock()` instead of the wall clock (for replaying recorded
@@ -416,6 +427,9 @@ impl VerifierRpc for VerifierService {
         let appraiser = self.appraiser.clone();
         // The service's clock, read here at the edge; appraisal takes the time as a parameter.
         let now = (self.clock)();
+        if let Some(prefetcher) = &self.prefetcher {
+            prefetcher.prepare(&request.tee, &evidence, now).await;
+        }
         let tee = request.tee;
         let appraisal = tokio::task::spawn_blocking(move || {
             let request = AppraisalRequest {

@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses its own TEE's helper
 
 pub mod both_ways;
+pub mod fake_pcs;
 pub mod sim_tdx;
 
 use std::path::PathBuf;

@@ -22,17 +22,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use crate::collateral::CollateralSet;
+use crate::tee::rfc3339;
+use crate::tee::tdx::collateral::{Signed, TdxCollateral, TdxEndorsements};
+use crate::tee::tdx::pck::PckChain;
+use crate::tee::tdx::pck::{IntelCert, pinned_root};
+use crate::x509::Crl;
 use time::OffsetDateTime;
 use tracing::{debug, warn};
-use warden_verifier::collateral::CollateralSet;
-use warden_verifier::tee::rfc3339;
-use warden_verifier::tee::tdx::collateral::{Signed, TdxCollateral, TdxEndorsements};
-use warden_verifier::tee::tdx::pck::PckChain;
-use warden_verifier::tee::tdx::pck::{IntelCert, pinned_root};
-use warden_verifier::x509::Crl;
 use warden_wire::tdx::Quote;
 
-use crate::fetch::{Backoff, Flights, get_bounded, http_client, write_atomically};
+use super::{Backoff, Flights, get_bounded, http_client, write_atomically};
 
 /// Intel's Provisioning Certification Service.
 pub const INTEL_PCS_URL: &str = "https://api.trustedservices.intel.com";
@@ -42,7 +42,7 @@ pub const INTEL_ROOT_CA_CRL_URL: &str =
 
 /// Bound on one answer or cache file. Real ones are a few KiB (TCB info, QE identity) up to
 /// tens of KiB (a CRL listing many revoked PCKs).
-const MAX_ANSWER_BYTES: usize = 2 * 1024 * 1024;
+pub const MAX_ANSWER_BYTES: usize = 2 * 1024 * 1024;
 /// Bound on a decoded issuer chain (real ones are two certificates, about 2 KiB of PEM).
 const MAX_ISSUER_CHAIN_BYTES: usize = 64 * 1024;
 
@@ -648,207 +648,19 @@ impl PcsFetcher {
 }
 
 #[cfg(test)]
+#[path = "../../tests/common/fake_pcs.rs"]
+mod fake_pcs;
+
+#[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
-    use std::sync::Mutex;
-
-    use axum::Router;
-    use axum::extract::State;
-    use axum::http::{StatusCode, Uri};
-    use axum::response::{IntoResponse, Response};
-    use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
     use reqwest::header::{HeaderMap, HeaderValue};
-    use serde_json::json;
-    use warden_verifier::tee::Examination;
-    use warden_verifier::tee::tdx::{TdxEvidence, TdxVerifier};
-    use warden_verifier::{ExpectedBinding, Rejection};
-    use warden_wire::TeeKeyPair;
-    use warden_wire::jwe::KeyAlgorithm;
 
-    use crate::KbsError;
-    use crate::config::TdxConfig;
+    use crate::ExpectedBinding;
+    use crate::tee::Examination;
+    use crate::tee::tdx::{TdxEvidence, TdxVerifier};
 
-    const TCB_INFO_PATH: &str = "/tdx/certification/v4/tcb";
-    const QE_IDENTITY_PATH: &str = "/tdx/certification/v4/qe/identity";
-    const PCK_CRL_PATH: &str = "/sgx/certification/v4/pckcrl";
-    const ROOT_CRL_PATH: &str = "/IntelSGXRootCA.der";
-    const ALL_PATHS: [&str; 4] = [TCB_INFO_PATH, QE_IDENTITY_PATH, PCK_CRL_PATH, ROOT_CRL_PATH];
-    /// Inside the vector's collateral window (2025-06-19T10:32:27Z .. 2025-07-19T10:00:35Z).
-    const VALID: &str = "2025-07-01T00:00:00Z";
-    /// Past the nextUpdate of its TCB info, QE identity and PCK CRL (the root CA CRL runs to 2026).
-    const EXPIRED: &str = "2025-07-20T00:00:00Z";
-    /// Before the issue date of its TCB info, QE identity and PCK CRL.
-    const NOT_YET_VALID: &str = "2025-06-01T00:00:00Z";
-
-    fn at(text: &str) -> OffsetDateTime {
-        OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).unwrap()
-    }
-
-    /// The dcap-qvl TDX vector (FMSPC b0c06f000000, PCK Platform CA) and its collateral in the
-    /// shapes PCS answers with.
-    struct Vector {
-        quote: Vec<u8>,
-        tcb_info: Vec<u8>,
-        tcb_info_chain: String,
-        qe_identity: Vec<u8>,
-        qe_identity_chain: String,
-        pck_crl: Vec<u8>,
-        pck_crl_chain: String,
-        root_crl: Vec<u8>,
-    }
-
-    /// `$WARDEN_VECTORS` (else `../shared/vectors` beside the repository), or `None` after SKIP.
-    fn vector() -> Option<Arc<Vector>> {
-        let dir = std::env::var_os("WARDEN_VECTORS")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| {
-                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors")
-            })
-            .join("tdx/dcap-qvl-tdx");
-        if !dir.is_dir() {
-            eprintln!(
-                "SKIP: TDX vectors not found at {} (set WARDEN_VECTORS)",
-                dir.display()
-            );
-            return None;
-        }
-        let bundle: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(dir.join("collateral.json")).unwrap()).unwrap();
-        let field = |name: &str| bundle[name].as_str().unwrap().to_owned();
-        // PCS answers carry the signed JSON text verbatim beside its signature.
-        let pcs_json = |key: &str, body: &str, signature: &str| {
-            format!(
-                r#"{{"{key}":{},"signature":"{}"}}"#,
-                field(body),
-                field(signature)
-            )
-            .into_bytes()
-        };
-        Some(Arc::new(Vector {
-            quote: std::fs::read(dir.join("tdx_quote.bin")).unwrap(),
-            tcb_info: pcs_json("tcbInfo", "tcb_info", "tcb_info_signature"),
-            tcb_info_chain: field("tcb_info_issuer_chain"),
-            qe_identity: pcs_json("enclaveIdentity", "qe_identity", "qe_identity_signature"),
-            qe_identity_chain: field("qe_identity_issuer_chain"),
-            pck_crl: hex::decode(field("pck_crl")).unwrap(),
-            pck_crl_chain: field("pck_crl_issuer_chain"),
-            root_crl: hex::decode(field("root_ca_crl")).unwrap(),
-        }))
-    }
-
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    enum Behaviour {
-        /// Answers like PCS.
-        Serve,
-        /// HTTP 500 for everything.
-        Fail,
-        /// A different defect per item (see `serve`).
-        Malformed,
-    }
-
-    #[derive(Clone)]
-    struct FakeState {
-        vector: Arc<Vector>,
-        hits: Arc<Mutex<HashMap<String, u64>>>,
-        delay: Duration,
-        behaviour: Behaviour,
-    }
-
-    /// A stand-in for Intel PCS (and the root CA CRL host) on loopback, counting requests per path.
-    struct FakePcs {
-        url: String,
-        hits: Arc<Mutex<HashMap<String, u64>>>,
-    }
-
-    impl FakePcs {
-        fn settings(&self, cache_dir: Option<&Path>) -> PcsSettings {
-            PcsSettings {
-                base_url: self.url.clone(),
-                root_crl_url: format!("{}{ROOT_CRL_PATH}", self.url),
-                timeout: Duration::from_secs(5),
-                retry_after: Duration::from_secs(60),
-                cache_dir: cache_dir.map(Path::to_owned),
-            }
-        }
-
-        fn hits(&self, path: &str) -> u64 {
-            self.hits.lock().unwrap().get(path).copied().unwrap_or(0)
-        }
-
-        fn total(&self) -> u64 {
-            self.hits.lock().unwrap().values().sum()
-        }
-    }
-
-    fn with_chain(header: &'static str, chain: &str, body: Vec<u8>) -> Response {
-        let mut response = body.into_response();
-        let encoded = utf8_percent_encode(chain, NON_ALPHANUMERIC).to_string();
-        response
-            .headers_mut()
-            .insert(header, HeaderValue::from_str(&encoded).unwrap());
-        response
-    }
-
-    async fn serve(State(state): State<FakeState>, uri: Uri) -> Response {
-        let path = uri.path().to_owned();
-        *state.hits.lock().unwrap().entry(path.clone()).or_default() += 1;
-        tokio::time::sleep(state.delay).await;
-        let vector = &state.vector;
-        let query = uri.query().unwrap_or_default();
-        match (state.behaviour, path.as_str()) {
-            (Behaviour::Fail, _) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
-            // Whatever FMSPC is asked for, this server knows one TCB info.
-            (Behaviour::Serve, TCB_INFO_PATH) if query.starts_with("fmspc=") => with_chain(
-                "TCB-Info-Issuer-Chain",
-                &vector.tcb_info_chain,
-                vector.tcb_info.clone(),
-            ),
-            (Behaviour::Serve, QE_IDENTITY_PATH) => with_chain(
-                "SGX-Enclave-Identity-Issuer-Chain",
-                &vector.qe_identity_chain,
-                vector.qe_identity.clone(),
-            ),
-            (Behaviour::Serve, PCK_CRL_PATH) if query == "ca=platform&encoding=der" => with_chain(
-                "SGX-PCK-CRL-Issuer-Chain",
-                &vector.pck_crl_chain,
-                vector.pck_crl.clone(),
-            ),
-            (Behaviour::Serve, ROOT_CRL_PATH) => vector.root_crl.clone().into_response(),
-            // Truncated JSON.
-            (Behaviour::Malformed, TCB_INFO_PATH) => with_chain(
-                "TCB-Info-Issuer-Chain",
-                &vector.tcb_info_chain,
-                br#"{"tcbInfo": {"id": "TDX""#.to_vec(),
-            ),
-            // The right item without its issuer chain.
-            (Behaviour::Malformed, QE_IDENTITY_PATH) => vector.qe_identity.clone().into_response(),
-            // Larger than any answer may be.
-            (Behaviour::Malformed, PCK_CRL_PATH) => with_chain(
-                "SGX-PCK-CRL-Issuer-Chain",
-                &vector.pck_crl_chain,
-                vec![0x30; MAX_ANSWER_BYTES + 1],
-            ),
-            // A CRL, but another CA's.
-            (Behaviour::Malformed, ROOT_CRL_PATH) => vector.pck_crl.clone().into_response(),
-            _ => StatusCode::NOT_FOUND.into_response(),
-        }
-    }
-
-    async fn fake_pcs(vector: &Arc<Vector>, delay: Duration, behaviour: Behaviour) -> FakePcs {
-        let hits = Arc::new(Mutex::new(HashMap::new()));
-        let state = FakeState {
-            vector: vector.clone(),
-            hits: hits.clone(),
-            delay,
-            behaviour,
-        };
-        let app = Router::new().fallback(serve).with_state(state);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        FakePcs { url, hits }
-    }
+    use super::fake_pcs::*;
 
     fn empty_collateral() -> Arc<TdxCollateral> {
         Arc::new(TdxCollateral::new(TdxEndorsements::default()))
@@ -871,15 +683,6 @@ mod tests {
             .iter()
             .map(|check| check.name)
             .collect()
-    }
-
-    fn cache_files(dir: &Path) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
     }
 
     /// Per item: `Ok(supplied)` or the error's variant name.
@@ -1373,129 +1176,5 @@ mod tests {
             "{outcome:?}"
         );
         assert_eq!(item_count(&collateral.snapshot()), 0);
-    }
-
-    #[test]
-    fn the_tdx_pcs_section_turns_fetching_on_with_intel_defaults_and_init_documents_it() {
-        assert!(toml::from_str::<TdxConfig>("").unwrap().pcs.is_none());
-        let defaults = toml::from_str::<TdxConfig>("[pcs]\n").unwrap().pcs.unwrap();
-        assert_eq!(defaults.url, INTEL_PCS_URL);
-        assert_eq!(defaults.root_crl_url, INTEL_ROOT_CA_CRL_URL);
-        assert_eq!(
-            (defaults.timeout, defaults.retry_after),
-            (Duration::from_secs(10), Duration::from_secs(60))
-        );
-        let custom = toml::from_str::<TdxConfig>(
-            "[pcs]\nurl = \"https://pccs.internal:8081\"\nretry_after = \"5m\"\n",
-        )
-        .unwrap()
-        .pcs
-        .unwrap();
-        assert_eq!(custom.url, "https://pccs.internal:8081");
-        assert_eq!(custom.retry_after, Duration::from_secs(300));
-        assert!(toml::from_str::<TdxConfig>("[pcs]\nurll = \"x\"\n").is_err());
-
-        // The commented `[tdx]` section of the starter config loads once uncommented.
-        let dir = tempfile::tempdir().unwrap();
-        let output = crate::init::init(&crate::init::InitOptions {
-            dir: dir.path().join("kbs"),
-            listen: "127.0.0.1:0".into(),
-            hostnames: vec![],
-            insecure_allow_sample: false,
-        })
-        .unwrap();
-        let text = std::fs::read_to_string(&output.config).unwrap();
-        let start = text.find("# [tdx]\n").unwrap();
-        let uncommented: Vec<&str> = text[start..]
-            .lines()
-            .map(|line| line.strip_prefix("# ").unwrap_or(line))
-            .collect();
-        std::fs::write(
-            &output.config,
-            format!("{}{}\n", &text[..start], uncommented.join("\n")),
-        )
-        .unwrap();
-        let config = crate::Config::load(&output.config).unwrap();
-        let pcs = config.tdx.pcs.unwrap();
-        assert_eq!(
-            (
-                pcs.url.as_str(),
-                pcs.root_crl_url.as_str(),
-                pcs.timeout,
-                pcs.retry_after
-            ),
-            (
-                INTEL_PCS_URL,
-                INTEL_ROOT_CA_CRL_URL,
-                Duration::from_secs(10),
-                Duration::from_secs(60)
-            )
-        );
-    }
-
-    #[tokio::test(flavor = "multi_thread")]
-    async fn the_kbs_prefetches_tdx_collateral_for_a_challenged_session_before_appraisal() {
-        let Some(vector) = vector() else { return };
-        let pcs = fake_pcs(&vector, Duration::ZERO, Behaviour::Serve).await;
-        let dir = tempfile::tempdir().unwrap();
-        let collateral_dir = dir.path().join("tdx-collateral");
-        std::fs::create_dir(&collateral_dir).unwrap();
-        let config_path = dir.path().join("kbs.toml");
-        std::fs::write(
-            &config_path,
-            format!(
-                "insecure_http = true\n[token]\nsigning_key = \"t.pem\"\n[store]\n\
-                 sqlite = \"w.db\"\nmaster_key_file = \"m.key\"\n[tdx]\ncollateral_dir = {:?}\n\
-                 [tdx.pcs]\nurl = {:?}\nroot_crl_url = \"{}{ROOT_CRL_PATH}\"\n",
-                collateral_dir.display().to_string(),
-                pcs.url,
-                pcs.url
-            ),
-        )
-        .unwrap();
-        let kbs = crate::Kbs::open(&crate::Config::load(&config_path).unwrap())
-            .await
-            .unwrap();
-        let now = at(VALID);
-        let request =
-            json!({"version": warden_wire::PROTOCOL_VERSION, "tee": "tdx", "extra-params": ""});
-        let (session, challenge) = kbs
-            .auth(
-                [127, 0, 0, 1].into(),
-                request.to_string().as_bytes(),
-                now,
-                std::time::Instant::now(),
-            )
-            .unwrap();
-        let key = TeeKeyPair::generate(KeyAlgorithm::EcdhEsA256kw).unwrap();
-        let evidence = TdxEvidence {
-            quote: vector.quote.clone(),
-            event_log: None,
-        };
-        let body = json!({
-            "runtime-data": {"nonce": challenge.nonce, "tee-pubkey": key.public_jwk()},
-            "tee-evidence": {"primary_evidence": evidence.to_json(), "additional_evidence": ""},
-        })
-        .to_string();
-        // Only a session holding a fresh challenge makes the KBS fetch anything.
-        kbs.prepare_collateral(None, body.as_bytes(), now).await;
-        kbs.prepare_collateral(Some("no such session"), body.as_bytes(), now)
-            .await;
-        assert_eq!(pcs.total(), 0);
-        kbs.prepare_collateral(Some(&session), body.as_bytes(), now)
-            .await;
-        for path in ALL_PATHS {
-            assert_eq!(pcs.hits(path), 1, "{path}");
-        }
-        assert_eq!(cache_files(&collateral_dir).len(), 7);
-        // Appraisal has the collateral: this real quote cannot carry the session's nonce, so the
-        // binding is the only check that fails.
-        match kbs.attest(Some(&session), body.as_bytes(), now) {
-            Err(KbsError::AttestationFailed(Rejection::Evidence(failed))) => {
-                let names: Vec<&str> = failed.iter().map(|check| check.name).collect();
-                assert_eq!(names, ["report_data"], "{failed:?}");
-            }
-            other => panic!("expected a report_data rejection, got {other:?}"),
-        }
     }
 }

@@ -1,15 +1,119 @@
 //! What the collateral fetchers (AMD KDS in `kds`, Intel PCS in `pcs`) share: the HTTP client,
 //! GETs with a bounded answer, coalesced flights, exponential back-off and atomic cache files.
 //!
-//! Both fetchers run in the KBS's I/O layer before appraisal; nothing here decides trust.
+//! Both fetchers run in the I/O layer of the KBS or the verifier service, before appraisal
+//! (see [`Prefetcher`]); appraisal itself never touches the network, and nothing here decides
+//! trust: fetched items join the collateral the verifiers check like any configured file.
+
+pub mod kds;
+pub mod pcs;
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use serde_json::Value;
 use time::OffsetDateTime;
 use tokio::sync::OnceCell;
+use tracing::{info, warn};
+use warden_wire::snp::Report;
+
+use crate::registry::VerifierSettings;
+use crate::tee::snp::SnpEvidence;
+use crate::tee::tdx::TdxEvidence;
+use kds::{KdsFetcher, KdsSettings, vcek_ids};
+use pcs::{PcsFetcher, PcsSettings, Supplied};
+
+/// Whole-request timeout of a fetch unless configured otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// First back-off after a failed fetch unless configured otherwise.
+pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// The fetchers a broker or the verifier service runs before appraisal, each optional.
+pub struct Prefetcher {
+    kds: Option<KdsFetcher>,
+    pcs: Option<PcsFetcher>,
+}
+
+impl Prefetcher {
+    /// Fetchers filling `verifiers`' SNP and TDX collateral (what appraisal then reads).
+    pub fn new(
+        kds: Option<KdsSettings>,
+        pcs: Option<PcsSettings>,
+        verifiers: &VerifierSettings,
+    ) -> Result<Self, String> {
+        Ok(Self {
+            kds: kds
+                .map(|kds| KdsFetcher::new(kds, verifiers.snp_collateral.clone()))
+                .transpose()?,
+            pcs: pcs
+                .map(|pcs| PcsFetcher::new(pcs, verifiers.tdx_collateral.clone()))
+                .transpose()?,
+        })
+    }
+
+    /// Whether any fetching is configured.
+    pub fn enabled(&self) -> bool {
+        self.kds.is_some() || self.pcs.is_some()
+    }
+
+    /// For `tee` evidence about to be appraised at `now`: when KDS fetching is configured and
+    /// an SNP report comes without certificates, makes sure the collateral holds its VCEK; when
+    /// PCS fetching is configured, makes sure the TDX collateral for the quote's platform is
+    /// valid at `now`. Failures only log: appraisal then fails closed for want of (valid)
+    /// collateral. Callers must only call this for evidence they will appraise (the KBS: for a
+    /// session holding a fresh challenge), so that nobody can make them fetch at will.
+    pub async fn prepare(&self, tee: &str, evidence: &Value, now: OffsetDateTime) {
+        match (tee, &self.kds, &self.pcs) {
+            ("snp", Some(kds), _) => prefetch_vceks(kds, evidence, now).await,
+            ("tdx", _, Some(pcs)) => prefetch_tdx_collateral(pcs, evidence, now).await,
+            _ => {}
+        }
+    }
+}
+
+async fn prefetch_vceks(kds: &KdsFetcher, evidence: &Value, now: OffsetDateTime) {
+    let Ok(evidence) = SnpEvidence::from_json(evidence) else {
+        return;
+    };
+    if !evidence.endorsements.is_empty() {
+        return;
+    }
+    let Ok(report) = Report::parse(&evidence.report) else {
+        return;
+    };
+    for id in vcek_ids(&report) {
+        match kds.ensure_vcek(id, now).await {
+            Ok(true) => info!(tee = "snp", vcek = %id.path(), "VCEK fetched from KDS"),
+            Ok(false) => {}
+            Err(error) => warn!(tee = "snp", %error, "VCEK not available from KDS"),
+        }
+    }
+}
+
+async fn prefetch_tdx_collateral(pcs: &PcsFetcher, evidence: &Value, now: OffsetDateTime) {
+    let Ok(evidence) = TdxEvidence::from_json(evidence) else {
+        return;
+    };
+    let outcomes = match pcs.ensure_for_quote(&evidence.quote, now).await {
+        Ok(outcomes) => outcomes,
+        Err(error) => {
+            warn!(tee = "tdx", %error, "no collateral fetched for this quote");
+            return;
+        }
+    };
+    for (item, outcome) in outcomes {
+        match outcome {
+            Ok(Supplied::Fetched) => info!(tee = "tdx", %item, "collateral fetched from PCS"),
+            Ok(Supplied::FromDiskCache) => {
+                info!(tee = "tdx", %item, "collateral loaded from the disk cache")
+            }
+            Ok(Supplied::Present) => {}
+            Err(error) => warn!(tee = "tdx", %item, %error, "collateral not available from PCS"),
+        }
+    }
+}
 
 /// The longest back-off: a service that has been down for hours is still retried hourly.
 const MAX_BACKOFF: Duration = Duration::from_secs(3600);
@@ -38,7 +142,7 @@ pub(crate) struct Answer {
 }
 
 /// GETs `url` and reads at most `limit` body bytes: a server (or anything in its place) cannot
-/// make the KBS buffer an unbounded answer.
+/// make us buffer an unbounded answer.
 pub(crate) async fn get_bounded(
     client: &reqwest::Client,
     url: &str,
@@ -181,7 +285,7 @@ impl Backoff {
     }
 }
 
-pub(crate) use warden_verifier::collateral::write_atomically;
+pub(crate) use crate::collateral::write_atomically;
 
 #[cfg(test)]
 mod tests {

@@ -14,10 +14,10 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use warden_verifier::tee::snp::certs::{Cert, Collateral};
+use crate::tee::snp::certs::{Cert, Collateral};
 use warden_wire::snp::{Generation, Report, Tcb};
 
-use crate::fetch::{Backoff, Flights, get_bounded, http_client, write_atomically};
+use super::{Backoff, Flights, get_bounded, http_client, write_atomically};
 
 /// AMD's public KDS.
 pub const AMD_KDS_URL: &str = "https://kdsintf.amd.com";
@@ -231,12 +231,12 @@ mod tests {
         OffsetDateTime::from_unix_timestamp(1_793_491_200).unwrap()
     }
 
+    use crate::tee::snp::certs::Endorsements;
     use axum::Router;
     use axum::extract::State;
     use axum::http::{StatusCode, Uri};
     use axum::routing::get;
     use warden_agent::attester::sim_snp::DevChain;
-    use warden_verifier::tee::snp::certs::Endorsements;
 
     struct FakeKds {
         url: String,
