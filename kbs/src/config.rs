@@ -61,6 +61,10 @@ pub struct RemoteVerifierConfig {
     /// This KBS's client certificate chain and key (PEM), issued by the service's client CA.
     pub cert: PathBuf,
     pub key: PathBuf,
+    /// The service's appraisal policy this KBS appraises with (and sets through its admin API);
+    /// absent: the service's default policy. Lets brokers sharing a service differ in policy.
+    #[serde(default)]
+    pub policy_id: Option<String>,
 }
 
 fn default_verifier_domain() -> String {

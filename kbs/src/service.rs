@@ -872,8 +872,10 @@ fn remote_verifier(config: &Config) -> Result<Option<RemoteVerifier>, KbsError> 
         key: remote.key.clone(),
         ca: remote.ca.clone(),
     };
-    let verifier = RemoteVerifier::connect(&remote.url, &remote.domain, &tls).map_err(internal)?;
-    info!(url = %remote.url, "appraisals go to the verifier service (mutual TLS); reference values and the appraisal policy set here are forwarded to it");
+    let verifier = RemoteVerifier::connect(&remote.url, &remote.domain, &tls)
+        .map_err(internal)?
+        .with_policy_id(remote.policy_id.as_deref().unwrap_or_default());
+    info!(url = %remote.url, policy = remote.policy_id.as_deref().unwrap_or("(default)"), "appraisals go to the verifier service (mutual TLS); reference values and the appraisal policy set here are forwarded to it");
     Ok(Some(verifier))
 }
 

@@ -52,6 +52,8 @@ pub struct KbsOptions {
     pub remote_verifier: bool,
     /// Extra `warden-verifier serve` arguments (e.g. `--insecure-dev-roots DIR`).
     pub verifier_args: Vec<String>,
+    /// `[verifier] policy_id`: the service's appraisal policy this KBS uses and sets.
+    pub verifier_policy_id: Option<&'static str>,
 }
 
 impl Default for KbsOptions {
@@ -66,6 +68,7 @@ impl Default for KbsOptions {
             extra_config: String::new(),
             remote_verifier: false,
             verifier_args: Vec::new(),
+            verifier_policy_id: None,
         }
     }
 }
@@ -104,13 +107,16 @@ impl Kbs {
                 &dir.path().join("verifier-state"),
                 &args,
             );
-            let config = format!(
+            let mut config = format!(
                 "[verifier]\nurl = \"{}\"\nca = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\n",
                 process.url,
                 pki.file("ca.pem").display(),
                 pki.file("client.pem").display(),
                 pki.file("client.key").display()
             );
+            if let Some(id) = options.verifier_policy_id {
+                config.push_str(&format!("policy_id = \"{id}\"\n"));
+            }
             (Some(process), config)
         } else {
             (None, String::new())

@@ -430,3 +430,110 @@ async fn the_services_ear_token_carries_the_result_and_runtime_data_and_verifies
     assert!(outcome.unwrap_err().to_string().contains("report_data"));
     assert!(token.is_empty());
 }
+
+/// A policy that contraindicates everything (as an operator's stricter policy might).
+const REFUSE_ALL: &str = "package warden.appraisal\n\ntrust_vector := {\"instance-identity\": 2, \"hardware\": 0, \"configuration\": 96, \"executables\": 2}\n";
+
+/// Brokers sharing a service may differ in appraisal policy: a KBS with `[verifier] policy_id`
+/// sets (through its admin API) and appraises with that policy only; the service's default and
+/// other clients are untouched; an unknown id is refused, never replaced; policies survive a
+/// restart and `warden-verifier policy` manages them.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kbs_appraises_with_the_named_service_policy_it_is_configured_with() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut kbs = Kbs::start(KbsOptions {
+        remote_verifier: true,
+        verifier_policy_id: Some("build-farm"),
+        ..KbsOptions::default()
+    });
+    kbs.provision_sample("demo/key/one", SECRET, "demo/");
+    let policy_file = kbs.dir.path().join("refuse-all.rego");
+    std::fs::write(&policy_file, REFUSE_ALL).unwrap();
+    let set = kbs.admin(&[
+        "policy",
+        "set-appraisal",
+        "--file",
+        policy_file.to_str().unwrap(),
+    ]);
+    assert!(set.status.success());
+    let client = RawClient::new(&kbs);
+    let appraisal = appraisal_of(&client.attest().await);
+    assert_eq!(appraisal["status"], "contraindicated");
+    assert!(
+        appraisal["policy"]
+            .as_str()
+            .unwrap()
+            .starts_with("build-farm@sha256:"),
+        "{appraisal}"
+    );
+
+    // Another client of the same service still gets the default policy; an unknown id is refused.
+    let pki_dir = kbs.dir.path().join("pki");
+    let policy_cli = |args: &[&str]| {
+        std::process::Command::new(warden_tests::binary("warden-verifier"))
+            .args(["policy", "--server", &kbs.verifier.as_ref().unwrap().url])
+            .arg("--tls-cert")
+            .arg(pki_dir.join("client.pem"))
+            .arg("--tls-key")
+            .arg(pki_dir.join("client.key"))
+            .arg("--tls-ca")
+            .arg(pki_dir.join("ca.pem"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let listed: Value = serde_json::from_slice(&policy_cli(&["list"]).stdout).unwrap();
+    assert!(
+        listed["default"]
+            .as_str()
+            .unwrap()
+            .starts_with("default@sha256:"),
+        "{listed}"
+    );
+    assert_eq!(listed["named"].as_object().unwrap().len(), 1, "{listed}");
+    let refused = policy_cli(&[
+        "set",
+        "--id",
+        "appraisal",
+        "--file",
+        policy_file.to_str().unwrap(),
+    ]);
+    assert_eq!(refused.status.code(), Some(1));
+
+    let tls = TlsFiles {
+        cert: pki_dir.join("client.pem"),
+        key: pki_dir.join("client.key"),
+        ca: pki_dir.join("ca.pem"),
+    };
+    let evidence = json!({"svn": "1", "report_data": ""});
+    let request = warden_verifier::AppraisalRequest {
+        tee: "sample",
+        evidence: &evidence,
+        expected: Default::default(),
+        init_data: None,
+    };
+    let connect = |url: &str| RemoteVerifier::connect(url, "localhost", &tls).unwrap();
+    let url = kbs.verifier.as_ref().unwrap().url.clone();
+    let (default, _) = connect(&url).appraise(&request).await.unwrap();
+    assert_eq!(default.unwrap().status, warden_verifier::Status::Affirming);
+    let unknown = connect(&url)
+        .with_policy_id("nobody")
+        .appraise(&request)
+        .await;
+    assert!(
+        matches!(unknown, Err(ServiceError::Refused(ref detail)) if detail.contains("no appraisal policy named")),
+        "{unknown:?}"
+    );
+
+    // The named policy is kept in the service's store.
+    kbs.verifier.as_mut().unwrap().restart();
+    let (named, _) = connect(&url)
+        .with_policy_id("build-farm")
+        .appraise(&request)
+        .await
+        .unwrap();
+    assert_eq!(
+        named.unwrap().status,
+        warden_verifier::Status::Contraindicated
+    );
+}

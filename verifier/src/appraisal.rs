@@ -125,7 +125,8 @@ impl Appraiser {
         let insecure_reasons = insecure_reasons(verifier.as_ref(), &examination);
         // The request path moves the claims into the result; only the CLI keeps a copy.
         let reference_values = self.reference_values().to_json_at(at.unix_timestamp());
-        self.judge(
+        judge(
+            &self.policy(),
             verifier.tee(),
             examination.claims,
             insecure_reasons,
@@ -139,6 +140,17 @@ impl Appraiser {
     pub fn appraise_detailed(
         &self,
         request: &AppraisalRequest<'_>,
+        at: OffsetDateTime,
+    ) -> Appraisal {
+        self.appraise_detailed_with(request, &self.policy(), at)
+    }
+
+    /// [`Appraiser::appraise_detailed`] with another appraisal policy than the appraiser's own
+    /// (the verifier service's named policies).
+    pub fn appraise_detailed_with(
+        &self,
+        request: &AppraisalRequest<'_>,
+        policy: &RegoPolicy,
         at: OffsetDateTime,
     ) -> Appraisal {
         let reference_values = self.reference_values().to_json_at(at.unix_timestamp());
@@ -156,7 +168,8 @@ impl Appraiser {
         };
         let result = if examination.verified() {
             let insecure_reasons = insecure_reasons(verifier.as_ref(), &examination);
-            self.judge(
+            judge(
+                policy,
                 verifier.tee(),
                 examination.claims.clone(),
                 insecure_reasons,
@@ -193,44 +206,43 @@ impl Appraiser {
         let examination = verifier.examine(request.evidence, &request.expected, at);
         Ok((verifier, examination))
     }
+}
 
-    /// Runs the appraisal policy over verified claims, with `reference_values` (the snapshot in
-    /// force at the appraisal time: the trace and the verdict see the same one).
-    fn judge(
-        &self,
-        tee: Tee,
-        claims: Claims,
-        insecure_reasons: Vec<String>,
-        init_data: Option<&Value>,
-        reference_values: &Value,
-    ) -> Result<AttestationResult, Rejection> {
-        let policy = self.policy();
-        let input = json!({
-            "tee": tee.name(),
-            "claims": claims,
-            "reference_values": reference_values,
-            "insecure": !insecure_reasons.is_empty(),
-            "init_data": init_data,
-        });
-        let output = policy
-            .evaluate(APPRAISAL_RULE, &input)
-            .map_err(|e| Rejection::Policy(e.to_string()))?;
-        let trust_vector: TrustVector = serde_json::from_value(output).map_err(|e| {
-            Rejection::Policy(format!(
-                "{APPRAISAL_RULE} is not an AR4SI trust vector: {e}"
-            ))
-        })?;
-        let trace = summary_of_judgement(tee.name(), &claims, reference_values, &trust_vector);
-        Ok(AttestationResult {
-            tee,
-            status: trust_vector.status(),
-            trust_vector,
-            claims,
-            policy_id: format!("{}@sha256:{}", policy.id(), policy.digest()),
-            insecure_reasons,
-            trace,
-        })
-    }
+/// Runs the appraisal policy over verified claims, with `reference_values` (the snapshot in
+/// force at the appraisal time: the trace and the verdict see the same one).
+fn judge(
+    policy: &RegoPolicy,
+    tee: Tee,
+    claims: Claims,
+    insecure_reasons: Vec<String>,
+    init_data: Option<&Value>,
+    reference_values: &Value,
+) -> Result<AttestationResult, Rejection> {
+    let input = json!({
+        "tee": tee.name(),
+        "claims": claims,
+        "reference_values": reference_values,
+        "insecure": !insecure_reasons.is_empty(),
+        "init_data": init_data,
+    });
+    let output = policy
+        .evaluate(APPRAISAL_RULE, &input)
+        .map_err(|e| Rejection::Policy(e.to_string()))?;
+    let trust_vector: TrustVector = serde_json::from_value(output).map_err(|e| {
+        Rejection::Policy(format!(
+            "{APPRAISAL_RULE} is not an AR4SI trust vector: {e}"
+        ))
+    })?;
+    let trace = summary_of_judgement(tee.name(), &claims, reference_values, &trust_vector);
+    Ok(AttestationResult {
+        tee,
+        status: trust_vector.status(),
+        trust_vector,
+        claims,
+        policy_id: format!("{}@sha256:{}", policy.id(), policy.digest()),
+        insecure_reasons,
+        trace,
+    })
 }
 
 /// The init-data document the policy may see: only when its digest is the one the verifier was

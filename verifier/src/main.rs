@@ -19,7 +19,7 @@ use warden_verifier::fetch::pcs::{INTEL_PCS_URL, INTEL_ROOT_CA_CRL_URL, PcsSetti
 use warden_verifier::fetch::{DEFAULT_RETRY_AFTER, DEFAULT_TIMEOUT, Prefetcher};
 use warden_verifier::provenance::TrustedBuilderKeys;
 use warden_verifier::service::{
-    RemoteVerifier, TlsFiles, VerifierService, import_state_files, import_summary,
+    RemoteVerifier, ServiceError, TlsFiles, VerifierService, import_state_files, import_summary,
 };
 use warden_verifier::tee::snp::SnpEvidence;
 use warden_verifier::tee::snp::certs::{AmdRoots, Collateral, Endorsements};
@@ -54,10 +54,43 @@ enum Command {
     Serve(ServeArgs),
     /// Manage the reference values of a running verifier service (over mutual TLS).
     Rv(RvArgs),
+    /// Manage the appraisal policies of a running verifier service (over mutual TLS).
+    Policy(PolicyArgs),
+}
+
+#[derive(clap::Args)]
+struct PolicyArgs {
+    #[command(flatten)]
+    connection: ServiceConnection,
+    #[command(subcommand)]
+    command: PolicyCommand,
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Set the appraisal policy (Rego, package warden.appraisal) in FILE: the default one, or
+    /// the one clients name with ID (a KBS's `[verifier] policy_id`).
+    Set {
+        #[arg(long)]
+        id: Option<String>,
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// The default policy and every named one, with their SHA-256.
+    List,
 }
 
 #[derive(clap::Args)]
 struct RvArgs {
+    #[command(flatten)]
+    connection: ServiceConnection,
+    #[command(subcommand)]
+    command: RvCommand,
+}
+
+/// How `rv` and `policy` reach the service.
+#[derive(clap::Args)]
+struct ServiceConnection {
     /// The service, `https://host:port`.
     #[arg(long)]
     server: String,
@@ -73,8 +106,31 @@ struct RvArgs {
     /// CA (PEM) the service's certificate must chain to.
     #[arg(long)]
     tls_ca: PathBuf,
-    #[command(subcommand)]
-    command: RvCommand,
+}
+
+impl ServiceConnection {
+    fn connect(&self) -> Result<RemoteVerifier, String> {
+        let tls = TlsFiles {
+            cert: self.tls_cert.clone(),
+            key: self.tls_key.clone(),
+            ca: self.tls_ca.clone(),
+        };
+        RemoteVerifier::connect(&self.server, &self.domain, &tls).map_err(|e| e.to_string())
+    }
+}
+
+/// A refusal by the service: said on stderr, exit 1.
+fn refused(message: String) -> Result<ExitCode, String> {
+    eprintln!("refused: {message}");
+    Ok(ExitCode::from(1))
+}
+
+fn print_json(value: &Value) -> Result<ExitCode, String> {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 #[derive(Subcommand)]
@@ -255,6 +311,7 @@ fn main() -> ExitCode {
         Command::Explain(args) => finish(appraise(&args, Mode::Explain)),
         Command::Serve(args) => finish(serve(&args)),
         Command::Rv(args) => finish(reference_values(&args)),
+        Command::Policy(args) => finish(appraisal_policies(&args)),
     }
 }
 
@@ -354,27 +411,36 @@ fn serve(args: &ServeArgs) -> Result<ExitCode, String> {
 }
 
 /// `rv`: one call to the service. Refusals (unknown name, refused provenance) exit 1.
-fn reference_values(args: &RvArgs) -> Result<ExitCode, String> {
-    let tls = TlsFiles {
-        cert: args.tls_cert.clone(),
-        key: args.tls_key.clone(),
-        ca: args.tls_ca.clone(),
-    };
+/// `policy`: one call to the service. A refused policy (does not compile, bad id) exits 1.
+fn appraisal_policies(args: &PolicyArgs) -> Result<ExitCode, String> {
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     runtime.block_on(async {
-        let service =
-            RemoteVerifier::connect(&args.server, &args.domain, &tls).map_err(|e| e.to_string())?;
-        let refused = |message: String| {
-            eprintln!("refused: {message}");
-            Ok(ExitCode::from(1))
-        };
-        let print = |value: &Value| {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(value).unwrap_or_default()
-            );
-            Ok(ExitCode::SUCCESS)
-        };
+        let service = args.connection.connect()?;
+        match &args.command {
+            PolicyCommand::Set { id, file } => {
+                let service = service.with_policy_id(id.as_deref().unwrap_or_default());
+                match service.set_appraisal_policy(&read(file)?).await {
+                    Ok(policy_id) => print_json(&json!({ "policy": policy_id })),
+                    Err(ServiceError::Refused(message)) => refused(message),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+            PolicyCommand::List => {
+                let listed = service
+                    .list_appraisal_policies()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                print_json(&json!({"default": listed.default_policy, "named": listed.named}))
+            }
+        }
+    })
+}
+
+fn reference_values(args: &RvArgs) -> Result<ExitCode, String> {
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let service = args.connection.connect()?;
+        let print = print_json;
         match &args.command {
             RvCommand::Add {
                 name,

@@ -29,6 +29,7 @@ use crate::appraisal::{AppraisalRequest, Appraiser, AttestationResult};
 use crate::ear::{EarClaims, Status, TokenContext, TokenSigner, TrustVector};
 use crate::explain::TraceSummary;
 use crate::fetch::Prefetcher;
+use crate::policy::RegoPolicy;
 use crate::provenance::{
     ImportedReferenceValues, TrustedBuilderKeys, import_reference_values,
     valid_reference_value_name,
@@ -208,6 +209,8 @@ pub struct VerifierService {
     clock: Clock,
     /// Fetches missing SNP VCEKs and TDX collateral before appraisal, when configured.
     prefetcher: Option<Prefetcher>,
+    /// Appraisal policies set under an id (`Appraise.policy_id`); the default is the appraiser's.
+    named_policies: std::sync::RwLock<BTreeMap<String, Arc<RegoPolicy>>>,
 }
 
 /// Where the service reads the time: the wall clock, or a fixed time to replay evidence at.
@@ -238,10 +241,15 @@ impl VerifierService {
             info!(count = registered.len(), "TPM: registered AKs loaded");
         }
         appraiser.set_reference_values(stored_reference_values(&store).await?);
-        if let Some(source) = stored_policy(&store).await? {
-            let policy = Appraiser::compile_policy(APPRAISAL_POLICY_NAME, &source)
-                .map_err(|e| ServiceError::Call(format!("stored appraisal policy: {e}")))?;
-            appraiser.set_policy(policy);
+        let mut named_policies = BTreeMap::new();
+        for (id, source) in store.policies(PolicyKind::Appraisal).await? {
+            let policy = Appraiser::compile_policy(&id, &source)
+                .map_err(|e| ServiceError::Call(format!("stored appraisal policy {id}: {e}")))?;
+            if id == APPRAISAL_POLICY_NAME {
+                appraiser.set_policy(policy);
+            } else {
+                named_policies.insert(id, Arc::new(policy));
+            }
         }
         Ok(Self {
             appraiser: Arc::new(appraiser),
@@ -252,7 +260,22 @@ impl VerifierService {
             tpm_trust,
             clock: Arc::new(OffsetDateTime::now_utc),
             prefetcher: None,
+            named_policies: std::sync::RwLock::new(named_policies),
         })
+    }
+
+    /// The policy `id` names (empty: the default); an unknown id is the client's error, never
+    /// answered with another policy.
+    fn policy_named(&self, id: &str) -> Result<Arc<RegoPolicy>, GrpcStatus> {
+        if id.is_empty() {
+            return Ok(self.appraiser.policy());
+        }
+        self.named_policies
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .cloned()
+            .ok_or_else(|| GrpcStatus::not_found(format!("no appraisal policy named {id:?}")))
     }
 
     /// Fetches the collateral evidence needs (AMD KDS, Intel PCS) before appraising it; the
@@ -339,13 +362,9 @@ async fn stored_reference_values(store: &Store) -> Result<ReferenceValues, Servi
     ReferenceValues::from_stored(&store.reference_values().await?).map_err(ServiceError::Call)
 }
 
-async fn stored_policy(store: &Store) -> Result<Option<String>, ServiceError> {
-    Ok(store
-        .policies(PolicyKind::Appraisal)
-        .await?
-        .into_iter()
-        .find(|(name, _)| name == APPRAISAL_POLICY_NAME)
-        .map(|(_, source)| source))
+/// `<id>@sha256:<digest>`, how results and listings name a policy.
+fn policy_label(policy: &RegoPolicy) -> String {
+    format!("{}@sha256:{}", policy.id(), policy.digest())
 }
 
 fn store_failed(error: StoreError) -> GrpcStatus {
@@ -425,6 +444,7 @@ impl VerifierRpc for VerifierService {
             init_data_digest,
         };
         let appraiser = self.appraiser.clone();
+        let policy = self.policy_named(&request.policy_id)?;
         // The service's clock, read here at the edge; appraisal takes the time as a parameter.
         let now = (self.clock)();
         if let Some(prefetcher) = &self.prefetcher {
@@ -438,7 +458,7 @@ impl VerifierRpc for VerifierService {
                 evidence: &evidence,
                 expected,
             };
-            appraiser.appraise_detailed(&request, now)
+            appraiser.appraise_detailed_with(&request, &policy, now)
         })
         .await
         .map_err(|e| GrpcStatus::internal(format!("appraisal task failed: {e}")))?;
@@ -571,18 +591,54 @@ impl VerifierRpc for VerifierService {
         request: Request<proto::SetAppraisalPolicyRequest>,
     ) -> Result<Response<proto::SetAppraisalPolicyResponse>, GrpcStatus> {
         let set_by = caller(&request, "");
-        let source = request.into_inner().rego;
-        let policy = Appraiser::compile_policy(APPRAISAL_POLICY_NAME, &source).map_err(invalid)?;
-        let policy_id = format!("{}@sha256:{}", policy.id(), policy.digest());
+        let request = request.into_inner();
+        let id = if request.policy_id.is_empty() {
+            APPRAISAL_POLICY_NAME
+        } else if request.policy_id != APPRAISAL_POLICY_NAME
+            && valid_reference_value_name(&request.policy_id)
+        {
+            request.policy_id.as_str()
+        } else {
+            return Err(invalid(format!(
+                "invalid appraisal policy id {:?} (1 to 128 of [A-Za-z0-9._-], not {APPRAISAL_POLICY_NAME:?})",
+                request.policy_id
+            )));
+        };
+        let policy = Appraiser::compile_policy(id, &request.rego).map_err(invalid)?;
+        let policy_id = policy_label(&policy);
         let _writes = self.writes.lock().await;
         self.store
-            .put_policy(PolicyKind::Appraisal, APPRAISAL_POLICY_NAME, &source)
+            .put_policy(PolicyKind::Appraisal, id, &request.rego)
             .await
             .map_err(store_failed)?;
-        self.appraiser.set_policy(policy);
+        if id == APPRAISAL_POLICY_NAME {
+            self.appraiser.set_policy(policy);
+        } else {
+            self.named_policies
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(id.to_owned(), Arc::new(policy));
+        }
         info!(%policy_id, %set_by, "appraisal policy set");
         Ok(Response::new(proto::SetAppraisalPolicyResponse {
             policy_id,
+        }))
+    }
+
+    async fn list_appraisal_policies(
+        &self,
+        _request: Request<proto::ListAppraisalPoliciesRequest>,
+    ) -> Result<Response<proto::ListAppraisalPoliciesResponse>, GrpcStatus> {
+        let named = self
+            .named_policies
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(id, policy)| (id.clone(), policy_label(policy)))
+            .collect();
+        Ok(Response::new(proto::ListAppraisalPoliciesResponse {
+            default_policy: policy_label(&self.appraiser.policy()),
+            named,
         }))
     }
 
@@ -683,6 +739,8 @@ pub async fn serve(
 #[derive(Clone)]
 pub struct RemoteVerifier {
     client: VerifierClient<Channel>,
+    /// The appraisal policy this client appraises with and sets; empty: the service's default.
+    policy_id: String,
 }
 
 /// What a remote appraisal gives: the result or the verifier's refusal, and the trace (JSON).
@@ -712,14 +770,21 @@ impl RemoteVerifier {
             client: VerifierClient::new(channel)
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
+            policy_id: String::new(),
         })
+    }
+
+    /// Appraises with, and sets, the service's policy `id` instead of its default one.
+    pub fn with_policy_id(mut self, id: &str) -> Self {
+        self.policy_id = id.to_owned();
+        self
     }
 
     fn failed(error: GrpcStatus) -> ServiceError {
         match error.code() {
-            tonic::Code::InvalidArgument | tonic::Code::FailedPrecondition => {
-                ServiceError::Refused(error.message().to_owned())
-            }
+            tonic::Code::InvalidArgument
+            | tonic::Code::FailedPrecondition
+            | tonic::Code::NotFound => ServiceError::Refused(error.message().to_owned()),
             code => ServiceError::Call(format!("{code:?}: {}", error.message())),
         }
     }
@@ -730,7 +795,7 @@ impl RemoteVerifier {
     ) -> Result<RemoteAppraisal, ServiceError> {
         let message = proto::AppraiseRequest {
             report_data: request.expected.report_data.clone().unwrap_or_default(),
-            ..Self::message(request)
+            ..self.message(request)
         };
         self.call_appraise(message)
             .await
@@ -752,12 +817,12 @@ impl RemoteVerifier {
             nonce: nonce.to_owned(),
             tee_pubkey_json: tee_pubkey.to_string(),
             additional_evidence: additional_evidence.to_owned(),
-            ..Self::message(request)
+            ..self.message(request)
         };
         self.call_appraise(message).await
     }
 
-    fn message(request: &AppraisalRequest<'_>) -> proto::AppraiseRequest {
+    fn message(&self, request: &AppraisalRequest<'_>) -> proto::AppraiseRequest {
         let (init_data_format, init_data_body) = request
             .init_data
             .as_ref()
@@ -768,6 +833,7 @@ impl RemoteVerifier {
             evidence_json: request.evidence.to_string(),
             init_data_format,
             init_data_body,
+            policy_id: self.policy_id.clone(),
             ..Default::default()
         }
     }
@@ -883,7 +949,10 @@ impl RemoteVerifier {
         Ok(self
             .client
             .clone()
-            .set_appraisal_policy(proto::SetAppraisalPolicyRequest { rego: rego.into() })
+            .set_appraisal_policy(proto::SetAppraisalPolicyRequest {
+                rego: rego.into(),
+                policy_id: self.policy_id.clone(),
+            })
             .await
             .map_err(Self::failed)?
             .into_inner()
@@ -908,6 +977,19 @@ impl RemoteVerifier {
             .map_err(Self::failed)?
             .into_inner()
             .ak_name)
+    }
+
+    /// The default policy's and each named policy's `<id>@sha256:<digest>`.
+    pub async fn list_appraisal_policies(
+        &self,
+    ) -> Result<proto::ListAppraisalPoliciesResponse, ServiceError> {
+        Ok(self
+            .client
+            .clone()
+            .list_appraisal_policies(proto::ListAppraisalPoliciesRequest {})
+            .await
+            .map_err(Self::failed)?
+            .into_inner())
     }
 
     pub async fn health(&self) -> Result<String, ServiceError> {
