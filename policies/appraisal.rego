@@ -43,9 +43,9 @@
 #   allow_debug            Azure: true to accept a debug guest (never in production)
 #   ak_keys                tpm: allowed AKs, as SHA-256 of their SubjectPublicKeyInfo (the
 #                          claim ak.spki_sha256); another AK is contraindicated
-#   event_digests          tpm: {"<index>": [allowed digests]}: every event the (verified) event
-#                          log extends into a listed PCR must have one of them, and listing any
-#                          needs an event log, to affirm
+#   event_digests          tpm: {"<index>": [allowed digests]}: a listed PCR must have been
+#                          replayed from the (verified) event log and every event the log extends
+#                          into it must have one of them, to affirm
 #   require_secure_boot    tpm: true to contraindicate quotes whose event log does not prove
 #                          Secure Boot on
 package warden.appraisal
@@ -114,7 +114,7 @@ configuration_violations contains "vmpl" if {
 
 configuration_violations contains "ak_key" if {
 	allowed := reference.ak_keys
-	not lower(input.claims.ak.spki_sha256) in {lower(key) | some key in allowed}
+	not input.claims.ak.spki_sha256 in allowed
 }
 
 configuration_violations contains "secure_boot" if {
@@ -163,12 +163,14 @@ executables := 2 if {
 
 logged_events_allowed if not reference.event_digests
 
-# Each listed PCR's logged events (from the event log the verifier replayed against the quote).
+# Each listed PCR was replayed from the event log the verifier matched against the quote (a log
+# leaving out a PCR's events proves nothing about them), and each of its events is listed.
 logged_events_allowed if {
-	events := input.claims.event_log.pcr_events
+	log := input.claims.event_log
 	every pcr, allowed in reference.event_digests {
-		every event in object.get(events, pcr, []) {
-			lower(event.digest) in {lower(digest) | some digest in allowed}
+		to_number(pcr) in log.replayed_pcrs
+		every event in object.get(log.pcr_events, pcr, []) {
+			event.digest in allowed
 		}
 	}
 }

@@ -297,17 +297,28 @@ fn compare_event_digests(
     claims: &Map<String, Value>,
     allowed: &Value,
 ) -> Vec<TraceStep> {
-    let logged = claims
-        .get("event_log")
-        .and_then(|log| log.get("pcr_events"));
+    let log = claims.get("event_log");
     let mut steps = Vec::new();
     for (pcr, digests) in allowed.as_object().into_iter().flatten() {
         let digests = digests.as_array().map(Vec::as_slice).unwrap_or_default();
-        let (ok, detail) = match logged {
+        let replayed = log
+            .and_then(|log| log.get("replayed_pcrs"))
+            .and_then(Value::as_array)
+            .is_some_and(|replayed| {
+                replayed
+                    .iter()
+                    .any(|index| index.as_u64().is_some_and(|index| index.to_string() == *pcr))
+            });
+        let (ok, detail) = match log {
             None => (false, "the evidence has no verified event log".to_owned()),
-            Some(logged) => {
-                let events = logged
-                    .get(pcr)
+            Some(_) if !replayed => (
+                false,
+                format!("the verified event log has no events for PCR {pcr}"),
+            ),
+            Some(log) => {
+                let events = log
+                    .get("pcr_events")
+                    .and_then(|events| events.get(pcr))
                     .and_then(Value::as_array)
                     .map(Vec::as_slice)
                     .unwrap_or_default();
@@ -318,10 +329,7 @@ fn compare_event_digests(
                     .map(|digest| digest.as_str().unwrap_or_default())
                     .collect();
                 if unlisted.is_empty() {
-                    (
-                        true,
-                        format!("all {} events of PCR {pcr} are listed", events.len()),
-                    )
+                    (true, format!("all {} events of PCR {pcr} are listed", events.len()))
                 } else {
                     (
                         false,
@@ -367,11 +375,9 @@ fn compare_minimum(name: String, claim: Option<&Value>, claim_name: &str, bound:
     }
 }
 
+/// Exact, as the policy compares (reference values are refused unless lower-case hex).
 fn same(claim: &Value, allowed: &Value) -> bool {
-    match (claim.as_str(), allowed.as_str()) {
-        (Some(claim), Some(allowed)) => claim.eq_ignore_ascii_case(allowed),
-        _ => claim == allowed,
-    }
+    claim == allowed
 }
 
 fn compare_listed(
@@ -503,7 +509,7 @@ mod tests {
         }));
         let reference = json!({"az-snp-vtpm": {
             "pcrs": {"sha256": {"0": ["00"], "7": ["12"]}},
-            "measurements": ["AB"],
+            "measurements": ["ab"],
         }});
         let trace = DecisionTrace::build(
             "az-snp-vtpm",

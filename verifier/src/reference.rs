@@ -218,6 +218,11 @@ fn list(value: &Value) -> Result<&Vec<Value>, String> {
 
 fn digest(value: &Value, length: usize) -> Result<(), String> {
     let text = value.as_str().ok_or("values must be hex strings")?;
+    // Claims are lower-case hex and the policy compares exactly: an upper-case value would
+    // silently never match.
+    if text.bytes().any(|byte| byte.is_ascii_uppercase()) {
+        return Err(format!("{text:?} must be lower-case hex"));
+    }
     match hex::decode(text) {
         Ok(bytes) if bytes.len() == length => Ok(()),
         Ok(bytes) => Err(format!("{text} is {} bytes, not {length}", bytes.len())),
@@ -311,9 +316,11 @@ fn check(field: Field, value: &Value) -> Result<(), String> {
     }
 }
 
+/// A PCR index as claims spell it: `0` to `23`, no sign or leading zero (`"04"` would name no
+/// claim, and a rule over it would hold vacuously).
 fn pcr_index(index: &str) -> Result<(), String> {
     match index.parse::<u8>() {
-        Ok(pcr) if pcr <= 23 => Ok(()),
+        Ok(pcr) if pcr <= 23 && pcr.to_string() == index => Ok(()),
         _ => Err(format!("PCR {index:?} is not 0 to 23")),
     }
 }
@@ -409,6 +416,21 @@ mod tests {
                 "tpm",
                 serde_json::json!({"event_digests": {"x": []}}),
                 "PCR \"x\" is not 0 to 23",
+            ),
+            (
+                "tpm",
+                serde_json::json!({"event_digests": {"04": []}}),
+                "PCR \"04\" is not 0 to 23",
+            ),
+            (
+                "tpm",
+                serde_json::json!({"pcrs": {"sha256": {"+7": []}}}),
+                "PCR \"+7\" is not 0 to 23",
+            ),
+            (
+                "snp",
+                serde_json::json!({"measurements": ["AB".repeat(48)]}),
+                "must be lower-case hex",
             ),
             ("sample", serde_json::json!({"min_svn": -1}), "non-negative"),
         ];

@@ -706,7 +706,7 @@ fn tpm_reference_values_pin_the_ak_the_logged_events_and_secure_boot() {
     assert_eq!(claims["event_log"]["secure_boot"], true);
     let pinned_all = json!({
         "pcrs": {"sha256": {"0": [pcr0]}},
-        "ak_keys": [ak.to_uppercase()],
+        "ak_keys": [ak],
         "event_digests": {"4": pcr4},
         "require_secure_boot": true,
     });
