@@ -392,6 +392,13 @@ impl Config {
                 verifier.url
             ));
         }
+        if let Some(id) = self.verifier.as_ref().and_then(|v| v.policy_id.as_deref())
+            && (id == "appraisal" || !warden_verifier::provenance::valid_reference_value_name(id))
+        {
+            return Err(format!(
+                "[verifier] policy_id {id:?} must be 1 to 128 of [A-Za-z0-9._-], not \"appraisal\""
+            ));
+        }
         if self.verifier.is_some() {
             // These feed the embedded verifier; with a remote one they would silently do nothing.
             let embedded_only = [
@@ -491,6 +498,12 @@ mod tests {
             std::fs::write(&path, format!("{base}{embedded}{}", remote("https://v:1"))).unwrap();
             let error = Config::load(&path).unwrap_err().to_string();
             assert!(error.contains("embedded verifier"), "{error}");
+        }
+        for bad in ["appraisal", "", "a/b"] {
+            let policy = format!("policy_id = \"{bad}\"\n");
+            std::fs::write(&path, format!("{base}{}{policy}", remote("https://v:1"))).unwrap();
+            let error = Config::load(&path).unwrap_err().to_string();
+            assert!(error.contains("policy_id"), "{error}");
         }
         // Registration is the KBS's protocol: it stays, and hands AKs to the service.
         let registering = "[tpm]\nek_ca_dir = \"ek-cas\"\n";

@@ -89,3 +89,15 @@ impl KbsError {
         }
     }
 }
+
+/// A failed call to the verifier service: its own refusal of the request becomes `refused`
+/// (the client's error), anything else means it is unavailable.
+pub(crate) fn remote_failure(
+    error: warden_verifier::service::ServiceError,
+    refused: fn(String) -> KbsError,
+) -> KbsError {
+    match error {
+        warden_verifier::service::ServiceError::Refused(detail) => refused(detail),
+        other => KbsError::VerifierUnavailable(other.to_string()),
+    }
+}

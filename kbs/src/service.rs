@@ -17,12 +17,10 @@ use warden_verifier::ear::{EarClaims, TokenContext, TokenSigner, TokenVerifier};
 use warden_verifier::provenance::{
     TrustedBuilderKeys, import_reference_values, valid_reference_value_name,
 };
-use warden_verifier::service::{
-    RemoteVerifier, ServiceError, TlsFiles, import_response, import_summary,
-};
+use warden_verifier::service::{RemoteVerifier, TlsFiles, import_response, import_summary};
 use warden_verifier::tee::tpm::trust::TpmTrust;
 
-use crate::tpm_registration::{Registrar, RegistrationSettings};
+use crate::tpm_registration::{Registrar, RegistrationSettings, hand_over_registered};
 use warden_verifier::{
     AppraisalRequest, Appraiser, ReferenceValues, VerifierRegistry, VerifierSettings,
     VerifierSources,
@@ -31,7 +29,7 @@ use warden_wire::{Attestation, Challenge, FlattenedJwe, Request, ResourcePath, T
 
 use crate::admin::{AdminAuth, AdminKey, Permission};
 use crate::config::Config;
-use crate::error::KbsError;
+use crate::error::{KbsError, remote_failure};
 use crate::keyfile;
 use crate::metrics::{Metrics, TeeLabels};
 use crate::protocol::{Authorization, Handshake, ProtocolConfig};
@@ -192,6 +190,9 @@ impl Kbs {
             provenance_keys: provenance_keys(config)?,
             remote: remote_verifier(config)?,
         };
+        if let Some(remote) = &settings.remote {
+            hand_over_registered(remote, &registered_aks_dir(config)).await;
+        }
         Self::new(
             settings,
             store,
@@ -606,17 +607,21 @@ impl Kbs {
         let policy = Appraiser::compile_policy(APPRAISAL_POLICY_NAME, source)
             .map_err(|e| KbsError::BadPolicy(e.to_string()))?;
         let _writes = self.admin_writes.lock().await;
+        let digest = policy.digest().to_owned();
+        // With a verifier service the policy lives there (under this KBS's policy id).
         if let Some(remote) = &self.remote {
-            remote
+            let label = remote
                 .set_appraisal_policy(source)
                 .await
                 .map_err(|e| remote_failure(e, KbsError::BadPolicy))?;
+            let id = label.split('@').next().unwrap_or_default().to_owned();
+            info!(admin = %who, %label, "appraisal policy replaced on the verifier service");
+            return Ok(json!({"id": id, "sha256": digest}));
         }
         self.store
             .put_policy(PolicyKind::Appraisal, APPRAISAL_POLICY_NAME, source)
             .await
             .map_err(internal)?;
-        let digest = policy.digest().to_owned();
         self.appraiser.set_policy(policy);
         info!(admin = %who, %digest, "appraisal policy replaced");
         Ok(json!({"id": APPRAISAL_POLICY_NAME, "sha256": digest}))
@@ -795,9 +800,9 @@ impl Kbs {
         let who = self.authorize(auth, Permission::WritePolicies, now)?;
         let deleted = if let Some(remote) = &self.remote {
             remote
-                .delete_reference_value(name)
+                .delete_reference_value(name, &who)
                 .await
-                .map_err(|e| KbsError::VerifierUnavailable(e.to_string()))?
+                .map_err(|e| remote_failure(e, KbsError::Malformed))?
         } else {
             let _writes = self.admin_writes.lock().await;
             let deleted = self
@@ -832,15 +837,6 @@ impl Kbs {
         }
         let stored = self.store.reference_values().await.map_err(internal)?;
         warden_verifier::reference::listing(&stored, now.unix_timestamp()).map_err(internal)
-    }
-}
-
-/// A failed call to the verifier service: its own refusal of the request becomes `refused`
-/// (the client's error), anything else means it is unavailable.
-fn remote_failure(error: ServiceError, refused: fn(String) -> KbsError) -> KbsError {
-    match error {
-        ServiceError::Refused(detail) => refused(detail),
-        other => KbsError::VerifierUnavailable(other.to_string()),
     }
 }
 

@@ -24,7 +24,7 @@ use base64::engine::general_purpose::STANDARD;
 use rand::RngCore as _;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
-use tracing::info;
+use tracing::{info, warn};
 use warden_verifier::tee::tpm::trust::{
     AkKey, Cert, KeyOrigin, OID_EK_CERTIFICATE, SharedTpmTrust, TpmTrust, chain_to_root, issued_by,
     registrable_ak,
@@ -37,7 +37,7 @@ use warden_wire::tpm::{KeyMaterial, PublicKey};
 
 use warden_verifier::service::RemoteVerifier;
 
-use crate::error::KbsError;
+use crate::error::{KbsError, remote_failure};
 use warden_verifier::collateral::write_atomically;
 
 pub const CHALLENGE_LIFETIME: time::Duration = time::Duration::minutes(2);
@@ -241,7 +241,7 @@ impl Registrar {
                 })?;
                 let registered = runtime
                     .block_on(service.register_tpm_ak(&entry.ak_public, ""))
-                    .map_err(|e| KbsError::VerifierUnavailable(e.to_string()))?;
+                    .map_err(|e| remote_failure(e, KbsError::Registration))?;
                 if registered != name {
                     return Err(KbsError::VerifierUnavailable(format!(
                         "the verifier service registered AK {registered} instead of {name}"
@@ -263,6 +263,44 @@ impl Registrar {
 
 fn acceptable_ak(ak_public: &[u8]) -> Result<PublicKey, KbsError> {
     registrable_ak(ak_public).map_err(refused)
+}
+
+/// With a verifier service: hands the AKs this KBS registered while it appraised itself (the
+/// `.tpmt` files in `dir`) to the service, so moving to a service loses no registration. Failures
+/// only warn: such a device can register again. Stops at the first sign the service is
+/// unreachable rather than waiting out each call.
+pub async fn hand_over_registered(service: &RemoteVerifier, dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut handed = 0;
+    for path in entries.flatten().map(|entry| entry.path()) {
+        if path.extension().is_none_or(|ext| ext != "tpmt") {
+            continue;
+        }
+        let outcome = match std::fs::read(&path) {
+            Ok(ak_public) => service
+                .register_tpm_ak(&ak_public, "registered with this KBS's embedded verifier")
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match outcome {
+            Ok(_) => handed += 1,
+            Err(error) => {
+                warn!(path = %path.display(), %error, "a registered AK was not handed to the verifier service: its device must register again");
+                if !error.contains("refused") {
+                    break;
+                }
+            }
+        }
+    }
+    if handed > 0 {
+        info!(
+            count = handed,
+            "AKs registered with the embedded verifier handed to the verifier service"
+        );
+    }
 }
 
 /// Writes the AK durably: a registration the client was told succeeded survives a crash.

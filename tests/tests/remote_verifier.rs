@@ -175,14 +175,24 @@ async fn the_service_refuses_clients_without_a_certificate_from_its_client_ca() 
     assert_eq!(entries["sample"]["set_by"], "client for alice");
     assert_eq!(entries["sample"]["source"], "rpc");
     assert_eq!(entries["sample"]["version"], 1);
-    // An AK the service cannot see came from a TPM is refused as the client's error.
+    // Without --accept-tpm-registrations no client may add an AK.
     let refused = after.register_tpm_ak(b"not a TPMT_PUBLIC", "").await;
     assert!(
-        matches!(refused, Err(ServiceError::Refused(ref detail)) if detail.contains("ak_public")),
+        matches!(refused, Err(ServiceError::Refused(ref detail)) if detail.contains("does not accept TPM AK registrations")),
         "{refused:?}"
     );
-    assert!(after.delete_reference_value("sample").await.unwrap());
-    assert!(!after.delete_reference_value("sample").await.unwrap());
+    assert!(
+        after
+            .delete_reference_value("sample", "alice")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !after
+            .delete_reference_value("sample", "alice")
+            .await
+            .unwrap()
+    );
 }
 
 #[test]

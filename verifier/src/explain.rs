@@ -305,9 +305,11 @@ fn compare_event_digests(
             .and_then(|log| log.get("replayed_pcrs"))
             .and_then(Value::as_array)
             .is_some_and(|replayed| {
-                replayed
-                    .iter()
-                    .any(|index| index.as_u64().is_some_and(|index| index.to_string() == *pcr))
+                replayed.iter().any(|index| {
+                    index
+                        .as_u64()
+                        .is_some_and(|index| index.to_string() == *pcr)
+                })
             });
         let (ok, detail) = match log {
             None => (false, "the evidence has no verified event log".to_owned()),
@@ -329,7 +331,10 @@ fn compare_event_digests(
                     .map(|digest| digest.as_str().unwrap_or_default())
                     .collect();
                 if unlisted.is_empty() {
-                    (true, format!("all {} events of PCR {pcr} are listed", events.len()))
+                    (
+                        true,
+                        format!("all {} events of PCR {pcr} are listed", events.len()),
+                    )
                 } else {
                     (
                         false,

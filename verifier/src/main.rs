@@ -178,8 +178,9 @@ struct ServeArgs {
     /// token-signing key. State files an older version kept here are moved into the store.
     #[arg(long)]
     state_dir: PathBuf,
-    /// The SQLite store of reference values and the appraisal policy (the KBS's store format;
-    /// may be the KBS's own file). Default: `<state-dir>/verifier.db`.
+    /// The SQLite store of reference values, appraisal policies and registered AKs (the KBS's
+    /// store format, but never a KBS's file: one holding sealed resources is refused).
+    /// Default: `<state-dir>/verifier.db`.
     #[arg(long)]
     sqlite: Option<PathBuf>,
     /// SNP collateral: VCEK/VLEK certificates and AMD CRLs (DER or PEM).
@@ -217,6 +218,11 @@ struct ServeArgs {
     /// `iss` of the service's EAR tokens.
     #[arg(long, default_value = "warden-verifier")]
     token_issuer: String,
+    /// Let clients register TPM AKs they proved by credential activation (a KBS with
+    /// `[tpm] ek_ca_dir` does). The service cannot check the activation: every client with a
+    /// certificate from --tls-client-ca is then trusted to have done it, for all clients.
+    #[arg(long)]
+    accept_tpm_registrations: bool,
     /// Fetch the VCEK of SNP evidence that comes without one from AMD KDS (or the KDS-compatible
     /// URL given) before appraising it, caching it in --snp-collateral-dir when set.
     #[arg(long, value_name = "URL", num_args = 0..=1, default_missing_value = AMD_KDS_URL)]
@@ -385,6 +391,12 @@ fn serve(args: &ServeArgs) -> Result<ExitCode, String> {
             .map_err(|e| e.to_string())
     })?;
     let mut service = service.with_builder_keys(builder_keys).with_signer(signer);
+    if args.accept_tpm_registrations {
+        tracing::warn!(
+            "TPM AK registrations accepted from every client of this service: each is trusted to have done the credential activation"
+        );
+        service = service.accepting_tpm_registrations();
+    }
     if prefetcher.enabled() {
         service = service.with_prefetcher(prefetcher);
     }
@@ -473,7 +485,7 @@ fn reference_values(args: &RvArgs) -> Result<ExitCode, String> {
                 },
                 Err(e) => Err(e.to_string()),
             },
-            RvCommand::Rm { name } => match service.delete_reference_value(name).await {
+            RvCommand::Rm { name } => match service.delete_reference_value(name, "").await {
                 Ok(true) => Ok(ExitCode::SUCCESS),
                 Ok(false) => refused(format!("no reference value named {name:?}")),
                 Err(e) => Err(e.to_string()),

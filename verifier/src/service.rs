@@ -211,6 +211,8 @@ pub struct VerifierService {
     prefetcher: Option<Prefetcher>,
     /// Appraisal policies set under an id (`Appraise.policy_id`); the default is the appraiser's.
     named_policies: std::sync::RwLock<BTreeMap<String, Arc<RegoPolicy>>>,
+    /// Whether clients may add TPM AKs (`RegisterTpmAk`); off unless the operator says so.
+    accept_tpm_registrations: bool,
 }
 
 /// Where the service reads the time: the wall clock, or a fixed time to replay evidence at.
@@ -226,6 +228,13 @@ impl VerifierService {
         store: Store,
         tpm_trust: Arc<SharedTpmTrust>,
     ) -> Result<Self, ServiceError> {
+        // A KBS's store (sealed secrets, its own policies and values) is not the service's.
+        if !store.list_resources().await?.is_empty() {
+            return Err(ServiceError::Call(
+                "the store holds a KBS's sealed resources: give the verifier service its own store"
+                    .into(),
+            ));
+        }
         let registered = store.registered_aks().await?;
         tpm_trust
             .update(|trust| {
@@ -261,6 +270,7 @@ impl VerifierService {
             clock: Arc::new(OffsetDateTime::now_utc),
             prefetcher: None,
             named_policies: std::sync::RwLock::new(named_policies),
+            accept_tpm_registrations: false,
         })
     }
 
@@ -276,6 +286,13 @@ impl VerifierService {
             .get(id)
             .cloned()
             .ok_or_else(|| GrpcStatus::not_found(format!("no appraisal policy named {id:?}")))
+    }
+
+    /// Lets clients register TPM AKs they proved by credential activation (`RegisterTpmAk`): every
+    /// client with a certificate from the client CA is then trusted to have done it.
+    pub fn accepting_tpm_registrations(mut self) -> Self {
+        self.accept_tpm_registrations = true;
+        self
     }
 
     /// Fetches the collateral evidence needs (AMD KDS, Intel PCS) before appraising it; the
@@ -534,7 +551,7 @@ impl VerifierRpc for VerifierService {
         &self,
         request: Request<proto::DeleteReferenceValueRequest>,
     ) -> Result<Response<proto::DeleteReferenceValueResponse>, GrpcStatus> {
-        let deleted_by = caller(&request, "");
+        let deleted_by = caller(&request, &request.get_ref().on_behalf_of);
         let name = request.into_inner().name;
         let deleted = {
             let _writes = self.writes.lock().await;
@@ -646,6 +663,11 @@ impl VerifierRpc for VerifierService {
         &self,
         request: Request<proto::RegisterTpmAkRequest>,
     ) -> Result<Response<proto::RegisterTpmAkResponse>, GrpcStatus> {
+        if !self.accept_tpm_registrations {
+            return Err(GrpcStatus::permission_denied(
+                "this verifier service does not accept TPM AK registrations (serve --accept-tpm-registrations)",
+            ));
+        }
         let registered_by = caller(&request, &request.get_ref().on_behalf_of);
         let ak_public = request.into_inner().ak_public;
         let ak = registrable_ak(&ak_public).map_err(invalid)?;
@@ -774,6 +796,18 @@ impl RemoteVerifier {
         })
     }
 
+    /// With a policy id, a result or a set naming another policy is an error: a service that
+    /// ignored the id (e.g. one predating it) must not be taken to have applied it.
+    fn check_policy_label(&self, label: &str) -> Result<(), ServiceError> {
+        if names_policy(label, &self.policy_id) {
+            return Ok(());
+        }
+        Err(ServiceError::Call(format!(
+            "the service used policy {label} instead of {:?}",
+            self.policy_id
+        )))
+    }
+
     /// Appraises with, and sets, the service's policy `id` instead of its default one.
     pub fn with_policy_id(mut self, id: &str) -> Self {
         self.policy_id = id.to_owned();
@@ -784,7 +818,8 @@ impl RemoteVerifier {
         match error.code() {
             tonic::Code::InvalidArgument
             | tonic::Code::FailedPrecondition
-            | tonic::Code::NotFound => ServiceError::Refused(error.message().to_owned()),
+            | tonic::Code::NotFound
+            | tonic::Code::PermissionDenied => ServiceError::Refused(error.message().to_owned()),
             code => ServiceError::Call(format!("{code:?}: {}", error.message())),
         }
     }
@@ -852,7 +887,11 @@ impl RemoteVerifier {
         let trace = serde_json::from_str(&response.trace_json)
             .map_err(|e| ServiceError::Call(format!("trace_json: {e}")))?;
         let outcome = match response.outcome {
-            Some(proto::appraise_response::Outcome::Result(result)) => Ok(from_proto(result)?),
+            Some(proto::appraise_response::Outcome::Result(result)) => {
+                let result = from_proto(result)?;
+                self.check_policy_label(&result.policy_id)?;
+                Ok(result)
+            }
             Some(proto::appraise_response::Outcome::Refusal(refusal)) => {
                 Err(Rejection::Remote(refusal.message))
             }
@@ -894,11 +933,18 @@ impl RemoteVerifier {
         Ok(())
     }
 
-    pub async fn delete_reference_value(&self, name: &str) -> Result<bool, ServiceError> {
+    pub async fn delete_reference_value(
+        &self,
+        name: &str,
+        on_behalf_of: &str,
+    ) -> Result<bool, ServiceError> {
         Ok(self
             .client
             .clone()
-            .delete_reference_value(proto::DeleteReferenceValueRequest { name: name.into() })
+            .delete_reference_value(proto::DeleteReferenceValueRequest {
+                name: name.into(),
+                on_behalf_of: on_behalf_of.into(),
+            })
             .await
             .map_err(Self::failed)?
             .into_inner()
@@ -957,6 +1003,7 @@ impl RemoteVerifier {
             .map_err(Self::failed)?
             .into_inner()
             .policy_id)
+        .and_then(|label| self.check_policy_label(&label).map(|()| label))
     }
 
     /// Asks the service to trust an AK this client proved by credential activation; returns
@@ -1002,6 +1049,11 @@ impl RemoteVerifier {
             .into_inner()
             .status)
     }
+}
+
+/// Whether `label` (`<id>@sha256:<digest>`) is of policy `id`; any label for the default (empty).
+fn names_policy(label: &str, id: &str) -> bool {
+    id.is_empty() || label.starts_with(&format!("{id}@sha256:"))
 }
 
 /// Rebuilds a result from the wire; anything unreadable is an error, never a guess.
@@ -1096,6 +1148,28 @@ mod tests {
             let compiled = Appraiser::compile_policy(APPRAISAL_POLICY_NAME, &policy).unwrap();
             compiled.digest().to_owned()
         });
+    }
+
+    #[test]
+    fn a_result_must_name_the_policy_the_client_asked_for() {
+        assert!(names_policy("build-farm@sha256:ab", "build-farm"));
+        assert!(names_policy("default@sha256:ab", ""));
+        assert!(!names_policy("default@sha256:ab", "build-farm"));
+        assert!(!names_policy("build-farm-2@sha256:ab", "build-farm"));
+    }
+
+    #[tokio::test]
+    async fn a_kbs_store_holding_sealed_resources_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("warden.db"))
+            .await
+            .unwrap();
+        store.put_resource("a/b/c", b"sealed").await.unwrap();
+        let error = VerifierService::open(appraiser(), store, Default::default())
+            .await
+            .err()
+            .expect("refused");
+        assert!(error.to_string().contains("sealed resources"), "{error}");
     }
 
     #[tokio::test]

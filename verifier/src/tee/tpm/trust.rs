@@ -212,12 +212,9 @@ impl CollateralSet for TpmTrust {
 /// Longest certificate path tried (leaf, intermediates, root).
 const MAX_CHAIN_DEPTH: usize = 6;
 
-/// Builds a path from `leaf` (called `label` in messages) to one of `trust`'s roots, through the
-/// certificates `sent` with the evidence and `trust`'s intermediates, every certificate valid at
-/// `at`. `issued(cert, ca)` says whether `ca` signed `cert` (callers cache it). Returns the
-/// root's name. Shared by AK certificates (verifier) and EK certificates (KBS registration).
-/// Whether `ak_public` (a `TPMT_PUBLIC`) may be registered as an AK: one a TPM can only have made itself: restricted, fixedTPM and fixedParent signing key
-/// (a key loaded from outside with its private part must have fixedTPM clear), named with
+/// Whether `ak_public` (a `TPMT_PUBLIC`) may be registered as an AK: one a TPM can only have
+/// made itself: restricted, fixedTPM and fixedParent signing key (a key loaded from outside
+/// with its private part must have fixedTPM clear), named with
 /// SHA-256, and with an empty authPolicy. A public-only key loaded with `TPM2_LoadExternal` may
 /// carry any attributes, but without a policy it has no authorisation that
 /// `TPM2_ActivateCredential` could accept for it.
@@ -242,6 +239,10 @@ pub fn registrable_ak(ak_public: &[u8]) -> Result<PublicKey, String> {
     Ok(ak)
 }
 
+/// Builds a path from `leaf` (called `label` in messages) to one of `trust`'s roots, through the
+/// certificates `sent` with the evidence and `trust`'s intermediates, every certificate valid at
+/// `at`. `issued(cert, ca)` says whether `ca` signed `cert` (callers cache it). Returns the
+/// root's name. Shared by AK certificates (verifier) and EK certificates (KBS registration).
 pub fn chain_to_root(
     trust: &TpmTrust,
     leaf: &Cert,
