@@ -266,9 +266,11 @@ fn acceptable_ak(ak_public: &[u8]) -> Result<PublicKey, KbsError> {
 }
 
 /// With a verifier service: hands the AKs this KBS registered while it appraised itself (the
-/// `.tpmt` files in `dir`) to the service, so moving to a service loses no registration. Failures
-/// only warn: such a device can register again. Stops at the first sign the service is
-/// unreachable rather than waiting out each call.
+/// `.tpmt` files in `dir`) to the service, so moving to a service loses no registration. Each
+/// handed-over file is renamed `.tpmt.handed-over`, so it is handed over once: an AK the
+/// operator later revokes on the service stays revoked across KBS restarts. Failures only warn
+/// (such a device can register again); stops at the first sign the service is unreachable
+/// rather than waiting out each call.
 pub async fn hand_over_registered(service: &RemoteVerifier, dir: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
@@ -285,8 +287,13 @@ pub async fn hand_over_registered(service: &RemoteVerifier, dir: &Path) {
                 .map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         };
+        let outcome = outcome.and_then(|_| {
+            let mut done = path.as_os_str().to_owned();
+            done.push(".handed-over");
+            std::fs::rename(&path, done).map_err(|e| e.to_string())
+        });
         match outcome {
-            Ok(_) => handed += 1,
+            Ok(()) => handed += 1,
             Err(error) => {
                 warn!(path = %path.display(), %error, "a registered AK was not handed to the verifier service: its device must register again");
                 if !error.contains("refused") {

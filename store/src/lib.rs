@@ -66,6 +66,16 @@ pub struct StoredReferenceValue {
     pub origin: ReferenceValueOrigin,
 }
 
+/// A TPM AK the verifier service was asked to trust (`RegisterTpmAk`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisteredAk {
+    /// TPM name, hex.
+    pub name: String,
+    /// Unix seconds.
+    pub registered_at: i64,
+    pub registered_by: String,
+}
+
 #[derive(Clone)]
 pub struct Store {
     pool: SqlitePool,
@@ -332,6 +342,32 @@ impl Store {
         Ok(())
     }
 
+    /// Forgets a registered AK; its `TPMT_PUBLIC` when there was one.
+    pub async fn delete_registered_ak(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let row = sqlx::query("DELETE FROM registered_aks WHERE name = ?1 RETURNING public")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|row| row.get(0)))
+    }
+
+    /// Every registered AK with when and by whom it was registered.
+    pub async fn registered_ak_entries(&self) -> Result<Vec<RegisteredAk>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT name, registered_at, registered_by FROM registered_aks ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| RegisteredAk {
+                name: row.get(0),
+                registered_at: row.get(1),
+                registered_by: row.get(2),
+            })
+            .collect())
+    }
+
     /// Every registered AK as `(name, TPMT_PUBLIC)`.
     pub async fn registered_aks(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         let rows = sqlx::query("SELECT name, public FROM registered_aks ORDER BY name")
@@ -410,6 +446,15 @@ mod tests {
             store.registered_aks().await.unwrap(),
             vec![("000b01".to_owned(), b"tpmt2".to_vec())]
         );
+        assert_eq!(
+            store.registered_ak_entries().await.unwrap()[0].registered_by,
+            "kbs"
+        );
+        assert_eq!(
+            store.delete_registered_ak("000b01").await.unwrap(),
+            Some(b"tpmt2".to_vec())
+        );
+        assert_eq!(store.delete_registered_ak("000b01").await.unwrap(), None);
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(
             std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,

@@ -201,6 +201,32 @@ fn register_fetch_and_be_refused(remote: bool) {
         submod["ear.veraison.annotated-evidence"]["tpm"]["ak"]["trust"],
         "registered"
     );
+
+    // On the service, an operator lists the registered AKs and revokes this one: from then on
+    // its quotes are refused.
+    if let Some(verifier) = &kbs.verifier {
+        let pki = kbs.dir.path().join("pki");
+        let tpm_ak = |args: &[&str]| {
+            std::process::Command::new(warden_tests::binary("warden-verifier"))
+                .args(["tpm-ak", "--server", &verifier.url, "--tls-cert"])
+                .arg(pki.join("client.pem"))
+                .arg("--tls-key")
+                .arg(pki.join("client.key"))
+                .arg("--tls-ca")
+                .arg(pki.join("ca.pem"))
+                .args(args)
+                .output()
+                .unwrap()
+        };
+        let listed: Value = serde_json::from_slice(&tpm_ak(&["list"]).stdout).unwrap();
+        assert_eq!(listed[0]["name"], ak_name, "{listed}");
+        assert_eq!(listed[0]["registered_by"], "client");
+        assert!(tpm_ak(&["rm", &ak_name]).status.success());
+        assert_eq!(tpm_ak(&["rm", &ak_name]).status.code(), Some(1));
+        let output = agent(&kbs, &tpm, &ak_file, &["attest"]);
+        expect_exit(&output, 1, &kbs, &tpm);
+        assert!(String::from_utf8_lossy(&output.stderr).contains("ak_trust"));
+    }
 }
 
 /// A KBS moved from its embedded verifier to a verifier service hands the AKs registered so far

@@ -56,6 +56,24 @@ enum Command {
     Rv(RvArgs),
     /// Manage the appraisal policies of a running verifier service (over mutual TLS).
     Policy(PolicyArgs),
+    /// List or revoke the TPM AKs clients registered with a running verifier service.
+    TpmAk(TpmAkArgs),
+}
+
+#[derive(clap::Args)]
+struct TpmAkArgs {
+    #[command(flatten)]
+    connection: ServiceConnection,
+    #[command(subcommand)]
+    command: TpmAkCommand,
+}
+
+#[derive(Subcommand)]
+enum TpmAkCommand {
+    /// Every registered AK: TPM name, when and by whom.
+    List,
+    /// Stop trusting the AK with this TPM name (hex); appraisals refuse it at once.
+    Rm { name: String },
 }
 
 #[derive(clap::Args)]
@@ -318,6 +336,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => finish(serve(&args)),
         Command::Rv(args) => finish(reference_values(&args)),
         Command::Policy(args) => finish(appraisal_policies(&args)),
+        Command::TpmAk(args) => finish(tpm_aks(&args)),
     }
 }
 
@@ -444,6 +463,35 @@ fn appraisal_policies(args: &PolicyArgs) -> Result<ExitCode, String> {
                     .map_err(|e| e.to_string())?;
                 print_json(&json!({"default": listed.default_policy, "named": listed.named}))
             }
+        }
+    })
+}
+
+/// `tpm-ak`: one call to the service. Revoking an unknown AK exits 1.
+fn tpm_aks(args: &TpmAkArgs) -> Result<ExitCode, String> {
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let service = args.connection.connect()?;
+        match &args.command {
+            TpmAkCommand::List => {
+                let aks = service.list_tpm_aks().await.map_err(|e| e.to_string())?;
+                let listed: Vec<Value> = aks
+                    .into_iter()
+                    .map(|ak| {
+                        json!({
+                            "name": ak.ak_name,
+                            "registered": warden_verifier::tee::rfc3339(ak.registered_unix),
+                            "registered_by": ak.registered_by,
+                        })
+                    })
+                    .collect();
+                print_json(&Value::Array(listed))
+            }
+            TpmAkCommand::Rm { name } => match service.revoke_tpm_ak(name, "").await {
+                Ok(true) => Ok(ExitCode::SUCCESS),
+                Ok(false) => refused(format!("no registered AK named {name:?}")),
+                Err(e) => Err(e.to_string()),
+            },
         }
     })
 }

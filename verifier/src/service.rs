@@ -685,6 +685,47 @@ impl VerifierRpc for VerifierService {
         Ok(Response::new(proto::RegisterTpmAkResponse { ak_name }))
     }
 
+    async fn list_tpm_aks(
+        &self,
+        _request: Request<proto::ListTpmAksRequest>,
+    ) -> Result<Response<proto::ListTpmAksResponse>, GrpcStatus> {
+        let aks = self
+            .store
+            .registered_ak_entries()
+            .await
+            .map_err(store_failed)?
+            .into_iter()
+            .map(|ak| proto::RegisteredTpmAk {
+                ak_name: ak.name,
+                registered_unix: ak.registered_at,
+                registered_by: ak.registered_by,
+            })
+            .collect();
+        Ok(Response::new(proto::ListTpmAksResponse { aks }))
+    }
+
+    async fn revoke_tpm_ak(
+        &self,
+        request: Request<proto::RevokeTpmAkRequest>,
+    ) -> Result<Response<proto::RevokeTpmAkResponse>, GrpcStatus> {
+        let revoked_by = caller(&request, &request.get_ref().on_behalf_of);
+        let ak_name = request.into_inner().ak_name;
+        let _writes = self.writes.lock().await;
+        let Some(ak_public) = self
+            .store
+            .delete_registered_ak(&ak_name)
+            .await
+            .map_err(store_failed)?
+        else {
+            return Ok(Response::new(proto::RevokeTpmAkResponse { revoked: false }));
+        };
+        self.tpm_trust
+            .update(|trust| trust.remove_registered_key(&ak_public).map(drop))
+            .map_err(GrpcStatus::internal)?;
+        info!(%ak_name, %revoked_by, "TPM AK revoked");
+        Ok(Response::new(proto::RevokeTpmAkResponse { revoked: true }))
+    }
+
     async fn health(
         &self,
         _request: Request<proto::HealthRequest>,
@@ -1024,6 +1065,37 @@ impl RemoteVerifier {
             .map_err(Self::failed)?
             .into_inner()
             .ak_name)
+    }
+
+    /// The AKs the service trusts because a client registered them.
+    pub async fn list_tpm_aks(&self) -> Result<Vec<proto::RegisteredTpmAk>, ServiceError> {
+        Ok(self
+            .client
+            .clone()
+            .list_tpm_aks(proto::ListTpmAksRequest {})
+            .await
+            .map_err(Self::failed)?
+            .into_inner()
+            .aks)
+    }
+
+    /// Stops trusting a registered AK (by TPM name, hex); whether there was one.
+    pub async fn revoke_tpm_ak(
+        &self,
+        ak_name: &str,
+        on_behalf_of: &str,
+    ) -> Result<bool, ServiceError> {
+        Ok(self
+            .client
+            .clone()
+            .revoke_tpm_ak(proto::RevokeTpmAkRequest {
+                ak_name: ak_name.into(),
+                on_behalf_of: on_behalf_of.into(),
+            })
+            .await
+            .map_err(Self::failed)?
+            .into_inner()
+            .revoked)
     }
 
     /// The default policy's and each named policy's `<id>@sha256:<digest>`.

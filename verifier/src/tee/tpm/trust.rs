@@ -174,6 +174,17 @@ impl TpmTrust {
         Ok(())
     }
 
+    /// Stops trusting a key registered by credential activation (`bytes` as for
+    /// [`TpmTrust::add_key`]); a key the operator pinned stays. Whether one was removed.
+    pub fn remove_registered_key(&mut self, bytes: &[u8]) -> Result<bool, String> {
+        let key = AkKey::from_bytes(bytes)?;
+        if self.keys.get(&key.spki_sha256) == Some(&KeyOrigin::Registered) {
+            self.keys.remove(&key.spki_sha256);
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
     pub fn key_origin(&self, key: &AkKey) -> Option<KeyOrigin> {
         self.keys.get(&key.spki_sha256).copied()
     }
