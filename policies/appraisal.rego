@@ -168,6 +168,8 @@ logged_events_allowed if not reference.event_digests
 logged_events_allowed if {
 	log := input.claims.event_log
 	every pcr, allowed in reference.event_digests {
+		# Canonical indexes only ("04" would name no logged events and hold vacuously).
+		format_int(to_number(pcr), 10) == pcr
 		to_number(pcr) in log.replayed_pcrs
 		every event in object.get(log.pcr_events, pcr, []) {
 			event.digest in allowed

@@ -499,7 +499,7 @@ mod tests {
             let error = Config::load(&path).unwrap_err().to_string();
             assert!(error.contains("embedded verifier"), "{error}");
         }
-        for bad in ["appraisal", "", "a/b"] {
+        for bad in ["appraisal", "default", "", "a/b"] {
             let policy = format!("policy_id = \"{bad}\"\n");
             std::fs::write(&path, format!("{base}{}{policy}", remote("https://v:1"))).unwrap();
             let error = Config::load(&path).unwrap_err().to_string();

@@ -91,7 +91,8 @@ impl KbsError {
 }
 
 /// A failed call to the verifier service: its own refusal of the request becomes `refused`
-/// (the client's error), anything else means it is unavailable.
+/// (the client's error); anything else — unreachable, or a call the service does not allow this
+/// KBS (its operator's to fix) — means it is unavailable.
 pub(crate) fn remote_failure(
     error: warden_verifier::service::ServiceError,
     refused: fn(String) -> KbsError,

@@ -614,9 +614,10 @@ impl Kbs {
                 .set_appraisal_policy(source)
                 .await
                 .map_err(|e| remote_failure(e, KbsError::BadPolicy))?;
-            let id = label.split('@').next().unwrap_or_default().to_owned();
+            // `<id>@sha256:<digest>`, as the service compiled it.
+            let (id, service_digest) = label.split_once("@sha256:").unwrap_or((&label, ""));
             info!(admin = %who, %label, "appraisal policy replaced on the verifier service");
-            return Ok(json!({"id": id, "sha256": digest}));
+            return Ok(json!({"id": id, "sha256": service_digest}));
         }
         self.store
             .put_policy(PolicyKind::Appraisal, APPRAISAL_POLICY_NAME, source)

@@ -35,7 +35,7 @@ use warden_wire::tpm::registration::{
 };
 use warden_wire::tpm::{KeyMaterial, PublicKey};
 
-use warden_verifier::service::RemoteVerifier;
+use warden_verifier::service::{RemoteVerifier, ServiceError};
 
 use crate::error::{KbsError, remote_failure};
 use warden_verifier::collateral::write_atomically;
@@ -280,25 +280,32 @@ pub async fn hand_over_registered(service: &RemoteVerifier, dir: &Path) {
         if path.extension().is_none_or(|ext| ext != "tpmt") {
             continue;
         }
-        let outcome = match std::fs::read(&path) {
-            Ok(ak_public) => service
-                .register_tpm_ak(&ak_public, "registered with this KBS's embedded verifier")
-                .await
-                .map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        };
-        let outcome = outcome.and_then(|_| {
-            let mut done = path.as_os_str().to_owned();
-            done.push(".handed-over");
-            std::fs::rename(&path, done).map_err(|e| e.to_string())
-        });
-        match outcome {
-            Ok(()) => handed += 1,
+        let ak_public = match std::fs::read(&path) {
+            Ok(ak_public) => ak_public,
             Err(error) => {
-                warn!(path = %path.display(), %error, "a registered AK was not handed to the verifier service: its device must register again");
-                if !error.contains("refused") {
-                    break;
+                warn!(path = %path.display(), %error, "a registered AK could not be read");
+                continue;
+            }
+        };
+        match service
+            .register_tpm_ak(&ak_public, "registered with this KBS's embedded verifier")
+            .await
+        {
+            Ok(_) => {
+                handed += 1;
+                let mut done = path.as_os_str().to_owned();
+                done.push(".handed-over");
+                if let Err(error) = std::fs::rename(&path, done) {
+                    warn!(path = %path.display(), %error, "a handed-over AK could not be marked: it is handed over again at the next start (a revoked one stays refused)");
                 }
+            }
+            // Refused for this AK (e.g. revoked): the others may still go.
+            Err(ServiceError::Refused(error)) => {
+                warn!(path = %path.display(), %error, "the verifier service refused a registered AK: its device must register again");
+            }
+            Err(error) => {
+                warn!(%error, "registered AKs not handed to the verifier service (unreachable or not accepting registrations); retried at the next start");
+                break;
             }
         }
     }

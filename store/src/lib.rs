@@ -86,6 +86,7 @@ const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS policies (kind TEXT NOT NULL, name TEXT NOT NULL, source TEXT NOT NULL, updated_at INTEGER NOT NULL, PRIMARY KEY (kind, name))",
     "CREATE TABLE IF NOT EXISTS reference_values (name TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS registered_aks (name TEXT PRIMARY KEY, public BLOB NOT NULL, registered_at INTEGER NOT NULL, registered_by TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS revoked_aks (name TEXT PRIMARY KEY, revoked_at INTEGER NOT NULL, revoked_by TEXT NOT NULL)",
 ];
 
 /// Columns added after the first release, each with the statement that adds it: a store
@@ -342,13 +343,41 @@ impl Store {
         Ok(())
     }
 
-    /// Forgets a registered AK; its `TPMT_PUBLIC` when there was one.
-    pub async fn delete_registered_ak(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    /// Revokes a registered AK for good: forgets it and records the revocation, in one
+    /// transaction; its `TPMT_PUBLIC` when it was registered (nothing changes otherwise).
+    pub async fn revoke_registered_ak(
+        &self,
+        name: &str,
+        revoked_by: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut transaction = self.pool.begin().await?;
         let row = sqlx::query("DELETE FROM registered_aks WHERE name = ?1 RETURNING public")
             .bind(name)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *transaction)
             .await?;
-        Ok(row.map(|row| row.get(0)))
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        sqlx::query(
+            "INSERT INTO revoked_aks (name, revoked_at, revoked_by) VALUES (?1, ?2, ?3)
+             ON CONFLICT(name) DO UPDATE SET revoked_at = excluded.revoked_at, revoked_by = excluded.revoked_by",
+        )
+        .bind(name)
+        .bind(unix_now())
+        .bind(revoked_by)
+        .execute(&mut *transaction)
+        .await?;
+        transaction.commit().await?;
+        Ok(Some(row.get(0)))
+    }
+
+    /// Whether the AK named `name` was revoked (it may not be registered again).
+    pub async fn is_revoked_ak(&self, name: &str) -> Result<bool, StoreError> {
+        Ok(sqlx::query("SELECT 1 FROM revoked_aks WHERE name = ?1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?
+            .is_some())
     }
 
     /// Every registered AK with when and by whom it was registered.
@@ -450,11 +479,17 @@ mod tests {
             store.registered_ak_entries().await.unwrap()[0].registered_by,
             "kbs"
         );
+        assert!(!store.is_revoked_ak("000b01").await.unwrap());
         assert_eq!(
-            store.delete_registered_ak("000b01").await.unwrap(),
+            store.revoke_registered_ak("000b01", "ops").await.unwrap(),
             Some(b"tpmt2".to_vec())
         );
-        assert_eq!(store.delete_registered_ak("000b01").await.unwrap(), None);
+        assert_eq!(
+            store.revoke_registered_ak("000b01", "ops").await.unwrap(),
+            None
+        );
+        assert!(store.is_revoked_ak("000b01").await.unwrap());
+        assert!(store.registered_aks().await.unwrap().is_empty());
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(
             std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,

@@ -204,11 +204,11 @@ fn register_fetch_and_be_refused(remote: bool) {
 
     // On the service, an operator lists the registered AKs and revokes this one: from then on
     // its quotes are refused.
-    if let Some(verifier) = &kbs.verifier {
+    if let Some(url) = kbs.verifier.as_ref().map(|verifier| verifier.url.clone()) {
         let pki = kbs.dir.path().join("pki");
         let tpm_ak = |args: &[&str]| {
             std::process::Command::new(warden_tests::binary("warden-verifier"))
-                .args(["tpm-ak", "--server", &verifier.url, "--tls-cert"])
+                .args(["tpm-ak", "--server", &url, "--tls-cert"])
                 .arg(pki.join("client.pem"))
                 .arg("--tls-key")
                 .arg(pki.join("client.key"))
@@ -226,6 +226,16 @@ fn register_fetch_and_be_refused(remote: bool) {
         let output = agent(&kbs, &tpm, &ak_file, &["attest"]);
         expect_exit(&output, 1, &kbs, &tpm);
         assert!(String::from_utf8_lossy(&output.stderr).contains("ak_trust"));
+        // For good: not back after a restart of the service, and not registrable again.
+        let verifier = kbs.verifier.as_mut().unwrap();
+        verifier.restart();
+        let output = agent(&kbs, &tpm, &ak_file, &["attest"]);
+        expect_exit(&output, 1, &kbs, &tpm);
+        assert!(String::from_utf8_lossy(&output.stderr).contains("ak_trust"));
+        let output = agent(&kbs, &tpm, &ak_file, &["tpm-register"]);
+        expect_exit(&output, 1, &kbs, &tpm);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("was revoked"), "{stderr}");
     }
 }
 

@@ -178,7 +178,7 @@ async fn the_service_refuses_clients_without_a_certificate_from_its_client_ca() 
     // Without --accept-tpm-registrations no client may add an AK.
     let refused = after.register_tpm_ak(b"not a TPMT_PUBLIC", "").await;
     assert!(
-        matches!(refused, Err(ServiceError::Refused(ref detail)) if detail.contains("does not accept TPM AK registrations")),
+        matches!(refused, Err(ServiceError::Forbidden(ref detail)) if detail.contains("does not accept TPM AK registrations")),
         "{refused:?}"
     );
     assert!(

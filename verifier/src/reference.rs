@@ -66,12 +66,19 @@ impl ReferenceValues {
     }
 
     /// The in-memory index of stored values (the KBS and the verifier service load it at start
-    /// and after every change). A stored value that is not JSON is an error, never skipped.
+    /// and after every change). A stored value that is not JSON is an error, never skipped. One
+    /// that its TEE's schema refuses (stored before a rule existed, e.g. upper-case hex) is left
+    /// out, loudly: with no value under its TEE's name nothing of that TEE is affirmed, whereas
+    /// using it could let a key that never matches lift a restriction.
     pub fn from_stored(stored: &[StoredReferenceValue]) -> Result<Self, String> {
         let mut values = Self::default();
         for entry in stored {
             let value: Value = serde_json::from_str(&entry.value_json)
                 .map_err(|e| format!("stored reference value {}: {e}", entry.name))?;
+            if let Err(error) = validate(&entry.name, &value) {
+                tracing::error!(name = %entry.name, %error, "stored reference value refused by its schema and NOT used: set it again");
+                continue;
+            }
             values.insert(entry.name.clone(), value, entry.origin.expires_at);
         }
         Ok(values)
@@ -328,6 +335,35 @@ fn pcr_index(index: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stored_values_their_schema_now_refuses_are_left_out() {
+        let stored = |name: &str, value: Value| StoredReferenceValue {
+            name: name.into(),
+            value_json: value.to_string(),
+            updated_at: 0,
+            version: 1,
+            origin: warden_store::ReferenceValueOrigin {
+                source: "api".into(),
+                set_by: String::new(),
+                provenance_sha256: None,
+                expires_at: None,
+            },
+        };
+        let values = ReferenceValues::from_stored(&[
+            stored(
+                "tpm",
+                serde_json::json!({"pcrs": {}, "event_digests": {"04": []}}),
+            ),
+            stored(
+                "snp",
+                serde_json::json!({"measurements": ["AB".repeat(48)]}),
+            ),
+            stored("sample", serde_json::json!({"min_svn": 1})),
+        ])
+        .unwrap();
+        assert_eq!(values.names().collect::<Vec<_>>(), ["sample"]);
+    }
 
     #[test]
     fn tee_named_values_are_checked_against_their_schema_and_others_are_free() {

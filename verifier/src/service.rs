@@ -35,7 +35,7 @@ use crate::provenance::{
     valid_reference_value_name,
 };
 use crate::reference::ReferenceValues;
-use crate::tee::tpm::trust::{KeyOrigin, SharedTpmTrust, registrable_ak};
+use crate::tee::tpm::trust::{AkKey, KeyOrigin, SharedTpmTrust, registrable_ak};
 use crate::tee::{ExpectedBinding, Rejection, Tee, rfc3339};
 use warden_store::{PolicyKind, ReferenceValueOrigin, Store, StoreError};
 use warden_wire::InitData;
@@ -49,6 +49,15 @@ const LEGACY_REFERENCE_VALUES_FILE: &str = "reference-values.json";
 const LEGACY_POLICY_FILE: &str = "appraisal.rego";
 /// Name of the appraisal policy in the store.
 const APPRAISAL_POLICY_NAME: &str = "appraisal";
+
+/// Ids a named policy may not take: the stored default's and the shipped default's, which label
+/// results of the default policy (a client naming one could not tell it was ignored).
+pub const RESERVED_POLICY_IDS: [&str; 2] = [APPRAISAL_POLICY_NAME, "default"];
+
+/// Whether `id` may name an appraisal policy: 1 to 128 of `[A-Za-z0-9._-]`, not reserved.
+pub fn valid_policy_id(id: &str) -> bool {
+    !RESERVED_POLICY_IDS.contains(&id) && valid_reference_value_name(id)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
@@ -69,6 +78,10 @@ pub enum ServiceError {
     /// the caller's fault, not the service's unavailability.
     #[error("the verifier service refused: {0}")]
     Refused(String),
+    /// The service does not allow this client the call (e.g. AK registration not enabled): the
+    /// operator's to fix, not the caller's.
+    #[error("the verifier service does not allow it: {0}")]
+    Forbidden(String),
 }
 
 /// PEM files for one side of a mutual-TLS connection.
@@ -611,14 +624,13 @@ impl VerifierRpc for VerifierService {
         let request = request.into_inner();
         let id = if request.policy_id.is_empty() {
             APPRAISAL_POLICY_NAME
-        } else if request.policy_id != APPRAISAL_POLICY_NAME
-            && valid_reference_value_name(&request.policy_id)
-        {
+        } else if valid_policy_id(&request.policy_id) {
             request.policy_id.as_str()
         } else {
             return Err(invalid(format!(
-                "invalid appraisal policy id {:?} (1 to 128 of [A-Za-z0-9._-], not {APPRAISAL_POLICY_NAME:?})",
-                request.policy_id
+                "invalid appraisal policy id {:?} (1 to 128 of [A-Za-z0-9._-], not {})",
+                request.policy_id,
+                RESERVED_POLICY_IDS.join(" or ")
             )));
         };
         let policy = Appraiser::compile_policy(id, &request.rego).map_err(invalid)?;
@@ -673,6 +685,16 @@ impl VerifierRpc for VerifierService {
         let ak = registrable_ak(&ak_public).map_err(invalid)?;
         let ak_name = hex::encode(ak.name());
         let _writes = self.writes.lock().await;
+        if self
+            .store
+            .is_revoked_ak(&ak_name)
+            .await
+            .map_err(store_failed)?
+        {
+            return Err(GrpcStatus::failed_precondition(format!(
+                "AK {ak_name} was revoked: the device must create a new AK"
+            )));
+        }
         // Kept before it is trusted, and trusted before the client is told.
         self.store
             .put_registered_ak(&ak_name, &ak_public, &registered_by)
@@ -711,17 +733,24 @@ impl VerifierRpc for VerifierService {
         let revoked_by = caller(&request, &request.get_ref().on_behalf_of);
         let ak_name = request.into_inner().ak_name;
         let _writes = self.writes.lock().await;
-        let Some(ak_public) = self
-            .store
-            .delete_registered_ak(&ak_name)
-            .await
-            .map_err(store_failed)?
-        else {
+        let registered = self.store.registered_aks().await.map_err(store_failed)?;
+        let Some((_, ak_public)) = registered.iter().find(|(name, _)| *name == ak_name) else {
             return Ok(Response::new(proto::RevokeTpmAkResponse { revoked: false }));
         };
+        let key = AkKey::from_bytes(ak_public).map_err(GrpcStatus::internal)?;
+        if self.tpm_trust.snapshot().key_origin(&key) == Some(KeyOrigin::Pinned) {
+            return Err(GrpcStatus::failed_precondition(format!(
+                "AK {ak_name} is also pinned by the service's --tpm-trust-dir: remove it there"
+            )));
+        }
+        // Untrusted first: should recording the revocation fail, the key is already refused.
         self.tpm_trust
-            .update(|trust| trust.remove_registered_key(&ak_public).map(drop))
+            .update(|trust| trust.remove_registered_key(ak_public).map(drop))
             .map_err(GrpcStatus::internal)?;
+        self.store
+            .revoke_registered_ak(&ak_name, &revoked_by)
+            .await
+            .map_err(store_failed)?;
         info!(%ak_name, %revoked_by, "TPM AK revoked");
         Ok(Response::new(proto::RevokeTpmAkResponse { revoked: true }))
     }
@@ -859,8 +888,8 @@ impl RemoteVerifier {
         match error.code() {
             tonic::Code::InvalidArgument
             | tonic::Code::FailedPrecondition
-            | tonic::Code::NotFound
-            | tonic::Code::PermissionDenied => ServiceError::Refused(error.message().to_owned()),
+            | tonic::Code::NotFound => ServiceError::Refused(error.message().to_owned()),
+            tonic::Code::PermissionDenied => ServiceError::Forbidden(error.message().to_owned()),
             code => ServiceError::Call(format!("{code:?}: {}", error.message())),
         }
     }

@@ -9,8 +9,8 @@
 //!
 //! Keys are trusted by the SHA-256 of their DER SubjectPublicKeyInfo, not by TPM name: the same
 //! key material is trusted whatever `TPMT_PUBLIC` attributes a quote's evidence later claims for
-//! it (the attributes were checked once, at registration). There is no revocation of a trusted
-//! key other than removing its file and restarting.
+//! it (the attributes were checked once, at registration). A pinned key is revoked by removing
+//! its file and restarting; a registered one on the verifier service by `RevokeTpmAk`.
 //!
 //! CA certificates on a path must be CAs (basicConstraints cA, or a trust anchor without the
 //! extension), may sign certificates (keyUsage, when present) and have no more CA certificates
@@ -167,10 +167,14 @@ impl TpmTrust {
         Ok(())
     }
 
-    /// Trusts a key given as a DER SPKI or an AK `TPMT_PUBLIC`.
+    /// Trusts a key given as a DER SPKI or an AK `TPMT_PUBLIC`. A key the operator pinned stays
+    /// pinned when it is also registered (so revoking the registration cannot drop it).
     pub fn add_key(&mut self, bytes: &[u8], origin: KeyOrigin) -> Result<(), String> {
         let key = AkKey::from_bytes(bytes)?;
-        self.keys.insert(key.spki_sha256, origin);
+        let known = self.keys.entry(key.spki_sha256).or_insert(origin);
+        if *known != KeyOrigin::Pinned {
+            *known = origin;
+        }
         Ok(())
     }
 
@@ -529,6 +533,31 @@ mod der {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pinned_key_stays_pinned_when_registered_and_is_not_revoked_with_the_registration() {
+        use p256::pkcs8::EncodePublicKey as _;
+        let spki = p256::SecretKey::random(&mut rand::rngs::OsRng)
+            .public_key()
+            .to_public_key_der()
+            .unwrap();
+        let key = AkKey::from_bytes(spki.as_bytes()).unwrap();
+        let mut trust = TpmTrust::default();
+        trust.add_key(spki.as_bytes(), KeyOrigin::Pinned).unwrap();
+        trust
+            .add_key(spki.as_bytes(), KeyOrigin::Registered)
+            .unwrap();
+        assert_eq!(trust.key_origin(&key), Some(KeyOrigin::Pinned));
+        assert!(!trust.remove_registered_key(spki.as_bytes()).unwrap());
+        assert_eq!(trust.key_origin(&key), Some(KeyOrigin::Pinned));
+
+        let mut registered = TpmTrust::default();
+        registered
+            .add_key(spki.as_bytes(), KeyOrigin::Registered)
+            .unwrap();
+        assert!(registered.remove_registered_key(spki.as_bytes()).unwrap());
+        assert_eq!(registered.key_origin(&key), None);
+    }
 
     #[test]
     fn rsa_and_ec_keys_round_trip_through_spki() {
