@@ -393,10 +393,11 @@ impl Config {
             ));
         }
         if let Some(id) = self.verifier.as_ref().and_then(|v| v.policy_id.as_deref())
-            && (id == "appraisal" || !warden_verifier::provenance::valid_reference_value_name(id))
+            && !warden_verifier::service::valid_policy_id(id)
         {
             return Err(format!(
-                "[verifier] policy_id {id:?} must be 1 to 128 of [A-Za-z0-9._-], not \"appraisal\""
+                "[verifier] policy_id {id:?} must be 1 to 128 of [A-Za-z0-9._-], not {}",
+                warden_verifier::service::RESERVED_POLICY_IDS.join(" or ")
             ));
         }
         if self.verifier.is_some() {

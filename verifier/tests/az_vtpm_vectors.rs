@@ -350,10 +350,10 @@ fn default_policy_wants_listed_pcrs_and_refuses_out_of_date_azure_tdx_unless_acc
     assert_eq!(affirmed.status, Status::Affirming);
     let nothing_listed = with(json!({}));
     assert_eq!(nothing_listed.trust_vector.executables, Some(33));
-    let other_pcr = with(json!({"pcrs": {"sha256": {"0": ["00"]}}}));
+    let other_pcr = with(json!({"pcrs": {"sha256": {"0": ["00".repeat(32)]}}}));
     assert_eq!(other_pcr.trust_vector.executables, Some(33));
     let other_measurement =
-        with(json!({"pcrs": {"sha256": {"0": [pcr0]}}, "measurements": ["00"]}));
+        with(json!({"pcrs": {"sha256": {"0": [pcr0]}}, "measurements": ["00".repeat(48)]}));
     assert_eq!(other_measurement.trust_vector.executables, Some(33));
 
     let Some(tdx_dir) = common::vectors("az-tdx-vtpm").map(|d| d.join("trustee-tdx")) else {

@@ -320,8 +320,13 @@ fn default_policy_affirms_known_measurements_and_warns_on_unknown_ones() {
         )
         .unwrap();
         assert_eq!(known.status, Status::Affirming, "{}", set.dir);
-        let unknown =
-            appraise_set(&dir, &set, json!({"snp": {"measurements": ["00"]}}), set.at).unwrap();
+        let unknown = appraise_set(
+            &dir,
+            &set,
+            json!({"snp": {"measurements": ["00".repeat(48)]}}),
+            set.at,
+        )
+        .unwrap();
         assert_eq!(unknown.status, Status::Warning, "{}", set.dir);
         assert_eq!(unknown.trust_vector.executables, Some(33));
     }

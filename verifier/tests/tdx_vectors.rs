@@ -552,10 +552,15 @@ fn default_policy_affirms_known_tds_and_refuses_debug_and_out_of_date_ones() {
     let gcp = named("go-tdx-guest-gce-ccel");
     let affirmed = appraise(&dir, &gcp, json!({"mr_td": mr_td(&gcp)})).unwrap();
     assert_eq!(affirmed.status, Status::Affirming);
-    let unknown = appraise(&dir, &gcp, json!({"mr_td": ["00"]})).unwrap();
+    let unknown = appraise(&dir, &gcp, json!({"mr_td": ["00".repeat(48)]})).unwrap();
     assert_eq!(unknown.status, Status::Warning);
     assert_eq!(unknown.trust_vector.executables, Some(33));
-    let wrong_rtmr = appraise(&dir, &gcp, json!({"mr_td": mr_td(&gcp), "rtmr1": ["00"]})).unwrap();
+    let wrong_rtmr = appraise(
+        &dir,
+        &gcp,
+        json!({"mr_td": mr_td(&gcp), "rtmr1": ["00".repeat(48)]}),
+    )
+    .unwrap();
     assert_eq!(wrong_rtmr.trust_vector.executables, Some(33));
     // XFAM (the CPU extended features the TD may use) pinned: its own value affirms, another not.
     let xfam = affirmed.claims["xfam"].clone();
