@@ -71,6 +71,8 @@ pub struct StoredReferenceValue {
 pub struct RegisteredAk {
     /// TPM name, hex.
     pub name: String,
+    /// Its `TPMT_PUBLIC`.
+    pub public: Vec<u8>,
     /// Unix seconds.
     pub registered_at: i64,
     pub registered_by: String,
@@ -380,10 +382,10 @@ impl Store {
             .is_some())
     }
 
-    /// Every registered AK with when and by whom it was registered.
-    pub async fn registered_ak_entries(&self) -> Result<Vec<RegisteredAk>, StoreError> {
+    /// Every registered AK: its `TPMT_PUBLIC`, when and by whom it was registered.
+    pub async fn registered_aks(&self) -> Result<Vec<RegisteredAk>, StoreError> {
         let rows = sqlx::query(
-            "SELECT name, registered_at, registered_by FROM registered_aks ORDER BY name",
+            "SELECT name, public, registered_at, registered_by FROM registered_aks ORDER BY name",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -391,20 +393,10 @@ impl Store {
             .into_iter()
             .map(|row| RegisteredAk {
                 name: row.get(0),
-                registered_at: row.get(1),
-                registered_by: row.get(2),
+                public: row.get(1),
+                registered_at: row.get(2),
+                registered_by: row.get(3),
             })
-            .collect())
-    }
-
-    /// Every registered AK as `(name, TPMT_PUBLIC)`.
-    pub async fn registered_aks(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-        let rows = sqlx::query("SELECT name, public FROM registered_aks ORDER BY name")
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows
-            .into_iter()
-            .map(|row| (row.get(0), row.get(1)))
             .collect())
     }
 
@@ -471,14 +463,13 @@ mod tests {
             .put_registered_ak("000b01", b"tpmt2", "kbs")
             .await
             .unwrap();
+        let registered = store.registered_aks().await.unwrap();
+        assert_eq!(registered.len(), 1);
         assert_eq!(
-            store.registered_aks().await.unwrap(),
-            vec![("000b01".to_owned(), b"tpmt2".to_vec())]
+            (registered[0].name.as_str(), registered[0].public.as_slice()),
+            ("000b01", b"tpmt2".as_slice())
         );
-        assert_eq!(
-            store.registered_ak_entries().await.unwrap()[0].registered_by,
-            "kbs"
-        );
+        assert_eq!(registered[0].registered_by, "kbs");
         assert!(!store.is_revoked_ak("000b01").await.unwrap());
         assert_eq!(
             store.revoke_registered_ak("000b01", "ops").await.unwrap(),

@@ -86,12 +86,7 @@ fn service(c: &mut Criterion) {
             let store = warden_store::Store::open_sqlite(&work.path().join("verifier.db"))
                 .await
                 .expect("store");
-            VerifierService::open(
-                appraiser(&vcek, report.measurement()),
-                store,
-                Default::default(),
-            )
-            .await
+            VerifierService::open(appraiser(&vcek, report.measurement()), store).await
         })
         .expect("service");
     let server_config = server_tls.server_config().expect("server TLS");

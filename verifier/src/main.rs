@@ -405,7 +405,7 @@ fn serve(args: &ServeArgs) -> Result<ExitCode, String> {
         if moved > 0 {
             tracing::info!(files = moved, store = %store_path.display(), "state files of an older version moved into the store (kept as *.imported)");
         }
-        VerifierService::open(appraiser, store, settings.tpm_trust.clone())
+        VerifierService::open(appraiser, store)
             .await
             .map_err(|e| e.to_string())
     })?;

@@ -104,6 +104,8 @@ impl VerifierSettings {
 
 pub struct VerifierRegistry {
     verifiers: BTreeMap<Tee, Arc<dyn Verifier>>,
+    /// The TPM trust its TPM verifiers read, for whatever adds registered AKs to it.
+    tpm_trust: Arc<SharedTpmTrust>,
 }
 
 impl VerifierRegistry {
@@ -129,7 +131,15 @@ impl VerifierRegistry {
         let tpm = TpmVerifier::with_shared_trust(settings.tpm_trust.clone())
             .allow_sha1(settings.tpm_allow_sha1);
         verifiers.insert(Tee::Tpm, Arc::new(tpm));
-        Self { verifiers }
+        Self {
+            verifiers,
+            tpm_trust: settings.tpm_trust.clone(),
+        }
+    }
+
+    /// The TPM trust its TPM verifiers read (AKs registered at run time are added here).
+    pub fn tpm_trust(&self) -> &Arc<SharedTpmTrust> {
+        &self.tpm_trust
     }
 
     /// Resolves a wire TEE name to its verifier, explaining precisely why when there is none.

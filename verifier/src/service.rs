@@ -35,7 +35,7 @@ use crate::provenance::{
     valid_reference_value_name,
 };
 use crate::reference::ReferenceValues;
-use crate::tee::tpm::trust::{AkKey, KeyOrigin, SharedTpmTrust, registrable_ak};
+use crate::tee::tpm::trust::{KeyOrigin, SharedTpmTrust, registrable_ak};
 use crate::tee::{ExpectedBinding, Rejection, Tee, rfc3339};
 use warden_store::{PolicyKind, ReferenceValueOrigin, Store, StoreError};
 use warden_wire::InitData;
@@ -216,7 +216,7 @@ pub struct VerifierService {
     builder_keys: TrustedBuilderKeys,
     /// Signs each result as an EAR token (verifiable with the `Jwks` keys).
     signer: Option<TokenSigner>,
-    /// The TPM trust `appraiser`'s TPM verifiers use: AKs registered through the service join it.
+    /// The appraiser's TPM trust (its registry's): AKs registered through the service join it.
     tpm_trust: Arc<SharedTpmTrust>,
     /// The time requests are judged at, read once per request at the edge.
     clock: Clock,
@@ -232,15 +232,12 @@ pub struct VerifierService {
 pub type Clock = Arc<dyn Fn() -> OffsetDateTime + Send + Sync>;
 
 impl VerifierService {
-    /// Loads the reference values, appraisal policy and registered TPM AKs kept in `store` into
-    /// `appraiser` (and `tpm_trust`, the TPM trust its registry was built with): the store is
-    /// the service's source of reference values (whatever `appraiser` held is replaced); the
-    /// policy is replaced only when one was set.
-    pub async fn open(
-        appraiser: Appraiser,
-        store: Store,
-        tpm_trust: Arc<SharedTpmTrust>,
-    ) -> Result<Self, ServiceError> {
+    /// Loads the reference values, appraisal policies and registered TPM AKs kept in `store`
+    /// into `appraiser` (the AKs into its registry's TPM trust): the store is the service's
+    /// source of reference values (whatever `appraiser` held is replaced); the default policy is
+    /// replaced only when one was set.
+    pub async fn open(appraiser: Appraiser, store: Store) -> Result<Self, ServiceError> {
+        let tpm_trust = appraiser.registry().tpm_trust().clone();
         // A KBS's store (sealed secrets, its own policies and values) is not the service's.
         if !store.list_resources().await?.is_empty() {
             return Err(ServiceError::Call(
@@ -251,10 +248,10 @@ impl VerifierService {
         let registered = store.registered_aks().await?;
         tpm_trust
             .update(|trust| {
-                for (name, public) in &registered {
+                for ak in &registered {
                     trust
-                        .add_key(public, KeyOrigin::Registered)
-                        .map_err(|e| format!("registered AK {name}: {e}"))?;
+                        .add_key(&ak.public, KeyOrigin::Registered)
+                        .map_err(|e| format!("registered AK {}: {e}", ak.name))?;
                 }
                 Ok(())
             })
@@ -713,7 +710,7 @@ impl VerifierRpc for VerifierService {
     ) -> Result<Response<proto::ListTpmAksResponse>, GrpcStatus> {
         let aks = self
             .store
-            .registered_ak_entries()
+            .registered_aks()
             .await
             .map_err(store_failed)?
             .into_iter()
@@ -734,19 +731,27 @@ impl VerifierRpc for VerifierService {
         let ak_name = request.into_inner().ak_name;
         let _writes = self.writes.lock().await;
         let registered = self.store.registered_aks().await.map_err(store_failed)?;
-        let Some((_, ak_public)) = registered.iter().find(|(name, _)| *name == ak_name) else {
+        let Some(ak_public) = registered
+            .iter()
+            .find(|ak| ak.name == ak_name)
+            .map(|ak| &ak.public)
+        else {
             return Ok(Response::new(proto::RevokeTpmAkResponse { revoked: false }));
         };
-        let key = AkKey::from_bytes(ak_public).map_err(GrpcStatus::internal)?;
-        if self.tpm_trust.snapshot().key_origin(&key) == Some(KeyOrigin::Pinned) {
+        // Untrusted first: should recording the revocation fail, the key is already refused.
+        let mut untrusted = false;
+        self.tpm_trust
+            .update(|trust| {
+                untrusted = trust.remove_registered_key(ak_public)?;
+                Ok(())
+            })
+            .map_err(GrpcStatus::internal)?;
+        if !untrusted {
+            // A registered AK is trusted from load on; only a pin makes it stay.
             return Err(GrpcStatus::failed_precondition(format!(
                 "AK {ak_name} is also pinned by the service's --tpm-trust-dir: remove it there"
             )));
         }
-        // Untrusted first: should recording the revocation fail, the key is already refused.
-        self.tpm_trust
-            .update(|trust| trust.remove_registered_key(ak_public).map(drop))
-            .map_err(GrpcStatus::internal)?;
         self.store
             .revoke_registered_ak(&ak_name, &revoked_by)
             .await
@@ -1238,9 +1243,7 @@ mod tests {
         assert_eq!(sample.origin.source, "rpc");
         assert_eq!(sample.value_json, r#"{"min_svn":2}"#);
 
-        let service = VerifierService::open(appraiser(), store, Default::default())
-            .await
-            .unwrap();
+        let service = VerifierService::open(appraiser(), store).await.unwrap();
         assert_eq!(
             service.appraiser.reference_values().to_json()["sample"],
             serde_json::json!({"min_svn": 2})
@@ -1266,7 +1269,7 @@ mod tests {
             .await
             .unwrap();
         store.put_resource("a/b/c", b"sealed").await.unwrap();
-        let error = VerifierService::open(appraiser(), store, Default::default())
+        let error = VerifierService::open(appraiser(), store)
             .await
             .err()
             .expect("refused");

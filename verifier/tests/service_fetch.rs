@@ -37,7 +37,7 @@ async fn refusal(
     let store = Store::open_sqlite(&dir.path().join("verifier.db"))
         .await
         .expect("store");
-    let service = VerifierService::open(appraiser, store, Default::default())
+    let service = VerifierService::open(appraiser, store)
         .await
         .expect("service")
         .with_clock(Arc::new(|| at(VALID)))

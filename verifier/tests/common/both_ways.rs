@@ -119,7 +119,7 @@ async fn through_service(
             .await
             .expect("store reference value");
     }
-    let service = VerifierService::open(appraiser, store, Default::default())
+    let service = VerifierService::open(appraiser, store)
         .await
         .expect("service")
         .with_clock(Arc::new(move || at));
