@@ -304,7 +304,7 @@ pub async fn hand_over_registered(service: &RemoteVerifier, dir: &Path) {
                 warn!(path = %path.display(), %error, "the verifier service refused a registered AK: its device must register again");
             }
             Err(error) => {
-                warn!(%error, "registered AKs not handed to the verifier service (unreachable or not accepting registrations); retried at the next start");
+                warn!(%error, "registered AKs not handed to the verifier service (unreachable, not accepting registrations, or this KBS is not one of its managers); retried at the next start");
                 break;
             }
         }

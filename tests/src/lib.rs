@@ -219,8 +219,14 @@ filter = "debug"
         String::from_utf8_lossy(&output.stdout).trim().to_owned()
     }
 
-    /// Runs `warden-kbs admin <args>` against this KBS with the admin key's token.
+    /// Runs `warden-kbs admin <args>` against this KBS with the admin key's token; it must
+    /// succeed.
     pub fn admin(&self, args: &[&str]) -> Output {
+        succeeded(&format!("admin {args:?}"), self.try_admin(args))
+    }
+
+    /// Runs `warden-kbs admin <args>` against this KBS with the admin key's token.
+    pub fn try_admin(&self, args: &[&str]) -> Output {
         let token = self.admin_token("admin");
         let mut command = Command::new(binary("warden-kbs"));
         command
@@ -231,7 +237,7 @@ filter = "debug"
             .arg("--ca-file")
             .arg(self.ca_file());
         command.args(&args[1..]).env("WARDEN_ADMIN_TOKEN", token);
-        run_ok(&mut command)
+        command.output().expect("spawn warden-kbs admin")
     }
 
     /// Stores a secret, reference values that the sample evidence meets, and the INSECURE
@@ -407,9 +413,14 @@ pub fn repo_root() -> PathBuf {
 
 pub fn run_ok(command: &mut Command) -> Output {
     let output = command.output().expect("spawn");
+    succeeded(&format!("{command:?}"), output)
+}
+
+/// `output`, after asserting that `what` exited successfully (showing its stderr if not).
+fn succeeded(what: &str, output: Output) -> Output {
     assert!(
         output.status.success(),
-        "{command:?} failed: {}\n{}",
+        "{what} failed: {}\n{}",
         output.status,
         String::from_utf8_lossy(&output.stderr)
     );

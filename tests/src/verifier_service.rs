@@ -16,6 +16,8 @@ use openssl::x509::extension::{
 };
 use openssl::x509::{X509, X509NameBuilder};
 
+use warden_verifier::service::{RemoteVerifier, TlsFiles};
+
 use crate::{binary, spawn_until_ready};
 
 fn key() -> PKey<Private> {
@@ -98,15 +100,20 @@ pub struct MtlsPki {
 }
 
 impl MtlsPki {
-    /// Writes `ca.pem`, `server.pem`/`.key`, `client.pem`/`.key` (from `ca`), and
-    /// `rogue-client.pem`/`.key` (from another CA) into `dir`.
+    /// Writes `ca.pem`, `server.pem`/`.key`, `client.pem`/`.key` and `broker-b.pem`/`.key`
+    /// (from `ca`), and `rogue-client.pem`/`.key` (from another CA) into `dir`. `client` is the
+    /// services' manager; `broker-b` is only a client.
     pub fn generate(dir: &Path) -> Self {
         std::fs::create_dir_all(dir).expect("PKI dir");
         let write = |name: &str, bytes: Vec<u8>| std::fs::write(dir.join(name), bytes).unwrap();
         let ca_key = key();
         let ca = certificate("Warden test verifier CA", &ca_key, Role::Ca, None);
         write("ca.pem", ca.to_pem().unwrap());
-        for (name, role) in [("server", Role::Server), ("client", Role::Client)] {
+        for (name, role) in [
+            ("server", Role::Server),
+            ("client", Role::Client),
+            ("broker-b", Role::Client),
+        ] {
             let leaf_key = key();
             let leaf = certificate(name, &leaf_key, role, Some((&ca, &ca_key)));
             write(&format!("{name}.pem"), leaf.to_pem().unwrap());
@@ -137,6 +144,17 @@ impl MtlsPki {
     pub fn file(&self, name: &str) -> PathBuf {
         self.dir.join(name)
     }
+
+    /// A client of the service at `url` with the certificate `name` (`client`, `broker-b`,
+    /// `rogue-client`), checking the server's certificate against `ca.pem`.
+    pub fn client(&self, url: &str, name: &str) -> RemoteVerifier {
+        let tls = TlsFiles {
+            cert: self.file(&format!("{name}.pem")),
+            key: self.file(&format!("{name}.key")),
+            ca: self.file("ca.pem"),
+        };
+        RemoteVerifier::connect(url, "localhost", &tls).expect("verifier client")
+    }
 }
 
 /// A running `warden-verifier serve`, killed on drop.
@@ -150,7 +168,8 @@ pub struct VerifierProcess {
 }
 
 impl VerifierProcess {
-    /// Serves with the PKI's server certificate, requiring clients from its CA; `args` are
+    /// Serves with the PKI's server certificate, requiring clients from its CA, with `client`
+    /// as its manager unless `args` choose (`--manager`, `--any-client-may-manage`); `args` are
     /// extra `serve` arguments (e.g. `--insecure-allow-sample`).
     pub fn start(pki: &MtlsPki, state_dir: &Path, args: &[String]) -> Self {
         let mut process = VerifierProcess {
@@ -184,6 +203,10 @@ impl VerifierProcess {
             .arg("--state-dir")
             .arg(&self.state_dir)
             .args(&self.args);
+        let chosen = |flag: &str| self.args.iter().any(|arg| arg == flag);
+        if !chosen("--manager") && !chosen("--any-client-may-manage") {
+            command.args(["--manager", "client"]);
+        }
         let ready = self.state_dir.with_extension("ready");
         let (child, address) = spawn_until_ready(command, &ready, &self.log, "warden-verifier");
         self.child = Some(child);

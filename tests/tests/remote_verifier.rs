@@ -47,6 +47,16 @@ fn without_digests(text: &str) -> String {
     out
 }
 
+/// An appraisal of sample `evidence` with no binding expected.
+fn sample_appraisal(evidence: &Value) -> warden_verifier::AppraisalRequest<'_> {
+    warden_verifier::AppraisalRequest {
+        tee: "sample",
+        evidence,
+        expected: Default::default(),
+        init_data: None,
+    }
+}
+
 /// One scenario against a KBS; returns everything a client could observe, in order.
 async fn observe(remote: bool) -> (Vec<Value>, Kbs) {
     let kbs = Kbs::start(KbsOptions {
@@ -130,14 +140,7 @@ async fn the_service_refuses_clients_without_a_certificate_from_its_client_ca() 
     let dir = tempfile::tempdir().unwrap();
     let pki = MtlsPki::generate(&dir.path().join("pki"));
     let mut service = VerifierProcess::start(&pki, &dir.path().join("state"), &[]);
-    let client = |url: &str, name: &str| {
-        let tls = TlsFiles {
-            cert: pki.file(&format!("{name}.pem")),
-            key: pki.file(&format!("{name}.key")),
-            ca: pki.file("ca.pem"),
-        };
-        RemoteVerifier::connect(url, "localhost", &tls).unwrap()
-    };
+    let client = |url: &str, name: &str| pki.client(url, name);
     let trusted = client(&service.url, "client");
     assert_eq!(trusted.health().await.unwrap(), "serving");
     let rogue = client(&service.url, "rogue-client");
@@ -192,6 +195,138 @@ async fn the_service_refuses_clients_without_a_certificate_from_its_client_ca() 
             .delete_reference_value("sample", "alice")
             .await
             .unwrap()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn only_the_services_managers_may_change_what_it_holds_and_every_client_may_appraise() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let pki = MtlsPki::generate(&dir.path().join("pki"));
+    let sample = ["--insecure-allow-sample".to_owned()];
+    let service = VerifierProcess::start(&pki, &dir.path().join("state"), &sample);
+    let client = |url: &str, name: &str| pki.client(url, name);
+    let manager = client(&service.url, "client");
+    let broker = client(&service.url, "broker-b");
+    manager
+        .set_reference_value("sample", &json!({"min_svn": 3}), None, "alice")
+        .await
+        .unwrap();
+    let policy_before = manager.list_appraisal_policies().await.unwrap();
+
+    // broker-b (same CA, not a manager) appraises and reads ...
+    let evidence = json!({"svn": "1", "report_data": ""});
+    let request = sample_appraisal(&evidence);
+    let (result, _) = broker.appraise(&request).await.unwrap();
+    assert_eq!(
+        result.unwrap().status,
+        warden_verifier::Status::Warning,
+        "svn 1 is below the manager's min_svn 3"
+    );
+    assert_eq!(
+        broker.list_reference_values().await.unwrap(),
+        json!({"sample": {"min_svn": 3}})
+    );
+    // ... and every change it asks for is refused before its content is looked at.
+    let forbidden = |outcome: Result<(), ServiceError>, what: &str| {
+        assert!(
+            matches!(outcome, Err(ServiceError::Forbidden(ref detail))
+                if detail.contains("broker-b may appraise and read but not")),
+            "{what}: {outcome:?}"
+        );
+    };
+    forbidden(
+        broker
+            .set_reference_value("sample", &json!({"min_svn": 0}), None, "mallory")
+            .await,
+        "set",
+    );
+    forbidden(
+        broker
+            .delete_reference_value("sample", "mallory")
+            .await
+            .map(drop),
+        "delete",
+    );
+    forbidden(
+        broker
+            .import_reference_values("{}".into(), "mallory")
+            .await
+            .map(drop),
+        "import",
+    );
+    forbidden(
+        broker
+            .set_appraisal_policy("package policy\nimport rego.v1\n")
+            .await
+            .map(drop),
+        "policy",
+    );
+    forbidden(
+        broker.register_tpm_ak(b"x", "mallory").await.map(drop),
+        "register",
+    );
+    forbidden(
+        broker.revoke_tpm_ak("000b", "mallory").await.map(drop),
+        "revoke",
+    );
+    assert_eq!(
+        manager.list_reference_values().await.unwrap(),
+        json!({"sample": {"min_svn": 3}})
+    );
+    assert_eq!(
+        manager.list_appraisal_policies().await.unwrap(),
+        policy_before
+    );
+    assert!(
+        service
+            .log()
+            .contains("change refused: the client is not a manager")
+    );
+
+    // serve needs a choice: named managers, or every client on purpose.
+    let unchosen = std::process::Command::new(warden_tests::binary("warden-verifier"))
+        .args(["serve", "--tls-cert", "a", "--tls-key", "b"])
+        .args(["--tls-client-ca", "c", "--state-dir", "d"])
+        .output()
+        .unwrap();
+    assert_eq!(unchosen.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unchosen.stderr).contains("--manager"));
+    let open = VerifierProcess::start(
+        &pki,
+        &dir.path().join("open-state"),
+        &["--any-client-may-manage".to_owned()],
+    );
+    client(&open.url, "broker-b")
+        .set_reference_value("sample", &json!({"min_svn": 1}), None, "")
+        .await
+        .unwrap();
+    assert!(
+        open.log()
+            .contains("every client of this service may change")
+    );
+
+    // A KBS whose certificate does not name a manager has its admin writes refused: the
+    // operator's problem (503), not the admin's.
+    let kbs = Kbs::start(KbsOptions {
+        remote_verifier: true,
+        verifier_args: vec!["--manager".into(), "ops".into()],
+        ..KbsOptions::default()
+    });
+    let value = dir.path().join("rv.json");
+    std::fs::write(&value, r#"{"min_svn": 1}"#).unwrap();
+    let refused = kbs.try_admin(&[
+        "reference-value",
+        "set",
+        "sample",
+        "--file",
+        value.to_str().unwrap(),
+    ]);
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(
+        said.contains("503") && said.contains("client may appraise and read but not"),
+        "{said}"
     );
 }
 
@@ -516,12 +651,7 @@ async fn a_kbs_appraises_with_the_named_service_policy_it_is_configured_with() {
         ca: pki_dir.join("ca.pem"),
     };
     let evidence = json!({"svn": "1", "report_data": ""});
-    let request = warden_verifier::AppraisalRequest {
-        tee: "sample",
-        evidence: &evidence,
-        expected: Default::default(),
-        init_data: None,
-    };
+    let request = sample_appraisal(&evidence);
     let connect = |url: &str| RemoteVerifier::connect(url, "localhost", &tls).unwrap();
     let url = kbs.verifier.as_ref().unwrap().url.clone();
     let (default, _) = connect(&url).appraise(&request).await.unwrap();

@@ -19,7 +19,8 @@ use warden_verifier::fetch::pcs::{INTEL_PCS_URL, INTEL_ROOT_CA_CRL_URL, PcsSetti
 use warden_verifier::fetch::{DEFAULT_RETRY_AFTER, DEFAULT_TIMEOUT, Prefetcher};
 use warden_verifier::provenance::TrustedBuilderKeys;
 use warden_verifier::service::{
-    RemoteVerifier, ServiceError, TlsFiles, VerifierService, import_state_files, import_summary,
+    Managers, RemoteVerifier, ServiceError, TlsFiles, VerifierService, import_state_files,
+    import_summary,
 };
 use warden_verifier::tee::snp::SnpEvidence;
 use warden_verifier::tee::snp::certs::{AmdRoots, Collateral, Endorsements};
@@ -241,6 +242,19 @@ struct ServeArgs {
     /// certificate from --tls-client-ca is then trusted to have done it, for all clients.
     #[arg(long)]
     accept_tpm_registrations: bool,
+    /// A client (by its certificate's subject common name) that may change reference values,
+    /// appraisal policies and TPM AKs; repeatable. Every other client may only appraise and
+    /// read. One of --manager and --any-client-may-manage is required.
+    #[arg(
+        long = "manager",
+        value_name = "NAME",
+        required_unless_present = "any_client_may_manage"
+    )]
+    managers: Vec<String>,
+    /// Let every client with a certificate from --tls-client-ca change reference values,
+    /// appraisal policies and TPM AKs (one trust domain only).
+    #[arg(long, conflicts_with = "managers")]
+    any_client_may_manage: bool,
     /// Fetch the VCEK of SNP evidence that comes without one from AMD KDS (or the KDS-compatible
     /// URL given) before appraising it, caching it in --snp-collateral-dir when set.
     #[arg(long, value_name = "URL", num_args = 0..=1, default_missing_value = AMD_KDS_URL)]
@@ -409,7 +423,19 @@ fn serve(args: &ServeArgs) -> Result<ExitCode, String> {
             .await
             .map_err(|e| e.to_string())
     })?;
-    let mut service = service.with_builder_keys(builder_keys).with_signer(signer);
+    let managers = if args.any_client_may_manage {
+        tracing::warn!(
+            "every client of this service may change its reference values, policies and TPM AKs (--any-client-may-manage)"
+        );
+        Managers::AnyClient
+    } else {
+        tracing::info!(managers = ?args.managers, "only these clients may change reference values, policies and TPM AKs");
+        Managers::Named(args.managers.iter().cloned().collect())
+    };
+    let mut service = service
+        .with_builder_keys(builder_keys)
+        .with_signer(signer)
+        .with_managers(managers);
     if args.accept_tpm_registrations {
         tracing::warn!(
             "TPM AK registrations accepted from every client of this service: each is trusted to have done the credential activation"

@@ -7,12 +7,13 @@
 //! (`warden_store`), each value with its version, source, provenance digest, expiry and who set
 //! it (the client certificate's name, and whom the client acts for); appraisal reads only the
 //! in-memory index rebuilt after each change. Every client must present a certificate issued by
-//! the configured client CA.
+//! the configured client CA; every such client may appraise and read, and only the
+//! [`Managers`] may change what the service holds.
 //!
 //! A refusal travels as the rejection's own text ([`Rejection::Remote`]), so a broker using the
 //! service answers its clients exactly as an embedded verifier would.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -226,6 +227,22 @@ pub struct VerifierService {
     named_policies: std::sync::RwLock<BTreeMap<String, Arc<RegoPolicy>>>,
     /// Whether clients may add TPM AKs (`RegisterTpmAk`); off unless the operator says so.
     accept_tpm_registrations: bool,
+    /// Who may change reference values, policies and TPM AKs.
+    managers: Managers,
+}
+
+/// Which clients may change what the service holds (reference values, appraisal policies,
+/// registered TPM AKs). Every client may appraise and read: one service serves brokers of
+/// several trust domains, and a broker that only appraises must not be able to loosen the
+/// values every other broker is judged by.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Managers {
+    /// Every client (in-process use, or `serve --any-client-may-manage`).
+    #[default]
+    AnyClient,
+    /// Only clients whose certificate's subject common name is one of these (the client CA
+    /// vouches for the name).
+    Named(BTreeSet<String>),
 }
 
 /// Where the service reads the time: the wall clock, or a fixed time to replay evidence at.
@@ -281,6 +298,7 @@ impl VerifierService {
             prefetcher: None,
             named_policies: std::sync::RwLock::new(named_policies),
             accept_tpm_registrations: false,
+            managers: Managers::AnyClient,
         })
     }
 
@@ -303,6 +321,29 @@ impl VerifierService {
     pub fn accepting_tpm_registrations(mut self) -> Self {
         self.accept_tpm_registrations = true;
         self
+    }
+
+    /// Lets only `managers` change reference values, policies and TPM AKs.
+    pub fn with_managers(mut self, managers: Managers) -> Self {
+        self.managers = managers;
+        self
+    }
+
+    /// Refuses a change requested by a client that is not a manager.
+    fn authorize_change<T>(&self, request: &Request<T>, what: &str) -> Result<(), GrpcStatus> {
+        let Managers::Named(names) = &self.managers else {
+            return Ok(());
+        };
+        match client_common_name(request) {
+            Some(name) if names.contains(&name) => Ok(()),
+            name => {
+                let name = name.unwrap_or_else(|| "a client without a common name".into());
+                warn!(client = %name, change = what, "change refused: the client is not a manager of this service");
+                Err(GrpcStatus::permission_denied(format!(
+                    "{name} may appraise and read but not {what}: only the service's managers (serve --manager) may"
+                )))
+            }
+        }
     }
 
     /// Fetches the collateral evidence needs (AMD KDS, Intel PCS) before appraising it; the
@@ -398,23 +439,34 @@ fn store_failed(error: StoreError) -> GrpcStatus {
     GrpcStatus::internal(format!("store: {error}"))
 }
 
+/// The client certificate's subject: its common name when it has one (`Ok`), else the whole
+/// subject (`Err`); `None` without a certificate (in-process calls).
+fn client_subject<T>(request: &Request<T>) -> Option<Result<String, String>> {
+    let certificates = request.peer_certs()?;
+    let (_, cert) = x509_parser::parse_x509_certificate(certificates.first()?.as_ref()).ok()?;
+    let subject = cert.subject();
+    // Several common names would make "the" name ambiguous: then there is none.
+    let mut common_names = subject.iter_common_name();
+    match (common_names.next(), common_names.next()) {
+        (Some(name), None) => match name.as_str() {
+            Ok(name) => Some(Ok(name.to_owned())),
+            Err(_) => Some(Err(subject.to_string())),
+        },
+        _ => Some(Err(subject.to_string())),
+    }
+}
+
+fn client_common_name<T>(request: &Request<T>) -> Option<String> {
+    client_subject(request)?.ok()
+}
+
 /// Who made a call: the subject common name of the client's certificate (or its subject when
 /// it has none), then whom it acts for, e.g. `kbs-1 for alice`.
 fn caller<T>(request: &Request<T>, on_behalf_of: &str) -> String {
-    let certificate = request
-        .peer_certs()
-        .and_then(|certs| certs.first().map(|cert| cert.as_ref().to_vec()));
-    let name = certificate
-        .and_then(|der| {
-            let (_, cert) = x509_parser::parse_x509_certificate(&der).ok()?;
-            let subject = cert.subject();
-            let common_name = subject
-                .iter_common_name()
-                .next()
-                .and_then(|cn| cn.as_str().ok().map(str::to_owned));
-            Some(common_name.unwrap_or_else(|| subject.to_string()))
-        })
-        .unwrap_or_else(|| "unknown client".to_owned());
+    let name = match client_subject(request) {
+        Some(Ok(name) | Err(name)) => name,
+        None => "unknown client".to_owned(),
+    };
     if on_behalf_of.is_empty() {
         name
     } else {
@@ -534,6 +586,7 @@ impl VerifierRpc for VerifierService {
         &self,
         request: Request<proto::SetReferenceValueRequest>,
     ) -> Result<Response<proto::SetReferenceValueResponse>, GrpcStatus> {
+        self.authorize_change(&request, "set reference values")?;
         let set_by = caller(&request, &request.get_ref().on_behalf_of);
         let request = request.into_inner();
         if !valid_reference_value_name(&request.name) {
@@ -561,6 +614,7 @@ impl VerifierRpc for VerifierService {
         &self,
         request: Request<proto::DeleteReferenceValueRequest>,
     ) -> Result<Response<proto::DeleteReferenceValueResponse>, GrpcStatus> {
+        self.authorize_change(&request, "delete reference values")?;
         let deleted_by = caller(&request, &request.get_ref().on_behalf_of);
         let name = request.into_inner().name;
         let deleted = {
@@ -601,6 +655,7 @@ impl VerifierRpc for VerifierService {
         &self,
         request: Request<proto::ImportReferenceValuesRequest>,
     ) -> Result<Response<proto::ImportReferenceValuesResponse>, GrpcStatus> {
+        self.authorize_change(&request, "import reference values")?;
         let set_by = caller(&request, &request.get_ref().on_behalf_of);
         let envelope = request.into_inner().envelope_json;
         let now = (self.clock)();
@@ -617,6 +672,7 @@ impl VerifierRpc for VerifierService {
         &self,
         request: Request<proto::SetAppraisalPolicyRequest>,
     ) -> Result<Response<proto::SetAppraisalPolicyResponse>, GrpcStatus> {
+        self.authorize_change(&request, "set appraisal policies")?;
         let set_by = caller(&request, "");
         let request = request.into_inner();
         let id = if request.policy_id.is_empty() {
@@ -672,6 +728,7 @@ impl VerifierRpc for VerifierService {
         &self,
         request: Request<proto::RegisterTpmAkRequest>,
     ) -> Result<Response<proto::RegisterTpmAkResponse>, GrpcStatus> {
+        self.authorize_change(&request, "register TPM AKs")?;
         if !self.accept_tpm_registrations {
             return Err(GrpcStatus::permission_denied(
                 "this verifier service does not accept TPM AK registrations (serve --accept-tpm-registrations)",
@@ -727,6 +784,7 @@ impl VerifierRpc for VerifierService {
         &self,
         request: Request<proto::RevokeTpmAkRequest>,
     ) -> Result<Response<proto::RevokeTpmAkResponse>, GrpcStatus> {
+        self.authorize_change(&request, "revoke TPM AKs")?;
         let revoked_by = caller(&request, &request.get_ref().on_behalf_of);
         let ak_name = request.into_inner().ak_name;
         let _writes = self.writes.lock().await;
