@@ -607,7 +607,6 @@ impl Kbs {
         let policy = Appraiser::compile_policy(APPRAISAL_POLICY_NAME, source)
             .map_err(|e| KbsError::BadPolicy(e.to_string()))?;
         let _writes = self.admin_writes.lock().await;
-        let digest = policy.digest().to_owned();
         // With a verifier service the policy lives there (under this KBS's policy id).
         if let Some(remote) = &self.remote {
             let label = remote
@@ -623,6 +622,7 @@ impl Kbs {
             .put_policy(PolicyKind::Appraisal, APPRAISAL_POLICY_NAME, source)
             .await
             .map_err(internal)?;
+        let digest = policy.digest().to_owned();
         self.appraiser.set_policy(policy);
         info!(admin = %who, %digest, "appraisal policy replaced");
         Ok(json!({"id": APPRAISAL_POLICY_NAME, "sha256": digest}))

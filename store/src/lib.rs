@@ -346,20 +346,20 @@ impl Store {
     }
 
     /// Revokes a registered AK for good: forgets it and records the revocation, in one
-    /// transaction; its `TPMT_PUBLIC` when it was registered (nothing changes otherwise).
+    /// transaction; whether it was registered (nothing changes otherwise).
     pub async fn revoke_registered_ak(
         &self,
         name: &str,
         revoked_by: &str,
-    ) -> Result<Option<Vec<u8>>, StoreError> {
+    ) -> Result<bool, StoreError> {
         let mut transaction = self.pool.begin().await?;
-        let row = sqlx::query("DELETE FROM registered_aks WHERE name = ?1 RETURNING public")
+        let deleted = sqlx::query("DELETE FROM registered_aks WHERE name = ?1")
             .bind(name)
-            .fetch_optional(&mut *transaction)
+            .execute(&mut *transaction)
             .await?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
+        if deleted.rows_affected() == 0 {
+            return Ok(false);
+        }
         sqlx::query(
             "INSERT INTO revoked_aks (name, revoked_at, revoked_by) VALUES (?1, ?2, ?3)
              ON CONFLICT(name) DO UPDATE SET revoked_at = excluded.revoked_at, revoked_by = excluded.revoked_by",
@@ -370,7 +370,7 @@ impl Store {
         .execute(&mut *transaction)
         .await?;
         transaction.commit().await?;
-        Ok(Some(row.get(0)))
+        Ok(true)
     }
 
     /// Whether the AK named `name` was revoked (it may not be registered again).
@@ -471,14 +471,8 @@ mod tests {
         );
         assert_eq!(registered[0].registered_by, "kbs");
         assert!(!store.is_revoked_ak("000b01").await.unwrap());
-        assert_eq!(
-            store.revoke_registered_ak("000b01", "ops").await.unwrap(),
-            Some(b"tpmt2".to_vec())
-        );
-        assert_eq!(
-            store.revoke_registered_ak("000b01", "ops").await.unwrap(),
-            None
-        );
+        assert!(store.revoke_registered_ak("000b01", "ops").await.unwrap());
+        assert!(!store.revoke_registered_ak("000b01", "ops").await.unwrap());
         assert!(store.is_revoked_ak("000b01").await.unwrap());
         assert!(store.registered_aks().await.unwrap().is_empty());
         use std::os::unix::fs::PermissionsExt;

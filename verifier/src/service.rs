@@ -36,7 +36,7 @@ use crate::provenance::{
     valid_reference_value_name,
 };
 use crate::reference::ReferenceValues;
-use crate::tee::tpm::trust::{KeyOrigin, SharedTpmTrust, registrable_ak};
+use crate::tee::tpm::trust::{KeyOrigin, registrable_ak};
 use crate::tee::{ExpectedBinding, Rejection, Tee, rfc3339};
 use warden_store::{PolicyKind, ReferenceValueOrigin, Store, StoreError};
 use warden_wire::InitData;
@@ -79,8 +79,8 @@ pub enum ServiceError {
     /// the caller's fault, not the service's unavailability.
     #[error("the verifier service refused: {0}")]
     Refused(String),
-    /// The service does not allow this client the call (e.g. AK registration not enabled): the
-    /// operator's to fix, not the caller's.
+    /// The service does not allow this client the call (AK registration not enabled, or the
+    /// client is not a manager): the operator's to fix, not the caller's.
     #[error("the verifier service does not allow it: {0}")]
     Forbidden(String),
 }
@@ -217,8 +217,6 @@ pub struct VerifierService {
     builder_keys: TrustedBuilderKeys,
     /// Signs each result as an EAR token (verifiable with the `Jwks` keys).
     signer: Option<TokenSigner>,
-    /// The appraiser's TPM trust (its registry's): AKs registered through the service join it.
-    tpm_trust: Arc<SharedTpmTrust>,
     /// The time requests are judged at, read once per request at the edge.
     clock: Clock,
     /// Fetches missing SNP VCEKs and TDX collateral before appraisal, when configured.
@@ -254,7 +252,6 @@ impl VerifierService {
     /// source of reference values (whatever `appraiser` held is replaced); the default policy is
     /// replaced only when one was set.
     pub async fn open(appraiser: Appraiser, store: Store) -> Result<Self, ServiceError> {
-        let tpm_trust = appraiser.registry().tpm_trust().clone();
         // A KBS's store (sealed secrets, its own policies and values) is not the service's.
         if !store.list_resources().await?.is_empty() {
             return Err(ServiceError::Call(
@@ -263,7 +260,9 @@ impl VerifierService {
             ));
         }
         let registered = store.registered_aks().await?;
-        tpm_trust
+        appraiser
+            .registry()
+            .tpm_trust()
             .update(|trust| {
                 for ak in &registered {
                     trust
@@ -293,12 +292,11 @@ impl VerifierService {
             writes: tokio::sync::Mutex::new(()),
             builder_keys: TrustedBuilderKeys::default(),
             signer: None,
-            tpm_trust,
             clock: Arc::new(OffsetDateTime::now_utc),
             prefetcher: None,
             named_policies: std::sync::RwLock::new(named_policies),
             accept_tpm_registrations: false,
-            managers: Managers::AnyClient,
+            managers: Managers::default(),
         })
     }
 
@@ -754,7 +752,9 @@ impl VerifierRpc for VerifierService {
             .put_registered_ak(&ak_name, &ak_public, &registered_by)
             .await
             .map_err(store_failed)?;
-        self.tpm_trust
+        self.appraiser
+            .registry()
+            .tpm_trust()
             .update(|trust| trust.add_key(&ak_public, KeyOrigin::Registered))
             .map_err(GrpcStatus::internal)?;
         info!(%ak_name, %registered_by, "TPM AK registered (credential activation done by the client)");
@@ -798,7 +798,9 @@ impl VerifierRpc for VerifierService {
         };
         // Untrusted first: should recording the revocation fail, the key is already refused.
         let mut untrusted = false;
-        self.tpm_trust
+        self.appraiser
+            .registry()
+            .tpm_trust()
             .update(|trust| {
                 untrusted = trust.remove_registered_key(ak_public)?;
                 Ok(())
