@@ -55,8 +55,8 @@ for target in "${targets[@]}"; do
   if [ -d "fuzz/seeds/$target" ]; then
     cp -f fuzz/seeds/"$target"/* "$corpus"/
   fi
-  # Real SNP evidence seeds the SNP targets; it is read from the shared vectors, never committed.
-  snp_vectors=${WARDEN_VECTORS:-../shared/vectors}/snp
+  # Real SNP evidence seeds the SNP targets; from the evidence sets in tests/vectors.
+  snp_vectors=${WARDEN_VECTORS:-tests/vectors}/snp
   if [ -d "$snp_vectors" ]; then
     case $target in
       snp_report) pattern='.*\.\(bin\|hex\|der\|pem\)' ;;
@@ -70,7 +70,7 @@ for target in "${targets[@]}"; do
     fi
   fi
   # The real TDX CCEL (a GCE COS guest's event log) seeds the event-log target the same way.
-  tdx_vectors=${WARDEN_VECTORS:-../shared/vectors}/tdx
+  tdx_vectors=${WARDEN_VECTORS:-tests/vectors}/tdx
   ccel_vector=$tdx_vectors/go-tdx-guest-gce-ccel/ccel_data.dat
   if [ "$target" = event_log ] && [ -f "$ccel_vector" ]; then
     cp -f "$ccel_vector" "$corpus/vector-$(basename "$(dirname "$ccel_vector")")-$(basename "$ccel_vector")"
@@ -93,7 +93,7 @@ for target in "${targets[@]}"; do
   fi
   # Real TPM and Azure vTPM evidence: quotes (TPMS_ATTEST), evidence JSON and HCL reports, and
   # the GCE and Windows PCR event logs.
-  shared=${WARDEN_VECTORS:-../shared/vectors}
+  shared=${WARDEN_VECTORS:-tests/vectors}
   case $target in
     tpm_attest) pattern='.*\(tpm_quote\.msg\|tpm-quote\.msg\|ak_pub\.tpmt_public\.bin\)' ;;
     tpm_evidence) pattern='.*\(evidence.*\.json\|tpm_evidence\.json\|hcl-report\.bin\)' ;;

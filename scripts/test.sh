@@ -9,19 +9,47 @@ ensure_build_dependencies
 ensure_tpm_dependencies
 # The provenance tests check DSSE envelopes with securesystemslib (PyPI) both ways.
 ensure_python_dependencies
+# inotifywait observes which real evidence sets the tests read.
+ensure_debian_packages inotify-tools
 # The end-to-end tests run the real binaries: build them first, in the same (debug) profile.
 cargo build --workspace --bins --locked
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+reads=$(mktemp)
+watch_log=$(mktemp)
+watcher=""
+cleanup() {
+  [ -n "$watcher" ] && kill "$watcher" 2>/dev/null
+  rm -f "$log" "$reads" "$watch_log"
+}
+trap cleanup EXIT
+# Which real evidence sets the tests read is observed, not declared: inotify reports every file
+# opened under tests/vectors while the tests run (directory listings, e.g. cargo's own scans of
+# the package, do not count).
+vectors=tests/vectors
+inotifywait -m -r -e open --format '%e %w%f' "$vectors" >"$reads" 2>"$watch_log" &
+watcher=$!
+for _ in $(seq 100); do
+  grep -q "Watches established" "$watch_log" && break
+  sleep 0.1
+done
+grep -q "Watches established" "$watch_log" || { cat "$watch_log" >&2; echo "error: cannot watch $vectors" >&2; exit 1; }
 status=0
 cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log" || status=$?
+kill "$watcher" 2>/dev/null
+wait "$watcher" 2>/dev/null || true
+watcher=""
+# The sets (tee/set directories holding a PROVENANCE.toml) and those the tests opened a file of.
+all_sets=$(cd "$vectors" && find . -mindepth 3 -maxdepth 3 -name PROVENANCE.toml -printf '%h\n' | sed 's#^\./##' | sort -u)
+read_sets=$(sed -n "s#^OPEN $vectors/\([^/]*/[^/]*\)/.*#\1#p" "$reads" | sort -u | comm -12 - <(echo "$all_sets"))
+unread=$(comm -23 <(echo "$all_sets") <(echo "$read_sets") | tr '\n' ' ')
+# A missing set fails its test; an ignored test would be a skip, so none may be.
+ignored=$(awk '/^test result:/ { ignored += $8 } END { print ignored + 0 }' "$log")
+echo "vectors: $(echo "$read_sets" | grep -c .) of $(echo "$all_sets" | grep -c .) real evidence sets in $vectors read by the tests; $ignored tests skipped"
+[ -n "$unread" ] && echo "vectors not read (no Warden verifier for these TEEs yet): $unread"
+if [ "$ignored" -ne 0 ]; then
+  echo "error: $ignored tests were skipped (ignored)" >&2
+  status=1
+fi
 # One closing line over all test binaries (cargo prints one result line per binary).
 awk '/^test result:/ { passed += $4; failed += $6 } END { printf "tests: %d passed, %d failed\n", passed, failed }' "$log"
-# Tests on real hardware evidence skip (and pass) without the shared vectors: say which it was.
-vectors=${WARDEN_VECTORS:-$PWD/../shared/vectors}
-if [ -d "$vectors/snp" ] && [ -d "$vectors/tdx" ] && [ -d "$vectors/tpm" ] && [ -d "$vectors/az-snp-vtpm" ]; then
-  echo "vectors: real evidence from $vectors was used"
-else
-  echo "WARNING: no vectors at $vectors (set WARDEN_VECTORS): tests on real evidence were SKIPPED"
-fi
 exit "$status"

@@ -130,10 +130,10 @@ pub struct PcsConfig {
 impl Default for PcsConfig {
     fn default() -> Self {
         Self {
-            url: warden_verifier::fetch::pcs::INTEL_PCS_URL.into(),
-            root_crl_url: warden_verifier::fetch::pcs::INTEL_ROOT_CA_CRL_URL.into(),
-            timeout: warden_verifier::fetch::DEFAULT_TIMEOUT,
-            retry_after: warden_verifier::fetch::DEFAULT_RETRY_AFTER,
+            url: warden_fetch::pcs::INTEL_PCS_URL.into(),
+            root_crl_url: warden_fetch::pcs::INTEL_ROOT_CA_CRL_URL.into(),
+            timeout: warden_fetch::DEFAULT_TIMEOUT,
+            retry_after: warden_fetch::DEFAULT_RETRY_AFTER,
         }
     }
 }
@@ -277,13 +277,13 @@ mod defaults {
         Duration::from_secs(300)
     }
     pub fn kds_url() -> String {
-        warden_verifier::fetch::kds::AMD_KDS_URL.into()
+        warden_fetch::kds::AMD_KDS_URL.into()
     }
     pub fn kds_timeout() -> Duration {
-        warden_verifier::fetch::DEFAULT_TIMEOUT
+        warden_fetch::DEFAULT_TIMEOUT
     }
     pub fn kds_retry_after() -> Duration {
-        warden_verifier::fetch::DEFAULT_RETRY_AFTER
+        warden_fetch::DEFAULT_RETRY_AFTER
     }
 }
 
@@ -393,11 +393,11 @@ impl Config {
             ));
         }
         if let Some(id) = self.verifier.as_ref().and_then(|v| v.policy_id.as_deref())
-            && !warden_verifier::service::valid_policy_id(id)
+            && !warden_verifier_service::valid_policy_id(id)
         {
             return Err(format!(
                 "[verifier] policy_id {id:?} must be 1 to 128 of [A-Za-z0-9._-], not {}",
-                warden_verifier::service::RESERVED_POLICY_IDS.join(" or ")
+                warden_verifier_service::RESERVED_POLICY_IDS.join(" or ")
             ));
         }
         if self.verifier.is_some() {
@@ -520,10 +520,10 @@ mod tests {
     fn the_tdx_pcs_section_turns_fetching_on_with_intel_defaults_and_init_documents_it() {
         assert!(toml::from_str::<TdxConfig>("").unwrap().pcs.is_none());
         let defaults = toml::from_str::<TdxConfig>("[pcs]\n").unwrap().pcs.unwrap();
-        assert_eq!(defaults.url, warden_verifier::fetch::pcs::INTEL_PCS_URL);
+        assert_eq!(defaults.url, warden_fetch::pcs::INTEL_PCS_URL);
         assert_eq!(
             defaults.root_crl_url,
-            warden_verifier::fetch::pcs::INTEL_ROOT_CA_CRL_URL
+            warden_fetch::pcs::INTEL_ROOT_CA_CRL_URL
         );
         assert_eq!(
             (defaults.timeout, defaults.retry_after),
@@ -569,8 +569,8 @@ mod tests {
                 pcs.retry_after
             ),
             (
-                warden_verifier::fetch::pcs::INTEL_PCS_URL,
-                warden_verifier::fetch::pcs::INTEL_ROOT_CA_CRL_URL,
+                warden_fetch::pcs::INTEL_PCS_URL,
+                warden_fetch::pcs::INTEL_ROOT_CA_CRL_URL,
                 Duration::from_secs(10),
                 Duration::from_secs(60)
             )

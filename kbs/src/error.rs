@@ -94,11 +94,11 @@ impl KbsError {
 /// (the client's error); anything else — unreachable, or a call the service does not allow this
 /// KBS (its operator's to fix) — means it is unavailable.
 pub(crate) fn remote_failure(
-    error: warden_verifier::service::ServiceError,
+    error: warden_verifier_service::ServiceError,
     refused: fn(String) -> KbsError,
 ) -> KbsError {
     match error {
-        warden_verifier::service::ServiceError::Refused(detail) => refused(detail),
+        warden_verifier_service::ServiceError::Refused(detail) => refused(detail),
         other => KbsError::VerifierUnavailable(other.to_string()),
     }
 }

@@ -17,8 +17,9 @@ use warden_verifier::ear::{EarClaims, TokenContext, TokenSigner, TokenVerifier};
 use warden_verifier::provenance::{
     TrustedBuilderKeys, import_reference_values, valid_reference_value_name,
 };
-use warden_verifier::service::{RemoteVerifier, TlsFiles, import_response, import_summary};
 use warden_verifier::tee::tpm::trust::TpmTrust;
+use warden_verifier_service::stored;
+use warden_verifier_service::{RemoteVerifier, TlsFiles, import_response, import_summary};
 
 use crate::tpm_registration::{Registrar, RegistrationSettings, hand_over_registered};
 use warden_verifier::{
@@ -36,10 +37,10 @@ use crate::protocol::{Authorization, Handshake, ProtocolConfig};
 use crate::ratelimit::{RateLimit, RateLimiter};
 use crate::release::{self, Decision, ReleasePolicies};
 use crate::sealing::Sealer;
+use warden_fetch::Prefetcher;
+use warden_fetch::kds::KdsSettings;
+use warden_fetch::pcs::PcsSettings;
 use warden_store::{PolicyKind, ReferenceValueOrigin, Store};
-use warden_verifier::fetch::Prefetcher;
-use warden_verifier::fetch::kds::KdsSettings;
-use warden_verifier::fetch::pcs::PcsSettings;
 
 /// How a `/resource` request proves it is entitled to ask.
 pub enum Credential<'a> {
@@ -267,7 +268,7 @@ impl Kbs {
     }
 
     async fn stored_reference_values(store: &Store) -> Result<ReferenceValues, KbsError> {
-        ReferenceValues::from_stored(&store.reference_values().await.map_err(internal)?)
+        stored::reference_values(&store.reference_values().await.map_err(internal)?)
             .map_err(internal)
     }
 
@@ -768,7 +769,7 @@ impl Kbs {
         } else {
             let imported = import_reference_values(body, &self.provenance_keys, now)
                 .map_err(|e| KbsError::Provenance(e.to_string()))?;
-            let (values, origin) = imported.to_store(who.clone());
+            let (values, origin) = stored::imported_rows(&imported, who.clone());
             self.store_reference_values(&values, &origin).await?;
             import_response(&imported)
         };
@@ -837,7 +838,7 @@ impl Kbs {
                 .map_err(|e| KbsError::VerifierUnavailable(e.to_string()));
         }
         let stored = self.store.reference_values().await.map_err(internal)?;
-        warden_verifier::reference::listing(&stored, now.unix_timestamp()).map_err(internal)
+        stored::listing(&stored, now.unix_timestamp()).map_err(internal)
     }
 }
 

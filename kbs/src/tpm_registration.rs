@@ -35,7 +35,7 @@ use warden_wire::tpm::registration::{
 };
 use warden_wire::tpm::{KeyMaterial, PublicKey};
 
-use warden_verifier::service::{RemoteVerifier, ServiceError};
+use warden_verifier_service::{RemoteVerifier, ServiceError};
 
 use crate::error::{KbsError, remote_failure};
 use warden_verifier::collateral::write_atomically;

@@ -1,14 +1,11 @@
 //! The KBS fetches TDX collateral from PCS (here a stand-in serving the dcap-qvl vector's
 //! collateral) only for a session holding a fresh challenge, before appraisal, which then has it.
 
-#[path = "../../verifier/tests/common/fake_pcs.rs"]
-mod fake_pcs;
-
 use std::time::Duration;
 
-use fake_pcs::*;
 use serde_json::json;
 use warden_kbs::KbsError;
+use warden_test_support::fake_pcs::*;
 use warden_verifier::Rejection;
 use warden_verifier::tee::tdx::TdxEvidence;
 use warden_wire::TeeKeyPair;
@@ -16,7 +13,7 @@ use warden_wire::jwe::KeyAlgorithm;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_kbs_prefetches_tdx_collateral_for_a_challenged_session_before_appraisal() {
-    let Some(vector) = vector() else { return };
+    let vector = vector();
     let pcs = fake_pcs(&vector, Duration::ZERO, Behaviour::Serve).await;
     let dir = tempfile::tempdir().unwrap();
     let collateral_dir = dir.path().join("tdx-collateral");

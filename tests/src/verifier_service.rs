@@ -16,7 +16,7 @@ use openssl::x509::extension::{
 };
 use openssl::x509::{X509, X509NameBuilder};
 
-use warden_verifier::service::{RemoteVerifier, TlsFiles};
+use warden_verifier_service::{RemoteVerifier, TlsFiles};
 
 use crate::{binary, spawn_until_ready};
 

@@ -6,7 +6,7 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 use warden_tests::verifier_service::{MtlsPki, VerifierProcess};
 use warden_tests::{Kbs, KbsOptions, RawClient};
-use warden_verifier::service::{RemoteVerifier, ServiceError, TlsFiles};
+use warden_verifier_service::{RemoteVerifier, ServiceError, TlsFiles};
 
 const SECRET: &[u8] = b"remote-verifier-secret";
 

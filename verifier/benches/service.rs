@@ -12,13 +12,13 @@ use criterion::{Criterion, criterion_group};
 use serde_json::json;
 use time::OffsetDateTime;
 use warden_verifier::appraisal::DEFAULT_APPRAISAL_POLICY;
-use warden_verifier::service::{RemoteVerifier, VerifierService};
 use warden_verifier::tee::snp::SnpEvidence;
 use warden_verifier::tee::snp::certs::{Collateral, Endorsements};
 use warden_verifier::{
     AppraisalRequest, Appraiser, ExpectedBinding, ReferenceValues, Status, VerifierRegistry,
     VerifierSettings,
 };
+use warden_verifier_service::{RemoteVerifier, VerifierService};
 use warden_wire::snp::Report;
 
 #[path = "../tests/common/mod.rs"]
@@ -44,9 +44,7 @@ fn appraiser(vcek: &[u8], measurement: &[u8]) -> Appraiser {
 }
 
 fn service(c: &mut Criterion) {
-    let Some(dir) = common::snp_vectors().map(|dir| dir.join("trustee-genoa-v3")) else {
-        return;
-    };
+    let dir = common::vectors::set("snp", "trustee-genoa-v3");
     let report_bytes = std::fs::read(dir.join("report.bin")).expect("report");
     let vcek = std::fs::read(dir.join("vcek.der")).expect("vcek");
     let report = Report::parse(&report_bytes).expect("report");
@@ -90,7 +88,7 @@ fn service(c: &mut Criterion) {
         })
         .expect("service");
     let server_config = server_tls.server_config().expect("server TLS");
-    runtime.spawn(warden_verifier::service::serve(
+    runtime.spawn(warden_verifier_service::serve(
         listener,
         server_config,
         service,

@@ -30,7 +30,7 @@ mod support;
 use support::rate;
 
 fn vector() -> Option<Vector> {
-    let dir = common::snp_vectors()?.join("trustee-genoa-v3");
+    let dir = common::vectors::set("snp", "trustee-genoa-v3");
     Some(Vector {
         report: std::fs::read(dir.join("report.bin")).ok()?,
         vcek: std::fs::read(dir.join("vcek.der")).ok()?,

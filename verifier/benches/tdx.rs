@@ -43,9 +43,7 @@ struct Vector {
 }
 
 fn vector() -> Result<Vector, String> {
-    let dir = common::tdx_vectors()
-        .ok_or("TDX vectors not found (set WARDEN_VECTORS)")?
-        .join(SET);
+    let dir = common::vectors::set("tdx", SET);
     let read = |file: &str| {
         std::fs::read(dir.join(file)).map_err(|e| format!("{}: {e}", dir.join(file).display()))
     };

@@ -54,9 +54,7 @@ struct Case {
 }
 
 fn kinvolk_case() -> Result<Case, String> {
-    let dir = common::vectors("tpm")
-        .ok_or("TPM vectors not found (set WARDEN_VECTORS)")?
-        .join("azure-vtpm-kinvolk");
+    let dir = common::vectors::set("tpm", "azure-vtpm-kinvolk");
     let pem = std::fs::read(dir.join("akpub.pem")).map_err(|e| e.to_string())?;
     let spki = x509_parser::pem::parse_x509_pem(&pem)
         .map_err(|e| e.to_string())?

@@ -5,27 +5,22 @@
 //! [`AttestationResult`] that [`ear::TokenSigner`] turns into a signed EAR JWT.
 //!
 //! Invariants: appraisal never touches the network or reads the clock (the time is a parameter);
-//! policies are compiled once and evaluated against in-memory snapshots. The collateral fetchers
-//! (`fetch`: AMD KDS, Intel PCS) run before appraisal, in the I/O layer of the KBS or the
+//! policies are compiled once and evaluated against in-memory snapshots. This crate links no
+//! async runtime, HTTP, gRPC or database client (cargo enforces the first invariant): the
+//! collateral fetchers (`warden-fetch`) run before appraisal, in the I/O layer of the KBS or the
 //! verifier service, and only add to the collateral the verifiers then check.
 #![forbid(unsafe_code)]
-
-// Lets unit tests include test-support files written for the integration tests.
-#[cfg(test)]
-extern crate self as warden_verifier;
 
 pub mod appraisal;
 pub(crate) mod cache;
 pub mod collateral;
 pub mod ear;
 pub mod explain;
-pub mod fetch;
 pub mod init_data;
 pub mod policy;
 pub mod provenance;
 pub mod reference;
 pub mod registry;
-pub mod service;
 pub mod tee;
 pub mod x509;
 

@@ -38,7 +38,6 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use warden_store::ReferenceValueOrigin;
 use x509_parser::prelude::FromDer;
 use x509_parser::x509::SubjectPublicKeyInfo;
 
@@ -443,25 +442,6 @@ pub struct ImportedReferenceValues {
     pub provenance_sha256: String,
     /// `name@algorithm:digest` of each subject, for the record.
     pub subjects: Vec<String>,
-}
-
-impl ImportedReferenceValues {
-    /// The values as the store keeps them (JSON text), and their origin: this statement's
-    /// signer, digest and expiry, imported by `set_by`.
-    pub fn to_store(&self, set_by: String) -> (Vec<(String, String)>, ReferenceValueOrigin) {
-        let values = self
-            .values
-            .iter()
-            .map(|(name, value)| (name.clone(), value.to_string()))
-            .collect();
-        let origin = ReferenceValueOrigin {
-            source: format!("dsse:{}", self.signer),
-            set_by,
-            provenance_sha256: Some(self.provenance_sha256.clone()),
-            expires_at: Some(self.expires),
-        };
-        (values, origin)
-    }
 }
 
 /// Longest reference-value name (the KBS's rule for `PUT /reference-values/{name}`).

@@ -13,10 +13,7 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::{Value, json};
-use warden_store::StoredReferenceValue;
-
-use crate::tee::rfc3339;
+use serde_json::Value;
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ReferenceValues {
@@ -65,21 +62,23 @@ impl ReferenceValues {
         self.to_json_filtered(|name| self.expiries.get(name).is_none_or(|&expiry| at < expiry))
     }
 
-    /// The in-memory index of stored values (the KBS and the verifier service load it at start
-    /// and after every change). A stored value that is not JSON is an error, never skipped. One
-    /// that its TEE's schema refuses (stored before a rule existed, e.g. upper-case hex) is left
-    /// out, loudly: with no value under its TEE's name nothing of that TEE is affirmed, whereas
-    /// using it could let a key that never matches lift a restriction.
-    pub fn from_stored(stored: &[StoredReferenceValue]) -> Result<Self, String> {
+    /// The in-memory index of values kept elsewhere (the store): `(name, JSON text, expiry)`.
+    /// A value that is not JSON is an error, never skipped. One that its TEE's schema refuses
+    /// (kept before a rule existed, e.g. upper-case hex) is left out, loudly: with no value under
+    /// its TEE's name nothing of that TEE is affirmed, whereas using it could let a key that
+    /// never matches lift a restriction.
+    pub fn from_kept<'a>(
+        kept: impl IntoIterator<Item = (&'a str, &'a str, Option<i64>)>,
+    ) -> Result<Self, String> {
         let mut values = Self::default();
-        for entry in stored {
-            let value: Value = serde_json::from_str(&entry.value_json)
-                .map_err(|e| format!("stored reference value {}: {e}", entry.name))?;
-            if let Err(error) = validate(&entry.name, &value) {
-                tracing::error!(name = %entry.name, %error, "stored reference value refused by its schema and NOT used: set it again");
+        for (name, value_json, expires_at) in kept {
+            let value: Value = serde_json::from_str(value_json)
+                .map_err(|e| format!("stored reference value {name}: {e}"))?;
+            if let Err(error) = validate(name, &value) {
+                tracing::error!(%name, %error, "stored reference value refused by its schema and NOT used: set it again");
                 continue;
             }
-            values.insert(entry.name.clone(), value, entry.origin.expires_at);
+            values.insert(name.to_owned(), value, expires_at);
         }
         Ok(values)
     }
@@ -93,32 +92,6 @@ impl ReferenceValues {
                 .collect(),
         )
     }
-}
-
-/// Stored values with their history, as the KBS admin API and `warden-verifier rv list` show
-/// them: `{name: {value, version, source, set_by, updated_at, provenance_sha256, expires,
-/// expired}}`, `expired` judged at `now` (Unix seconds).
-pub fn listing(stored: &[StoredReferenceValue], now: i64) -> Result<Value, String> {
-    let mut listed = serde_json::Map::new();
-    for entry in stored {
-        let value: Value = serde_json::from_str(&entry.value_json)
-            .map_err(|e| format!("stored reference value {}: {e}", entry.name))?;
-        let origin = &entry.origin;
-        listed.insert(
-            entry.name.clone(),
-            json!({
-                "value": value,
-                "version": entry.version,
-                "source": origin.source,
-                "set_by": origin.set_by,
-                "updated_at": rfc3339(entry.updated_at),
-                "provenance_sha256": origin.provenance_sha256,
-                "expires": origin.expires_at.map(rfc3339),
-                "expired": origin.expires_at.is_some_and(|at| at <= now),
-            }),
-        );
-    }
-    Ok(Value::Object(listed))
 }
 
 /// The type of one reference-value key.
@@ -338,29 +311,20 @@ mod tests {
 
     #[test]
     fn stored_values_their_schema_now_refuses_are_left_out() {
-        let stored = |name: &str, value: Value| StoredReferenceValue {
-            name: name.into(),
-            value_json: value.to_string(),
-            updated_at: 0,
-            version: 1,
-            origin: warden_store::ReferenceValueOrigin {
-                source: "api".into(),
-                set_by: String::new(),
-                provenance_sha256: None,
-                expires_at: None,
-            },
-        };
-        let values = ReferenceValues::from_stored(&[
-            stored(
+        let kept = [
+            (
                 "tpm",
-                serde_json::json!({"pcrs": {}, "event_digests": {"04": []}}),
+                serde_json::json!({"pcrs": {}, "event_digests": {"04": []}}).to_string(),
             ),
-            stored(
+            (
                 "snp",
-                serde_json::json!({"measurements": ["AB".repeat(48)]}),
+                serde_json::json!({"measurements": ["AB".repeat(48)]}).to_string(),
             ),
-            stored("sample", serde_json::json!({"min_svn": 1})),
-        ])
+            ("sample", serde_json::json!({"min_svn": 1}).to_string()),
+        ];
+        let values = ReferenceValues::from_kept(
+            kept.iter().map(|(name, json)| (*name, json.as_str(), None)),
+        )
         .unwrap();
         assert_eq!(values.names().collect::<Vec<_>>(), ["sample"]);
     }

@@ -1,9 +1,11 @@
 //! Azure confidential-VM vTPM evidence (`az-snp-vtpm`, `az-tdx-vtpm`) on the real sets in
-//! `../shared/vectors/az-*-vtpm` (MANIFEST.md §3–4): the HCL report verified through the SNP or
+//! `tests/vectors/az-*-vtpm` (MANIFEST.md §3–4): the HCL report verified through the SNP or
 //! TDX module with its report data bound to the runtime claims, the vTPM quote verified with the
-//! AK from those claims, and the nonce. Without the vectors every test says SKIP and passes.
+//! AK from those claims, and the nonce.
 
 mod common;
+
+use common::vectors;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -64,9 +66,7 @@ fn alter_runtime_claims(evidence: &Value, from: &str, to: &str) -> Value {
 
 #[test]
 fn milan_evidence_in_both_versions_verifies_with_its_claims_and_nonce() {
-    let Some(dir) = common::vectors("az-snp-vtpm").map(|d| d.join("trustee-milan-v1")) else {
-        return;
-    };
+    let dir = vectors::set("az-snp-vtpm", "trustee-milan-v1");
     let verifier = snp_verifier(&dir.join("milan_ask_ark_asvk.pem"));
     let v1 = json_file(&dir.join("evidence-v1.json"));
     let ex = verifier.examine(&v1, &nonce(b"challenge"), at(NOW));
@@ -145,9 +145,7 @@ fn milan_evidence_in_both_versions_verifies_with_its_claims_and_nonce() {
 
 #[test]
 fn milan_v2_binds_a_48_byte_nonce_and_genoa_verifies_on_its_own_chain() {
-    let Some(root) = common::vectors("az-snp-vtpm") else {
-        return;
-    };
+    let root = vectors::tee("az-snp-vtpm");
     let dir = root.join("trustee-milan-v2");
     let verifier = snp_verifier(&dir.join("milan_ask_ark_asvk.pem"));
     let evidence = json_file(&dir.join("evidence-v2.json"));
@@ -193,9 +191,7 @@ fn milan_v2_binds_a_48_byte_nonce_and_genoa_verifies_on_its_own_chain() {
 
 #[test]
 fn raw_hcl_report_verifies_with_its_quote_and_not_with_another_vms() {
-    let Some(dir) = common::vectors("az-snp-vtpm").map(|d| d.join("trustee-milan-raw")) else {
-        return;
-    };
+    let dir = vectors::set("az-snp-vtpm", "trustee-milan-raw");
     let verifier = snp_verifier(&dir.join("vcek_ask_ark.pem"));
     let report = std::fs::read(dir.join("hcl-report.bin")).unwrap();
     let quote = json_file(&dir.join("tpm-quote-v1.json"));
@@ -225,9 +221,7 @@ fn raw_hcl_report_verifies_with_its_quote_and_not_with_another_vms() {
     let ex = verifier.examine(&foreign, &nonce(b"challenge"), at(NOW));
     assert_eq!(failed(&ex), ["quote_signature"]);
     // An SNP verifier does not take a TDX HCL report.
-    let Some(tdx) = common::vectors("az-tdx-vtpm").map(|d| d.join("trustee-tdx")) else {
-        return;
-    };
+    let tdx = vectors::set("az-tdx-vtpm", "trustee-tdx");
     let ex = verifier.examine(
         &json_file(&tdx.join("evidence-v1.json")),
         &nonce(b"challenge"),
@@ -243,9 +237,7 @@ fn tdx_verifier(dir: &Path) -> AzureVtpmVerifier {
 
 #[test]
 fn azure_tdx_evidence_is_authentic_but_out_of_date_and_expires() {
-    let Some(dir) = common::vectors("az-tdx-vtpm").map(|d| d.join("trustee-tdx")) else {
-        return;
-    };
+    let dir = vectors::set("az-tdx-vtpm", "trustee-tdx");
     let verifier = tdx_verifier(&dir);
     let in_window = at("2025-03-01T00:00:00Z");
     for file in ["evidence-v1.json", "evidence-v0.json"] {
@@ -274,9 +266,7 @@ fn azure_tdx_evidence_is_authentic_but_out_of_date_and_expires() {
     );
 
     // Another TD's quote does not carry these runtime claims.
-    let Some(other) = common::vectors("tdx").map(|d| d.join("automata-dcap-rs-00806f05")) else {
-        return;
-    };
+    let other = vectors::set("tdx", "automata-dcap-rs-00806f05");
     let mut substituted = evidence.clone();
     let quote = std::fs::read(other.join("quote_tdx_00806f050000.dat")).unwrap();
     substituted["td_quote"] = Value::String(URL_SAFE_NO_PAD.encode(quote));
@@ -317,9 +307,7 @@ fn appraise_with_default_policy(
 #[test]
 fn default_policy_wants_listed_pcrs_and_refuses_out_of_date_azure_tdx_unless_accepted() {
     use warden_verifier::{Status, VerifierSettings};
-    let Some(root) = common::vectors("az-snp-vtpm") else {
-        return;
-    };
+    let root = vectors::tee("az-snp-vtpm");
     let dir = root.join("trustee-milan-v1");
     let evidence = json_file(&dir.join("evidence-v1.json"));
     let pcr0 = "e15c44796beabf46abcec7c57e590942041e47497e4ec27571c8b7664f48dced";
@@ -356,9 +344,7 @@ fn default_policy_wants_listed_pcrs_and_refuses_out_of_date_azure_tdx_unless_acc
         with(json!({"pcrs": {"sha256": {"0": [pcr0]}}, "measurements": ["00".repeat(48)]}));
     assert_eq!(other_measurement.trust_vector.executables, Some(33));
 
-    let Some(tdx_dir) = common::vectors("az-tdx-vtpm").map(|d| d.join("trustee-tdx")) else {
-        return;
-    };
+    let tdx_dir = vectors::set("az-tdx-vtpm", "trustee-tdx");
     let tdx_evidence = json_file(&tdx_dir.join("evidence-v1.json"));
     let tdx = || VerifierSettings {
         tdx_collateral: Arc::new(warden_verifier::tee::tdx::collateral::TdxCollateral::new(

@@ -1,5 +1,5 @@
 //! The verifier service fetches the collateral of TDX evidence from PCS (here the stand-in in
-//! `common::fake_pcs`, serving the dcap-qvl vector's collateral) before appraising it, exactly
+//! `warden_test_support::fake_pcs`, serving the dcap-qvl vector's collateral) before appraising it, exactly
 //! as the KBS does with its embedded verifier; without `--tdx-pcs` it appraises with what it has
 //! and refuses for want of collateral.
 
@@ -7,27 +7,36 @@ mod common;
 
 use std::sync::Arc;
 
-use common::fake_pcs::{ALL_PATHS, Behaviour, VALID, at, cache_files, fake_pcs, vector};
+use warden_fetch::Prefetcher;
+use warden_fetch::pcs::PcsSettings;
 use warden_store::Store;
+use warden_test_support::fake_pcs::{
+    ALL_PATHS, Behaviour, VALID, at, cache_files, fake_pcs, vector,
+};
 use warden_verifier::appraisal::DEFAULT_APPRAISAL_POLICY;
-use warden_verifier::fetch::Prefetcher;
-use warden_verifier::service::{RemoteVerifier, VerifierService};
 use warden_verifier::tee::tdx::TdxEvidence;
 use warden_verifier::{
     AppraisalRequest, Appraiser, ExpectedBinding, ReferenceValues, VerifierRegistry,
     VerifierSettings,
 };
+use warden_verifier_service::{RemoteVerifier, VerifierService};
 
 /// Appraises the vector's quote through a service (prefetching from `pcs` when given), judging
 /// at the vector's valid time, with report data the quote does not carry; the refusal's text.
 async fn refusal(
     quote: &[u8],
-    pcs: Option<&common::fake_pcs::FakePcs>,
+    pcs: Option<&warden_test_support::fake_pcs::FakePcs>,
     cache: &std::path::Path,
 ) -> String {
     let settings = VerifierSettings::default();
-    let prefetcher = Prefetcher::new(None, pcs.map(|pcs| pcs.settings(Some(cache))), &settings)
-        .expect("prefetcher");
+    let prefetcher = Prefetcher::new(
+        None,
+        pcs.map(|pcs| {
+            PcsSettings::new(pcs.url.clone(), pcs.root_crl_url(), Some(cache.to_owned()))
+        }),
+        &settings,
+    )
+    .expect("prefetcher");
     let appraiser = Appraiser::new(
         VerifierRegistry::new(&settings),
         Appraiser::compile_policy("default", DEFAULT_APPRAISAL_POLICY).expect("policy"),
@@ -45,7 +54,7 @@ async fn refusal(
     let (server_tls, client_tls) = common::both_ways::pki(dir.path());
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let url = format!("https://{}", listener.local_addr().expect("address"));
-    tokio::spawn(warden_verifier::service::serve(
+    tokio::spawn(warden_verifier_service::serve(
         listener,
         server_tls.server_config().expect("server TLS"),
         service,
@@ -72,7 +81,7 @@ async fn refusal(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_service_fetches_tdx_collateral_before_appraisal_only_when_configured() {
-    let Some(vector) = vector() else { return };
+    let vector = vector();
     let cache = tempfile::tempdir().unwrap();
 
     let without = refusal(&vector.quote, None, cache.path()).await;

@@ -1,12 +1,11 @@
-//! SEV-SNP verification on the real hardware evidence in `../shared/vectors/snp` (see its
-//! MANIFEST.md for each set's source, claims, window and negatives). `WARDEN_VECTORS` overrides
-//! the location; without the vectors every test says SKIP and passes vacuously, loudly.
+//! SEV-SNP verification on the real hardware evidence in `tests/vectors/snp` (each set's
+//! PROVENANCE.toml and MANIFEST.md give its source, claims, window and negatives).
 
 mod common;
 
 use std::path::Path;
 
-use common::snp_vectors;
+use common::vectors;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -224,7 +223,7 @@ fn examine_set(dir: &Path, set: &Set, when: &str) -> Examination {
 
 #[test]
 fn every_set_verifies_with_its_manifest_claims() {
-    let Some(dir) = snp_vectors() else { return };
+    let dir = vectors::tee("snp");
     for set in sets() {
         let examination = examine_set(&dir, &set, set.at);
         assert!(
@@ -306,7 +305,7 @@ fn set(name: &str) -> Set {
 
 #[test]
 fn default_policy_affirms_known_measurements_and_warns_on_unknown_ones() {
-    let Some(dir) = snp_vectors() else { return };
+    let dir = vectors::tee("snp");
     for set in sets()
         .into_iter()
         .filter(|s| s.dir != "go-sev-guest-milan-debug")
@@ -334,7 +333,7 @@ fn default_policy_affirms_known_measurements_and_warns_on_unknown_ones() {
 
 #[test]
 fn debug_guest_is_refused_by_default_and_accepted_when_the_policy_allows_debug() {
-    let Some(dir) = snp_vectors() else { return };
+    let dir = vectors::tee("snp");
     let set = set("go-sev-guest-milan-debug");
     let measurement = set.claims["measurement"].clone();
     let default = appraise_set(
@@ -368,7 +367,7 @@ fn debug_guest_is_refused_by_default_and_accepted_when_the_policy_allows_debug()
 
 #[test]
 fn vlek_set_is_accepted_in_its_window_and_expired_in_november_2026() {
-    let Some(dir) = snp_vectors() else { return };
+    let dir = vectors::tee("snp");
     let set = set("trustee-milan-vlek");
     let examination = examine_set(&dir, &set, "2025-06-01T00:00:00Z");
     assert!(examination.verified());
@@ -405,7 +404,7 @@ fn flipped(dir: &Path, set: &Set, offset: usize, mask: u8) -> Examination {
 
 #[test]
 fn bit_flips_in_the_signed_region_or_the_signature_break_the_signature() {
-    let Some(dir) = snp_vectors() else { return };
+    let dir = vectors::tee("snp");
     for set in sets() {
         // measurement, report_data, policy's debug bit, key_info's author bit, reported_tcb, r, s
         for (offset, mask) in [
@@ -433,7 +432,7 @@ fn bit_flips_in_the_signed_region_or_the_signature_break_the_signature() {
 
 #[test]
 fn another_chips_vcek_is_rejected_for_hwid_and_signature() {
-    let Some(dir) = snp_vectors() else { return };
+    let dir = vectors::tee("snp");
     let verifier = SnpVerifier::new(
         AmdRoots::pinned(),
         endorsements(&dir, &[("trustee-milan-vcek", "test-vcek.der")]),
@@ -463,7 +462,7 @@ fn another_chips_vcek_is_rejected_for_hwid_and_signature() {
 
 #[test]
 fn synthetic_vceks_parse_in_both_hwid_encodings_but_fail_the_chain() {
-    let Some(dir) = snp_vectors() else { return };
+    let dir = vectors::tee("snp");
     let expected_hw_id: Vec<u8> = (0..64).collect();
     for name in ["test-vcek-invalid-legacy.der", "test-vcek-invalid-new.der"] {
         let der = std::fs::read(dir.join("trustee-milan-vcek").join(name)).unwrap();
@@ -490,7 +489,7 @@ fn synthetic_vceks_parse_in_both_hwid_encodings_but_fail_the_chain() {
 
 #[test]
 fn a_vcek_byte_flip_breaks_the_chain() {
-    let Some(dir) = snp_vectors() else { return };
+    let dir = vectors::tee("snp");
     let mut der = std::fs::read(dir.join("virtee-milan/vcek_milan.der")).unwrap();
     der[40] ^= 1;
     let mut collateral = Endorsements::default();
@@ -509,7 +508,7 @@ fn a_vcek_byte_flip_breaks_the_chain() {
 
 #[test]
 fn an_asvk_in_place_of_the_ask_or_the_wrong_generations_roots_break_the_chain() {
-    let Some(dir) = snp_vectors() else { return };
+    let dir = vectors::tee("snp");
     let pinned = AmdRoots::pinned();
     let milan = pinned
         .products
@@ -590,7 +589,7 @@ fn an_asvk_in_place_of_the_ask_or_the_wrong_generations_roots_break_the_chain() 
 
 #[test]
 fn truncated_oversized_and_unbound_reports_are_rejected_with_the_right_reason() {
-    let Some(dir) = snp_vectors() else { return };
+    let dir = vectors::tee("snp");
     let set = set("virtee-milan");
     let verifier = SnpVerifier::new(
         AmdRoots::pinned(),
@@ -633,7 +632,7 @@ fn truncated_oversized_and_unbound_reports_are_rejected_with_the_right_reason() 
 
 #[test]
 fn coco_json_evidence_verifies_and_a_changed_field_breaks_the_signature() {
-    let Some(dir) = snp_vectors() else { return };
+    let dir = vectors::tee("snp");
     let text = std::fs::read_to_string(dir.join("trustee-genoa-v3/evidence.json")).unwrap();
     let mut evidence: Value = serde_json::from_str(&text).unwrap();
     let verifier = SnpVerifier::new(AmdRoots::pinned(), Endorsements::default());
@@ -649,7 +648,7 @@ fn coco_json_evidence_verifies_and_a_changed_field_breaks_the_signature() {
 
 #[test]
 fn repeated_appraisal_reuses_the_verified_chain() {
-    let Some(dir) = snp_vectors() else { return };
+    let dir = vectors::tee("snp");
     let set = set("oak-turin-v5");
     let verifier = SnpVerifier::new(
         AmdRoots::pinned(),

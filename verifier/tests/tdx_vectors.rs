@@ -1,14 +1,13 @@
-//! Intel TDX verification on the real quotes and Intel collateral in `../shared/vectors/tdx` (see
-//! its MANIFEST.md for sources, windows and verdicts). No TDX set is valid at 2026-11: every set
-//! is verified at a time inside its collateral window, and also shown to be refused for expired
-//! collateral at 2026-11-01. `WARDEN_VECTORS` overrides the location; without the vectors every
-//! test says SKIP and passes vacuously, loudly.
+//! Intel TDX verification on the real quotes and Intel collateral in `tests/vectors/tdx` (see
+//! MANIFEST.md and each set's PROVENANCE.toml for sources, windows and verdicts). No TDX set is
+//! valid at 2026-11: every set is verified at a time inside its collateral window, and also shown
+//! to be refused for expired collateral at 2026-11-01.
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use common::tdx_vectors;
+use common::vectors;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -359,7 +358,7 @@ fn assert_claims(set: &Set, examination: &Examination) {
 
 #[test]
 fn every_set_gets_its_manifest_verdict_and_claims_at_its_verify_at_time() {
-    let Some(dir) = tdx_vectors() else { return };
+    let dir = vectors::tee("tdx");
     for set in sets() {
         let examination = examine(&dir, &set, read(&dir, set.quote), set.at);
         match set.verdict {
@@ -387,7 +386,7 @@ fn every_set_gets_its_manifest_verdict_and_claims_at_its_verify_at_time() {
 
 #[test]
 fn at_2026_11_every_set_is_refused_for_expired_collateral() {
-    let Some(dir) = tdx_vectors() else { return };
+    let dir = vectors::tee("tdx");
     for set in sets() {
         let mut quote = read(&dir, set.quote);
         if set.verdict == Verdict::Refused("quote_format") {
@@ -406,13 +405,9 @@ fn at_2026_11_every_set_is_refused_for_expired_collateral() {
     }
 }
 
-fn dir_or_skip() -> Option<PathBuf> {
-    tdx_vectors()
-}
-
 #[test]
 fn the_spr_quote_without_its_appended_text_is_genuine_but_has_no_tcb_level() {
-    let Some(dir) = dir_or_skip() else { return };
+    let dir = vectors::tee("tdx");
     let set = &sets()[3];
     let mut quote = read(&dir, set.quote);
     assert_eq!(quote.len(), 4974);
@@ -426,7 +421,7 @@ fn the_spr_quote_without_its_appended_text_is_genuine_but_has_no_tcb_level() {
 
 #[test]
 fn q6_without_a_pck_crl_is_out_of_date_only_when_crls_are_not_required() {
-    let Some(dir) = dir_or_skip() else { return };
+    let dir = vectors::tee("tdx");
     let set = sets()
         .into_iter()
         .find(|s| s.name.starts_with("trustee-tdx-q6"))
@@ -464,7 +459,7 @@ fn q6_without_a_pck_crl_is_out_of_date_only_when_crls_are_not_required() {
 
 #[test]
 fn a_pck_revoked_by_its_cas_crl_is_refused() {
-    let Some(dir) = dir_or_skip() else { return };
+    let dir = vectors::tee("tdx");
     for revoke in [false, true] {
         let sim = common::sim_tdx::build(&dir, revoke);
         let mut endorsements = TdxEndorsements::default();
@@ -546,7 +541,7 @@ fn named(name: &str) -> Set {
 
 #[test]
 fn default_policy_affirms_known_tds_and_refuses_debug_and_out_of_date_ones() {
-    let Some(dir) = dir_or_skip() else { return };
+    let dir = vectors::tee("tdx");
     let mr_td = |set: &Set| json!([set.claims["mr_td"]]);
 
     let gcp = named("go-tdx-guest-gce-ccel");
@@ -632,7 +627,7 @@ fn quote_only(quote: Vec<u8>) -> TdxEvidence {
 
 #[test]
 fn bit_flips_in_header_body_qe_report_and_signatures_are_caught_by_the_right_check() {
-    let Some(dir) = dir_or_skip() else { return };
+    let dir = vectors::tee("tdx");
     // v4 layout: header 0..48, body 48..632, sig_data_len 632..636, quote signature 636..700,
     // attestation key 700..764, cert type/len 764..770, QE report 770..1154, its signature
     // 1154..1218, auth data length 1218.
@@ -668,7 +663,7 @@ fn bit_flips_in_header_body_qe_report_and_signatures_are_caught_by_the_right_che
 
 #[test]
 fn collateral_for_another_fmspc_or_an_edited_tcb_info_is_refused() {
-    let Some(dir) = dir_or_skip() else { return };
+    let dir = vectors::tee("tdx");
     let v5 = named("go-tdx-guest-v5");
     let phala = collateral(&dir, &["dcap-qvl-tdx/collateral.json"]);
     let examination = examine_with(
@@ -725,7 +720,7 @@ fn collateral_for_another_fmspc_or_an_edited_tcb_info_is_refused() {
 
 #[test]
 fn a_stale_pck_crl_or_tcb_signing_certificate_fails_at_the_verification_time() {
-    let Some(dir) = dir_or_skip() else { return };
+    let dir = vectors::tee("tdx");
     // MANIFEST: the 2025-06 TCB info with the 2025-02 PCK CRL → expired CRL.
     let mut june = june_2025("go-tdx-guest-gce-ccel/cos-113-tdx-quote.dat", gce_claims());
     june.collateral[2] = "go-tdx-guest-gce-ccel/collateral_2025-02/pck_platform_crl.der";
@@ -750,7 +745,7 @@ fn a_stale_pck_crl_or_tcb_signing_certificate_fails_at_the_verification_time() {
 
 #[test]
 fn the_ccel_replays_to_the_gcp_quote_and_an_altered_log_does_not() {
-    let Some(dir) = dir_or_skip() else { return };
+    let dir = vectors::tee("tdx");
     let set = named("go-tdx-guest-gce-ccel");
     let log = read(&dir, "go-tdx-guest-gce-ccel/ccel_data.dat");
     let with_log = |log: Vec<u8>, quote: &str| {
@@ -808,7 +803,7 @@ fn the_ccel_replays_to_the_gcp_quote_and_an_altered_log_does_not() {
 
 #[test]
 fn report_data_and_init_data_bind_through_reportdata_and_mrconfigid() {
-    let Some(dir) = dir_or_skip() else { return };
+    let dir = vectors::tee("tdx");
     let set = named("dcap-qvl-tdx");
     let report_data = hex::decode(set.claims["report_data"].as_str().unwrap()).unwrap();
     let bound = examine_with(

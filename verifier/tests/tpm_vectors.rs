@@ -1,11 +1,12 @@
-//! TPM 2.0 quote verification on the real evidence in `../shared/vectors/tpm` (MANIFEST.md §5):
+//! TPM 2.0 quote verification on the real evidence in `tests/vectors/tpm` (MANIFEST.md §5):
 //! the GCE vTPM (AK certificate chain to Google's root, crypto-agile event log), a Windows GCE
 //! VM (pinned AK, SHA-1 quote and log), an Azure vTPM quote (pinned AK) and Trustee's swtpm
 //! sample (pinned AK). Each vector is converted into Warden's TPM evidence JSON by the loaders
-//! below, the only code that knows the vectors' own formats. Without the vectors every test says
-//! SKIP and passes vacuously, loudly.
+//! below, the only code that knows the vectors' own formats.
 
 mod common;
+
+use common::vectors;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -275,9 +276,7 @@ fn pinned(spki: &[u8]) -> TpmTrust {
 
 #[test]
 fn gce_quotes_verify_through_googles_ak_ca_and_the_event_log_replays_in_every_bank() {
-    let Some(dir) = common::vectors("tpm").map(|d| d.join(GCE)) else {
-        return;
-    };
+    let dir = vectors::set("tpm", GCE);
     let evidence = gce_evidence(&dir);
     let verifier = TpmVerifier::new(gce_trust(&dir, GOOGLE_CHAIN));
     let ex = verifier.examine(&evidence, &binding(&[0x90, 0x09]), at(NOW));
@@ -345,9 +344,7 @@ fn gce_quotes_verify_through_googles_ak_ca_and_the_event_log_replays_in_every_ba
 
 #[test]
 fn gce_evidence_is_refused_for_each_kind_of_tampering_or_distrust() {
-    let Some(dir) = common::vectors("tpm").map(|d| d.join(GCE)) else {
-        return;
-    };
+    let dir = vectors::set("tpm", GCE);
     let evidence = gce_evidence(&dir);
     let nonce = binding(&[0x90, 0x09]);
     let verifier = TpmVerifier::new(gce_trust(&dir, GOOGLE_CHAIN));
@@ -419,9 +416,7 @@ fn gce_evidence_is_refused_for_each_kind_of_tampering_or_distrust() {
     assert!(detail(&ex, "ak_trust").contains("neither pinned nor registered"));
 
     // The certificate must be for the AK that signed.
-    let Some(kinvolk) = common::vectors("tpm").map(|d| d.join("azure-vtpm-kinvolk")) else {
-        return;
-    };
+    let kinvolk = vectors::set("tpm", "azure-vtpm-kinvolk");
     let mut other_key = evidence.clone();
     other_key["ak_public"] = kinvolk_evidence(&kinvolk).0["ak_public"].clone();
     let ex = refused(&other_key, &nonce, &verifier);
@@ -462,9 +457,7 @@ fn gce_evidence_is_refused_for_each_kind_of_tampering_or_distrust() {
 
 #[test]
 fn gce_protobuf_attestations_verify_and_the_nonce_less_one_is_a_replay_for_a_fresh_nonce() {
-    let Some(dir) = common::vectors("tpm").map(|d| d.join(GCE)) else {
-        return;
-    };
+    let dir = vectors::set("tpm", GCE);
     let verifier = TpmVerifier::new(gce_trust(&dir, GOOGLE_CHAIN));
     // The protobuf decodes to exactly the evidence of the derived files.
     let with_nonce = gce_evidence_from_protobuf(&read(&dir, "gce-cos-85-nonce9009.pb"));
@@ -481,9 +474,7 @@ fn gce_protobuf_attestations_verify_and_the_nonce_less_one_is_a_replay_for_a_fre
 
 #[test]
 fn windows_quote_needs_a_pinned_ak_and_sha1_and_its_log_replays() {
-    let Some(dir) = common::vectors("tpm").map(|d| d.join("go-attestation-windows-gcp")) else {
-        return;
-    };
+    let dir = vectors::set("tpm", "go-attestation-windows-gcp");
     let (evidence, ak_public) = windows_evidence(&dir);
     let no_nonce = binding(&[]);
     let unpinned = TpmVerifier::new(TpmTrust::default()).allow_sha1(true);
@@ -524,9 +515,7 @@ fn windows_quote_needs_a_pinned_ak_and_sha1_and_its_log_replays() {
 
 #[test]
 fn azure_vtpm_quote_verifies_with_its_pinned_ak_and_nonce() {
-    let Some(dir) = common::vectors("tpm").map(|d| d.join("azure-vtpm-kinvolk")) else {
-        return;
-    };
+    let dir = vectors::set("tpm", "azure-vtpm-kinvolk");
     let (evidence, spki) = kinvolk_evidence(&dir);
     let verifier = TpmVerifier::new(pinned(&spki));
     let ex = verifier.examine(&evidence, &binding(b"challenge"), at(NOW));
@@ -551,9 +540,7 @@ fn azure_vtpm_quote_verifies_with_its_pinned_ak_and_nonce() {
 
 #[test]
 fn trustee_swtpm_quote_verifies_only_with_its_ak_pinned() {
-    let Some(dir) = common::vectors("tpm").map(|d| d.join("trustee-swtpm")) else {
-        return;
-    };
+    let dir = vectors::set("tpm", "trustee-swtpm");
     let (evidence, spki) = swtpm_evidence(&dir);
     let attest = STANDARD
         .decode(evidence["quotes"][0]["attest"].as_str().unwrap())
@@ -639,9 +626,7 @@ fn appraise_tpm(
 #[test]
 fn tpm_vectors_are_appraised_alike_embedded_and_through_the_verifier_service() {
     use warden_verifier::Status;
-    let Some(vectors) = common::vectors("tpm") else {
-        return;
-    };
+    let vectors = vectors::tee("tpm");
     let gce = vectors.join(GCE);
     let (azure, azure_ak) = kinvolk_evidence(&vectors.join("azure-vtpm-kinvolk"));
     let (swtpm, swtpm_ak) = swtpm_evidence(&vectors.join("trustee-swtpm"));
@@ -681,9 +666,7 @@ fn tpm_vectors_are_appraised_alike_embedded_and_through_the_verifier_service() {
 #[test]
 fn tpm_reference_values_pin_the_ak_the_logged_events_and_secure_boot() {
     use warden_verifier::Status;
-    let Some(dir) = common::vectors("tpm").map(|d| d.join(GCE)) else {
-        return;
-    };
+    let dir = vectors::set("tpm", GCE);
     let evidence = gce_evidence(&dir);
     let trust = gce_trust(&dir, GOOGLE_CHAIN);
     let nonce = [0x90, 0x09];

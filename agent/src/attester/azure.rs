@@ -604,11 +604,12 @@ async fn imds_request(
 mod tests {
     use std::io::{BufRead as _, BufReader, Read as _, Write as _};
     use std::net::TcpListener;
-    use std::path::{Path, PathBuf};
+    use std::path::Path;
     use std::sync::Arc;
 
     use time::OffsetDateTime;
     use time::format_description::well_known::Rfc3339;
+    use warden_test_support::vectors;
     use warden_verifier::collateral::CollateralSet;
     use warden_verifier::tee::azure::AzureVtpmVerifier;
     use warden_verifier::tee::snp::SnpVerifier;
@@ -627,26 +628,6 @@ mod tests {
     const TDX_AT: &str = "2025-03-01T00:00:00Z";
     const MILAN_V2_NONCE: &str = "982F5C6E45DF0ED3F10B6F60B02F0C8390E281300F3805E2279C16168CD6AE9AA398F647CAA2338748CD0FD9F5F819EF";
     const GENOA_NONCE: &str = "0218488bae25d2509232bf676f1a66a30d7372add909109b36016ef136f2938ca05475f8b46094de6b64270ea35d950f";
-
-    /// A TEE's real-hardware vectors: `$WARDEN_VECTORS`, else `../shared/vectors` beside the
-    /// repository; `None` (after saying SKIP) when absent. Never copied into the repository.
-    fn vectors(tee: &str) -> Option<PathBuf> {
-        let dir = std::env::var_os("WARDEN_VECTORS")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| {
-                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors")
-            })
-            .join(tee);
-        if dir.is_dir() {
-            Some(dir)
-        } else {
-            eprintln!(
-                "SKIP: {tee} vectors not found at {} (set WARDEN_VECTORS)",
-                dir.display()
-            );
-            None
-        }
-    }
 
     fn at(text: &str) -> OffsetDateTime {
         OffsetDateTime::parse(text, &Rfc3339).unwrap()
@@ -750,9 +731,7 @@ mod tests {
 
     #[test]
     fn snp_vector_sets_built_by_evidence_json_verify_with_their_nonce_only() {
-        let Some(root) = vectors("az-snp-vtpm") else {
-            return;
-        };
+        let root = vectors::tee("az-snp-vtpm");
         let challenge = b"challenge".to_vec();
         let milan_v2_nonce = hex::decode(MILAN_V2_NONCE).unwrap();
         let genoa_nonce = hex::decode(GENOA_NONCE).unwrap();
@@ -831,9 +810,7 @@ mod tests {
 
     #[test]
     fn tdx_vector_set_built_by_evidence_json_verifies_with_its_nonce_only() {
-        let Some(dir) = vectors("az-tdx-vtpm").map(|d| d.join("trustee-tdx")) else {
-            return;
-        };
+        let dir = vectors::set("az-tdx-vtpm", "trustee-tdx");
         let hcl = read(&dir.join("hcl-report.bin"));
         let quote = derived_quote(&dir);
         let td_quote = read(&dir.join("derived/td_quote.bin"));
@@ -869,9 +846,7 @@ mod tests {
 
     #[test]
     fn hcl_reports_are_fresh_only_with_the_report_data_written() {
-        let Some(root) = vectors("az-snp-vtpm") else {
-            return;
-        };
+        let root = vectors::tee("az-snp-vtpm");
         // Milan v2's paravisor was given the nonce; its user-data is the nonce and 16 zeros.
         let v2 = evidence_file(&root.join("trustee-milan-v2/evidence-v2.json")).hcl_report;
         let nonce: [u8; 48] = hex::decode(MILAN_V2_NONCE).unwrap().try_into().unwrap();
@@ -924,14 +899,12 @@ mod tests {
                 Err(HclReportProblem::Stale(_))
             ));
         }
-        if let Some(tdx) = vectors("az-tdx-vtpm") {
-            let hcl = read(&tdx.join("trustee-tdx/hcl-report.bin"));
-            assert!(check_hcl_report(&hcl, AzureKind::Tdx, &[0; 64]).is_ok());
-            assert!(matches!(
-                check_hcl_report(&hcl, AzureKind::Snp, &[0; 64]),
-                Err(HclReportProblem::Wrong(_))
-            ));
-        }
+        let hcl = read(&vectors::set("az-tdx-vtpm", "trustee-tdx").join("hcl-report.bin"));
+        assert!(check_hcl_report(&hcl, AzureKind::Tdx, &[0; 64]).is_ok());
+        assert!(matches!(
+            check_hcl_report(&hcl, AzureKind::Snp, &[0; 64]),
+            Err(HclReportProblem::Wrong(_))
+        ));
     }
 
     /// A device quote as [`TpmDevice::quote_with_persistent_key`] returns one.
@@ -971,13 +944,11 @@ mod tests {
         let expected = sample_quote();
         let good = device_quote(&expected);
         assert_eq!(AzureQuote::from_tpm_quote(&good).unwrap(), expected);
-        if let Some(dir) = vectors("az-snp-vtpm").map(|d| d.join("trustee-milan-v1")) {
-            let real = derived_quote(&dir);
-            assert_eq!(
-                AzureQuote::from_tpm_quote(&device_quote(&real)).unwrap(),
-                real
-            );
-        }
+        let real = derived_quote(&vectors::set("az-snp-vtpm", "trustee-milan-v1"));
+        assert_eq!(
+            AzureQuote::from_tpm_quote(&device_quote(&real)).unwrap(),
+            real
+        );
 
         let refused = |quote: Quote, why: &str| {
             assert!(

@@ -11,8 +11,8 @@ use rcgen::{
 };
 use time::OffsetDateTime;
 use warden_store::{ReferenceValueOrigin, Store};
-use warden_verifier::service::{RemoteAppraisal, RemoteVerifier, TlsFiles, VerifierService};
 use warden_verifier::{AppraisalRequest, Appraiser, AttestationResult, Rejection};
+use warden_verifier_service::{RemoteAppraisal, RemoteVerifier, TlsFiles, VerifierService};
 
 /// Writes a CA, a server certificate for localhost and a client certificate (PEM) into `dir`;
 /// returns the server's and the client's files.
@@ -126,7 +126,7 @@ async fn through_service(
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let url = format!("https://{}", listener.local_addr().expect("address"));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(warden_verifier::service::serve(
+    let server = tokio::spawn(warden_verifier_service::serve(
         listener,
         shared.server.server_config().expect("server TLS"),
         service,

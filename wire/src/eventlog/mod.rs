@@ -671,20 +671,11 @@ mod tests {
     const RTMR1: &str = "f62dbc072bd5d3f3438b7b35c39a727f5aea2ffc2473f43723953f530daf62504f0a7944aa62c41a86e8a878c2b122c1";
     const RTMR2: &str = "4969684dc87381fc3b3134176c8d8806eaf0a901859f5f70cfae8d17714b46c10a8de219048c9fc09f11f381a6fbe7c1";
 
-    /// The GCE TDX (COS-113) CCEL from go-tdx-guest, or `None` (after saying SKIP) when the
-    /// shared vectors are absent.
-    fn real_log() -> Option<Vec<u8>> {
-        let vectors = std::env::var("WARDEN_VECTORS").unwrap_or_else(|_| {
-            concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/vectors").to_owned()
-        });
-        let path = format!("{vectors}/tdx/go-tdx-guest-gce-ccel/ccel_data.dat");
-        match std::fs::read(&path) {
-            Ok(bytes) => Some(bytes),
-            Err(_) => {
-                eprintln!("SKIP: CCEL vector not found at {path} (set WARDEN_VECTORS)");
-                None
-            }
-        }
+    /// The GCE TDX (COS-113) CCEL from go-tdx-guest.
+    fn real_log() -> Vec<u8> {
+        let path =
+            warden_test_support::vectors::set("tdx", "go-tdx-guest-gce-ccel").join("ccel_data.dat");
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
     }
 
     fn unhex(text: &str) -> Vec<u8> {
@@ -776,7 +767,7 @@ mod tests {
 
     #[test]
     fn real_log_replays_to_the_quoted_rtmrs() {
-        let Some(bytes) = real_log() else { return };
+        let bytes = real_log();
         let log = parse(&bytes).unwrap();
         assert_eq!(log.algorithms, vec![(ALG_SHA384, 48)]);
         assert_eq!(log.events.len(), 43);
@@ -789,7 +780,7 @@ mod tests {
 
     #[test]
     fn dropping_any_record_changes_exactly_its_rtmr() {
-        let Some(bytes) = real_log() else { return };
+        let bytes = real_log();
         let log = parse(&bytes).unwrap();
         let expected = log.replay_rtmrs().unwrap();
         for (number, &(start, end)) in layout(&bytes, &log).records.iter().enumerate() {
@@ -809,7 +800,7 @@ mod tests {
 
     #[test]
     fn altering_any_digest_byte_changes_exactly_its_rtmr() {
-        let Some(bytes) = real_log() else { return };
+        let bytes = real_log();
         let log = parse(&bytes).unwrap();
         let expected = log.replay_rtmrs().unwrap();
         for (number, &at) in layout(&bytes, &log).sha384_at.iter().enumerate() {
@@ -829,7 +820,7 @@ mod tests {
 
     #[test]
     fn truncation_inside_the_header_or_a_record_is_an_error() {
-        let Some(bytes) = real_log() else { return };
+        let bytes = real_log();
         let layout = layout(&bytes, &parse(&bytes).unwrap());
         // The header and the first eight records, among them a 4 KiB Secure Boot database.
         let last = layout.records[7].1;
@@ -851,7 +842,7 @@ mod tests {
 
     #[test]
     fn zero_or_ones_padding_or_the_end_of_input_ends_the_log() {
-        let Some(bytes) = real_log() else { return };
+        let bytes = real_log();
         let layout = layout(&bytes, &parse(&bytes).unwrap());
         let end = layout.records.last().unwrap().1;
         assert!(bytes[end..].iter().all(|&byte| byte == 0xFF));
@@ -999,7 +990,7 @@ mod tests {
         );
 
         // In the real log (SHA-384 only), a SHA-256 digest in the first record is undeclared.
-        let Some(mut bytes) = real_log() else { return };
+        let mut bytes = real_log();
         let first_digest = layout(&bytes, &parse(&bytes).unwrap()).sha384_at[0];
         bytes[first_digest - 2..first_digest].copy_from_slice(&ALG_SHA256.to_le_bytes());
         assert_eq!(
@@ -1056,7 +1047,7 @@ mod tests {
 
     #[test]
     fn boot_components_of_the_real_log() {
-        let Some(bytes) = real_log() else { return };
+        let bytes = real_log();
         let log = parse(&bytes).unwrap();
         let components = log.boot_components();
         assert_eq!(
@@ -1122,7 +1113,7 @@ mod tests {
 
     #[test]
     fn event_text_whose_digest_does_not_match_is_not_exported() {
-        let Some(bytes) = real_log() else { return };
+        let bytes = real_log();
         let log = parse(&bytes).unwrap();
         let layout = layout(&bytes, &log);
         let text_at = |number: usize, needle: &[u8]| {

@@ -1,0 +1,80 @@
+//! `warden-verifier`: command-line skin over the Warden verifier libraries, one module per
+//! subcommand.
+//!
+//! Exit codes: 0 affirming, 1 rejected or not affirming, 2 usage or I/O error.
+
+mod appraise;
+mod connection;
+mod explain_token;
+mod policy;
+mod rv;
+mod serve;
+mod tpm_ak;
+
+use appraise::{AppraiseArgs, Mode, appraise};
+use explain_token::explain_token;
+use policy::{PolicyArgs, appraisal_policies};
+use rv::{RvArgs, reference_values};
+use serve::{ServeArgs, serve};
+use tpm_ak::{TpmAkArgs, tpm_aks};
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "warden-verifier",
+    version,
+    about = "Appraise TEE evidence offline"
+)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Command {
+    /// Verify evidence and appraise it against reference values and a policy.
+    Appraise(AppraiseArgs),
+    /// Appraise like `appraise` and print the whole decision trace: every evidence check, every
+    /// reference-value comparison (with the nearest allowed value on a mismatch) and every
+    /// policy outcome. With `--token`, show the trace summary an EAR token carries instead.
+    Explain(AppraiseArgs),
+    /// Run the verifier as a gRPC service over mutual TLS (see proto/warden/verifier/v1).
+    Serve(ServeArgs),
+    /// Manage the reference values of a running verifier service (over mutual TLS).
+    Rv(RvArgs),
+    /// Manage the appraisal policies of a running verifier service (over mutual TLS).
+    Policy(PolicyArgs),
+    /// List or revoke the TPM AKs clients registered with a running verifier service.
+    TpmAk(TpmAkArgs),
+}
+
+pub(crate) fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Appraise(args) => finish(appraise(&args, Mode::Appraise)),
+        Command::Explain(args) if args.token.is_some() => finish(explain_token(&args)),
+        Command::Explain(args) => finish(appraise(&args, Mode::Explain)),
+        Command::Serve(args) => finish(serve(&args)),
+        Command::Rv(args) => finish(reference_values(&args)),
+        Command::Policy(args) => finish(appraisal_policies(&args)),
+        Command::TpmAk(args) => finish(tpm_aks(&args)),
+    }
+}
+
+pub(crate) fn finish(outcome: Result<ExitCode, String>) -> ExitCode {
+    outcome.unwrap_or_else(|message| {
+        eprintln!("error: {message}");
+        ExitCode::from(2)
+    })
+}
+
+pub(crate) fn read_bytes(path: &PathBuf) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+pub(crate) fn read(path: &PathBuf) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
+}

@@ -1,0 +1,57 @@
+//! `warden-verifier policy`: a running service's appraisal policies.
+
+use crate::connection::{ServiceConnection, print_json, refused};
+use crate::read;
+use clap::Subcommand;
+use serde_json::json;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use warden_verifier_service::ServiceError;
+
+#[derive(clap::Args)]
+pub(crate) struct PolicyArgs {
+    #[command(flatten)]
+    pub(crate) connection: ServiceConnection,
+    #[command(subcommand)]
+    pub(crate) command: PolicyCommand,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum PolicyCommand {
+    /// Set the appraisal policy (Rego, package warden.appraisal) in FILE: the default one, or
+    /// the one clients name with ID (a KBS's `[verifier] policy_id`).
+    Set {
+        #[arg(long)]
+        id: Option<String>,
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// The default policy and every named one, with their SHA-256.
+    List,
+}
+
+/// `rv`: one call to the service. Refusals (unknown name, refused provenance) exit 1.
+/// `policy`: one call to the service. A refused policy (does not compile, bad id) exits 1.
+pub(crate) fn appraisal_policies(args: &PolicyArgs) -> Result<ExitCode, String> {
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let service = args.connection.connect()?;
+        match &args.command {
+            PolicyCommand::Set { id, file } => {
+                let service = service.with_policy_id(id.as_deref().unwrap_or_default());
+                match service.set_appraisal_policy(&read(file)?).await {
+                    Ok(policy_id) => print_json(&json!({ "policy": policy_id })),
+                    Err(ServiceError::Refused(message)) => refused(message),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+            PolicyCommand::List => {
+                let listed = service
+                    .list_appraisal_policies()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                print_json(&json!({"default": listed.default_policy, "named": listed.named}))
+            }
+        }
+    })
+}

@@ -1,0 +1,264 @@
+//! `warden-verifier serve`: the verifier as a gRPC service over mutual TLS.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use warden_fetch::kds::{AMD_KDS_URL, KdsSettings};
+use warden_fetch::pcs::{INTEL_PCS_URL, INTEL_ROOT_CA_CRL_URL, PcsSettings};
+use warden_fetch::{DEFAULT_RETRY_AFTER, DEFAULT_TIMEOUT, Prefetcher};
+use warden_store::Store;
+use warden_verifier::appraisal::DEFAULT_APPRAISAL_POLICY;
+use warden_verifier::collateral::CollateralSet;
+use warden_verifier::ear::TokenSigner;
+use warden_verifier::provenance::TrustedBuilderKeys;
+use warden_verifier::{
+    Appraiser, ReferenceValues, VerifierRegistry, VerifierSettings, VerifierSources,
+};
+use warden_verifier_service::{Managers, TlsFiles, VerifierService, import_state_files};
+
+#[derive(clap::Args)]
+pub(crate) struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port (see --ready-file).
+    #[arg(long, default_value = "127.0.0.1:50051")]
+    pub(crate) listen: std::net::SocketAddr,
+    /// Written with the bound address once the service accepts connections.
+    #[arg(long)]
+    pub(crate) ready_file: Option<PathBuf>,
+    /// Server certificate chain (PEM).
+    #[arg(long)]
+    pub(crate) tls_cert: PathBuf,
+    /// Server private key (PEM).
+    #[arg(long)]
+    pub(crate) tls_key: PathBuf,
+    /// CA (PEM) that every client certificate must chain to: clients without one are refused.
+    #[arg(long)]
+    pub(crate) tls_client_ca: PathBuf,
+    /// The service's directory: its store (`verifier.db`, unless --sqlite names another) and
+    /// token-signing key. State files an older version kept here are moved into the store.
+    #[arg(long)]
+    pub(crate) state_dir: PathBuf,
+    /// The SQLite store of reference values, appraisal policies and registered AKs (the KBS's
+    /// store format, but never a KBS's file: one holding sealed resources is refused).
+    /// Default: `<state-dir>/verifier.db`.
+    #[arg(long)]
+    pub(crate) sqlite: Option<PathBuf>,
+    /// SNP collateral: VCEK/VLEK certificates and AMD CRLs (DER or PEM).
+    #[arg(long)]
+    pub(crate) snp_collateral_dir: Option<PathBuf>,
+    /// TDX collateral: TCB info, QE identity, CRLs, TCB signing chain.
+    #[arg(long)]
+    pub(crate) tdx_collateral_dir: Option<PathBuf>,
+    /// TPM AK CA certificates and pinned AK public keys.
+    #[arg(long)]
+    pub(crate) tpm_trust_dir: Option<PathBuf>,
+    /// Refuse SNP evidence unless a fresh AMD CRL is in the collateral.
+    #[arg(long)]
+    pub(crate) require_crl: bool,
+    /// Accept TDX evidence when no Intel CRL covers its PCK chain (reported as NOT CHECKED).
+    #[arg(long)]
+    pub(crate) allow_missing_crl: bool,
+    /// TPM: accept SHA-1 signatures and PCR banks.
+    #[arg(long)]
+    pub(crate) allow_sha1: bool,
+    /// Enable the software-only sample TEE. INSECURE.
+    #[arg(long)]
+    pub(crate) insecure_allow_sample: bool,
+    /// Also trust the SNP development roots in DIR (sim-snp). INSECURE.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) insecure_dev_roots: Option<PathBuf>,
+    /// Builder public keys (PEM/DER SPKI) that signed reference-value provenance must verify
+    /// with; without it, `rv import` is refused.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) trusted_builder_keys_dir: Option<PathBuf>,
+    /// ES256 key (PKCS#8 PEM) the service signs its EAR tokens with; created (mode 0600) if
+    /// missing. Default: token-signing.pem in the state directory.
+    #[arg(long)]
+    pub(crate) token_signing_key: Option<PathBuf>,
+    /// `iss` of the service's EAR tokens.
+    #[arg(long, default_value = "warden-verifier")]
+    pub(crate) token_issuer: String,
+    /// Let clients register TPM AKs they proved by credential activation (a KBS with
+    /// `[tpm] ek_ca_dir` does). The service cannot check the activation: every client with a
+    /// certificate from --tls-client-ca is then trusted to have done it, for all clients.
+    #[arg(long)]
+    pub(crate) accept_tpm_registrations: bool,
+    /// A client (by its certificate's subject common name) that may change reference values,
+    /// appraisal policies and TPM AKs; repeatable. Every other client may only appraise and
+    /// read. One of --manager and --any-client-may-manage is required.
+    #[arg(
+        long = "manager",
+        value_name = "NAME",
+        required_unless_present = "any_client_may_manage"
+    )]
+    pub(crate) managers: Vec<String>,
+    /// Let every client with a certificate from --tls-client-ca change reference values,
+    /// appraisal policies and TPM AKs (one trust domain only).
+    #[arg(long, conflicts_with = "managers")]
+    pub(crate) any_client_may_manage: bool,
+    /// Fetch the VCEK of SNP evidence that comes without one from AMD KDS (or the KDS-compatible
+    /// URL given) before appraising it, caching it in --snp-collateral-dir when set.
+    #[arg(long, value_name = "URL", num_args = 0..=1, default_missing_value = AMD_KDS_URL)]
+    pub(crate) snp_kds: Option<String>,
+    /// Keep the TDX collateral of a quote's platform valid from Intel PCS (or the PCCS URL
+    /// given) before appraising it, caching it in --tdx-collateral-dir when set.
+    #[arg(long, value_name = "URL", num_args = 0..=1, default_missing_value = INTEL_PCS_URL)]
+    pub(crate) tdx_pcs: Option<String>,
+    /// Where --tdx-pcs fetches the Intel SGX Root CA CRL (DER).
+    #[arg(long, value_name = "URL", default_value = INTEL_ROOT_CA_CRL_URL)]
+    pub(crate) tdx_pcs_root_crl_url: String,
+}
+
+pub(crate) fn serve(args: &ServeArgs) -> Result<ExitCode, String> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let settings = VerifierSettings::load(&VerifierSources {
+        allow_insecure_sample: args.insecure_allow_sample,
+        snp_collateral_dir: args.snp_collateral_dir.clone(),
+        snp_insecure_dev_roots: args.insecure_dev_roots.clone(),
+        snp_require_crl: args.require_crl,
+        tdx_collateral_dir: args.tdx_collateral_dir.clone(),
+        tdx_allow_missing_crl: args.allow_missing_crl,
+        tpm_trust_dir: args.tpm_trust_dir.clone(),
+        tpm_allow_sha1: args.allow_sha1,
+    })?;
+    let registry = VerifierRegistry::new(&settings);
+    let kds = args.snp_kds.as_ref().map(|url| {
+        tracing::info!(%url, "SNP: missing VCEKs are fetched from KDS before appraisal");
+        KdsSettings {
+            base_url: url.clone(),
+            timeout: DEFAULT_TIMEOUT,
+            retry_after: DEFAULT_RETRY_AFTER,
+            cache_dir: args.snp_collateral_dir.clone(),
+        }
+    });
+    let pcs = args.tdx_pcs.as_ref().map(|url| {
+        tracing::info!(%url, "TDX: collateral is fetched from PCS before appraisal when not valid");
+        PcsSettings {
+            base_url: url.clone(),
+            root_crl_url: args.tdx_pcs_root_crl_url.clone(),
+            timeout: DEFAULT_TIMEOUT,
+            retry_after: DEFAULT_RETRY_AFTER,
+            cache_dir: args.tdx_collateral_dir.clone(),
+        }
+    });
+    let prefetcher = Prefetcher::new(kds, pcs, &settings)?;
+    let policy = Appraiser::compile_policy("default", DEFAULT_APPRAISAL_POLICY)
+        .map_err(|e| e.to_string())?;
+    let appraiser = Appraiser::new(registry, policy, ReferenceValues::default());
+    let builder_keys =
+        TrustedBuilderKeys::from_optional_dir(args.trusted_builder_keys_dir.as_deref())?;
+    let key_file = args
+        .token_signing_key
+        .clone()
+        .unwrap_or_else(|| args.state_dir.join("token-signing.pem"));
+    let signer = TokenSigner::from_pem(&signing_key_pem(&key_file)?, &args.token_issuer)
+        .map_err(|e| format!("{}: {e}", key_file.display()))?;
+    let store_path = args
+        .sqlite
+        .clone()
+        .unwrap_or_else(|| args.state_dir.join("verifier.db"));
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    let service = runtime.block_on(async {
+        let store = Store::open_sqlite(&store_path)
+            .await
+            .map_err(|e| format!("{}: {e}", store_path.display()))?;
+        let moved = import_state_files(&store, &args.state_dir)
+            .await
+            .map_err(|e| e.to_string())?;
+        if moved > 0 {
+            tracing::info!(files = moved, store = %store_path.display(), "state files of an older version moved into the store (kept as *.imported)");
+        }
+        VerifierService::open(appraiser, store)
+            .await
+            .map_err(|e| e.to_string())
+    })?;
+    let managers = if args.any_client_may_manage {
+        tracing::warn!(
+            "every client of this service may change its reference values, policies and TPM AKs (--any-client-may-manage)"
+        );
+        Managers::AnyClient
+    } else {
+        tracing::info!(managers = ?args.managers, "only these clients may change reference values, policies and TPM AKs");
+        Managers::Named(args.managers.iter().cloned().collect())
+    };
+    let mut service = service
+        .with_builder_keys(builder_keys)
+        .with_signer(signer)
+        .with_managers(managers);
+    if args.accept_tpm_registrations {
+        tracing::warn!(
+            "TPM AK registrations accepted from every client of this service: each is trusted to have done the credential activation"
+        );
+        service = service.accepting_tpm_registrations();
+    }
+    if prefetcher.enabled() {
+        service = service.with_prefetcher(prefetcher);
+    }
+    let tls = TlsFiles {
+        cert: args.tls_cert.clone(),
+        key: args.tls_key.clone(),
+        ca: args.tls_client_ca.clone(),
+    }
+    .server_config()
+    .map_err(|e| e.to_string())?;
+    let listener = std::net::TcpListener::bind(args.listen)
+        .map_err(|e| format!("bind {}: {e}", args.listen))?;
+    let address = listener.local_addr().map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let serving = warden_verifier_service::serve(listener, tls, service, shutdown_signal());
+        tracing::info!(%address, "verifier service listening (gRPC, mutual TLS)");
+        if let Some(file) = &args.ready_file {
+            std::fs::write(file, address.to_string())
+                .map_err(|e| format!("{}: {e}", file.display()))?;
+        }
+        serving.await.map_err(|e| e.to_string())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The token-signing key in `path`, created (owner-only) when the file does not exist yet.
+pub(crate) fn signing_key_pem(path: &std::path::Path) -> Result<Vec<u8>, String> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    match std::fs::read(path) {
+        Ok(pem) => return Ok(pem),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(format!("{}: {e}", path.display()));
+        }
+        Err(_) => {}
+    }
+    let pem = warden_verifier::ear::generate_signing_key_pem().map_err(|e| e.to_string())?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    file.write_all(pem.as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    tracing::info!(path = %path.display(), "created the token signing key");
+    Ok(pem.into_bytes())
+}
+
+/// SIGINT or SIGTERM.
+pub(crate) async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    let mut terminate =
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(_) => return interrupt.await.unwrap_or(()),
+        };
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate.recv() => {}
+    }
+    tracing::info!("verifier service shutting down");
+}
