@@ -90,15 +90,22 @@ impl KbsError {
     }
 }
 
-/// A failed call to the verifier service: its own refusal of the request becomes `refused`
-/// (the client's error); anything else — unreachable, or a call the service does not allow this
-/// KBS (its operator's to fix) — means it is unavailable.
-pub(crate) fn remote_failure(
-    error: warden_verifier_service::ServiceError,
+/// A verifier call that did not happen, as the KBS's client sees it: a refusal of the request's
+/// content becomes `refused` (the client's error); a verifier that cannot be reached, or that
+/// does not allow this KBS the call (its operator's to fix), is unavailable.
+pub(crate) fn verifier_failure(
+    error: warden_verifier_service::BackendError,
     refused: fn(String) -> KbsError,
 ) -> KbsError {
+    use warden_verifier_service::BackendError;
     match error {
-        warden_verifier_service::ServiceError::Refused(detail) => refused(detail),
-        other => KbsError::VerifierUnavailable(other.to_string()),
+        BackendError::Invalid(detail)
+        | BackendError::NotFound(detail)
+        | BackendError::Conflict(detail) => refused(detail),
+        BackendError::ProvenanceRefused(detail) => KbsError::Provenance(detail),
+        BackendError::Forbidden(detail) | BackendError::Unavailable(detail) => {
+            KbsError::VerifierUnavailable(detail)
+        }
+        BackendError::Internal(detail) => KbsError::Internal(detail),
     }
 }

@@ -130,16 +130,10 @@ async fn auth(
 }
 
 async fn attest(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    // Appraisal is CPU work (signature checks, policy, token signing): keep it off the I/O threads.
-    let session = session_cookie(&headers).map(str::to_owned);
-    state
-        .kbs
-        .prepare_collateral(session.as_deref(), &body, now())
-        .await;
-    let kbs = state.kbs.clone();
-    let result = tokio::task::spawn_blocking(move || kbs.attest(session.as_deref(), &body, now()))
-        .await
-        .unwrap_or_else(|e| Err(KbsError::Internal(format!("appraisal task failed: {e}"))));
+    // The verifier appraises off the I/O threads (the embedded one on the blocking pool).
+    let session = session_cookie(&headers);
+    state.kbs.prepare_collateral(session, &body, now()).await;
+    let result = state.kbs.attest(session, &body, now()).await;
     state.kbs.metrics.record("attest", result.is_ok());
     match result {
         Ok(token) => Json(warden_wire::AttestationToken { token }).into_response(),
@@ -184,9 +178,7 @@ async fn tpm_register(
 }
 
 async fn tpm_activate(State(state): State<AppState>, body: Bytes) -> Response {
-    // A successful activation writes and syncs the AK file: off the I/O threads.
-    let kbs = state.kbs.clone();
-    let result = blocking(move || kbs.tpm_activate(&body, now())).await;
+    let result = state.kbs.tpm_activate(&body, now()).await;
     state.kbs.metrics.record("tpm_activate", result.is_ok());
     json(result)
 }

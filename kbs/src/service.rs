@@ -11,36 +11,33 @@ use rand::RngCore;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use tracing::{info, warn};
+use warden_fetch::Prefetcher;
+use warden_fetch::kds::KdsSettings;
+use warden_fetch::pcs::PcsSettings;
+use warden_store::{PolicyKind, Store};
 use warden_verifier::appraisal::DEFAULT_APPRAISAL_POLICY;
 use warden_verifier::collateral::CollateralSet;
 use warden_verifier::ear::{EarClaims, TokenContext, TokenSigner, TokenVerifier};
-use warden_verifier::provenance::{
-    TrustedBuilderKeys, import_reference_values, valid_reference_value_name,
-};
+use warden_verifier::provenance::TrustedBuilderKeys;
 use warden_verifier::tee::tpm::trust::TpmTrust;
-use warden_verifier_service::stored;
-use warden_verifier_service::{RemoteVerifier, TlsFiles, import_response, import_summary};
-
-use crate::tpm_registration::{Registrar, RegistrationSettings, hand_over_registered};
 use warden_verifier::{
-    AppraisalRequest, Appraiser, ReferenceValues, VerifierRegistry, VerifierSettings,
-    VerifierSources,
+    Appraiser, ReferenceValues, VerifierRegistry, VerifierSettings, VerifierSources,
+};
+use warden_verifier_service::{
+    Appraisal, Authority, PolicyChoice, RemoteVerifier, TlsFiles, VerifierBackend,
 };
 use warden_wire::{Attestation, Challenge, FlattenedJwe, Request, ResourcePath, TeePublicKey};
 
 use crate::admin::{AdminAuth, AdminKey, Permission};
 use crate::config::Config;
-use crate::error::{KbsError, remote_failure};
+use crate::error::{KbsError, verifier_failure};
 use crate::keyfile;
 use crate::metrics::{Metrics, TeeLabels};
 use crate::protocol::{Authorization, Handshake, ProtocolConfig};
 use crate::ratelimit::{RateLimit, RateLimiter};
 use crate::release::{self, Decision, ReleasePolicies};
 use crate::sealing::Sealer;
-use warden_fetch::Prefetcher;
-use warden_fetch::kds::KdsSettings;
-use warden_fetch::pcs::PcsSettings;
-use warden_store::{PolicyKind, ReferenceValueOrigin, Store};
+use crate::tpm_registration::{Registrar, RegistrationSettings};
 
 /// How a `/resource` request proves it is entitled to ask.
 pub enum Credential<'a> {
@@ -49,20 +46,20 @@ pub enum Credential<'a> {
     None,
 }
 
-/// Appraisal policy name in the store.
-const APPRAISAL_POLICY_NAME: &str = "default";
-
 pub struct Kbs {
     handshake: Mutex<Handshake>,
     limiter: Mutex<RateLimiter>,
-    appraiser: Appraiser,
+    /// The verifier, embedded or a service: one code path either way.
+    verifier: Arc<dyn VerifierBackend>,
+    /// The appraisal policy this KBS appraises with and sets.
+    policy: PolicyChoice,
     signer: TokenSigner,
     token_verifier: TokenVerifier,
     store: Store,
     sealer: Sealer,
     release: RwLock<Arc<ReleasePolicies>>,
     admin: AdminAuth,
-    /// Serialises policy and reference-value changes so each rebuild sees a consistent store.
+    /// Serialises release-policy changes so each rebuild sees a consistent store.
     admin_writes: tokio::sync::Mutex<()>,
     token_lifetime: time::Duration,
     /// Optional AMD KDS and Intel PCS clients that fill the SNP and TDX collateral before
@@ -70,9 +67,6 @@ pub struct Kbs {
     prefetcher: Prefetcher,
     registrar: Registrar,
     pub metrics: Metrics,
-    provenance_keys: TrustedBuilderKeys,
-    /// The verifier service appraisals go to, when `[verifier]` names one.
-    remote: Option<RemoteVerifier>,
 }
 
 fn random_bytes<const N: usize>() -> [u8; N] {
@@ -191,9 +185,6 @@ impl Kbs {
             provenance_keys: provenance_keys(config)?,
             remote: remote_verifier(config)?,
         };
-        if let Some(remote) = &settings.remote {
-            hand_over_registered(remote, &registered_aks_dir(config)).await;
-        }
         Self::new(
             settings,
             store,
@@ -211,15 +202,28 @@ impl Kbs {
         signer: TokenSigner,
         admin: AdminAuth,
     ) -> Result<Self, KbsError> {
-        let appraisal_policy = Self::stored_appraisal_policy(&store).await?;
-        let reference_values = Self::stored_reference_values(&store).await?;
-        let appraiser = Appraiser::new(
-            VerifierRegistry::new(&settings.verifiers),
-            appraisal_policy,
-            reference_values,
-        );
         let prefetcher =
             Prefetcher::new(settings.kds, settings.pcs, &settings.verifiers).map_err(internal)?;
+        let (verifier, policy): (Arc<dyn VerifierBackend>, PolicyChoice) = match settings.remote {
+            Some((remote, policy)) => (Arc::new(remote), policy),
+            None => {
+                let appraiser = Appraiser::new(
+                    VerifierRegistry::new(&settings.verifiers),
+                    Appraiser::compile_policy(
+                        warden_verifier_service::DEFAULT_POLICY_ID,
+                        DEFAULT_APPRAISAL_POLICY,
+                    )
+                    .map_err(internal)?,
+                    ReferenceValues::default(),
+                );
+                // The KBS's own store keeps what the embedded verifier holds.
+                let authority = Authority::open(appraiser, store.clone())
+                    .await
+                    .map_err(|e| internal(format!("embedded verifier: {e}")))?
+                    .with_builder_keys(settings.provenance_keys);
+                (Arc::new(authority), PolicyChoice::Default)
+            }
+        };
         let release = ReleasePolicies::build(
             &store
                 .policies(PolicyKind::Release)
@@ -230,7 +234,8 @@ impl Kbs {
         Ok(Self {
             handshake: Mutex::new(Handshake::new(settings.protocol)),
             limiter: Mutex::new(RateLimiter::new(settings.rate_limit)),
-            appraiser,
+            verifier,
+            policy,
             token_verifier: signer.verifier().map_err(internal)?,
             signer,
             store,
@@ -240,36 +245,9 @@ impl Kbs {
             admin_writes: tokio::sync::Mutex::new(()),
             token_lifetime: settings.token_lifetime,
             prefetcher,
-            registrar: Registrar::new(
-                settings.tpm_registration,
-                settings.verifiers.tpm_trust.clone(),
-            )
-            .through_service(settings.remote.clone()),
+            registrar: Registrar::new(settings.tpm_registration),
             metrics: Metrics::default(),
-            provenance_keys: settings.provenance_keys,
-            remote: settings.remote,
         })
-    }
-
-    async fn stored_appraisal_policy(
-        store: &Store,
-    ) -> Result<warden_verifier::RegoPolicy, KbsError> {
-        let stored = store
-            .policies(PolicyKind::Appraisal)
-            .await
-            .map_err(internal)?;
-        let source = stored
-            .iter()
-            .find(|(name, _)| name == APPRAISAL_POLICY_NAME)
-            .map(|(_, source)| source.as_str())
-            .unwrap_or(DEFAULT_APPRAISAL_POLICY);
-        Appraiser::compile_policy(APPRAISAL_POLICY_NAME, source)
-            .map_err(|e| internal(format!("stored appraisal policy: {e}")))
-    }
-
-    async fn stored_reference_values(store: &Store) -> Result<ReferenceValues, KbsError> {
-        stored::reference_values(&store.reference_values().await.map_err(internal)?)
-            .map_err(internal)
     }
 
     fn handshake(&self) -> std::sync::MutexGuard<'_, Handshake> {
@@ -322,7 +300,7 @@ impl Kbs {
     }
 
     /// `POST /attest`: appraises the evidence and returns the signed attestation token.
-    pub fn attest(
+    pub async fn attest(
         &self,
         session_id: Option<&str>,
         body: &[u8],
@@ -341,7 +319,7 @@ impl Kbs {
             .handshake()
             .begin_attestation(session_id, &attestation, now)?;
         let label = tee_label(&pending.tee);
-        let outcome = self.appraise_and_sign(&attestation, &pending, now);
+        let outcome = self.appraise_and_sign(&attestation, &pending, now).await;
         let tee = pending.tee.clone();
         match outcome {
             Ok((claims, token)) => {
@@ -379,41 +357,33 @@ impl Kbs {
         }
     }
 
-    fn appraise_and_sign(
+    async fn appraise_and_sign(
         &self,
         attestation: &Attestation,
         pending: &crate::protocol::PendingAttestation,
         now: OffsetDateTime,
     ) -> Result<(EarClaims, String), KbsError> {
-        let request = AppraisalRequest {
+        let appraisal = Appraisal {
+            tee: pending.tee.clone(),
+            evidence: attestation.tee_evidence.primary_evidence.clone(),
             init_data: pending.init_data.clone(),
-            tee: &pending.tee,
-            evidence: &attestation.tee_evidence.primary_evidence,
             expected: pending.expected.clone(),
+            policy: self.policy.clone(),
         };
-        let result = match &self.remote {
-            None => self.appraiser.appraise(&request, now)?,
-            // Runs on the blocking pool (see `http::attest`), where waiting on the runtime is
-            // allowed; the service appraises at its own clock.
-            Some(remote) => {
-                let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
-                    internal("a remote appraisal needs the tokio runtime (call attest on its blocking pool)")
-                })?;
-                let (outcome, _trace) = runtime
-                    .block_on(remote.appraise(&request))
-                    .map_err(|e| KbsError::VerifierUnavailable(e.to_string()))?;
-                let result = outcome?;
-                // A result for another TEE than the one challenged is no answer to this request.
-                if result.tee.name() != pending.tee {
-                    return Err(KbsError::VerifierUnavailable(format!(
-                        "the verifier service answered for TEE {} instead of {}",
-                        result.tee.name(),
-                        pending.tee
-                    )));
-                }
-                result
-            }
-        };
+        let appraised = self
+            .verifier
+            .appraise(appraisal, now)
+            .await
+            .map_err(|e| verifier_failure(e, KbsError::VerifierUnavailable))?;
+        let result = appraised.outcome?;
+        // A result for another TEE than the one challenged is no answer to this request.
+        if result.tee.name() != pending.tee {
+            return Err(KbsError::VerifierUnavailable(format!(
+                "the verifier answered for TEE {} instead of {}",
+                result.tee.name(),
+                pending.tee
+            )));
+        }
         let context = TokenContext {
             nonce: &pending.nonce,
             tee_pubkey: &attestation.runtime_data.tee_pubkey,
@@ -505,10 +475,26 @@ impl Kbs {
         serde_json::to_value(challenge).map_err(internal)
     }
 
-    /// `POST /kbs/v0/tpm/activate`.
-    pub fn tpm_activate(&self, body: &[u8], now: OffsetDateTime) -> Result<Value, KbsError> {
-        let registered = self.registrar.activate(body, now)?;
-        serde_json::to_value(registered).map_err(internal)
+    /// `POST /kbs/v0/tpm/activate`: a matching secret proves the AK; the verifier keeps and
+    /// trusts it before the client is told.
+    pub async fn tpm_activate(&self, body: &[u8], now: OffsetDateTime) -> Result<Value, KbsError> {
+        let activated = self.registrar.activate(body, now)?;
+        let registered = self
+            .verifier
+            .register_tpm_ak(&activated.ak_public, "")
+            .await
+            .map_err(|e| verifier_failure(e, KbsError::Registration))?;
+        if registered != activated.ak_name {
+            return Err(KbsError::VerifierUnavailable(format!(
+                "the verifier registered AK {registered} instead of {}",
+                activated.ak_name
+            )));
+        }
+        info!(ak_name = %registered, "TPM AK registered by credential activation");
+        serde_json::to_value(warden_wire::tpm::registration::Registered {
+            ak_name: registered,
+        })
+        .map_err(internal)
     }
 
     pub fn jwks(&self) -> Value {
@@ -526,8 +512,9 @@ impl Kbs {
         })
     }
 
+    /// Ready when the store answers and the verifier (embedded or a service) can appraise.
     pub async fn ready(&self) -> bool {
-        self.store.ping().await.is_ok()
+        self.store.ping().await.is_ok() && self.verifier.ready().await.is_ok()
     }
 
     /// Removes expired sessions; called periodically so abandoned handshakes free memory.
@@ -605,28 +592,13 @@ impl Kbs {
         let who = self.authorize(auth, Permission::WritePolicies, now)?;
         let source = std::str::from_utf8(source)
             .map_err(|_| KbsError::BadPolicy("policy is not UTF-8".into()))?;
-        let policy = Appraiser::compile_policy(APPRAISAL_POLICY_NAME, source)
-            .map_err(|e| KbsError::BadPolicy(e.to_string()))?;
-        let _writes = self.admin_writes.lock().await;
-        // With a verifier service the policy lives there (under this KBS's policy id).
-        if let Some(remote) = &self.remote {
-            let label = remote
-                .set_appraisal_policy(source)
-                .await
-                .map_err(|e| remote_failure(e, KbsError::BadPolicy))?;
-            // `<id>@sha256:<digest>`, as the service compiled it.
-            let (id, service_digest) = label.split_once("@sha256:").unwrap_or((&label, ""));
-            info!(admin = %who, %label, "appraisal policy replaced on the verifier service");
-            return Ok(json!({"id": id, "sha256": service_digest}));
-        }
-        self.store
-            .put_policy(PolicyKind::Appraisal, APPRAISAL_POLICY_NAME, source)
+        let label = self
+            .verifier
+            .set_appraisal_policy(&self.policy, source, &who)
             .await
-            .map_err(internal)?;
-        let digest = policy.digest().to_owned();
-        self.appraiser.set_policy(policy);
-        info!(admin = %who, %digest, "appraisal policy replaced");
-        Ok(json!({"id": APPRAISAL_POLICY_NAME, "sha256": digest}))
+            .map_err(|e| verifier_failure(e, KbsError::BadPolicy))?;
+        info!(admin = %who, policy = %label, "appraisal policy replaced");
+        Ok(label.to_json())
     }
 
     pub async fn admin_set_release_policy(
@@ -691,13 +663,25 @@ impl Kbs {
         Ok(())
     }
 
+    /// The appraisal policy in force for this KBS (the verifier's, embedded or a service) and
+    /// the release policies.
     pub async fn admin_list_policies(
         &self,
         auth: Option<&str>,
         now: OffsetDateTime,
     ) -> Result<Value, KbsError> {
         self.authorize(auth, Permission::Read, now)?;
-        let appraisal = self.appraiser.policy();
+        let listing = self
+            .verifier
+            .appraisal_policies()
+            .await
+            .map_err(|e| verifier_failure(e, KbsError::VerifierUnavailable))?;
+        let appraisal = listing.chosen(&self.policy).ok_or_else(|| {
+            KbsError::VerifierUnavailable(format!(
+                "the verifier has no appraisal policy {:?}",
+                self.policy.id()
+            ))
+        })?;
         let release = self
             .release
             .read()
@@ -708,7 +692,7 @@ impl Kbs {
             .map(|prefix| json!({"prefix": prefix, "sha256": release.policy_for_prefix(prefix).map(|p| p.digest().to_owned())}))
             .collect();
         Ok(json!({
-            "appraisal": {"id": appraisal.id(), "sha256": appraisal.digest()},
+            "appraisal": appraisal.to_json(),
             "release": release,
         }))
     }
@@ -721,37 +705,19 @@ impl Kbs {
         now: OffsetDateTime,
     ) -> Result<(), KbsError> {
         let who = self.authorize(auth, Permission::WritePolicies, now)?;
-        if !valid_reference_value_name(name) {
-            return Err(KbsError::Malformed(format!(
-                "invalid reference value name {name:?}"
-            )));
-        }
         let value: Value = serde_json::from_slice(body)
             .map_err(|e| KbsError::Malformed(format!("reference value: {e}")))?;
-        warden_verifier::reference::validate(name, &value).map_err(KbsError::Malformed)?;
-        if let Some(remote) = &self.remote {
-            remote
-                .set_reference_value(name, &value, None, &who)
-                .await
-                .map_err(|e| remote_failure(e, KbsError::Malformed))?;
-        } else {
-            let origin = ReferenceValueOrigin {
-                source: "api".into(),
-                set_by: who.clone(),
-                provenance_sha256: None,
-                expires_at: None,
-            };
-            self.store_reference_values(&[(name.to_owned(), value.to_string())], &origin)
-                .await?;
-        }
+        self.verifier
+            .set_reference_value(name, &value, None, &who)
+            .await
+            .map_err(|e| verifier_failure(e, KbsError::Malformed))?;
         info!(admin = %who, %name, "reference value set");
         Ok(())
     }
 
     /// `POST /reference-values/import`: reference values from a DSSE-signed in-toto statement
     /// (see `warden_verifier::provenance`). Nothing is stored unless the signature verifies
-    /// with a configured builder key and the values are unexpired at `now`. With a verifier
-    /// service, the envelope is forwarded and verified there, with the service's builder keys.
+    /// with a builder key the verifier trusts and the values are unexpired.
     pub async fn admin_import_reference_values(
         &self,
         auth: Option<&str>,
@@ -759,38 +725,13 @@ impl Kbs {
         now: OffsetDateTime,
     ) -> Result<Value, KbsError> {
         let who = self.authorize(auth, Permission::WritePolicies, now)?;
-        let imported = if let Some(remote) = &self.remote {
-            let envelope = String::from_utf8(body.to_vec())
-                .map_err(|_| KbsError::Provenance("the envelope is not UTF-8 JSON".into()))?;
-            remote
-                .import_reference_values(envelope, &who)
-                .await
-                .map_err(|e| remote_failure(e, KbsError::Provenance))?
-        } else {
-            let imported = import_reference_values(body, &self.provenance_keys, now)
-                .map_err(|e| KbsError::Provenance(e.to_string()))?;
-            let (values, origin) = stored::imported_rows(&imported, who.clone());
-            self.store_reference_values(&values, &origin).await?;
-            import_response(&imported)
-        };
-        info!(admin = %who, signer = %imported.signer, provenance_sha256 = %imported.provenance_sha256, names = ?imported.names, "reference values imported from signed provenance");
-        Ok(import_summary(&imported))
-    }
-
-    /// Stores values (all or none) and publishes the new snapshot to the embedded appraiser.
-    async fn store_reference_values(
-        &self,
-        values: &[(String, String)],
-        origin: &ReferenceValueOrigin,
-    ) -> Result<(), KbsError> {
-        let _writes = self.admin_writes.lock().await;
-        self.store
-            .put_reference_values(values, origin)
+        let imported = self
+            .verifier
+            .import_reference_values(body, &who, now)
             .await
-            .map_err(internal)?;
-        self.appraiser
-            .set_reference_values(Self::stored_reference_values(&self.store).await?);
-        Ok(())
+            .map_err(|e| verifier_failure(e, KbsError::Provenance))?;
+        info!(admin = %who, signer = %imported.signer, provenance_sha256 = %imported.provenance_sha256, names = ?imported.names, "reference values imported from signed provenance");
+        Ok(imported.to_json())
     }
 
     pub async fn admin_delete_reference_value(
@@ -800,22 +741,11 @@ impl Kbs {
         now: OffsetDateTime,
     ) -> Result<(), KbsError> {
         let who = self.authorize(auth, Permission::WritePolicies, now)?;
-        let deleted = if let Some(remote) = &self.remote {
-            remote
-                .delete_reference_value(name, &who)
-                .await
-                .map_err(|e| remote_failure(e, KbsError::Malformed))?
-        } else {
-            let _writes = self.admin_writes.lock().await;
-            let deleted = self
-                .store
-                .delete_reference_value(name)
-                .await
-                .map_err(internal)?;
-            self.appraiser
-                .set_reference_values(Self::stored_reference_values(&self.store).await?);
-            deleted
-        };
+        let deleted = self
+            .verifier
+            .delete_reference_value(name, &who)
+            .await
+            .map_err(|e| verifier_failure(e, KbsError::Malformed))?;
         if !deleted {
             return Err(KbsError::NotFound(format!("reference value {name}")));
         }
@@ -823,22 +753,17 @@ impl Kbs {
         Ok(())
     }
 
-    /// Every reference value with its history; with a verifier service, the service's (which
-    /// are the ones appraisal uses).
+    /// Every reference value with its history, as the verifier in force holds them.
     pub async fn admin_list_reference_values(
         &self,
         auth: Option<&str>,
         now: OffsetDateTime,
     ) -> Result<Value, KbsError> {
         self.authorize(auth, Permission::Read, now)?;
-        if let Some(remote) = &self.remote {
-            return remote
-                .list_reference_value_entries()
-                .await
-                .map_err(|e| KbsError::VerifierUnavailable(e.to_string()));
-        }
-        let stored = self.store.reference_values().await.map_err(internal)?;
-        stored::listing(&stored, now.unix_timestamp()).map_err(internal)
+        self.verifier
+            .reference_value_entries(now)
+            .await
+            .map_err(|e| verifier_failure(e, KbsError::VerifierUnavailable))
     }
 }
 
@@ -857,11 +782,12 @@ pub struct KbsSettings {
     pub tpm_registration: Option<RegistrationSettings>,
     /// Builder keys signed reference-value provenance must verify with; empty: imports refused.
     pub provenance_keys: TrustedBuilderKeys,
-    /// Appraise with this verifier service instead of the embedded verifier.
-    pub remote: Option<RemoteVerifier>,
+    /// Appraise with this verifier service, with this policy of its, instead of the embedded
+    /// verifier.
+    pub remote: Option<(RemoteVerifier, PolicyChoice)>,
 }
 
-fn remote_verifier(config: &Config) -> Result<Option<RemoteVerifier>, KbsError> {
+fn remote_verifier(config: &Config) -> Result<Option<(RemoteVerifier, PolicyChoice)>, KbsError> {
     let Some(remote) = &config.verifier else {
         return Ok(None);
     };
@@ -870,11 +796,11 @@ fn remote_verifier(config: &Config) -> Result<Option<RemoteVerifier>, KbsError> 
         key: remote.key.clone(),
         ca: remote.ca.clone(),
     };
-    let verifier = RemoteVerifier::connect(&remote.url, &remote.domain, &tls)
-        .map_err(internal)?
-        .with_policy_id(remote.policy_id.as_deref().unwrap_or_default());
-    info!(url = %remote.url, policy = remote.policy_id.as_deref().unwrap_or("(default)"), "appraisals go to the verifier service (mutual TLS); reference values and the appraisal policy set here are forwarded to it");
-    Ok(Some(verifier))
+    let verifier = RemoteVerifier::connect(&remote.url, &remote.domain, &tls).map_err(internal)?;
+    let policy =
+        PolicyChoice::parse(remote.policy_id.as_deref().unwrap_or_default()).map_err(internal)?;
+    info!(url = %remote.url, policy = policy.id(), "appraisals go to the verifier service (mutual TLS); reference values and the appraisal policy set here are forwarded to it");
+    Ok(Some((verifier, policy)))
 }
 
 fn provenance_keys(config: &Config) -> Result<TrustedBuilderKeys, KbsError> {
@@ -886,26 +812,13 @@ fn provenance_keys(config: &Config) -> Result<TrustedBuilderKeys, KbsError> {
     Ok(keys)
 }
 
-/// Registered AKs live beside the store.
-fn registered_aks_dir(config: &Config) -> std::path::PathBuf {
-    config
-        .store
-        .sqlite
-        .parent()
-        .unwrap_or_else(|| std::path::Path::new("."))
-        .join("tpm-registered-aks")
-}
-
 fn tpm_registration_settings(config: &Config) -> Result<Option<RegistrationSettings>, KbsError> {
     let Some(dir) = &config.tpm.ek_ca_dir else {
         return Ok(None);
     };
     let ek_cas = TpmTrust::from_dir(dir).map_err(internal)?;
     info!(dir = %dir.display(), roots = ek_cas.roots.len(), "TPM: AK registration by credential activation enabled");
-    Ok(Some(RegistrationSettings {
-        ek_cas,
-        registered_dir: registered_aks_dir(config),
-    }))
+    Ok(Some(RegistrationSettings { ek_cas }))
 }
 
 /// Loads the verifier settings the config names (collateral and development roots are read now,
@@ -922,19 +835,5 @@ fn verifier_settings(config: &Config) -> Result<VerifierSettings, KbsError> {
         tpm_allow_sha1: config.tpm.allow_sha1,
     })
     .map_err(internal)?;
-    let mut registered = 0;
-    settings
-        .tpm_trust
-        .update(|trust| {
-            registered = Registrar::load_registered(&registered_aks_dir(config), trust)?;
-            Ok(())
-        })
-        .map_err(internal)?;
-    if registered > 0 {
-        info!(
-            count = registered,
-            "TPM: AKs registered by credential activation loaded"
-        );
-    }
     Ok(settings)
 }

@@ -2,43 +2,36 @@
 //! [`warden_wire::tpm::registration`]): the KBS accepts an AK only once it is proven to live in
 //! a TPM whose EK certificate chains to a configured TPM-manufacturer CA.
 //!
+//! The [`Registrar`] is the exchange's state machine, with no I/O: it hands back the activated
+//! AK, and the KBS registers it with its verifier (embedded or a service), which keeps and
+//! trusts it before the client is told.
+//!
 //! Invariants: a challenge is single-use and expires after [`CHALLENGE_LIFETIME`]; at most
 //! [`MAX_PENDING`] are outstanding; the secret is kept only as its SHA-256 (compared, never
-//! returned); an AK is added to the verifier's trust (keyed by its SPKI digest) only after a
-//! matching activation, and persisted and synced (one `TPMT_PUBLIC` file per AK, named by its
-//! TPM name) before the client is told, so a restart keeps it. With a verifier service, the
-//! activated AK is handed to the service instead (`RegisterTpmAk`), which keeps and trusts it;
-//! the client is told only once the service has. The EK certificate must carry the
-//! EK purpose (`tcg-kp-EKCertificate`) and chain to a configured CA; the AK must have the
-//! attributes and empty authPolicy only a TPM-made AK can have (see [`acceptable_ak`]).
+//! returned); an AK is handed back only after a matching activation. The EK certificate must
+//! carry the EK purpose (`tcg-kp-EKCertificate`) and chain to a configured CA; the AK must have
+//! the attributes and empty authPolicy only a TPM-made AK can have (see [`acceptable_ak`]).
 //!
 //! The pending-challenge table is global ([`MAX_PENDING`]); filling it takes one rate-limited
 //! registration per slot from a client with an EK certificate the KBS trusts.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use rand::RngCore as _;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
-use tracing::{info, warn};
+use tracing::info;
 use warden_verifier::tee::tpm::trust::{
-    AkKey, Cert, KeyOrigin, OID_EK_CERTIFICATE, SharedTpmTrust, TpmTrust, chain_to_root, issued_by,
-    registrable_ak,
+    AkKey, Cert, OID_EK_CERTIFICATE, TpmTrust, chain_to_root, issued_by, registrable_ak,
 };
 use warden_wire::tpm::credential::{RsaEkPublic, make_credential};
-use warden_wire::tpm::registration::{
-    ActivateRequest, RegisterChallenge, RegisterRequest, Registered,
-};
+use warden_wire::tpm::registration::{ActivateRequest, RegisterChallenge, RegisterRequest};
 use warden_wire::tpm::{KeyMaterial, PublicKey};
 
-use warden_verifier_service::{RemoteVerifier, ServiceError};
-
-use crate::error::{KbsError, remote_failure};
-use warden_verifier::collateral::write_atomically;
+use crate::error::KbsError;
 
 pub const CHALLENGE_LIFETIME: time::Duration = time::Duration::minutes(2);
 pub const MAX_PENDING: usize = 1024;
@@ -51,8 +44,15 @@ const SECRET_LEN: usize = 32;
 pub struct RegistrationSettings {
     /// TPM-manufacturer CAs the EK certificate must chain to.
     pub ek_cas: TpmTrust,
-    /// Where registered AKs are kept across restarts.
-    pub registered_dir: PathBuf,
+}
+
+/// An AK proven by credential activation to live in the TPM of a trusted EK.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActivatedAk {
+    /// `TPMT_PUBLIC`.
+    pub ak_public: Vec<u8>,
+    /// TPM name, hex.
+    pub ak_name: String,
 }
 
 struct Pending {
@@ -64,10 +64,6 @@ struct Pending {
 
 pub struct Registrar {
     settings: Option<RegistrationSettings>,
-    trust: Arc<SharedTpmTrust>,
-    /// With a verifier service, activated AKs are handed to it (which keeps and trusts them)
-    /// instead of `trust` and the registered directory.
-    service: Option<RemoteVerifier>,
     pending: Mutex<HashMap<String, Pending>>,
 }
 
@@ -83,40 +79,11 @@ fn base64_field(name: &str, text: &str) -> Result<Vec<u8>, KbsError> {
 
 impl Registrar {
     /// `settings` is `None` when registration is not configured: every request is refused.
-    pub fn new(settings: Option<RegistrationSettings>, trust: Arc<SharedTpmTrust>) -> Self {
+    pub fn new(settings: Option<RegistrationSettings>) -> Self {
         Self {
             settings,
-            trust,
-            service: None,
             pending: Mutex::new(HashMap::new()),
         }
-    }
-
-    /// Registers activated AKs with this verifier service (which appraises for this KBS).
-    pub fn through_service(mut self, service: Option<RemoteVerifier>) -> Self {
-        self.service = service;
-        self
-    }
-
-    /// Adds the AKs registered before a restart to `trust`. Returns how many.
-    pub fn load_registered(dir: &Path, trust: &mut TpmTrust) -> Result<usize, String> {
-        let entries = match std::fs::read_dir(dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-            Err(e) => return Err(format!("{}: {e}", dir.display())),
-        };
-        let mut count = 0;
-        for entry in entries {
-            let path = entry.map_err(|e| e.to_string())?.path();
-            if path.extension().is_some_and(|ext| ext == "tpmt") {
-                let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-                trust
-                    .add_key(&bytes, KeyOrigin::Registered)
-                    .map_err(|e| format!("{}: {e}", path.display()))?;
-                count += 1;
-            }
-        }
-        Ok(count)
     }
 
     fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<String, Pending>> {
@@ -210,11 +177,13 @@ impl Registrar {
         })
     }
 
-    /// Step 3: a matching secret registers the AK (and persists it).
-    pub fn activate(&self, body: &[u8], now: OffsetDateTime) -> Result<Registered, KbsError> {
-        let settings = self.settings.as_ref().ok_or_else(|| {
-            refused("TPM AK registration is disabled: the KBS has no [tpm] ek_ca_dir")
-        })?;
+    /// Step 3: a matching secret hands back the AK it proves.
+    pub fn activate(&self, body: &[u8], now: OffsetDateTime) -> Result<ActivatedAk, KbsError> {
+        if self.settings.is_none() {
+            return Err(refused(
+                "TPM AK registration is disabled: the KBS has no [tpm] ek_ca_dir",
+            ));
+        }
         let request: ActivateRequest =
             serde_json::from_slice(body).map_err(|e| KbsError::Malformed(e.to_string()))?;
         let secret = base64_field("secret", &request.secret)?;
@@ -230,97 +199,15 @@ impl Registrar {
                 "the secret does not match: the AK is not in the TPM that holds this EK",
             ));
         }
-        let name = hex::encode(&entry.ak_name);
-        match &self.service {
-            // Called on the blocking pool (see `http::tpm_activate`), where waiting is allowed.
-            Some(service) => {
-                let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
-                    KbsError::Internal(
-                        "registering with the verifier service needs the tokio runtime".into(),
-                    )
-                })?;
-                let registered = runtime
-                    .block_on(service.register_tpm_ak(&entry.ak_public, ""))
-                    .map_err(|e| remote_failure(e, KbsError::Registration))?;
-                if registered != name {
-                    return Err(KbsError::VerifierUnavailable(format!(
-                        "the verifier service registered AK {registered} instead of {name}"
-                    )));
-                }
-            }
-            None => {
-                persist(&settings.registered_dir, &name, &entry.ak_public)
-                    .map_err(KbsError::Internal)?;
-                self.trust
-                    .update(|trust| trust.add_key(&entry.ak_public, KeyOrigin::Registered))
-                    .map_err(KbsError::Internal)?;
-            }
-        }
-        info!(ak_name = %name, "TPM AK registered by credential activation");
-        Ok(Registered { ak_name: name })
+        Ok(ActivatedAk {
+            ak_name: hex::encode(&entry.ak_name),
+            ak_public: entry.ak_public,
+        })
     }
 }
 
 fn acceptable_ak(ak_public: &[u8]) -> Result<PublicKey, KbsError> {
     registrable_ak(ak_public).map_err(refused)
-}
-
-/// With a verifier service: hands the AKs this KBS registered while it appraised itself (the
-/// `.tpmt` files in `dir`) to the service, so moving to a service loses no registration. Each
-/// handed-over file is renamed `.tpmt.handed-over`, so it is handed over once: an AK the
-/// operator later revokes on the service stays revoked across KBS restarts. Failures only warn
-/// (such a device can register again); stops at the first sign the service is unreachable
-/// rather than waiting out each call.
-pub async fn hand_over_registered(service: &RemoteVerifier, dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut handed = 0;
-    for path in entries.flatten().map(|entry| entry.path()) {
-        if path.extension().is_none_or(|ext| ext != "tpmt") {
-            continue;
-        }
-        let ak_public = match std::fs::read(&path) {
-            Ok(ak_public) => ak_public,
-            Err(error) => {
-                warn!(path = %path.display(), %error, "a registered AK could not be read");
-                continue;
-            }
-        };
-        match service
-            .register_tpm_ak(&ak_public, "registered with this KBS's embedded verifier")
-            .await
-        {
-            Ok(_) => {
-                handed += 1;
-                let mut done = path.as_os_str().to_owned();
-                done.push(".handed-over");
-                if let Err(error) = std::fs::rename(&path, done) {
-                    warn!(path = %path.display(), %error, "a handed-over AK could not be marked: it is handed over again at the next start (a revoked one stays refused)");
-                }
-            }
-            // Refused for this AK (e.g. revoked): the others may still go.
-            Err(ServiceError::Refused(error)) => {
-                warn!(path = %path.display(), %error, "the verifier service refused a registered AK: its device must register again");
-            }
-            Err(error) => {
-                warn!(%error, "registered AKs not handed to the verifier service (unreachable, not accepting registrations, or this KBS is not one of its managers); retried at the next start");
-                break;
-            }
-        }
-    }
-    if handed > 0 {
-        info!(
-            count = handed,
-            "AKs registered with the embedded verifier handed to the verifier service"
-        );
-    }
-}
-
-/// Writes the AK durably: a registration the client was told succeeded survives a crash.
-fn persist(dir: &Path, name: &str, ak_public: &[u8]) -> Result<(), String> {
-    write_atomically(dir, &format!("{name}.tpmt"), ak_public)
-        .map_err(|e| format!("{}: {e}", dir.join(format!("{name}.tpmt")).display()))
 }
 
 #[cfg(test)]
@@ -359,15 +246,10 @@ mod tests {
     }
 
     /// A registrar (with an empty EK CA set) holding one pending challenge for `secret`.
-    fn with_challenge(secret: &[u8], dir: &Path) -> (Registrar, Arc<SharedTpmTrust>) {
-        let trust = Arc::new(SharedTpmTrust::default());
-        let registrar = Registrar::new(
-            Some(RegistrationSettings {
-                ek_cas: TpmTrust::default(),
-                registered_dir: dir.to_path_buf(),
-            }),
-            trust.clone(),
-        );
+    fn with_challenge(secret: &[u8]) -> Registrar {
+        let registrar = Registrar::new(Some(RegistrationSettings {
+            ek_cas: TpmTrust::default(),
+        }));
         let ak_public = rsa_ak_public(&[]);
         let ak_name = PublicKey::parse(&ak_public).unwrap().name();
         registrar.pending().insert(
@@ -379,7 +261,7 @@ mod tests {
                 expires: at(60),
             },
         );
-        (registrar, trust)
+        registrar
     }
 
     fn activation(secret: &[u8]) -> Vec<u8> {
@@ -391,18 +273,15 @@ mod tests {
     }
 
     #[test]
-    fn a_matching_secret_registers_the_ak_once_and_persists_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let (registrar, trust) = with_challenge(b"s3cret", dir.path());
-        let registered = registrar.activate(&activation(b"s3cret"), at(1)).unwrap();
-        assert_eq!(registered.ak_name.len(), 68);
-        assert_eq!(trust.snapshot().keys.len(), 1);
-        let mut reloaded = TpmTrust::default();
+    fn a_matching_secret_hands_back_the_ak_once() {
+        let registrar = with_challenge(b"s3cret");
+        let activated = registrar.activate(&activation(b"s3cret"), at(1)).unwrap();
+        assert_eq!(activated.ak_name.len(), 68);
+        assert_eq!(activated.ak_public, rsa_ak_public(&[]));
         assert_eq!(
-            Registrar::load_registered(dir.path(), &mut reloaded).unwrap(),
-            1
+            activated.ak_name,
+            hex::encode(PublicKey::parse(&activated.ak_public).unwrap().name())
         );
-        assert_eq!(reloaded.keys.values().next(), Some(&KeyOrigin::Registered));
         // Single use: the same answer again is refused.
         let replay = registrar.activate(&activation(b"s3cret"), at(2));
         assert!(matches!(replay, Err(KbsError::Registration(_))));
@@ -410,31 +289,27 @@ mod tests {
 
     #[test]
     fn a_wrong_or_late_secret_registers_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let (registrar, trust) = with_challenge(b"s3cret", dir.path());
+        let registrar = with_challenge(b"s3cret");
         let wrong = registrar.activate(&activation(b"guess"), at(1));
         assert!(matches!(wrong, Err(KbsError::Registration(m)) if m.contains("does not match")));
         // The failed answer used the challenge up.
         assert!(registrar.activate(&activation(b"s3cret"), at(2)).is_err());
-        let (late_registrar, _) = with_challenge(b"s3cret", dir.path());
+        let late_registrar = with_challenge(b"s3cret");
         assert!(
             late_registrar
                 .activate(&activation(b"s3cret"), at(61))
                 .is_err()
         );
-        assert!(trust.snapshot().keys.is_empty());
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 
     #[test]
     fn disabled_or_malformed_requests_are_refused_clearly() {
-        let disabled = Registrar::new(None, Arc::new(SharedTpmTrust::default()));
+        let disabled = Registrar::new(None);
         assert!(matches!(
             disabled.register(b"{}", at(0)),
             Err(KbsError::Registration(m)) if m.contains("disabled")
         ));
-        let dir = tempfile::tempdir().unwrap();
-        let (registrar, _) = with_challenge(b"x", dir.path());
+        let registrar = with_challenge(b"x");
         assert!(matches!(
             registrar.register(b"not json", at(0)),
             Err(KbsError::Malformed(_))
@@ -455,8 +330,7 @@ mod tests {
 
     #[test]
     fn an_ak_with_an_auth_policy_or_without_fixed_tpm_is_refused_before_the_ek_is_looked_at() {
-        let dir = tempfile::tempdir().unwrap();
-        let (registrar, _) = with_challenge(b"x", dir.path());
+        let registrar = with_challenge(b"x");
         // PolicyCommandCode(ActivateCredential): what a public-only external key would carry
         // to pass activation without ever having been in the TPM.
         let policy = [0x5A; 32];

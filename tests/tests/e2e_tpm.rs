@@ -239,61 +239,6 @@ fn register_fetch_and_be_refused(remote: bool) {
     }
 }
 
-/// A KBS moved from its embedded verifier to a verifier service hands the AKs registered so far
-/// to the service at start: the device keeps working without registering again.
-#[test]
-fn aks_registered_with_the_embedded_verifier_are_handed_to_a_verifier_service() {
-    let tpm = Swtpm::start();
-    let work = tempfile::tempdir().unwrap();
-    let cas = tpm.local_ca_certificates();
-    let embedded = kbs_trusting(&cas, &work.path().join("embedded"), false);
-    let ak_file = work.path().join("ak.blob");
-    let output = agent(&embedded, &tpm, &ak_file, &["tpm-register"]);
-    assert!(
-        output.status.success(),
-        "{}",
-        explain(&output, &embedded, &tpm)
-    );
-
-    let mut remote = kbs_trusting(&cas, &work.path().join("remote"), true);
-    provision(&remote, &read_pcr(&tpm));
-    let output = agent(
-        &remote,
-        &tpm,
-        &ak_file,
-        &["get-resource", "build/key/signing"],
-    );
-    expect_exit(&output, 1, &remote, &tpm);
-    assert!(String::from_utf8_lossy(&output.stderr).contains("ak_trust"));
-
-    let registered = |kbs: &Kbs| kbs.home().join("data/tpm-registered-aks");
-    std::fs::create_dir_all(registered(&remote)).unwrap();
-    for entry in std::fs::read_dir(registered(&embedded)).unwrap() {
-        let path = entry.unwrap().path();
-        std::fs::copy(&path, registered(&remote).join(path.file_name().unwrap())).unwrap();
-    }
-    remote.crash_and_restart();
-    assert!(
-        remote
-            .log()
-            .contains("AKs registered with the embedded verifier handed to the verifier service"),
-        "{}",
-        remote.log()
-    );
-    let output = agent(
-        &remote,
-        &tpm,
-        &ak_file,
-        &["get-resource", "build/key/signing"],
-    );
-    assert!(
-        output.status.success(),
-        "{}",
-        explain(&output, &remote, &tpm)
-    );
-    assert_eq!(output.stdout, SECRET);
-}
-
 #[test]
 fn an_ek_from_an_untrusted_ca_is_refused_and_an_unregistered_ak_is_not_trusted() {
     let tpm = Swtpm::start();

@@ -6,7 +6,7 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 use warden_tests::verifier_service::{MtlsPki, VerifierProcess};
 use warden_tests::{Kbs, KbsOptions, RawClient};
-use warden_verifier_service::{RemoteVerifier, ServiceError, TlsFiles};
+use warden_verifier_service::{BackendError, RemoteVerifier, TlsFiles, VerifierBackend};
 
 const SECRET: &[u8] = b"remote-verifier-secret";
 
@@ -134,6 +134,74 @@ async fn the_kbs_gives_the_same_verdicts_through_the_verifier_service_as_embedde
     assert!(kbs.log().contains("appraisals go to the verifier service"));
 }
 
+/// The appraisal policy the admin API lists for `kbs`, as results name it.
+fn listed_appraisal_policy(kbs: &Kbs) -> String {
+    let listed: Value =
+        serde_json::from_slice(&kbs.admin(&["policy", "list"]).stdout).expect("policy list JSON");
+    let appraisal = &listed["appraisal"];
+    format!(
+        "{}@sha256:{}",
+        appraisal["id"].as_str().unwrap(),
+        appraisal["sha256"].as_str().unwrap()
+    )
+}
+
+/// With either backend, the appraisal policy the KBS's admin API lists is the one results are
+/// appraised with: before and after an administrator changes it, and for a KBS using a named
+/// policy of a verifier service.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_listed_appraisal_policy_is_the_one_in_force_with_either_backend() {
+    let shipped =
+        std::fs::read_to_string(warden_tests::repo_root().join("policies/appraisal.rego")).unwrap();
+    let changed = format!("{shipped}\n# changed by an operator\n");
+    for (remote, policy_id) in [(false, None), (true, None), (true, Some("build-farm"))] {
+        let kbs = Kbs::start(KbsOptions {
+            remote_verifier: remote,
+            verifier_policy_id: policy_id,
+            ..KbsOptions::default()
+        });
+        let case = format!("remote={remote} policy_id={policy_id:?}");
+        let policy_file = kbs.home().join("appraisal.rego");
+        if policy_id.is_some() {
+            // A named policy exists once it is set.
+            std::fs::write(&policy_file, &shipped).unwrap();
+            kbs.admin(&[
+                "policy",
+                "set-appraisal",
+                "--file",
+                policy_file.to_str().unwrap(),
+            ]);
+        }
+        kbs.provision_sample("demo/key/one", SECRET, "demo/");
+        let in_force = |token: &str| appraisal_of(token)["policy"].as_str().unwrap().to_owned();
+        let before = listed_appraisal_policy(&kbs);
+        assert_eq!(
+            in_force(&RawClient::new(&kbs).attest().await),
+            before,
+            "{case}"
+        );
+        assert!(
+            before.starts_with(&format!("{}@sha256:", policy_id.unwrap_or("default"))),
+            "{case}: {before}"
+        );
+
+        std::fs::write(&policy_file, &changed).unwrap();
+        kbs.admin(&[
+            "policy",
+            "set-appraisal",
+            "--file",
+            policy_file.to_str().unwrap(),
+        ]);
+        let after = listed_appraisal_policy(&kbs);
+        assert_ne!(after, before, "{case}");
+        assert_eq!(
+            in_force(&RawClient::new(&kbs).attest().await),
+            after,
+            "{case}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_service_refuses_clients_without_a_certificate_from_its_client_ca() {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -174,14 +242,17 @@ async fn the_service_refuses_clients_without_a_certificate_from_its_client_ca() 
         after.list_reference_values().await.unwrap(),
         json!({"sample": {"min_svn": 3}})
     );
-    let entries = after.list_reference_value_entries().await.unwrap();
+    let entries = after
+        .reference_value_entries(time::OffsetDateTime::now_utc())
+        .await
+        .unwrap();
     assert_eq!(entries["sample"]["set_by"], "client for alice");
     assert_eq!(entries["sample"]["source"], "rpc");
     assert_eq!(entries["sample"]["version"], 1);
     // Without --accept-tpm-registrations no client may add an AK.
     let refused = after.register_tpm_ak(b"not a TPMT_PUBLIC", "").await;
     assert!(
-        matches!(refused, Err(ServiceError::Forbidden(ref detail)) if detail.contains("does not accept TPM AK registrations")),
+        matches!(refused, Err(BackendError::Forbidden(ref detail)) if detail.contains("does not accept TPM AK registrations")),
         "{refused:?}"
     );
     assert!(
@@ -212,7 +283,7 @@ async fn only_the_services_managers_may_change_what_it_holds_and_every_client_ma
         .set_reference_value("sample", &json!({"min_svn": 3}), None, "alice")
         .await
         .unwrap();
-    let policy_before = manager.list_appraisal_policies().await.unwrap();
+    let policy_before = manager.appraisal_policies().await.unwrap();
 
     // broker-b (same CA, not a manager) appraises and reads ...
     let evidence = json!({"svn": "1", "report_data": ""});
@@ -228,9 +299,9 @@ async fn only_the_services_managers_may_change_what_it_holds_and_every_client_ma
         json!({"sample": {"min_svn": 3}})
     );
     // ... and every change it asks for is refused before its content is looked at.
-    let forbidden = |outcome: Result<(), ServiceError>, what: &str| {
+    let forbidden = |outcome: Result<(), BackendError>, what: &str| {
         assert!(
-            matches!(outcome, Err(ServiceError::Forbidden(ref detail))
+            matches!(outcome, Err(BackendError::Forbidden(ref detail))
                 if detail.contains("broker-b may appraise and read but not")),
             "{what}: {outcome:?}"
         );
@@ -250,7 +321,7 @@ async fn only_the_services_managers_may_change_what_it_holds_and_every_client_ma
     );
     forbidden(
         broker
-            .import_reference_values("{}".into(), "mallory")
+            .import_reference_values(b"{}", "mallory", time::OffsetDateTime::now_utc())
             .await
             .map(drop),
         "import",
@@ -274,10 +345,7 @@ async fn only_the_services_managers_may_change_what_it_holds_and_every_client_ma
         manager.list_reference_values().await.unwrap(),
         json!({"sample": {"min_svn": 3}})
     );
-    assert_eq!(
-        manager.list_appraisal_policies().await.unwrap(),
-        policy_before
-    );
+    assert_eq!(manager.appraisal_policies().await.unwrap(), policy_before);
     assert!(
         service
             .log()
@@ -658,10 +726,11 @@ async fn a_kbs_appraises_with_the_named_service_policy_it_is_configured_with() {
     assert_eq!(default.unwrap().status, warden_verifier::Status::Affirming);
     let unknown = connect(&url)
         .with_policy_id("nobody")
+        .unwrap()
         .appraise(&request)
         .await;
     assert!(
-        matches!(unknown, Err(ServiceError::Refused(ref detail)) if detail.contains("no appraisal policy named")),
+        matches!(unknown, Err(BackendError::NotFound(ref detail)) if detail.contains("no appraisal policy named")),
         "{unknown:?}"
     );
 
@@ -669,6 +738,7 @@ async fn a_kbs_appraises_with_the_named_service_policy_it_is_configured_with() {
     kbs.verifier.as_mut().unwrap().restart();
     let (named, _) = connect(&url)
         .with_policy_id("build-farm")
+        .unwrap()
         .appraise(&request)
         .await
         .unwrap();

@@ -4,7 +4,7 @@
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use warden_verifier_service::{RemoteVerifier, TlsFiles};
+use warden_verifier_service::{BackendError, RemoteVerifier, TlsFiles};
 
 /// How `rv` and `policy` reach the service.
 #[derive(clap::Args)]
@@ -34,6 +34,18 @@ impl ServiceConnection {
             ca: self.tls_ca.clone(),
         };
         RemoteVerifier::connect(&self.server, &self.domain, &tls).map_err(|e| e.to_string())
+    }
+}
+
+/// The service's answer to a call it did not carry out: a refusal of the request (exit 1), or a
+/// failure to reach or use it (exit 2).
+pub(crate) fn refused_or_failed(error: BackendError) -> Result<ExitCode, String> {
+    match error {
+        BackendError::Invalid(_)
+        | BackendError::NotFound(_)
+        | BackendError::ProvenanceRefused(_)
+        | BackendError::Conflict(_) => refused(error.to_string()),
+        _ => Err(error.to_string()),
     }
 }
 

@@ -1,12 +1,12 @@
 //! `warden-verifier policy`: a running service's appraisal policies.
 
-use crate::connection::{ServiceConnection, print_json, refused};
+use crate::connection::{ServiceConnection, print_json, refused, refused_or_failed};
 use crate::read;
 use clap::Subcommand;
 use serde_json::json;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use warden_verifier_service::ServiceError;
+use warden_verifier_service::VerifierBackend;
 
 #[derive(clap::Args)]
 pub(crate) struct PolicyArgs {
@@ -38,19 +38,26 @@ pub(crate) fn appraisal_policies(args: &PolicyArgs) -> Result<ExitCode, String> 
         let service = args.connection.connect()?;
         match &args.command {
             PolicyCommand::Set { id, file } => {
-                let service = service.with_policy_id(id.as_deref().unwrap_or_default());
+                let service = match service.with_policy_id(id.as_deref().unwrap_or_default()) {
+                    Ok(service) => service,
+                    Err(error) => return refused(error.to_string()),
+                };
                 match service.set_appraisal_policy(&read(file)?).await {
-                    Ok(policy_id) => print_json(&json!({ "policy": policy_id })),
-                    Err(ServiceError::Refused(message)) => refused(message),
-                    Err(e) => Err(e.to_string()),
+                    Ok(label) => print_json(&json!({ "policy": label.to_string() })),
+                    Err(error) => refused_or_failed(error),
                 }
             }
             PolicyCommand::List => {
                 let listed = service
-                    .list_appraisal_policies()
+                    .appraisal_policies()
                     .await
                     .map_err(|e| e.to_string())?;
-                print_json(&json!({"default": listed.default_policy, "named": listed.named}))
+                let named: serde_json::Map<String, serde_json::Value> = listed
+                    .named
+                    .iter()
+                    .map(|(id, label)| (id.clone(), label.to_string().into()))
+                    .collect();
+                print_json(&json!({"default": listed.default.to_string(), "named": named}))
             }
         }
     })

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use warden_verifier_service::import_summary;
+use warden_verifier_service::VerifierBackend;
 
 #[derive(clap::Args)]
 pub(crate) struct RvArgs {
@@ -68,11 +68,17 @@ pub(crate) fn reference_values(args: &RvArgs) -> Result<ExitCode, String> {
                     Err(e) => refused(e.to_string()),
                 }
             }
-            RvCommand::List => match service.list_reference_value_entries().await {
+            RvCommand::List => match service
+                .reference_value_entries(OffsetDateTime::now_utc())
+                .await
+            {
                 Ok(entries) => print(&entries),
                 Err(e) => Err(e.to_string()),
             },
-            RvCommand::Show { name } => match service.list_reference_value_entries().await {
+            RvCommand::Show { name } => match service
+                .reference_value_entries(OffsetDateTime::now_utc())
+                .await
+            {
                 Ok(entries) => match entries.get(name) {
                     Some(entry) => print(entry),
                     None => refused(format!("no reference value named {name:?}")),
@@ -86,8 +92,11 @@ pub(crate) fn reference_values(args: &RvArgs) -> Result<ExitCode, String> {
             },
             RvCommand::Import { file } => {
                 let envelope = read(file)?;
-                match service.import_reference_values(envelope, "").await {
-                    Ok(imported) => print(&import_summary(&imported)),
+                match service
+                    .import_reference_values(envelope.as_bytes(), "", OffsetDateTime::now_utc())
+                    .await
+                {
+                    Ok(imported) => print(&imported.to_json()),
                     Err(e) => refused(e.to_string()),
                 }
             }

@@ -13,7 +13,7 @@ use warden_verifier::provenance::TrustedBuilderKeys;
 use warden_verifier::{
     Appraiser, ReferenceValues, VerifierRegistry, VerifierSettings, VerifierSources,
 };
-use warden_verifier_service::{Managers, TlsFiles, VerifierService, import_state_files};
+use warden_verifier_service::{Managers, TlsFiles, VerifierService};
 
 #[derive(clap::Args)]
 pub(crate) struct ServeArgs {
@@ -33,7 +33,7 @@ pub(crate) struct ServeArgs {
     #[arg(long)]
     pub(crate) tls_client_ca: PathBuf,
     /// The service's directory: its store (`verifier.db`, unless --sqlite names another) and
-    /// token-signing key. State files an older version kept here are moved into the store.
+    /// token-signing key.
     #[arg(long)]
     pub(crate) state_dir: PathBuf,
     /// The SQLite store of reference values, appraisal policies and registered AKs (the KBS's
@@ -166,12 +166,6 @@ pub(crate) fn serve(args: &ServeArgs) -> Result<ExitCode, String> {
         let store = Store::open_sqlite(&store_path)
             .await
             .map_err(|e| format!("{}: {e}", store_path.display()))?;
-        let moved = import_state_files(&store, &args.state_dir)
-            .await
-            .map_err(|e| e.to_string())?;
-        if moved > 0 {
-            tracing::info!(files = moved, store = %store_path.display(), "state files of an older version moved into the store (kept as *.imported)");
-        }
         VerifierService::open(appraiser, store)
             .await
             .map_err(|e| e.to_string())

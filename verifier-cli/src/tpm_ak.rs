@@ -1,5 +1,7 @@
 //! `warden-verifier tpm-ak`: the TPM AKs clients registered with a running service.
 
+use warden_verifier_service::VerifierBackend;
+
 use crate::connection::{ServiceConnection, print_json, refused};
 use clap::Subcommand;
 use serde_json::{Value, json};
@@ -28,13 +30,13 @@ pub(crate) fn tpm_aks(args: &TpmAkArgs) -> Result<ExitCode, String> {
         let service = args.connection.connect()?;
         match &args.command {
             TpmAkCommand::List => {
-                let aks = service.list_tpm_aks().await.map_err(|e| e.to_string())?;
+                let aks = service.tpm_aks().await.map_err(|e| e.to_string())?;
                 let listed: Vec<Value> = aks
                     .into_iter()
                     .map(|ak| {
                         json!({
-                            "name": ak.ak_name,
-                            "registered": warden_verifier::tee::rfc3339(ak.registered_unix),
+                            "name": ak.name,
+                            "registered": warden_verifier::tee::rfc3339(ak.registered_at),
                             "registered_by": ak.registered_by,
                         })
                     })

@@ -18,7 +18,7 @@ use warden_verifier::{
     AppraisalRequest, Appraiser, ExpectedBinding, ReferenceValues, Status, VerifierRegistry,
     VerifierSettings,
 };
-use warden_verifier_service::{RemoteVerifier, VerifierService};
+use warden_verifier_service::{RemoteVerifier, VerifierBackend, VerifierService};
 use warden_wire::snp::Report;
 
 #[path = "../tests/common/mod.rs"]

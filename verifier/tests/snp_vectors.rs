@@ -673,3 +673,35 @@ fn repeated_appraisal_reuses_the_verified_chain() {
     let third = examine(&verifier, report, ExpectedBinding::default(), set.at);
     assert_eq!(first, third);
 }
+
+/// The AMD roots Warden pins are, certificate for certificate, the ASK/ARK/ASVK bundles Trustee
+/// publishes (`snp/amd-roots`): two independent copies of AMD's hierarchy agree.
+#[test]
+fn the_pinned_amd_roots_are_the_ones_trustee_publishes() {
+    let dir = vectors::set("snp", "amd-roots");
+    let pinned = AmdRoots::pinned();
+    for (generation, file) in [
+        (Generation::Milan, "milan_ask_ark_asvk.pem"),
+        (Generation::Genoa, "genoa_ask_ark_asvk.pem"),
+        (Generation::Turin, "turin_ask_ark_asvk.pem"),
+    ] {
+        let published = ProductRoots::from_pem_bundle(
+            generation,
+            &std::fs::read(dir.join(file)).unwrap(),
+            None,
+        )
+        .unwrap();
+        let ours = pinned
+            .products
+            .iter()
+            .find(|product| product.generation == generation)
+            .unwrap();
+        assert_eq!(ours.ark.der, published.ark.der, "{file}: ARK");
+        assert_eq!(ours.ask.der, published.ask.der, "{file}: ASK");
+        assert_eq!(
+            ours.asvk.as_ref().map(|cert| &cert.der),
+            published.asvk.as_ref().map(|cert| &cert.der),
+            "{file}: ASVK"
+        );
+    }
+}

@@ -159,9 +159,24 @@ pub enum Rejection {
     InitDataUnbound(Tee),
     #[error("appraisal policy failed: {0}")]
     Policy(String),
-    /// A verifier service's refusal, in its own words (the text of its rejection).
-    #[error("{0}")]
-    Remote(String),
+    /// A verifier service's refusal: its kind (as [`Rejection::kind`] names it) and its text.
+    #[error("{message}")]
+    Remote { kind: String, message: String },
+}
+
+impl Rejection {
+    /// The kind's stable name (it travels with a verifier service's refusals).
+    pub fn kind(&self) -> &str {
+        match self {
+            Rejection::UnknownTee(_) => "unknown_tee",
+            Rejection::UnsupportedTee(_) => "unsupported_tee",
+            Rejection::TeeDisabled(..) => "tee_disabled",
+            Rejection::Evidence(_) => "evidence",
+            Rejection::InitDataUnbound(_) => "init_data_unbound",
+            Rejection::Policy(_) => "policy",
+            Rejection::Remote { kind, .. } => kind,
+        }
+    }
 }
 
 fn describe_failures(failed: &[Check]) -> String {

@@ -1,0 +1,403 @@
+//! [`Authority`]: everything a verifier holds and decides, free of any transport — the
+//! appraiser, the store of reference values, appraisal policies and registered TPM AKs, the
+//! builder keys signed provenance must verify with, and the token signer. A KBS embeds one; the
+//! gRPC service (`grpc`) is a skin over one.
+//!
+//! Appraisal reads only in-memory snapshots (the appraiser's index, the compiled policies);
+//! every change is written to the store first and the snapshot rebuilt from the store, under one
+//! lock, so what is in force is always what is stored.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use serde_json::Value;
+use time::OffsetDateTime;
+use tracing::{info, warn};
+use warden_store::{PolicyKind, ReferenceValueOrigin, Store, StoreError};
+use warden_verifier::ear::{EarClaims, TokenContext, TokenSigner};
+use warden_verifier::provenance::{
+    TrustedBuilderKeys, import_reference_values, valid_reference_value_name,
+};
+use warden_verifier::tee::tpm::trust::{KeyOrigin, registrable_ak};
+use warden_verifier::{AppraisalRequest, Appraiser, AttestationResult, RegoPolicy};
+
+use crate::backend::{
+    Appraisal, Appraised, BackendError, DEFAULT_POLICY_ID, ImportSummary, PolicyChoice,
+    PolicyLabel, PolicyListing, RegisteredAkInfo, VerifierBackend,
+};
+use crate::stored;
+
+/// Lifetime of the EAR tokens an authority signs.
+pub const TOKEN_LIFETIME: time::Duration = time::Duration::minutes(5);
+
+pub struct Authority {
+    appraiser: Arc<Appraiser>,
+    store: Store,
+    /// Serialises changes so the store and the in-memory snapshots change together.
+    writes: tokio::sync::Mutex<()>,
+    /// Named appraisal policies; the default one is the appraiser's.
+    named_policies: RwLock<BTreeMap<String, Arc<RegoPolicy>>>,
+    /// Keys signed provenance must verify with; empty: imports refused.
+    builder_keys: TrustedBuilderKeys,
+    /// Signs results as EAR tokens for callers that ask (the gRPC service's clients).
+    signer: Option<TokenSigner>,
+    /// How values set directly (not imported) are recorded: `api` (a KBS's admin API) or `rpc`.
+    direct_source: &'static str,
+}
+
+fn store_failed(error: StoreError) -> BackendError {
+    BackendError::Internal(format!("store: {error}"))
+}
+
+impl Authority {
+    /// Loads what `store` keeps into `appraiser`: reference values (whatever it held is
+    /// replaced), the default policy when one was set, the named policies, and the registered
+    /// TPM AKs (into its registry's TPM trust).
+    pub async fn open(appraiser: Appraiser, store: Store) -> Result<Self, BackendError> {
+        let registered = store.registered_aks().await.map_err(store_failed)?;
+        appraiser
+            .registry()
+            .tpm_trust()
+            .update(|trust| {
+                for ak in &registered {
+                    trust
+                        .add_key(&ak.public, KeyOrigin::Registered)
+                        .map_err(|e| format!("registered AK {}: {e}", ak.name))?;
+                }
+                Ok(())
+            })
+            .map_err(BackendError::Internal)?;
+        if !registered.is_empty() {
+            info!(count = registered.len(), "TPM: registered AKs loaded");
+        }
+        let mut named_policies = BTreeMap::new();
+        for (id, source) in store
+            .policies(PolicyKind::Appraisal)
+            .await
+            .map_err(store_failed)?
+        {
+            let policy = Appraiser::compile_policy(&id, &source).map_err(|e| {
+                BackendError::Internal(format!("stored appraisal policy {id}: {e}"))
+            })?;
+            if id == DEFAULT_POLICY_ID {
+                appraiser.set_policy(policy);
+            } else {
+                named_policies.insert(id, Arc::new(policy));
+            }
+        }
+        let authority = Self {
+            appraiser: Arc::new(appraiser),
+            store,
+            writes: tokio::sync::Mutex::new(()),
+            named_policies: RwLock::new(named_policies),
+            builder_keys: TrustedBuilderKeys::default(),
+            signer: None,
+            direct_source: "api",
+        };
+        authority.reload_values().await?;
+        Ok(authority)
+    }
+
+    /// Accepts reference values signed by these builder keys.
+    pub fn with_builder_keys(mut self, keys: TrustedBuilderKeys) -> Self {
+        self.builder_keys = keys;
+        self
+    }
+
+    /// Records values set directly as coming from `source` (`rpc` for the gRPC service).
+    pub fn recording_source(mut self, source: &'static str) -> Self {
+        self.direct_source = source;
+        self
+    }
+
+    /// Signs results as EAR tokens with `signer` (see [`Authority::sign`]).
+    pub fn with_signer(mut self, signer: TokenSigner) -> Self {
+        self.signer = Some(signer);
+        self
+    }
+
+    pub fn appraiser(&self) -> &Arc<Appraiser> {
+        &self.appraiser
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn signer(&self) -> Option<&TokenSigner> {
+        self.signer.as_ref()
+    }
+
+    /// `result` as an EAR token bound to a nonce and a TEE key; `None` without a signer.
+    pub fn sign(
+        &self,
+        result: &AttestationResult,
+        nonce: &str,
+        tee_pubkey: &Value,
+        now: OffsetDateTime,
+    ) -> Result<Option<String>, BackendError> {
+        let Some(signer) = &self.signer else {
+            return Ok(None);
+        };
+        let mut jti = [0u8; 16];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut jti);
+        let context = TokenContext {
+            nonce,
+            tee_pubkey,
+            issued_at: now,
+            lifetime: TOKEN_LIFETIME,
+            jti: hex::encode(jti),
+        };
+        signer
+            .sign(&EarClaims::new(result, signer.issuer(), context))
+            .map(Some)
+            .map_err(|e| BackendError::Internal(e.to_string()))
+    }
+
+    /// The policy `choice` selects; an unknown id is the caller's error, never answered with
+    /// another policy.
+    fn policy(&self, choice: &PolicyChoice) -> Result<Arc<RegoPolicy>, BackendError> {
+        match choice {
+            PolicyChoice::Default => Ok(self.appraiser.policy()),
+            PolicyChoice::Named(id) => self
+                .named_policies
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(id)
+                .cloned()
+                .ok_or_else(|| BackendError::NotFound(format!("no appraisal policy named {id:?}"))),
+        }
+    }
+
+    /// Stores values (all or none), then rebuilds the appraiser's index from the store.
+    async fn store_values(
+        &self,
+        values: &[(String, String)],
+        origin: &ReferenceValueOrigin,
+    ) -> Result<(), BackendError> {
+        let _writes = self.writes.lock().await;
+        self.store
+            .put_reference_values(values, origin)
+            .await
+            .map_err(store_failed)?;
+        self.reload_values().await
+    }
+
+    async fn reload_values(&self) -> Result<(), BackendError> {
+        let stored = self.store.reference_values().await.map_err(store_failed)?;
+        let values = stored::reference_values(&stored).map_err(BackendError::Internal)?;
+        self.appraiser.set_reference_values(values);
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl VerifierBackend for Authority {
+    async fn appraise(
+        &self,
+        appraisal: Appraisal,
+        now: OffsetDateTime,
+    ) -> Result<Appraised, BackendError> {
+        let policy = self.policy(&appraisal.policy)?;
+        let appraiser = self.appraiser.clone();
+        // CPU-bound (signatures, Rego): off the I/O threads.
+        let detailed = tokio::task::spawn_blocking(move || {
+            let request = AppraisalRequest {
+                init_data: appraisal.init_data,
+                tee: &appraisal.tee,
+                evidence: &appraisal.evidence,
+                expected: appraisal.expected,
+            };
+            appraiser.appraise_detailed_with(&request, &policy, now)
+        })
+        .await
+        .map_err(|e| BackendError::Internal(format!("appraisal task failed: {e}")))?;
+        let trace = serde_json::to_value(&detailed.trace)
+            .map_err(|e| BackendError::Internal(e.to_string()))?;
+        Ok(Appraised {
+            outcome: detailed.result,
+            trace,
+        })
+    }
+
+    async fn set_appraisal_policy(
+        &self,
+        choice: &PolicyChoice,
+        rego: &str,
+        who: &str,
+    ) -> Result<PolicyLabel, BackendError> {
+        let policy = Appraiser::compile_policy(choice.id(), rego)
+            .map_err(|e| BackendError::Invalid(e.to_string()))?;
+        let label = PolicyLabel::of(&policy);
+        let _writes = self.writes.lock().await;
+        self.store
+            .put_policy(PolicyKind::Appraisal, choice.id(), rego)
+            .await
+            .map_err(store_failed)?;
+        match choice {
+            PolicyChoice::Default => self.appraiser.set_policy(policy),
+            PolicyChoice::Named(id) => {
+                self.named_policies
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(id.clone(), Arc::new(policy));
+            }
+        }
+        info!(policy = %label, set_by = %who, "appraisal policy set");
+        Ok(label)
+    }
+
+    async fn appraisal_policies(&self) -> Result<PolicyListing, BackendError> {
+        let named = self
+            .named_policies
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(id, policy)| (id.clone(), PolicyLabel::of(policy)))
+            .collect();
+        Ok(PolicyListing {
+            default: PolicyLabel::of(&self.appraiser.policy()),
+            named,
+        })
+    }
+
+    async fn set_reference_value(
+        &self,
+        name: &str,
+        value: &Value,
+        expires: Option<i64>,
+        who: &str,
+    ) -> Result<(), BackendError> {
+        if !valid_reference_value_name(name) {
+            return Err(BackendError::Invalid(format!(
+                "invalid reference value name {name:?}"
+            )));
+        }
+        warden_verifier::reference::validate(name, value).map_err(BackendError::Invalid)?;
+        let origin = ReferenceValueOrigin {
+            source: self.direct_source.into(),
+            set_by: who.to_owned(),
+            provenance_sha256: None,
+            expires_at: expires,
+        };
+        self.store_values(&[(name.to_owned(), value.to_string())], &origin)
+            .await?;
+        info!(%name, set_by = %who, "reference value set");
+        Ok(())
+    }
+
+    async fn delete_reference_value(&self, name: &str, who: &str) -> Result<bool, BackendError> {
+        let _writes = self.writes.lock().await;
+        let deleted = self
+            .store
+            .delete_reference_value(name)
+            .await
+            .map_err(store_failed)?;
+        self.reload_values().await?;
+        if deleted {
+            info!(%name, deleted_by = %who, "reference value deleted");
+        }
+        Ok(deleted)
+    }
+
+    async fn reference_value_entries(&self, now: OffsetDateTime) -> Result<Value, BackendError> {
+        let stored = self.store.reference_values().await.map_err(store_failed)?;
+        stored::listing(&stored, now.unix_timestamp()).map_err(BackendError::Internal)
+    }
+
+    async fn import_reference_values(
+        &self,
+        envelope: &[u8],
+        who: &str,
+        now: OffsetDateTime,
+    ) -> Result<ImportSummary, BackendError> {
+        let imported = import_reference_values(envelope, &self.builder_keys, now)
+            .map_err(|e| BackendError::ProvenanceRefused(e.to_string()))?;
+        let (values, origin) = stored::imported_rows(&imported, who.to_owned());
+        self.store_values(&values, &origin).await?;
+        let summary = ImportSummary::of(&imported);
+        info!(signer = %summary.signer, provenance_sha256 = %summary.provenance_sha256, set_by = %who, names = ?summary.names, "reference values imported from signed provenance");
+        Ok(summary)
+    }
+
+    async fn register_tpm_ak(&self, ak_public: &[u8], who: &str) -> Result<String, BackendError> {
+        let ak = registrable_ak(ak_public).map_err(BackendError::Invalid)?;
+        let ak_name = hex::encode(ak.name());
+        let _writes = self.writes.lock().await;
+        if self
+            .store
+            .is_revoked_ak(&ak_name)
+            .await
+            .map_err(store_failed)?
+        {
+            return Err(BackendError::Conflict(format!(
+                "AK {ak_name} was revoked: the device must create a new AK"
+            )));
+        }
+        // Kept before it is trusted, and trusted before the caller is told.
+        self.store
+            .put_registered_ak(&ak_name, ak_public, who)
+            .await
+            .map_err(store_failed)?;
+        self.appraiser
+            .registry()
+            .tpm_trust()
+            .update(|trust| trust.add_key(ak_public, KeyOrigin::Registered))
+            .map_err(BackendError::Internal)?;
+        info!(%ak_name, registered_by = %who, "TPM AK registered (credential activation done by the caller)");
+        Ok(ak_name)
+    }
+
+    async fn tpm_aks(&self) -> Result<Vec<RegisteredAkInfo>, BackendError> {
+        Ok(self
+            .store
+            .registered_aks()
+            .await
+            .map_err(store_failed)?
+            .into_iter()
+            .map(|ak| RegisteredAkInfo {
+                name: ak.name,
+                registered_at: ak.registered_at,
+                registered_by: ak.registered_by,
+            })
+            .collect())
+    }
+
+    async fn revoke_tpm_ak(&self, name: &str, who: &str) -> Result<bool, BackendError> {
+        let _writes = self.writes.lock().await;
+        let registered = self.store.registered_aks().await.map_err(store_failed)?;
+        let Some(ak_public) = registered
+            .iter()
+            .find(|ak| ak.name == name)
+            .map(|ak| &ak.public)
+        else {
+            return Ok(false);
+        };
+        // Untrusted first: should recording the revocation fail, the key is already refused.
+        let mut untrusted = false;
+        self.appraiser
+            .registry()
+            .tpm_trust()
+            .update(|trust| {
+                untrusted = trust.remove_registered_key(ak_public)?;
+                Ok(())
+            })
+            .map_err(BackendError::Internal)?;
+        if !untrusted {
+            // A registered AK is trusted from load on; only a pin makes it stay.
+            return Err(BackendError::Conflict(format!(
+                "AK {name} is also pinned by the verifier's TPM trust directory: remove it there"
+            )));
+        }
+        self.store
+            .revoke_registered_ak(name, who)
+            .await
+            .map_err(store_failed)?;
+        warn!(ak_name = %name, revoked_by = %who, "TPM AK revoked");
+        Ok(true)
+    }
+
+    async fn ready(&self) -> Result<(), BackendError> {
+        self.store.ping().await.map_err(store_failed)
+    }
+}
