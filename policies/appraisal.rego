@@ -10,44 +10,9 @@
 # AR4SI values: 2 affirming, 32..95 warning, 96..127 contraindicated, 0 no claim.
 # Anything not positively matched against a reference value is at best a warning.
 #
-# SNP reference values (all optional except measurements, without which nothing is affirmed):
-#   measurements        list of allowed MEASUREMENT values (hex)
-#   host_data           list of allowed HOST_DATA values (hex)
-#   id_key_digests      list of allowed ID key digests (hex)
-#   author_key_digests  list of allowed author key digests (hex)
-#   min_guest_svn       minimum GUEST_SVN
-#   min_tcb             {"bootloader", "tee", "snp", "microcode", "fmc"}: minimum REPORTED_TCB
-#   vmpls               list of allowed VMPLs
-#   signing_keys        list of allowed signing keys ("vcek", "vlek")
-#   allow_debug         true to accept guests whose policy allows debugging (never in production)
-#   allow_migrate_ma    true to accept guests with a migration agent
-#   allow_smt           false to refuse guests that allow SMT
-#
-# TDX reference values (mr_td required for affirming; the others restrict when present):
-#   mr_td                  list of allowed MRTD values (hex)
-#   mr_seam                list of allowed TDX module measurements
-#   mr_config_id, mr_owner lists of allowed values
-#   rtmr0 .. rtmr3         lists of allowed RTMR values
-#   xfam                   list of allowed XFAM values (8 bytes: the CPU extended features the
-#                          TD may use)
-#   accepted_tcb_statuses  Intel TCB statuses accepted as affirming (default ["UpToDate"]);
-#                          others are a warning, OutOfDate* contraindicated unless listed
-#   allow_debug            true to accept debug TDs (never in production)
-#
-# TPM, az-snp-vtpm and az-tdx-vtpm reference values:
-#   pcrs                   {"<bank>": {"<index>": [allowed hex values]}}: every listed PCR must
-#                          hold one of its values; at least one PCR must be listed to affirm
-#   measurements           az-snp-vtpm: allowed SNP MEASUREMENT values (restricts when present)
-#   mr_td                  az-tdx-vtpm: allowed MRTD values (restricts when present)
-#   accepted_tcb_statuses  az-tdx-vtpm: as for TDX
-#   allow_debug            Azure: true to accept a debug guest (never in production)
-#   ak_keys                tpm: allowed AKs, as SHA-256 of their SubjectPublicKeyInfo (the
-#                          claim ak.spki_sha256); another AK is contraindicated
-#   event_digests          tpm: {"<index>": [allowed digests]}: a listed PCR must have been
-#                          replayed from the (verified) event log and every event the log extends
-#                          into it must have one of them, to affirm
-#   require_secure_boot    tpm: true to contraindicate quotes whose event log does not prove
-#                          Secure Boot on
+# The reference values of each TEE (keys, types, the claim each constrains, meaning) are
+# defined once in verifier/src/reference.rs and documented in docs/reference-values.md; a test
+# checks that this policy reads exactly those keys.
 package warden.appraisal
 
 reference := object.get(input.reference_values, input.tee, {})

@@ -49,6 +49,8 @@ pub(crate) enum Command {
     Policy(PolicyArgs),
     /// List or revoke the TPM AKs clients registered with a running verifier service.
     TpmAk(TpmAkArgs),
+    /// Print the reference-value schema of every TEE (Markdown; docs/reference-values.md).
+    ReferenceSchema,
 }
 
 pub(crate) fn main() -> ExitCode {
@@ -61,6 +63,10 @@ pub(crate) fn main() -> ExitCode {
         Command::Rv(args) => finish(reference_values(&args)),
         Command::Policy(args) => finish(appraisal_policies(&args)),
         Command::TpmAk(args) => finish(tpm_aks(&args)),
+        Command::ReferenceSchema => {
+            print!("{}", warden_verifier::reference::schema_markdown());
+            ExitCode::SUCCESS
+        }
     }
 }
 

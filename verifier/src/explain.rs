@@ -3,13 +3,12 @@
 //! Steps come in three stages, in order:
 //! * `evidence`: each check the TEE verifier ran (parse, signature, chain, collateral
 //!   freshness, TCB, binding, ...), as the examination recorded it;
-//! * `reference_value`: each reference value in force for the TEE compared with the claim it
-//!   constrains. A list of allowed values (`measurements`, `host_data`, `mr_td`, `vmpls`, the
-//!   `pcrs` tree, ...) constrains the claim of the same name, or of the name without its plural
-//!   `s`, at the top of the claims or under the hardware report (`snp`, `tdx`) for Azure; a
-//!   `min_<claim>` number is a lower bound. On a mismatch of hex values the step names the
-//!   nearest allowed value and the bytes that differ. Other entries (flags, objects) are shown
-//!   as applied by the policy and not compared here;
+//! * `reference_value`: each reference value in force for the TEE compared with the claim its
+//!   key constrains, as the TEE's schema (`reference::SCHEMAS`) says: a listed claim, a lower
+//!   bound, the PCR tree or the event log's digests, looked up at the top of the claims or under
+//!   the hardware report (`snp`, `tdx`) for Azure. On a mismatch of hex values the step names
+//!   the nearest allowed value and the bytes that differ. Keys the policy alone applies (flags,
+//!   statuses, minimum TCB) and values under names without a schema are shown, not compared;
 //! * `policy`: each claim of the AR4SI trust vector the appraisal policy produced, with its
 //!   tier, or the policy's error.
 //!
@@ -20,6 +19,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::ear::{Status, TrustVector};
+use crate::reference::Constraint;
 use crate::tee::{Examination, Rejection};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -190,15 +190,18 @@ fn policy_steps(vector: &TrustVector) -> Vec<TraceStep> {
 /// an Azure vTPM result.
 const NESTED_CLAIMS: [&str; 2] = ["snp", "tdx"];
 
-fn find_claim<'a>(claims: &'a Map<String, Value>, names: &[&str]) -> Option<&'a Value> {
+/// The claim at `path` (`.`-separated), whose first segment may sit at the top of the claims
+/// or under the hardware report.
+fn claim_at<'a>(claims: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
+    let mut segments = path.split('.');
+    let first = segments.next()?;
     let levels = std::iter::once(Some(claims)).chain(
         NESTED_CLAIMS
             .iter()
             .map(|nested| claims.get(*nested).and_then(Value::as_object)),
     );
-    levels
-        .flatten()
-        .find_map(|level| names.iter().find_map(|name| level.get(*name)))
+    let start = levels.flatten().find_map(|level| level.get(first))?;
+    segments.try_fold(start, |value, segment| value.get(segment))
 }
 
 /// Whether a mismatch is worth searching for its nearest allowed value (the full trace) or only
@@ -224,43 +227,41 @@ fn compare_reference_values(
             nearest: None,
         }];
     };
+    let schema = crate::reference::schema(tee);
     let mut steps = Vec::new();
     for (key, allowed) in reference {
         let name = format!("reference_values.{tee}.{key}");
-        match key.as_str() {
-            "pcrs" => {
-                steps.extend(compare_pcrs(&name, claims, allowed, depth));
-                continue;
-            }
-            "event_digests" => {
+        let constraint = schema
+            .and_then(|schema| schema.key(key))
+            .map_or(Constraint::PolicyOnly, |key| key.constraint);
+        match (constraint, allowed) {
+            (Constraint::Pcrs, _) => steps.extend(compare_pcrs(&name, claims, allowed, depth)),
+            (Constraint::EventDigests, _) => {
                 steps.extend(compare_event_digests(&name, claims, allowed));
-                continue;
             }
-            "ak_keys" => {
-                let claim = claims.get("ak").and_then(|ak| ak.get("spki_sha256"));
-                let list = allowed.as_array().map(Vec::as_slice).unwrap_or_default();
-                steps.push(compare_listed(name, claim, "AK SPKI SHA-256", list, depth));
-                continue;
-            }
-            _ => {}
-        }
-        let step =
-            if let (Some(bound), Some(claim_name)) = (allowed.as_f64(), key.strip_prefix("min_")) {
-                compare_minimum(name, find_claim(claims, &[claim_name]), claim_name, bound)
-            } else if let Some(list) = allowed.as_array() {
-                let singular = key.strip_suffix('s').unwrap_or(key);
-                let claim = find_claim(claims, &[key, singular]);
-                compare_listed(name, claim, singular, list, depth)
-            } else {
-                TraceStep {
-                    stage: Stage::ReferenceValue,
+            (Constraint::Listed(claim), Value::Array(list)) => {
+                steps.push(compare_listed(
                     name,
-                    ok: None,
-                    detail: format!("{allowed} (applied by the policy, not compared here)"),
-                    nearest: None,
-                }
-            };
-        steps.push(step);
+                    claim_at(claims, claim),
+                    claim,
+                    list,
+                    depth,
+                ));
+            }
+            (Constraint::AtLeast(claim), Value::Number(bound)) => steps.push(compare_minimum(
+                name,
+                claim_at(claims, claim),
+                claim,
+                bound.as_f64().unwrap_or(f64::INFINITY),
+            )),
+            _ => steps.push(TraceStep {
+                stage: Stage::ReferenceValue,
+                name,
+                ok: None,
+                detail: format!("{allowed} (applied by the policy, not compared here)"),
+                nearest: None,
+            }),
+        }
     }
     steps
 }

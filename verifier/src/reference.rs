@@ -95,11 +95,11 @@ impl ReferenceValues {
 }
 
 /// The type of one reference-value key.
-#[derive(Clone, Copy)]
-enum Field {
-    /// A list of hex strings of this many bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Field {
+    /// A list of lower-case hex strings of this many bytes.
     Digests(usize),
-    /// A list of strings, from `allowed` when not empty.
+    /// A list of strings, from the given ones when not empty.
     Strings(&'static [&'static str]),
     /// A list of integers up to this maximum.
     Integers(u64),
@@ -114,80 +114,351 @@ enum Field {
     EventDigests,
 }
 
-const SAMPLE: &[(&str, Field)] = &[("min_svn", Field::Integer)];
-const SNP: &[(&str, Field)] = &[
-    ("measurements", Field::Digests(48)),
-    ("host_data", Field::Digests(32)),
-    ("id_key_digests", Field::Digests(48)),
-    ("author_key_digests", Field::Digests(48)),
-    ("min_guest_svn", Field::Integer),
-    ("min_tcb", Field::MinimumTcb),
-    ("vmpls", Field::Integers(3)),
-    ("signing_keys", Field::Strings(&["vcek", "vlek"])),
-    ("allow_debug", Field::Flag),
-    ("allow_migrate_ma", Field::Flag),
-    ("allow_smt", Field::Flag),
-];
-const TDX: &[(&str, Field)] = &[
-    ("mr_td", Field::Digests(48)),
-    ("mr_seam", Field::Digests(48)),
-    ("mr_config_id", Field::Digests(48)),
-    ("mr_owner", Field::Digests(48)),
-    ("rtmr0", Field::Digests(48)),
-    ("rtmr1", Field::Digests(48)),
-    ("rtmr2", Field::Digests(48)),
-    ("rtmr3", Field::Digests(48)),
-    ("xfam", Field::Digests(8)),
-    ("accepted_tcb_statuses", Field::Strings(&[])),
-    ("allow_debug", Field::Flag),
-];
-const TPM: &[(&str, Field)] = &[
-    ("pcrs", Field::Pcrs),
-    ("ak_keys", Field::Digests(32)),
-    ("event_digests", Field::EventDigests),
-    ("require_secure_boot", Field::Flag),
-];
-const AZ_SNP_VTPM: &[(&str, Field)] = &[
-    ("pcrs", Field::Pcrs),
-    ("measurements", Field::Digests(48)),
-    ("allow_debug", Field::Flag),
-];
-const AZ_TDX_VTPM: &[(&str, Field)] = &[
-    ("pcrs", Field::Pcrs),
-    ("mr_td", Field::Digests(48)),
-    ("accepted_tcb_statuses", Field::Strings(&[])),
-    ("allow_debug", Field::Flag),
+/// What a key constrains, as the decision trace compares it (the policy decides).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Constraint {
+    /// The claim at this path (`.`-separated; for Azure also under the hardware report) must be
+    /// one of the listed values.
+    Listed(&'static str),
+    /// The claim at this path must be at least the value.
+    AtLeast(&'static str),
+    /// Each listed PCR (`pcrs.<bank>.<index>`) must hold one of its values.
+    Pcrs,
+    /// Each listed PCR's events in the verified log must all have listed digests.
+    EventDigests,
+    /// Applied by the policy only (flags, statuses, minimum TCB): shown, not compared.
+    PolicyOnly,
+}
+
+/// One key of a TEE's reference values.
+#[derive(Clone, Copy, Debug)]
+pub struct Key {
+    pub name: &'static str,
+    pub field: Field,
+    pub constraint: Constraint,
+    /// What it means to the shipped appraisal policy.
+    pub doc: &'static str,
+}
+
+/// The reference values of one TEE: every key the shipped appraisal policy reads. The one
+/// definition validation ([`validate`]), the decision trace (`explain`) and the documented
+/// schema ([`schema_markdown`]) come from; a test checks the policy reads exactly these keys.
+#[derive(Clone, Copy, Debug)]
+pub struct Schema {
+    /// The name values are stored under: the TEE's.
+    pub name: &'static str,
+    /// What a value without the optional keys needs to affirm.
+    pub summary: &'static str,
+    pub keys: &'static [Key],
+}
+
+impl Schema {
+    pub fn key(&self, name: &str) -> Option<&'static Key> {
+        self.keys.iter().find(|key| key.name == name)
+    }
+}
+
+const fn key(name: &'static str, field: Field, constraint: Constraint, doc: &'static str) -> Key {
+    Key {
+        name,
+        field,
+        constraint,
+        doc,
+    }
+}
+
+const DEBUG: Key = key(
+    "allow_debug",
+    Field::Flag,
+    Constraint::PolicyOnly,
+    "true to accept a guest that allows debugging (never in production)",
+);
+const PCRS: Key = key(
+    "pcrs",
+    Field::Pcrs,
+    Constraint::Pcrs,
+    "every listed PCR must hold one of its values; at least one PCR must be listed to affirm",
+);
+const TCB_STATUSES: Key = key(
+    "accepted_tcb_statuses",
+    Field::Strings(&[]),
+    Constraint::PolicyOnly,
+    "Intel TCB statuses accepted as affirming (default [\"UpToDate\"]); others are a warning, OutOfDate* contraindicated unless listed",
+);
+
+/// Every TEE's reference values, in the order they are documented.
+pub const SCHEMAS: &[Schema] = &[
+    Schema {
+        name: "sample",
+        summary: "INSECURE sample evidence: affirming when min_svn is met",
+        keys: &[key(
+            "min_svn",
+            Field::Integer,
+            Constraint::AtLeast("svn"),
+            "minimum SVN",
+        )],
+    },
+    Schema {
+        name: "snp",
+        summary: "Nothing is affirmed without measurements; the other keys restrict when present",
+        keys: &[
+            key(
+                "measurements",
+                Field::Digests(48),
+                Constraint::Listed("measurement"),
+                "allowed MEASUREMENT values",
+            ),
+            key(
+                "host_data",
+                Field::Digests(32),
+                Constraint::Listed("host_data"),
+                "allowed HOST_DATA values",
+            ),
+            key(
+                "id_key_digests",
+                Field::Digests(48),
+                Constraint::Listed("id_key_digest"),
+                "allowed ID key digests",
+            ),
+            key(
+                "author_key_digests",
+                Field::Digests(48),
+                Constraint::Listed("author_key_digest"),
+                "allowed author key digests",
+            ),
+            key(
+                "min_guest_svn",
+                Field::Integer,
+                Constraint::AtLeast("guest_svn"),
+                "minimum GUEST_SVN",
+            ),
+            key(
+                "min_tcb",
+                Field::MinimumTcb,
+                Constraint::PolicyOnly,
+                "minimum REPORTED_TCB per component",
+            ),
+            key(
+                "vmpls",
+                Field::Integers(3),
+                Constraint::Listed("vmpl"),
+                "allowed VMPLs",
+            ),
+            key(
+                "signing_keys",
+                Field::Strings(&["vcek", "vlek"]),
+                Constraint::Listed("signing_key"),
+                "allowed signing keys",
+            ),
+            DEBUG,
+            key(
+                "allow_migrate_ma",
+                Field::Flag,
+                Constraint::PolicyOnly,
+                "true to accept guests with a migration agent",
+            ),
+            key(
+                "allow_smt",
+                Field::Flag,
+                Constraint::PolicyOnly,
+                "false to refuse guests that allow SMT",
+            ),
+        ],
+    },
+    Schema {
+        name: "tdx",
+        summary: "Nothing is affirmed without mr_td; the other keys restrict when present",
+        keys: &[
+            key(
+                "mr_td",
+                Field::Digests(48),
+                Constraint::Listed("mr_td"),
+                "allowed MRTD values",
+            ),
+            key(
+                "mr_seam",
+                Field::Digests(48),
+                Constraint::Listed("mr_seam"),
+                "allowed TDX module measurements",
+            ),
+            key(
+                "mr_config_id",
+                Field::Digests(48),
+                Constraint::Listed("mr_config_id"),
+                "allowed MRCONFIGID values",
+            ),
+            key(
+                "mr_owner",
+                Field::Digests(48),
+                Constraint::Listed("mr_owner"),
+                "allowed MROWNER values",
+            ),
+            key(
+                "rtmr0",
+                Field::Digests(48),
+                Constraint::Listed("rtmr0"),
+                "allowed RTMR0 values",
+            ),
+            key(
+                "rtmr1",
+                Field::Digests(48),
+                Constraint::Listed("rtmr1"),
+                "allowed RTMR1 values",
+            ),
+            key(
+                "rtmr2",
+                Field::Digests(48),
+                Constraint::Listed("rtmr2"),
+                "allowed RTMR2 values",
+            ),
+            key(
+                "rtmr3",
+                Field::Digests(48),
+                Constraint::Listed("rtmr3"),
+                "allowed RTMR3 values",
+            ),
+            key(
+                "xfam",
+                Field::Digests(8),
+                Constraint::Listed("xfam"),
+                "allowed XFAM values (the CPU extended features the TD may use)",
+            ),
+            TCB_STATUSES,
+            DEBUG,
+        ],
+    },
+    Schema {
+        name: "tpm",
+        summary: "Nothing is affirmed without pcrs",
+        keys: &[
+            PCRS,
+            key(
+                "ak_keys",
+                Field::Digests(32),
+                Constraint::Listed("ak.spki_sha256"),
+                "allowed AKs, as SHA-256 of their SubjectPublicKeyInfo; another AK is contraindicated",
+            ),
+            key(
+                "event_digests",
+                Field::EventDigests,
+                Constraint::EventDigests,
+                "a listed PCR must have been replayed from the verified event log, and every event the log extends into it must have one of its digests, to affirm",
+            ),
+            key(
+                "require_secure_boot",
+                Field::Flag,
+                Constraint::PolicyOnly,
+                "true to contraindicate quotes whose event log does not prove Secure Boot on",
+            ),
+        ],
+    },
+    Schema {
+        name: "az-snp-vtpm",
+        summary: "Nothing is affirmed without pcrs",
+        keys: &[
+            PCRS,
+            key(
+                "measurements",
+                Field::Digests(48),
+                Constraint::Listed("measurement"),
+                "allowed SNP MEASUREMENT values",
+            ),
+            DEBUG,
+        ],
+    },
+    Schema {
+        name: "az-tdx-vtpm",
+        summary: "Nothing is affirmed without pcrs",
+        keys: &[
+            PCRS,
+            key(
+                "mr_td",
+                Field::Digests(48),
+                Constraint::Listed("mr_td"),
+                "allowed MRTD values",
+            ),
+            TCB_STATUSES,
+            DEBUG,
+        ],
+    },
 ];
 
-fn schema(name: &str) -> Option<&'static [(&'static str, Field)]> {
-    Some(match name {
-        "sample" => SAMPLE,
-        "snp" => SNP,
-        "tdx" => TDX,
-        "tpm" => TPM,
-        "az-snp-vtpm" => AZ_SNP_VTPM,
-        "az-tdx-vtpm" => AZ_TDX_VTPM,
-        _ => return None,
-    })
+/// The schema of the values stored under `name`; `None` for free-form names.
+pub fn schema(name: &str) -> Option<&'static Schema> {
+    SCHEMAS.iter().find(|schema| schema.name == name)
+}
+
+/// The documented schema (Markdown), generated from [`SCHEMAS`]: `docs/reference-values.md`
+/// is this text, checked by a test.
+pub fn schema_markdown() -> String {
+    let mut text = String::from(
+        "# Reference values\n\n\
+         Generated from `verifier/src/reference.rs` (`reference::SCHEMAS`), the one definition\n\
+         that validation, the decision trace (`explain`) and this page come from; a test keeps\n\
+         this page equal to it. Values stored under a TEE's name are checked against that\n\
+         TEE's table wherever they enter (an unknown key or a malformed value is refused);\n\
+         values under other names are free-form, for custom policies. Hex digests are\n\
+         lower-case.\n",
+    );
+    for schema in SCHEMAS {
+        text.push_str(&format!(
+            "\n## `{}`\n\n{}.\n\n| key | type | constrains | meaning |\n|---|---|---|---|\n",
+            schema.name, schema.summary
+        ));
+        for key in schema.keys {
+            text.push_str(&format!(
+                "| `{}` | {} | {} | {} |\n",
+                key.name,
+                describe_field(key.field),
+                describe_constraint(key.constraint),
+                key.doc
+            ));
+        }
+    }
+    text
+}
+
+fn describe_field(field: Field) -> String {
+    match field {
+        Field::Digests(length) => format!("list of {length}-byte hex digests"),
+        Field::Strings([]) => "list of strings".into(),
+        Field::Strings(allowed) => format!("list of {}", allowed.join(" / ")),
+        Field::Integers(max) => format!("list of integers 0..={max}"),
+        Field::Integer => "integer ≥ 0".into(),
+        Field::Flag => "true / false".into(),
+        Field::MinimumTcb => "`{bootloader, tee, snp, microcode, fmc}` → 0..=255".into(),
+        Field::Pcrs => "`{<bank>: {<index 0..23>: [hex]}}` (sha1, sha256, sha384, sha512)".into(),
+        Field::EventDigests => "`{<index 0..23>: [hex of 20/32/48/64 bytes]}`".into(),
+    }
+}
+
+fn describe_constraint(constraint: Constraint) -> String {
+    match constraint {
+        Constraint::Listed(claim) => format!("claim `{claim}` is listed"),
+        Constraint::AtLeast(claim) => format!("claim `{claim}` ≥ value"),
+        Constraint::Pcrs => "claims `pcrs.<bank>.<index>`".into(),
+        Constraint::EventDigests => "claim `event_log.pcr_events`".into(),
+        Constraint::PolicyOnly => "the policy".into(),
+    }
 }
 
 /// Checks a reference value against its TEE's schema (see the module documentation).
 pub fn validate(name: &str, value: &Value) -> Result<(), String> {
-    let Some(fields) = schema(name) else {
+    let Some(schema) = schema(name) else {
         return Ok(());
     };
     let object = value
         .as_object()
         .ok_or_else(|| format!("{name} reference values must be a JSON object"))?;
     for (key, entry) in object {
-        let Some((_, field)) = fields.iter().find(|(known, _)| known == key) else {
-            let known: Vec<&str> = fields.iter().map(|(known, _)| *known).collect();
+        let Some(known) = schema.key(key) else {
+            let known: Vec<&str> = schema.keys.iter().map(|key| key.name).collect();
             return Err(format!(
                 "unknown key {key:?} in {name} reference values (known: {})",
                 known.join(", ")
             ));
         };
-        check(*field, entry).map_err(|e| format!("{name}.{key}: {e}"))?;
+        check(known.field, entry).map_err(|e| format!("{name}.{key}: {e}"))?;
     }
     Ok(())
 }
@@ -308,6 +579,64 @@ fn pcr_index(index: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The keys the shipped appraisal policy reads from `reference`: `reference.<key>`,
+    /// `object.get(reference, "<key>", ...)`, the lists its `listed_or_unrestricted*` helpers
+    /// are given, and the names an `every name in [...]` hands them.
+    fn keys_the_policy_reads() -> std::collections::BTreeSet<String> {
+        let source: String = crate::appraisal::DEFAULT_APPRAISAL_POLICY
+            .lines()
+            .filter(|line| !line.trim_start().starts_with('#'))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let identifier = |text: &str| -> String {
+            text.chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect()
+        };
+        let mut keys = std::collections::BTreeSet::new();
+        for prefix in [
+            "reference.",
+            "object.get(reference, \"",
+            "listed_or_unrestricted(\"",
+            "listed_or_unrestricted_in(hardware_claims, \"",
+        ] {
+            for (at, _) in source.match_indices(prefix) {
+                keys.insert(identifier(&source[at + prefix.len()..]));
+            }
+        }
+        for (at, _) in source.match_indices("every name in [") {
+            let list = &source[at..];
+            let list = &list[..list.find(']').unwrap()];
+            keys.extend(list.split('"').skip(1).step_by(2).map(str::to_owned));
+        }
+        keys.remove("");
+        keys
+    }
+
+    #[test]
+    fn the_shipped_policy_reads_exactly_the_keys_the_schemas_define() {
+        let read = keys_the_policy_reads();
+        let defined: std::collections::BTreeSet<String> = SCHEMAS
+            .iter()
+            .flat_map(|schema| schema.keys.iter().map(|key| key.name.to_owned()))
+            .collect();
+        assert_eq!(read, defined);
+    }
+
+    #[test]
+    fn the_documented_schema_is_generated_from_the_schemas() {
+        // After a change to SCHEMAS: `warden-verifier reference-schema > docs/reference-values.md`.
+        assert_eq!(
+            include_str!("../../docs/reference-values.md"),
+            schema_markdown()
+        );
+        for schema in SCHEMAS {
+            for key in schema.keys {
+                assert!(schema_markdown().contains(&format!("| `{}` |", key.name)));
+            }
+        }
+    }
 
     #[test]
     fn stored_values_their_schema_now_refuses_are_left_out() {
