@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -229,155 +230,147 @@ fn json(result: Result<Value, KbsError>) -> Response {
     }
 }
 
+/// An admin call: the KBS and the request's `Authorization` header, which the KBS checks.
+struct Admin {
+    kbs: Arc<Kbs>,
+    authorization: Option<String>,
+}
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Self {
+            kbs: state.kbs.clone(),
+            authorization: authorization(&parts.headers).map(str::to_owned),
+        })
+    }
+}
+
+impl Admin {
+    fn auth(&self) -> Option<&str> {
+        self.authorization.as_deref()
+    }
+}
+
+type ResourceName = Path<(String, String, String)>;
+
 async fn admin_put_resource(
-    State(state): State<AppState>,
-    Path((repository, kind, tag)): Path<(String, String, String)>,
-    headers: HeaderMap,
+    admin: Admin,
+    Path((repo, kind, tag)): ResourceName,
     body: Bytes,
 ) -> Response {
-    let path = format!("{repository}/{kind}/{tag}");
+    let path = format!("{repo}/{kind}/{tag}");
     done(
-        state
+        admin
             .kbs
-            .admin_put_resource(authorization(&headers), &path, &body, now())
+            .admin_put_resource(admin.auth(), &path, &body, now())
             .await,
     )
 }
 
-async fn admin_delete_resource(
-    State(state): State<AppState>,
-    Path((repository, kind, tag)): Path<(String, String, String)>,
-    headers: HeaderMap,
-) -> Response {
-    let path = format!("{repository}/{kind}/{tag}");
+async fn admin_delete_resource(admin: Admin, Path((repo, kind, tag)): ResourceName) -> Response {
+    let path = format!("{repo}/{kind}/{tag}");
     done(
-        state
+        admin
             .kbs
-            .admin_delete_resource(authorization(&headers), &path, now())
+            .admin_delete_resource(admin.auth(), &path, now())
             .await,
     )
 }
 
-async fn admin_list_resources(State(state): State<AppState>, headers: HeaderMap) -> Response {
+async fn admin_list_resources(admin: Admin) -> Response {
+    json(admin.kbs.admin_list_resources(admin.auth(), now()).await)
+}
+
+async fn admin_list_policies(admin: Admin) -> Response {
+    json(admin.kbs.admin_list_policies(admin.auth(), now()).await)
+}
+
+async fn admin_set_appraisal_policy(admin: Admin, body: Bytes) -> Response {
     json(
-        state
+        admin
             .kbs
-            .admin_list_resources(authorization(&headers), now())
+            .admin_set_appraisal_policy(admin.auth(), &body, now())
             .await,
     )
 }
 
-async fn admin_list_policies(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    json(
-        state
-            .kbs
-            .admin_list_policies(authorization(&headers), now())
-            .await,
-    )
-}
+/// The `prefix` query parameter release-policy calls name.
+struct Prefix(String);
 
-async fn admin_set_appraisal_policy(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    json(
-        state
-            .kbs
-            .admin_set_appraisal_policy(authorization(&headers), &body, now())
-            .await,
-    )
-}
+impl FromRequestParts<AppState> for Prefix {
+    type Rejection = KbsError;
 
-fn prefix_of(query: &HashMap<String, String>) -> Result<&str, KbsError> {
-    query.get("prefix").map(String::as_str).ok_or_else(|| {
-        KbsError::Malformed(
-            "query parameter prefix is required (use prefix=default for the default)".into(),
-        )
-    })
-}
-
-async fn admin_set_release_policy(
-    State(state): State<AppState>,
-    Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    match prefix_of(&query) {
-        Ok(prefix) => json(
-            state
-                .kbs
-                .admin_set_release_policy(authorization(&headers), prefix, &body, now())
-                .await,
-        ),
-        Err(error) => error.into_response(),
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, KbsError> {
+        let Query(query) = Query::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| KbsError::Malformed(e.body_text()))?;
+        query.get("prefix").cloned().map(Prefix).ok_or_else(|| {
+            KbsError::Malformed(
+                "query parameter prefix is required (use prefix=default for the default)".into(),
+            )
+        })
     }
 }
 
-async fn admin_delete_release_policy(
-    State(state): State<AppState>,
-    Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-) -> Response {
-    match prefix_of(&query) {
-        Ok(prefix) => done(
-            state
-                .kbs
-                .admin_delete_release_policy(authorization(&headers), prefix, now())
-                .await,
-        ),
-        Err(error) => error.into_response(),
-    }
+async fn admin_set_release_policy(admin: Admin, Prefix(prefix): Prefix, body: Bytes) -> Response {
+    json(
+        admin
+            .kbs
+            .admin_set_release_policy(admin.auth(), &prefix, &body, now())
+            .await,
+    )
+}
+
+async fn admin_delete_release_policy(admin: Admin, Prefix(prefix): Prefix) -> Response {
+    done(
+        admin
+            .kbs
+            .admin_delete_release_policy(admin.auth(), &prefix, now())
+            .await,
+    )
 }
 
 async fn admin_put_reference_value(
-    State(state): State<AppState>,
+    admin: Admin,
     Path(name): Path<String>,
-    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     done(
-        state
+        admin
             .kbs
-            .admin_put_reference_value(authorization(&headers), &name, &body, now())
+            .admin_put_reference_value(admin.auth(), &name, &body, now())
             .await,
     )
 }
 
-async fn admin_delete_reference_value(
-    State(state): State<AppState>,
-    Path(name): Path<String>,
-    headers: HeaderMap,
-) -> Response {
+async fn admin_delete_reference_value(admin: Admin, Path(name): Path<String>) -> Response {
     done(
-        state
+        admin
             .kbs
-            .admin_delete_reference_value(authorization(&headers), &name, now())
+            .admin_delete_reference_value(admin.auth(), &name, now())
             .await,
     )
 }
 
-async fn admin_import_reference_values(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn admin_import_reference_values(admin: Admin, body: Bytes) -> Response {
     json(
-        state
+        admin
             .kbs
-            .admin_import_reference_values(authorization(&headers), &body, now())
+            .admin_import_reference_values(admin.auth(), &body, now())
             .await,
     )
 }
 
-async fn admin_list_reference_values(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-) -> Response {
+async fn admin_list_reference_values(admin: Admin) -> Response {
     json(
-        state
+        admin
             .kbs
-            .admin_list_reference_values(authorization(&headers), now())
+            .admin_list_reference_values(admin.auth(), now())
             .await,
     )
 }

@@ -19,6 +19,7 @@ use warden_verifier::appraisal::DEFAULT_APPRAISAL_POLICY;
 use warden_verifier::collateral::CollateralSet;
 use warden_verifier::ear::{EarClaims, TokenContext, TokenSigner, TokenVerifier};
 use warden_verifier::provenance::TrustedBuilderKeys;
+use warden_verifier::reference::NamedReferenceValue;
 use warden_verifier::tee::tpm::trust::TpmTrust;
 use warden_verifier::{
     Appraiser, ReferenceValues, VerifierRegistry, VerifierSettings, VerifierSources,
@@ -707,8 +708,9 @@ impl Kbs {
         let who = self.authorize(auth, Permission::WritePolicies, now)?;
         let value: Value = serde_json::from_slice(body)
             .map_err(|e| KbsError::Malformed(format!("reference value: {e}")))?;
+        let value = NamedReferenceValue::new(name, value, None).map_err(KbsError::Malformed)?;
         self.verifier
-            .set_reference_value(name, &value, None, &who)
+            .set_reference_value(&value, &who)
             .await
             .map_err(|e| verifier_failure(e, KbsError::Malformed))?;
         info!(admin = %who, %name, "reference value set");

@@ -6,6 +6,7 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 use warden_tests::verifier_service::{MtlsPki, VerifierProcess};
 use warden_tests::{Kbs, KbsOptions, RawClient};
+use warden_verifier::reference::NamedReferenceValue;
 use warden_verifier_service::{BackendError, RemoteVerifier, TlsFiles, VerifierBackend};
 
 const SECRET: &[u8] = b"remote-verifier-secret";
@@ -45,6 +46,11 @@ fn without_digests(text: &str) -> String {
     }
     out.pop();
     out
+}
+
+/// `value` as the `sample` reference value.
+fn sample_value(value: Value) -> NamedReferenceValue {
+    NamedReferenceValue::new("sample", value, None).unwrap()
 }
 
 /// An appraisal of sample `evidence` with no binding expected.
@@ -232,7 +238,7 @@ async fn the_service_refuses_clients_without_a_certificate_from_its_client_ca() 
     // What is set through the service is kept in its SQLite store, with who set it (the
     // client certificate's name and whom it acts for), and survives a restart.
     trusted
-        .set_reference_value("sample", &json!({"min_svn": 3}), None, "alice")
+        .set_reference_value(&sample_value(json!({"min_svn": 3})), "alice")
         .await
         .unwrap();
     service.restart();
@@ -280,7 +286,7 @@ async fn only_the_services_managers_may_change_what_it_holds_and_every_client_ma
     let manager = client(&service.url, "client");
     let broker = client(&service.url, "broker-b");
     manager
-        .set_reference_value("sample", &json!({"min_svn": 3}), None, "alice")
+        .set_reference_value(&sample_value(json!({"min_svn": 3})), "alice")
         .await
         .unwrap();
     let policy_before = manager.appraisal_policies().await.unwrap();
@@ -308,7 +314,7 @@ async fn only_the_services_managers_may_change_what_it_holds_and_every_client_ma
     };
     forbidden(
         broker
-            .set_reference_value("sample", &json!({"min_svn": 0}), None, "mallory")
+            .set_reference_value(&sample_value(json!({"min_svn": 0})), "mallory")
             .await,
         "set",
     );
@@ -366,7 +372,7 @@ async fn only_the_services_managers_may_change_what_it_holds_and_every_client_ma
         &["--any-client-may-manage".to_owned()],
     );
     client(&open.url, "broker-b")
-        .set_reference_value("sample", &json!({"min_svn": 1}), None, "")
+        .set_reference_value(&sample_value(json!({"min_svn": 1})), "")
         .await
         .unwrap();
     assert!(

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use warden_verifier::reference::NamedReferenceValue;
 use warden_verifier_service::VerifierBackend;
 
 #[derive(clap::Args)]
@@ -63,7 +64,12 @@ pub(crate) fn reference_values(args: &RvArgs) -> Result<ExitCode, String> {
                             .map_err(|e| format!("--expires: {e}"))
                     })
                     .transpose()?;
-                match service.set_reference_value(name, &value, expires, "").await {
+                // Refused here as the service would refuse it: exit 1, nothing sent.
+                let value = match NamedReferenceValue::new(name, value, expires) {
+                    Ok(value) => value,
+                    Err(error) => return refused(error),
+                };
+                match service.set_reference_value(&value, "").await {
                     Ok(()) => Ok(ExitCode::SUCCESS),
                     Err(e) => refused(e.to_string()),
                 }

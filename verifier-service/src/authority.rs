@@ -15,9 +15,8 @@ use time::OffsetDateTime;
 use tracing::{info, warn};
 use warden_store::{PolicyKind, ReferenceValueOrigin, Store, StoreError};
 use warden_verifier::ear::{EarClaims, TokenContext, TokenSigner};
-use warden_verifier::provenance::{
-    TrustedBuilderKeys, import_reference_values, valid_reference_value_name,
-};
+use warden_verifier::provenance::{TrustedBuilderKeys, import_reference_values};
+use warden_verifier::reference::NamedReferenceValue;
 use warden_verifier::tee::tpm::trust::{KeyOrigin, registrable_ak};
 use warden_verifier::{AppraisalRequest, Appraiser, AttestationResult, RegoPolicy};
 
@@ -263,26 +262,21 @@ impl VerifierBackend for Authority {
 
     async fn set_reference_value(
         &self,
-        name: &str,
-        value: &Value,
-        expires: Option<i64>,
+        value: &NamedReferenceValue,
         who: &str,
     ) -> Result<(), BackendError> {
-        if !valid_reference_value_name(name) {
-            return Err(BackendError::Invalid(format!(
-                "invalid reference value name {name:?}"
-            )));
-        }
-        warden_verifier::reference::validate(name, value).map_err(BackendError::Invalid)?;
         let origin = ReferenceValueOrigin {
             source: self.direct_source.into(),
             set_by: who.to_owned(),
             provenance_sha256: None,
-            expires_at: expires,
+            expires_at: value.expires(),
         };
-        self.store_values(&[(name.to_owned(), value.to_string())], &origin)
-            .await?;
-        info!(%name, set_by = %who, "reference value set");
+        self.store_values(
+            &[(value.name().to_owned(), value.value().to_string())],
+            &origin,
+        )
+        .await?;
+        info!(name = %value.name(), set_by = %who, "reference value set");
         Ok(())
     }
 
@@ -355,11 +349,7 @@ impl VerifierBackend for Authority {
             .await
             .map_err(store_failed)?
             .into_iter()
-            .map(|ak| RegisteredAkInfo {
-                name: ak.name,
-                registered_at: ak.registered_at,
-                registered_by: ak.registered_by,
-            })
+            .map(|ak| RegisteredAkInfo::new(ak.name, ak.registered_at, ak.registered_by))
             .collect())
     }
 

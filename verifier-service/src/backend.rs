@@ -9,6 +9,7 @@ use std::fmt;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use warden_verifier::provenance::ImportedReferenceValues;
+use warden_verifier::reference::NamedReferenceValue;
 use warden_verifier::tee::rfc3339;
 use warden_verifier::{AttestationResult, ExpectedBinding, Rejection};
 use warden_wire::InitData;
@@ -184,6 +185,16 @@ pub struct RegisteredAkInfo {
     pub registered_by: String,
 }
 
+impl RegisteredAkInfo {
+    pub fn new(name: String, registered_at: i64, registered_by: String) -> Self {
+        Self {
+            name,
+            registered_at,
+            registered_by,
+        }
+    }
+}
+
 /// Why a verifier did not do what it was asked. The kinds travel over gRPC as they are (see
 /// `grpc::REFUSAL_KIND`), so a broker answers its clients the same way with either backend.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -279,12 +290,10 @@ pub trait VerifierBackend: Send + Sync {
     /// The policies in force.
     async fn appraisal_policies(&self) -> Result<PolicyListing, BackendError>;
 
-    /// Sets reference value `name` (checked against its TEE's schema first).
+    /// Sets a reference value (its name and schema already checked).
     async fn set_reference_value(
         &self,
-        name: &str,
-        value: &Value,
-        expires: Option<i64>,
+        value: &NamedReferenceValue,
         who: &str,
     ) -> Result<(), BackendError>;
 

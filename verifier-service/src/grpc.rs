@@ -18,6 +18,7 @@ use warden_proto::verifier::v1::verifier_server::{Verifier as VerifierRpc, Verif
 use warden_store::Store;
 use warden_verifier::ear::TokenSigner;
 use warden_verifier::provenance::TrustedBuilderKeys;
+use warden_verifier::reference::NamedReferenceValue;
 use warden_verifier::{AttestationResult, ExpectedBinding};
 use warden_wire::InitData;
 
@@ -357,8 +358,10 @@ impl VerifierRpc for VerifierService {
         let request = request.into_inner();
         let value: Value = serde_json::from_str(&request.value_json)
             .map_err(|e| invalid(format!("value_json: {e}")))?;
+        let value = NamedReferenceValue::new(&request.name, value, request.expires_unix)
+            .map_err(invalid)?;
         self.authority
-            .set_reference_value(&request.name, &value, request.expires_unix, &set_by)
+            .set_reference_value(&value, &set_by)
             .await
             .map_err(status)?;
         Ok(Response::new(proto::SetReferenceValueResponse {}))

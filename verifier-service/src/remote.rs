@@ -12,6 +12,7 @@ use tracing::warn;
 use warden_proto::verifier::v1 as proto;
 use warden_proto::verifier::v1::verifier_client::VerifierClient;
 use warden_verifier::explain::TraceSummary;
+use warden_verifier::reference::NamedReferenceValue;
 use warden_verifier::{AppraisalRequest, AttestationResult, Rejection, Status, Tee, TrustVector};
 
 use crate::backend::{
@@ -299,17 +300,15 @@ impl VerifierBackend for RemoteVerifier {
 
     async fn set_reference_value(
         &self,
-        name: &str,
-        value: &Value,
-        expires: Option<i64>,
+        value: &NamedReferenceValue,
         who: &str,
     ) -> Result<(), BackendError> {
         self.client
             .clone()
             .set_reference_value(proto::SetReferenceValueRequest {
-                name: name.into(),
-                value_json: value.to_string(),
-                expires_unix: expires,
+                name: value.name().into(),
+                value_json: value.value().to_string(),
+                expires_unix: value.expires(),
                 on_behalf_of: who.into(),
             })
             .await
@@ -390,11 +389,7 @@ impl VerifierBackend for RemoteVerifier {
             .into_inner()
             .aks
             .into_iter()
-            .map(|ak| RegisteredAkInfo {
-                name: ak.ak_name,
-                registered_at: ak.registered_unix,
-                registered_by: ak.registered_by,
-            })
+            .map(|ak| RegisteredAkInfo::new(ak.ak_name, ak.registered_unix, ak.registered_by))
             .collect())
     }
 

@@ -12,6 +12,7 @@ use criterion::{Criterion, criterion_group};
 use serde_json::json;
 use time::OffsetDateTime;
 use warden_verifier::appraisal::DEFAULT_APPRAISAL_POLICY;
+use warden_verifier::reference::NamedReferenceValue;
 use warden_verifier::tee::snp::SnpEvidence;
 use warden_verifier::tee::snp::certs::{Collateral, Endorsements};
 use warden_verifier::{
@@ -99,12 +100,17 @@ fn service(c: &mut Criterion) {
         .expect("client");
     // The service's reference values are what was set through it (its store).
     runtime
-        .block_on(remote.set_reference_value(
-            "snp",
-            &json!({"measurements": [hex::encode(report.measurement())]}),
-            None,
-            "bench",
-        ))
+        .block_on(
+            remote.set_reference_value(
+                &NamedReferenceValue::new(
+                    "snp",
+                    json!({"measurements": [hex::encode(report.measurement())]}),
+                    None,
+                )
+                .expect("reference value"),
+                "bench",
+            ),
+        )
         .expect("set reference value");
     let remote_appraise = || {
         let (outcome, _trace) = runtime

@@ -167,10 +167,18 @@ const fn key(name: &'static str, field: Field, constraint: Constraint, doc: &'st
     }
 }
 
-const DEBUG: Key = key(
+/// A list of `length`-byte digests, one of which `claim` must be.
+const fn digests(name: &'static str, length: usize, claim: &'static str, doc: &'static str) -> Key {
+    key(name, Field::Digests(length), Constraint::Listed(claim), doc)
+}
+
+/// A switch the policy reads.
+const fn flag(name: &'static str, doc: &'static str) -> Key {
+    key(name, Field::Flag, Constraint::PolicyOnly, doc)
+}
+
+const DEBUG: Key = flag(
     "allow_debug",
-    Field::Flag,
-    Constraint::PolicyOnly,
     "true to accept a guest that allows debugging (never in production)",
 );
 const PCRS: Key = key(
@@ -179,6 +187,13 @@ const PCRS: Key = key(
     Constraint::Pcrs,
     "every listed PCR must hold one of its values; at least one PCR must be listed to affirm",
 );
+const MEASUREMENTS: Key = digests(
+    "measurements",
+    48,
+    "measurement",
+    "allowed SNP MEASUREMENT values",
+);
+const MR_TD: Key = digests("mr_td", 48, "mr_td", "allowed MRTD values");
 const TCB_STATUSES: Key = key(
     "accepted_tcb_statuses",
     Field::Strings(&[]),
@@ -202,28 +217,18 @@ pub const SCHEMAS: &[Schema] = &[
         name: "snp",
         summary: "Nothing is affirmed without measurements; the other keys restrict when present",
         keys: &[
-            key(
-                "measurements",
-                Field::Digests(48),
-                Constraint::Listed("measurement"),
-                "allowed MEASUREMENT values",
-            ),
-            key(
-                "host_data",
-                Field::Digests(32),
-                Constraint::Listed("host_data"),
-                "allowed HOST_DATA values",
-            ),
-            key(
+            MEASUREMENTS,
+            digests("host_data", 32, "host_data", "allowed HOST_DATA values"),
+            digests(
                 "id_key_digests",
-                Field::Digests(48),
-                Constraint::Listed("id_key_digest"),
+                48,
+                "id_key_digest",
                 "allowed ID key digests",
             ),
-            key(
+            digests(
                 "author_key_digests",
-                Field::Digests(48),
-                Constraint::Listed("author_key_digest"),
+                48,
+                "author_key_digest",
                 "allowed author key digests",
             ),
             key(
@@ -251,76 +256,34 @@ pub const SCHEMAS: &[Schema] = &[
                 "allowed signing keys",
             ),
             DEBUG,
-            key(
+            flag(
                 "allow_migrate_ma",
-                Field::Flag,
-                Constraint::PolicyOnly,
                 "true to accept guests with a migration agent",
             ),
-            key(
-                "allow_smt",
-                Field::Flag,
-                Constraint::PolicyOnly,
-                "false to refuse guests that allow SMT",
-            ),
+            flag("allow_smt", "false to refuse guests that allow SMT"),
         ],
     },
     Schema {
         name: "tdx",
         summary: "Nothing is affirmed without mr_td; the other keys restrict when present",
         keys: &[
-            key(
-                "mr_td",
-                Field::Digests(48),
-                Constraint::Listed("mr_td"),
-                "allowed MRTD values",
-            ),
-            key(
-                "mr_seam",
-                Field::Digests(48),
-                Constraint::Listed("mr_seam"),
-                "allowed TDX module measurements",
-            ),
-            key(
+            MR_TD,
+            digests("mr_seam", 48, "mr_seam", "allowed TDX module measurements"),
+            digests(
                 "mr_config_id",
-                Field::Digests(48),
-                Constraint::Listed("mr_config_id"),
+                48,
+                "mr_config_id",
                 "allowed MRCONFIGID values",
             ),
-            key(
-                "mr_owner",
-                Field::Digests(48),
-                Constraint::Listed("mr_owner"),
-                "allowed MROWNER values",
-            ),
-            key(
-                "rtmr0",
-                Field::Digests(48),
-                Constraint::Listed("rtmr0"),
-                "allowed RTMR0 values",
-            ),
-            key(
-                "rtmr1",
-                Field::Digests(48),
-                Constraint::Listed("rtmr1"),
-                "allowed RTMR1 values",
-            ),
-            key(
-                "rtmr2",
-                Field::Digests(48),
-                Constraint::Listed("rtmr2"),
-                "allowed RTMR2 values",
-            ),
-            key(
-                "rtmr3",
-                Field::Digests(48),
-                Constraint::Listed("rtmr3"),
-                "allowed RTMR3 values",
-            ),
-            key(
+            digests("mr_owner", 48, "mr_owner", "allowed MROWNER values"),
+            digests("rtmr0", 48, "rtmr0", "allowed RTMR0 values"),
+            digests("rtmr1", 48, "rtmr1", "allowed RTMR1 values"),
+            digests("rtmr2", 48, "rtmr2", "allowed RTMR2 values"),
+            digests("rtmr3", 48, "rtmr3", "allowed RTMR3 values"),
+            digests(
                 "xfam",
-                Field::Digests(8),
-                Constraint::Listed("xfam"),
+                8,
+                "xfam",
                 "allowed XFAM values (the CPU extended features the TD may use)",
             ),
             TCB_STATUSES,
@@ -332,10 +295,10 @@ pub const SCHEMAS: &[Schema] = &[
         summary: "Nothing is affirmed without pcrs",
         keys: &[
             PCRS,
-            key(
+            digests(
                 "ak_keys",
-                Field::Digests(32),
-                Constraint::Listed("ak.spki_sha256"),
+                32,
+                "ak.spki_sha256",
                 "allowed AKs, as SHA-256 of their SubjectPublicKeyInfo; another AK is contraindicated",
             ),
             key(
@@ -344,10 +307,8 @@ pub const SCHEMAS: &[Schema] = &[
                 Constraint::EventDigests,
                 "a listed PCR must have been replayed from the verified event log, and every event the log extends into it must have one of its digests, to affirm",
             ),
-            key(
+            flag(
                 "require_secure_boot",
-                Field::Flag,
-                Constraint::PolicyOnly,
                 "true to contraindicate quotes whose event log does not prove Secure Boot on",
             ),
         ],
@@ -355,31 +316,12 @@ pub const SCHEMAS: &[Schema] = &[
     Schema {
         name: "az-snp-vtpm",
         summary: "Nothing is affirmed without pcrs",
-        keys: &[
-            PCRS,
-            key(
-                "measurements",
-                Field::Digests(48),
-                Constraint::Listed("measurement"),
-                "allowed SNP MEASUREMENT values",
-            ),
-            DEBUG,
-        ],
+        keys: &[PCRS, MEASUREMENTS, DEBUG],
     },
     Schema {
         name: "az-tdx-vtpm",
         summary: "Nothing is affirmed without pcrs",
-        keys: &[
-            PCRS,
-            key(
-                "mr_td",
-                Field::Digests(48),
-                Constraint::Listed("mr_td"),
-                "allowed MRTD values",
-            ),
-            TCB_STATUSES,
-            DEBUG,
-        ],
+        keys: &[PCRS, MR_TD, TCB_STATUSES, DEBUG],
     },
 ];
 
@@ -439,6 +381,42 @@ fn describe_constraint(constraint: Constraint) -> String {
         Constraint::Pcrs => "claims `pcrs.<bank>.<index>`".into(),
         Constraint::EventDigests => "claim `event_log.pcr_events`".into(),
         Constraint::PolicyOnly => "the policy".into(),
+    }
+}
+
+/// A reference value ready to store: a valid name and a value its TEE's schema accepts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NamedReferenceValue {
+    name: String,
+    value: Value,
+    /// Unix seconds from which appraisals no longer see it.
+    expires: Option<i64>,
+}
+
+impl NamedReferenceValue {
+    /// Checks the name (1 to 128 of `[A-Za-z0-9._-]`) and, for a TEE's name, the schema.
+    pub fn new(name: &str, value: Value, expires: Option<i64>) -> Result<Self, String> {
+        if !crate::provenance::valid_reference_value_name(name) {
+            return Err(format!("invalid reference value name {name:?}"));
+        }
+        validate(name, &value)?;
+        Ok(Self {
+            name: name.to_owned(),
+            value,
+            expires,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn value(&self) -> &Value {
+        &self.value
+    }
+
+    pub fn expires(&self) -> Option<i64> {
+        self.expires
     }
 }
 

@@ -25,7 +25,7 @@ use super::snp::{SnpEvidence, SnpVerifier};
 use super::tdx::{TdxEvidence, TdxVerifier};
 use super::tpm::quote::{QuotePolicy, appraise_quotes, check_init_data};
 use super::tpm::trust::AkKey;
-use super::{Check, Examination, ExpectedBinding, Tee, Verifier};
+use super::{Check, DecodingVerifier, Examination, ExpectedBinding, Tee};
 
 /// The hardware verifier an Azure CVM's HCL report is checked with.
 #[derive(Clone)]
@@ -199,7 +199,10 @@ fn decode(
     Ok((report, claims, quote))
 }
 
-impl Verifier for AzureVtpmVerifier {
+impl DecodingVerifier for AzureVtpmVerifier {
+    type Evidence = AzureEvidence;
+    type DecodeError = warden_wire::azure::AzureError;
+
     fn tee(&self) -> Tee {
         match self.hardware {
             Hardware::Snp(_) => Tee::AzSnpVtpm,
@@ -207,23 +210,16 @@ impl Verifier for AzureVtpmVerifier {
         }
     }
 
-    fn insecure_reason(&self) -> Option<&'static str> {
-        None
+    fn decode(evidence: &Value) -> Result<AzureEvidence, warden_wire::azure::AzureError> {
+        AzureEvidence::from_value(evidence)
     }
 
-    /// Through the vTPM's SHA-256 PCR 8, as for bare TPMs.
-    fn binds_init_data(&self) -> bool {
-        true
-    }
-
-    fn examine(
+    fn examine_evidence(
         &self,
-        evidence: &Value,
+        evidence: &AzureEvidence,
         expected: &ExpectedBinding,
         at: OffsetDateTime,
     ) -> Examination {
-        super::examine_decoded(AzureEvidence::from_value(evidence), |decoded| {
-            self.examine_decoded(decoded, expected, at)
-        })
+        self.examine_decoded(evidence, expected, at)
     }
 }

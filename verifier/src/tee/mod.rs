@@ -194,17 +194,20 @@ fn describe_failures(failed: &[Check]) -> String {
 ///
 /// `examine` checks everything the evidence itself can prove (format, signatures, endorsements,
 /// binding) at the time `at` and returns the claims with every check it ran; it judges nothing
-/// against reference values. It never reads the clock or the network.
+/// against reference values. It never reads the clock or the network. The defaults are those of
+/// every hardware TEE: results carry hardware assurance and bind init-data.
 pub trait Verifier: Send + Sync {
     fn tee(&self) -> Tee;
 
     /// `Some(reason)` when results from this verifier carry no hardware assurance; the reason is
     /// written into every token and log line that touches such a result.
-    fn insecure_reason(&self) -> Option<&'static str>;
+    fn insecure_reason(&self) -> Option<&'static str> {
+        None
+    }
 
     /// Whether this TEE binds init-data (so a client may present it).
     fn binds_init_data(&self) -> bool {
-        false
+        true
     }
 
     fn examine(
@@ -215,15 +218,40 @@ pub trait Verifier: Send + Sync {
     ) -> Examination;
 }
 
-/// `Verifier::examine` for a module that decodes its evidence first: a decoding failure is the
-/// failed `evidence_format` check, anything else is for `examine` to judge.
-pub(crate) fn examine_decoded<E, D: std::fmt::Display>(
-    decoded: Result<E, D>,
-    examine: impl FnOnce(&E) -> Examination,
-) -> Examination {
-    match decoded {
-        Ok(evidence) => examine(&evidence),
-        Err(e) => Examination::failed_at(Check::fail("evidence_format", e.to_string())),
+/// A verifier that decodes its evidence before judging it: it is a [`Verifier`] whose
+/// decoding failure is the failed `evidence_format` check.
+pub trait DecodingVerifier: Send + Sync {
+    type Evidence;
+    type DecodeError: std::fmt::Display;
+
+    fn tee(&self) -> Tee;
+
+    fn decode(evidence: &Value) -> Result<Self::Evidence, Self::DecodeError>;
+
+    /// Judges decoded evidence, as [`Verifier::examine`] does.
+    fn examine_evidence(
+        &self,
+        evidence: &Self::Evidence,
+        expected: &ExpectedBinding,
+        at: OffsetDateTime,
+    ) -> Examination;
+}
+
+impl<T: DecodingVerifier> Verifier for T {
+    fn tee(&self) -> Tee {
+        DecodingVerifier::tee(self)
+    }
+
+    fn examine(
+        &self,
+        evidence: &Value,
+        expected: &ExpectedBinding,
+        at: OffsetDateTime,
+    ) -> Examination {
+        match T::decode(evidence) {
+            Ok(evidence) => self.examine_evidence(&evidence, expected, at),
+            Err(e) => Examination::failed_at(Check::fail("evidence_format", e.to_string())),
+        }
     }
 }
 

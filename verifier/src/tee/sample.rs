@@ -52,6 +52,10 @@ impl Verifier for SampleVerifier {
         Some(INSECURE_REASON)
     }
 
+    fn binds_init_data(&self) -> bool {
+        false
+    }
+
     fn examine(
         &self,
         evidence: &Value,

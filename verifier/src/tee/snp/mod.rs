@@ -38,7 +38,7 @@ use warden_wire::snp::{
 };
 
 use super::{
-    Check, Claims, Examination, ExpectedBinding, Tee, Verifier, check_report_data, rfc3339,
+    Check, Claims, DecodingVerifier, Examination, ExpectedBinding, Tee, check_report_data, rfc3339,
 };
 use crate::cache::BoundedCache;
 use certs::{AmdRoots, Cert, Collateral, Crl, Endorsements, VekExtensions};
@@ -637,31 +637,28 @@ fn add_vek_claims(claims: &mut Claims, vek: &VekExtensions) {
     }
 }
 
-impl Verifier for SnpVerifier {
+impl DecodingVerifier for SnpVerifier {
+    type Evidence = SnpEvidence;
+    type DecodeError = String;
+
     fn tee(&self) -> Tee {
         Tee::Snp
     }
 
-    fn insecure_reason(&self) -> Option<&'static str> {
-        // Insecurity is per result: only evidence verified through development roots is marked.
-        None
+    fn decode(evidence: &Value) -> Result<SnpEvidence, String> {
+        SnpEvidence::from_json(evidence)
     }
 
-    fn binds_init_data(&self) -> bool {
-        true
-    }
-
-    fn examine(
+    fn examine_evidence(
         &self,
-        evidence: &Value,
+        evidence: &SnpEvidence,
         expected: &ExpectedBinding,
         at: OffsetDateTime,
     ) -> Examination {
-        super::examine_decoded(SnpEvidence::from_json(evidence), |decoded| {
-            let mut ex = self.examine_decoded(decoded, expected, at);
-            ex.checks
-                .insert(0, Check::pass("evidence_format", "SNP evidence decoded"));
-            ex
-        })
+        let mut examination = self.examine_decoded(evidence, expected, at);
+        examination
+            .checks
+            .insert(0, Check::pass("evidence_format", "SNP evidence decoded"));
+        examination
     }
 }

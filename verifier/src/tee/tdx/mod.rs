@@ -44,7 +44,7 @@ use warden_wire::eventlog;
 use warden_wire::tdx::{INTEL_QE_VENDOR_ID, Quote, TdBody, TdReport, td_attributes};
 
 use super::{
-    Check, Claims, Examination, ExpectedBinding, Tee, Verifier, check_report_data, rfc3339,
+    Check, Claims, DecodingVerifier, Examination, ExpectedBinding, Tee, check_report_data, rfc3339,
 };
 use crate::cache::BoundedCache;
 use crate::x509::Crl;
@@ -954,27 +954,24 @@ fn add_pck_claims(claims: &mut Claims, pck: &PckExtensions) {
     claims.insert("sgx_type".into(), json!(pck.sgx_type));
 }
 
-impl Verifier for TdxVerifier {
+impl DecodingVerifier for TdxVerifier {
+    type Evidence = TdxEvidence;
+    type DecodeError = String;
+
     fn tee(&self) -> Tee {
         Tee::Tdx
     }
 
-    fn insecure_reason(&self) -> Option<&'static str> {
-        None
+    fn decode(evidence: &Value) -> Result<TdxEvidence, String> {
+        TdxEvidence::from_json(evidence)
     }
 
-    fn binds_init_data(&self) -> bool {
-        true
-    }
-
-    fn examine(
+    fn examine_evidence(
         &self,
-        evidence: &Value,
+        evidence: &TdxEvidence,
         expected: &ExpectedBinding,
         at: OffsetDateTime,
     ) -> Examination {
-        super::examine_decoded(TdxEvidence::from_json(evidence), |decoded| {
-            self.examine_decoded(decoded, expected, at)
-        })
+        self.examine_decoded(evidence, expected, at)
     }
 }

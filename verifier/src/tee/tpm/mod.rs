@@ -30,7 +30,7 @@ use time::OffsetDateTime;
 use warden_wire::eventlog::parse_pcr_log;
 use warden_wire::tpm::{AkPublic, Evidence, HashAlg, attributes};
 
-use super::{Check, Examination, ExpectedBinding, Tee, Verifier};
+use super::{Check, DecodingVerifier, Examination, ExpectedBinding, Tee};
 use crate::cache::BoundedCache;
 use quote::{QuotePolicy, appraise_quotes, check_init_data};
 use trust::{AkKey, Cert, SharedTpmTrust, TpmTrust, chain_to_root};
@@ -317,28 +317,24 @@ fn check_event_log(
     )
 }
 
-impl Verifier for TpmVerifier {
+impl DecodingVerifier for TpmVerifier {
+    type Evidence = Evidence;
+    type DecodeError = warden_wire::tpm::EvidenceError;
+
     fn tee(&self) -> Tee {
         Tee::Tpm
     }
 
-    fn insecure_reason(&self) -> Option<&'static str> {
-        None
+    fn decode(evidence: &Value) -> Result<Evidence, warden_wire::tpm::EvidenceError> {
+        Evidence::from_value(evidence)
     }
 
-    /// Through SHA-256 PCR 8 ([`quote::check_init_data`]).
-    fn binds_init_data(&self) -> bool {
-        true
-    }
-
-    fn examine(
+    fn examine_evidence(
         &self,
-        evidence: &Value,
+        evidence: &Evidence,
         expected: &ExpectedBinding,
         at: OffsetDateTime,
     ) -> Examination {
-        super::examine_decoded(Evidence::from_value(evidence), |decoded| {
-            self.examine_decoded(decoded, expected, at)
-        })
+        self.examine_decoded(evidence, expected, at)
     }
 }
