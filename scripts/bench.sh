@@ -15,7 +15,7 @@ ensure_build_dependencies
 what=${1:-all}
 
 if [ "$what" = all ] || [ "$what" = criterion ]; then
-  cargo bench --locked -p warden-wire -p warden-verifier -p warden-kbs --bench jwe --bench appraisal --bench snp --bench tdx --bench tpm --bench service --bench token_and_policy -- --warm-up-time 1 --measurement-time 3
+  cargo bench --locked -p warden-wire -p warden-verifier -p warden-verifier-service -p warden-kbs --bench jwe --bench appraisal --bench snp --bench tdx --bench tpm --bench service --bench token_and_policy -- --warm-up-time 1 --measurement-time 3
 fi
 
 if [ "$what" = all ] || [ "$what" = load ]; then

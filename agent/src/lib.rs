@@ -4,6 +4,8 @@
 //! [`KbsClient`] speaks the protocol; [`Attester`] is the plug-in point for TEEs. The
 //! `warden-agent` binary is a thin command-line skin over this library.
 #![forbid(unsafe_code)]
+// Tests may unwrap: a panic is how they fail. Production code may not.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod attester;
 pub mod client;

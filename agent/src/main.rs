@@ -4,6 +4,8 @@
 //! release, transport failure, unexpected answer, undecryptable secret); 2 a local problem
 //! (usage, configuration, TLS setup, file I/O, evidence collection, RTMR extension).
 #![forbid(unsafe_code)]
+// Tests may unwrap: a panic is how they fail. Production code may not.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};

@@ -1,4 +1,5 @@
 //! Release-policy decisions (evaluated on every resource fetch).
+#![allow(clippy::unwrap_used)]
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::json;

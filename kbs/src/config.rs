@@ -255,34 +255,34 @@ pub struct LogConfig {
 
 mod defaults {
     use super::*;
-    pub fn listen() -> SocketAddr {
+    pub(super) fn listen() -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], 8080))
     }
-    pub fn session_timeout() -> Duration {
+    pub(super) fn session_timeout() -> Duration {
         Duration::from_secs(300)
     }
-    pub fn max_sessions() -> usize {
+    pub(super) fn max_sessions() -> usize {
         50_000
     }
-    pub fn auth_per_second() -> f64 {
+    pub(super) fn auth_per_second() -> f64 {
         20.0
     }
-    pub fn auth_burst() -> f64 {
+    pub(super) fn auth_burst() -> f64 {
         40.0
     }
-    pub fn issuer() -> String {
+    pub(super) fn issuer() -> String {
         "warden-kbs".into()
     }
-    pub fn token_lifetime() -> Duration {
+    pub(super) fn token_lifetime() -> Duration {
         Duration::from_secs(300)
     }
-    pub fn kds_url() -> String {
+    pub(super) fn kds_url() -> String {
         warden_fetch::kds::AMD_KDS_URL.into()
     }
-    pub fn kds_timeout() -> Duration {
+    pub(super) fn kds_timeout() -> Duration {
         warden_fetch::DEFAULT_TIMEOUT
     }
-    pub fn kds_retry_after() -> Duration {
+    pub(super) fn kds_retry_after() -> Duration {
         warden_fetch::DEFAULT_RETRY_AFTER
     }
 }

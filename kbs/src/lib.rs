@@ -4,6 +4,8 @@
 //! `service` drives the pure `protocol` state machine, the embedded verifier, the `release`
 //! policies and the `store`; nothing below `http` knows about sockets.
 #![forbid(unsafe_code)]
+// Tests may unwrap: a panic is how they fail. Production code may not.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod admin;
 pub mod admin_client;

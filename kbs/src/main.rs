@@ -1,6 +1,8 @@
 //! `warden-kbs`: command-line skin over the `warden_kbs` library.
 //!
 //! Exit codes: 0 success, 1 the KBS refused the request, 2 usage, configuration or I/O error.
+// Tests may unwrap: a panic is how they fail. Production code may not.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 use std::path::PathBuf;
 use std::process::ExitCode;

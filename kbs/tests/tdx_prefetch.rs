@@ -1,5 +1,6 @@
 //! The KBS fetches TDX collateral from PCS (here a stand-in serving the dcap-qvl vector's
 //! collateral) only for a session holding a fresh challenge, before appraisal, which then has it.
+#![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
 

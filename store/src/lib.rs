@@ -6,6 +6,8 @@
 //! so an acknowledged write survives a crash of the process or the machine. Values are stored
 //! sealed (by the KBS); this crate never sees a plaintext secret.
 #![forbid(unsafe_code)]
+// Tests may unwrap: a panic is how they fail. Production code may not.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 use std::path::Path;
 use std::str::FromStr;

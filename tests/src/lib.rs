@@ -2,6 +2,8 @@
 //! directory, and runs the real `warden-agent` and admin CLI against it.
 //!
 //! The binaries must be built first (`cargo build --workspace --bins`; `scripts/test.sh` does).
+// Test support: a panic is how a test fails.
+#![allow(clippy::unwrap_used)]
 
 pub mod dsse;
 pub mod swtpm;

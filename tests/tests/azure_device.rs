@@ -5,6 +5,7 @@
 //! to NV index 0x01400001 beforehand) and a fake IMDS on loopback.
 //!
 //! Signatures are checked here with OpenSSL, independently of the code under test.
+#![allow(clippy::unwrap_used)]
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::TcpListener;

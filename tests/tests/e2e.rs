@@ -1,5 +1,6 @@
 //! End to end: the real `warden-kbs` binary on a loopback port (TLS, SQLite) and the real
 //! `warden-agent`, the admin CLI and a hand-driven client for protocol misuse.
+#![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
 

@@ -1,6 +1,7 @@
 //! End to end on the SEV-SNP code path: the real `warden-agent --tee sim-snp` (genuine SNP-format
 //! reports signed by an INSECURE development chain) against the real `warden-kbs`, which trusts
 //! that chain only with `--insecure-dev-roots`.
+#![allow(clippy::unwrap_used)]
 
 use std::path::Path;
 use std::process::Command;
@@ -8,8 +9,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use warden_agent::attester::sim_snp::{DevChain, SimSnpAttester};
@@ -20,11 +19,6 @@ use warden_wire::jwe::KeyAlgorithm;
 use warden_wire::{ResourcePath, TeeKeyPair};
 
 const SECRET: &[u8] = b"warden-sim-snp-secret-51c2";
-
-fn token_claims(token: &str) -> Value {
-    let payload = token.split('.').nth(1).expect("JWT payload");
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("base64url")).expect("JSON")
-}
 
 #[test]
 fn sim_snp_agent_attests_only_to_a_kbs_that_trusts_the_dev_roots() {
@@ -56,7 +50,7 @@ fn sim_snp_agent_attests_only_to_a_kbs_that_trusts_the_dev_roots() {
 
     let output = kbs.agent_as(&sim_snp, &["attest"]);
     assert!(output.status.success());
-    let claims = token_claims(String::from_utf8_lossy(&output.stdout).trim());
+    let claims = warden_test_support::token::claims(String::from_utf8_lossy(&output.stdout).trim());
     let submod = &claims["submods"]["cpu0"];
     assert_eq!(submod["warden.tee"], "snp");
     assert_eq!(submod["ear.status"], "affirming");
@@ -254,7 +248,7 @@ async fn init_data_is_accepted_only_when_host_data_carries_its_digest() {
 
     let (status, body) = attest(digest).await;
     assert_eq!(status, 200, "{body}");
-    let claims = token_claims(body["token"].as_str().unwrap());
+    let claims = warden_test_support::token::claims(body["token"].as_str().unwrap());
     assert_eq!(
         claims["submods"]["cpu0"]["ear.veraison.annotated-evidence"]["snp"]["host_data"],
         hex::encode(digest)

@@ -3,12 +3,11 @@
 //! `warden-kbs` trusting that CA as the TPM manufacturer. No insecure flag is involved: the AK
 //! is trusted only after credential activation, and the secret is released by the shipped
 //! default release policy only while the quoted PCRs match the reference values.
+#![allow(clippy::unwrap_used)]
 
 use std::path::Path;
 use std::process::Output;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use warden_agent::attester::Attester as _;
@@ -20,11 +19,6 @@ use warden_tests::{Kbs, KbsOptions, RawClient};
 const SECRET: &[u8] = b"warden-swtpm-secret-7e01";
 /// The PCR the reference value pins and the test later extends (application-defined on PCs).
 const PCR: u8 = 14;
-
-fn token_claims(token: &str) -> Value {
-    let payload = token.split('.').nth(1).expect("JWT payload");
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("base64url")).expect("JSON")
-}
 
 /// A KBS whose `[tpm] ek_ca_dir` holds `cas` (none: registration disabled), appraising with
 /// its embedded verifier or, when `remote`, a `warden-verifier serve` it registers AKs with.
@@ -110,7 +104,7 @@ fn expect_exit(output: &Output, code: i32, kbs: &Kbs, tpm: &Swtpm) {
 fn attest(kbs: &Kbs, tpm: &Swtpm, ak_file: &Path) -> Value {
     let output = agent(kbs, tpm, ak_file, &["attest"]);
     assert!(output.status.success(), "{}", explain(&output, kbs, tpm));
-    token_claims(String::from_utf8_lossy(&output.stdout).trim())
+    warden_test_support::token::claims(String::from_utf8_lossy(&output.stdout).trim())
 }
 
 fn explain(output: &Output, kbs: &Kbs, tpm: &Swtpm) -> String {
@@ -321,7 +315,7 @@ async fn init_data_is_accepted_only_when_pcr8_carries_its_digest() {
         .expect("extend PCR 8");
     let (status, body) = attest(init_data).await;
     assert_eq!(status, 200, "{body}");
-    let claims = token_claims(body["token"].as_str().unwrap());
+    let claims = warden_test_support::token::claims(body["token"].as_str().unwrap());
     let evidence = &claims["submods"]["cpu0"]["ear.veraison.annotated-evidence"]["tpm"];
     assert_eq!(evidence["init_data"], hex::encode(digest));
     assert_eq!(claims["submods"]["cpu0"]["ear.status"], "affirming");
@@ -357,7 +351,7 @@ async fn init_data_is_accepted_only_when_pcr8_carries_its_digest() {
     ]);
     let (status, body) = attest(init_data).await;
     assert_eq!(status, 200, "{body}");
-    let claims = token_claims(body["token"].as_str().unwrap());
+    let claims = warden_test_support::token::claims(body["token"].as_str().unwrap());
     assert_eq!(
         claims["submods"]["cpu0"]["ear.status"], "affirming",
         "{claims}"

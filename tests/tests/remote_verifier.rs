@@ -1,10 +1,11 @@
 //! The KBS appraising through a separately started `warden-verifier serve` over mutual TLS:
 //! the same scenario gives the same answers as with the embedded verifier, and the service
 //! refuses clients without a certificate from its client CA.
+#![allow(clippy::unwrap_used)]
 
 use base64::Engine as _;
 use serde_json::{Value, json};
-use warden_tests::verifier_service::{MtlsPki, VerifierProcess};
+use warden_tests::verifier_service::{self, MtlsPki, VerifierProcess};
 use warden_tests::{Kbs, KbsOptions, RawClient};
 use warden_verifier::reference::NamedReferenceValue;
 use warden_verifier_service::{BackendError, RemoteVerifier, TlsFiles, VerifierBackend};
@@ -13,13 +14,7 @@ const SECRET: &[u8] = b"remote-verifier-secret";
 
 /// The parts of a token that must not depend on where appraisal ran.
 fn appraisal_of(token: &str) -> Value {
-    let payload = token.split('.').nth(1).unwrap();
-    let claims: Value = serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .unwrap(),
-    )
-    .unwrap();
+    let claims = warden_test_support::token::claims(token);
     let submod = &claims["submods"]["cpu0"];
     json!({
         "status": submod["ear.status"],
@@ -214,7 +209,7 @@ async fn the_service_refuses_clients_without_a_certificate_from_its_client_ca() 
     let dir = tempfile::tempdir().unwrap();
     let pki = MtlsPki::generate(&dir.path().join("pki"));
     let mut service = VerifierProcess::start(&pki, &dir.path().join("state"), &[]);
-    let client = |url: &str, name: &str| pki.client(url, name);
+    let client = |url: &str, name: &str| verifier_service::client(&pki, url, name);
     let trusted = client(&service.url, "client");
     assert_eq!(trusted.health().await.unwrap(), "serving");
     let rogue = client(&service.url, "rogue-client");
@@ -282,7 +277,7 @@ async fn only_the_services_managers_may_change_what_it_holds_and_every_client_ma
     let pki = MtlsPki::generate(&dir.path().join("pki"));
     let sample = ["--insecure-allow-sample".to_owned()];
     let service = VerifierProcess::start(&pki, &dir.path().join("state"), &sample);
-    let client = |url: &str, name: &str| pki.client(url, name);
+    let client = |url: &str, name: &str| verifier_service::client(&pki, url, name);
     let manager = client(&service.url, "client");
     let broker = client(&service.url, "broker-b");
     manager

@@ -4,6 +4,7 @@
 //!
 //! The TPM structures are parsed here by hand from TPM 2.0 Library Part 2, independently of the
 //! code under test.
+#![allow(clippy::unwrap_used)]
 
 use openssl::bn::BigNum;
 use openssl::ec::{EcGroup, EcKey};

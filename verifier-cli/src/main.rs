@@ -2,6 +2,8 @@
 //! subcommand.
 //!
 //! Exit codes: 0 affirming, 1 rejected or not affirming, 2 usage or I/O error.
+// Tests may unwrap: a panic is how they fail. Production code may not.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod appraise;
 mod connection;

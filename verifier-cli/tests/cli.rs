@@ -1,5 +1,6 @@
 //! The `warden-verifier appraise` contract: exit codes, `--json` fields, evidence and endorsement
 //! formats recognised by content. Runs the real binary on the real SNP vectors.
+#![allow(clippy::unwrap_used)]
 
 use std::process::{Command, Output};
 

@@ -1,4 +1,5 @@
 //! Appraisal policy evaluation, a whole sample appraisal, and EAR token signing/verification.
+#![allow(clippy::unwrap_used)]
 
 use base64::Engine as _;
 use criterion::{Criterion, criterion_group, criterion_main};

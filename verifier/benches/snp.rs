@@ -2,6 +2,7 @@
 //! the crypto backend it uses (aws-lc-rs), plus OpenSSL's P-384 for comparison. Uses the real
 //! Genoa v3 vector; prints the ratio appraisals/s ÷ raw verifications/s and writes it to
 //! `bench-results/snp.json`.
+#![allow(clippy::unwrap_used)]
 
 use std::path::PathBuf;
 
@@ -23,14 +24,10 @@ struct Vector {
     vcek: Vec<u8>,
 }
 
-#[path = "../tests/common/mod.rs"]
-mod common;
-mod support;
-
-use support::rate;
+use warden_test_support::bench::rate;
 
 fn vector() -> Option<Vector> {
-    let dir = common::vectors::set("snp", "trustee-genoa-v3");
+    let dir = warden_test_support::vectors::set("snp", "trustee-genoa-v3");
     Some(Vector {
         report: std::fs::read(dir.join("report.bin")).ok()?,
         vcek: std::fs::read(dir.join("vcek.der")).ok()?,

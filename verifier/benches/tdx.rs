@@ -7,6 +7,7 @@
 //! attestation key, the QE report signature with the PCK), so the figure of merit is
 //! `ratio = examinations/s ÷ (raw P-256 verifications/s ÷ 2)`. Prints a one-line summary and
 //! writes the figures to `bench-results/tdx.json`. Without the vectors it prints SKIP and exits 0.
+#![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -26,11 +27,7 @@ use warden_verifier::{
 };
 use warden_wire::tdx::Quote;
 
-#[path = "../tests/common/mod.rs"]
-mod common;
-mod support;
-
-use support::{rate, round3};
+use warden_test_support::bench::{rate, round3};
 
 const SET: &str = "dcap-qvl-tdx";
 const QUOTE: &str = "tdx_quote.bin";
@@ -43,7 +40,7 @@ struct Vector {
 }
 
 fn vector() -> Result<Vector, String> {
-    let dir = common::vectors::set("tdx", SET);
+    let dir = warden_test_support::vectors::set("tdx", SET);
     let read = |file: &str| {
         std::fs::read(dir.join(file)).map_err(|e| format!("{}: {e}", dir.join(file).display()))
     };

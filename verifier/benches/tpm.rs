@@ -10,6 +10,7 @@
 //! A quote costs one signature verification, so `ratio = examinations/s ÷ raw verifications/s`.
 //! Prints a one-line summary and writes `bench-results/tpm.json`. Without the vectors it prints
 //! SKIP for the RSA case.
+#![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -38,11 +39,7 @@ use warden_wire::tpm::{
     ALG_SHA256, ECC_NIST_P256, KeyMaterial, Signature, TPM_GENERATED_VALUE, TPM_ST_ATTEST_QUOTE,
 };
 
-#[path = "../tests/common/mod.rs"]
-mod common;
-mod support;
-
-use support::{rate, round3};
+use warden_test_support::bench::{rate, round3};
 
 /// One AK's case: evidence, its trust, the nonce, and a raw verification of the same signature.
 struct Case {
@@ -54,7 +51,7 @@ struct Case {
 }
 
 fn kinvolk_case() -> Result<Case, String> {
-    let dir = common::vectors::set("tpm", "azure-vtpm-kinvolk");
+    let dir = warden_test_support::vectors::set("tpm", "azure-vtpm-kinvolk");
     let pem = std::fs::read(dir.join("akpub.pem")).map_err(|e| e.to_string())?;
     let spki = x509_parser::pem::parse_x509_pem(&pem)
         .map_err(|e| e.to_string())?

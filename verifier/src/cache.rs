@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 /// When full it is emptied, which only costs re-verification.
-pub struct BoundedCache<K, V> {
+pub(crate) struct BoundedCache<K, V> {
     entries: Mutex<HashMap<K, V>>,
 }
 
@@ -22,7 +22,7 @@ impl<K, V> Default for BoundedCache<K, V> {
 }
 
 impl<K: std::hash::Hash + Eq, V: Clone> BoundedCache<K, V> {
-    pub fn get(&self, key: &K) -> Option<V> {
+    pub(crate) fn get(&self, key: &K) -> Option<V> {
         self.entries
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -32,7 +32,7 @@ impl<K: std::hash::Hash + Eq, V: Clone> BoundedCache<K, V> {
 
     /// The cached value, or `compute`'s (run outside the lock, then cached). For facts that are
     /// the same whenever they are computed, failures included (e.g. "this signature verifies").
-    pub fn get_or_compute(&self, key: K, compute: impl FnOnce() -> V) -> V {
+    pub(crate) fn get_or_compute(&self, key: K, compute: impl FnOnce() -> V) -> V {
         if let Some(hit) = self.get(&key) {
             return hit;
         }
@@ -41,7 +41,7 @@ impl<K: std::hash::Hash + Eq, V: Clone> BoundedCache<K, V> {
         value
     }
 
-    pub fn insert(&self, key: K, value: V) {
+    pub(crate) fn insert(&self, key: K, value: V) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if entries.len() >= CACHE_CAPACITY {
             entries.clear();

@@ -10,6 +10,8 @@
 //! collateral fetchers (`warden-fetch`) run before appraisal, in the I/O layer of the KBS or the
 //! verifier service, and only add to the collateral the verifiers then check.
 #![forbid(unsafe_code)]
+// Tests may unwrap: a panic is how they fail. Production code may not.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod appraisal;
 pub(crate) mod cache;

@@ -2,6 +2,7 @@
 //! `tests/vectors/az-*-vtpm` (MANIFEST.md §3–4): the HCL report verified through the SNP or
 //! TDX module with its report data bound to the runtime claims, the vTPM quote verified with the
 //! AK from those claims, and the nonce.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

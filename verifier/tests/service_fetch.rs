@@ -2,6 +2,7 @@
 //! `warden_test_support::fake_pcs`, serving the dcap-qvl vector's collateral) before appraising it, exactly
 //! as the KBS does with its embedded verifier; without `--tdx-pcs` it appraises with what it has
 //! and refuses for want of collateral.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

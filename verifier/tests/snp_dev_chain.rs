@@ -1,5 +1,6 @@
 //! SEV-SNP checks that need a chain we control: reports from the agent's INSECURE sim-snp
 //! development chain, revocation through CRLs signed by its ARK.
+#![allow(clippy::unwrap_used)]
 
 use time::{Duration, OffsetDateTime};
 use warden_agent::attester::sim_snp::{DevChain, SIM_ASK_SERIAL, SIM_VCEK_SERIAL};

@@ -1,5 +1,6 @@
 //! SEV-SNP verification on the real hardware evidence in `tests/vectors/snp` (each set's
 //! PROVENANCE.toml and MANIFEST.md give its source, claims, window and negatives).
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

@@ -3,6 +3,7 @@
 //! VM (pinned AK, SHA-1 quote and log), an Azure vTPM quote (pinned AK) and Trustee's swtpm
 //! sample (pinned AK). Each vector is converted into Warden's TPM evidence JSON by the loaders
 //! below, the only code that knows the vectors' own formats.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! JWE encryption (the KBS's per-release cost) and decryption (the agent's), per key type.
+#![allow(clippy::unwrap_used)]
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use warden_wire::jwe::KeyAlgorithm;

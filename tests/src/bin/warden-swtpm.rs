@@ -1,6 +1,8 @@
 //! `warden-swtpm`: runs one manufactured software TPM (the test harness's [`Swtpm`]) until
 //! SIGTERM or Ctrl-C, for the demo and for manual experiments. Writes `tcti=...` and one
 //! `ek_ca=...` line per EK CA certificate to `--ready-file` once the TPM accepts connections.
+// Test support: a panic is how a test fails.
+#![allow(clippy::unwrap_used)]
 
 use std::path::PathBuf;
 

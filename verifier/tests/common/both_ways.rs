@@ -6,41 +6,23 @@
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, ExtendedKeyUsagePurpose, IsCa, KeyPair,
-};
 use time::OffsetDateTime;
 use warden_store::{ReferenceValueOrigin, Store};
 use warden_verifier::{AppraisalRequest, Appraiser, AttestationResult, Rejection};
 use warden_verifier_service::{RemoteAppraisal, RemoteVerifier, TlsFiles, VerifierService};
 
-/// Writes a CA, a server certificate for localhost and a client certificate (PEM) into `dir`;
-/// returns the server's and the client's files.
-pub fn pki(dir: &Path) -> (TlsFiles, TlsFiles) {
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("params");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca =
-        CertifiedIssuer::self_signed(ca_params, KeyPair::generate().expect("key")).expect("CA");
-    std::fs::write(dir.join("ca.pem"), ca.pem()).expect("write");
-    let mut files = Vec::new();
-    for (name, purpose) in [
-        ("server", ExtendedKeyUsagePurpose::ServerAuth),
-        ("client", ExtendedKeyUsagePurpose::ClientAuth),
-    ] {
-        let key = KeyPair::generate().expect("key");
-        let mut params = CertificateParams::new(vec!["localhost".to_owned()]).expect("params");
-        params.extended_key_usages = vec![purpose];
-        let cert = params.signed_by(&key, &ca).expect("certificate");
-        std::fs::write(dir.join(format!("{name}.pem")), cert.pem()).expect("write");
-        std::fs::write(dir.join(format!("{name}.key")), key.serialize_pem()).expect("write");
-        files.push(TlsFiles {
-            cert: dir.join(format!("{name}.pem")),
-            key: dir.join(format!("{name}.key")),
-            ca: dir.join("ca.pem"),
-        });
-    }
-    let client = files.pop().expect("client");
-    (files.pop().expect("server"), client)
+/// Writes the test PKI into `dir`; returns the service's and a client's files.
+pub(crate) fn pki(dir: &Path) -> (TlsFiles, TlsFiles) {
+    let pki = warden_test_support::pki::MtlsPki::generate(dir);
+    let files = |name: &str| {
+        let paths = pki.identity(name);
+        TlsFiles {
+            cert: paths.cert,
+            key: paths.key,
+            ca: paths.ca,
+        }
+    };
+    (files("server"), files("client"))
 }
 
 struct Shared {
@@ -70,7 +52,7 @@ fn shared() -> &'static Shared {
 
 /// Appraises `request` at `at` with `appraiser` embedded and through the service; asserts both
 /// say the same and returns the answer.
-pub fn appraise(
+pub(crate) fn appraise(
     appraiser: Appraiser,
     request: &AppraisalRequest<'_>,
     at: OffsetDateTime,

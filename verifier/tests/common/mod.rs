@@ -2,8 +2,8 @@
 //! (`tests/vectors` in the repository); a missing set fails the test.
 #![allow(dead_code)] // each test binary uses its own TEE's helper
 
-pub mod both_ways;
-pub mod sim_tdx;
+pub(crate) mod both_ways;
+pub(crate) mod sim_tdx;
 
 #[allow(unused_imports)] // service_fetch reads no vector directly
-pub use warden_test_support::vectors;
+pub(crate) use warden_test_support::vectors;

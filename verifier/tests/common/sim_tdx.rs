@@ -20,9 +20,9 @@ use time::format_description::well_known::Rfc3339;
 use warden_wire::tdx::Quote;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
-pub const SIM_PCK_SERIAL: u64 = 0x77;
+pub(crate) const SIM_PCK_SERIAL: u64 = 0x77;
 
-pub struct SimTdx {
+pub(crate) struct SimTdx {
     pub root_der: Vec<u8>,
     pub quote: Vec<u8>,
     /// Collateral files' contents: TCB info and QE identity responses, TCB signing chain, CRLs.
@@ -90,7 +90,7 @@ fn crl(issuer: &CertifiedIssuer<'_, KeyPair>, revoked: &[u64]) -> Vec<u8> {
 
 /// Re-signs the real `dcap-qvl-tdx` quote and collateral under a fresh PKI; the PCK CRL revokes
 /// the PCK when `revoke_pck`. Valid at 2025-07-01.
-pub fn build(tdx_vectors: &Path, revoke_pck: bool) -> SimTdx {
+pub(crate) fn build(tdx_vectors: &Path, revoke_pck: bool) -> SimTdx {
     let dir = tdx_vectors.join("dcap-qvl-tdx");
     let real_quote = std::fs::read(dir.join("tdx_quote.bin")).unwrap();
     let quote = Quote::parse(&real_quote).unwrap();

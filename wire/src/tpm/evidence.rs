@@ -28,10 +28,10 @@ use super::{Attest, HashAlg, PublicKey, Signature, TpmError};
 /// Larger than any real evidence (the event log dominates: tens of KiB); bounds the work.
 pub const MAX_EVIDENCE_BYTES: usize = 4 * 1024 * 1024;
 /// One quote per PCR bank is the most a real attester sends.
-pub const MAX_QUOTES: usize = 4;
-pub const MAX_CHAIN: usize = 8;
+pub(super) const MAX_QUOTES: usize = 4;
+pub(super) const MAX_CHAIN: usize = 8;
 /// PCR indices a PC-Client TPM implements (0..=23); a little room for larger implementations.
-pub const MAX_PCR_INDEX: u32 = 31;
+pub(super) const MAX_PCR_INDEX: u32 = 31;
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum EvidenceError {

@@ -140,14 +140,14 @@ impl AmdRoots {
 
 /// OIDs of AMD's VEK certificate extensions (arc 1.3.6.1.4.1.3704.1).
 mod oid {
-    pub const PRODUCT_NAME: &str = "1.3.6.1.4.1.3704.1.2";
-    pub const BL_SPL: &str = "1.3.6.1.4.1.3704.1.3.1";
-    pub const TEE_SPL: &str = "1.3.6.1.4.1.3704.1.3.2";
-    pub const SNP_SPL: &str = "1.3.6.1.4.1.3704.1.3.3";
-    pub const UCODE_SPL: &str = "1.3.6.1.4.1.3704.1.3.8";
-    pub const FMC_SPL: &str = "1.3.6.1.4.1.3704.1.3.9";
-    pub const HW_ID: &str = "1.3.6.1.4.1.3704.1.4";
-    pub const CSP_ID: &str = "1.3.6.1.4.1.3704.1.5";
+    pub(super) const PRODUCT_NAME: &str = "1.3.6.1.4.1.3704.1.2";
+    pub(super) const BL_SPL: &str = "1.3.6.1.4.1.3704.1.3.1";
+    pub(super) const TEE_SPL: &str = "1.3.6.1.4.1.3704.1.3.2";
+    pub(super) const SNP_SPL: &str = "1.3.6.1.4.1.3704.1.3.3";
+    pub(super) const UCODE_SPL: &str = "1.3.6.1.4.1.3704.1.3.8";
+    pub(super) const FMC_SPL: &str = "1.3.6.1.4.1.3704.1.3.9";
+    pub(super) const HW_ID: &str = "1.3.6.1.4.1.3704.1.4";
+    pub(super) const CSP_ID: &str = "1.3.6.1.4.1.3704.1.5";
 }
 
 /// What a VCEK or VLEK certificate says about the key it certifies.

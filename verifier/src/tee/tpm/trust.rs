@@ -505,16 +505,16 @@ mod der {
         out
     }
 
-    pub fn sequence(parts: &[Vec<u8>]) -> Vec<u8> {
+    pub(super) fn sequence(parts: &[Vec<u8>]) -> Vec<u8> {
         tagged(0x30, &parts.concat())
     }
 
-    pub fn oid(encoded: &[u8]) -> Vec<u8> {
+    pub(super) fn oid(encoded: &[u8]) -> Vec<u8> {
         tagged(0x06, encoded)
     }
 
     /// A non-negative INTEGER from big-endian bytes without leading zeros.
-    pub fn unsigned_integer(bytes: &[u8]) -> Vec<u8> {
+    pub(super) fn unsigned_integer(bytes: &[u8]) -> Vec<u8> {
         let mut content = Vec::with_capacity(bytes.len() + 1);
         if bytes.first().is_none_or(|&b| b & 0x80 != 0) {
             content.push(0);
@@ -523,7 +523,7 @@ mod der {
         tagged(0x02, &content)
     }
 
-    pub fn bit_string(bytes: &[u8]) -> Vec<u8> {
+    pub(super) fn bit_string(bytes: &[u8]) -> Vec<u8> {
         let mut content = vec![0];
         content.extend(bytes);
         tagged(0x03, &content)

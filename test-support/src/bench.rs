@@ -1,5 +1,4 @@
 //! Shared by the benches that report rates beside criterion's timings.
-#![allow(dead_code)] // each bench uses what it needs
 
 use std::time::{Duration, Instant};
 

@@ -4,6 +4,7 @@
 //!
 //! The service appraises at its own clock, so the vector's VCEK must be valid now; the bench
 //! checks every answer is affirming.
+#![allow(clippy::unwrap_used)]
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use std::sync::Arc;
 use criterion::{Criterion, criterion_group};
 use serde_json::json;
 use time::OffsetDateTime;
+use warden_test_support::bench::{rate, round3};
 use warden_verifier::appraisal::DEFAULT_APPRAISAL_POLICY;
 use warden_verifier::reference::NamedReferenceValue;
 use warden_verifier::tee::snp::SnpEvidence;
@@ -19,15 +21,19 @@ use warden_verifier::{
     AppraisalRequest, Appraiser, ExpectedBinding, ReferenceValues, Status, VerifierRegistry,
     VerifierSettings,
 };
+use warden_verifier_service::TlsFiles;
 use warden_verifier_service::{RemoteVerifier, VerifierBackend, VerifierService};
 use warden_wire::snp::Report;
 
-#[path = "../tests/common/mod.rs"]
-mod common;
-mod support;
-
-use common::both_ways::pki;
-use support::{rate, round3};
+/// The test PKI's files for `name`, as the service reads them.
+fn tls(pki: &warden_test_support::pki::MtlsPki, name: &str) -> TlsFiles {
+    let paths = pki.identity(name);
+    TlsFiles {
+        cert: paths.cert,
+        key: paths.key,
+        ca: paths.ca,
+    }
+}
 
 fn appraiser(vcek: &[u8], measurement: &[u8]) -> Appraiser {
     let mut collateral = Endorsements::default();
@@ -45,7 +51,7 @@ fn appraiser(vcek: &[u8], measurement: &[u8]) -> Appraiser {
 }
 
 fn service(c: &mut Criterion) {
-    let dir = common::vectors::set("snp", "trustee-genoa-v3");
+    let dir = warden_test_support::vectors::set("snp", "trustee-genoa-v3");
     let report_bytes = std::fs::read(dir.join("report.bin")).expect("report");
     let vcek = std::fs::read(dir.join("vcek.der")).expect("vcek");
     let report = Report::parse(&report_bytes).expect("report");
@@ -76,7 +82,8 @@ fn service(c: &mut Criterion) {
     );
 
     let work = tempfile::tempdir().expect("tempdir");
-    let (server_tls, client_tls) = pki(work.path());
+    let pki = warden_test_support::pki::MtlsPki::generate(&work.path().join("pki"));
+    let (server_tls, client_tls) = (tls(&pki, "server"), tls(&pki, "client"));
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let url = format!("https://{}", listener.local_addr().expect("address"));
