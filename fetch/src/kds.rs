@@ -24,16 +24,33 @@ pub const AMD_KDS_URL: &str = "https://kdsintf.amd.com";
 /// A VCEK is ~1.4 KB; anything much larger is not one.
 const MAX_VCEK_BYTES: usize = 16 * 1024;
 
+/// Why a VCEK could not be fetched from KDS.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KdsError {
+    /// The request failed: network error, timeout, non-2xx status or an oversized answer.
     #[error("KDS request {url} failed: {detail}")]
-    Request { url: String, detail: String },
+    Request {
+        /// The URL requested.
+        url: String,
+        /// What went wrong.
+        detail: String,
+    },
+    /// KDS answered with something other than a VCEK for the requested chip and TCB.
     #[error("KDS answered {url} with something that is not this chip's VCEK: {detail}")]
-    NotAVcek { url: String, detail: String },
+    NotAVcek {
+        /// The URL requested.
+        url: String,
+        /// What is wrong with the answer.
+        detail: String,
+    },
+    /// No request made: earlier failures for this URL put it in back-off.
     #[error("KDS is backed off for {url} for another {seconds} s after {failures} failure(s)")]
     BackingOff {
+        /// The URL not requested.
         url: String,
+        /// Seconds left before it may be requested again.
         seconds: u64,
+        /// Consecutive failures so far.
         failures: u32,
     },
 }
@@ -41,8 +58,11 @@ pub enum KdsError {
 /// What identifies a VCEK: the chip and the TCB the report says it runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VcekId<'a> {
+    /// The processor generation: KDS's product name and how the TCB is laid out.
     pub generation: Generation,
+    /// The report's chip id, cut to the generation's length (KDS's `hwid`).
     pub hw_id: &'a [u8],
+    /// The TCB (security patch levels) the VCEK is issued for.
     pub tcb: Tcb,
 }
 
@@ -96,9 +116,12 @@ pub fn vcek_ids(report: &Report) -> Vec<VcekId<'_>> {
         .collect()
 }
 
+/// Where KDS is, how long to wait for it and where to cache what it returns.
 #[derive(Debug, Clone)]
 pub struct KdsSettings {
+    /// KDS base URL (normally [`AMD_KDS_URL`]); the `/vcek/v1/...` path is appended.
     pub base_url: String,
+    /// Whole-request timeout of each fetch.
     pub timeout: Duration,
     /// First back-off after a failure; doubles per consecutive failure up to an hour.
     pub retry_after: Duration,
@@ -106,6 +129,7 @@ pub struct KdsSettings {
     pub cache_dir: Option<PathBuf>,
 }
 
+/// Fetches missing VCEKs from KDS into the shared SNP collateral.
 pub struct KdsFetcher {
     settings: KdsSettings,
     client: reqwest::Client,
@@ -116,6 +140,8 @@ pub struct KdsFetcher {
 }
 
 impl KdsFetcher {
+    /// A fetcher adding the VCEKs it obtains to `collateral`; fails if the HTTP client cannot
+    /// be built.
     pub fn new(settings: KdsSettings, collateral: Arc<Collateral>) -> Result<Self, String> {
         let client = http_client(settings.timeout).map_err(|e| format!("KDS: {e}"))?;
         Ok(Self {

@@ -46,29 +46,52 @@ pub const MAX_ANSWER_BYTES: usize = 2 * 1024 * 1024;
 /// Bound on a decoded issuer chain (real ones are two certificates, about 2 KiB of PEM).
 const MAX_ISSUER_CHAIN_BYTES: usize = 64 * 1024;
 
+/// Why a PCS item could not be supplied.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PcsError {
+    /// The quote's platform could not be determined: an unreadable quote or PCK chain, a chain
+    /// that does not verify, or an issuer that is not a PCK CA.
     #[error("cannot tell which platform the quote comes from: {0}")]
     Quote(String),
+    /// The request failed: network error, timeout, non-2xx status or an oversized answer.
     #[error("PCS request {url} failed: {detail}")]
-    Request { url: String, detail: String },
-    #[error("PCS answered {url} with something other than the {item}: {detail}")]
-    Invalid {
+    Request {
+        /// The URL requested.
         url: String,
-        item: String,
+        /// What went wrong.
         detail: String,
     },
+    /// PCS answered with something other than the item asked for, or without a usable issuer
+    /// chain.
+    #[error("PCS answered {url} with something other than the {item}: {detail}")]
+    Invalid {
+        /// The URL requested.
+        url: String,
+        /// The item asked for.
+        item: String,
+        /// What is wrong with the answer.
+        detail: String,
+    },
+    /// PCS answered with the item, but it is not valid at the caller's time: refused.
     #[error("PCS answered {url} with {item} valid {window}, not at {at}: refused")]
     NotFresh {
+        /// The URL requested.
         url: String,
+        /// The item asked for.
         item: String,
+        /// The item's validity window.
         window: String,
+        /// The time it was judged at (RFC 3339).
         at: String,
     },
+    /// No request made: earlier failures for this URL put it in back-off.
     #[error("PCS is backed off for {url} for another {seconds} s after {failures} failure(s)")]
     BackingOff {
+        /// The URL not requested.
         url: String,
+        /// Seconds left before it may be requested again.
         seconds: u64,
+        /// Consecutive failures so far.
         failures: u32,
     },
 }
@@ -76,7 +99,9 @@ pub enum PcsError {
 /// The Intel CA that issued a PCK certificate; each publishes its own CRL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PckCa {
+    /// Intel SGX PCK Platform CA.
     Platform,
+    /// Intel SGX PCK Processor CA.
     Processor,
 }
 
@@ -108,8 +133,11 @@ impl PckCa {
 /// issued it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PlatformId {
+    /// The FMSPC, which selects the platform's TCB info.
     pub fmspc: [u8; 6],
+    /// The PCE-ID, which the TCB info must name too.
     pub pce_id: [u8; 2],
+    /// The CA that issued the PCK certificate, which selects the PCK CRL.
     pub ca: PckCa,
 }
 
@@ -153,12 +181,16 @@ impl PlatformId {
 pub enum PcsItem {
     /// The TDX TCB info of a platform family (it names the PCE-ID too, which must match).
     TcbInfo {
+        /// The platform family's FMSPC.
         fmspc: [u8; 6],
+        /// The PCE-ID the TCB info must name.
         pce_id: [u8; 2],
     },
     /// The TD quoting enclave's identity.
     QeIdentity,
+    /// The CRL of a PCK CA.
     PckCrl(PckCa),
+    /// The Intel SGX Root CA's CRL.
     RootCaCrl,
 }
 
@@ -230,12 +262,14 @@ impl fmt::Display for PcsItem {
     }
 }
 
+/// Where PCS (or a PCCS) is, how long to wait for it and where to cache what it returns.
 #[derive(Debug, Clone)]
 pub struct PcsSettings {
     /// PCS or PCCS base URL (the `/sgx/...` and `/tdx/...` paths are appended).
     pub base_url: String,
     /// The Intel SGX Root CA CRL (DER).
     pub root_crl_url: String,
+    /// Whole-request timeout of each fetch.
     pub timeout: Duration,
     /// First back-off after a failure; doubles per consecutive failure up to an hour.
     pub retry_after: Duration,
@@ -262,7 +296,9 @@ impl PcsSettings {
 pub enum Supplied {
     /// The collateral already held it, valid now: no disk, no network.
     Present,
+    /// Loaded from the cache directory, valid now.
     FromDiskCache,
+    /// Downloaded just now (from PCS, or the root CA CRL URL).
     Fetched,
 }
 
@@ -430,6 +466,7 @@ struct FetchedItem {
     issuer_chain: Option<Vec<u8>>,
 }
 
+/// Supplies the TDX collateral a quote needs from PCS into the shared TDX collateral.
 pub struct PcsFetcher {
     settings: PcsSettings,
     client: reqwest::Client,
@@ -441,6 +478,8 @@ pub struct PcsFetcher {
 }
 
 impl PcsFetcher {
+    /// A fetcher adding the items it obtains to `collateral`; fails if the HTTP client cannot
+    /// be built.
     pub fn new(settings: PcsSettings, collateral: Arc<TdxCollateral>) -> Result<Self, String> {
         let client = http_client(settings.timeout).map_err(|e| format!("PCS: {e}"))?;
         Ok(Self {

@@ -1,5 +1,6 @@
 //! Release-policy decisions (evaluated on every resource fetch).
-#![allow(clippy::unwrap_used)]
+// criterion_group! writes undocumented public functions.
+#![allow(clippy::unwrap_used, missing_docs)]
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::json;

@@ -18,21 +18,38 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+/// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// An SQLite error (connecting, a statement or a transaction).
     #[error("store: {0}")]
     Database(#[from] sqlx::Error),
+    /// Creating the store's directory or restricting a store file's permissions failed.
     #[error("store file {path}: {source}")]
     File {
+        /// The directory or file concerned.
         path: String,
+        /// The underlying I/O error.
         source: std::io::Error,
+    },
+    /// The store was written by a newer Warden whose schema this build does not know.
+    #[error(
+        "the store's schema is version {found}, newer than this build's {known}: upgrade Warden"
+    )]
+    NewerSchema {
+        /// The store's schema version.
+        found: i64,
+        /// The newest version this build knows.
+        known: i64,
     },
 }
 
 /// Kinds of policy kept in the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PolicyKind {
+    /// The verifier's appraisal policies, named by policy id.
     Appraisal,
+    /// The KBS's release policies, named by the resource-path prefix they govern.
     Release,
 }
 
@@ -58,13 +75,18 @@ pub struct ReferenceValueOrigin {
     pub expires_at: Option<i64>,
 }
 
+/// A reference value as stored: its current value, version and origin.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredReferenceValue {
+    /// The reference value's name (its key).
     pub name: String,
+    /// The value, as JSON text.
     pub value_json: String,
+    /// When it was last set, in Unix seconds.
     pub updated_at: i64,
     /// 1 when first set; every later set of the same name adds one.
     pub version: i64,
+    /// Where the current value came from.
     pub origin: ReferenceValueOrigin,
 }
 
@@ -77,60 +99,54 @@ pub struct RegisteredAk {
     pub public: Vec<u8>,
     /// Unix seconds.
     pub registered_at: i64,
+    /// The client (e.g. a broker) that registered it.
     pub registered_by: String,
 }
 
+/// The SQLite store. Clones share one connection pool.
 #[derive(Clone)]
 pub struct Store {
     pool: SqlitePool,
 }
 
-const SCHEMA: &[&str] = &[
-    "CREATE TABLE IF NOT EXISTS resources (path TEXT PRIMARY KEY, sealed BLOB NOT NULL, updated_at INTEGER NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS policies (kind TEXT NOT NULL, name TEXT NOT NULL, source TEXT NOT NULL, updated_at INTEGER NOT NULL, PRIMARY KEY (kind, name))",
-    "CREATE TABLE IF NOT EXISTS reference_values (name TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at INTEGER NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS registered_aks (name TEXT PRIMARY KEY, public BLOB NOT NULL, registered_at INTEGER NOT NULL, registered_by TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS revoked_aks (name TEXT PRIMARY KEY, revoked_at INTEGER NOT NULL, revoked_by TEXT NOT NULL)",
-];
+/// The schema as numbered migrations: a store at version `n` (SQLite's `user_version`) has had
+/// the first `n` applied. Each is applied once, in one transaction with the version it reaches;
+/// a change to the schema is a new entry at the end, never an edit of an old one.
+const MIGRATIONS: &[&[&str]] = &[&[
+    "CREATE TABLE resources (path TEXT PRIMARY KEY, sealed BLOB NOT NULL, updated_at INTEGER NOT NULL)",
+    "CREATE TABLE policies (kind TEXT NOT NULL, name TEXT NOT NULL, source TEXT NOT NULL, updated_at INTEGER NOT NULL, PRIMARY KEY (kind, name))",
+    "CREATE TABLE reference_values (name TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at INTEGER NOT NULL, source TEXT NOT NULL, set_by TEXT NOT NULL, provenance_sha256 TEXT, expires_at INTEGER, version INTEGER NOT NULL)",
+    "CREATE TABLE registered_aks (name TEXT PRIMARY KEY, public BLOB NOT NULL, registered_at INTEGER NOT NULL, registered_by TEXT NOT NULL)",
+    "CREATE TABLE revoked_aks (name TEXT PRIMARY KEY, revoked_at INTEGER NOT NULL, revoked_by TEXT NOT NULL)",
+]];
 
-/// Columns added after the first release, each with the statement that adds it: a store
-/// created before them gains them in place, keeping every row (existing values read as set
-/// through the API).
-const REFERENCE_VALUE_COLUMNS: &[(&str, &str)] = &[
-    (
-        "source",
-        "ALTER TABLE reference_values ADD COLUMN source TEXT",
-    ),
-    (
-        "set_by",
-        "ALTER TABLE reference_values ADD COLUMN set_by TEXT",
-    ),
-    (
-        "provenance_sha256",
-        "ALTER TABLE reference_values ADD COLUMN provenance_sha256 TEXT",
-    ),
-    (
-        "expires_at",
-        "ALTER TABLE reference_values ADD COLUMN expires_at INTEGER",
-    ),
-    (
-        "version",
-        "ALTER TABLE reference_values ADD COLUMN version INTEGER NOT NULL DEFAULT 1",
-    ),
-];
-
-async fn add_missing_reference_value_columns(pool: &SqlitePool) -> Result<(), StoreError> {
-    let present: Vec<String> = sqlx::query("PRAGMA table_info(reference_values)")
-        .fetch_all(pool)
-        .await?
-        .iter()
-        .map(|row| row.get::<String, _>("name"))
-        .collect();
-    for (column, statement) in REFERENCE_VALUE_COLUMNS.iter().copied() {
-        if !present.iter().any(|name| name == column) {
-            sqlx::query(statement).execute(pool).await?;
+/// Brings the store to the latest schema version. A store from a newer Warden (a version this
+/// build does not know) is refused rather than written with an older idea of its schema.
+async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
+    let latest = MIGRATIONS.len() as i64;
+    let mut transaction = pool.begin().await?;
+    // Inside the transaction: two processes opening one new store apply each migration once.
+    let current: i64 = sqlx::query_scalar("PRAGMA user_version")
+        .fetch_one(&mut *transaction)
+        .await?;
+    if current > latest {
+        return Err(StoreError::NewerSchema {
+            found: current,
+            known: latest,
+        });
+    }
+    for migration in &MIGRATIONS[usize::try_from(current).unwrap_or_default()..] {
+        for statement in migration.iter().copied() {
+            sqlx::query(statement).execute(&mut *transaction).await?;
         }
     }
+    // PRAGMA takes no bound parameters; `latest` is a count of compiled-in migrations.
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "PRAGMA user_version = {latest}"
+    )))
+    .execute(&mut *transaction)
+    .await?;
+    transaction.commit().await?;
     Ok(())
 }
 
@@ -139,6 +155,8 @@ fn unix_now() -> i64 {
 }
 
 impl Store {
+    /// Opens the SQLite file at `path`, creating it (and its directory) if missing, adding any
+    /// missing tables and columns, and restricting its files to the owner (mode 0600).
     pub async fn open_sqlite(path: &Path) -> Result<Self, StoreError> {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|source| StoreError::File {
@@ -156,10 +174,7 @@ impl Store {
             .max_connections(4)
             .connect_with(options)
             .await?;
-        for statement in SCHEMA.iter().copied() {
-            sqlx::query(statement).execute(&pool).await?;
-        }
-        add_missing_reference_value_columns(&pool).await?;
+        migrate(&pool).await?;
         // The file holds sealed secrets and policies: owner only.
         for suffix in ["", "-wal", "-shm"] {
             let file = format!("{}{suffix}", path.display());
@@ -176,11 +191,13 @@ impl Store {
         Ok(Self { pool })
     }
 
+    /// Checks that the database answers a query (for readiness checks).
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
 
+    /// Stores the sealed value of the resource at `path`, replacing any earlier one.
     pub async fn put_resource(&self, path: &str, sealed: &[u8]) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO resources (path, sealed, updated_at) VALUES (?1, ?2, ?3)
@@ -194,6 +211,7 @@ impl Store {
         Ok(())
     }
 
+    /// The sealed value of the resource at `path`; `None` if there is none.
     pub async fn get_resource(&self, path: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let row = sqlx::query("SELECT sealed FROM resources WHERE path = ?1")
             .bind(path)
@@ -202,6 +220,7 @@ impl Store {
         Ok(row.map(|row| row.get::<Vec<u8>, _>(0)))
     }
 
+    /// Deletes the resource at `path`; whether it existed.
     pub async fn delete_resource(&self, path: &str) -> Result<bool, StoreError> {
         self.delete_by_key("DELETE FROM resources WHERE path = ?1", path)
             .await
@@ -213,6 +232,7 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
+    /// The paths of all stored resources, sorted.
     pub async fn list_resources(&self) -> Result<Vec<String>, StoreError> {
         let rows = sqlx::query("SELECT path FROM resources ORDER BY path")
             .fetch_all(&self.pool)
@@ -223,6 +243,7 @@ impl Store {
             .collect())
     }
 
+    /// Stores the source of the `kind` policy `name`, replacing any earlier one.
     pub async fn put_policy(
         &self,
         kind: PolicyKind,
@@ -242,6 +263,7 @@ impl Store {
         Ok(())
     }
 
+    /// Deletes the `kind` policy `name`; whether it existed.
     pub async fn delete_policy(&self, kind: PolicyKind, name: &str) -> Result<bool, StoreError> {
         let done = sqlx::query("DELETE FROM policies WHERE kind = ?1 AND name = ?2")
             .bind(kind.as_str())
@@ -251,6 +273,7 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
+    /// Every policy of `kind` as `(name, source)`, sorted by name.
     pub async fn policies(&self, kind: PolicyKind) -> Result<Vec<(String, String)>, StoreError> {
         let rows = sqlx::query("SELECT name, source FROM policies WHERE kind = ?1 ORDER BY name")
             .bind(kind.as_str())
@@ -293,11 +316,13 @@ impl Store {
         Ok(())
     }
 
+    /// Deletes the reference value `name`; whether it existed.
     pub async fn delete_reference_value(&self, name: &str) -> Result<bool, StoreError> {
         self.delete_by_key("DELETE FROM reference_values WHERE name = ?1", name)
             .await
     }
 
+    /// Every stored reference value with its version and origin, sorted by name.
     pub async fn reference_values(&self) -> Result<Vec<StoredReferenceValue>, StoreError> {
         let rows = sqlx::query(
             "SELECT name, value, updated_at, source, set_by, provenance_sha256, expires_at, version
@@ -313,11 +338,8 @@ impl Store {
                 updated_at: row.get(2),
                 version: row.get(7),
                 origin: ReferenceValueOrigin {
-                    // Rows from before provenance was recorded were set through the API.
-                    source: row
-                        .get::<Option<String>, _>(3)
-                        .unwrap_or_else(|| "api".into()),
-                    set_by: row.get::<Option<String>, _>(4).unwrap_or_default(),
+                    source: row.get(3),
+                    set_by: row.get(4),
                     provenance_sha256: row.get(5),
                     expires_at: row.get(6),
                 },
@@ -402,6 +424,7 @@ impl Store {
             .collect())
     }
 
+    /// Closes the store's database connections, waiting for those in use to be returned.
     pub async fn close(&self) {
         self.pool.close().await;
     }
@@ -485,34 +508,35 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_store_from_before_provenance_keeps_its_reference_values() {
+    async fn the_schema_is_applied_once_and_a_newer_store_is_refused_untouched() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("old.db");
-        {
-            let options = SqliteConnectOptions::from_str("sqlite://")
-                .unwrap()
-                .filename(&path)
-                .create_if_missing(true);
-            let pool = SqlitePool::connect_with(options).await.unwrap();
-            sqlx::query(
-                "CREATE TABLE reference_values (name TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at INTEGER NOT NULL)",
-            )
-            .execute(&pool)
+        let path = dir.path().join("warden.db");
+        let store = Store::open_sqlite(&path).await.unwrap();
+        store.put_resource("a/b/c", b"sealed").await.unwrap();
+        drop(store);
+        // Reopening applies nothing again (a second CREATE TABLE would fail) and keeps the rows.
+        let store = Store::open_sqlite(&path).await.unwrap();
+        assert_eq!(
+            store.get_resource("a/b/c").await.unwrap().unwrap(),
+            b"sealed"
+        );
+        let version: i64 = sqlx::query_scalar("PRAGMA user_version")
+            .fetch_one(&store.pool)
             .await
             .unwrap();
-            sqlx::query("INSERT INTO reference_values VALUES ('snp', '{\"measurements\":[]}', 7)")
-                .execute(&pool)
-                .await
-                .unwrap();
-            pool.close().await;
-        }
-        let store = Store::open_sqlite(&path).await.unwrap();
-        let values = store.reference_values().await.unwrap();
-        assert_eq!(values.len(), 1);
-        assert_eq!(values[0].value_json, r#"{"measurements":[]}"#);
-        assert_eq!(values[0].updated_at, 7);
-        assert_eq!(values[0].origin.source, "api");
-        assert_eq!(values[0].origin.expires_at, None);
-        assert_eq!(values[0].version, 1);
+        assert_eq!(version, MIGRATIONS.len() as i64);
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "PRAGMA user_version = {}",
+            version + 1
+        )))
+        .execute(&store.pool)
+        .await
+        .unwrap();
+        drop(store);
+        let refused = Store::open_sqlite(&path).await.err().expect("refused");
+        assert!(
+            matches!(refused, StoreError::NewerSchema { .. }),
+            "{refused}"
+        );
     }
 }

@@ -19,8 +19,11 @@ use openssl::x509::{X509, X509NameBuilder};
 /// against.
 #[derive(Debug, Clone)]
 pub struct TlsPaths {
+    /// The certificate (PEM) this side presents.
     pub cert: PathBuf,
+    /// The private key (PKCS#8 PEM) of that certificate.
     pub key: PathBuf,
+    /// The CA certificate (PEM) this side checks the other side's certificate against.
     pub ca: PathBuf,
 }
 
@@ -100,6 +103,7 @@ fn certificate(
 
 /// The PEM files of the test PKI, in one directory.
 pub struct MtlsPki {
+    /// The directory holding the files.
     pub dir: PathBuf,
 }
 
@@ -145,6 +149,7 @@ impl MtlsPki {
         }
     }
 
+    /// The path of the file `name` (e.g. `ca.pem`) in the PKI's directory.
     pub fn file(&self, name: &str) -> PathBuf {
         self.dir.join(name)
     }

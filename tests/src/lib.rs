@@ -4,6 +4,8 @@
 //! The binaries must be built first (`cargo build --workspace --bins`; `scripts/test.sh` does).
 // Test support: a panic is how a test fails.
 #![allow(clippy::unwrap_used)]
+// Not every public item is documented yet (issue 14): remove this to see which.
+#![allow(missing_docs)]
 
 pub mod dsse;
 pub mod swtpm;

@@ -4,7 +4,8 @@
 //!
 //! The service appraises at its own clock, so the vector's VCEK must be valid now; the bench
 //! checks every answer is affirming.
-#![allow(clippy::unwrap_used)]
+// criterion_group! writes undocumented public functions.
+#![allow(clippy::unwrap_used, missing_docs)]
 
 use std::path::PathBuf;
 use std::sync::Arc;

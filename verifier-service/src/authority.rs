@@ -29,6 +29,8 @@ use crate::stored;
 /// Lifetime of the EAR tokens an authority signs.
 pub const TOKEN_LIFETIME: time::Duration = time::Duration::minutes(5);
 
+/// The transport-free verifier: appraiser, store, named appraisal policies, builder keys and
+/// token signer (see the module docs).
 pub struct Authority {
     appraiser: Arc<Appraiser>,
     store: Store,
@@ -115,14 +117,17 @@ impl Authority {
         self
     }
 
+    /// The appraiser, holding the reference values and default policy in force.
     pub fn appraiser(&self) -> &Arc<Appraiser> {
         &self.appraiser
     }
 
+    /// The store the authority keeps its state in.
     pub fn store(&self) -> &Store {
         &self.store
     }
 
+    /// The EAR token signer, if one was given ([`Authority::with_signer`]).
     pub fn signer(&self) -> Option<&TokenSigner> {
         self.signer.as_ref()
     }

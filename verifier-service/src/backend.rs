@@ -29,8 +29,10 @@ pub fn valid_policy_id(id: &str) -> bool {
 /// Which appraisal policy a request is judged by: the default one or a named one.
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub enum PolicyChoice {
+    /// The default policy ([`DEFAULT_POLICY_ID`]).
     #[default]
     Default,
+    /// A named policy, by id.
     Named(String),
 }
 
@@ -69,7 +71,9 @@ impl PolicyChoice {
 /// A compiled policy as results and listings name it: its id and the SHA-256 of its source.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PolicyLabel {
+    /// The policy's id ([`DEFAULT_POLICY_ID`] for the default).
     pub id: String,
+    /// SHA-256 of its Rego source, hex.
     pub sha256: String,
 }
 
@@ -87,6 +91,7 @@ impl PolicyLabel {
         }
     }
 
+    /// The label of a compiled policy.
     pub fn of(policy: &warden_verifier::RegoPolicy) -> Self {
         Self {
             id: policy.id().to_owned(),
@@ -94,6 +99,7 @@ impl PolicyLabel {
         }
     }
 
+    /// As JSON: `{"id": ..., "sha256": ...}`.
     pub fn to_json(&self) -> Value {
         json!({"id": self.id, "sha256": self.sha256})
     }
@@ -108,7 +114,9 @@ impl fmt::Display for PolicyLabel {
 /// The default policy and every named one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PolicyListing {
+    /// The default policy.
     pub default: PolicyLabel,
+    /// The named policies, by id.
     pub named: BTreeMap<String, PolicyLabel>,
 }
 
@@ -125,11 +133,15 @@ impl PolicyListing {
 /// One appraisal, owned (it crosses threads and the wire).
 #[derive(Debug, Clone)]
 pub struct Appraisal {
+    /// TEE name as sent on the wire.
     pub tee: String,
+    /// The evidence, as JSON.
     pub evidence: Value,
+    /// The init-data the client presented, if any.
     pub init_data: Option<InitData>,
     /// The binding the evidence must carry (report data and init-data digest).
     pub expected: ExpectedBinding,
+    /// The appraisal policy to judge it by.
     pub policy: PolicyChoice,
 }
 
@@ -137,22 +149,29 @@ pub struct Appraisal {
 /// decision trace (JSON).
 #[derive(Debug)]
 pub struct Appraised {
+    /// The result, or the verifier's refusal of the evidence.
     pub outcome: Result<AttestationResult, Rejection>,
+    /// The decision trace.
     pub trace: Value,
 }
 
 /// What an import of signed provenance stored, without the values.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImportSummary {
+    /// Names of the reference values stored.
     pub names: Vec<String>,
+    /// Key id of the builder key the provenance verified with.
     pub signer: String,
+    /// SHA-256 of the envelope's payload (the signed statement), hex.
     pub provenance_sha256: String,
     /// Unix seconds.
     pub expires: i64,
+    /// `name@algorithm:digest` of each subject of the statement.
     pub subjects: Vec<String>,
 }
 
 impl ImportSummary {
+    /// The summary of what an import verified.
     pub fn of(imported: &ImportedReferenceValues) -> Self {
         Self {
             names: imported.values.keys().cloned().collect(),
@@ -182,10 +201,12 @@ pub struct RegisteredAkInfo {
     pub name: String,
     /// Unix seconds.
     pub registered_at: i64,
+    /// Who registered it (the `who` it was registered for).
     pub registered_by: String,
 }
 
 impl RegisteredAkInfo {
+    /// The record of an AK from its parts.
     pub fn new(name: String, registered_at: i64, registered_by: String) -> Self {
         Self {
             name,

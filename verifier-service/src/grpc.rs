@@ -92,6 +92,7 @@ impl VerifierService {
         Self::new(authority).await
     }
 
+    /// The authority the service serves.
     pub fn authority(&self) -> &Authority {
         &self.authority
     }
@@ -135,6 +136,8 @@ impl VerifierService {
         self
     }
 
+    /// The tonic server of this service, decoding and encoding messages up to
+    /// [`MAX_MESSAGE_BYTES`].
     pub fn into_server(self) -> VerifierServer<Self> {
         VerifierServer::new(self)
             .max_decoding_message_size(MAX_MESSAGE_BYTES)

@@ -39,15 +39,21 @@ pub const MAX_MESSAGE_BYTES: usize = 4 << 20;
 /// Setting the service or a client up failed (calls fail with [`BackendError`]).
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
+    /// A TLS PEM file could not be read.
     #[error("TLS material {path}: {source}")]
     TlsFile {
+        /// The file's path.
         path: String,
+        /// Why reading it failed.
         source: std::io::Error,
     },
+    /// The store failed.
     #[error("store: {0}")]
     Store(#[from] StoreError),
+    /// tonic's transport failed (TLS configuration, serving).
     #[error("transport: {0}")]
     Transport(#[from] tonic::transport::Error),
+    /// Any other setup failure (a KBS's store, a URL that is not https, the listener).
     #[error("{0}")]
     Setup(String),
 }

@@ -221,6 +221,7 @@ impl RemoteVerifier {
         VerifierBackend::set_appraisal_policy(self, &self.policy.clone(), rego, "").await
     }
 
+    /// The service's health status (`serving`); `Err` if it cannot be reached or is not ready.
     pub async fn health(&self) -> Result<String, BackendError> {
         Ok(self
             .client

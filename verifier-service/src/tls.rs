@@ -11,6 +11,7 @@ use crate::ServiceError;
 pub struct TlsFiles {
     /// This side's certificate chain.
     pub cert: PathBuf,
+    /// This side's private key.
     pub key: PathBuf,
     /// The CA the other side's certificate must chain to.
     pub ca: PathBuf,

@@ -1,5 +1,6 @@
 //! Appraisal policy evaluation, a whole sample appraisal, and EAR token signing/verification.
-#![allow(clippy::unwrap_used)]
+// criterion_group! writes undocumented public functions.
+#![allow(clippy::unwrap_used, missing_docs)]
 
 use base64::Engine as _;
 use criterion::{Criterion, criterion_group, criterion_main};

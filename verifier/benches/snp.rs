@@ -2,7 +2,8 @@
 //! the crypto backend it uses (aws-lc-rs), plus OpenSSL's P-384 for comparison. Uses the real
 //! Genoa v3 vector; prints the ratio appraisals/s ÷ raw verifications/s and writes it to
 //! `bench-results/snp.json`.
-#![allow(clippy::unwrap_used)]
+// criterion_group! writes undocumented public functions.
+#![allow(clippy::unwrap_used, missing_docs)]
 
 use std::path::PathBuf;
 

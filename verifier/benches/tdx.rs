@@ -7,7 +7,8 @@
 //! attestation key, the QE report signature with the PCK), so the figure of merit is
 //! `ratio = examinations/s ÷ (raw P-256 verifications/s ÷ 2)`. Prints a one-line summary and
 //! writes the figures to `bench-results/tdx.json`. Without the vectors it prints SKIP and exits 0.
-#![allow(clippy::unwrap_used)]
+// criterion_group! writes undocumented public functions.
+#![allow(clippy::unwrap_used, missing_docs)]
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

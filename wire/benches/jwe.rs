@@ -1,5 +1,6 @@
 //! JWE encryption (the KBS's per-release cost) and decryption (the agent's), per key type.
-#![allow(clippy::unwrap_used)]
+// criterion_group! writes undocumented public functions.
+#![allow(clippy::unwrap_used, missing_docs)]
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use warden_wire::jwe::KeyAlgorithm;
