@@ -219,7 +219,7 @@ impl KdsFetcher {
             url: url.to_owned(),
             detail,
         };
-        let cert = Cert::from_der(&body).map_err(not_a_vcek)?;
+        let cert = Cert::from_der(&body).map_err(|e| not_a_vcek(e.to_string()))?;
         let matches = cert
             .ext
             .as_ref()

@@ -147,7 +147,9 @@ impl PlatformId {
     /// FMSPCs of its choosing; the verifier checks the chain again along with everything else.
     pub fn from_quote(quote: &[u8]) -> Result<PlatformId, PcsError> {
         let chain = read_pck_chain(quote)?;
-        chain.verify(&pinned_root()).map_err(PcsError::Quote)?;
+        chain
+            .verify(&pinned_root())
+            .map_err(|e| PcsError::Quote(e.to_string()))?;
         PlatformId::of(&chain)
     }
 
@@ -515,7 +517,9 @@ impl PcsFetcher {
                 .map(|item| (item, Ok(Supplied::Present)))
                 .collect());
         }
-        chain.verify(&self.root).map_err(PcsError::Quote)?;
+        chain
+            .verify(&self.root)
+            .map_err(|e| PcsError::Quote(e.to_string()))?;
         Ok(self.ensure_collateral(platform, now).await)
     }
 

@@ -320,7 +320,7 @@ impl VerifierBackend for Authority {
     }
 
     async fn register_tpm_ak(&self, ak_public: &[u8], who: &str) -> Result<String, BackendError> {
-        let ak = registrable_ak(ak_public).map_err(BackendError::Invalid)?;
+        let ak = registrable_ak(ak_public).map_err(|e| BackendError::Invalid(e.to_string()))?;
         let ak_name = hex::encode(ak.name());
         let _writes = self.writes.lock().await;
         if self
@@ -342,7 +342,7 @@ impl VerifierBackend for Authority {
             .registry()
             .tpm_trust()
             .update(|trust| trust.add_key(ak_public, KeyOrigin::Registered))
-            .map_err(BackendError::Internal)?;
+            .map_err(|e| BackendError::Internal(e.to_string()))?;
         info!(%ak_name, registered_by = %who, "TPM AK registered (credential activation done by the caller)");
         Ok(ak_name)
     }

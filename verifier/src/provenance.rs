@@ -41,7 +41,7 @@ use time::format_description::well_known::Rfc3339;
 use x509_parser::prelude::FromDer;
 use x509_parser::x509::SubjectPublicKeyInfo;
 
-use crate::collateral::CollateralSet;
+use crate::collateral::{CollateralError, CollateralSet};
 
 /// The DSSE payload type of an in-toto statement.
 pub const IN_TOTO_PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
@@ -287,7 +287,7 @@ pub struct TrustedBuilderKeys {
 }
 
 impl CollateralSet for TrustedBuilderKeys {
-    fn add_bytes(&mut self, bytes: &[u8]) -> Result<(), String> {
+    fn add_bytes(&mut self, bytes: &[u8]) -> Result<(), CollateralError> {
         let ders = if bytes.starts_with(b"-----BEGIN") {
             let mut ders = Vec::new();
             for item in x509_parser::pem::Pem::iter_from_buffer(bytes) {

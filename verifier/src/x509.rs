@@ -16,6 +16,74 @@ use x509_parser::revocation_list::CertificateRevocationList;
 use x509_parser::signature_algorithm::RsaSsaPssParams;
 use x509_parser::x509::AlgorithmIdentifier;
 
+/// Why a certificate or CRL was not read or not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CertError {
+    /// The bytes are not one DER certificate.
+    #[error("not a DER X.509 certificate: {0}")]
+    NotCertificate(String),
+    /// Bytes follow the certificate's DER encoding.
+    #[error("{0} trailing bytes after the certificate")]
+    TrailingBytes(usize),
+    /// The bytes are not a DER CRL.
+    #[error("not a DER CRL: {0}")]
+    NotCrl(String),
+    /// A PEM text that does not parse.
+    #[error("PEM: {0}")]
+    Pem(String),
+    /// Signed with an algorithm the vendor does not use.
+    #[error("signature algorithm {algorithm} is not one of {allowed}")]
+    Algorithm {
+        /// The algorithm's OID.
+        algorithm: String,
+        /// The vendor's schemes.
+        allowed: String,
+    },
+    /// The certificate's issuer name is not the candidate issuer's subject.
+    #[error("{subject} names issuer other than {issuer}")]
+    OtherIssuer {
+        /// The certificate's common name.
+        subject: String,
+        /// The candidate issuer's common name.
+        issuer: String,
+    },
+    /// The CRL's issuer name is not the candidate issuer's subject.
+    #[error("CRL is not issued by {issuer}")]
+    OtherCrlIssuer {
+        /// The candidate issuer's common name.
+        issuer: String,
+    },
+    /// The signature does not verify with the issuer's key.
+    #[error("{subject} is not signed by {issuer}")]
+    Signature {
+        /// The certificate's common name.
+        subject: String,
+        /// The issuer's common name.
+        issuer: String,
+    },
+    /// The CRL's signature does not verify with the issuer's key.
+    #[error("CRL signature does not verify with {issuer}")]
+    CrlSignature {
+        /// The issuer's common name.
+        issuer: String,
+    },
+    /// The certificate's public key does not parse.
+    #[error("public key of {subject}: {detail}")]
+    PublicKey {
+        /// The certificate's common name.
+        subject: String,
+        /// What the parser said.
+        detail: String,
+    },
+}
+
+/// Check details and the layers above read errors as text.
+impl From<CertError> for String {
+    fn from(error: CertError) -> String {
+        error.to_string()
+    }
+}
+
 /// Signature schemes a vendor's certificates and CRLs may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scheme {
@@ -49,14 +117,14 @@ impl Scheme {
     }
 }
 
-fn check_scheme(algorithm: &AlgorithmIdentifier<'_>, allowed: &[Scheme]) -> Result<(), String> {
+fn check_scheme(algorithm: &AlgorithmIdentifier<'_>, allowed: &[Scheme]) -> Result<(), CertError> {
     if allowed.iter().any(|scheme| scheme.matches(algorithm)) {
         Ok(())
     } else {
-        Err(format!(
-            "signature algorithm {} is not one of {allowed:?}",
-            algorithm.algorithm
-        ))
+        Err(CertError::Algorithm {
+            algorithm: algorithm.algorithm.to_string(),
+            allowed: format!("{allowed:?}"),
+        })
     }
 }
 
@@ -81,14 +149,11 @@ impl<E> X509Cert<E> {
     pub fn parse_with(
         der: &[u8],
         extensions: impl FnOnce(&X509Certificate<'_>) -> E,
-    ) -> Result<Self, String> {
-        let (rest, cert) = X509Certificate::from_der(der)
-            .map_err(|e| format!("not a DER X.509 certificate: {e}"))?;
+    ) -> Result<Self, CertError> {
+        let (rest, cert) =
+            X509Certificate::from_der(der).map_err(|e| CertError::NotCertificate(e.to_string()))?;
         if !rest.is_empty() {
-            return Err(format!(
-                "{} trailing bytes after the certificate",
-                rest.len()
-            ));
+            return Err(CertError::TrailingBytes(rest.len()));
         }
         Ok(X509Cert {
             der: der.to_vec(),
@@ -123,14 +188,17 @@ impl<E> X509Cert<E> {
         self.issuer_raw == self.subject_raw
     }
 
-    fn public_key(&self) -> Result<SubjectPublicKeyInfo<'_>, String> {
+    fn public_key(&self) -> Result<SubjectPublicKeyInfo<'_>, CertError> {
         SubjectPublicKeyInfo::from_der(&self.spki)
             .map(|(_, key)| key)
-            .map_err(|e| format!("public key of {}: {e}", self.name()))
+            .map_err(|e| CertError::PublicKey {
+                subject: self.name().to_owned(),
+                detail: e.to_string(),
+            })
     }
 
     /// The raw public key bits (an uncompressed EC point for ECDSA keys).
-    pub fn public_key_bits(&self) -> Result<Vec<u8>, String> {
+    pub fn public_key_bits(&self) -> Result<Vec<u8>, CertError> {
         Ok(self.public_key()?.subject_public_key.data.to_vec())
     }
 
@@ -144,23 +212,26 @@ impl<E> X509Cert<E> {
         &self,
         issuer: &X509Cert<F>,
         schemes: &[Scheme],
-    ) -> Result<(), String> {
+    ) -> Result<(), CertError> {
         if !self.names_issuer(issuer) {
-            return Err(format!(
-                "{} names issuer other than {}",
-                self.name(),
-                issuer.name()
-            ));
+            return Err(CertError::OtherIssuer {
+                subject: self.name().to_owned(),
+                issuer: issuer.name().to_owned(),
+            });
         }
-        let (_, cert) = X509Certificate::from_der(&self.der).map_err(|e| e.to_string())?;
+        let (_, cert) = X509Certificate::from_der(&self.der)
+            .map_err(|e| CertError::NotCertificate(e.to_string()))?;
         check_scheme(&cert.signature_algorithm, schemes)?;
         cert.verify_signature(Some(&issuer.public_key()?))
-            .map_err(|_| format!("{} is not signed by {}", self.name(), issuer.name()))
+            .map_err(|_| CertError::Signature {
+                subject: self.name().to_owned(),
+                issuer: issuer.name().to_owned(),
+            })
     }
 }
 
 impl X509Cert<()> {
-    pub fn from_der(der: &[u8]) -> Result<Self, String> {
+    pub fn from_der(der: &[u8]) -> Result<Self, CertError> {
         Self::parse_with(der, |_| ())
     }
 }
@@ -174,10 +245,10 @@ pub fn common_name(name: &str) -> &str {
 }
 
 /// The DER contents of every `CERTIFICATE` block of a PEM text, in order.
-pub fn pem_certificates(pem: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+pub fn pem_certificates(pem: &[u8]) -> Result<Vec<Vec<u8>>, CertError> {
     let mut certs = Vec::new();
     for item in x509_parser::pem::Pem::iter_from_buffer(pem) {
-        let item = item.map_err(|e| format!("PEM: {e}"))?;
+        let item = item.map_err(|e| CertError::Pem(e.to_string()))?;
         if item.label == "CERTIFICATE" {
             certs.push(item.contents);
         }
@@ -199,9 +270,9 @@ pub struct Crl {
 }
 
 impl Crl {
-    pub fn from_der(der: &[u8]) -> Result<Crl, String> {
-        let (_, crl) =
-            CertificateRevocationList::from_der(der).map_err(|e| format!("not a DER CRL: {e}"))?;
+    pub fn from_der(der: &[u8]) -> Result<Crl, CertError> {
+        let (_, crl) = CertificateRevocationList::from_der(der)
+            .map_err(|e| CertError::NotCrl(e.to_string()))?;
         Ok(Crl {
             der: der.to_vec(),
             fingerprint: Sha256::digest(der).into(),
@@ -231,14 +302,19 @@ impl Crl {
         &self,
         issuer: &X509Cert<E>,
         schemes: &[Scheme],
-    ) -> Result<(), String> {
+    ) -> Result<(), CertError> {
         if !self.named_issuer(issuer) {
-            return Err(format!("CRL is not issued by {}", issuer.name()));
+            return Err(CertError::OtherCrlIssuer {
+                issuer: issuer.name().to_owned(),
+            });
         }
-        let (_, crl) = CertificateRevocationList::from_der(&self.der).map_err(|e| e.to_string())?;
+        let (_, crl) = CertificateRevocationList::from_der(&self.der)
+            .map_err(|e| CertError::NotCrl(e.to_string()))?;
         check_scheme(&crl.signature_algorithm, schemes)?;
         crl.verify_signature(&issuer.public_key()?)
-            .map_err(|_| format!("CRL signature does not verify with {}", issuer.name()))
+            .map_err(|_| CertError::CrlSignature {
+                issuer: issuer.name().to_owned(),
+            })
     }
 
     pub fn fresh_at(&self, at: i64) -> bool {

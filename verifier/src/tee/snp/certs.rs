@@ -14,9 +14,9 @@ use x509_parser::certificate::X509Certificate;
 use x509_parser::oid_registry::Oid;
 use x509_parser::prelude::FromDer;
 
-use crate::collateral::{CollateralSet, SharedCollateral};
+use crate::collateral::{CollateralError, CollateralSet, SharedCollateral};
 pub use crate::x509::Crl;
-use crate::x509::{Scheme, X509Cert, pem_certificates};
+use crate::x509::{CertError, Scheme, X509Cert, pem_certificates};
 
 const MILAN_PEM: &str = include_str!("roots/milan_ask_ark_asvk.pem");
 const GENOA_PEM: &str = include_str!("roots/genoa_ask_ark_asvk.pem");
@@ -29,18 +29,18 @@ pub type Cert = X509Cert<Option<VekExtensions>>;
 pub const AMD_SCHEMES: &[Scheme] = &[Scheme::RsaPssSha384, Scheme::EcdsaP384Sha384];
 
 impl Cert {
-    pub fn from_der(der: &[u8]) -> Result<Cert, String> {
+    pub fn from_der(der: &[u8]) -> Result<Cert, CertError> {
         X509Cert::parse_with(der, |cert| vek_extensions_of(cert).ok())
     }
 
     /// Checks that `self` was issued and signed by `issuer` with one of [`AMD_SCHEMES`].
-    pub fn verify_issued_by(&self, issuer: &Cert) -> Result<(), String> {
+    pub fn verify_issued_by(&self, issuer: &Cert) -> Result<(), CertError> {
         self.verify_issued_by_with(issuer, AMD_SCHEMES)
     }
 }
 
 /// Reads every certificate in a PEM text, in order.
-pub fn certs_from_pem(pem: &[u8]) -> Result<Vec<Cert>, String> {
+pub fn certs_from_pem(pem: &[u8]) -> Result<Vec<Cert>, CertError> {
     pem_certificates(pem)?
         .iter()
         .map(|der| Cert::from_der(der))
@@ -242,7 +242,7 @@ pub struct Endorsements {
 
 impl Endorsements {
     /// Adds whatever `bytes` holds: a DER certificate or CRL, or PEM with any number of both.
-    pub fn add_bytes(&mut self, bytes: &[u8]) -> Result<(), String> {
+    pub fn add_bytes(&mut self, bytes: &[u8]) -> Result<(), CollateralError> {
         if bytes.starts_with(b"-----BEGIN") || bytes.iter().take(64).all(u8::is_ascii) {
             let mut found = false;
             for item in x509_parser::pem::Pem::iter_from_buffer(bytes) {
@@ -250,7 +250,7 @@ impl Endorsements {
                 match item.label.as_str() {
                     "CERTIFICATE" => self.certs.push(Cert::from_der(&item.contents)?),
                     "X509 CRL" => self.crls.push(Crl::from_der(&item.contents)?),
-                    other => return Err(format!("unexpected PEM block {other:?}")),
+                    other => return Err(format!("unexpected PEM block {other:?}").into()),
                 }
                 found = true;
             }
@@ -273,7 +273,7 @@ impl Endorsements {
 }
 
 impl CollateralSet for Endorsements {
-    fn add_bytes(&mut self, bytes: &[u8]) -> Result<(), String> {
+    fn add_bytes(&mut self, bytes: &[u8]) -> Result<(), CollateralError> {
         Endorsements::add_bytes(self, bytes)
     }
 }

@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::pck::{IntelCert, parse_intel_cert};
-use crate::collateral::{CollateralSet, SharedCollateral};
+use crate::collateral::{CollateralError, CollateralSet, SharedCollateral};
 use crate::x509::Crl;
 
 /// Intel's TCB status vocabulary (PCS API v4), best first.
@@ -165,11 +165,11 @@ pub struct TdxEndorsements {
 pub type TdxCollateral = SharedCollateral<TdxEndorsements>;
 
 impl CollateralSet for TdxEndorsements {
-    fn add_bytes(&mut self, bytes: &[u8]) -> Result<(), String> {
+    fn add_bytes(&mut self, bytes: &[u8]) -> Result<(), CollateralError> {
         let text = std::str::from_utf8(bytes).ok();
         match text.map(str::trim_start) {
-            Some(json) if json.starts_with('{') => self.add_json(json),
-            Some(pem) if pem.starts_with("-----BEGIN") => self.add_pem(bytes),
+            Some(json) if json.starts_with('{') => Ok(self.add_json(json)?),
+            Some(pem) if pem.starts_with("-----BEGIN") => Ok(self.add_pem(bytes)?),
             _ => {
                 if let Ok(cert) = parse_intel_cert(bytes) {
                     self.certs.push(cert);

@@ -4,7 +4,7 @@
 
 use x509_parser::certificate::X509Certificate;
 
-use crate::x509::{Scheme, X509Cert, pem_certificates};
+use crate::x509::{CertError, Scheme, X509Cert, pem_certificates};
 
 /// Intel signs every certificate, CRL and collateral item with ECDSA P-256/SHA-256.
 pub const INTEL_SCHEMES: &[Scheme] = &[Scheme::EcdsaP256Sha256];
@@ -20,7 +20,7 @@ pub fn pinned_root() -> IntelCert {
     parse_intel_cert(ROOT_CA_DER).expect("the compiled-in Intel SGX Root CA parses")
 }
 
-pub fn parse_intel_cert(der: &[u8]) -> Result<IntelCert, String> {
+pub fn parse_intel_cert(der: &[u8]) -> Result<IntelCert, CertError> {
     X509Cert::parse_with(der, |cert| pck_extensions_of(cert).ok())
 }
 
@@ -68,7 +68,7 @@ impl PckChain {
 
     /// Checks the signatures: CA ← `root`, PCK ← CA (validity windows are the caller's, at its
     /// verification time).
-    pub fn verify(&self, root: &IntelCert) -> Result<(), String> {
+    pub fn verify(&self, root: &IntelCert) -> Result<(), CertError> {
         self.ca.verify_issued_by_with(root, INTEL_SCHEMES)?;
         self.leaf.verify_issued_by_with(&self.ca, INTEL_SCHEMES)
     }

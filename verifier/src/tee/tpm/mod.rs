@@ -33,7 +33,7 @@ use warden_wire::tpm::{AkPublic, Evidence, HashAlg, attributes};
 use super::{Check, DecodingVerifier, Examination, ExpectedBinding, Tee};
 use crate::cache::BoundedCache;
 use quote::{QuotePolicy, appraise_quotes, check_init_data};
-use trust::{AkKey, Cert, SharedTpmTrust, TpmTrust, chain_to_root};
+use trust::{AkKey, Cert, SharedTpmTrust, TpmTrust, TrustError, chain_to_root};
 
 pub struct TpmVerifier {
     trust: Arc<SharedTpmTrust>,
@@ -188,7 +188,7 @@ impl TpmVerifier {
         sent: &[Vec<u8>],
         trust: &TpmTrust,
         at: OffsetDateTime,
-    ) -> Result<String, String> {
+    ) -> Result<String, TrustError> {
         chain_to_root(
             trust,
             leaf,

@@ -29,9 +29,9 @@ use x509_parser::prelude::FromDer;
 use x509_parser::public_key::PublicKey as SpkiKey;
 use x509_parser::x509::SubjectPublicKeyInfo;
 
-use crate::collateral::{CollateralSet, SharedCollateral};
+use crate::collateral::{CollateralError, CollateralSet, SharedCollateral};
 use crate::tee::rfc3339;
-use crate::x509::{Scheme, X509Cert, pem_certificates};
+use crate::x509::{CertError, Scheme, X509Cert, pem_certificates};
 
 /// Signature schemes accepted on EK/AK certificate chains.
 pub const TPM_CA_SCHEMES: &[Scheme] = &[
@@ -106,7 +106,7 @@ impl PathExtensions {
 }
 
 impl Cert {
-    pub fn from_der(der: &[u8]) -> Result<Self, String> {
+    pub fn from_der(der: &[u8]) -> Result<Self, CertError> {
         Self::parse_with(der, PathExtensions::read)
     }
 
@@ -116,6 +116,72 @@ impl Cert {
             .extended_key_usage
             .iter()
             .any(|oid| oid == OID_EK_CERTIFICATE)
+    }
+}
+
+/// Why a key, certificate or certificate path is not trusted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TrustError {
+    /// No root is configured, so nothing can chain to one.
+    #[error("{label} cannot be checked: no TPM CA root is configured")]
+    NoRoots {
+        /// What was to be checked.
+        label: String,
+    },
+    /// A certificate sent with the evidence, or a configured one, is malformed.
+    #[error("chain certificate: {0}")]
+    Certificate(#[from] CertError),
+    /// A certificate on the path is not valid at the verification time.
+    #[error("{label} is not valid at {at} (valid {from} to {until})")]
+    NotValid {
+        /// The certificate.
+        label: String,
+        /// The verification time (RFC 3339).
+        at: String,
+        /// Its notBefore (RFC 3339).
+        from: String,
+        /// Its notAfter (RFC 3339).
+        until: String,
+    },
+    /// The root the path reaches is not valid at the verification time.
+    #[error("root {root} is not valid at {at}")]
+    RootNotValid {
+        /// The root's common name.
+        root: String,
+        /// The verification time (RFC 3339).
+        at: String,
+    },
+    /// A CA on the path may not issue what it issued.
+    #[error("{ca} {reason}")]
+    MayNotIssue {
+        /// `root <name>` or `CA <name>`.
+        ca: String,
+        /// What its extensions forbid.
+        reason: String,
+    },
+    /// No configured CA or sent certificate issued the certificate.
+    #[error(
+        "{label} is not issued by a configured TPM CA (issuer not found or signature does not verify)"
+    )]
+    NoIssuer {
+        /// The certificate.
+        label: String,
+    },
+    /// The path would be longer than is tried.
+    #[error("no path to a root within {0} certificates")]
+    TooLong(usize),
+    /// A key that is not an SPKI or `TPMT_PUBLIC` Warden reads.
+    #[error("{0}")]
+    Key(String),
+    /// An AK a TPM could not have made itself, or that could pass activation without being in it.
+    #[error("{0}")]
+    NotRegistrable(String),
+}
+
+/// Check details and the layers above read trust errors as text.
+impl From<TrustError> for String {
+    fn from(error: TrustError) -> String {
+        error.to_string()
     }
 }
 
@@ -151,7 +217,7 @@ pub struct TpmTrust {
 pub type SharedTpmTrust = SharedCollateral<TpmTrust>;
 
 impl TpmTrust {
-    pub fn add_certificate(&mut self, der: &[u8]) -> Result<(), String> {
+    pub fn add_certificate(&mut self, der: &[u8]) -> Result<(), TrustError> {
         let cert = Arc::new(Cert::from_der(der)?);
         let list = if cert.self_issued() {
             &mut self.roots
@@ -169,8 +235,8 @@ impl TpmTrust {
 
     /// Trusts a key given as a DER SPKI or an AK `TPMT_PUBLIC`. A key the operator pinned stays
     /// pinned when it is also registered (so revoking the registration cannot drop it).
-    pub fn add_key(&mut self, bytes: &[u8], origin: KeyOrigin) -> Result<(), String> {
-        let key = AkKey::from_bytes(bytes)?;
+    pub fn add_key(&mut self, bytes: &[u8], origin: KeyOrigin) -> Result<(), TrustError> {
+        let key = AkKey::from_bytes(bytes).map_err(TrustError::Key)?;
         let known = self.keys.entry(key.spki_sha256).or_insert(origin);
         if *known != KeyOrigin::Pinned {
             *known = origin;
@@ -180,8 +246,8 @@ impl TpmTrust {
 
     /// Stops trusting a key registered by credential activation (`bytes` as for
     /// [`TpmTrust::add_key`]); a key the operator pinned stays. Whether one was removed.
-    pub fn remove_registered_key(&mut self, bytes: &[u8]) -> Result<bool, String> {
-        let key = AkKey::from_bytes(bytes)?;
+    pub fn remove_registered_key(&mut self, bytes: &[u8]) -> Result<bool, TrustError> {
+        let key = AkKey::from_bytes(bytes).map_err(TrustError::Key)?;
         if self.keys.get(&key.spki_sha256) == Some(&KeyOrigin::Registered) {
             self.keys.remove(&key.spki_sha256);
             return Ok(true);
@@ -195,7 +261,7 @@ impl TpmTrust {
 }
 
 impl CollateralSet for TpmTrust {
-    fn add_bytes(&mut self, bytes: &[u8]) -> Result<(), String> {
+    fn add_bytes(&mut self, bytes: &[u8]) -> Result<(), CollateralError> {
         if bytes.starts_with(b"-----BEGIN") {
             let mut added = 0;
             for der in pem_certificates(bytes)? {
@@ -216,10 +282,11 @@ impl CollateralSet for TpmTrust {
             };
         }
         if Cert::from_der(bytes).is_ok() {
-            return self.add_certificate(bytes);
+            return Ok(self.add_certificate(bytes)?);
         }
         self.add_key(bytes, KeyOrigin::Pinned).map_err(|e| {
             format!("neither an X.509 certificate nor a public key (SPKI or TPMT_PUBLIC): {e}")
+                .into()
         })
     }
 }
@@ -233,23 +300,23 @@ const MAX_CHAIN_DEPTH: usize = 6;
 /// SHA-256, and with an empty authPolicy. A public-only key loaded with `TPM2_LoadExternal` may
 /// carry any attributes, but without a policy it has no authorisation that
 /// `TPM2_ActivateCredential` could accept for it.
-pub fn registrable_ak(ak_public: &[u8]) -> Result<PublicKey, String> {
-    let ak = PublicKey::parse(ak_public).map_err(|e| format!("ak_public: {e}"))?;
+pub fn registrable_ak(ak_public: &[u8]) -> Result<PublicKey, TrustError> {
+    let ak = PublicKey::parse(ak_public).map_err(|e| TrustError::Key(format!("ak_public: {e}")))?;
     use warden_wire::tpm::attributes::{DECRYPT, FIXED_PARENT, FIXED_TPM, RESTRICTED, SIGN};
     if !ak.has_attributes(RESTRICTED | SIGN | FIXED_TPM | FIXED_PARENT)
         || ak.has_attributes(DECRYPT)
         || ak.name_alg != warden_wire::tpm::HashAlg::Sha256
     {
-        return Err(format!(
+        return Err(TrustError::NotRegistrable(format!(
             "the AK must be a restricted, fixedTPM, fixedParent signing key named with SHA-256 (attributes {:#010x})",
             ak.attributes
-        ));
+        )));
     }
     if !ak.auth_policy.is_empty() {
-        return Err(
+        return Err(TrustError::NotRegistrable(
             "the AK has an authPolicy: an AK must have none, or a key that never was in the TPM could pass activation"
                 .into(),
-        );
+        ));
     }
     Ok(ak)
 }
@@ -265,40 +332,41 @@ pub fn chain_to_root(
     sent: &[Vec<u8>],
     at: i64,
     issued: &dyn Fn(&Cert, &Cert) -> bool,
-) -> Result<String, String> {
+) -> Result<String, TrustError> {
     if trust.roots.is_empty() {
-        return Err(format!(
-            "{label} cannot be checked: no TPM CA root is configured"
-        ));
+        return Err(TrustError::NoRoots {
+            label: label.to_owned(),
+        });
     }
     let sent: Vec<Arc<Cert>> = sent
         .iter()
         .map(|der| Cert::from_der(der).map(Arc::new))
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("chain certificate: {e}"))?;
+        .collect::<Result<_, _>>()?;
     let mut current = Arc::new(leaf.clone());
     let mut label = label.to_owned();
     for depth in 0..MAX_CHAIN_DEPTH {
         // The CA certificates between the leaf and current's issuer.
         let intermediates_below = depth as u32;
         if !current.valid_at(at) {
-            return Err(format!(
-                "{label} is not valid at {} (valid {} to {})",
-                rfc3339(at),
-                rfc3339(current.not_before),
-                rfc3339(current.not_after)
-            ));
+            return Err(TrustError::NotValid {
+                label,
+                at: rfc3339(at),
+                from: rfc3339(current.not_before),
+                until: rfc3339(current.not_after),
+            });
         }
         if let Some(root) = trust.roots.iter().find(|root| issued(&current, root)) {
             root.ext
                 .may_issue(intermediates_below, true)
-                .map_err(|e| format!("root {} {e}", root.name()))?;
+                .map_err(|reason| TrustError::MayNotIssue {
+                    ca: format!("root {}", root.name()),
+                    reason,
+                })?;
             if !root.valid_at(at) {
-                return Err(format!(
-                    "root {} is not valid at {}",
-                    root.name(),
-                    rfc3339(at)
-                ));
+                return Err(TrustError::RootNotValid {
+                    root: root.name().to_owned(),
+                    at: rfc3339(at),
+                });
             }
             return Ok(root.name().to_owned());
         }
@@ -307,19 +375,18 @@ pub fn chain_to_root(
             .chain(&trust.intermediates)
             .find(|ca| ca.fingerprint != current.fingerprint && issued(&current, ca))
         else {
-            return Err(format!(
-                "{label} is not issued by a configured TPM CA (issuer not found or signature does not verify)"
-            ));
+            return Err(TrustError::NoIssuer { label });
         };
         next.ext
             .may_issue(intermediates_below, false)
-            .map_err(|e| format!("CA {} {e}", next.name()))?;
+            .map_err(|reason| TrustError::MayNotIssue {
+                ca: format!("CA {}", next.name()),
+                reason,
+            })?;
         current = next.clone();
         label = format!("CA {}", current.name());
     }
-    Err(format!(
-        "no path to a root within {MAX_CHAIN_DEPTH} certificates"
-    ))
+    Err(TrustError::TooLong(MAX_CHAIN_DEPTH))
 }
 
 /// Whether `ca` issued `cert`, by name and by signature with a TPM CA scheme (uncached).
@@ -639,7 +706,7 @@ mod tests {
         fn chain(
             root: &CertifiedIssuer<'_, KeyPair>,
             cas: &[&CertifiedIssuer<'_, KeyPair>],
-        ) -> Result<String, String> {
+        ) -> Result<String, TrustError> {
             let mut trust = TpmTrust::default();
             trust.add_certificate(root.der()).unwrap();
             let issuer = cas.last().copied().unwrap_or(root);
@@ -663,11 +730,19 @@ mod tests {
 
             let not_ca = ca(params("leaf-shaped", IsCa::ExplicitNoCa), &root);
             let error = chain(&root, &[&not_ca]).unwrap_err();
-            assert!(error.contains("leaf-shaped is not a CA"), "{error}");
+            assert!(
+                matches!(&error, TrustError::MayNotIssue { ca, .. } if ca == "CA leaf-shaped"),
+                "{error}"
+            );
+            assert!(
+                error.to_string().contains("leaf-shaped is not a CA"),
+                "{error}"
+            );
             let unmarked = ca(params("unmarked", IsCa::NoCa), &root);
             assert!(
                 chain(&root, &[&unmarked])
                     .unwrap_err()
+                    .to_string()
                     .contains("is not a CA")
             );
 
@@ -678,6 +753,7 @@ mod tests {
             assert!(
                 chain(&root, &[&signing_only])
                     .unwrap_err()
+                    .to_string()
                     .contains("keyCertSign")
             );
 
@@ -686,7 +762,7 @@ mod tests {
                 params("below", IsCa::Ca(BasicConstraints::Unconstrained)),
                 &good,
             );
-            let error = chain(&root, &[&good, &below]).unwrap_err();
+            let error = chain(&root, &[&good, &below]).unwrap_err().to_string();
             assert!(error.contains("good CA allows 0"), "{error}");
             let open = ca(
                 params("open", IsCa::Ca(BasicConstraints::Unconstrained)),
@@ -708,7 +784,7 @@ mod tests {
                 params("middle", IsCa::Ca(BasicConstraints::Unconstrained)),
                 &tight_root,
             );
-            let error = chain(&tight_root, &[&middle]).unwrap_err();
+            let error = chain(&tight_root, &[&middle]).unwrap_err().to_string();
             assert!(error.contains("root tight root allows 0"), "{error}");
         }
 
