@@ -11,6 +11,14 @@ ensure_tpm_dependencies
 ensure_python_dependencies
 # inotifywait observes which real evidence sets the tests read.
 ensure_debian_packages inotify-tools
+# Appraisal never touches the network: the core verifier crate links no async runtime, HTTP,
+# gRPC, database or CLI crate (ARCHITECTURE.md, invariant 3).
+forbidden=$(cargo tree --locked -p warden-verifier -e normal --prefix none | grep -E '^(tokio|tonic|reqwest|sqlx|clap) ' | sort -u || true)
+if [ -n "$forbidden" ]; then
+  echo "error: warden-verifier depends on: $forbidden" >&2
+  exit 1
+fi
+echo "layering: warden-verifier links none of tokio, tonic, reqwest, sqlx, clap"
 # The end-to-end tests run the real binaries: build them first, in the same (debug) profile.
 cargo build --workspace --bins --locked
 log=$(mktemp)

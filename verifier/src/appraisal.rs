@@ -22,6 +22,7 @@ pub const DEFAULT_APPRAISAL_POLICY: &str = include_str!("../../policies/appraisa
 pub struct AppraisalRequest<'a> {
     /// TEE name as sent on the wire.
     pub tee: &'a str,
+    /// The evidence as JSON (its format is the TEE's).
     pub evidence: &'a Value,
     /// Report data and init-data digest the evidence must carry. Init-data presented for a TEE
     /// that cannot bind it is refused rather than passed on unverified.
@@ -36,7 +37,10 @@ pub struct AppraisalRequest<'a> {
 /// the verdict. The CLI prints both; the KBS needs only the verdict.
 #[derive(Debug, Clone)]
 pub struct Appraisal {
+    /// The verifier's examination; `None` when no verifier ran (unknown or disabled TEE,
+    /// init-data it cannot bind).
     pub examination: Option<Examination>,
+    /// The verdict, or why the evidence was refused.
     pub result: Result<AttestationResult, Rejection>,
     /// Every step of the appraisal with its outcome (see [`crate::explain`]).
     pub trace: DecisionTrace,
@@ -45,12 +49,17 @@ pub struct Appraisal {
 /// The verdict on one piece of evidence, before it is signed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AttestationResult {
+    /// The TEE that produced the evidence.
     pub tee: Tee,
+    /// The overall tier: the worst tier in the trust vector.
     pub status: Status,
+    /// The AR4SI trust vector the appraisal policy produced.
     pub trust_vector: TrustVector,
+    /// The verified claims the policy read.
     pub claims: Claims,
     /// `<policy id>@sha256:<digest>` of the appraisal policy used.
     pub policy_id: String,
+    /// Why the result carries no hardware assurance; empty for a hardware-backed result.
     pub insecure_reasons: Vec<String>,
     /// The reference-value comparisons and policy outcome, summarised (carried in the token).
     pub trace: TraceSummary,
@@ -65,6 +74,7 @@ pub struct Appraiser {
 }
 
 impl Appraiser {
+    /// An appraiser with these verifiers, appraisal policy and reference values.
     pub fn new(
         registry: VerifierRegistry,
         policy: RegoPolicy,
@@ -82,15 +92,18 @@ impl Appraiser {
         RegoPolicy::compile(id, source, &[APPRAISAL_RULE])
     }
 
+    /// The verifiers this appraiser resolves TEE names with.
     pub fn registry(&self) -> &VerifierRegistry {
         &self.registry
     }
 
+    /// Replaces the appraisal policy; appraisals already running finish with the old one.
     pub fn set_policy(&self, policy: RegoPolicy) {
         // A poisoned lock only means another thread panicked mid-swap of an Arc; the value is whole.
         *self.policy.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(policy);
     }
 
+    /// Replaces the reference values; appraisals already running finish with the old ones.
     pub fn set_reference_values(&self, values: ReferenceValues) {
         *self
             .reference_values
@@ -98,6 +111,7 @@ impl Appraiser {
             .unwrap_or_else(|e| e.into_inner()) = Arc::new(values);
     }
 
+    /// The current appraisal policy.
     pub fn policy(&self) -> Arc<RegoPolicy> {
         self.policy
             .read()
@@ -105,6 +119,7 @@ impl Appraiser {
             .clone()
     }
 
+    /// The current reference values.
     pub fn reference_values(&self) -> Arc<ReferenceValues> {
         self.reference_values
             .read()

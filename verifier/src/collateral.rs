@@ -123,12 +123,14 @@ pub struct SharedCollateral<T> {
 }
 
 impl<T: CollateralSet> SharedCollateral<T> {
+    /// A shared set starting from `set`.
     pub fn new(set: T) -> Self {
         Self {
             snapshot: RwLock::new(Arc::new(set)),
         }
     }
 
+    /// The current set; later additions do not change the snapshot returned.
     pub fn snapshot(&self) -> Arc<T> {
         self.snapshot
             .read()

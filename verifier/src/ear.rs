@@ -15,6 +15,7 @@ use time::OffsetDateTime;
 
 use crate::appraisal::AttestationResult;
 
+/// The `eat_profile` claim of every token: the EAR profile these claims follow.
 pub const EAT_PROFILE: &str = "tag:github.com,2023:veraison/ear";
 /// Name of the submodule holding the primary TEE's appraisal (Trustee uses the same name, so
 /// release policies written for it read the same paths).
@@ -24,9 +25,13 @@ pub const PRIMARY_SUBMOD: &str = "cpu0";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
+    /// No claim is made.
     None,
+    /// Every claim made is affirming.
     Affirming,
+    /// The worst claim is a warning: a concern, short of contraindicated.
     Warning,
+    /// Some claim is contraindicated (or negative): the attester must not be trusted.
     Contraindicated,
 }
 
@@ -59,20 +64,28 @@ impl std::fmt::Display for Status {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct TrustVector {
+    /// AR4SI `instance-identity`: whether the attesting instance is recognised.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub instance_identity: Option<i8>,
+    /// AR4SI `configuration`: whether the attester's configuration is approved.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub configuration: Option<i8>,
+    /// AR4SI `executables`: whether the loaded code is approved.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub executables: Option<i8>,
+    /// AR4SI `file-system`: whether the attester's files are approved.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file_system: Option<i8>,
+    /// AR4SI `hardware`: whether the hardware is genuine and at an approved security level.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hardware: Option<i8>,
+    /// AR4SI `runtime-opaque`: whether the attester's memory is protected from outside access.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub runtime_opaque: Option<i8>,
+    /// AR4SI `storage-opaque`: whether the attester's storage is protected from outside access.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub storage_opaque: Option<i8>,
+    /// AR4SI `sourced-data`: whether the data the attester relies on comes from approved sources.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sourced_data: Option<i8>,
 }
@@ -102,24 +115,31 @@ impl TrustVector {
     }
 }
 
+/// The verifier that produced a result (`ear.verifier-id`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct VerifierId {
+    /// Who built the verifier: always `warden`.
     pub developer: String,
+    /// The verifier build: `warden-verifier <crate version>`.
     pub build: String,
 }
 
 /// One appraised component (`submods.cpu0`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Submod {
+    /// The component's overall tier: the worst tier in its vector.
     #[serde(rename = "ear.status")]
     pub status: Status,
+    /// The component's AR4SI trustworthiness vector.
     #[serde(rename = "ear.trustworthiness-vector")]
     pub trust_vector: TrustVector,
+    /// Id of the appraisal policy that produced the vector.
     #[serde(rename = "ear.appraisal-policy-id")]
     pub appraisal_policy_id: String,
     /// Claims keyed by TEE name, as Trustee does.
     #[serde(rename = "ear.veraison.annotated-evidence")]
     pub annotated_evidence: BTreeMap<String, Value>,
+    /// Name of the appraised TEE (as [`crate::Tee::name`]).
     #[serde(rename = "warden.tee")]
     pub tee: String,
     /// The decision trace in brief: how many steps passed and which failed (the whole trace
@@ -131,6 +151,7 @@ pub struct Submod {
 /// Proof-of-possession key: the TEE key bound into the evidence (RFC 7800).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Confirmation {
+    /// The TEE's public key as a JWK.
     pub jwk: Value,
 }
 
@@ -138,16 +159,26 @@ pub struct Confirmation {
 /// with no submodule: every release policy denies it.)
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct EarClaims {
+    /// Always [`EAT_PROFILE`].
     pub eat_profile: String,
+    /// Issuer: the signer's configured issuer name.
     pub iss: String,
+    /// Issued-at time, Unix seconds.
     pub iat: i64,
+    /// Start of validity, Unix seconds (the issue time).
     pub nbf: i64,
+    /// Expiry time, Unix seconds; the token is valid strictly before it.
     pub exp: i64,
+    /// Unique token id (random, hex).
     pub jti: String,
+    /// The challenge nonce the evidence answered.
     pub eat_nonce: String,
+    /// The verifier build that issued the token.
     #[serde(rename = "ear.verifier-id")]
     pub verifier_id: VerifierId,
+    /// Appraised components by submodule name; Warden writes one, [`PRIMARY_SUBMOD`].
     pub submods: BTreeMap<String, Submod>,
+    /// The TEE key the token is bound to (`cnf`).
     pub cnf: Confirmation,
     /// Why this result carries no hardware assurance; present only for insecure TEEs so that
     /// every consumer of the token can see it.
@@ -160,6 +191,7 @@ pub struct EarClaims {
 }
 
 impl EarClaims {
+    /// The primary TEE's appraisal ([`PRIMARY_SUBMOD`]); `None` if the token has none.
     pub fn primary(&self) -> Option<&Submod> {
         self.submods.get(PRIMARY_SUBMOD)
     }
@@ -167,15 +199,21 @@ impl EarClaims {
 
 /// Inputs to a token that are not part of the appraisal itself.
 pub struct TokenContext<'a> {
+    /// The challenge nonce, copied to `eat_nonce`.
     pub nonce: &'a str,
+    /// The TEE's public key as a JWK, copied to `cnf.jwk`.
     pub tee_pubkey: &'a Value,
+    /// Issue time; also the start of validity (`iat`, `nbf`).
     pub issued_at: OffsetDateTime,
+    /// How long the token is valid after `issued_at` (whole seconds count).
     pub lifetime: time::Duration,
     /// Unique token id; random, supplied by the caller so this module stays deterministic.
     pub jti: String,
 }
 
 impl EarClaims {
+    /// Builds the claims set for `result`: one primary submodule, issuer `issuer`, valid for
+    /// `context.lifetime` from `context.issued_at`.
     pub fn new(result: &AttestationResult, issuer: &str, context: TokenContext<'_>) -> Self {
         let iat = context.issued_at.unix_timestamp();
         let submod = Submod {
@@ -210,16 +248,26 @@ impl EarClaims {
     }
 }
 
+/// Why a token could not be signed or verified.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
+    /// The signing key or a JWK could not be read or used.
     #[error("signing key is unusable: {0}")]
     Key(String),
+    /// Encoding or signing the JWT failed.
     #[error("token signing failed: {0}")]
     Signing(String),
+    /// The token is malformed, its signature or issuer is wrong, or it lacks `exp`, `iat` or
+    /// `iss`.
     #[error("token is invalid: {0}")]
     Invalid(String),
+    /// The verification time is before `nbf` or not before `exp`.
     #[error("token is expired or not yet valid at {at}")]
-    OutsideValidity { at: OffsetDateTime },
+    OutsideValidity {
+        /// The verification time given.
+        at: OffsetDateTime,
+    },
+    /// The token's header names no `kid`, or one not in the JWKS.
     #[error("token was signed by an unknown key")]
     UnknownKey,
 }
@@ -242,6 +290,8 @@ pub struct TokenSigner {
 }
 
 impl TokenSigner {
+    /// Loads a P-256 private key from PKCS#8 PEM to sign tokens with issuer `issuer`; the key id
+    /// is the key's RFC 7638 SHA-256 thumbprint.
     pub fn from_pem(pem: &[u8], issuer: &str) -> Result<Self, TokenError> {
         let key_error = |e: jsonwebtoken::errors::Error| TokenError::Key(e.to_string());
         let encoding = EncodingKey::from_ec_pem(pem).map_err(key_error)?;
@@ -259,10 +309,12 @@ impl TokenSigner {
         })
     }
 
+    /// The issuer written in `iss`.
     pub fn issuer(&self) -> &str {
         &self.issuer
     }
 
+    /// Signs `claims` as an ES256 JWT whose header `kid` names this key.
     pub fn sign(&self, claims: &EarClaims) -> Result<String, TokenError> {
         let mut header = Header::new(Algorithm::ES256);
         header.kid = Some(self.kid.clone());
@@ -277,6 +329,7 @@ impl TokenSigner {
         }
     }
 
+    /// A verifier that accepts this signer's tokens (its JWKS and issuer).
     pub fn verifier(&self) -> Result<TokenVerifier, TokenError> {
         TokenVerifier::from_jwks(&self.jwks(), &self.issuer)
     }
@@ -289,6 +342,7 @@ pub struct TokenVerifier {
 }
 
 impl TokenVerifier {
+    /// Accepts tokens signed by any key in `jwks` (each must have a `kid`) and issued by `issuer`.
     pub fn from_jwks(jwks: &JwkSet, issuer: &str) -> Result<Self, TokenError> {
         let mut keys = HashMap::new();
         for jwk in &jwks.keys {
@@ -306,6 +360,8 @@ impl TokenVerifier {
         })
     }
 
+    /// Checks the signature, the issuer and the required `exp`, `iat` and `iss` claims, and that
+    /// `at` lies in [`nbf`, `exp`); returns the claims.
     pub fn verify(&self, token: &str, at: OffsetDateTime) -> Result<EarClaims, TokenError> {
         let invalid = |e: jsonwebtoken::errors::Error| TokenError::Invalid(e.to_string());
         let header = jsonwebtoken::decode_header(token).map_err(invalid)?;

@@ -22,17 +22,22 @@ use crate::ear::{Status, TrustVector};
 use crate::reference::Constraint;
 use crate::tee::{Examination, Rejection};
 
+/// The stage of the appraisal a trace step belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
+    /// A check the TEE verifier ran on the evidence.
     Evidence,
+    /// A reference value compared with the claim it constrains (or shown, when not compared).
     ReferenceValue,
+    /// A claim of the trust vector the appraisal policy produced, or the policy's error.
     Policy,
 }
 
 /// The allowed value closest to a claim that matched none, and where they differ.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Nearest {
+    /// The allowed value, as lower-case hex.
     pub value: String,
     /// Indexes of the differing bytes.
     pub differing_bytes: Vec<usize>,
@@ -40,13 +45,18 @@ pub struct Nearest {
     pub length: usize,
 }
 
+/// One step of a decision trace.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TraceStep {
+    /// The stage the step belongs to.
     pub stage: Stage,
+    /// Dotted name, e.g. `evidence.report_signature` or `reference_values.snp.measurement`.
     pub name: String,
     /// `None` for an entry shown but not compared.
     pub ok: Option<bool>,
+    /// What was found, in words.
     pub detail: String,
+    /// For a hex claim that matched no allowed value, the nearest allowed value.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nearest: Option<Nearest>,
 }
@@ -54,12 +64,16 @@ pub struct TraceStep {
 /// Counts and failed step names: what the EAR token carries (`warden.trace`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct TraceSummary {
+    /// Number of steps that passed.
     pub passed: usize,
+    /// Names of the steps that failed, in trace order.
     pub failed: Vec<String>,
 }
 
+/// The decision trace of one appraisal: every step with its outcome, in stage order.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct DecisionTrace {
+    /// The steps, evidence first, then reference values, then policy.
     pub steps: Vec<TraceStep>,
 }
 
@@ -114,10 +128,12 @@ impl DecisionTrace {
         DecisionTrace { steps }
     }
 
+    /// Counts and failed step names, as carried in the token.
     pub fn summary(&self) -> TraceSummary {
         summarise(&self.steps)
     }
 
+    /// The steps that failed.
     pub fn failed(&self) -> impl Iterator<Item = &TraceStep> {
         self.steps.iter().filter(|step| step.ok == Some(false))
     }

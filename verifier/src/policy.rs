@@ -7,20 +7,38 @@
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+/// Why a policy could not be compiled or evaluated.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PolicyError {
+    /// The policy text does not parse or compile (or an entrypoint is malformed).
     #[error("policy {id} does not compile: {message}")]
-    Compile { id: String, message: String },
+    Compile {
+        /// The policy's id.
+        id: String,
+        /// The compiler's message.
+        message: String,
+    },
+    /// The policy does not declare a rule it must define.
     #[error("policy {id} does not define {rule}")]
-    MissingRule { id: String, rule: String },
+    MissingRule {
+        /// The policy's id.
+        id: String,
+        /// The missing rule, e.g. `data.warden.release.allow`.
+        rule: String,
+    },
+    /// Evaluating a rule failed, or its result was undefined.
     #[error("policy {id} failed while evaluating {rule}: {message}")]
     Evaluation {
+        /// The policy's id.
         id: String,
+        /// The rule evaluated.
         rule: String,
+        /// What went wrong.
         message: String,
     },
 }
 
+/// A compiled Rego policy, with its id and the digest of its text.
 #[derive(Clone)]
 pub struct RegoPolicy {
     id: String,
@@ -88,6 +106,7 @@ impl RegoPolicy {
         })
     }
 
+    /// The id the policy was compiled under.
     pub fn id(&self) -> &str {
         &self.id
     }
@@ -97,6 +116,7 @@ impl RegoPolicy {
         &self.digest
     }
 
+    /// The policy text as compiled.
     pub fn source(&self) -> &str {
         &self.source
     }

@@ -55,24 +55,34 @@ pub const MAX_ENVELOPE_BYTES: usize = 1 << 20;
 /// Most signatures read from one envelope: each may cost a verification per trusted key.
 pub const MAX_SIGNATURES: usize = 16;
 
+/// Why signed provenance was refused, in the order the checks run.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProvenanceError {
+    /// The bytes are not a DSSE envelope (bad JSON or base64, too large, too many signatures).
     #[error("not a DSSE envelope: {0}")]
     Envelope(String),
+    /// The envelope's `payloadType` is not [`IN_TOTO_PAYLOAD_TYPE`].
     #[error("payload type {0:?} is not an in-toto statement ({IN_TOTO_PAYLOAD_TYPE})")]
     PayloadType(String),
+    /// No builder key is trusted, so nothing can be accepted.
     #[error("no trusted builder key is configured: signed provenance cannot be accepted")]
     NoTrustedKeys,
+    /// The envelope carries no signature.
     #[error("the envelope has no signature")]
     Unsigned,
+    /// No signature verifies with a trusted key; the envelope's keyids.
     #[error("no signature verifies with a trusted builder key (keyids {0:?})")]
     UntrustedSignature(Vec<String>),
+    /// The payload is not an in-toto Statement v1 with subjects that each have a digest.
     #[error("not an in-toto Statement v1: {0}")]
     Statement(String),
+    /// The predicate type is not [`REFERENCE_VALUES_PREDICATE`].
     #[error("predicate type {0:?} is not imported: expected {REFERENCE_VALUES_PREDICATE}")]
     PredicateType(String),
+    /// The reference-value predicate is malformed or its values are invalid.
     #[error("reference-value predicate: {0}")]
     Predicate(String),
+    /// The values expired at this time (the predicate's `expires`, as written).
     #[error("the reference values expired at {0}")]
     Expired(String),
 }
@@ -80,14 +90,20 @@ pub enum ProvenanceError {
 /// A parsed DSSE envelope (the JSON envelope of the DSSE v1 protocol).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Envelope {
+    /// `payloadType`: the media type of the payload.
     pub payload_type: String,
+    /// The payload bytes (decoded from base64).
     pub payload: Vec<u8>,
+    /// The signatures over the PAE of type and payload.
     pub signatures: Vec<EnvelopeSignature>,
 }
 
+/// One DSSE signature.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnvelopeSignature {
+    /// The signer's key id as the envelope states it (may be empty); a hint only.
     pub keyid: String,
+    /// The signature bytes (decoded from base64).
     pub sig: Vec<u8>,
 }
 
@@ -108,6 +124,8 @@ struct SignatureJson {
 }
 
 impl Envelope {
+    /// Parses a DSSE JSON envelope, refusing more than [`MAX_ENVELOPE_BYTES`] bytes or
+    /// [`MAX_SIGNATURES`] signatures.
     pub fn parse(bytes: &[u8]) -> Result<Self, ProvenanceError> {
         let error = |text: String| ProvenanceError::Envelope(text);
         if bytes.len() > MAX_ENVELOPE_BYTES {
@@ -283,6 +301,7 @@ impl TrustedKey {
 /// directory of files (`[provenance] trusted_keys_dir`).
 #[derive(Debug, Clone, Default)]
 pub struct TrustedBuilderKeys {
+    /// The keys, one per key id.
     pub keys: Vec<TrustedKey>,
 }
 
@@ -316,6 +335,7 @@ impl CollateralSet for TrustedBuilderKeys {
 /// A statement whose envelope verified, with who signed it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VerifiedStatement {
+    /// The statement, parsed from the payload.
     pub statement: Statement,
     /// The trusted key that verified a signature.
     pub signer: String,
@@ -326,11 +346,15 @@ pub struct VerifiedStatement {
 /// An in-toto Statement v1.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Statement {
+    /// `_type`: must be [`STATEMENT_V1`].
     #[serde(rename = "_type")]
     pub statement_type: String,
+    /// What the statement is about; at least one, each with a digest.
     pub subject: Vec<Subject>,
+    /// `predicateType`: must be [`REFERENCE_VALUES_PREDICATE`] to import reference values.
     #[serde(rename = "predicateType")]
     pub predicate_type: String,
+    /// The predicate, unparsed (`null` when absent).
     #[serde(default)]
     pub predicate: Value,
 }
@@ -338,8 +362,10 @@ pub struct Statement {
 /// A statement subject (an in-toto ResourceDescriptor; the fields Warden keeps).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Subject {
+    /// The subject's name (may be empty).
     #[serde(default)]
     pub name: String,
+    /// The subject's digests, by algorithm name (e.g. `sha256`) to hex value.
     #[serde(default)]
     pub digest: BTreeMap<String, String>,
 }
@@ -435,10 +461,13 @@ impl<'de> Deserialize<'de> for UniqueMap {
 /// Reference values taken from verified provenance.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ImportedReferenceValues {
+    /// Reference values by name, each validated against its schema.
     pub values: BTreeMap<String, Value>,
     /// Unix seconds.
     pub expires: i64,
+    /// Key id of the trusted key that verified the envelope.
     pub signer: String,
+    /// SHA-256 of the statement's exact bytes (hex): the provenance digest.
     pub provenance_sha256: String,
     /// `name@algorithm:digest` of each subject, for the record.
     pub subjects: Vec<String>,

@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+/// A snapshot of reference values by name, with optional expiries.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ReferenceValues {
     entries: BTreeMap<String, Value>,
@@ -23,6 +24,7 @@ pub struct ReferenceValues {
 }
 
 impl ReferenceValues {
+    /// A snapshot of these values, none of which expires.
     pub fn new(entries: BTreeMap<String, Value>) -> Self {
         Self {
             entries,
@@ -39,6 +41,7 @@ impl ReferenceValues {
         self.entries.insert(name, value);
     }
 
+    /// The value stored under `name`, expired or not.
     pub fn get(&self, name: &str) -> Option<&Value> {
         self.entries.get(name)
     }
@@ -48,6 +51,7 @@ impl ReferenceValues {
         self.expiries.get(name).copied()
     }
 
+    /// Every name, expired or not, in name order.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.entries.keys().map(String::as_str)
     }
@@ -105,6 +109,7 @@ pub enum Field {
     Integers(u64),
     /// A non-negative integer.
     Integer,
+    /// A boolean.
     Flag,
     /// `{"bootloader", "tee", "snp", "microcode", "fmc"}` → 0..=255.
     MinimumTcb,
@@ -133,8 +138,11 @@ pub enum Constraint {
 /// One key of a TEE's reference values.
 #[derive(Clone, Copy, Debug)]
 pub struct Key {
+    /// The key's name within the TEE's reference values.
     pub name: &'static str,
+    /// The type its value must have.
     pub field: Field,
+    /// What claim it constrains, for the decision trace.
     pub constraint: Constraint,
     /// What it means to the shipped appraisal policy.
     pub doc: &'static str,
@@ -149,10 +157,12 @@ pub struct Schema {
     pub name: &'static str,
     /// What a value without the optional keys needs to affirm.
     pub summary: &'static str,
+    /// The keys the shipped appraisal policy reads.
     pub keys: &'static [Key],
 }
 
 impl Schema {
+    /// The key named `name`; `None` if the schema has no such key.
     pub fn key(&self, name: &str) -> Option<&'static Key> {
         self.keys.iter().find(|key| key.name == name)
     }
@@ -407,14 +417,17 @@ impl NamedReferenceValue {
         })
     }
 
+    /// The reference value's name.
     pub fn name(&self) -> &str {
         &self.name
     }
 
+    /// The value, valid for its name's schema.
     pub fn value(&self) -> &Value {
         &self.value
     }
 
+    /// Unix seconds from which appraisals no longer see it; `None` if it never expires.
     pub fn expires(&self) -> Option<i64> {
         self.expires
     }

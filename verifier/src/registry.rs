@@ -49,17 +49,21 @@ pub struct VerifierSettings {
 /// configuration and `warden-verifier serve` both name.
 #[derive(Debug, Clone, Default)]
 pub struct VerifierSources {
+    /// Enables the software-only `sample` TEE. Insecure; off by default.
     pub allow_insecure_sample: bool,
     /// VCEK/VLEK certificates and AMD CRLs.
     pub snp_collateral_dir: Option<PathBuf>,
     /// INSECURE development roots (sim-snp).
     pub snp_insecure_dev_roots: Option<PathBuf>,
+    /// Refuse SNP evidence unless a fresh AMD CRL covers it.
     pub snp_require_crl: bool,
     /// Intel collateral.
     pub tdx_collateral_dir: Option<PathBuf>,
+    /// Accept TDX evidence whose PCK chain cannot be checked against Intel CRLs. Off by default.
     pub tdx_allow_missing_crl: bool,
     /// AK CA certificates and pinned AK keys.
     pub tpm_trust_dir: Option<PathBuf>,
+    /// Accept SHA-1 TPM signatures and PCR banks. Off by default.
     pub tpm_allow_sha1: bool,
 }
 
@@ -102,6 +106,7 @@ impl VerifierSettings {
     }
 }
 
+/// The enabled TEE verifiers, by TEE.
 pub struct VerifierRegistry {
     verifiers: BTreeMap<Tee, Arc<dyn Verifier>>,
     /// The TPM trust its TPM verifiers read, for whatever adds registered AKs to it.
@@ -109,6 +114,8 @@ pub struct VerifierRegistry {
 }
 
 impl VerifierRegistry {
+    /// Builds the verifiers `settings` enable: every hardware TEE always, `sample` only when
+    /// allowed.
     pub fn new(settings: &VerifierSettings) -> Self {
         let mut verifiers: BTreeMap<Tee, Arc<dyn Verifier>> = BTreeMap::new();
         if settings.allow_insecure_sample {
@@ -156,6 +163,7 @@ impl VerifierRegistry {
         }
     }
 
+    /// The TEEs with a verifier, in [`Tee`] order.
     pub fn enabled(&self) -> impl Iterator<Item = Tee> + '_ {
         self.verifiers.keys().copied()
     }

@@ -95,6 +95,7 @@ pub enum Scheme {
     RsaPssSha384,
     /// TPM vendors' and clouds' EK/AK CAs (Google's GCE vTPM CA, swtpm's local CA).
     RsaPkcs1Sha256,
+    /// TPM vendors' and clouds' EK/AK CAs, with SHA-384.
     RsaPkcs1Sha384,
 }
 
@@ -131,13 +132,19 @@ fn check_scheme(algorithm: &AlgorithmIdentifier<'_>, allowed: &[Scheme]) -> Resu
 /// A certificate owning its DER, with vendor extensions `E` read once at parse.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct X509Cert<E> {
+    /// The certificate's DER encoding.
     pub der: Vec<u8>,
     /// SHA-256 of `der`: the identity verification results are cached under.
     pub fingerprint: [u8; 32],
+    /// The subject name as x509-parser prints it (`CN=..., O=...`).
     pub subject: String,
+    /// The serial number's raw bytes.
     pub serial: Vec<u8>,
+    /// Start of validity, Unix seconds.
     pub not_before: i64,
+    /// End of validity, Unix seconds (inclusive).
     pub not_after: i64,
+    /// The vendor extensions read at parse.
     pub ext: E,
     spki: Vec<u8>,
     subject_raw: Vec<u8>,
@@ -174,6 +181,7 @@ impl<E> X509Cert<E> {
         common_name(&self.subject)
     }
 
+    /// Whether `at` (Unix seconds) lies within the validity period, bounds included.
     pub fn valid_at(&self, at: i64) -> bool {
         self.not_before <= at && at <= self.not_after
     }
@@ -231,6 +239,7 @@ impl<E> X509Cert<E> {
 }
 
 impl X509Cert<()> {
+    /// Parses one DER certificate (nothing may follow it), reading no vendor extensions.
     pub fn from_der(der: &[u8]) -> Result<Self, CertError> {
         Self::parse_with(der, |_| ())
     }
@@ -259,17 +268,23 @@ pub fn pem_certificates(pem: &[u8]) -> Result<Vec<Vec<u8>>, CertError> {
 /// A certificate revocation list reduced to what revocation checks need.
 #[derive(Debug, Clone)]
 pub struct Crl {
+    /// The CRL's DER encoding.
     pub der: Vec<u8>,
     /// SHA-256 of `der`.
     pub fingerprint: [u8; 32],
+    /// The issuer name as x509-parser prints it (`CN=..., O=...`).
     pub issuer: String,
+    /// `thisUpdate`, Unix seconds.
     pub this_update: i64,
+    /// `nextUpdate`, Unix seconds, when present.
     pub next_update: Option<i64>,
+    /// Raw serial numbers of the revoked certificates.
     pub revoked_serials: Vec<Vec<u8>>,
     issuer_raw: Vec<u8>,
 }
 
 impl Crl {
+    /// Parses a DER CRL.
     pub fn from_der(der: &[u8]) -> Result<Crl, CertError> {
         let (_, crl) = CertificateRevocationList::from_der(der)
             .map_err(|e| CertError::NotCrl(e.to_string()))?;
@@ -317,10 +332,13 @@ impl Crl {
             })
     }
 
+    /// Whether `at` (Unix seconds) lies between `thisUpdate` and `nextUpdate`, bounds included; a
+    /// CRL without `nextUpdate` is never fresh.
     pub fn fresh_at(&self, at: i64) -> bool {
         self.this_update <= at && self.next_update.is_some_and(|next| at <= next)
     }
 
+    /// Whether `cert`'s serial number is listed as revoked (the caller checks who issued the CRL).
     pub fn revokes<E>(&self, cert: &X509Cert<E>) -> bool {
         self.revoked_serials.contains(&cert.serial)
     }

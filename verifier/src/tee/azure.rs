@@ -34,23 +34,27 @@ enum Hardware {
     Tdx(Arc<TdxVerifier>),
 }
 
+/// The verifier for Azure confidential VMs (`az-snp-vtpm`, `az-tdx-vtpm`).
 pub struct AzureVtpmVerifier {
     hardware: Hardware,
 }
 
 impl AzureVtpmVerifier {
+    /// The `az-snp-vtpm` verifier, checking the hardware report with `snp`.
     pub fn snp(snp: Arc<SnpVerifier>) -> Self {
         Self {
             hardware: Hardware::Snp(snp),
         }
     }
 
+    /// The `az-tdx-vtpm` verifier, checking the hardware report with `tdx`.
     pub fn tdx(tdx: Arc<TdxVerifier>) -> Self {
         Self {
             hardware: Hardware::Tdx(tdx),
         }
     }
 
+    /// Examines already-decoded evidence (see the module documentation for the checks).
     pub fn examine_decoded(
         &self,
         evidence: &AzureEvidence,

@@ -17,15 +17,22 @@ pub type Claims = Map<String, Value>;
 /// The TEE kinds named by the CoCo protocol that Warden knows of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Tee {
+    /// CoCo's software-only sample attester: insecure, for development.
     Sample,
+    /// AMD SEV-SNP.
     Snp,
+    /// Intel TDX.
     Tdx,
+    /// A TPM 2.0 quote.
     Tpm,
+    /// An Azure confidential VM on SEV-SNP, attested through its vTPM.
     AzSnpVtpm,
+    /// An Azure confidential VM on TDX, attested through its vTPM.
     AzTdxVtpm,
 }
 
 impl Tee {
+    /// Every TEE Warden knows of.
     pub const ALL: [Tee; 6] = [
         Tee::Sample,
         Tee::Snp,
@@ -47,6 +54,7 @@ impl Tee {
         }
     }
 
+    /// The TEE with this wire name; `None` when it is unknown.
     pub fn from_name(name: &str) -> Option<Tee> {
         Self::ALL.into_iter().find(|tee| tee.name() == name)
     }
@@ -82,12 +90,16 @@ impl ExpectedBinding {
 /// The outcome of one named verification step, reported whether it passed or not.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Check {
+    /// The check's name (e.g. `report_signature`), stable across releases.
     pub name: &'static str,
+    /// Whether the check passed.
     pub ok: bool,
+    /// What was found, in words, whether it passed or not.
     pub detail: String,
 }
 
 impl Check {
+    /// A check that passed.
     pub fn pass(name: &'static str, detail: impl Into<String>) -> Self {
         Self {
             name,
@@ -96,6 +108,7 @@ impl Check {
         }
     }
 
+    /// A check that failed.
     pub fn fail(name: &'static str, detail: impl Into<String>) -> Self {
         Self {
             name,
@@ -109,7 +122,9 @@ impl Check {
 /// check it ran, and why the result is insecure if it is.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Examination {
+    /// The claims read from the evidence; to be trusted only when [`Examination::verified`].
     pub claims: Claims,
+    /// Every check that ran, in order.
     pub checks: Vec<Check>,
     /// Per-result insecurity (e.g. verified through development roots).
     pub insecure: Vec<String>,
@@ -124,6 +139,7 @@ impl Examination {
         }
     }
 
+    /// Records `check` and returns whether it passed, so a verifier can stop at a failure.
     pub fn push(&mut self, check: Check) -> bool {
         let ok = check.ok;
         self.checks.push(check);
@@ -135,6 +151,7 @@ impl Examination {
         !self.checks.is_empty() && self.checks.iter().all(|check| check.ok)
     }
 
+    /// The checks that failed, in order.
     pub fn failed_checks(&self) -> Vec<Check> {
         self.checks
             .iter()
@@ -147,21 +164,32 @@ impl Examination {
 /// Why evidence was not accepted. Every variant denies; none is retried.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Rejection {
+    /// The request names a TEE Warden does not know (the name, cut to 64 characters).
     #[error("TEE {0:?} is not known to Warden")]
     UnknownTee(String),
+    /// A known TEE that this registry has no verifier for.
     #[error("TEE {0} is not supported by this verifier build yet")]
     UnsupportedTee(Tee),
+    /// An insecure TEE that was not enabled; the text says how to enable it.
     #[error("TEE {0} is disabled: it is insecure and must be enabled explicitly ({1})")]
     TeeDisabled(Tee, &'static str),
+    /// The evidence failed verification: the failed checks (empty when none ran).
     #[error("evidence rejected: {}", describe_failures(.0))]
     Evidence(Vec<Check>),
+    /// Init-data was presented for a TEE that cannot bind it.
     #[error("init-data was supplied but TEE {0} cannot bind it")]
     InitDataUnbound(Tee),
+    /// The appraisal policy could not be evaluated or did not yield a trust vector.
     #[error("appraisal policy failed: {0}")]
     Policy(String),
     /// A verifier service's refusal: its kind (as [`Rejection::kind`] names it) and its text.
     #[error("{message}")]
-    Remote { kind: String, message: String },
+    Remote {
+        /// The refusal's kind, as [`Rejection::kind`] names it.
+        kind: String,
+        /// The refusal's text.
+        message: String,
+    },
 }
 
 impl Rejection {
@@ -197,6 +225,7 @@ fn describe_failures(failed: &[Check]) -> String {
 /// against reference values. It never reads the clock or the network. The defaults are those of
 /// every hardware TEE: results carry hardware assurance and bind init-data.
 pub trait Verifier: Send + Sync {
+    /// The TEE this verifier appraises.
     fn tee(&self) -> Tee;
 
     /// `Some(reason)` when results from this verifier carry no hardware assurance; the reason is
@@ -210,6 +239,8 @@ pub trait Verifier: Send + Sync {
         true
     }
 
+    /// Checks `evidence` at time `at`, its binding against `expected`, and returns what it
+    /// established (see the trait's documentation).
     fn examine(
         &self,
         evidence: &Value,
@@ -221,11 +252,15 @@ pub trait Verifier: Send + Sync {
 /// A verifier that decodes its evidence before judging it: it is a [`Verifier`] whose
 /// decoding failure is the failed `evidence_format` check.
 pub trait DecodingVerifier: Send + Sync {
+    /// The decoded evidence.
     type Evidence;
+    /// Why evidence could not be decoded; the text is the failed `evidence_format` check's detail.
     type DecodeError: std::fmt::Display;
 
+    /// The TEE this verifier appraises.
     fn tee(&self) -> Tee;
 
+    /// Decodes the wire evidence.
     fn decode(evidence: &Value) -> Result<Self::Evidence, Self::DecodeError>;
 
     /// Judges decoded evidence, as [`Verifier::examine`] does.

@@ -15,9 +15,11 @@ use time::OffsetDateTime;
 
 use super::{Check, Claims, Examination, ExpectedBinding, Tee, Verifier, check_report_data};
 
+/// Why every `sample` result is insecure (carried in its token).
 pub const INSECURE_REASON: &str =
     "sample TEE: software-only evidence with no hardware root of trust";
 
+/// The verifier of the `sample` TEE.
 #[derive(Debug, Default)]
 pub struct SampleVerifier;
 

@@ -29,6 +29,7 @@ pub type Cert = X509Cert<Option<VekExtensions>>;
 pub const AMD_SCHEMES: &[Scheme] = &[Scheme::RsaPssSha384, Scheme::EcdsaP384Sha384];
 
 impl Cert {
+    /// Parses one DER certificate; `ext` holds its VEK extensions when they all read.
     pub fn from_der(der: &[u8]) -> Result<Cert, CertError> {
         X509Cert::parse_with(der, |cert| vek_extensions_of(cert).ok())
     }
@@ -50,9 +51,13 @@ pub fn certs_from_pem(pem: &[u8]) -> Result<Vec<Cert>, CertError> {
 /// One generation's signing hierarchy: ARK signs the ASK (VCEK issuer) and ASVK (VLEK issuer).
 #[derive(Debug, Clone)]
 pub struct ProductRoots {
+    /// The processor generation (Milan, Genoa, Turin) these roots certify.
     pub generation: Generation,
+    /// AMD Root Key (ARK): the self-signed root.
     pub ark: Cert,
+    /// AMD SEV Signing Key (ASK): issues VCEKs.
     pub ask: Cert,
+    /// AMD SEV VLEK Signing Key (ASVK): issues VLEKs; `None` when the bundle has none.
     pub asvk: Option<Cert>,
     /// `Some` for development roots: every result verified through them is insecure.
     pub insecure: Option<String>,
@@ -92,6 +97,7 @@ impl ProductRoots {
 /// The trust anchors an SNP verifier accepts.
 #[derive(Debug, Clone)]
 pub struct AmdRoots {
+    /// The trusted hierarchies: AMD's per generation, and any development roots added.
     pub products: Vec<ProductRoots>,
 }
 
@@ -132,6 +138,7 @@ impl AmdRoots {
         ProductRoots::from_pem_bundle(generation, &read("roots.pem")?, Some(reason))
     }
 
+    /// Adds another hierarchy (e.g. development roots) to the trusted ones.
     pub fn with(mut self, product: ProductRoots) -> AmdRoots {
         self.products.push(product);
         self
@@ -153,16 +160,19 @@ mod oid {
 /// What a VCEK or VLEK certificate says about the key it certifies.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VekExtensions {
+    /// The product name extension (e.g. `Milan-B0`), when present.
     pub product_name: Option<String>,
     /// VCEK only: the chip it belongs to (64 bytes; 8 on Turin).
     pub hw_id: Option<Vec<u8>>,
     /// VLEK only: the cloud provider it was issued to.
     pub csp_id: Option<String>,
+    /// The security patch levels the VEK was issued for (must equal the report's REPORTED_TCB).
     pub spl: Tcb,
     /// The P-384 public key as an uncompressed point.
     pub public_key: Vec<u8>,
 }
 
+/// Reads the VEK extensions of a DER VCEK or VLEK certificate.
 pub fn vek_extensions(der: &[u8]) -> Result<VekExtensions, String> {
     let (_, cert) = X509Certificate::from_der(der).map_err(|e| e.to_string())?;
     vek_extensions_of(&cert)
@@ -236,7 +246,9 @@ fn der_ia5_string(value: &[u8]) -> Option<String> {
 /// Endorsement material recognised by content: certificates and CRLs, DER or PEM.
 #[derive(Debug, Clone, Default)]
 pub struct Endorsements {
+    /// Certificates (VEKs, and any CA certificates), in the order read.
     pub certs: Vec<Cert>,
+    /// AMD CRLs.
     pub crls: Vec<Crl>,
 }
 

@@ -20,7 +20,9 @@ use warden_wire::snp::{
 /// Decoded evidence: the report bytes and whatever endorsement blobs came with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SnpEvidence {
+    /// The attestation report bytes, as received (their length is checked by the verifier).
     pub report: Vec<u8>,
+    /// Endorsement blobs sent with the report (from the certificate table or CoCo's `cert_chain`).
     pub endorsements: Vec<Vec<u8>>,
 }
 
@@ -28,6 +30,7 @@ pub struct SnpEvidence {
 const MAX_EVIDENCE_JSON: usize = 256 * 1024;
 
 impl SnpEvidence {
+    /// Decodes either JSON form (Warden's or CoCo's; see the module documentation).
     pub fn from_json(evidence: &Value) -> Result<SnpEvidence, String> {
         let object = evidence
             .as_object()

@@ -73,6 +73,7 @@ pub struct SnpVerifier {
 }
 
 impl SnpVerifier {
+    /// A verifier trusting `roots`, with fixed offline collateral; CRLs are not required.
     pub fn new(roots: AmdRoots, collateral: Endorsements) -> Self {
         Self::with_shared_collateral(roots, Arc::new(Collateral::new(collateral)))
     }

@@ -22,16 +22,24 @@ use crate::x509::Crl;
 /// Intel's TCB status vocabulary (PCS API v4), best first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 pub enum TcbStatus {
+    /// The TCB is current.
     UpToDate,
+    /// The TCB is current but software hardening is needed.
     SWHardeningNeeded,
+    /// The TCB is current but the platform needs configuring.
     ConfigurationNeeded,
+    /// The TCB is current but needs both configuration and software hardening.
     ConfigurationAndSWHardeningNeeded,
+    /// A newer TCB fixes known vulnerabilities.
     OutOfDate,
+    /// Out of date, and the platform also needs configuring.
     OutOfDateConfigurationNeeded,
+    /// The TCB is revoked.
     Revoked,
 }
 
 impl TcbStatus {
+    /// Parses Intel's status name; an unknown name is an error.
     pub fn parse(text: &str) -> Result<TcbStatus, String> {
         Ok(match text {
             "UpToDate" => TcbStatus::UpToDate,
@@ -45,6 +53,7 @@ impl TcbStatus {
         })
     }
 
+    /// Intel's name for the status (as in the collateral).
     pub fn name(self) -> &'static str {
         match self {
             TcbStatus::UpToDate => "UpToDate",
@@ -82,30 +91,45 @@ impl std::fmt::Display for TcbStatus {
 /// A level of a component identified by one ISV SVN (QE, TDX module).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SvnLevel {
+    /// The component's ISV SVN at or above which this level applies.
     pub isv_svn: u16,
+    /// The level's `tcbDate` (RFC 3339, as Intel wrote it).
     pub date: String,
+    /// The level's TCB status.
     pub status: TcbStatus,
+    /// Intel security advisory ids (`advisoryIDs`) for this level.
     pub advisories: Vec<String>,
 }
 
 /// A platform TCB level of a TDX TCB info.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlatformLevel {
+    /// Minimum SVN of each of the 16 SGX TCB components (compared with the PCK's CPUSVN).
     pub sgx_components: [u8; 16],
+    /// Minimum PCE SVN.
     pub pce_svn: u16,
+    /// Minimum SVN of each of the 16 TDX TCB components (compared with TEE_TCB_SVN).
     pub tdx_components: [u8; 16],
+    /// The level's `tcbDate` (RFC 3339, as Intel wrote it).
     pub date: String,
+    /// The level's TCB status.
     pub status: TcbStatus,
+    /// Intel security advisory ids (`advisoryIDs`) for this level.
     pub advisories: Vec<String>,
 }
 
 /// Expected TDX module signer and attributes (`tdxModule` or one `tdxModuleIdentities` entry).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModuleIdentity {
+    /// Module identity id, e.g. `TDX_01` (empty for `tdxModule`).
     pub id: String,
+    /// Expected MRSIGNER_SEAM.
     pub mr_signer: Vec<u8>,
+    /// Expected SEAM attributes, under `attributes_mask`.
     pub attributes: [u8; 8],
+    /// Mask of the SEAM attribute bits that must match.
     pub attributes_mask: [u8; 8],
+    /// The module's TCB levels, best first.
     pub levels: Vec<SvnLevel>,
 }
 
@@ -118,46 +142,69 @@ pub struct Signed {
     pub signature: [u8; 64],
     /// SHA-256 over body and signature: the identity the verification is cached under.
     pub fingerprint: [u8; 32],
+    /// `issueDate`, Unix seconds.
     pub issue_date: i64,
+    /// `nextUpdate`, Unix seconds.
     pub next_update: i64,
+    /// `tcbEvaluationDataNumber`: higher is more recent.
     pub evaluation_number: u32,
 }
 
 impl Signed {
+    /// Whether `at` (Unix seconds) lies within [`issueDate`, `nextUpdate`], bounds included.
     pub fn covers(&self, at: i64) -> bool {
         self.issue_date <= at && at <= self.next_update
     }
 }
 
+/// A TDX TCB info (v3): the platform TCB levels for one FMSPC and PCE-ID.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TcbInfo {
+    /// Signed bytes, signature and validity window.
     pub signed: Signed,
+    /// The platform family (FMSPC) this TCB info applies to.
     pub fmspc: [u8; 6],
+    /// The PCE-ID this TCB info applies to.
     pub pce_id: [u8; 2],
+    /// Expected signer and attributes of TDX modules with major version 0 (`tdxModule`).
     pub tdx_module: Option<ModuleIdentity>,
+    /// Identities and TCB levels of later TDX modules (`tdxModuleIdentities`).
     pub module_identities: Vec<ModuleIdentity>,
+    /// Platform TCB levels, best first as Intel lists them.
     pub levels: Vec<PlatformLevel>,
 }
 
+/// The TD quoting enclave's identity (`TD_QE`, v2): what a genuine QE report must show.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QeIdentity {
+    /// Signed bytes, signature and validity window.
     pub signed: Signed,
+    /// Expected MISCSELECT, under `misc_select_mask`.
     pub misc_select: [u8; 4],
+    /// Mask of the MISCSELECT bits that must match.
     pub misc_select_mask: [u8; 4],
+    /// Expected ATTRIBUTES, under `attributes_mask`.
     pub attributes: [u8; 16],
+    /// Mask of the ATTRIBUTES bits that must match.
     pub attributes_mask: [u8; 16],
+    /// Expected MRSIGNER of the QE.
     pub mr_signer: [u8; 32],
+    /// Expected ISV product id of the QE.
     pub isv_prod_id: u16,
+    /// The QE's TCB levels, best first.
     pub levels: Vec<SvnLevel>,
 }
 
 /// Everything Intel publishes for appraising TDX quotes, as loaded (unverified).
 #[derive(Debug, Clone, Default)]
 pub struct TdxEndorsements {
+    /// TCB infos, one or more per FMSPC.
     pub tcb_infos: Vec<Arc<TcbInfo>>,
+    /// TD QE identities.
     pub qe_identities: Vec<Arc<QeIdentity>>,
     /// TCB signing certificates, CA certificates from issuer chains.
     pub certs: Vec<IntelCert>,
+    /// CRLs (root CA and PCK CA).
     pub crls: Vec<Crl>,
 }
 

@@ -62,6 +62,7 @@ struct VerifiedPck {
     key: ParsedPublicKey,
 }
 
+/// The TDX verifier: the pinned Intel root, offline collateral and the verification caches.
 pub struct TdxVerifier {
     root: IntelCert,
     /// Set when `root` is not Intel's: every result says so.
@@ -77,6 +78,7 @@ pub struct TdxVerifier {
 }
 
 impl TdxVerifier {
+    /// A verifier with fixed offline collateral, trusting the Intel SGX Root CA; CRLs are required.
     pub fn new(collateral: TdxEndorsements) -> Self {
         Self::with_shared_collateral(Arc::new(TdxCollateral::new(collateral)))
     }
@@ -115,6 +117,7 @@ impl TdxVerifier {
         Ok(self)
     }
 
+    /// Examines already-decoded evidence (see the module documentation for the checks).
     pub fn examine_decoded(
         &self,
         evidence: &TdxEvidence,

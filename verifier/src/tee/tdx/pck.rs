@@ -20,6 +20,7 @@ pub fn pinned_root() -> IntelCert {
     parse_intel_cert(ROOT_CA_DER).expect("the compiled-in Intel SGX Root CA parses")
 }
 
+/// Parses one DER certificate; `ext` holds its SGX extensions when it is a PCK certificate.
 pub fn parse_intel_cert(der: &[u8]) -> Result<IntelCert, CertError> {
     X509Cert::parse_with(der, |cert| pck_extensions_of(cert).ok())
 }
@@ -31,8 +32,11 @@ const MAX_PCK_CHAIN_CERTS: usize = 4;
 /// names as its issuer (a root copy in the chain is ignored: the root is pinned).
 #[derive(Debug, Clone)]
 pub struct PckChain {
+    /// The PCK certificate.
     pub leaf: IntelCert,
+    /// The CA certificate that issued it (PCK Platform or Processor CA).
     pub ca: IntelCert,
+    /// The PCK certificate's SGX extensions.
     pub extensions: PckExtensions,
 }
 
@@ -77,10 +81,13 @@ impl PckChain {
 /// What a PCK certificate says about the platform it certifies.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PckExtensions {
+    /// The platform family (FMSPC), which selects the TCB info.
     pub fmspc: [u8; 6],
+    /// The PCE's id.
     pub pce_id: [u8; 2],
     /// The 16 SGX TCB component SVNs (`1.2.840.113741.1.13.1.2.1`..`.16`).
     pub cpu_svn_components: [u8; 16],
+    /// The PCE's SVN.
     pub pce_svn: u16,
     /// CPUSVN as one 16-byte string (`.2.18`).
     pub cpu_svn: [u8; 16],

@@ -35,6 +35,7 @@ use crate::cache::BoundedCache;
 use quote::{QuotePolicy, appraise_quotes, check_init_data};
 use trust::{AkKey, Cert, SharedTpmTrust, TpmTrust, TrustError, chain_to_root};
 
+/// The TPM verifier: the AK trust, the hash policy and the signature cache.
 pub struct TpmVerifier {
     trust: Arc<SharedTpmTrust>,
     allow_sha1: bool,
@@ -44,6 +45,7 @@ pub struct TpmVerifier {
 }
 
 impl TpmVerifier {
+    /// A verifier with fixed AK trust; SHA-1 is refused.
     pub fn new(trust: TpmTrust) -> Self {
         Self::with_shared_trust(Arc::new(SharedTpmTrust::new(trust)))
     }
@@ -63,6 +65,7 @@ impl TpmVerifier {
         self
     }
 
+    /// Examines already-decoded evidence (see the module documentation for the checks).
     pub fn examine_decoded(
         &self,
         evidence: &Evidence,

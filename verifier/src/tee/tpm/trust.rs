@@ -106,6 +106,7 @@ impl PathExtensions {
 }
 
 impl Cert {
+    /// Parses one DER certificate and its path extensions.
     pub fn from_der(der: &[u8]) -> Result<Self, CertError> {
         Self::parse_with(der, PathExtensions::read)
     }
@@ -195,6 +196,7 @@ pub enum KeyOrigin {
 }
 
 impl KeyOrigin {
+    /// The origin's name in claims (`pinned`, `registered`).
     pub fn name(self) -> &'static str {
         match self {
             KeyOrigin::Pinned => "pinned",
@@ -214,9 +216,11 @@ pub struct TpmTrust {
     pub keys: HashMap<[u8; 32], KeyOrigin>,
 }
 
+/// The TPM trust shared by the verifiers and whatever adds to it (the KBS's registrations).
 pub type SharedTpmTrust = SharedCollateral<TpmTrust>;
 
 impl TpmTrust {
+    /// Adds a CA certificate (DER): a self-issued one as a root, any other as an intermediate.
     pub fn add_certificate(&mut self, der: &[u8]) -> Result<(), TrustError> {
         let cert = Arc::new(Cert::from_der(der)?);
         let list = if cert.self_issued() {
@@ -255,6 +259,7 @@ impl TpmTrust {
         Ok(false)
     }
 
+    /// How `key` came to be trusted; `None` when it is not a trusted key.
     pub fn key_origin(&self, key: &AkKey) -> Option<KeyOrigin> {
         self.keys.get(&key.spki_sha256).copied()
     }
@@ -397,6 +402,7 @@ pub fn issued_by(cert: &Cert, ca: &Cert) -> bool {
 /// An AK's public key in every form the checks need.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AkKey {
+    /// The key itself (RSA or EC).
     pub material: KeyMaterial,
     /// SHA-256 of the DER SubjectPublicKeyInfo: the identity keys are pinned and reported by.
     pub spki_sha256: [u8; 32],
@@ -416,6 +422,7 @@ impl AkKey {
         }
     }
 
+    /// From a parsed `TPMT_PUBLIC`.
     pub fn from_tpm(public: PublicKey) -> Result<Self, String> {
         let spki = spki_der(&public.key)?;
         Ok(AkKey {
@@ -435,6 +442,7 @@ impl AkKey {
         })
     }
 
+    /// From a DER SubjectPublicKeyInfo (RSA, or EC on P-256 or P-384); nothing may follow it.
     pub fn from_spki(der: &[u8]) -> Result<Self, String> {
         let (rest, spki) = SubjectPublicKeyInfo::from_der(der)
             .map_err(|e| format!("not a DER SubjectPublicKeyInfo: {e}"))?;
