@@ -43,6 +43,7 @@ pub struct ClientConfig {
 }
 
 impl ClientConfig {
+    /// Settings for `base_url` with no custom CA, `https://` only and [`DEFAULT_TIMEOUT`].
     pub fn new(base_url: impl Into<String>) -> Self {
         Self {
             base_url: base_url.into(),
@@ -79,6 +80,9 @@ impl fmt::Debug for KbsClient {
 }
 
 impl KbsClient {
+    /// A client for the KBS at `config.base_url`, sending `attester`'s evidence and bound to `key`.
+    /// [`AgentError::Config`] for a bad URL, a zero timeout or `https://` without a CA file;
+    /// [`AgentError::Io`] or [`AgentError::Tls`] when the CA file cannot be read or used.
     pub fn new(
         config: ClientConfig,
         attester: Arc<dyn Attester>,
@@ -118,6 +122,7 @@ impl KbsClient {
         self.token.as_deref()
     }
 
+    /// The attester supplying the evidence.
     pub fn attester(&self) -> &dyn Attester {
         &*self.attester
     }

@@ -10,6 +10,7 @@ pub const MAX_DETAIL_CHARS: usize = 512;
 /// Longest error type kept (the last segment of the `type` URI).
 const MAX_ERROR_TYPE_CHARS: usize = 128;
 
+/// Every way an agent operation can fail.
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
     /// Invalid configuration (URL, missing CA file, options).
@@ -18,7 +19,9 @@ pub enum AgentError {
     /// Local file I/O failed.
     #[error("{context}: {source}")]
     Io {
+        /// What was being done, with the path.
         context: String,
+        /// The underlying I/O error.
         #[source]
         source: std::io::Error,
     },
@@ -31,17 +34,21 @@ pub enum AgentError {
     /// The KBS answered with a non-2xx status.
     #[error("KBS refused the request: HTTP {status}{}: {detail}", type_suffix(.error_type))]
     Kbs {
+        /// The HTTP status code.
         status: u16,
         /// Last path segment of the error `type` URI (e.g. "PolicyDeny"); empty when the body
         /// was not a KBS error body.
         error_type: String,
+        /// The KBS's `detail` text (or raw body), truncated to [`MAX_DETAIL_CHARS`] and sanitised.
         detail: String,
     },
     /// The KBS answered 2xx with something that is not the expected protocol message.
     #[error("unexpected KBS response: {0}")]
     Protocol(String),
+    /// The attester could not produce evidence.
     #[error(transparent)]
     Attester(#[from] AttesterError),
+    /// The resource's JWE envelope is malformed or could not be decrypted with the TEE key.
     #[error("secret envelope: {0}")]
     Jwe(#[from] JweError),
 }

@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 /// Audience every admin token must carry, so an attestation token can never pass as one.
 pub const ADMIN_AUDIENCE: &str = "warden-kbs-admin";
 
+/// A role an admin key grants (`roles` of `[[admin.keys]]` and of admin tokens).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Role {
@@ -26,8 +27,11 @@ pub enum Role {
 /// What an admin call needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Permission {
+    /// List resource names, policies and reference values (every role).
     Read,
+    /// Store or delete resources (`admin`, `resources`).
     WriteResources,
+    /// Set policies and reference values (`admin`, `policies`).
     WritePolicies,
 }
 
@@ -43,30 +47,48 @@ impl Role {
     }
 }
 
+/// Why an admin call was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AdminError {
+    /// No `Authorization: Bearer` token.
     #[error("admin token missing: send Authorization: Bearer <token>")]
     MissingToken,
+    /// The token does not parse, names no configured key (`kid`), or fails its signature or claims.
     #[error("admin token invalid: {0}")]
     InvalidToken(String),
+    /// `exp` has passed, or `iat` is more than 60 s in the future.
     #[error("admin token expired or not yet valid")]
     Expired,
+    /// The token's effective roles do not grant the call.
     #[error("admin {subject} lacks the role for this call")]
-    Forbidden { subject: String },
+    Forbidden {
+        /// The token's `sub`.
+        subject: String,
+    },
 }
 
+/// The claims of an admin JWT.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AdminClaims {
+    /// Who the token is for (logged with every change made).
     pub sub: String,
+    /// Audience; must be [`ADMIN_AUDIENCE`].
     pub aud: String,
+    /// Issued at, Unix seconds.
     pub iat: i64,
+    /// Expiry, Unix seconds.
     pub exp: i64,
+    /// Roles the token asks for, granted only where its key holds them (or holds `admin`); empty
+    /// means all of the key's roles.
     #[serde(default)]
     pub roles: Vec<Role>,
 }
 
+/// A configured admin public key and the roles it grants.
 pub struct AdminKey {
+    /// Key name, matched against the token's `kid`.
     pub name: String,
+    /// Roles tokens signed with this key may use.
     pub roles: Vec<Role>,
     key: DecodingKey,
     algorithm: Algorithm,
@@ -90,21 +112,27 @@ impl AdminKey {
     }
 }
 
+/// Who an authorised admin call came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdminIdentity {
+    /// Name of the admin key that signed the token.
     pub key: String,
+    /// The token's `sub`.
     pub subject: String,
 }
 
+/// Checks admin tokens against the configured admin keys.
 pub struct AdminAuth {
     keys: Vec<AdminKey>,
 }
 
 impl AdminAuth {
+    /// Trusts `keys`; with none, every call is refused.
     pub fn new(keys: Vec<AdminKey>) -> Self {
         Self { keys }
     }
 
+    /// How many admin keys are configured.
     pub fn key_count(&self) -> usize {
         self.keys.len()
     }

@@ -6,16 +6,27 @@ use std::sync::Arc;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
+/// Why an admin API call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
+    /// Bad client setup (URL, CA file) or a response that is not JSON.
     #[error("{0}")]
     Config(String),
+    /// The HTTP request failed (connection, TLS, timeout, body).
     #[error("request failed: {0}")]
     Transport(#[from] reqwest::Error),
+    /// The KBS answered with a non-2xx status.
     #[error("KBS answered {status}: {detail}")]
-    Refused { status: u16, detail: String },
+    Refused {
+        /// The HTTP status code.
+        status: u16,
+        /// The error body's `detail`, or the whole body when it is not a KBS error body.
+        detail: String,
+    },
 }
 
+/// A client of the admin API (`/kbs/v0/admin`), authenticated by an admin token. Methods
+/// return the JSON answer, or `None` when the answer is empty (204).
 pub struct AdminClient {
     http: reqwest::Client,
     base_url: String,
@@ -61,6 +72,8 @@ pub fn http_client(
 }
 
 impl AdminClient {
+    /// A client of the KBS at `base_url` sending `token` as bearer token, over `http` (see
+    /// [`http_client`]).
     pub fn new(http: reqwest::Client, base_url: &str, token: &str) -> Self {
         Self {
             http,
@@ -102,22 +115,27 @@ impl AdminClient {
             .map_err(|e| ClientError::Config(format!("unexpected response: {e}")))
     }
 
+    /// Stores `value` as the resource `path` (`repository/type/tag`): `PUT /resources/{path}`.
     pub async fn put_resource(&self, path: &str, value: Vec<u8>) -> Result<(), ClientError> {
         self.call(Method::PUT, &format!("/resources/{path}"), Some(value))
             .await
             .map(drop)
     }
 
+    /// Deletes the resource `path`: `DELETE /resources/{path}`.
     pub async fn delete_resource(&self, path: &str) -> Result<(), ClientError> {
         self.call(Method::DELETE, &format!("/resources/{path}"), None)
             .await
             .map(drop)
     }
 
+    /// Names of the stored resources: `GET /resources`.
     pub async fn list_resources(&self) -> Result<Option<Value>, ClientError> {
         self.call(Method::GET, "/resources", None).await
     }
 
+    /// Replaces the appraisal policy with the Rego `source`: `PUT /policies/appraisal`. Answers
+    /// the policy's `id` and `sha256`.
     pub async fn set_appraisal_policy(
         &self,
         source: Vec<u8>,
@@ -126,6 +144,8 @@ impl AdminClient {
             .await
     }
 
+    /// Sets the release policy of `prefix` (`default` for the default) to the Rego `source`:
+    /// `PUT /policies/release?prefix=`. Answers the `prefix` and the policy's `sha256`.
     pub async fn set_release_policy(
         &self,
         prefix: &str,
@@ -139,6 +159,7 @@ impl AdminClient {
         .await
     }
 
+    /// Deletes the release policy of `prefix`: `DELETE /policies/release?prefix=`.
     pub async fn delete_release_policy(&self, prefix: &str) -> Result<(), ClientError> {
         self.call(
             Method::DELETE,
@@ -149,10 +170,12 @@ impl AdminClient {
         .map(drop)
     }
 
+    /// The appraisal policy in force and the release policies: `GET /policies`.
     pub async fn list_policies(&self) -> Result<Option<Value>, ClientError> {
         self.call(Method::GET, "/policies", None).await
     }
 
+    /// Sets the reference value `name` to `value` (JSON): `PUT /reference-values/{name}`.
     pub async fn put_reference_value(&self, name: &str, value: Vec<u8>) -> Result<(), ClientError> {
         self.call(
             Method::PUT,
@@ -163,6 +186,7 @@ impl AdminClient {
         .map(drop)
     }
 
+    /// Deletes the reference value `name`: `DELETE /reference-values/{name}`.
     pub async fn delete_reference_value(&self, name: &str) -> Result<(), ClientError> {
         self.call(Method::DELETE, &format!("/reference-values/{name}"), None)
             .await
@@ -178,6 +202,7 @@ impl AdminClient {
             .await
     }
 
+    /// Every reference value with its history: `GET /reference-values`.
     pub async fn list_reference_values(&self) -> Result<Option<Value>, ClientError> {
         self.call(Method::GET, "/reference-values", None).await
     }

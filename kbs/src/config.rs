@@ -9,6 +9,7 @@ use serde::{Deserialize, Deserializer};
 
 use crate::admin::Role;
 
+/// The whole configuration file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -22,23 +23,34 @@ pub struct Config {
     /// Enable the software-only `sample` TEE. INSECURE.
     #[serde(default)]
     pub insecure_allow_sample: bool,
+    /// `[tls]`: the server certificate and key; required unless `insecure_http`.
     pub tls: Option<TlsConfig>,
+    /// `[session]`: handshake sessions (defaults apply when absent).
     #[serde(default)]
     pub session: SessionConfig,
+    /// `[rate_limit]`: per-client budget of `/auth` and TPM registration.
     #[serde(default)]
     pub rate_limit: RateLimitConfig,
+    /// `[token]` (required): attestation-token issuer, lifetime and signing key.
     pub token: TokenConfig,
+    /// `[store]` (required): the database and the master key.
     pub store: StoreConfig,
+    /// `[admin]`: admin API keys; none by default, and then the admin API refuses every call.
     #[serde(default)]
     pub admin: AdminConfig,
+    /// `[log]`: log format and filter.
     #[serde(default)]
     pub log: LogConfig,
+    /// `[snp]`: SEV-SNP endorsement settings of the embedded verifier.
     #[serde(default)]
     pub snp: SnpConfig,
+    /// `[tdx]`: Intel TDX collateral settings of the embedded verifier.
     #[serde(default)]
     pub tdx: TdxConfig,
+    /// `[tpm]`: TPM attestation-key trust and AK registration.
     #[serde(default)]
     pub tpm: TpmConfig,
+    /// `[provenance]`: builder keys for signed reference-value imports.
     #[serde(default)]
     pub provenance: ProvenanceConfig,
     /// A separate verifier service to appraise with; absent: the embedded verifier.
@@ -60,6 +72,7 @@ pub struct RemoteVerifierConfig {
     pub ca: PathBuf,
     /// This KBS's client certificate chain and key (PEM), issued by the service's client CA.
     pub cert: PathBuf,
+    /// The private key (PEM) of `cert`.
     pub key: PathBuf,
     /// The service's appraisal policy this KBS appraises with (and sets through its admin API);
     /// absent: the service's default policy. Lets brokers sharing a service differ in policy.
@@ -112,6 +125,7 @@ pub struct TdxConfig {
     pub pcs: Option<PcsConfig>,
 }
 
+/// `[tdx.pcs]`: fetching Intel collateral from PCS; every key has a default.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PcsConfig {
@@ -119,6 +133,7 @@ pub struct PcsConfig {
     pub url: String,
     /// The Intel SGX Root CA CRL (DER).
     pub root_crl_url: String,
+    /// Timeout of each fetch, e.g. "10s" (default 10 s).
     #[serde(deserialize_with = "duration")]
     pub timeout: Duration,
     /// First back-off after a failed or refused fetch; doubles per consecutive failure, up to an
@@ -155,11 +170,14 @@ pub struct SnpConfig {
     pub kds: Option<KdsConfig>,
 }
 
+/// `[snp.kds]`: fetching missing VCEKs from AMD KDS.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KdsConfig {
+    /// KDS base URL (default `https://kdsintf.amd.com`).
     #[serde(default = "defaults::kds_url")]
     pub url: String,
+    /// Timeout of each fetch, e.g. "10s" (default 10 s).
     #[serde(default = "defaults::kds_timeout", deserialize_with = "duration")]
     pub timeout: Duration,
     /// First back-off after a failed fetch; doubles per consecutive failure, up to an hour.
@@ -167,13 +185,17 @@ pub struct KdsConfig {
     pub retry_after: Duration,
 }
 
+/// `[tls]`: the HTTPS server's certificate and key.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
+    /// Certificate chain (PEM).
     pub cert: PathBuf,
+    /// Private key (PEM).
     pub key: PathBuf,
 }
 
+/// `[session]`: handshake sessions.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SessionConfig {
@@ -186,28 +208,33 @@ pub struct SessionConfig {
     pub max_sessions: usize,
 }
 
+/// `[rate_limit]`: a token bucket per client IP, shared by `/auth` and TPM registration.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitConfig {
     /// `/auth` requests per second per client IP; 0 disables the limit.
     #[serde(default = "defaults::auth_per_second")]
     pub auth_per_second: f64,
+    /// Bucket size: requests a client may make at once (default 40; at least 1 is used).
     #[serde(default = "defaults::auth_burst")]
     pub auth_burst: f64,
 }
 
+/// `[token]`: the attestation tokens `/attest` issues.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenConfig {
     /// `iss` of attestation tokens; also the OIDC issuer URL if it is one.
     #[serde(default = "defaults::issuer")]
     pub issuer: String,
+    /// How long a token is valid, e.g. "5m" (default 5 minutes).
     #[serde(default = "defaults::token_lifetime", deserialize_with = "duration")]
     pub lifetime: Duration,
     /// ES256 (P-256) signing key, PKCS#8 PEM; created on first start if missing.
     pub signing_key: PathBuf,
 }
 
+/// `[store]`: where resources, policies and reference values are kept.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreConfig {
@@ -218,13 +245,16 @@ pub struct StoreConfig {
     pub master_key_file: PathBuf,
 }
 
+/// `[admin]`: admin API access.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdminConfig {
+    /// `[[admin.keys]]`: the keys admin tokens may be signed with (none by default).
     #[serde(default)]
     pub keys: Vec<AdminKeyConfig>,
 }
 
+/// One `[[admin.keys]]` entry.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdminKeyConfig {
@@ -232,20 +262,26 @@ pub struct AdminKeyConfig {
     pub name: String,
     /// Ed25519 or P-256 public key PEM.
     pub public_key: PathBuf,
+    /// Roles granted to tokens signed with this key.
     pub roles: Vec<Role>,
 }
 
+/// Log line format (`[log] format`).
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
+    /// Human-readable text (default).
     #[default]
     Human,
+    /// One JSON object per line.
     Json,
 }
 
+/// `[log]`: logging to stderr.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogConfig {
+    /// `human` (default) or `json`.
     #[serde(default)]
     pub format: LogFormat,
     /// tracing filter, e.g. "info" or "warden_kbs=debug".
@@ -310,18 +346,30 @@ fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::E
     humantime::parse_duration(&text).map_err(serde::de::Error::custom)
 }
 
+/// Why the configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The file could not be read.
     #[error("cannot read config {path}: {source}")]
     Read {
+        /// The config file.
         path: String,
+        /// The I/O error.
         source: std::io::Error,
     },
+    /// The file is not valid TOML for [`Config`], or a setting is refused.
     #[error("config {path}: {message}")]
-    Invalid { path: String, message: String },
+    Invalid {
+        /// The config file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 impl Config {
+    /// Reads, parses and validates the config at `path`, resolving relative paths against its
+    /// directory.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.display().to_string(),

@@ -5,41 +5,62 @@ use crate::admin::AdminError;
 use crate::protocol::ProtocolError;
 use warden_verifier::Rejection;
 
+/// Every failure a KBS call can return; [`KbsError::status`] and [`KbsError::kind`] give its HTTP
+/// status and error type.
 #[derive(Debug, thiserror::Error)]
 pub enum KbsError {
+    /// The request body, path or query is invalid (400).
     #[error("malformed request: {0}")]
     Malformed(String),
+    /// A handshake error (400, 401 or 503 by kind).
     #[error(transparent)]
     Protocol(#[from] ProtocolError),
+    /// The verifier rejected the evidence (401).
     #[error("attestation failed: {0}")]
     AttestationFailed(#[from] Rejection),
+    /// The bearer token failed verification (401).
     #[error("token rejected: {0}")]
     TokenRejected(String),
+    /// A resource request with neither session cookie nor bearer token (401).
     #[error(
         "unauthenticated: send the kbs-session-id cookie of an attested session or a bearer token"
     )]
     Unauthenticated,
+    /// The release policy denied the resource (403).
     #[error("release denied by policy {policy}")]
-    PolicyDenied { policy: String },
+    PolicyDenied {
+        /// Id of the denying policy (`release:<prefix>`).
+        policy: String,
+    },
+    /// No such resource, release policy or reference value (404).
     #[error("resource {0} not found")]
     NotFound(String),
+    /// The client's request budget, or the table of pending TPM challenges, is exhausted (429).
     #[error("too many requests from this client; retry later")]
     RateLimited,
+    /// Admin authentication failed (401) or lacks the role (403).
     #[error(transparent)]
     Admin(#[from] AdminError),
+    /// A policy was refused: not UTF-8, does not compile, or refused by the verifier (400).
     #[error("policy refused: {0}")]
     BadPolicy(String),
+    /// TPM AK registration or activation refused (401).
     #[error("TPM AK registration refused: {0}")]
     Registration(String),
+    /// A signed reference-value import was refused (400).
     #[error("provenance refused: {0}")]
     Provenance(String),
+    /// The verifier cannot be reached, does not allow this KBS the call, or answered
+    /// inconsistently (503).
     #[error("the verifier service is unavailable: {0}")]
     VerifierUnavailable(String),
+    /// A failure on the KBS's side: store, keys, sealing (500).
     #[error("internal error: {0}")]
     Internal(String),
 }
 
 impl KbsError {
+    /// The HTTP status code of the error response.
     pub fn status(&self) -> u16 {
         match self {
             KbsError::Malformed(_) | KbsError::BadPolicy(_) | KbsError::Provenance(_) => 400,

@@ -20,12 +20,16 @@ use warden_wire::{ERROR_TYPE_PREFIX, ErrorBody, MAX_BODY_BYTES, SESSION_COOKIE};
 use crate::error::KbsError;
 use crate::service::{Credential, Kbs};
 
+/// State shared by the HTTP handlers.
 #[derive(Clone)]
 pub struct AppState {
+    /// The KBS the routes call.
     pub kbs: Arc<Kbs>,
     /// How clients reach this KBS, e.g. `https://127.0.0.1:8080`.
     pub base_url: String,
+    /// Whether the session cookie is marked `Secure` (when serving TLS).
     pub secure_cookie: bool,
+    /// `Max-Age` of the session cookie, in seconds (the session timeout).
     pub session_max_age_secs: u64,
 }
 
@@ -62,6 +66,9 @@ fn authorization(headers: &HeaderMap) -> Option<&str> {
         .and_then(|value| value.to_str().ok())
 }
 
+/// All routes: the KBS protocol and TPM registration under `/kbs/v0`, the admin API under
+/// `/kbs/v0/admin`, JWKS and OIDC discovery under `/.well-known`, `/healthz`, `/readyz` and
+/// `/metrics`. Request bodies are limited to [`MAX_BODY_BYTES`].
 pub fn router(state: AppState) -> Router {
     let admin = Router::new()
         .route("/resources", get(admin_list_resources))

@@ -11,21 +11,29 @@ use rcgen::{
 use crate::keyfile::write_private;
 use crate::sealing::Sealer;
 
+/// What `warden-kbs init` is to write.
 pub struct InitOptions {
+    /// Directory to write into (created if missing); must not hold a `kbs.toml` yet.
     pub dir: PathBuf,
+    /// The `listen` address written into the config.
     pub listen: String,
     /// Extra DNS names / IPs for the TLS certificate besides localhost and loopback.
     pub hostnames: Vec<String>,
+    /// Write `insecure_allow_sample = true` into the config (INSECURE: development only).
     pub insecure_allow_sample: bool,
 }
 
 /// Files written by [`init`], for the caller to print.
 pub struct InitOutput {
+    /// The config file, `kbs.toml`.
     pub config: PathBuf,
+    /// The local CA certificate (`tls/ca.pem`) clients must trust.
     pub ca_cert: PathBuf,
+    /// The first admin key's private key (`keys/admin.key`).
     pub admin_private_key: PathBuf,
 }
 
+/// Writes the starter directory described in the module docs; fails if `kbs.toml` exists.
 pub fn init(options: &InitOptions) -> anyhow::Result<InitOutput> {
     let dir = &options.dir;
     let config_path = dir.join("kbs.toml");

@@ -6,22 +6,32 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+/// Labels of the request counter.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabels {
+    /// `auth`, `attest`, `resource`, `tpm_register` or `tpm_activate`.
     pub endpoint: &'static str,
+    /// `ok` or `error`.
     pub outcome: &'static str,
 }
 
+/// Labels of the attestation counter.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TeeLabels {
+    /// The TEE named at `/auth`.
     pub tee: String,
+    /// `ok` or `rejected`.
     pub outcome: &'static str,
 }
 
+/// The KBS's Prometheus registry (prefix `warden_kbs`) and its metrics.
 pub struct Metrics {
     registry: Registry,
+    /// Requests by endpoint and outcome (`warden_kbs_requests_total`).
     pub requests: Family<OutcomeLabels, Counter>,
+    /// Attestations by TEE and outcome (`warden_kbs_attestations_total`).
     pub attestations: Family<TeeLabels, Counter>,
+    /// Sessions currently held (`warden_kbs_sessions`).
     pub sessions: Gauge,
 }
 
@@ -52,6 +62,7 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Counts one request to `endpoint`, successful or not.
     pub fn record(&self, endpoint: &'static str, ok: bool) {
         let outcome = if ok { "ok" } else { "error" };
         self.requests
@@ -59,6 +70,7 @@ impl Metrics {
             .inc();
     }
 
+    /// The metrics in the Prometheus text format.
     pub fn encode(&self) -> String {
         let mut text = String::new();
         // Encoding into a String cannot fail.

@@ -24,50 +24,71 @@ pub fn init_data_digest(init_data: &InitData) -> Result<Vec<u8>, ProtocolError> 
         .map_err(ProtocolError::BadInitData)
 }
 
+/// Why a handshake step was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProtocolError {
+    /// The `/auth` request's version is not [`PROTOCOL_VERSION`] (kept to 32 characters).
     #[error("protocol version {0:?} is not supported; this KBS accepts exactly {PROTOCOL_VERSION}")]
     UnsupportedVersion(String),
+    /// No session with this id: none sent, never opened, or already removed.
     #[error("no session: call /auth first (or the session was used up or expired)")]
     NoSession,
+    /// The session's time is up; it is removed.
     #[error("session expired")]
     SessionExpired,
+    /// The session has not completed attestation.
     #[error("session has not completed attestation")]
     NotAttested,
+    /// The session's nonce was already consumed by an attestation attempt.
     #[error("session already used its nonce; start again with /auth")]
     NonceAlreadyUsed,
+    /// The runtime data's nonce is not this session's challenge.
     #[error("nonce does not match the challenge of this session")]
     NonceMismatch,
+    /// The runtime data's TEE public key is unusable.
     #[error("TEE public key refused: {0}")]
     BadTeeKey(String),
+    /// The init-data cannot be read or hashed.
     #[error("init-data refused: {0}")]
     BadInitData(String),
+    /// [`ProtocolConfig::max_sessions`] unexpired sessions are already held.
     #[error("too many pending sessions; retry later")]
     TooManySessions,
 }
 
+/// Limits of the handshake.
 #[derive(Debug, Clone, Copy)]
 pub struct ProtocolConfig {
+    /// How long a session lives from `/auth`; once attested, never past its token's expiry.
     pub session_timeout: Duration,
+    /// Most sessions held at once; `/auth` beyond it fails with
+    /// [`ProtocolError::TooManySessions`].
     pub max_sessions: usize,
 }
 
 /// What a successful attestation grants a session.
 #[derive(Debug)]
 pub struct Authorization {
+    /// The claims of the appraisal, as carried by the token.
     pub claims: EarClaims,
+    /// The attested TEE key that resources are encrypted to.
     pub tee_key: TeePublicKey,
+    /// The signed attestation token `/attest` returned.
     pub token: String,
 }
 
 /// Everything the verifier needs to appraise an attestation, taken from the session.
 #[derive(Debug)]
 pub struct PendingAttestation {
+    /// The TEE named at `/auth`.
     pub tee: String,
+    /// The session's challenge nonce (now consumed).
     pub nonce: String,
+    /// The runtime-data digest and init-data digest the evidence must bind.
     pub expected: ExpectedBinding,
     /// The presented init-data, whose digest `expected` carries.
     pub init_data: Option<InitData>,
+    /// The TEE public key from the runtime data.
     pub tee_key: TeePublicKey,
 }
 
@@ -84,12 +105,14 @@ struct Session {
     expires_at: OffsetDateTime,
 }
 
+/// The sessions of the handshake, by session id (the `kbs-session-id` cookie).
 pub struct Handshake {
     config: ProtocolConfig,
     sessions: HashMap<String, Session>,
 }
 
 impl Handshake {
+    /// A handshake with no sessions.
     pub fn new(config: ProtocolConfig) -> Self {
         Self {
             config,
@@ -97,6 +120,7 @@ impl Handshake {
         }
     }
 
+    /// Sessions held, including expired ones not yet purged.
     pub fn session_count(&self) -> usize {
         self.sessions.len()
     }
@@ -133,8 +157,6 @@ impl Handshake {
         })
     }
 
-    /// Consumes the session's nonce and returns what must be appraised. From here on the session
-    /// either completes or is gone: a nonce is never accepted twice.
     /// The TEE a live session was challenged for, without consuming anything: lets the I/O
     /// layer prepare collateral only for callers that hold a fresh challenge.
     pub fn challenged_tee(&self, session_id: &str, now: OffsetDateTime) -> Option<&str> {
@@ -147,6 +169,8 @@ impl Handshake {
         }
     }
 
+    /// Consumes the session's nonce and returns what must be appraised. From here on the session
+    /// either completes or is gone: a nonce is never accepted twice.
     pub fn begin_attestation(
         &mut self,
         session_id: &str,
@@ -230,6 +254,7 @@ impl Handshake {
         }
     }
 
+    /// Removes expired sessions and returns how many there were.
     pub fn purge_expired(&mut self, now: OffsetDateTime) -> usize {
         let before = self.sessions.len();
         self.sessions.retain(|_, session| session.expires_at > now);

@@ -4,10 +4,12 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::Instant;
 
+/// Token-bucket parameters.
 #[derive(Debug, Clone, Copy)]
 pub struct RateLimit {
     /// Sustained requests per second per client; 0 disables limiting.
     pub per_second: f64,
+    /// Bucket size: the most requests a client may make at once.
     pub burst: f64,
     /// Most clients tracked at once; beyond it, idle buckets are dropped first.
     pub max_clients: usize,
@@ -19,12 +21,14 @@ struct Bucket {
     updated: Instant,
 }
 
+/// A token bucket per client IP address.
 pub struct RateLimiter {
     limit: RateLimit,
     buckets: HashMap<IpAddr, Bucket>,
 }
 
 impl RateLimiter {
+    /// A limiter tracking no clients yet.
     pub fn new(limit: RateLimit) -> Self {
         Self {
             limit,

@@ -16,10 +16,16 @@ pub const DEFAULT_PREFIX: &str = "default";
 /// Shipped default: deny unless affirming, not sample/insecure, not debug.
 pub const DEFAULT_RELEASE_POLICY: &str = include_str!("../../policies/release.rego");
 
+/// What a release policy decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
+    /// The policy's rule evaluated to `true`.
     Allow,
-    Deny { policy: String },
+    /// Anything else, evaluation errors included.
+    Deny {
+        /// Id of the policy that decided (`release:<prefix>`).
+        policy: String,
+    },
 }
 
 /// An immutable set of compiled release policies; replaced whole on every change.
@@ -29,6 +35,8 @@ pub struct ReleasePolicies {
     by_prefix: BTreeMap<String, Arc<RegoPolicy>>,
 }
 
+/// Compiles `source` as the release policy of `prefix` (policy id `release:<prefix>`), refusing
+/// it unless it declares [`RELEASE_RULE`].
 pub fn compile(prefix: &str, source: &str) -> Result<RegoPolicy, PolicyError> {
     RegoPolicy::compile(&format!("release:{prefix}"), source, &[RELEASE_RULE])
 }
@@ -49,6 +57,8 @@ impl ReleasePolicies {
         Ok(Self { default, by_prefix })
     }
 
+    /// The policy for `path`: the longest stored prefix of it (a plain string prefix), else the
+    /// default.
     pub fn policy_for(&self, path: &ResourcePath) -> &Arc<RegoPolicy> {
         self.by_prefix
             .iter()
@@ -67,6 +77,7 @@ impl ReleasePolicies {
         }
     }
 
+    /// `default`, then every other stored prefix in sorted order.
     pub fn prefixes(&self) -> impl Iterator<Item = &str> {
         std::iter::once(DEFAULT_PREFIX).chain(self.by_prefix.keys().map(String::as_str))
     }

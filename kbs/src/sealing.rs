@@ -9,19 +9,25 @@ use zeroize::Zeroizing;
 const FORMAT_V1: u8 = 1;
 const NONCE_LEN: usize = 12;
 
+/// Why a master key or a sealed value was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum SealingError {
+    /// The master key is not 32 bytes as 64 hex characters.
     #[error("master key must be 32 bytes as 64 hex characters")]
     BadMasterKey,
+    /// The value stored for this path does not decrypt: wrong master key, corrupted, or sealed for
+    /// another path.
     #[error("stored value for {0} cannot be decrypted: wrong master key or corrupted data")]
     Unseal(String),
 }
 
+/// Seals and unseals resource values under the master key.
 pub struct Sealer {
     cipher: Aes256Gcm,
 }
 
 impl Sealer {
+    /// A sealer using the 32-byte `master_key`.
     pub fn new(master_key: &[u8; 32]) -> Self {
         Self {
             cipher: Aes256Gcm::new(master_key.into()),
@@ -40,12 +46,15 @@ impl Sealer {
         Ok(Zeroizing::new(key))
     }
 
+    /// A fresh random master key in the file format: 64 hex characters and a newline.
     pub fn generate_master_key() -> Vec<u8> {
         let mut key = Zeroizing::new([0u8; 32]);
         rand::rngs::OsRng.fill_bytes(key.as_mut());
         format!("{}\n", hex::encode(key.as_ref())).into_bytes()
     }
 
+    /// Encrypts `plaintext` for `path` with a random nonce: `0x01 || nonce (12 bytes) ||
+    /// ciphertext and tag`.
     pub fn seal(&self, path: &str, plaintext: &[u8]) -> Vec<u8> {
         let mut nonce = [0u8; NONCE_LEN];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
@@ -64,6 +73,7 @@ impl Sealer {
         [&[FORMAT_V1][..], &nonce, &ciphertext].concat()
     }
 
+    /// Decrypts a value sealed for `path`; any failure is [`SealingError::Unseal`].
     pub fn unseal(&self, path: &str, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, SealingError> {
         let failed = || SealingError::Unseal(path.into());
         let (&format, rest) = sealed.split_first().ok_or_else(failed)?;

@@ -20,6 +20,8 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// Installs the global log subscriber, writing to stderr in `format`. `RUST_LOG`, when set and
+/// valid, overrides `filter`, which defaults to "info".
 pub fn init_logging(format: &LogFormat, filter: Option<&str>) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter.unwrap_or("info")));

@@ -42,11 +42,16 @@ use crate::tpm_registration::{Registrar, RegistrationSettings};
 
 /// How a `/resource` request proves it is entitled to ask.
 pub enum Credential<'a> {
+    /// The `kbs-session-id` cookie of an attested session.
     Session(&'a str),
+    /// An attestation token from `Authorization: Bearer` (takes precedence over the cookie).
     Bearer(&'a str),
+    /// Neither: refused with [`KbsError::Unauthenticated`].
     None,
 }
 
+/// The key broker: handshake sessions, verifier, token signer, store, release policies and admin
+/// authentication behind one method per API call.
 pub struct Kbs {
     handshake: Mutex<Handshake>,
     limiter: Mutex<RateLimiter>,
@@ -67,6 +72,7 @@ pub struct Kbs {
     /// appraisal.
     prefetcher: Prefetcher,
     registrar: Registrar,
+    /// Prometheus metrics served at `/metrics`.
     pub metrics: Metrics,
 }
 
@@ -196,6 +202,8 @@ impl Kbs {
         .await
     }
 
+    /// Assembles a KBS from ready parts: the verifier service in `settings.remote`, else an
+    /// embedded verifier over `store`; release policies are loaded from `store`.
     pub async fn new(
         settings: KbsSettings,
         store: Store,
@@ -498,6 +506,7 @@ impl Kbs {
         .map_err(internal)
     }
 
+    /// The token signing key set served at `/.well-known/jwks.json`.
     pub fn jwks(&self) -> Value {
         serde_json::to_value(self.signer.jwks()).unwrap_or(Value::Null)
     }
@@ -537,6 +546,7 @@ impl Kbs {
         Ok(format!("{}:{}", identity.key, identity.subject))
     }
 
+    /// `PUT /kbs/v0/admin/resources/<path>`: seals `value` under the master key and stores it.
     pub async fn admin_put_resource(
         &self,
         auth: Option<&str>,
@@ -555,6 +565,7 @@ impl Kbs {
         Ok(())
     }
 
+    /// `DELETE /kbs/v0/admin/resources/<path>`; [`KbsError::NotFound`] when absent.
     pub async fn admin_delete_resource(
         &self,
         auth: Option<&str>,
@@ -575,6 +586,7 @@ impl Kbs {
         Ok(())
     }
 
+    /// `GET /kbs/v0/admin/resources`: `{"resources": [path, ...]}`.
     pub async fn admin_list_resources(
         &self,
         auth: Option<&str>,
@@ -584,6 +596,8 @@ impl Kbs {
         Ok(json!({"resources": self.store.list_resources().await.map_err(internal)?}))
     }
 
+    /// `PUT /kbs/v0/admin/policies/appraisal`: replaces the appraisal policy this KBS appraises
+    /// with, in the verifier in force; answers its `id` and `sha256`.
     pub async fn admin_set_appraisal_policy(
         &self,
         auth: Option<&str>,
@@ -602,6 +616,8 @@ impl Kbs {
         Ok(label.to_json())
     }
 
+    /// `PUT /kbs/v0/admin/policies/release?prefix=`: compiles, stores and applies the release
+    /// policy of `prefix`; answers `{"prefix", "sha256"}`.
     pub async fn admin_set_release_policy(
         &self,
         auth: Option<&str>,
@@ -631,6 +647,7 @@ impl Kbs {
         Ok(json!({"prefix": prefix, "sha256": digest}))
     }
 
+    /// `DELETE /kbs/v0/admin/policies/release?prefix=`; [`KbsError::NotFound`] when none is stored.
     pub async fn admin_delete_release_policy(
         &self,
         auth: Option<&str>,
@@ -698,6 +715,8 @@ impl Kbs {
         }))
     }
 
+    /// `PUT /kbs/v0/admin/reference-values/<name>`: sets the reference value `name` (JSON body)
+    /// in the verifier in force.
     pub async fn admin_put_reference_value(
         &self,
         auth: Option<&str>,
@@ -736,6 +755,7 @@ impl Kbs {
         Ok(imported.to_json())
     }
 
+    /// `DELETE /kbs/v0/admin/reference-values/<name>`; [`KbsError::NotFound`] when absent.
     pub async fn admin_delete_reference_value(
         &self,
         auth: Option<&str>,
@@ -771,9 +791,13 @@ impl Kbs {
 
 /// Settings of a [`Kbs`] that do not come from files.
 pub struct KbsSettings {
+    /// Session lifetime and limit.
     pub protocol: ProtocolConfig,
+    /// Per-client budget of `/auth` and TPM registration.
     pub rate_limit: RateLimit,
+    /// Validity of the attestation tokens issued.
     pub token_lifetime: time::Duration,
+    /// TEE verifier settings of the embedded verifier, whose collateral the fetchers fill.
     pub verifiers: VerifierSettings,
     /// Fetch missing SNP VCEKs from AMD KDS (into `verifiers.snp_collateral`).
     pub kds: Option<KdsSettings>,

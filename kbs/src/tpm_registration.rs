@@ -33,7 +33,9 @@ use warden_wire::tpm::{KeyMaterial, PublicKey};
 
 use crate::error::KbsError;
 
+/// How long a registration challenge can be activated.
 pub const CHALLENGE_LIFETIME: time::Duration = time::Duration::minutes(2);
+/// Most unexpired challenges held at once; registration beyond it answers 429.
 pub const MAX_PENDING: usize = 1024;
 /// Intermediates read from a registration request: each costs a signature check.
 pub const MAX_EK_CHAIN: usize = 8;
@@ -62,6 +64,7 @@ struct Pending {
     expires: OffsetDateTime,
 }
 
+/// The registration exchange: pending challenges, by challenge id.
 pub struct Registrar {
     settings: Option<RegistrationSettings>,
     pending: Mutex<HashMap<String, Pending>>,

@@ -60,8 +60,11 @@ pub const DEFAULT_IMDS_BASE_URL: &str = "http://169.254.169.254";
 pub const THIM_CERTIFICATION_PATH: &str = "/metadata/THIM/amd/certification";
 /// IMDS path that turns a TDREPORT into a TD quote.
 pub const TD_QUOTE_PATH: &str = "/acc/tdquote";
+/// Default [`AzureAttester::refresh_timeout`]: 10 s.
 pub const DEFAULT_REFRESH_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default [`AzureAttester::refresh_interval`]: 250 ms.
 pub const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_millis(250);
+/// Default [`AzureAttester::imds_timeout`]: 30 s.
 pub const DEFAULT_IMDS_TIMEOUT: Duration = Duration::from_secs(30);
 /// Evidence format version written (CoCo's `EVIDENCE_VERSION`).
 pub const EVIDENCE_VERSION: u32 = 1;
@@ -80,7 +83,9 @@ static REPORT_LOCK: Mutex<()> = Mutex::new(());
 /// Which hardware the Azure CVM runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AzureKind {
+    /// AMD SEV-SNP (`az-snp-vtpm`).
     Snp,
+    /// Intel TDX (`az-tdx-vtpm`).
     Tdx,
 }
 
@@ -121,6 +126,8 @@ impl AzureKind {
 /// The Azure vTPM attester. Build with [`AzureAttester::new`] and adjust the public fields.
 #[derive(Debug, Clone)]
 pub struct AzureAttester {
+    /// The CVM's hardware: selects the `tee` name, the hardware report expected in the HCL report
+    /// and the IMDS step (VCEK or TD quote).
     pub kind: AzureKind,
     /// The vTPM's tpm2-tss TCTI, normally [`super::tpm::DEFAULT_TCTI`].
     pub tcti: String,

@@ -45,6 +45,7 @@ impl Provider {
 /// What the provider answered, unchecked: the TEE module validates it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TsmReport {
+    /// The report: the SNP attestation report or the TDX quote.
     pub outblob: Vec<u8>,
     /// Empty when the provider or kernel has none (TDX; SNP before Linux 6.8 or without host
     /// certificates).
@@ -66,6 +67,7 @@ fn io_error(what: &str, path: &Path, error: io::Error) -> AttesterError {
 }
 
 impl ConfigfsTsm {
+    /// The interface at `root` (normally [`CONFIGFS_TSM_REPORT`]), served by `provider`.
     pub fn new(root: impl Into<PathBuf>, provider: Provider) -> Self {
         Self {
             root: root.into(),
@@ -73,14 +75,17 @@ impl ConfigfsTsm {
         }
     }
 
+    /// The directory report entries are created in.
     pub fn root(&self) -> &Path {
         &self.root
     }
 
+    /// The provider entries must be served by.
     pub fn provider(&self) -> Provider {
         self.provider
     }
 
+    /// Whether the report directory exists (configfs mounted, kernel with configfs-tsm).
     pub fn available(&self) -> bool {
         self.root.is_dir()
     }

@@ -43,14 +43,20 @@ pub const SUPPORTED_TEES: &[&str] = &[
 /// TEEs the protocol knows but this build cannot attest yet; named so users get a precise message.
 const PLANNED_TEES: &[&str] = &["sgx", "cca", "se"];
 
+/// Why an attester could not be built or could not produce evidence.
 #[derive(Debug, thiserror::Error)]
 pub enum AttesterError {
+    /// A TEE the protocol knows (e.g. `sgx`) that this agent cannot attest yet.
     #[error("TEE {0:?} is not supported by this agent yet (supported: {supported})", supported = SUPPORTED_TEES.join(", "))]
     NotYetSupported(String),
+    /// A TEE name this agent does not know (truncated to 64 characters).
     #[error("unknown TEE {0:?} (supported: {supported})", supported = SUPPORTED_TEES.join(", "))]
     Unknown(String),
+    /// The TEE interface, or an input it needs, is absent here (no device or configfs-tsm, no AK
+    /// file).
     #[error("TEE evidence unavailable: {0}")]
     Unavailable(String),
+    /// Collecting the evidence failed, or the TEE returned something unusable.
     #[error("collecting TEE evidence failed: {0}")]
     Evidence(String),
     /// A runtime measurement (e.g. a TDX RTMR extension) was refused or did not take effect.

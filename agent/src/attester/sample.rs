@@ -23,10 +23,12 @@ pub struct SampleAttester {
 }
 
 impl SampleAttester {
+    /// A sample attester reporting `svn` as its security version number.
     pub fn new(svn: impl Into<String>) -> Self {
         Self { svn: svn.into() }
     }
 
+    /// The security version number put in the evidence.
     pub fn svn(&self) -> &str {
         &self.svn
     }

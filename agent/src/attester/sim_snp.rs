@@ -28,6 +28,7 @@ use warden_wire::snp::{
 use super::snp::CollectedReport;
 use super::{Attester, AttesterError, report_data_field};
 
+/// Why sim-snp evidence proves nothing: [`Attester::insecure_reason`] of [`SimSnpAttester`].
 pub const SIM_SNP_INSECURE_REASON: &str =
     "sim-snp: SEV-SNP reports signed by a development key, not by an AMD secure processor";
 /// The generation the development chain claims to be.
@@ -42,6 +43,7 @@ pub const SIM_TCB: Tcb = Tcb {
 };
 /// Serial numbers of the development ASK and VCEK (so CRL tests can name them).
 pub const SIM_ASK_SERIAL: u64 = 2;
+/// Serial number of the development VCEK.
 pub const SIM_VCEK_SERIAL: u64 = 3;
 /// Guest policy: SMT allowed, reserved bit 17 set, debug off.
 const SIM_POLICY: u64 = 0x30000;
@@ -157,6 +159,9 @@ impl DevChain {
         write_private(&dir.join("vcek.key"), &self.vcek_key).map_err(io)
     }
 
+    /// Reads a chain written by [`DevChain::write`] from `dir`, without the ARK key (so
+    /// [`DevChain::crl`] fails). [`AttesterError::Unavailable`] when a file is missing or `chip_id`
+    /// is not 64 bytes of hex.
     pub fn load(dir: &Path) -> Result<DevChain, AttesterError> {
         let read = |name: &str| {
             fs::read(dir.join(name)).map_err(|e| {
@@ -182,6 +187,7 @@ impl DevChain {
         })
     }
 
+    /// The development VCEK certificate (DER).
     pub fn vcek_der(&self) -> &[u8] {
         &self.vcek_der
     }
@@ -300,6 +306,7 @@ pub struct SimSnpAttester {
 }
 
 impl SimSnpAttester {
+    /// The attester signing reports with `chain`'s VCEK key.
     pub fn new(chain: DevChain) -> Self {
         Self { chain }
     }

@@ -17,6 +17,7 @@ use super::{Attester, AttesterError, report_data_field};
 /// A report and its certificate table as collected from the guest interface.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CollectedReport {
+    /// The raw SNP attestation report.
     pub report: Vec<u8>,
     /// GHCB certificate table; empty when the host supplied none.
     pub cert_table: Vec<u8>,
@@ -37,6 +38,8 @@ impl CollectedReport {
         Ok(self)
     }
 
+    /// Warden's SNP evidence JSON (`{"report", "cert_table"}`, base64); `cert_table` is omitted
+    /// when empty.
     pub fn to_evidence(&self) -> Value {
         let table = (!self.cert_table.is_empty()).then_some(self.cert_table.as_slice());
         EvidenceJson::new(&self.report, table).to_value()

@@ -146,6 +146,7 @@ fn write_register(path: &Path, digest: &[u8; RTMR_LEN]) -> Result<(), AttesterEr
 }
 
 impl TdxAttester {
+    /// The attester using the configfs-tsm, CCEL and measurement-register paths in `paths`.
     pub fn new(paths: TdxPaths) -> Self {
         Self {
             tsm: ConfigfsTsm::new(paths.tsm_report, Provider::TdxGuest),

@@ -25,8 +25,11 @@ pub const DEFAULT_TCTI: &str = "device:/dev/tpmrm0";
 /// Where and what to quote.
 #[derive(Debug, Clone)]
 pub struct TpmAttester {
+    /// The TPM's tpm2-tss TCTI, e.g. [`DEFAULT_TCTI`].
     pub tcti: String,
+    /// The AK state file ([`AkBlob`]) written by `warden-agent tpm-register`.
     pub ak_file: PathBuf,
+    /// SHA-256 PCR numbers to quote (0..=23 by default).
     pub pcrs: Vec<u8>,
     /// The event log to send, `None` for none. A missing file is not an error (swtpm and some
     /// VMs have no firmware log); an unreadable one is.
@@ -44,6 +47,8 @@ impl TpmAttester {
         }
     }
 
+    /// Reads and parses the AK state file: [`AttesterError::Unavailable`] when it cannot be read,
+    /// [`AttesterError::Evidence`] when it is malformed.
     pub fn load_ak(&self) -> Result<AkBlob, AttesterError> {
         let bytes = std::fs::read(&self.ak_file).map_err(|e| {
             AttesterError::Unavailable(format!(

@@ -55,53 +55,90 @@ const FALLBACK_NV_CHUNK: usize = 512;
 const AK_BLOB_MAGIC: &[u8; 8] = b"WARDENAK";
 const AK_BLOB_VERSION: u8 = 1;
 
+/// Why a TPM operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum TpmDeviceError {
+    /// The TCTI could not be opened.
     #[error(
         "cannot open TPM {tcti:?} (e.g. \"device:/dev/tpmrm0\", \"swtpm:host=127.0.0.1,port=2321\"): {message}"
     )]
-    Open { tcti: String, message: String },
-    #[error("TPM {operation} failed: {message}")]
-    Tpm {
-        operation: &'static str,
+    Open {
+        /// The TCTI configuration string.
+        tcti: String,
+        /// Why it failed.
         message: String,
     },
+    /// A TPM command failed.
+    #[error("TPM {operation} failed: {message}")]
+    Tpm {
+        /// What was being done, e.g. "creating the AK".
+        operation: &'static str,
+        /// What the TPM (or tss-esapi) reported.
+        message: String,
+    },
+    /// `TPM2_ActivateCredential` rejected the credential blob (wrong AK or EK, or altered).
     #[error(
         "TPM refused the credential: it was not made for this AK and this TPM's EK, or it was altered ({message})"
     )]
-    CredentialRefused { message: String },
+    CredentialRefused {
+        /// What the TPM (or tss-esapi) reported.
+        message: String,
+    },
+    /// The TPM read none of the PCRs asked for in this bank (bank inactive or PCRs absent).
     #[error("PCR bank {0:?} is not active on this TPM (or the PCRs asked for do not exist)")]
     BankUnavailable(PcrBank),
+    /// The PCRs changed between quote and read in every one of this many attempts.
     #[error(
         "the quoted PCRs changed before they could be read, in each of {0} attempts: PCRs are being extended concurrently"
     )]
     PcrsKeptChanging(usize),
+    /// A caller-supplied value the TPM cannot take (size, handle range, index type).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// An [`AkBlob`] that does not parse.
     #[error("malformed AK blob: {0}")]
     MalformedAkBlob(String),
+    /// The TPM answered something inconsistent (wrong attestation type or bank, qualifying data,
+    /// signature).
     #[error("unexpected TPM output: {0}")]
     UnexpectedOutput(String),
+    /// An NV command on an index failed.
     #[error("TPM {operation} of NV index {index:#010x} failed: {message}")]
     Nv {
+        /// The NV index handle.
         index: u32,
+        /// What was being done to the index.
         operation: &'static str,
+        /// What the TPM (or tss-esapi) reported.
         message: String,
     },
+    /// No NV index at this handle.
     #[error("NV index {0:#010x} is not defined on this TPM")]
     NvIndexMissing(u32),
+    /// The NV index exists but was never written.
     #[error("NV index {0:#010x} has never been written: there is nothing to read")]
     NvIndexUnwritten(u32),
+    /// The NV index allows neither owner nor password authorisation for this access.
     #[error(
         "NV index {index:#010x} allows neither owner nor password {access} (its attributes need a policy or physical presence)"
     )]
-    NvAccessDenied { index: u32, access: &'static str },
+    NvAccessDenied {
+        /// The NV index handle.
+        index: u32,
+        /// "reads" or "writes".
+        access: &'static str,
+    },
+    /// The data is larger than the NV index.
     #[error("NV index {index:#010x} holds {size} bytes; {length} bytes do not fit")]
     NvDataTooLarge {
+        /// The NV index handle.
         index: u32,
+        /// The index's size in bytes.
         size: usize,
+        /// The length of the data in bytes.
         length: usize,
     },
+    /// No object at this persistent handle.
     #[error("no key at persistent handle {0:#010x} on this TPM")]
     PersistentKeyMissing(u32),
 }
@@ -138,6 +175,7 @@ fn nv_error(
     }
 }
 
+/// The key type of an attestation key created by [`TpmDevice::create_ak`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AkAlgorithm {
     /// RSA-2048, RSASSA-PKCS1-v1_5 with SHA-256.
@@ -146,10 +184,14 @@ pub enum AkAlgorithm {
     EccP256,
 }
 
+/// A PCR bank, by hash algorithm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PcrBank {
+    /// SHA-1 bank.
     Sha1,
+    /// SHA-256 bank.
     Sha256,
+    /// SHA-384 bank.
     Sha384,
 }
 
@@ -163,6 +205,7 @@ impl PcrBank {
         }
     }
 
+    /// Size in bytes of a PCR value in this bank.
     pub fn digest_len(self) -> usize {
         match self {
             PcrBank::Sha1 => 20,
