@@ -22,8 +22,12 @@ use thiserror::Error;
 
 use crate::tpm::KeyMaterial;
 
+/// Length of the HCL report header (`"HCLA"`, version, report size, request type, status,
+/// reserved).
 pub const HCL_HEADER_LEN: usize = 32;
+/// Length of the hardware report area that follows the header.
 pub const HW_REPORT_AREA_LEN: usize = 1184;
+/// Length of a TDREPORT at the start of the hardware report area (TDX).
 pub const TD_REPORT_LEN: usize = 1024;
 const IGVM_HEADER_LEN: usize = 20;
 const HCL_SIGNATURE: &[u8; 4] = b"HCLA";
@@ -37,12 +41,16 @@ const MAX_PCRS: usize = 24;
 /// The vTPM quotes its SHA-256 bank.
 const PCR_VALUE_LEN: usize = 32;
 
+/// Why an HCL report, its runtime claims or the Azure evidence JSON was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum AzureError {
+    /// The HCL report is malformed; the reason is given.
     #[error("HCL report: {0}")]
     Hcl(String),
+    /// The runtime claims JSON is malformed or lacks a usable `HCLAkPub`; the reason is given.
     #[error("runtime claims: {0}")]
     RuntimeClaims(String),
+    /// The evidence JSON is malformed or too large; the reason is given.
     #[error("Azure evidence: {0}")]
     Evidence(String),
 }
@@ -50,14 +58,18 @@ pub enum AzureError {
 /// What the hardware report area holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HardwareReport {
+    /// An AMD SEV-SNP attestation report (IGVM report type 2).
     Snp,
+    /// An Intel TDX TDREPORT (IGVM report type 4).
     Tdx,
 }
 
 /// A parsed HCL report.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HclReport {
+    /// HCL report version (the header's second little-endian u32).
     pub version: u32,
+    /// Which hardware report the report area holds, from the IGVM report type.
     pub kind: HardwareReport,
     /// The whole hardware report area; an SNP report fills it, a TDREPORT its first 1024 bytes.
     pub hw_report: Vec<u8>,
@@ -71,6 +83,8 @@ fn u32_at(bytes: &[u8], offset: usize) -> Option<u32> {
 }
 
 impl HclReport {
+    /// Parses an HCL report: checks the `"HCLA"` signature, the report type and the SHA-256 hash
+    /// type, cuts out the runtime claims and refuses non-zero bytes after them. Checks no hash.
     pub fn parse(bytes: &[u8]) -> Result<Self, AzureError> {
         let error = |text: String| AzureError::Hcl(text);
         if bytes.get(..4) != Some(&HCL_SIGNATURE[..]) {
@@ -130,11 +144,14 @@ impl HclReport {
 pub struct RuntimeClaims {
     /// The vTPM attestation key (`HCLAkPub`).
     pub ak: KeyMaterial,
+    /// The `vm-configuration` object, as JSON (null when absent).
     pub vm_configuration: Value,
+    /// The `user-data` string, if present.
     pub user_data: Option<String>,
 }
 
 impl RuntimeClaims {
+    /// Parses the runtime claims JSON and extracts the RSA `HCLAkPub` key (base64url `n` and `e`).
     pub fn parse(bytes: &[u8]) -> Result<Self, AzureError> {
         let error = |text: &str| AzureError::RuntimeClaims(text.to_owned());
         let json: Value =
@@ -177,15 +194,20 @@ impl RuntimeClaims {
 /// 24 SHA-256 PCR values in index order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VtpmQuote {
+    /// The quoted TPMS_ATTEST structure.
     pub message: Vec<u8>,
+    /// The bare RSASSA (SHA-256) signature over `message`.
     pub signature: Vec<u8>,
+    /// The SHA-256 PCR values (32 bytes each, at most 24), in index order.
     pub pcrs: Vec<Vec<u8>>,
 }
 
 /// Decoded Azure evidence (either version).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AzureEvidence {
+    /// The HCL report bytes (`hcl_report`, or `report` in version 0).
     pub hcl_report: Vec<u8>,
+    /// The vTPM quote (`tpm_quote`, or `quote` in version 0).
     pub tpm_quote: VtpmQuote,
     /// DER VCEK (SNP), when sent.
     pub vcek: Option<Vec<u8>>,
@@ -194,6 +216,7 @@ pub struct AzureEvidence {
 }
 
 impl AzureEvidence {
+    /// Parses evidence JSON of at most [`MAX_EVIDENCE_BYTES`]; see [`AzureEvidence::from_value`].
     pub fn from_json_bytes(bytes: &[u8]) -> Result<Self, AzureError> {
         if bytes.len() > MAX_EVIDENCE_BYTES {
             return Err(AzureError::Evidence(format!(
@@ -206,6 +229,8 @@ impl AzureEvidence {
         Self::from_value(&value)
     }
 
+    /// Decodes the evidence from parsed JSON, accepting version 0 and version 1 field names and
+    /// encodings.
     pub fn from_value(value: &Value) -> Result<Self, AzureError> {
         let error = |text: String| AzureError::Evidence(text);
         let object = value

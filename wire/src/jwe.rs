@@ -24,22 +24,36 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
+/// Content encryption (`enc`) of every JWE: AES-256-GCM.
 pub const CONTENT_ENCRYPTION: &str = "A256GCM";
+/// Key-management algorithm (`alg`) for EC P-256 TEE keys.
 pub const ALG_ECDH_ES_A256KW: &str = "ECDH-ES+A256KW";
+/// Key-management algorithm (`alg`) for RSA TEE keys.
 pub const ALG_RSA_OAEP_256: &str = "RSA-OAEP-256";
 /// RSA TEE keys below this size are refused: they would be the weakest link of the release.
 pub const MIN_RSA_BITS: usize = 2048;
 
+/// Why a TEE key was refused or a JWE could not be built, parsed or opened.
 #[derive(Debug, thiserror::Error)]
 pub enum JweError {
+    /// The TEE public key is not an acceptable JWK; the reason is given.
     #[error("TEE public key is not acceptable: {0}")]
     UnsupportedKey(String),
+    /// The envelope or its protected header is malformed; the reason is given.
     #[error("JWE is malformed: {0}")]
     Malformed(String),
+    /// The protected header names another `alg` or `enc` than this key requires.
     #[error("JWE uses {found}, expected {expected}")]
-    UnexpectedAlgorithm { expected: String, found: String },
+    UnexpectedAlgorithm {
+        /// The `alg` this key requires, or `A256GCM` for `enc`.
+        expected: String,
+        /// The value the protected header carries.
+        found: String,
+    },
+    /// Decryption failed: the wrong key, or a tampered envelope.
     #[error("JWE could not be decrypted (wrong key or tampered ciphertext)")]
     DecryptionFailed,
+    /// Encryption (or key generation) failed in OpenSSL or josekit; the reason is given.
     #[error("JWE encryption failed: {0}")]
     EncryptionFailed(String),
 }
@@ -48,21 +62,29 @@ pub enum JweError {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FlattenedJwe {
+    /// Base64url of the protected header JSON.
     pub protected: String,
+    /// Base64url of the wrapped content-encryption key.
     pub encrypted_key: String,
+    /// Base64url of the 12-byte AES-GCM initialisation vector.
     pub iv: String,
+    /// Base64url of the ciphertext.
     pub ciphertext: String,
+    /// Base64url of the 16-byte AES-GCM authentication tag.
     pub tag: String,
 }
 
 /// Key-management algorithm of a TEE key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyAlgorithm {
+    /// `ECDH-ES+A256KW` with an EC P-256 key.
     EcdhEsA256kw,
+    /// `RSA-OAEP-256` with an RSA key of at least [`MIN_RSA_BITS`] bits.
     RsaOaep256,
 }
 
 impl KeyAlgorithm {
+    /// The JWA name of the algorithm, as used in `alg`.
     pub fn name(self) -> &'static str {
         match self {
             Self::EcdhEsA256kw => ALG_ECDH_ES_A256KW,
@@ -153,6 +175,7 @@ impl TeePublicKey {
         Ok(Self { key })
     }
 
+    /// The key-management algorithm this key is used with.
     pub fn algorithm(&self) -> KeyAlgorithm {
         match self.key {
             PublicKeyKind::Ec(_) => KeyAlgorithm::EcdhEsA256kw,
@@ -281,6 +304,7 @@ enum KeyPairKind {
 }
 
 impl TeeKeyPair {
+    /// Generates a fresh key pair for `algorithm` (P-256, or RSA of [`MIN_RSA_BITS`] bits).
     pub fn generate(algorithm: KeyAlgorithm) -> Result<Self, JweError> {
         let failed = |e: josekit::JoseError| JweError::EncryptionFailed(e.to_string());
         let pair = match algorithm {
@@ -298,6 +322,7 @@ impl TeeKeyPair {
         Ok(Self { pair })
     }
 
+    /// The key-management algorithm of this pair.
     pub fn algorithm(&self) -> KeyAlgorithm {
         match self.pair {
             KeyPairKind::Ec(_) => KeyAlgorithm::EcdhEsA256kw,

@@ -6,8 +6,6 @@
 #![forbid(unsafe_code)]
 // Tests may unwrap: a panic is how they fail. Production code may not.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
-// Not every public item is documented yet (issue 14): remove this to see which.
-#![allow(missing_docs)]
 
 pub mod azure;
 pub mod binding;

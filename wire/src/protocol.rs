@@ -17,8 +17,11 @@ pub const MAX_BODY_BYTES: usize = 1 << 20;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Request {
+    /// Protocol version the client speaks; must be [`PROTOCOL_VERSION`].
     pub version: String,
+    /// TEE type as CoCo names it (e.g. "snp", "tdx", "sample").
     pub tee: String,
+    /// Client-specific extra parameters (`extra-params`), JSON; null when absent.
     #[serde(rename = "extra-params", default)]
     pub extra_params: Value,
 }
@@ -28,6 +31,7 @@ pub struct Request {
 pub struct Challenge {
     /// Base64 (standard alphabet) of 32 random bytes.
     pub nonce: String,
+    /// Extra parameters returned to the client (`extra-params`), JSON.
     #[serde(rename = "extra-params")]
     pub extra_params: Value,
 }
@@ -36,7 +40,9 @@ pub struct Challenge {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InitData {
+    /// Encoding of `body`; "toml" today.
     pub format: String,
+    /// The init-data document, as text in `format`.
     pub body: String,
 }
 
@@ -47,7 +53,9 @@ pub struct InitData {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuntimeData {
+    /// The challenge nonce, as the client received it (base64 string).
     pub nonce: String,
+    /// The TEE public key (JWK) as the client sent it (`tee-pubkey`), kept as raw JSON.
     #[serde(rename = "tee-pubkey")]
     pub tee_pubkey: Value,
 }
@@ -57,7 +65,9 @@ pub struct RuntimeData {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TeeEvidence {
+    /// TEE-specific evidence JSON (report or quote plus whatever the TEE adds).
     pub primary_evidence: Value,
+    /// JSON string of additional (device) evidence; empty when there are no devices.
     #[serde(default)]
     pub additional_evidence: String,
 }
@@ -66,10 +76,13 @@ pub struct TeeEvidence {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Attestation {
+    /// Init-data the client supplied (`init-data`), if any.
     #[serde(rename = "init-data", default)]
     pub init_data: Option<InitData>,
+    /// Nonce and TEE key bound into the evidence (`runtime-data`).
     #[serde(rename = "runtime-data")]
     pub runtime_data: RuntimeData,
+    /// The hardware evidence itself (`tee-evidence`).
     #[serde(rename = "tee-evidence")]
     pub tee_evidence: TeeEvidence,
 }
@@ -77,14 +90,17 @@ pub struct Attestation {
 /// `POST /kbs/v0/attest` response.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AttestationToken {
+    /// The signed attestation token issued by the KBS.
     pub token: String,
 }
 
 /// Error body of every KBS endpoint: `{"type": ..., "detail": ...}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ErrorBody {
+    /// Error type URI: [`ERROR_TYPE_PREFIX`] followed by the error name (`type` on the wire).
     #[serde(rename = "type")]
     pub error_type: String,
+    /// Human-readable description of the error.
     pub detail: String,
 }
 
@@ -98,6 +114,7 @@ pub const ERROR_TYPE_PREFIX: &str = "https://github.com/confidential-containers/
 #[serde(try_from = "String", into = "String")]
 pub struct ResourcePath(String);
 
+/// A string that is not a valid [`ResourcePath`]; holds the input, truncated to 400 characters.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
     "invalid resource path {0:?}: expected <repository>/<type>/<tag>, each 1-128 of [A-Za-z0-9._-], not '.' or '..'"
@@ -105,10 +122,12 @@ pub struct ResourcePath(String);
 pub struct InvalidResourcePath(pub String);
 
 impl ResourcePath {
+    /// Builds and validates the path `<repository>/<kind>/<tag>`.
     pub fn new(repository: &str, kind: &str, tag: &str) -> Result<Self, InvalidResourcePath> {
         Self::parse(&format!("{repository}/{kind}/{tag}"))
     }
 
+    /// Validates `path`: exactly three segments, each 1-128 of `[A-Za-z0-9._-]`, not `.` or `..`.
     pub fn parse(path: &str) -> Result<Self, InvalidResourcePath> {
         let segments: Vec<&str> = path.split('/').collect();
         let valid_segment = |s: &&str| {
@@ -126,6 +145,7 @@ impl ResourcePath {
         }
     }
 
+    /// The path as `<repository>/<type>/<tag>`.
     pub fn as_str(&self) -> &str {
         &self.0
     }

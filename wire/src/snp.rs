@@ -24,44 +24,75 @@ pub const SIGNATURE_ALGO_ECDSA_P384_SHA384: u32 = 1;
 
 /// Field offsets within the report.
 pub mod offset {
+    /// VERSION: report format version (u32).
     pub const VERSION: usize = 0x000;
+    /// GUEST_SVN: the guest's security version number (u32).
     pub const GUEST_SVN: usize = 0x004;
+    /// POLICY: the guest policy (u64).
     pub const POLICY: usize = 0x008;
+    /// FAMILY_ID: 16 bytes from the ID block.
     pub const FAMILY_ID: usize = 0x010;
+    /// IMAGE_ID: 16 bytes from the ID block.
     pub const IMAGE_ID: usize = 0x020;
+    /// VMPL: the VMPL the report was requested from (u32).
     pub const VMPL: usize = 0x030;
+    /// SIGNATURE_ALGO: signature algorithm (u32).
     pub const SIGNATURE_ALGO: usize = 0x034;
+    /// CURRENT_TCB: TCB_VERSION of the running firmware (u64).
     pub const CURRENT_TCB: usize = 0x038;
+    /// PLATFORM_INFO: platform feature bits (u64).
     pub const PLATFORM_INFO: usize = 0x040;
+    /// KEY_INFO: author-key and signing-key flags (u32).
     pub const KEY_INFO: usize = 0x048;
+    /// REPORT_DATA: 64 bytes the guest supplied.
     pub const REPORT_DATA: usize = 0x050;
+    /// MEASUREMENT: launch digest, 48 bytes.
     pub const MEASUREMENT: usize = 0x090;
+    /// HOST_DATA: 32 bytes the hypervisor supplied at launch.
     pub const HOST_DATA: usize = 0x0C0;
+    /// ID_KEY_DIGEST: SHA-384 of the ID key, 48 bytes.
     pub const ID_KEY_DIGEST: usize = 0x0E0;
+    /// AUTHOR_KEY_DIGEST: SHA-384 of the author key, 48 bytes.
     pub const AUTHOR_KEY_DIGEST: usize = 0x110;
+    /// REPORT_ID: the guest's report ID, 32 bytes.
     pub const REPORT_ID: usize = 0x140;
+    /// REPORT_ID_MA: the migration agent's report ID, 32 bytes.
     pub const REPORT_ID_MA: usize = 0x160;
+    /// REPORTED_TCB: TCB_VERSION the VCEK is derived from (u64).
     pub const REPORTED_TCB: usize = 0x180;
     /// Version 3 and later.
     pub const CPUID_FAM_ID: usize = 0x188;
+    /// CPUID_MOD_ID: CPUID model (1 byte; version 3 and later).
     pub const CPUID_MOD_ID: usize = 0x189;
+    /// CPUID_STEP: CPUID stepping (1 byte; version 3 and later).
     pub const CPUID_STEP: usize = 0x18A;
+    /// CHIP_ID: 64-byte chip identifier.
     pub const CHIP_ID: usize = 0x1A0;
+    /// COMMITTED_TCB: TCB_VERSION of the committed firmware (u64).
     pub const COMMITTED_TCB: usize = 0x1E0;
+    /// CURRENT_BUILD: build, minor, major of the running firmware (1 byte each).
     pub const CURRENT_BUILD: usize = 0x1E8;
+    /// COMMITTED_BUILD: build, minor, major of the committed firmware (1 byte each).
     pub const COMMITTED_BUILD: usize = 0x1EC;
+    /// LAUNCH_TCB: TCB_VERSION of the firmware at guest launch (u64).
     pub const LAUNCH_TCB: usize = 0x1F0;
     /// Version 5 and later.
     pub const LAUNCH_MIT_VECTOR: usize = 0x1F8;
+    /// CURRENT_MIT_VECTOR: mitigations currently applied (u64; version 5 and later).
     pub const CURRENT_MIT_VECTOR: usize = 0x200;
+    /// SIGNATURE: R component, 72 bytes little-endian.
     pub const SIGNATURE_R: usize = 0x2A0;
+    /// SIGNATURE: S component, 72 bytes little-endian.
     pub const SIGNATURE_S: usize = 0x2E8;
 }
 
+/// Why bytes are not a supported SEV-SNP report.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ReportError {
+    /// The input is not [`REPORT_LEN`] bytes; holds its length.
     #[error("an SEV-SNP report is {REPORT_LEN} bytes, got {0}")]
     Length(usize),
+    /// VERSION is not one of [`SUPPORTED_VERSIONS`]; holds it.
     #[error("unsupported SEV-SNP report version {0} (supported: 2, 3, 5)")]
     Version(u32),
 }
@@ -69,14 +100,19 @@ pub enum ReportError {
 /// AMD EPYC generations with SEV-SNP. They differ in root keys and in the TCB_VERSION layout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Generation {
+    /// Milan (CPUID family 19h, models 00h-0Fh).
     Milan,
+    /// Genoa, Siena and Bergamo (family 19h, models 10h-1Fh and A0h-AFh).
     Genoa,
+    /// Turin (family 1Ah, models 00h-1Fh).
     Turin,
 }
 
 impl Generation {
+    /// Every generation, oldest first.
     pub const ALL: [Generation; 3] = [Generation::Milan, Generation::Genoa, Generation::Turin];
 
+    /// The generation's name as AMD writes it ("Milan", "Genoa", "Turin").
     pub fn name(self) -> &'static str {
         match self {
             Generation::Milan => "Milan",
@@ -132,9 +168,13 @@ pub struct RawTcb(pub u64);
 pub struct Tcb {
     /// Turin and later only.
     pub fmc: Option<u8>,
+    /// BOOT_LOADER security patch level.
     pub bootloader: u8,
+    /// TEE (PSP OS) security patch level.
     pub tee: u8,
+    /// SNP firmware security patch level.
     pub snp: u8,
+    /// MICROCODE security patch level.
     pub microcode: u8,
 }
 
@@ -189,36 +229,47 @@ impl Tcb {
 pub struct GuestPolicy(pub u64);
 
 impl GuestPolicy {
+    /// ABI_MINOR: lowest ABI minor version allowed (bits 7:0).
     pub fn abi_minor(self) -> u8 {
         self.0 as u8
     }
+    /// ABI_MAJOR: lowest ABI major version allowed (bits 15:8).
     pub fn abi_major(self) -> u8 {
         (self.0 >> 8) as u8
     }
+    /// SMT: simultaneous multithreading allowed (bit 16).
     pub fn smt_allowed(self) -> bool {
         self.bit(16)
     }
+    /// MIGRATE_MA: association with a migration agent allowed (bit 18).
     pub fn migrate_ma_allowed(self) -> bool {
         self.bit(18)
     }
+    /// DEBUG: debugging allowed (bit 19).
     pub fn debug_allowed(self) -> bool {
         self.bit(19)
     }
+    /// SINGLE_SOCKET: guest may run on one socket only (bit 20).
     pub fn single_socket_required(self) -> bool {
         self.bit(20)
     }
+    /// CXL_ALLOW: CXL may be populated with devices or memory (bit 21).
     pub fn cxl_allowed(self) -> bool {
         self.bit(21)
     }
+    /// MEM_AES_256_XTS: AES-256-XTS memory encryption required (bit 22).
     pub fn mem_aes_256_xts_required(self) -> bool {
         self.bit(22)
     }
+    /// RAPL_DIS: running average power limit must be disabled (bit 23).
     pub fn rapl_disable_required(self) -> bool {
         self.bit(23)
     }
+    /// CIPHERTEXT_HIDING: ciphertext hiding required (bit 24).
     pub fn ciphertext_hiding_required(self) -> bool {
         self.bit(24)
     }
+    /// PAGE_SWAP_DISABLE: guest page swapping disabled (bit 25).
     pub fn page_swap_disabled(self) -> bool {
         self.bit(25)
     }
@@ -230,14 +281,18 @@ impl GuestPolicy {
 /// Which key signed the report (KEY_INFO bits 4:2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SigningKey {
+    /// The chip-unique Versioned Chip Endorsement Key (0).
     Vcek,
+    /// The Versioned Loaded Endorsement Key (1).
     Vlek,
     /// The report is unsigned.
     None,
+    /// A reserved value (2-6); holds it.
     Reserved(u8),
 }
 
 impl SigningKey {
+    /// Lower-case name: "vcek", "vlek", "none" or "reserved".
     pub fn name(self) -> &'static str {
         match self {
             SigningKey::Vcek => "vcek",
@@ -251,8 +306,11 @@ impl SigningKey {
 /// A firmware version triple (CURRENT_* / COMMITTED_*).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FirmwareVersion {
+    /// Major version (*_MAJOR).
     pub major: u8,
+    /// Minor version (*_MINOR).
     pub minor: u8,
+    /// Build number (*_BUILD).
     pub build: u8,
 }
 
@@ -276,6 +334,7 @@ fn hex_string(bytes: &[u8]) -> String {
 }
 
 impl Report {
+    /// Checks the length ([`REPORT_LEN`]) and VERSION ([`SUPPORTED_VERSIONS`]) and keeps the bytes.
     pub fn parse(bytes: &[u8]) -> Result<Report, ReportError> {
         let bytes: [u8; REPORT_LEN] = bytes
             .try_into()
@@ -289,6 +348,7 @@ impl Report {
         Ok(report)
     }
 
+    /// The exact bytes that were parsed.
     pub fn as_bytes(&self) -> &[u8; REPORT_LEN] {
         &self.bytes
     }
@@ -309,42 +369,55 @@ impl Report {
         u64::from_le_bytes(*self.array::<AT, 8>())
     }
 
+    /// VERSION: report format version.
     pub fn version(&self) -> u32 {
         self.u32_at::<{ offset::VERSION }>()
     }
+    /// GUEST_SVN: the guest's security version number.
     pub fn guest_svn(&self) -> u32 {
         self.u32_at::<{ offset::GUEST_SVN }>()
     }
+    /// POLICY: the guest policy the VM was launched with.
     pub fn policy(&self) -> GuestPolicy {
         GuestPolicy(self.u64_at::<{ offset::POLICY }>())
     }
+    /// FAMILY_ID: 16 bytes from the ID block.
     pub fn family_id(&self) -> &[u8; 16] {
         self.array::<{ offset::FAMILY_ID }, _>()
     }
+    /// IMAGE_ID: 16 bytes from the ID block.
     pub fn image_id(&self) -> &[u8; 16] {
         self.array::<{ offset::IMAGE_ID }, _>()
     }
+    /// VMPL the report was requested from.
     pub fn vmpl(&self) -> u32 {
         self.u32_at::<{ offset::VMPL }>()
     }
+    /// SIGNATURE_ALGO ([`SIGNATURE_ALGO_ECDSA_P384_SHA384`] is the only defined value).
     pub fn signature_algo(&self) -> u32 {
         self.u32_at::<{ offset::SIGNATURE_ALGO }>()
     }
+    /// CURRENT_TCB: TCB_VERSION of the running firmware.
     pub fn current_tcb(&self) -> RawTcb {
         RawTcb(self.u64_at::<{ offset::CURRENT_TCB }>())
     }
+    /// PLATFORM_INFO: platform feature bits.
     pub fn platform_info(&self) -> u64 {
         self.u64_at::<{ offset::PLATFORM_INFO }>()
     }
+    /// KEY_INFO: the raw flags word.
     pub fn key_info(&self) -> u32 {
         self.u32_at::<{ offset::KEY_INFO }>()
     }
+    /// KEY_INFO bit 0 (AUTHOR_KEY_EN): AUTHOR_KEY_DIGEST is present.
     pub fn author_key_en(&self) -> bool {
         self.key_info() & 1 == 1
     }
+    /// KEY_INFO bit 1 (MASK_CHIP_KEY): the platform's MaskChipKey setting.
     pub fn mask_chip_key(&self) -> bool {
         self.key_info() >> 1 & 1 == 1
     }
+    /// KEY_INFO bits 4:2 (SIGNING_KEY): which key signed the report.
     pub fn signing_key(&self) -> SigningKey {
         match (self.key_info() >> 2 & 0b111) as u8 {
             0 => SigningKey::Vcek,
@@ -353,27 +426,35 @@ impl Report {
             other => SigningKey::Reserved(other),
         }
     }
+    /// REPORT_DATA: 64 bytes the guest supplied.
     pub fn report_data(&self) -> &[u8; 64] {
         self.array::<{ offset::REPORT_DATA }, _>()
     }
+    /// MEASUREMENT: launch digest, 48 bytes.
     pub fn measurement(&self) -> &[u8; 48] {
         self.array::<{ offset::MEASUREMENT }, _>()
     }
+    /// HOST_DATA: 32 bytes the hypervisor supplied at launch.
     pub fn host_data(&self) -> &[u8; 32] {
         self.array::<{ offset::HOST_DATA }, _>()
     }
+    /// ID_KEY_DIGEST: SHA-384 of the ID key that signed the ID block, 48 bytes.
     pub fn id_key_digest(&self) -> &[u8; 48] {
         self.array::<{ offset::ID_KEY_DIGEST }, _>()
     }
+    /// AUTHOR_KEY_DIGEST: SHA-384 of the author key that signed the ID key, 48 bytes.
     pub fn author_key_digest(&self) -> &[u8; 48] {
         self.array::<{ offset::AUTHOR_KEY_DIGEST }, _>()
     }
+    /// REPORT_ID: the guest's report ID, 32 bytes.
     pub fn report_id(&self) -> &[u8; 32] {
         self.array::<{ offset::REPORT_ID }, _>()
     }
+    /// REPORT_ID_MA: the migration agent's report ID, 32 bytes.
     pub fn report_id_ma(&self) -> &[u8; 32] {
         self.array::<{ offset::REPORT_ID_MA }, _>()
     }
+    /// REPORTED_TCB: TCB_VERSION the VCEK is derived from.
     pub fn reported_tcb(&self) -> RawTcb {
         RawTcb(self.u64_at::<{ offset::REPORTED_TCB }>())
     }
@@ -387,15 +468,19 @@ impl Report {
             )
         })
     }
+    /// CHIP_ID: 64-byte chip identifier (see [`Generation::chip_id_len`]).
     pub fn chip_id(&self) -> &[u8; 64] {
         self.array::<{ offset::CHIP_ID }, _>()
     }
+    /// COMMITTED_TCB: TCB_VERSION of the committed firmware.
     pub fn committed_tcb(&self) -> RawTcb {
         RawTcb(self.u64_at::<{ offset::COMMITTED_TCB }>())
     }
+    /// CURRENT_MAJOR/MINOR/BUILD: version of the running firmware.
     pub fn current_version(&self) -> FirmwareVersion {
         self.firmware_version::<{ offset::CURRENT_BUILD }>()
     }
+    /// COMMITTED_MAJOR/MINOR/BUILD: version of the committed firmware.
     pub fn committed_version(&self) -> FirmwareVersion {
         self.firmware_version::<{ offset::COMMITTED_BUILD }>()
     }
@@ -407,6 +492,7 @@ impl Report {
             build,
         }
     }
+    /// LAUNCH_TCB: TCB_VERSION of the firmware at guest launch.
     pub fn launch_tcb(&self) -> RawTcb {
         RawTcb(self.u64_at::<{ offset::LAUNCH_TCB }>())
     }
@@ -422,9 +508,11 @@ impl Report {
     pub fn signed_bytes(&self) -> &[u8] {
         &self.bytes[..SIGNED_LEN]
     }
+    /// SIGNATURE R component: 72 bytes, little-endian, zero-extended.
     pub fn signature_r(&self) -> &[u8; SIGNATURE_COMPONENT_LEN] {
         self.array::<{ offset::SIGNATURE_R }, _>()
     }
+    /// SIGNATURE S component: 72 bytes, little-endian, zero-extended.
     pub fn signature_s(&self) -> &[u8; SIGNATURE_COMPONENT_LEN] {
         self.array::<{ offset::SIGNATURE_S }, _>()
     }
@@ -487,14 +575,17 @@ impl ReportWriter {
         self
     }
 
+    /// Writes `value` little-endian at `at`.
     pub fn put_u32(&mut self, at: usize, value: u32) -> &mut Self {
         self.put(at, &value.to_le_bytes())
     }
 
+    /// Writes `value` little-endian at `at`.
     pub fn put_u64(&mut self, at: usize, value: u64) -> &mut Self {
         self.put(at, &value.to_le_bytes())
     }
 
+    /// The bytes a signature must cover (the first [`SIGNED_LEN`]).
     pub fn signed_bytes(&self) -> &[u8] {
         &self.bytes[..SIGNED_LEN]
     }
@@ -511,6 +602,7 @@ impl ReportWriter {
         self
     }
 
+    /// The finished report bytes.
     pub fn into_bytes(self) -> [u8; REPORT_LEN] {
         *self.bytes
     }
@@ -518,10 +610,15 @@ impl ReportWriter {
 
 /// GUIDs of the GHCB certificate table, in their textual (RFC 4122) byte order.
 pub mod cert_guid {
+    /// GUID of the VCEK certificate entry.
     pub const VCEK: [u8; 16] = guid("63da758d-e664-4564-adc5-f4b93be8accd");
+    /// GUID of the VLEK certificate entry.
     pub const VLEK: [u8; 16] = guid("a8074bc2-a25a-483e-aae6-39c045a0b8a1");
+    /// GUID of the ASK (AMD SEV signing key) certificate entry.
     pub const ASK: [u8; 16] = guid("4ab7b379-bbac-4fe4-a02f-05aef327c782");
+    /// GUID of the ARK (AMD root key) certificate entry.
     pub const ARK: [u8; 16] = guid("c0b406a4-a803-4952-9743-3fb6014cd0ae");
+    /// GUID of the certificate revocation list entry.
     pub const CRL: [u8; 16] = guid("92f81bc3-5811-4d3d-97ff-d19f88dc67ea");
 
     const fn guid(text: &str) -> [u8; 16] {
@@ -552,16 +649,23 @@ const CERT_TABLE_ENTRY_LEN: usize = 24;
 /// Extended-report certificate blobs are a few pages; anything beyond this is not a real table.
 pub const MAX_CERT_TABLE_LEN: usize = 64 * 1024;
 
+/// Why a GHCB certificate table was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum CertTableError {
+    /// The table is larger than [`MAX_CERT_TABLE_LEN`]; holds its length.
     #[error("certificate table of {0} bytes exceeds the {MAX_CERT_TABLE_LEN}-byte limit")]
     TooLarge(usize),
+    /// No all-zero entry ends the table.
     #[error("certificate table is not terminated by an all-zero entry")]
     Unterminated,
+    /// An entry's data lies outside the table.
     #[error("certificate table entry {index} points outside the table ({offset}+{length})")]
     OutOfBounds {
+        /// Index of the entry.
         index: usize,
+        /// The entry's offset from the start of the table.
         offset: u32,
+        /// The entry's length in bytes.
         length: u32,
     },
 }
@@ -569,7 +673,9 @@ pub enum CertTableError {
 /// One entry of a GHCB certificate table: a GUID and the bytes it points at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CertTableEntry {
+    /// The entry's GUID in textual byte order (see [`cert_guid`]).
     pub guid: [u8; 16],
+    /// The bytes the entry points at (a certificate or CRL).
     pub data: Vec<u8>,
 }
 
@@ -631,12 +737,15 @@ pub fn encode_cert_table(entries: &[CertTableEntry]) -> Vec<u8> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EvidenceJson {
+    /// Base64 (standard alphabet) of the report bytes.
     pub report: String,
+    /// Base64 (standard alphabet) of the certificate table; absent when there is none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cert_table: Option<String>,
 }
 
 impl EvidenceJson {
+    /// Base64-encodes a report and, when given, its certificate table.
     pub fn new(report: &[u8], cert_table: Option<&[u8]>) -> Self {
         Self {
             report: STANDARD.encode(report),
@@ -644,6 +753,7 @@ impl EvidenceJson {
         }
     }
 
+    /// The evidence as a JSON value.
     pub fn to_value(&self) -> serde_json::Value {
         serde_json::json!(self)
     }

@@ -21,6 +21,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 use thiserror::Error;
 
+/// Length of the quote header.
 pub const HEADER_LEN: usize = 48;
 /// TD report body of TDX 1.0 (`TD_REPORT10`, quote body type 2).
 pub const TD10_BODY_LEN: usize = 584;
@@ -28,10 +29,13 @@ pub const TD10_BODY_LEN: usize = 584;
 pub const TD15_BODY_LEN: usize = 648;
 /// SGX enclave report body: the QE report.
 pub const QE_REPORT_LEN: usize = 384;
+/// Header TEE type of a TDX quote.
 pub const TEE_TYPE_TDX: u32 = 0x81;
+/// Header attestation key type: ECDSA-256 with P-256.
 pub const ATTESTATION_KEY_ECDSA_P256: u16 = 2;
 /// Certification data wrapping the QE report (outer) and the PCK chain in PEM (inner).
 pub const CERT_DATA_QE_REPORT: u16 = 6;
+/// Certification data type of the PCK certificate chain in PEM (the inner data).
 pub const CERT_DATA_PCK_CHAIN: u16 = 5;
 /// Intel's QE vendor id, the only one appearing on TDX platforms.
 pub const INTEL_QE_VENDOR_ID: [u8; 16] = [
@@ -42,70 +46,114 @@ pub const MAX_SIGNATURE_DATA_LEN: usize = 64 * 1024;
 
 /// Offsets within a TD report body.
 pub mod body {
+    /// TEE_TCB_SVN: 16 bytes.
     pub const TEE_TCB_SVN: usize = 0;
+    /// MRSEAM: 48 bytes, measurement of the TDX module.
     pub const MR_SEAM: usize = 16;
+    /// MRSIGNERSEAM: 48 bytes, signer of the TDX module (zero for Intel's).
     pub const MR_SIGNER_SEAM: usize = 64;
+    /// SEAMATTRIBUTES: 8 bytes.
     pub const SEAM_ATTRIBUTES: usize = 112;
+    /// TDATTRIBUTES: 8 bytes (see [`super::td_attributes`]).
     pub const TD_ATTRIBUTES: usize = 120;
+    /// XFAM: 8 bytes, the TD's extended features mask.
     pub const XFAM: usize = 128;
+    /// MRTD: 48 bytes, measurement of the initial TD contents.
     pub const MR_TD: usize = 136;
+    /// MRCONFIGID: 48 bytes, software-defined configuration ID.
     pub const MR_CONFIG_ID: usize = 184;
+    /// MROWNER: 48 bytes, software-defined owner ID.
     pub const MR_OWNER: usize = 232;
+    /// MROWNERCONFIG: 48 bytes, software-defined owner configuration.
     pub const MR_OWNER_CONFIG: usize = 280;
+    /// RTMR0: 48 bytes; RTMR1-3 follow, 48 bytes each.
     pub const RTMR0: usize = 328;
+    /// REPORTDATA: 64 bytes the TD supplied.
     pub const REPORT_DATA: usize = 520;
     /// TDX 1.5 only.
     pub const TEE_TCB_SVN2: usize = 584;
+    /// MRSERVICETD: 48 bytes, measurement of the service TDs (TDX 1.5 only).
     pub const MR_SERVICE_TD: usize = 600;
 }
 
 /// Offsets within a QE (SGX) report.
 pub mod qe {
+    /// CPUSVN: 16 bytes.
     pub const CPU_SVN: usize = 0;
+    /// MISCSELECT: 4 bytes.
     pub const MISC_SELECT: usize = 16;
+    /// ATTRIBUTES: 16 bytes.
     pub const ATTRIBUTES: usize = 48;
+    /// MRENCLAVE: 32 bytes, the QE's measurement.
     pub const MR_ENCLAVE: usize = 64;
+    /// MRSIGNER: 32 bytes, hash of the QE signer's key.
     pub const MR_SIGNER: usize = 128;
+    /// ISVPRODID: u16.
     pub const ISV_PROD_ID: usize = 256;
+    /// ISVSVN: u16.
     pub const ISV_SVN: usize = 258;
+    /// REPORTDATA: 64 bytes (binds the attestation key and QE authentication data).
     pub const REPORT_DATA: usize = 320;
 }
 
+/// Why bytes are not a supported TDX quote.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum QuoteError {
+    /// A field runs past the end of its container.
     #[error("quote truncated: {what} needs {needed} bytes at offset {offset}, {available} left")]
     Truncated {
+        /// The field being read.
         what: &'static str,
+        /// Its offset within the container.
         offset: usize,
+        /// Bytes the field needs.
         needed: usize,
+        /// Bytes left in the container.
         available: usize,
     },
+    /// The quote version is neither 4 nor 5; holds it.
     #[error("unsupported quote version {0} (supported: 4, 5)")]
     Version(u16),
+    /// The attestation key type is not ECDSA P-256 (2); holds it.
     #[error("attestation key type {0} is not ECDSA P-256 (2)")]
     AttestationKeyType(u16),
+    /// The TEE type is not TDX (0x81); holds it.
     #[error("TEE type {0:#x} is not TDX (0x81)")]
     TeeType(u32),
+    /// The v5 body type is neither 2 (TDX 1.0) nor 3 (TDX 1.5); holds it.
     #[error("quote v5 body type {0} is not a TD report (2 = TDX 1.0, 3 = TDX 1.5)")]
     BodyType(u16),
+    /// The v5 body size does not match the body type.
     #[error("quote v5 body size {declared} does not fit body type {body_type} ({expected} bytes)")]
     BodySize {
+        /// The declared body type.
         body_type: u16,
+        /// The declared body size.
         declared: u32,
+        /// The size of that body type.
         expected: usize,
     },
+    /// The signature data length exceeds [`MAX_SIGNATURE_DATA_LEN`]; holds it.
     #[error("signature data length {0} exceeds the {MAX_SIGNATURE_DATA_LEN}-byte bound")]
     SignatureDataTooLong(u32),
+    /// A certification data block has an unexpected type.
     #[error("{which} certification data type {found}, expected {expected}")]
     CertificationDataType {
+        /// "outer" (QE report data) or "inner" (PCK chain).
         which: &'static str,
+        /// The type found.
         found: u16,
+        /// The type required.
         expected: u16,
     },
+    /// A certification data block declares more bytes than its container holds.
     #[error("{which} certification data declares {declared} bytes but its container holds {holds}")]
     CertificationDataLength {
+        /// "outer" (QE report data) or "inner" (PCK chain).
         which: &'static str,
+        /// The length the block declares.
         declared: usize,
+        /// The bytes its container holds.
         holds: usize,
     },
 }
@@ -113,11 +161,14 @@ pub enum QuoteError {
 /// Which TD report body the quote carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TdBody {
+    /// TDX 1.0 body (`TD_REPORT10`, 584 bytes): quote v4, or v5 body type 2.
     Td10,
+    /// TDX 1.5 body (`TD_REPORT15`, 648 bytes): quote v5 body type 3.
     Td15,
 }
 
 impl TdBody {
+    /// Length of the body in bytes.
     pub fn size(self) -> usize {
         match self {
             TdBody::Td10 => TD10_BODY_LEN,
@@ -125,6 +176,7 @@ impl TdBody {
         }
     }
 
+    /// "TDX 1.0" or "TDX 1.5".
     pub fn name(self) -> &'static str {
         match self {
             TdBody::Td10 => "TDX 1.0",
@@ -197,12 +249,15 @@ pub struct QuoteSignature<'a> {
     pub qe_report: QeReport<'a>,
     /// r ‖ s of the PCK's signature over the QE report.
     pub qe_report_signature: [u8; 64],
+    /// QE authentication data (its length is a u16 prefix).
     pub qe_auth_data: &'a [u8],
     /// PEM certificates, PCK leaf first.
     pub pck_chain: &'a [u8],
 }
 
 impl<'a> Quote<'a> {
+    /// Parses a v4 or v5 quote with an ECDSA P-256 key and the TDX TEE type, following the
+    /// declared lengths.
     pub fn parse(bytes: &'a [u8]) -> Result<Quote<'a>, QuoteError> {
         let mut reader = Reader { bytes, offset: 0 };
         let version = reader.u16("version")?;
@@ -256,10 +311,12 @@ impl<'a> Quote<'a> {
         })
     }
 
+    /// Quote format version: 4 or 5.
     pub fn version(&self) -> u16 {
         self.version
     }
 
+    /// Which TD report body the quote carries.
     pub fn body_kind(&self) -> TdBody {
         self.body_kind
     }
@@ -274,32 +331,39 @@ impl<'a> Quote<'a> {
         &self.bytes[..self.bytes.len() - self.trailing.len()]
     }
 
+    /// The 48-byte quote header.
     pub fn header(&self) -> &'a [u8; HEADER_LEN] {
         self.bytes[..HEADER_LEN]
             .try_into()
             .expect("parse checked the header length")
     }
 
+    /// Header bytes 8-9: the QE SVN (u16).
     pub fn qe_svn(&self) -> u16 {
         u16::from_le_bytes([self.bytes[8], self.bytes[9]])
     }
 
+    /// Header bytes 10-11: the PCE SVN (u16).
     pub fn pce_svn(&self) -> u16 {
         u16::from_le_bytes([self.bytes[10], self.bytes[11]])
     }
 
+    /// Header bytes 12-27: QE vendor ID, 16 bytes (see [`INTEL_QE_VENDOR_ID`]).
     pub fn qe_vendor_id(&self) -> &'a [u8] {
         &self.bytes[12..28]
     }
 
+    /// Header bytes 28-47: user data, 20 bytes.
     pub fn user_data(&self) -> &'a [u8] {
         &self.bytes[28..48]
     }
 
+    /// The TD report body.
     pub fn body(&self) -> TdReport<'a> {
         TdReport(self.body)
     }
 
+    /// The parsed signature data.
     pub fn signature(&self) -> &QuoteSignature<'a> {
         &self.signature
     }
@@ -370,46 +434,57 @@ impl<'a> TdReport<'a> {
         &self.0[offset..offset + len]
     }
 
+    /// The whole body, 584 or 648 bytes.
     pub fn bytes(&self) -> &'a [u8] {
         self.0
     }
 
+    /// TEE_TCB_SVN: 16 bytes.
     pub fn tee_tcb_svn(&self) -> [u8; 16] {
         self.field(body::TEE_TCB_SVN, 16).try_into().expect("16")
     }
 
+    /// MRSEAM: 48 bytes, measurement of the TDX module.
     pub fn mr_seam(&self) -> &'a [u8] {
         self.field(body::MR_SEAM, 48)
     }
 
+    /// MRSIGNERSEAM: 48 bytes, signer of the TDX module.
     pub fn mr_signer_seam(&self) -> &'a [u8] {
         self.field(body::MR_SIGNER_SEAM, 48)
     }
 
+    /// SEAMATTRIBUTES: 8 bytes.
     pub fn seam_attributes(&self) -> [u8; 8] {
         self.field(body::SEAM_ATTRIBUTES, 8).try_into().expect("8")
     }
 
+    /// TDATTRIBUTES: 8 bytes, little-endian (see [`td_attributes`]).
     pub fn td_attributes(&self) -> [u8; 8] {
         self.field(body::TD_ATTRIBUTES, 8).try_into().expect("8")
     }
 
+    /// XFAM: 8 bytes.
     pub fn xfam(&self) -> [u8; 8] {
         self.field(body::XFAM, 8).try_into().expect("8")
     }
 
+    /// MRTD: 48 bytes, measurement of the initial TD contents.
     pub fn mr_td(&self) -> &'a [u8] {
         self.field(body::MR_TD, 48)
     }
 
+    /// MRCONFIGID: 48 bytes.
     pub fn mr_config_id(&self) -> &'a [u8] {
         self.field(body::MR_CONFIG_ID, 48)
     }
 
+    /// MROWNER: 48 bytes.
     pub fn mr_owner(&self) -> &'a [u8] {
         self.field(body::MR_OWNER, 48)
     }
 
+    /// MROWNERCONFIG: 48 bytes.
     pub fn mr_owner_config(&self) -> &'a [u8] {
         self.field(body::MR_OWNER_CONFIG, 48)
     }
@@ -419,6 +494,7 @@ impl<'a> TdReport<'a> {
         (index < 4).then(|| self.field(body::RTMR0 + 48 * index, 48))
     }
 
+    /// REPORTDATA: 64 bytes the TD supplied.
     pub fn report_data(&self) -> &'a [u8] {
         self.field(body::REPORT_DATA, 64)
     }
@@ -438,9 +514,13 @@ impl<'a> TdReport<'a> {
 pub mod td_attributes {
     /// Bit 0: the TD is debuggable: its memory and state are readable by the host.
     pub const DEBUG: u64 = 1 << 0;
+    /// Bit 28: EPT violations on pending private pages are not converted to #VE.
     pub const SEPT_VE_DISABLE: u64 = 1 << 28;
+    /// Bit 30: the TD may use supervisor protection keys (PKS).
     pub const PKS: u64 = 1 << 30;
+    /// Bit 31: the TD may use Key Locker.
     pub const KL: u64 = 1 << 31;
+    /// Bit 63: the TD may use performance monitoring (PERFMON).
     pub const PERFMON: u64 = 1 << 63;
 }
 
@@ -453,38 +533,47 @@ impl<'a> QeReport<'a> {
         &self.0[offset..offset + len]
     }
 
+    /// The whole 384-byte report.
     pub fn bytes(&self) -> &'a [u8] {
         self.0
     }
 
+    /// CPUSVN: 16 bytes.
     pub fn cpu_svn(&self) -> &'a [u8] {
         self.field(qe::CPU_SVN, 16)
     }
 
+    /// MISCSELECT: 4 bytes.
     pub fn misc_select(&self) -> [u8; 4] {
         self.field(qe::MISC_SELECT, 4).try_into().expect("4")
     }
 
+    /// ATTRIBUTES: 16 bytes.
     pub fn attributes(&self) -> &'a [u8] {
         self.field(qe::ATTRIBUTES, 16)
     }
 
+    /// MRENCLAVE: 32 bytes.
     pub fn mr_enclave(&self) -> &'a [u8] {
         self.field(qe::MR_ENCLAVE, 32)
     }
 
+    /// MRSIGNER: 32 bytes.
     pub fn mr_signer(&self) -> &'a [u8] {
         self.field(qe::MR_SIGNER, 32)
     }
 
+    /// ISVPRODID.
     pub fn isv_prod_id(&self) -> u16 {
         u16::from_le_bytes(self.field(qe::ISV_PROD_ID, 2).try_into().expect("2"))
     }
 
+    /// ISVSVN.
     pub fn isv_svn(&self) -> u16 {
         u16::from_le_bytes(self.field(qe::ISV_SVN, 2).try_into().expect("2"))
     }
 
+    /// REPORTDATA: 64 bytes.
     pub fn report_data(&self) -> &'a [u8] {
         self.field(qe::REPORT_DATA, 64)
     }
@@ -498,6 +587,7 @@ pub const MAX_EVIDENCE_BYTES: usize = 1024 * 1024;
 /// writes it, the verifier reads it), or for offline tools a raw quote file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Evidence {
+    /// The quote bytes.
     pub quote: Vec<u8>,
     /// The CC event log (ACPI CCEL data), when the attester sent it.
     pub event_log: Option<Vec<u8>>,
@@ -516,6 +606,7 @@ fn decode_field(field: &str, value: &Value) -> Result<Vec<u8>, String> {
 }
 
 impl Evidence {
+    /// Decodes `{"quote", "cc_eventlog"}` JSON (standard base64); Err describes what is wrong.
     pub fn from_json(evidence: &Value) -> Result<Evidence, String> {
         let object = evidence
             .as_object()

@@ -59,6 +59,7 @@ use thiserror::Error;
 
 /// Larger than any real log (TDVF's buffer is 256 KiB); bounds the parser's work.
 pub const MAX_LOG_LEN: usize = 16 * 1024 * 1024;
+/// Most records a log may hold.
 pub const MAX_EVENTS: usize = 65_536;
 /// The largest real events are Secure Boot databases of a few tens of KiB.
 pub const MAX_EVENT_DATA_LEN: usize = 1024 * 1024;
@@ -67,24 +68,39 @@ pub const MAX_ALGORITHMS: usize = 16;
 /// SHA-512 and SHA3-512, the longest registered digests.
 pub const MAX_DIGEST_LEN: usize = 64;
 
+/// TPM_ALG_SHA1.
 pub const ALG_SHA1: u16 = 0x0004;
+/// TPM_ALG_SHA256.
 pub const ALG_SHA256: u16 = 0x000B;
+/// TPM_ALG_SHA384.
 pub const ALG_SHA384: u16 = 0x000C;
+/// TPM_ALG_SHA512.
 pub const ALG_SHA512: u16 = 0x000D;
+/// TPM_ALG_SM3_256.
 pub const ALG_SM3_256: u16 = 0x0012;
+/// TPM_ALG_SHA3_256.
 pub const ALG_SHA3_256: u16 = 0x0027;
+/// TPM_ALG_SHA3_384.
 pub const ALG_SHA3_384: u16 = 0x0028;
+/// TPM_ALG_SHA3_512.
 pub const ALG_SHA3_512: u16 = 0x0029;
+/// Length of a SHA-384 digest, and of an RTMR.
 pub const SHA384_LEN: usize = 48;
+/// Number of RTMRs (RTMR0..=RTMR3).
 pub const RTMR_COUNT: usize = 4;
 /// The highest CCEL index: RTMR3.
 pub const MAX_CC_INDEX: u32 = 4;
 
+/// EV_NO_ACTION: informational, extends nothing.
 pub const EV_NO_ACTION: u32 = 0x0000_0003;
+/// EV_EVENT_TAG.
 pub const EV_EVENT_TAG: u32 = 0x0000_0006;
+/// EV_IPL: boot loader measurements (GRUB's files and command line).
 pub const EV_IPL: u32 = 0x0000_000D;
+/// EV_EFI_BOOT_SERVICES_APPLICATION: an EFI image loaded by the firmware or shim.
 pub const EV_EFI_BOOT_SERVICES_APPLICATION: u32 = 0x8000_0003;
 
+/// Signature that opens the TCG_EfiSpecIDEvent of a crypto-agile log.
 pub const SPEC_ID_SIGNATURE: &[u8; 16] = b"Spec ID Event03\0";
 /// GRUB's prefix on the measured kernel command line (the digest covers only what follows).
 pub const GRUB_KERNEL_CMDLINE_PREFIX: &str = "kernel_cmdline: ";
@@ -159,48 +175,117 @@ fn registered_digest_len(algorithm: u16) -> Option<usize> {
 /// from 0, as in [`EventLog::events`].
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum EventLogError {
+    /// The input is empty.
     #[error("the event log is empty")]
     Empty,
+    /// The input is longer than [`MAX_LOG_LEN`]; holds its length.
     #[error("the event log is {0} bytes, more than the {MAX_LOG_LEN} accepted")]
     TooLarge(usize),
+    /// A field runs past the end of the input.
     #[error("the event log is truncated: {field} at byte {offset} runs past the end")]
-    Truncated { field: &'static str, offset: usize },
+    Truncated {
+        /// The field being read.
+        field: &'static str,
+        /// Its byte offset in the log.
+        offset: usize,
+    },
+    /// The first record is not the Spec ID event.
     #[error("the first event is not a TCG_EfiSpecIDEvent (EV_NO_ACTION, \"Spec ID Event03\")")]
     NotSpecIdEvent,
+    /// The Spec ID event declares 0 or more than [`MAX_ALGORITHMS`] algorithms; holds the count.
     #[error("the Spec ID event declares {0} digest algorithms (1 to {MAX_ALGORITHMS} accepted)")]
     AlgorithmCount(u32),
+    /// The Spec ID event declares an algorithm twice; holds its TPM_ALG_ID.
     #[error("the Spec ID event declares algorithm {0:#06x} twice")]
     DuplicateAlgorithm(u16),
+    /// The Spec ID event declares a digest size the algorithm does not have.
     #[error("the Spec ID event declares {size}-byte digests for algorithm {algorithm:#06x}")]
-    DigestSize { algorithm: u16, size: u16 },
+    DigestSize {
+        /// TPM_ALG_ID of the algorithm.
+        algorithm: u16,
+        /// The declared digest size in bytes.
+        size: u16,
+    },
+    /// The Spec ID event's declared size differs from what its fields take.
     #[error("the Spec ID event is {declared} bytes but its fields take {used}")]
-    SpecIdSize { declared: usize, used: usize },
+    SpecIdSize {
+        /// The event size the header declares.
+        declared: usize,
+        /// The bytes its fields take.
+        used: usize,
+    },
+    /// The log has more than [`MAX_EVENTS`] records.
     #[error("the event log has more than {MAX_EVENTS} events")]
     TooManyEvents,
+    /// A record has more digests than the log declares algorithms.
     #[error("event {event} has {count} digests but the log declares {declared} algorithms")]
     DigestCount {
+        /// Number of the record.
         event: usize,
+        /// Its digest count.
         count: u32,
+        /// The number of algorithms the log declares.
         declared: usize,
     },
+    /// A record has a digest for an algorithm the Spec ID event does not declare.
     #[error("event {event} has a digest for algorithm {algorithm:#06x}, not declared by the log")]
-    UnknownAlgorithm { event: usize, algorithm: u16 },
-    #[error("event {event} has two digests for algorithm {algorithm:#06x}")]
-    RepeatedDigest { event: usize, algorithm: u16 },
-    #[error("event {event} has {size} bytes of data, more than the {MAX_EVENT_DATA_LEN} accepted")]
-    EventDataTooLarge { event: usize, size: u32 },
-    #[error("event {event} is for index {index}; CCEL defines 0 (MRTD) to 4 (RTMR3)")]
-    InvalidIndex { event: usize, index: u32 },
-    #[error("event {event} extends RTMR{rtmr} but has no SHA-384 digest")]
-    MissingSha384 { event: usize, rtmr: usize },
-    #[error("event {event} is for PCR {index}; a TPM has PCRs 0 to {MAX_PCR}")]
-    InvalidPcr { event: usize, index: u32 },
-    #[error("event {event} extends PCR {pcr} but has no digest for algorithm {algorithm:#06x}")]
-    MissingDigest {
+    UnknownAlgorithm {
+        /// Number of the record.
         event: usize,
-        pcr: u32,
+        /// TPM_ALG_ID of the algorithm.
         algorithm: u16,
     },
+    /// A record has two digests for one algorithm.
+    #[error("event {event} has two digests for algorithm {algorithm:#06x}")]
+    RepeatedDigest {
+        /// Number of the record.
+        event: usize,
+        /// TPM_ALG_ID of the algorithm.
+        algorithm: u16,
+    },
+    /// A record's data is larger than [`MAX_EVENT_DATA_LEN`].
+    #[error("event {event} has {size} bytes of data, more than the {MAX_EVENT_DATA_LEN} accepted")]
+    EventDataTooLarge {
+        /// Number of the record.
+        event: usize,
+        /// Its declared data size in bytes.
+        size: u32,
+    },
+    /// A CCEL record's index is above [`MAX_CC_INDEX`].
+    #[error("event {event} is for index {index}; CCEL defines 0 (MRTD) to 4 (RTMR3)")]
+    InvalidIndex {
+        /// Number of the record.
+        event: usize,
+        /// The index it names.
+        index: u32,
+    },
+    /// A record extends an RTMR but has no SHA-384 digest to replay.
+    #[error("event {event} extends RTMR{rtmr} but has no SHA-384 digest")]
+    MissingSha384 {
+        /// Number of the record.
+        event: usize,
+        /// The RTMR (0..=3) it extends.
+        rtmr: usize,
+    },
+    /// A PCR log record names a PCR above [`MAX_PCR`].
+    #[error("event {event} is for PCR {index}; a TPM has PCRs 0 to {MAX_PCR}")]
+    InvalidPcr {
+        /// Number of the record.
+        event: usize,
+        /// The PCR index it names.
+        index: u32,
+    },
+    /// A record extends a PCR but has no digest in the bank being replayed.
+    #[error("event {event} extends PCR {pcr} but has no digest for algorithm {algorithm:#06x}")]
+    MissingDigest {
+        /// Number of the record.
+        event: usize,
+        /// The PCR it extends.
+        pcr: u32,
+        /// TPM_ALG_ID of the bank.
+        algorithm: u16,
+    },
+    /// The log declares no digests for the requested bank; holds its TPM_ALG_ID.
     #[error("the event log has no digests for algorithm {0:#06x}")]
     BankNotLogged(u16),
 }
@@ -210,6 +295,7 @@ pub enum EventLogError {
 pub struct EventLog {
     /// `(algorithm id, digest size)` as declared by the Spec ID event, in its order.
     pub algorithms: Vec<(u16, u16)>,
+    /// The records after the Spec ID header, in log order.
     pub events: Vec<Event>,
 }
 
@@ -218,13 +304,16 @@ pub struct EventLog {
 pub struct Event {
     /// CCEL index: 0 = MRTD, 1..=4 = RTMR0..=RTMR3.
     pub index: u32,
+    /// Event type (`EV_*`).
     pub event_type: u32,
     /// `(algorithm id, digest)`, each algorithm declared by the log and present at most once.
     pub digests: Vec<(u16, Vec<u8>)>,
+    /// Event data: not covered by the replay, so informational unless a digest is its hash.
     pub data: Vec<u8>,
 }
 
 impl Event {
+    /// The event's SHA-384 digest, `None` when it has none.
     pub fn sha384(&self) -> Option<&Rtmr> {
         self.digests
             .iter()
@@ -232,6 +321,7 @@ impl Event {
             .and_then(|(_, digest)| digest.as_slice().try_into().ok())
     }
 
+    /// The TCG name of the event type, `None` when it is not a known type.
     pub fn type_name(&self) -> Option<&'static str> {
         event_type_name(self.event_type)
     }
@@ -521,15 +611,20 @@ impl EventLog {
 /// Boot components read from a replayed log; see the module documentation for their sources.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct BootComponents {
+    /// Every EV_EFI_BOOT_SERVICES_APPLICATION, in load order.
     pub boot_applications: Vec<BootApplication>,
+    /// The kernel GRUB loaded, when the log proves it.
     pub kernel: Option<Kernel>,
+    /// The last command line whose text its digest proves.
     pub kernel_cmdline: Option<String>,
+    /// For each RTMR (0..=3), the events extended into it, in order.
     pub rtmr_events: [Vec<MeasuredEvent>; RTMR_COUNT],
 }
 
 /// An EV_EFI_BOOT_SERVICES_APPLICATION: an EFI image the firmware or shim loaded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct BootApplication {
+    /// The RTMR (0..=3) the event extends.
     pub rtmr: usize,
     /// From the event's device path (event data: informational, not covered by the RTMR).
     pub path: Option<String>,
@@ -540,13 +635,18 @@ pub struct BootApplication {
 /// The kernel GRUB loaded: its path (as in the measured command line) and file SHA-384, hex.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Kernel {
+    /// The kernel path, the first word of the measured command line.
     pub path: String,
+    /// SHA-384 of the kernel file, hex.
     pub sha384: String,
 }
 
+/// One event extended into an RTMR.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MeasuredEvent {
+    /// TCG event type name, or `0x…` (8 hex digits) for an unknown type.
     pub event_type: String,
+    /// The event's SHA-384 digest, hex.
     pub sha384: String,
 }
 

@@ -89,21 +89,31 @@ pub fn parse_pcr_log(bytes: &[u8]) -> Result<EventLog, EventLogError> {
 /// What a replayed PCR log says about the boot; see the module documentation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PcrComponents {
+    /// The firmware's `SecureBoot` value from PCR7; `None` unless proven (see the module docs).
     pub secure_boot: Option<bool>,
+    /// Every EV_EFI_BOOT_SERVICES_APPLICATION, in load order.
     pub boot_applications: Vec<LoggedApplication>,
+    /// For each extended PCR, its events in order.
     pub pcr_events: BTreeMap<u32, Vec<LoggedEvent>>,
 }
 
+/// An EV_EFI_BOOT_SERVICES_APPLICATION in a PCR log: an EFI image the firmware or shim loaded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LoggedApplication {
+    /// The PCR the event extends.
     pub pcr: u32,
+    /// From the event's device path (event data: informational, not covered by the PCR).
     pub path: Option<String>,
+    /// Authenticode (PE/COFF) digest of the image in the chosen bank, hex.
     pub digest: String,
 }
 
+/// One event extended into a PCR.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LoggedEvent {
+    /// TCG event type name, or `0x…` (8 hex digits) for an unknown type.
     pub event_type: String,
+    /// The event's digest in the chosen bank, hex.
     pub digest: String,
 }
 

@@ -69,21 +69,29 @@ pub struct Credential {
     pub encrypted_secret: Vec<u8>,
 }
 
+/// Why a credential could not be made.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum CredentialError {
+    /// The EK modulus is not 256 bytes with its top bit set; holds its length.
     #[error(
         "EK modulus must be {EK_MODULUS_LEN} bytes with its top bit set (RSA-2048), got {0} bytes"
     )]
     BadModulusSize(usize),
+    /// The EK exponent is even or below 3; holds it.
     #[error("EK public exponent {0} is not a usable RSA exponent (odd, at least 3)")]
     BadExponent(u32),
+    /// The AK name is not a SHA-256 TPM name; the reason is given.
     #[error("AK name must be {AK_NAME_LEN} bytes: nameAlg 0x000b (SHA-256) and a digest: {0}")]
     BadAkName(String),
+    /// The secret is empty or longer than [`MAX_SECRET_LEN`]; holds its length.
     #[error("credential secret must be 1 to {MAX_SECRET_LEN} bytes, got {0}")]
     BadSecretSize(usize),
+    /// An OpenSSL operation failed.
     #[error("OpenSSL failed while {operation}: {message}")]
     OpenSsl {
+        /// What was being done.
         operation: &'static str,
+        /// OpenSSL's error text.
         message: String,
     },
 }

@@ -33,19 +33,32 @@ pub(super) const MAX_CHAIN: usize = 8;
 /// PCR indices a PC-Client TPM implements (0..=23); a little room for larger implementations.
 pub(super) const MAX_PCR_INDEX: u32 = 31;
 
+/// Why TPM evidence JSON was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum EvidenceError {
+    /// The input is not evidence JSON of the expected shape; the reason is given.
     #[error("TPM evidence is not the expected JSON: {0}")]
     Json(String),
+    /// The input is larger than [`MAX_EVIDENCE_BYTES`]; holds its length.
     #[error("TPM evidence is {0} bytes, more than the {MAX_EVIDENCE_BYTES} accepted")]
     TooLarge(usize),
+    /// A field is not valid base64 or hex.
     #[error("{field} is not valid {encoding}")]
     Encoding {
+        /// The field's JSON path, e.g. `quotes[0].attest`.
         field: String,
+        /// The encoding expected: "base64" or "hex".
         encoding: &'static str,
     },
+    /// A field's bytes are not a valid TPM structure.
     #[error("{field}: {source}")]
-    Structure { field: String, source: TpmError },
+    Structure {
+        /// The field's JSON path, e.g. `ak_public`.
+        field: String,
+        /// What is wrong with the structure.
+        source: TpmError,
+    },
+    /// The evidence is well-formed JSON but its contents are out of bounds or inconsistent.
     #[error("{0}")]
     Shape(String),
 }
@@ -54,22 +67,32 @@ pub enum EvidenceError {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EvidenceJson {
+    /// Base64 of the AK's `TPMT_PUBLIC` or DER SubjectPublicKeyInfo; optional given
+    /// `ak_certificate`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ak_public: Option<String>,
+    /// Base64 of the AK certificate (DER X.509), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ak_certificate: Option<String>,
+    /// Base64 DER X.509 intermediates for the AK certificate; empty when none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ak_chain: Vec<String>,
+    /// The quotes: one to four, e.g. one per PCR bank.
     pub quotes: Vec<QuoteJson>,
+    /// PCR values: bank name ("sha256", ...) to PCR index (decimal text) to hex value.
     pub pcrs: BTreeMap<String, BTreeMap<String, String>>,
+    /// Base64 of the TCG event log, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_log: Option<String>,
 }
 
+/// One quote in evidence JSON.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QuoteJson {
+    /// Base64 of the `TPMS_ATTEST` the AK signed.
     pub attest: String,
+    /// Base64 of the `TPMT_SIGNATURE`.
     pub signature: String,
 }
 
@@ -85,23 +108,33 @@ pub enum AkPublic {
 /// One quote: the exact signed bytes, their parse, and the signature.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedQuote {
+    /// The `TPMS_ATTEST` bytes the signature covers.
     pub attest_bytes: Vec<u8>,
+    /// Those bytes parsed.
     pub attest: Attest,
+    /// The AK's signature over them.
     pub signature: Signature,
 }
 
 /// Decoded TPM evidence.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Evidence {
+    /// The AK public key, if sent.
     pub ak_public: Option<AkPublic>,
+    /// The AK certificate (DER X.509), if sent.
     pub ak_certificate: Option<Vec<u8>>,
+    /// Intermediate certificates (DER X.509) for the AK certificate.
     pub ak_chain: Vec<Vec<u8>>,
+    /// The quotes, one to four.
     pub quotes: Vec<SignedQuote>,
+    /// Reported PCR values by bank and index, each one digest of its bank.
     pub pcrs: BTreeMap<(HashAlg, u32), Vec<u8>>,
+    /// The TCG event log bytes, if sent.
     pub event_log: Option<Vec<u8>>,
 }
 
 impl Evidence {
+    /// Decodes evidence JSON of at most [`MAX_EVIDENCE_BYTES`]; see [`Evidence::decode`].
     pub fn from_json_bytes(bytes: &[u8]) -> Result<Self, EvidenceError> {
         if bytes.len() > MAX_EVIDENCE_BYTES {
             return Err(EvidenceError::TooLarge(bytes.len()));
@@ -111,12 +144,16 @@ impl Evidence {
         Self::decode(&json)
     }
 
+    /// Decodes evidence from parsed JSON; see [`Evidence::decode`].
     pub fn from_value(value: &serde_json::Value) -> Result<Self, EvidenceError> {
         let json =
             EvidenceJson::deserialize(value).map_err(|e| EvidenceError::Json(e.to_string()))?;
         Self::decode(&json)
     }
 
+    /// Decodes every field: requires an AK (`ak_public` or `ak_certificate`) and one to four
+    /// quotes, parses the TPM structures and checks PCR banks, indices and value lengths. Checks no
+    /// signature.
     pub fn decode(json: &EvidenceJson) -> Result<Self, EvidenceError> {
         let ak_public = json
             .ak_public

@@ -25,29 +25,49 @@ use thiserror::Error;
 /// `TPM_GENERATED_VALUE`: every structure a TPM signs starts with it, and a restricted signing
 /// key refuses to sign data that does.
 pub const TPM_GENERATED_VALUE: u32 = 0xff54_4347;
+/// `TPM_ST_ATTEST_QUOTE`: the `type` of a `TPMS_ATTEST` produced by TPM2_Quote.
 pub const TPM_ST_ATTEST_QUOTE: u16 = 0x8018;
 
+/// TPM_ALG_RSA.
 pub const ALG_RSA: u16 = 0x0001;
+/// TPM_ALG_SHA1.
 pub const ALG_SHA1: u16 = 0x0004;
+/// TPM_ALG_SHA256.
 pub const ALG_SHA256: u16 = 0x000B;
+/// TPM_ALG_SHA384.
 pub const ALG_SHA384: u16 = 0x000C;
+/// TPM_ALG_SHA512.
 pub const ALG_SHA512: u16 = 0x000D;
+/// TPM_ALG_NULL.
 pub const ALG_NULL: u16 = 0x0010;
+/// TPM_ALG_RSASSA (RSASSA-PKCS1-v1_5).
 pub const ALG_RSASSA: u16 = 0x0014;
+/// TPM_ALG_RSAPSS.
 pub const ALG_RSAPSS: u16 = 0x0016;
+/// TPM_ALG_ECDSA.
 pub const ALG_ECDSA: u16 = 0x0018;
+/// TPM_ALG_ECDAA.
 pub const ALG_ECDAA: u16 = 0x001A;
+/// TPM_ALG_ECC.
 pub const ALG_ECC: u16 = 0x0023;
+/// TPM_ECC_NIST_P256.
 pub const ECC_NIST_P256: u16 = 0x0003;
+/// TPM_ECC_NIST_P384.
 pub const ECC_NIST_P384: u16 = 0x0004;
 
 /// `TPMA_OBJECT` bits an attestation key is judged by.
 pub mod attributes {
+    /// `fixedTPM`: the key cannot be duplicated out of this TPM.
     pub const FIXED_TPM: u32 = 1 << 1;
+    /// `fixedParent`: the key cannot be re-parented.
     pub const FIXED_PARENT: u32 = 1 << 4;
+    /// `sensitiveDataOrigin`: the TPM generated the key's private part.
     pub const SENSITIVE_DATA_ORIGIN: u32 = 1 << 5;
+    /// `restricted`: the key only signs or decrypts TPM-formatted data.
     pub const RESTRICTED: u32 = 1 << 16;
+    /// `decrypt`: the key may decrypt.
     pub const DECRYPT: u32 = 1 << 17;
+    /// `sign`: the key may sign.
     pub const SIGN: u32 = 1 << 18;
 }
 
@@ -71,48 +91,75 @@ pub const MAX_DIGEST: usize = 64;
 /// Why TPM bytes were rejected.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum TpmError {
+    /// A field runs past the end of its structure.
     #[error("{field} at byte {offset} runs past the end of the {structure}")]
     Truncated {
+        /// The structure being parsed.
         structure: &'static str,
+        /// The field being read.
         field: &'static str,
+        /// Byte offset of the field in the structure.
         offset: usize,
     },
+    /// A size field declares more bytes than the structure allows.
     #[error("{field} declares {size} bytes, more than the {max} a {structure} allows")]
     TooLarge {
+        /// The structure being parsed.
         structure: &'static str,
+        /// The size field.
         field: &'static str,
+        /// The size it declares.
         size: usize,
+        /// The most the structure allows.
         max: usize,
     },
+    /// Bytes follow a structure that must end the input.
     #[error("{count} bytes follow the {structure}")]
     TrailingBytes {
+        /// The structure that was parsed.
         structure: &'static str,
+        /// Number of bytes after it.
         count: usize,
     },
+    /// The magic is not [`TPM_GENERATED_VALUE`]; holds it.
     #[error("magic {0:#010x} is not TPM_GENERATED_VALUE (0xff544347): not TPM-generated")]
     Magic(u32),
+    /// The `TPMS_ATTEST` type is not [`TPM_ST_ATTEST_QUOTE`]; holds it.
     #[error("attestation type {0:#06x} is not TPM_ST_ATTEST_QUOTE (0x8018)")]
     NotAQuote(u16),
+    /// An algorithm is not supported where it appears.
     #[error("{structure}: algorithm {algorithm:#06x} is not supported for {what}")]
     Unsupported {
+        /// The structure being parsed.
         structure: &'static str,
+        /// What the algorithm was for (e.g. "a signature", "nameAlg").
         what: &'static str,
+        /// The TPM_ALG_ID found.
         algorithm: u16,
     },
+    /// A `TPML_PCR_SELECTION` selects the same bank twice.
     #[error("PCR selection for bank {bank:#06x} appears twice")]
-    RepeatedBank { bank: u16 },
+    RepeatedBank {
+        /// TPM_ALG_ID of the bank.
+        bank: u16,
+    },
 }
 
 /// A hash algorithm a PCR bank or a signature scheme uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum HashAlg {
+    /// SHA-1 (TPM_ALG_SHA1).
     Sha1,
+    /// SHA-256 (TPM_ALG_SHA256).
     Sha256,
+    /// SHA-384 (TPM_ALG_SHA384).
     Sha384,
+    /// SHA-512 (TPM_ALG_SHA512).
     Sha512,
 }
 
 impl HashAlg {
+    /// The algorithm with TPM_ALG_ID `id`, `None` when it is not one of these.
     pub fn from_id(id: u16) -> Option<Self> {
         match id {
             ALG_SHA1 => Some(Self::Sha1),
@@ -123,6 +170,7 @@ impl HashAlg {
         }
     }
 
+    /// The algorithm's TPM_ALG_ID.
     pub fn id(self) -> u16 {
         match self {
             Self::Sha1 => ALG_SHA1,
@@ -142,12 +190,14 @@ impl HashAlg {
         }
     }
 
+    /// The algorithm named `name` as [`HashAlg::name`] spells it, `None` for any other name.
     pub fn from_name(name: &str) -> Option<Self> {
         [Self::Sha1, Self::Sha256, Self::Sha384, Self::Sha512]
             .into_iter()
             .find(|alg| alg.name() == name)
     }
 
+    /// Digest length in bytes.
     pub fn digest_len(self) -> usize {
         match self {
             Self::Sha1 => 20,
@@ -188,16 +238,23 @@ impl HashAlg {
 /// comparable across keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClockInfo {
+    /// `clock`: a millisecond count that advances while the TPM is powered.
     pub clock: u64,
+    /// `resetCount`: TPM Resets since the last TPM2_Clear.
     pub reset_count: u32,
+    /// `restartCount`: TPM2_Shutdown (or _TPM_Hash_Start) events since the last TPM Reset or
+    /// TPM2_Clear.
     pub restart_count: u32,
+    /// `safe`: no `clock` value greater than this one has been reported before.
     pub safe: bool,
 }
 
 /// One `TPMS_PCR_SELECTION`: a bank and the PCR indices selected in it, ascending.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PcrSelection {
+    /// The PCR bank (`hash`).
     pub bank: HashAlg,
+    /// Selected PCR indices, ascending.
     pub pcrs: Vec<u32>,
 }
 
@@ -208,8 +265,11 @@ pub struct Attest {
     pub qualified_signer: Vec<u8>,
     /// `extraData`: the caller's qualifying data (the nonce / runtime-data binding).
     pub extra_data: Vec<u8>,
+    /// `clockInfo`: TPMS_CLOCK_INFO.
     pub clock_info: ClockInfo,
+    /// `firmwareVersion`: vendor-specific TPM firmware version.
     pub firmware_version: u64,
+    /// `pcrSelect`: the PCRs the quote covers (TPML_PCR_SELECTION).
     pub pcr_selection: Vec<PcrSelection>,
     /// `pcrDigest`: hash (by the signing scheme's algorithm) of the selected PCR values in
     /// selection order.
@@ -284,10 +344,22 @@ fn read_pcr_selection(reader: &mut Reader<'_>) -> Result<Vec<PcrSelection>, TpmE
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PcrValueError {
     /// A selected PCR's value is not reported.
-    Missing { bank: HashAlg, pcr: u32 },
+    Missing {
+        /// The PCR's bank.
+        bank: HashAlg,
+        /// The PCR index.
+        pcr: u32,
+    },
     /// A reported value is not one digest of its bank: values are hashed concatenated, so a
     /// wrong length would let them be re-split across indices.
-    WrongLength { bank: HashAlg, pcr: u32, len: usize },
+    WrongLength {
+        /// The PCR's bank.
+        bank: HashAlg,
+        /// The PCR index.
+        pcr: u32,
+        /// Length of the reported value in bytes.
+        len: usize,
+    },
 }
 
 impl std::fmt::Display for PcrValueError {
@@ -339,17 +411,27 @@ pub fn pcr_digest<'a>(
 /// A `TPMT_SIGNATURE`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Signature {
+    /// RSASSA-PKCS1-v1_5 (TPM_ALG_RSASSA).
     RsaSsa {
+        /// Hash the signature was made with.
         hash: HashAlg,
+        /// The signature, `sig` (TPM2B_PUBLIC_KEY_RSA), big-endian.
         signature: Vec<u8>,
     },
+    /// RSASSA-PSS (TPM_ALG_RSAPSS).
     RsaPss {
+        /// Hash the signature was made with.
         hash: HashAlg,
+        /// The signature, `sig` (TPM2B_PUBLIC_KEY_RSA), big-endian.
         signature: Vec<u8>,
     },
+    /// ECDSA (TPM_ALG_ECDSA).
     Ecdsa {
+        /// Hash the signature was made with.
         hash: HashAlg,
+        /// `signatureR` (TPM2B_ECC_PARAMETER), big-endian.
         r: Vec<u8>,
+        /// `signatureS` (TPM2B_ECC_PARAMETER), big-endian.
         s: Vec<u8>,
     },
 }
@@ -419,6 +501,7 @@ impl Signature {
         out
     }
 
+    /// The hash the signature was made with.
     pub fn hash(&self) -> HashAlg {
         match self {
             Signature::RsaSsa { hash, .. }
@@ -441,15 +524,29 @@ impl Signature {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyMaterial {
     /// Modulus (big-endian) and public exponent (0 in the structure means 65537).
-    Rsa { modulus: Vec<u8>, exponent: u32 },
+    Rsa {
+        /// The modulus, big-endian.
+        modulus: Vec<u8>,
+        /// The public exponent; 0, the TPMT_PUBLIC default, means 65537.
+        exponent: u32,
+    },
     /// NIST curve and the affine point's coordinates.
-    Ecc { curve: u16, x: Vec<u8>, y: Vec<u8> },
+    Ecc {
+        /// TPM_ECC_CURVE, e.g. [`ECC_NIST_P256`].
+        curve: u16,
+        /// The x coordinate, big-endian.
+        x: Vec<u8>,
+        /// The y coordinate, big-endian.
+        y: Vec<u8>,
+    },
 }
 
 /// A `TPMT_PUBLIC` for an RSA or ECC key: what a verifier needs of an AK or EK.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublicKey {
+    /// `nameAlg`: the hash algorithm of the key's TPM name.
     pub name_alg: HashAlg,
+    /// `objectAttributes`: TPMA_OBJECT bits (see [`attributes`]).
     pub attributes: u32,
     /// The policy digest that authorises the key's use (empty when there is none). Registration
     /// needs it empty: a key loaded from outside a TPM could otherwise satisfy its own policy.
@@ -457,6 +554,7 @@ pub struct PublicKey {
     /// The key's signing scheme and its hash, `None` when the key leaves it to the caller
     /// (`TPM_ALG_NULL`).
     pub scheme: Option<(u16, HashAlg)>,
+    /// The public key itself (`unique` and its parameters).
     pub key: KeyMaterial,
     /// The exact bytes parsed, from which the TPM name is computed.
     pub bytes: Vec<u8>,
@@ -519,6 +617,7 @@ impl PublicKey {
         name
     }
 
+    /// Whether every bit of `wanted` (see [`attributes`]) is set.
     pub fn has_attributes(&self, wanted: u32) -> bool {
         self.attributes & wanted == wanted
     }

@@ -14,9 +14,12 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Path of step 1: the agent posts a [`RegisterRequest`] and receives a [`RegisterChallenge`].
 pub const REGISTER_PATH: &str = "/kbs/v0/tpm/register";
+/// Path of step 3: the agent posts an [`ActivateRequest`] and receives [`Registered`].
 pub const ACTIVATE_PATH: &str = "/kbs/v0/tpm/activate";
 
+/// Step 1 request: the EK certificate (and chain) and the AK to register.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
@@ -29,9 +32,11 @@ pub struct RegisterRequest {
     pub ak_public: String,
 }
 
+/// Step 1 response: the credential for the agent's TPM to activate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterChallenge {
+    /// Identifies this challenge in the [`ActivateRequest`].
     pub challenge_id: String,
     /// `TPM2B_ID_OBJECT` content (credentialBlob).
     pub id_object: String,
@@ -39,14 +44,17 @@ pub struct RegisterChallenge {
     pub encrypted_secret: String,
 }
 
+/// Step 3 request: the secret recovered by credential activation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ActivateRequest {
+    /// The `challenge_id` of the [`RegisterChallenge`] being answered.
     pub challenge_id: String,
     /// The secret TPM2_ActivateCredential returned.
     pub secret: String,
 }
 
+/// Step 3 response: the AK is registered.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Registered {
