@@ -43,6 +43,9 @@ done
 grep -q "Watches established" "$watch_log" || { cat "$watch_log" >&2; echo "error: cannot watch $vectors" >&2; exit 1; }
 status=0
 cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log" || status=$?
+# The KBS end-to-end suite once more, every KBS appraising through a verifier service over
+# mutual TLS: one KBS code path, either backend (the KBS uses one VerifierBackend interface).
+WARDEN_E2E_REMOTE_VERIFIER=1 cargo test --locked -p warden-tests --test e2e 2>&1 | tee -a "$log" || status=$?
 kill "$watcher" 2>/dev/null
 wait "$watcher" 2>/dev/null || true
 watcher=""

@@ -52,7 +52,8 @@ pub struct KbsOptions {
     /// TOML appended to the generated config (e.g. an `[snp]` section).
     pub extra_config: String,
     /// Appraise through a separately started `warden-verifier serve` (mutual TLS) instead of
-    /// the embedded verifier; `allow_sample` then enables sample on the service.
+    /// the embedded verifier; `allow_sample` then enables sample on the service. Defaults to
+    /// whether `WARDEN_E2E_REMOTE_VERIFIER=1`, so a whole suite runs against either backend.
     pub remote_verifier: bool,
     /// Extra `warden-verifier serve` arguments (e.g. `--insecure-dev-roots DIR`).
     pub verifier_args: Vec<String>,
@@ -70,7 +71,8 @@ impl Default for KbsOptions {
             auth_burst: 40.0,
             serve_args: Vec::new(),
             extra_config: String::new(),
-            remote_verifier: false,
+            remote_verifier: std::env::var_os("WARDEN_E2E_REMOTE_VERIFIER")
+                .is_some_and(|value| value == "1"),
             verifier_args: Vec::new(),
             verifier_policy_id: None,
         }
