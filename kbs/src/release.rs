@@ -57,13 +57,14 @@ impl ReleasePolicies {
         Ok(Self { default, by_prefix })
     }
 
-    /// The policy for `path`: the longest stored prefix of it (a plain string prefix), else the
-    /// default.
+    /// The policy for `path`: the longest stored prefix that covers it in whole segments (see
+    /// [`covers`]), else the default. Prefixes covering one path are nested, so the greatest in
+    /// sort order is the longest.
     pub fn policy_for(&self, path: &ResourcePath) -> &Arc<RegoPolicy> {
         self.by_prefix
             .iter()
             .rev()
-            .find(|(prefix, _)| path.as_str().starts_with(prefix.as_str()))
+            .find(|(prefix, _)| covers(prefix, path.as_str()))
             .map(|(_, policy)| policy)
             .unwrap_or(&self.default)
     }
@@ -104,14 +105,38 @@ impl ReleasePolicies {
     }
 }
 
-/// Validates a release-policy prefix: `default`, or a leading part of a resource path.
+/// Whether release-policy `prefix` covers `path`, in whole segments: `a` and `a/` cover
+/// `a/b/c`; `a/b` covers `a/b/c` but not `a/bc/d`; a prefix never ends inside a segment.
+pub fn covers(prefix: &str, path: &str) -> bool {
+    let prefix = prefix.strip_suffix('/').unwrap_or(prefix);
+    path == prefix
+        || path
+            .strip_prefix(prefix)
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
+/// Validates a release-policy prefix: `default`, or one to three whole segments of a resource
+/// path (`repository[/type[/tag]]`, a trailing `/` allowed), each of `[A-Za-z0-9._-]` and
+/// neither `.` nor `..`. Anything else could never cover a resource, so it is refused.
 pub fn valid_prefix(prefix: &str) -> bool {
-    prefix == DEFAULT_PREFIX
-        || (!prefix.is_empty()
-            && prefix.len() <= 400
-            && prefix
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"._-/".contains(&b)))
+    if prefix == DEFAULT_PREFIX {
+        return true;
+    }
+    let segments: Vec<&str> = prefix
+        .strip_suffix('/')
+        .unwrap_or(prefix)
+        .split('/')
+        .collect();
+    prefix.len() <= 400
+        && segments.len() <= 3
+        && segments.iter().all(|segment| {
+            !segment.is_empty()
+                && *segment != "."
+                && *segment != ".."
+                && segment
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        })
 }
 
 #[cfg(test)]
@@ -180,6 +205,65 @@ mod tests {
             set.prefixes().collect::<Vec<_>>(),
             vec!["default", "a/", "a/b/"]
         );
+    }
+
+    #[test]
+    fn prefixes_cover_whole_segments_only() {
+        let allow_all = "package warden.release\nallow := true\n";
+        let set = ReleasePolicies::build(&[("dem".into(), allow_all.into())]).unwrap();
+        let c = claims("snp", Status::Warning, false, false);
+        // `dem` is not a segment of `demonstration-prod/...`: the default (deny) decides.
+        assert!(matches!(
+            set.decide(&c, &ResourcePath::parse("demonstration-prod/key/x").unwrap()),
+            Decision::Deny { policy } if policy == "release:default"
+        ));
+        assert_eq!(
+            set.decide(&c, &ResourcePath::parse("dem/key/x").unwrap()),
+            Decision::Allow
+        );
+        for (prefix, path, covered) in [
+            ("a/", "a/b/c", true),
+            ("a", "a/b/c", true),
+            ("a/b", "a/b/c", true),
+            ("a/b/", "a/b/c", true),
+            ("a/b/c", "a/b/c", true),
+            ("a/b", "a/bc/d", false),
+            ("a/b/c", "a/b/cd", false),
+            ("ab", "a/b/c", false),
+        ] {
+            assert_eq!(covers(prefix, path), covered, "{prefix} {path}");
+        }
+    }
+
+    #[test]
+    fn prefixes_that_could_never_cover_a_resource_are_refused() {
+        for good in [
+            "default",
+            "a",
+            "a/",
+            "a/b",
+            "a/b/",
+            "a/b/c",
+            "build-1.2_x/key",
+        ] {
+            assert!(valid_prefix(good), "{good}");
+        }
+        for bad in [
+            "",
+            "/",
+            "//",
+            "..",
+            ".",
+            "../a",
+            "a/../b",
+            "a//b",
+            "/a",
+            "a/b/c/d",
+            "a b",
+            &"a".repeat(401),
+        ] {
+            assert!(!valid_prefix(bad), "{bad:?}");
+        }
     }
 
     #[test]
