@@ -316,7 +316,7 @@ impl Kbs {
         now: OffsetDateTime,
     ) -> Result<String, KbsError> {
         let session_id = session_id.ok_or(crate::protocol::ProtocolError::NoSession)?;
-        let attestation: Attestation = match serde_json::from_slice(body) {
+        let mut attestation: Attestation = match serde_json::from_slice(body) {
             Ok(attestation) => attestation,
             Err(e) => {
                 // A malformed attempt still consumes the nonce.
@@ -328,7 +328,11 @@ impl Kbs {
             .handshake()
             .begin_attestation(session_id, &attestation, now)?;
         let label = tee_label(&pending.tee);
-        let outcome = self.appraise_and_sign(&attestation, &pending, now).await;
+        // The evidence moves to the verifier (it is not read here again): no copy per attestation.
+        let evidence = std::mem::take(&mut attestation.tee_evidence.primary_evidence);
+        let outcome = self
+            .appraise_and_sign(evidence, &attestation, &pending, now)
+            .await;
         let tee = pending.tee.clone();
         match outcome {
             Ok((claims, token)) => {
@@ -368,13 +372,14 @@ impl Kbs {
 
     async fn appraise_and_sign(
         &self,
+        evidence: Value,
         attestation: &Attestation,
         pending: &crate::protocol::PendingAttestation,
         now: OffsetDateTime,
     ) -> Result<(EarClaims, String), KbsError> {
         let appraisal = Appraisal {
             tee: pending.tee.clone(),
-            evidence: attestation.tee_evidence.primary_evidence.clone(),
+            evidence,
             init_data: pending.init_data.clone(),
             expected: pending.expected.clone(),
             policy: self.policy.clone(),

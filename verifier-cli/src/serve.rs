@@ -137,13 +137,11 @@ pub(crate) fn serve(args: &ServeArgs) -> Result<ExitCode, String> {
     });
     let pcs = args.tdx_pcs.as_ref().map(|url| {
         tracing::info!(%url, "TDX: collateral is fetched from PCS before appraisal when not valid");
-        PcsSettings {
-            base_url: url.clone(),
-            root_crl_url: args.tdx_pcs_root_crl_url.clone(),
-            timeout: DEFAULT_TIMEOUT,
-            retry_after: DEFAULT_RETRY_AFTER,
-            cache_dir: args.tdx_collateral_dir.clone(),
-        }
+        PcsSettings::new(
+            url.clone(),
+            args.tdx_pcs_root_crl_url.clone(),
+            args.tdx_collateral_dir.clone(),
+        )
     });
     let prefetcher = Prefetcher::new(kds, pcs, &settings)?;
     let policy = Appraiser::compile_policy("default", DEFAULT_APPRAISAL_POLICY)

@@ -109,11 +109,20 @@ impl RemoteVerifier {
         &self,
         request: &AppraisalRequest<'_>,
     ) -> Result<RemoteAppraisal, BackendError> {
+        self.appraise_with(request, &self.policy).await
+    }
+
+    /// Appraises `request` with `policy`, sending its expected report data.
+    async fn appraise_with(
+        &self,
+        request: &AppraisalRequest<'_>,
+        policy: &PolicyChoice,
+    ) -> Result<RemoteAppraisal, BackendError> {
         let message = proto::AppraiseRequest {
             report_data: request.expected.report_data.clone().unwrap_or_default(),
-            ..self.message(request, &self.policy)
+            ..self.message(request, policy)
         };
-        self.call_appraise(message, &self.policy)
+        self.call_appraise(message, policy)
             .await
             .map(|(appraisal, _token)| appraisal)
     }
@@ -248,11 +257,7 @@ impl VerifierBackend for RemoteVerifier {
             evidence: &appraisal.evidence,
             expected: appraisal.expected,
         };
-        let message = proto::AppraiseRequest {
-            report_data: request.expected.report_data.clone().unwrap_or_default(),
-            ..self.message(&request, &appraisal.policy)
-        };
-        let ((outcome, trace), _token) = self.call_appraise(message, &appraisal.policy).await?;
+        let (outcome, trace) = self.appraise_with(&request, &appraisal.policy).await?;
         Ok(Appraised { outcome, trace })
     }
 
