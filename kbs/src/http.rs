@@ -66,9 +66,12 @@ fn authorization(headers: &HeaderMap) -> Option<&str> {
         .and_then(|value| value.to_str().ok())
 }
 
+/// `/auth` bodies: a version, a TEE name and small extra parameters; nothing needs more.
+const AUTH_BODY_BYTES: usize = 16 * 1024;
+
 /// All routes: the KBS protocol and TPM registration under `/kbs/v0`, the admin API under
 /// `/kbs/v0/admin`, JWKS and OIDC discovery under `/.well-known`, `/healthz`, `/readyz` and
-/// `/metrics`. Request bodies are limited to [`MAX_BODY_BYTES`].
+/// `/metrics`. Request bodies are limited to [`MAX_BODY_BYTES`], `/auth` to 16 KiB.
 pub fn router(state: AppState) -> Router {
     let admin = Router::new()
         .route("/resources", get(admin_list_resources))
@@ -92,7 +95,10 @@ pub fn router(state: AppState) -> Router {
             put(admin_put_reference_value).delete(admin_delete_reference_value),
         );
     Router::new()
-        .route("/kbs/v0/auth", post(auth))
+        .route(
+            "/kbs/v0/auth",
+            post(auth).layer(DefaultBodyLimit::max(AUTH_BODY_BYTES)),
+        )
         .route("/kbs/v0/attest", post(attest))
         .route(
             warden_wire::tpm::registration::REGISTER_PATH,

@@ -1,4 +1,10 @@
-//! Per-client token buckets for the unauthenticated `/auth` endpoint. Pure: time is a parameter.
+//! Per-client token buckets for the unauthenticated calls that start work. Pure: time is a
+//! parameter.
+//!
+//! A client is an IPv4 address or an IPv6 /64 (one host commonly holds a whole /64, so single
+//! IPv6 addresses would be free to rotate). The table is bounded; when it is full of active
+//! clients the least recently seen one is forgotten: a flood of addresses costs the flooder
+//! its own history, never the others their access.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -11,7 +17,8 @@ pub struct RateLimit {
     pub per_second: f64,
     /// Bucket size: the most requests a client may make at once.
     pub burst: f64,
-    /// Most clients tracked at once; beyond it, idle buckets are dropped first.
+    /// Most clients tracked at once; beyond it, idle buckets are dropped first, then the least
+    /// recently seen.
     pub max_clients: usize,
 }
 
@@ -24,7 +31,33 @@ struct Bucket {
 /// A token bucket per client IP address.
 pub struct RateLimiter {
     limit: RateLimit,
-    buckets: HashMap<IpAddr, Bucket>,
+    buckets: HashMap<ClientKey, Bucket>,
+}
+
+/// Who a bucket belongs to: an IPv4 address, or the /64 of an IPv6 address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ClientKey {
+    /// An IPv4 client (also when reached through an IPv4-mapped IPv6 address).
+    V4([u8; 4]),
+    /// The first 64 bits of an IPv6 client address.
+    V6Prefix([u8; 8]),
+}
+
+impl From<IpAddr> for ClientKey {
+    fn from(address: IpAddr) -> Self {
+        match address {
+            IpAddr::V4(v4) => Self::V4(v4.octets()),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => Self::V4(v4.octets()),
+                None => {
+                    let octets = v6.octets();
+                    let mut prefix = [0u8; 8];
+                    prefix.copy_from_slice(&octets[..8]);
+                    Self::V6Prefix(prefix)
+                }
+            },
+        }
+    }
 }
 
 impl RateLimiter {
@@ -41,10 +74,11 @@ impl RateLimiter {
         if self.limit.per_second <= 0.0 {
             return true;
         }
+        let client = ClientKey::from(client);
         if !self.buckets.contains_key(&client) && self.buckets.len() >= self.limit.max_clients {
             self.forget_idle(now);
             if self.buckets.len() >= self.limit.max_clients {
-                return false;
+                self.forget_least_recent();
             }
         }
         let limit = self.limit;
@@ -60,6 +94,19 @@ impl RateLimiter {
             true
         } else {
             false
+        }
+    }
+
+    /// Drops the bucket seen longest ago: the table is full of active clients. A linear scan,
+    /// needed only while as many clients as the table holds are active at once.
+    fn forget_least_recent(&mut self) {
+        let oldest = self
+            .buckets
+            .iter()
+            .min_by_key(|(_, bucket)| bucket.updated)
+            .map(|(key, _)| *key);
+        if let Some(key) = oldest {
+            self.buckets.remove(&key);
         }
     }
 
@@ -105,9 +152,40 @@ mod tests {
             max_clients: 2,
         });
         let now = Instant::now();
-        assert!(limiter.allow("10.0.0.1".parse().unwrap(), now));
-        assert!(limiter.allow("10.0.0.2".parse().unwrap(), now));
-        assert!(!limiter.allow("10.0.0.3".parse().unwrap(), now));
-        assert!(limiter.allow("10.0.0.3".parse().unwrap(), now + Duration::from_secs(5)));
+        let first: IpAddr = "10.0.0.1".parse().unwrap();
+        assert!(limiter.allow(first, now));
+        assert!(limiter.allow(first, now));
+        assert!(
+            !limiter.allow(first, now),
+            "the first client spent its burst"
+        );
+        let later = now + Duration::from_millis(10);
+        assert!(limiter.allow("10.0.0.2".parse().unwrap(), later));
+        // The table is full of active clients: a new one is still served, at the cost of the
+        // least recently seen bucket, not refused.
+        assert!(limiter.allow("10.0.0.3".parse().unwrap(), later));
+        assert_eq!(limiter.buckets.len(), 2);
+        assert!(!limiter.buckets.contains_key(&ClientKey::from(first)));
+    }
+
+    #[test]
+    fn an_ipv6_slash_64_is_one_client_and_mapped_ipv4_is_ipv4() {
+        let mut limiter = RateLimiter::new(RateLimit {
+            per_second: 1.0,
+            burst: 2.0,
+            max_clients: 10,
+        });
+        let now = Instant::now();
+        assert!(limiter.allow("2001:db8:1:2::1".parse().unwrap(), now));
+        assert!(limiter.allow("2001:db8:1:2:ffff::9".parse().unwrap(), now));
+        assert!(
+            !limiter.allow("2001:db8:1:2:1234::5".parse().unwrap(), now),
+            "rotating within a /64 shares one bucket"
+        );
+        assert!(limiter.allow("2001:db8:1:3::1".parse().unwrap(), now));
+        assert_eq!(
+            ClientKey::from("::ffff:10.1.2.3".parse::<IpAddr>().unwrap()),
+            ClientKey::from("10.1.2.3".parse::<IpAddr>().unwrap())
+        );
     }
 }

@@ -5,8 +5,6 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use rand::RngCore;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -34,7 +32,9 @@ use crate::config::Config;
 use crate::error::{KbsError, verifier_failure};
 use crate::keyfile;
 use crate::metrics::{Metrics, TeeLabels};
-use crate::protocol::{Authorization, Handshake, ProtocolConfig};
+use crate::protocol::{
+    Authorization, Challenges, Fresh, PendingAttestation, ProtocolConfig, ProtocolError, Sessions,
+};
 use crate::ratelimit::{RateLimit, RateLimiter};
 use crate::release::{self, Decision, ReleasePolicies};
 use crate::sealing::Sealer;
@@ -53,7 +53,10 @@ pub enum Credential<'a> {
 /// The key broker: handshake sessions, verifier, token signer, store, release policies and admin
 /// authentication behind one method per API call.
 pub struct Kbs {
-    handshake: Mutex<Handshake>,
+    /// Issues and opens the sealed tickets of `/auth`: no per-client state before attestation.
+    challenges: Challenges,
+    /// Attested sessions and used nonces.
+    sessions: Mutex<Sessions>,
     limiter: Mutex<RateLimiter>,
     /// The verifier, embedded or a service: one code path either way.
     verifier: Arc<dyn VerifierBackend>,
@@ -182,7 +185,7 @@ impl Kbs {
             rate_limit: RateLimit {
                 per_second: config.rate_limit.auth_per_second,
                 burst: config.rate_limit.auth_burst.max(1.0),
-                max_clients: 100_000,
+                max_clients: 16_384,
             },
             token_lifetime: time::Duration::try_from(config.token.lifetime).map_err(internal)?,
             verifiers: verifier_settings(config)?,
@@ -241,7 +244,8 @@ impl Kbs {
         )
         .map_err(|e| internal(format!("stored release policy: {e}")))?;
         Ok(Self {
-            handshake: Mutex::new(Handshake::new(settings.protocol)),
+            challenges: Challenges::new(&random_bytes::<32>(), settings.protocol.session_timeout),
+            sessions: Mutex::new(Sessions::new(settings.protocol)),
             limiter: Mutex::new(RateLimiter::new(settings.rate_limit)),
             verifier,
             policy,
@@ -259,12 +263,13 @@ impl Kbs {
         })
     }
 
-    fn handshake(&self) -> std::sync::MutexGuard<'_, Handshake> {
-        // The handshake holds plain data; a panic elsewhere cannot leave it half-updated.
-        self.handshake.lock().unwrap_or_else(|e| e.into_inner())
+    fn sessions(&self) -> std::sync::MutexGuard<'_, Sessions> {
+        // The sessions hold plain data; a panic elsewhere cannot leave them half-updated.
+        self.sessions.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// `POST /auth`: returns the new session id and the challenge.
+    /// `POST /auth`: returns the session cookie value (the sealed ticket) and the challenge.
+    /// Keeps nothing: an unauthenticated client costs no memory here.
     pub fn auth(
         &self,
         client: IpAddr,
@@ -275,79 +280,79 @@ impl Kbs {
         self.rate_limit(client, instant)?;
         let request: Request = serde_json::from_slice(body)
             .map_err(|e| KbsError::Malformed(format!("Request: {e}")))?;
-        let session_id = URL_SAFE_NO_PAD.encode(random_bytes::<32>());
-        let nonce = STANDARD.encode(random_bytes::<32>());
-        let mut handshake = self.handshake();
-        let challenge = handshake.auth(&request, session_id.clone(), nonce, now)?;
-        self.metrics.sessions.set(handshake.session_count() as i64);
-        info!(tee = %tee_label(&request.tee), "challenge issued");
-        Ok((session_id, challenge))
+        let fresh = Fresh {
+            session_id: random_bytes(),
+            nonce: random_bytes(),
+            iv: random_bytes(),
+        };
+        let issued = self.challenges.issue(&request, fresh, now)?;
+        // The name was checked to be a plain TEE name; unauthenticated calls log at debug only.
+        tracing::debug!(tee = %tee_label(&request.tee), "challenge issued");
+        Ok(issued)
     }
 
-    /// Before `/attest` is appraised, for a session holding a fresh challenge only: fetches the
-    /// collateral the evidence needs (see [`Prefetcher::prepare`]).
-    pub async fn prepare_collateral(
-        &self,
-        session_id: Option<&str>,
-        body: &[u8],
-        now: OffsetDateTime,
-    ) {
+    /// Before `/attest` is appraised, for a cookie holding a fresh, unused ticket only: fetches
+    /// the collateral the evidence needs (see [`Prefetcher::prepare`]).
+    pub async fn prepare_collateral(&self, cookie: Option<&str>, body: &[u8], now: OffsetDateTime) {
         if !self.prefetcher.enabled() {
             return;
         }
-        let Some(tee) =
-            session_id.and_then(|id| self.handshake().challenged_tee(id, now).map(str::to_owned))
-        else {
+        let Some(ticket) = cookie.and_then(|cookie| self.challenges.open(cookie, now).ok()) else {
             return;
         };
+        if self.sessions().is_used(&ticket) {
+            return;
+        }
         let Ok(attestation) = serde_json::from_slice::<Attestation>(body) else {
             return;
         };
         self.prefetcher
-            .prepare(&tee, &attestation.tee_evidence.primary_evidence, now)
+            .prepare(&ticket.tee, &attestation.tee_evidence.primary_evidence, now)
             .await;
     }
 
-    /// `POST /attest`: appraises the evidence and returns the signed attestation token.
+    /// `POST /attest`: appraises the evidence and returns the signed attestation token. Only
+    /// a successful appraisal creates state (the attested session, which also uses the nonce).
     pub async fn attest(
         &self,
-        session_id: Option<&str>,
+        cookie: Option<&str>,
         body: &[u8],
         now: OffsetDateTime,
     ) -> Result<String, KbsError> {
-        let session_id = session_id.ok_or(crate::protocol::ProtocolError::NoSession)?;
-        let mut attestation: Attestation = match serde_json::from_slice(body) {
-            Ok(attestation) => attestation,
-            Err(e) => {
-                // A malformed attempt still consumes the nonce.
-                self.handshake().abort_attestation(session_id);
-                return Err(KbsError::Malformed(format!("Attestation: {e}")));
-            }
-        };
-        let pending = self
-            .handshake()
-            .begin_attestation(session_id, &attestation, now)?;
-        let label = tee_label(&pending.tee);
+        let ticket = self
+            .challenges
+            .open(cookie.ok_or(ProtocolError::NoSession)?, now)?;
+        if self.sessions().is_used(&ticket) {
+            return Err(ProtocolError::NonceAlreadyUsed.into());
+        }
+        let mut attestation: Attestation = serde_json::from_slice(body)
+            .map_err(|e| KbsError::Malformed(format!("Attestation: {e}")))?;
+        let pending = crate::protocol::pending_attestation(ticket, &attestation)?;
+        let label = tee_label(&pending.ticket.tee);
         // The evidence moves to the verifier (it is not read here again): no copy per attestation.
         let evidence = std::mem::take(&mut attestation.tee_evidence.primary_evidence);
         let outcome = self
             .appraise_and_sign(evidence, &attestation, &pending, now)
             .await;
-        let tee = pending.tee.clone();
+        let tee = pending.ticket.tee.clone();
+        let outcome = outcome.and_then(|(claims, token)| {
+            let label = result_label(&claims);
+            let status = claims
+                .primary()
+                .map(|s| s.status.to_string())
+                .unwrap_or_default();
+            let authorization = Authorization {
+                claims,
+                tee_key: pending.tee_key,
+                token: token.clone(),
+            };
+            let mut sessions = self.sessions();
+            sessions.complete(&pending.ticket, authorization, now)?;
+            self.metrics.sessions.set(sessions.attested_count() as i64);
+            Ok((token, label, status))
+        });
         match outcome {
-            Ok((claims, token)) => {
-                let label = result_label(&claims);
-                let status = claims
-                    .primary()
-                    .map(|s| s.status.to_string())
-                    .unwrap_or_default();
-                let authorization = Authorization {
-                    claims,
-                    tee_key: pending.tee_key,
-                    token: token.clone(),
-                };
-                self.handshake()
-                    .complete_attestation(session_id, authorization, now)?;
+            Ok((token, label, status)) => {
                 self.metrics
                     .attestations
                     .get_or_create(&TeeLabels { tee, outcome: "ok" })
@@ -356,7 +361,6 @@ impl Kbs {
                 Ok(token)
             }
             Err(error) => {
-                self.handshake().abort_attestation(session_id);
                 self.metrics
                     .attestations
                     .get_or_create(&TeeLabels {
@@ -374,11 +378,11 @@ impl Kbs {
         &self,
         evidence: Value,
         attestation: &Attestation,
-        pending: &crate::protocol::PendingAttestation,
+        pending: &PendingAttestation,
         now: OffsetDateTime,
     ) -> Result<(EarClaims, String), KbsError> {
         let appraisal = Appraisal {
-            tee: pending.tee.clone(),
+            tee: pending.ticket.tee.clone(),
             evidence,
             init_data: pending.init_data.clone(),
             expected: pending.expected.clone(),
@@ -391,15 +395,15 @@ impl Kbs {
             .map_err(|e| verifier_failure(e, KbsError::VerifierUnavailable))?;
         let result = appraised.outcome?;
         // A result for another TEE than the one challenged is no answer to this request.
-        if result.tee.name() != pending.tee {
+        if result.tee.name() != pending.ticket.tee {
             return Err(KbsError::VerifierUnavailable(format!(
                 "the verifier answered for TEE {} instead of {}",
                 result.tee.name(),
-                pending.tee
+                pending.ticket.tee
             )));
         }
         let context = TokenContext {
-            nonce: &pending.nonce,
+            nonce: &pending.ticket.nonce,
             tee_pubkey: &attestation.runtime_data.tee_pubkey,
             issued_at: now,
             lifetime: self.token_lifetime,
@@ -419,8 +423,9 @@ impl Kbs {
     ) -> Result<FlattenedJwe, KbsError> {
         let path = ResourcePath::parse(path).map_err(|e| KbsError::Malformed(e.to_string()))?;
         let (claims, tee_key) = match credential {
-            Credential::Session(id) => {
-                let authorization = self.handshake().authorization(id, now)?;
+            Credential::Session(cookie) => {
+                let ticket = self.challenges.open(cookie, now)?;
+                let authorization = self.sessions().authorization(&ticket, now)?;
                 (authorization.claims.clone(), authorization.tee_key.clone())
             }
             Credential::Bearer(token) => {
@@ -534,9 +539,9 @@ impl Kbs {
 
     /// Removes expired sessions; called periodically so abandoned handshakes free memory.
     pub fn purge_expired_sessions(&self, now: OffsetDateTime) {
-        let mut handshake = self.handshake();
-        handshake.purge_expired(now);
-        self.metrics.sessions.set(handshake.session_count() as i64);
+        let mut sessions = self.sessions();
+        sessions.purge_expired(now);
+        self.metrics.sessions.set(sessions.attested_count() as i64);
     }
 
     // ---- Admin API --------------------------------------------------------------------------
