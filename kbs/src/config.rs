@@ -23,6 +23,14 @@ pub struct Config {
     /// Enable the software-only `sample` TEE. INSECURE.
     #[serde(default)]
     pub insecure_allow_sample: bool,
+    /// How clients reach this KBS (`https://kbs.example.com`), as the discovery document
+    /// names its JWKS URL. Absent: the listen address, unless that is a wildcard (`0.0.0.0`,
+    /// `[::]`), in which case discovery answers 503 until it is set.
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// `[server]`: connection limits and timeouts (defaults apply when absent).
+    #[serde(default)]
+    pub server: ServerConfig,
     /// `[tls]`: the server certificate and key; required unless `insecure_http`.
     pub tls: Option<TlsConfig>,
     /// `[session]`: handshake sessions (defaults apply when absent).
@@ -78,6 +86,44 @@ pub struct RemoteVerifierConfig {
     /// absent: the service's default policy. Lets brokers sharing a service differ in policy.
     #[serde(default)]
     pub policy_id: Option<String>,
+    /// How long one call to the service may take in all, connecting included.
+    #[serde(default = "defaults::verifier_timeout", deserialize_with = "duration")]
+    pub timeout: Duration,
+}
+
+/// `[server]`: what one client can hold of the server. Every limit bounds memory and
+/// descriptors; none lets one client lock others out.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Most connections open at once.
+    #[serde(default = "defaults::max_connections")]
+    pub max_connections: usize,
+    /// Most connections open at once from one client (an IPv4 address or an IPv6 /64).
+    #[serde(default = "defaults::max_connections_per_client")]
+    pub max_connections_per_client: usize,
+    /// Time for the TLS handshake, and for each HTTP/1 request head (also between requests on
+    /// a kept-alive connection).
+    #[serde(default = "defaults::header_timeout", deserialize_with = "duration")]
+    pub header_timeout: Duration,
+    /// A connection on which no byte moved for this long is closed.
+    #[serde(default = "defaults::idle_timeout", deserialize_with = "duration")]
+    pub idle_timeout: Duration,
+    /// Longest a request may take from its head to its answer (408 beyond).
+    #[serde(default = "defaults::request_timeout", deserialize_with = "duration")]
+    pub request_timeout: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: defaults::max_connections(),
+            max_connections_per_client: defaults::max_connections_per_client(),
+            header_timeout: defaults::header_timeout(),
+            idle_timeout: defaults::idle_timeout(),
+            request_timeout: defaults::request_timeout(),
+        }
+    }
 }
 
 fn default_verifier_domain() -> String {
@@ -294,11 +340,29 @@ mod defaults {
     pub(super) fn listen() -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], 8080))
     }
+    pub(super) fn verifier_timeout() -> Duration {
+        warden_verifier_service::remote::DEFAULT_CALL_TIMEOUT
+    }
+    pub(super) fn max_connections() -> usize {
+        4096
+    }
+    pub(super) fn max_connections_per_client() -> usize {
+        64
+    }
+    pub(super) fn header_timeout() -> Duration {
+        Duration::from_secs(10)
+    }
+    pub(super) fn idle_timeout() -> Duration {
+        Duration::from_secs(60)
+    }
+    pub(super) fn request_timeout() -> Duration {
+        Duration::from_secs(120)
+    }
     pub(super) fn session_timeout() -> Duration {
         Duration::from_secs(300)
     }
     pub(super) fn max_sessions() -> usize {
-        50_000
+        10_000
     }
     pub(super) fn auth_per_second() -> f64 {
         20.0
@@ -431,6 +495,29 @@ impl Config {
         }
         if self.session.max_sessions == 0 {
             return Err("session.max_sessions must be positive".into());
+        }
+        let server = &self.server;
+        if server.max_connections == 0 || server.max_connections_per_client == 0 {
+            return Err("[server] connection limits must be positive".into());
+        }
+        if [
+            server.header_timeout,
+            server.idle_timeout,
+            server.request_timeout,
+        ]
+        .iter()
+        .any(Duration::is_zero)
+        {
+            return Err("[server] timeouts must be positive".into());
+        }
+        if let Some(url) = &self.public_url
+            && (!(url.starts_with("https://") || url.starts_with("http://"))
+                || url.ends_with('/')
+                || url.chars().any(|c| c.is_whitespace() || c.is_control()))
+        {
+            return Err(format!(
+                "public_url {url:?} must be an http(s) URL without a trailing slash"
+            ));
         }
         if let Some(verifier) = &self.verifier
             && !verifier.url.starts_with("https://")

@@ -54,6 +54,9 @@ pub enum KbsError {
     /// inconsistently (503).
     #[error("the verifier service is unavailable: {0}")]
     VerifierUnavailable(String),
+    /// This KBS is not configured for the call (503), e.g. discovery without `public_url`.
+    #[error("not configured: {0}")]
+    Unconfigured(String),
     /// A failure on the KBS's side: store, keys, sealing (500).
     #[error("internal error: {0}")]
     Internal(String),
@@ -66,6 +69,7 @@ impl KbsError {
             KbsError::Malformed(_) | KbsError::BadPolicy(_) | KbsError::Provenance(_) => 400,
             KbsError::Protocol(
                 ProtocolError::UnsupportedVersion(_)
+                | ProtocolError::BadTeeName
                 | ProtocolError::BadTeeKey(_)
                 | ProtocolError::BadInitData(_),
             ) => 400,
@@ -80,7 +84,7 @@ impl KbsError {
             KbsError::PolicyDenied { .. } => 403,
             KbsError::NotFound(_) => 404,
             KbsError::RateLimited => 429,
-            KbsError::VerifierUnavailable(_) => 503,
+            KbsError::VerifierUnavailable(_) | KbsError::Unconfigured(_) => 503,
             KbsError::Internal(_) => 500,
         }
     }
@@ -92,6 +96,7 @@ impl KbsError {
             KbsError::Protocol(ProtocolError::UnsupportedVersion(_)) => "ProtocolVersion",
             KbsError::Protocol(ProtocolError::TooManySessions) => "TooManySessions",
             KbsError::Protocol(ProtocolError::BadTeeKey(_)) => "TeePubKey",
+            KbsError::Protocol(ProtocolError::BadTeeName) => "InvalidTee",
             KbsError::Protocol(ProtocolError::BadInitData(_)) => "InitData",
             KbsError::Protocol(_) => "InvalidSession",
             KbsError::AttestationFailed(_) => "AttestationFailed",
@@ -106,6 +111,7 @@ impl KbsError {
             KbsError::Registration(_) => "TpmRegistrationFailed",
             KbsError::Provenance(_) => "ProvenanceRefused",
             KbsError::VerifierUnavailable(_) => "VerifierUnavailable",
+            KbsError::Unconfigured(_) => "NotConfigured",
             KbsError::Internal(_) => "Internal",
         }
     }

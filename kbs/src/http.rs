@@ -25,8 +25,9 @@ use crate::service::{Credential, Kbs};
 pub struct AppState {
     /// The KBS the routes call.
     pub kbs: Arc<Kbs>,
-    /// How clients reach this KBS, e.g. `https://127.0.0.1:8080`.
-    pub base_url: String,
+    /// How clients reach this KBS, e.g. `https://kbs.example.com`; `None` when it is not
+    /// known (a wildcard listen address and no `public_url`).
+    pub base_url: Option<String>,
     /// Whether the session cookie is marked `Secure` (when serving TLS).
     pub secure_cookie: bool,
     /// `Max-Age` of the session cookie, in seconds (the session timeout).
@@ -210,8 +211,14 @@ async fn jwks(State(state): State<AppState>) -> Json<Value> {
     Json(state.kbs.jwks())
 }
 
-async fn discovery(State(state): State<AppState>) -> Json<Value> {
-    Json(state.kbs.discovery(&state.base_url))
+async fn discovery(State(state): State<AppState>) -> Response {
+    match &state.base_url {
+        Some(base_url) => Json(state.kbs.discovery(base_url)).into_response(),
+        None => KbsError::Unconfigured(
+            "public_url is not set and the listen address is a wildcard: discovery cannot name this KBS's URL".into(),
+        )
+        .into_response(),
+    }
 }
 
 async fn ready(State(state): State<AppState>) -> StatusCode {

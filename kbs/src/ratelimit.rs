@@ -10,6 +10,8 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::Instant;
 
+use warden_verifier_service::connections::ClientKey;
+
 /// Token-bucket parameters.
 #[derive(Debug, Clone, Copy)]
 pub struct RateLimit {
@@ -32,32 +34,6 @@ struct Bucket {
 pub struct RateLimiter {
     limit: RateLimit,
     buckets: HashMap<ClientKey, Bucket>,
-}
-
-/// Who a bucket belongs to: an IPv4 address, or the /64 of an IPv6 address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ClientKey {
-    /// An IPv4 client (also when reached through an IPv4-mapped IPv6 address).
-    V4([u8; 4]),
-    /// The first 64 bits of an IPv6 client address.
-    V6Prefix([u8; 8]),
-}
-
-impl From<IpAddr> for ClientKey {
-    fn from(address: IpAddr) -> Self {
-        match address {
-            IpAddr::V4(v4) => Self::V4(v4.octets()),
-            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => Self::V4(v4.octets()),
-                None => {
-                    let octets = v6.octets();
-                    let mut prefix = [0u8; 8];
-                    prefix.copy_from_slice(&octets[..8]);
-                    Self::V6Prefix(prefix)
-                }
-            },
-        }
-    }
 }
 
 impl RateLimiter {

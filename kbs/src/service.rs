@@ -832,7 +832,9 @@ fn remote_verifier(config: &Config) -> Result<Option<(RemoteVerifier, PolicyChoi
         key: remote.key.clone(),
         ca: remote.ca.clone(),
     };
-    let verifier = RemoteVerifier::connect(&remote.url, &remote.domain, &tls).map_err(internal)?;
+    let verifier = RemoteVerifier::connect(&remote.url, &remote.domain, &tls)
+        .map_err(internal)?
+        .with_call_timeout(remote.timeout);
     let policy =
         PolicyChoice::parse(remote.policy_id.as_deref().unwrap_or_default()).map_err(internal)?;
     info!(url = %remote.url, policy = policy.id(), "appraisals go to the verifier service (mutual TLS); reference values and the appraisal policy set here are forwarded to it");

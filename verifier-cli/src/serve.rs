@@ -13,6 +13,7 @@ use warden_verifier::provenance::TrustedBuilderKeys;
 use warden_verifier::{
     Appraiser, ReferenceValues, VerifierRegistry, VerifierSettings, VerifierSources,
 };
+use warden_verifier_service::logging::LogStyle;
 use warden_verifier_service::{Managers, TlsFiles, VerifierService};
 
 #[derive(clap::Args)]
@@ -108,13 +109,11 @@ pub(crate) struct ServeArgs {
 }
 
 pub(crate) fn serve(args: &ServeArgs) -> Result<ExitCode, String> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // Refused TLS handshakes (no or a wrong client certificate) are logged by tonic at debug.
+    warden_verifier_service::logging::init(
+        LogStyle::Human,
+        Some("info,tonic::transport::server::io_stream=debug"),
+    );
     let settings = VerifierSettings::load(&VerifierSources {
         allow_insecure_sample: args.insecure_allow_sample,
         snp_collateral_dir: args.snp_collateral_dir.clone(),

@@ -24,6 +24,7 @@ use warden_wire::InitData;
 
 use crate::authority::Authority;
 use crate::backend::{Appraisal, BackendError, PolicyChoice, VerifierBackend};
+use crate::connections::{Admission, ConnectionLimits};
 use crate::{MAX_MESSAGE_BYTES, ServiceError};
 
 /// The metadata key naming a failed call's [`BackendError::kind`].
@@ -525,24 +526,69 @@ impl VerifierRpc for VerifierService {
     }
 }
 
-/// Serves `service` on `listener` (a bound std listener: port 0 works) until `shutdown`.
+/// Serves `service` on `listener` (a bound std listener: port 0 works) until `shutdown`, with
+/// the default [`ConnectionLimits`].
 pub async fn serve(
     listener: std::net::TcpListener,
     tls: ServerTlsConfig,
     service: VerifierService,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), ServiceError> {
+    serve_limited(
+        listener,
+        tls,
+        service,
+        ConnectionLimits::default(),
+        shutdown,
+    )
+    .await
+}
+
+/// Longest a call may run; an appraisal that fetches collateral stays well within it.
+const HANDLER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+/// HTTP/2 pings find dead peers; an answered ping also keeps a live idle channel open.
+const KEEPALIVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// [`serve`] with explicit connection limits: connections beyond them are closed at once, and
+/// a connection silent for the idle timeout (one that never starts TLS, say) is closed.
+pub async fn serve_limited(
+    listener: std::net::TcpListener,
+    tls: ServerTlsConfig,
+    service: VerifierService,
+    limits: ConnectionLimits,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), ServiceError> {
     let io = |e: std::io::Error| ServiceError::Setup(format!("listener: {e}"));
     listener.set_nonblocking(true).map_err(io)?;
     let listener = tokio::net::TcpListener::from_std(listener).map_err(io)?;
+    let incoming = futures_util::stream::unfold(
+        (listener, Admission::new(limits)),
+        |(listener, admission)| async move {
+            loop {
+                match listener.accept().await {
+                    Ok((stream, _)) => {
+                        // A refused connection is dropped (closed) here.
+                        if let Ok(admitted) = admission.admit_stream(stream) {
+                            let next = Ok::<_, std::io::Error>(admitted);
+                            return Some((next, (listener, admission)));
+                        }
+                    }
+                    Err(error) => {
+                        // Out of descriptors, typically: wait rather than spin.
+                        tracing::warn!(%error, "accepting a connection failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    }
+                }
+            }
+        },
+    );
     tonic::transport::Server::builder()
         .tls_config(tls)?
+        .timeout(HANDLER_TIMEOUT)
+        .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+        .max_concurrent_streams(64)
         .add_service(service.into_server())
-        .serve_with_incoming_shutdown(
-            // Without NODELAY a small response waits for the client's delayed ACK (~40 ms).
-            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
-            shutdown,
-        )
+        .serve_with_incoming_shutdown(incoming, shutdown)
         .await?;
     Ok(())
 }

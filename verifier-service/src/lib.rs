@@ -10,13 +10,19 @@
 //!   at the edge, decides which clients may change state ([`Managers`]) and signs results.
 //! - `tls`: mutual TLS for both sides; `stored`: the store's rows as appraisal and listings use
 //!   them.
+//! - `connections`: what both servers admit: connections bounded in total and per client,
+//!   closed when idle.
+//! - `logging`: what both servers (this service and the KBS) log through: escaped, uncoloured
+//!   unless on a terminal.
 #![forbid(unsafe_code)]
 // Tests may unwrap: a panic is how they fail. Production code may not.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod authority;
 pub mod backend;
+pub mod connections;
 pub mod grpc;
+pub mod logging;
 pub mod remote;
 pub mod stored;
 pub mod tls;

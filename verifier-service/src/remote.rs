@@ -23,14 +23,17 @@ use crate::grpc::ERROR_KIND;
 use crate::tls::TlsFiles;
 use crate::{MAX_MESSAGE_BYTES, ServiceError};
 
-/// How long a new connection may take; a call as a whole gets [`CALL_TIMEOUT`].
+/// How long a new connection may take (TCP; the TLS handshake is bounded by the call's time).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a call may take by default, from the moment it is made: waiting for a channel
+/// (connecting, the TLS handshake) included.
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A connection to a verifier service.
 #[derive(Clone)]
 pub struct RemoteVerifier {
-    client: VerifierClient<Channel>,
+    channel: Channel,
+    call_timeout: Duration,
     /// The appraisal policy [`RemoteVerifier::appraise`] and
     /// [`RemoteVerifier::set_appraisal_policy`] use.
     policy: PolicyChoice,
@@ -75,14 +78,29 @@ impl RemoteVerifier {
             .tls_config(tls.client_config(domain)?)?
             .connect_timeout(CONNECT_TIMEOUT)
             .tcp_nodelay(true)
-            .timeout(CALL_TIMEOUT)
             .connect_lazy();
         Ok(Self {
-            client: VerifierClient::new(channel)
-                .max_decoding_message_size(MAX_MESSAGE_BYTES)
-                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+            channel,
+            call_timeout: DEFAULT_CALL_TIMEOUT,
             policy: PolicyChoice::Default,
         })
+    }
+
+    /// Bounds every call to `timeout` in all, connecting included.
+    pub fn with_call_timeout(mut self, timeout: Duration) -> Self {
+        self.call_timeout = timeout;
+        self
+    }
+
+    /// A client whose every call ends within the call timeout: the deadline wraps the channel,
+    /// so it also covers waiting for a connection that never completes its handshake.
+    fn client(&self) -> VerifierClient<tower::timeout::Timeout<Channel>> {
+        VerifierClient::new(tower::timeout::Timeout::new(
+            self.channel.clone(),
+            self.call_timeout,
+        ))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES)
     }
 
     /// Appraises with, and sets, the service's policy `id` instead of its default one.
@@ -173,8 +191,7 @@ impl RemoteVerifier {
         policy: &PolicyChoice,
     ) -> Result<(RemoteAppraisal, String), BackendError> {
         let response = self
-            .client
-            .clone()
+            .client()
             .appraise(message)
             .await
             .map_err(failed)?
@@ -199,8 +216,7 @@ impl RemoteVerifier {
     /// The JWKS the service's EAR tokens verify with.
     pub async fn jwks(&self) -> Result<jsonwebtoken::jwk::JwkSet, BackendError> {
         let response = self
-            .client
-            .clone()
+            .client()
             .jwks(proto::JwksRequest {})
             .await
             .map_err(failed)?
@@ -217,8 +233,7 @@ impl RemoteVerifier {
 
     async fn list(&self) -> Result<proto::ListReferenceValuesResponse, BackendError> {
         Ok(self
-            .client
-            .clone()
+            .client()
             .list_reference_values(proto::ListReferenceValuesRequest {})
             .await
             .map_err(failed)?
@@ -233,8 +248,7 @@ impl RemoteVerifier {
     /// The service's health status (`serving`); `Err` if it cannot be reached or is not ready.
     pub async fn health(&self) -> Result<String, BackendError> {
         Ok(self
-            .client
-            .clone()
+            .client()
             .health(proto::HealthRequest {})
             .await
             .map_err(failed)?
@@ -268,8 +282,7 @@ impl VerifierBackend for RemoteVerifier {
         _who: &str,
     ) -> Result<PolicyLabel, BackendError> {
         let label = self
-            .client
-            .clone()
+            .client()
             .set_appraisal_policy(proto::SetAppraisalPolicyRequest {
                 rego: rego.into(),
                 policy_id: choice.wire_id().to_owned(),
@@ -283,8 +296,7 @@ impl VerifierBackend for RemoteVerifier {
 
     async fn appraisal_policies(&self) -> Result<PolicyListing, BackendError> {
         let listed = self
-            .client
-            .clone()
+            .client()
             .list_appraisal_policies(proto::ListAppraisalPoliciesRequest {})
             .await
             .map_err(failed)?
@@ -309,8 +321,7 @@ impl VerifierBackend for RemoteVerifier {
         value: &NamedReferenceValue,
         who: &str,
     ) -> Result<(), BackendError> {
-        self.client
-            .clone()
+        self.client()
             .set_reference_value(proto::SetReferenceValueRequest {
                 name: value.name().into(),
                 value_json: value.value().to_string(),
@@ -324,8 +335,7 @@ impl VerifierBackend for RemoteVerifier {
 
     async fn delete_reference_value(&self, name: &str, who: &str) -> Result<bool, BackendError> {
         Ok(self
-            .client
-            .clone()
+            .client()
             .delete_reference_value(proto::DeleteReferenceValueRequest {
                 name: name.into(),
                 on_behalf_of: who.into(),
@@ -353,8 +363,7 @@ impl VerifierBackend for RemoteVerifier {
             BackendError::ProvenanceRefused("the envelope is not UTF-8 JSON".into())
         })?;
         let imported = self
-            .client
-            .clone()
+            .client()
             .import_reference_values(proto::ImportReferenceValuesRequest {
                 envelope_json,
                 on_behalf_of: who.into(),
@@ -373,8 +382,7 @@ impl VerifierBackend for RemoteVerifier {
 
     async fn register_tpm_ak(&self, ak_public: &[u8], who: &str) -> Result<String, BackendError> {
         Ok(self
-            .client
-            .clone()
+            .client()
             .register_tpm_ak(proto::RegisterTpmAkRequest {
                 ak_public: ak_public.to_vec(),
                 on_behalf_of: who.into(),
@@ -387,8 +395,7 @@ impl VerifierBackend for RemoteVerifier {
 
     async fn tpm_aks(&self) -> Result<Vec<RegisteredAkInfo>, BackendError> {
         Ok(self
-            .client
-            .clone()
+            .client()
             .list_tpm_aks(proto::ListTpmAksRequest {})
             .await
             .map_err(failed)?
@@ -401,8 +408,7 @@ impl VerifierBackend for RemoteVerifier {
 
     async fn revoke_tpm_ak(&self, name: &str, who: &str) -> Result<bool, BackendError> {
         Ok(self
-            .client
-            .clone()
+            .client()
             .revoke_tpm_ak(proto::RevokeTpmAkRequest {
                 ak_name: name.into(),
                 on_behalf_of: who.into(),

@@ -7,6 +7,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crate::explain::TraceSummary;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::{Jwk, JwkSet, ThumbprintHash};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -318,8 +320,18 @@ impl TokenSigner {
     pub fn sign(&self, claims: &EarClaims) -> Result<String, TokenError> {
         let mut header = Header::new(Algorithm::ES256);
         header.kid = Some(self.kid.clone());
-        jsonwebtoken::encode(&header, claims, &self.encoding)
-            .map_err(|e| TokenError::Signing(e.to_string()))
+        let token = jsonwebtoken::encode(&header, claims, &self.encoding)
+            .map_err(|e| TokenError::Signing(e.to_string()))?;
+        // ECDSA signatures come as (r, s) or (r, n - s) at random; only the low-S form is
+        // issued, so each token has exactly one valid encoding.
+        let (signed, signature) = split_signature(&token).map_err(TokenError::Signing)?;
+        match signature.normalize_s() {
+            Some(low) => Ok(format!(
+                "{signed}.{}",
+                URL_SAFE_NO_PAD.encode(low.to_bytes())
+            )),
+            None => Ok(token),
+        }
     }
 
     /// The public keys, as served at `/.well-known/jwks.json`.
@@ -333,6 +345,19 @@ impl TokenSigner {
     pub fn verifier(&self) -> Result<TokenVerifier, TokenError> {
         TokenVerifier::from_jwks(&self.jwks(), &self.issuer)
     }
+}
+
+/// A compact ES256 JWS split into its signed part and its P-256 signature.
+fn split_signature(token: &str) -> Result<(&str, p256::ecdsa::Signature), String> {
+    let (signed, signature) = token
+        .rsplit_once('.')
+        .ok_or_else(|| "not a compact JWS".to_string())?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(signature)
+        .map_err(|e| format!("signature is not base64url: {e}"))?;
+    let signature = p256::ecdsa::Signature::from_slice(&bytes)
+        .map_err(|_| "signature is not a 64-byte P-256 (r, s)".to_string())?;
+    Ok((signed, signature))
 }
 
 /// Verifies Warden EAR tokens against a JWKS, with the verification time as a parameter.
@@ -367,6 +392,13 @@ impl TokenVerifier {
         let header = jsonwebtoken::decode_header(token).map_err(invalid)?;
         let kid = header.kid.ok_or(TokenError::UnknownKey)?;
         let key = self.keys.get(&kid).ok_or(TokenError::UnknownKey)?;
+        let (_, signature) = split_signature(token).map_err(TokenError::Invalid)?;
+        if signature.normalize_s().is_some() {
+            // (r, n - s) verifies too; accepting it would give one token two encodings.
+            return Err(TokenError::Invalid(
+                "high-S ECDSA signature refused (signatures must be low-S)".into(),
+            ));
+        }
         let mut validation = Validation::new(Algorithm::ES256);
         // Expiry is judged below against the caller's time, never the wall clock.
         validation.validate_exp = false;
@@ -386,6 +418,34 @@ impl TokenVerifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tokens_are_issued_low_s_and_high_s_twins_are_refused() {
+        let signer =
+            TokenSigner::from_pem(generate_signing_key_pem().unwrap().as_bytes(), "iss").unwrap();
+        let verifier = signer.verifier().unwrap();
+        let claims = EarClaims {
+            iss: "iss".into(),
+            iat: 10,
+            nbf: 10,
+            exp: 100,
+            ..EarClaims::default()
+        };
+        let at = OffsetDateTime::from_unix_timestamp(50).unwrap();
+        // Raw ECDSA gives high S half the time: 16 tokens all low-S show normalisation works.
+        for _ in 0..16 {
+            let token = signer.sign(&claims).unwrap();
+            let (signed, signature) = split_signature(&token).unwrap();
+            assert!(signature.normalize_s().is_none(), "issued high-S");
+            verifier.verify(&token, at).unwrap();
+            // The same signature as (r, n - s) verifies mathematically; it must be refused.
+            let (r, s) = signature.split_scalars();
+            let twin = p256::ecdsa::Signature::from_scalars(r, -*s.as_ref()).unwrap();
+            let twin = format!("{signed}.{}", URL_SAFE_NO_PAD.encode(twin.to_bytes()));
+            let error = verifier.verify(&twin, at).unwrap_err();
+            assert!(error.to_string().contains("high-S"), "{error}");
+        }
+    }
 
     #[test]
     fn status_is_the_worst_claim() {

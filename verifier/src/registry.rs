@@ -76,6 +76,16 @@ impl VerifierSettings {
                 "INSECURE: the software-only sample TEE is enabled; its results carry no hardware assurance and are marked insecure"
             );
         }
+        if sources.tdx_allow_missing_crl {
+            warn!(
+                "WEAKENED: TDX evidence is accepted when no Intel CRL covers its PCK chain (allow_missing_crl); a revoked platform would pass"
+            );
+        }
+        if sources.tpm_allow_sha1 {
+            warn!(
+                "WEAKENED: SHA-1 TPM quote signatures and SHA-1 PCR banks are accepted (allow_sha1); SHA-1 collisions are practical"
+            );
+        }
         let snp_dev_roots = match &sources.snp_insecure_dev_roots {
             Some(dir) => {
                 let roots = AmdRoots::load_dev_roots(dir)?;

@@ -1,0 +1,318 @@
+//! Admission of TCP connections for both servers: a bound on connections in total and per
+//! client, and an idle timeout on every admitted connection. Lets a server keep answering
+//! while one client opens connections it never uses: that client runs into its own share, and
+//! what it holds open silently is closed.
+//!
+//! A client is an IPv4 address or an IPv6 /64 ([`ClientKey`]), as for rate limits.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::time::{Instant, Sleep};
+
+/// Who a connection or a request budget belongs to: an IPv4 address, or the /64 of an IPv6
+/// address (one host commonly holds a whole /64, so single IPv6 addresses are free to rotate).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ClientKey {
+    /// An IPv4 client (also when reached through an IPv4-mapped IPv6 address).
+    V4([u8; 4]),
+    /// The first 64 bits of an IPv6 client address.
+    V6Prefix([u8; 8]),
+}
+
+impl From<IpAddr> for ClientKey {
+    fn from(address: IpAddr) -> Self {
+        match address {
+            IpAddr::V4(v4) => Self::V4(v4.octets()),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => Self::V4(v4.octets()),
+                None => {
+                    let octets = v6.octets();
+                    let mut prefix = [0u8; 8];
+                    prefix.copy_from_slice(&octets[..8]);
+                    Self::V6Prefix(prefix)
+                }
+            },
+        }
+    }
+}
+
+/// How many connections a server holds and for how long an idle one may stay.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    /// Most connections open at once.
+    pub max_total: usize,
+    /// Most connections open at once from one client.
+    pub max_per_client: usize,
+    /// A connection on which no byte moved either way for this long is closed.
+    pub idle_timeout: Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            max_total: 4096,
+            max_per_client: 64,
+            idle_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Open {
+    total: usize,
+    per_client: HashMap<ClientKey, usize>,
+}
+
+/// Counts open connections; cheap to clone (shared counts).
+#[derive(Debug, Clone)]
+pub struct Admission {
+    limits: ConnectionLimits,
+    open: Arc<Mutex<Open>>,
+}
+
+/// Why a connection was closed at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    /// The server holds [`ConnectionLimits::max_total`] connections.
+    #[error("connection refused: the server holds its maximum number of connections")]
+    Full,
+    /// This client holds [`ConnectionLimits::max_per_client`] connections.
+    #[error("connection refused: this client holds its maximum number of connections")]
+    ClientFull,
+}
+
+impl Admission {
+    /// No connections open yet.
+    pub fn new(limits: ConnectionLimits) -> Self {
+        Self {
+            limits,
+            open: Arc::default(),
+        }
+    }
+
+    fn open(&self) -> std::sync::MutexGuard<'_, Open> {
+        // Plain counters: a panic elsewhere cannot leave them half-updated.
+        self.open.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Connections open now.
+    pub fn open_connections(&self) -> usize {
+        self.open().total
+    }
+
+    /// Counts a connection from `peer`, or refuses it. The permit gives the slot back when
+    /// dropped.
+    pub fn admit(&self, peer: IpAddr) -> Result<Permit, Refused> {
+        let client = ClientKey::from(peer);
+        let mut open = self.open();
+        if open.total >= self.limits.max_total {
+            return Err(Refused::Full);
+        }
+        let count = open.per_client.entry(client).or_default();
+        if *count >= self.limits.max_per_client {
+            return Err(Refused::ClientFull);
+        }
+        *count += 1;
+        open.total += 1;
+        Ok(Permit {
+            admission: self.clone(),
+            client,
+        })
+    }
+
+    /// Admits an accepted stream: counted, and closed when idle.
+    pub fn admit_stream(&self, stream: TcpStream) -> io::Result<Admitted<TcpStream>> {
+        let peer = stream.peer_addr()?;
+        // Small request/response exchanges must not wait on Nagle + delayed ACK (~40 ms each).
+        stream.set_nodelay(true)?;
+        let permit = self.admit(peer.ip()).map_err(|refused| {
+            tracing::debug!(peer = %peer.ip(), %refused, "connection closed at once");
+            io::Error::new(io::ErrorKind::ConnectionRefused, refused)
+        })?;
+        Ok(Admitted::new(stream, permit, self.limits.idle_timeout))
+    }
+}
+
+/// One counted connection; dropping it frees the slot.
+#[derive(Debug)]
+pub struct Permit {
+    admission: Admission,
+    client: ClientKey,
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        let mut open = self.admission.open();
+        open.total = open.total.saturating_sub(1);
+        if let Some(count) = open.per_client.get_mut(&self.client) {
+            *count -= 1;
+            if *count == 0 {
+                open.per_client.remove(&self.client);
+            }
+        }
+    }
+}
+
+/// A stream that holds its [`Permit`] and fails with `TimedOut` once no byte has moved either
+/// way for the idle timeout.
+#[derive(Debug)]
+pub struct Admitted<S> {
+    stream: S,
+    _permit: Permit,
+    idle_timeout: Duration,
+    deadline: Pin<Box<Sleep>>,
+}
+
+impl<S> Admitted<S> {
+    fn new(stream: S, permit: Permit, idle_timeout: Duration) -> Self {
+        Self {
+            stream,
+            _permit: permit,
+            idle_timeout,
+            deadline: Box::pin(tokio::time::sleep(idle_timeout)),
+        }
+    }
+
+    /// The stream admitted.
+    pub fn get_ref(&self) -> &S {
+        &self.stream
+    }
+
+    fn moved(&mut self) {
+        self.deadline
+            .as_mut()
+            .reset(Instant::now() + self.idle_timeout);
+    }
+
+    /// While the stream has nothing to give or take: pending until the idle deadline, then
+    /// the connection's end.
+    fn idle<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
+        match self.deadline.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "connection idle for too long",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Admitted<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        match Pin::new(&mut self.stream).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                if buf.filled().len() > before {
+                    self.moved();
+                }
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => self.idle(cx),
+        }
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Admitted<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match Pin::new(&mut self.stream).poll_write(cx, buf) {
+            Poll::Ready(Ok(written)) => {
+                if written > 0 {
+                    self.moved();
+                }
+                Poll::Ready(Ok(written))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => self.idle(cx),
+        }
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
+impl tonic::transport::server::Connected for Admitted<TcpStream> {
+    type ConnectInfo = tonic::transport::server::TcpConnectInfo;
+
+    fn connect_info(&self) -> Self::ConnectInfo {
+        self.stream.connect_info()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    fn limits(max_total: usize, max_per_client: usize) -> ConnectionLimits {
+        ConnectionLimits {
+            max_total,
+            max_per_client,
+            idle_timeout: Duration::from_secs(60),
+        }
+    }
+
+    #[test]
+    fn one_client_runs_into_its_own_share_and_slots_come_back() {
+        let admission = Admission::new(limits(3, 2));
+        let greedy: IpAddr = "127.0.0.2".parse().unwrap();
+        let first = admission.admit(greedy).unwrap();
+        let _second = admission.admit(greedy).unwrap();
+        assert_eq!(admission.admit(greedy).unwrap_err(), Refused::ClientFull);
+        // Same /64: the same client.
+        let v6a: IpAddr = "2001:db8::1".parse().unwrap();
+        let v6b: IpAddr = "2001:db8::2".parse().unwrap();
+        let _v6 = admission.admit(v6a).unwrap();
+        assert_eq!(admission.open_connections(), 3);
+        assert_eq!(admission.admit(v6b).unwrap_err(), Refused::Full);
+        drop(first);
+        assert!(admission.admit(greedy).is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_connection_is_closed_and_a_busy_one_is_not() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let admission = Admission::new(ConnectionLimits {
+            idle_timeout: Duration::from_secs(10),
+            ..limits(4, 4)
+        });
+        let mut client = TcpStream::connect(address).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let mut server = admission.admit_stream(server).unwrap();
+        assert_eq!(admission.open_connections(), 1);
+        // Bytes arriving every 6 s keep it open past the 10 s timeout.
+        let mut byte = [0u8; 1];
+        for _ in 0..3 {
+            tokio::time::advance(Duration::from_secs(6)).await;
+            client.write_all(b"x").await.unwrap();
+            server.read_exact(&mut byte).await.unwrap();
+        }
+        // Then silence: the read fails once the timeout passes (paused time auto-advances).
+        let error = server.read(&mut byte).await.unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+        drop(server);
+        assert_eq!(admission.open_connections(), 0);
+    }
+}
