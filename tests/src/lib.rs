@@ -59,6 +59,14 @@ pub struct KbsOptions {
     pub verifier_args: Vec<String>,
     /// `[verifier] policy_id`: the service's appraisal policy this KBS uses and sets.
     pub verifier_policy_id: Option<&'static str>,
+    /// `[log] filter` (default "debug").
+    pub log_filter: &'static str,
+    /// `[session] max_sessions` (default: the KBS's).
+    pub max_sessions: Option<usize>,
+    /// The listen address (default `127.0.0.1:0`).
+    pub listen: &'static str,
+    /// Top-level TOML keys (e.g. `public_url = "..."`), written before the first table.
+    pub top_config: String,
 }
 
 impl Default for KbsOptions {
@@ -75,6 +83,10 @@ impl Default for KbsOptions {
                 .is_some_and(|value| value == "1"),
             verifier_args: Vec::new(),
             verifier_policy_id: None,
+            log_filter: "debug",
+            max_sessions: None,
+            listen: "127.0.0.1:0",
+            top_config: String::new(),
         }
     }
 }
@@ -128,13 +140,15 @@ impl Kbs {
             (None, String::new())
         };
         let config = format!(
-            r#"listen = "127.0.0.1:0"
+            r#"listen = "{listen}"
 insecure_allow_sample = {sample}
+{top_config}
 [tls]
 cert = "tls/server.pem"
 key = "tls/server.key"
 [session]
 timeout = "{timeout}"
+{max_sessions}
 [rate_limit]
 auth_per_second = {rate}
 auth_burst = {burst}
@@ -153,7 +167,7 @@ name = "reader"
 public_key = "keys/reader.pub"
 roles = ["reader"]
 [log]
-filter = "debug"
+filter = "{log_filter}"
 {extra}
 {verifier_config}
 "#,
@@ -164,6 +178,13 @@ filter = "debug"
             burst = options.auth_burst,
             lifetime = options.token_lifetime,
             extra = options.extra_config,
+            log_filter = options.log_filter,
+            listen = options.listen,
+            top_config = options.top_config,
+            max_sessions = options
+                .max_sessions
+                .map(|max| format!("max_sessions = {max}"))
+                .unwrap_or_default(),
         );
         std::fs::write(dir.path().join("kbs/kbs.toml"), config).expect("write config");
         let mut kbs = Self {
@@ -319,7 +340,37 @@ filter = "debug"
         self.client(true)
     }
 
+    /// Like [`Kbs::http`], connecting from the local address `source` (any 127.x.y.z works on
+    /// loopback): lets one test act as many clients.
+    pub fn http_from(&self, source: std::net::IpAddr) -> reqwest::Client {
+        self.client_builder(false)
+            .local_address(source)
+            .build()
+            .expect("client")
+    }
+
+    /// The KBS process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// Resident memory of the KBS process now and at its peak, in KiB.
+    pub fn rss_kib(&self) -> (u64, u64) {
+        process_memory_kib(self.pid())
+    }
+
+    /// Open file descriptors of the KBS process.
+    pub fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .map(|dir| dir.count())
+            .unwrap_or(0)
+    }
+
     fn client(&self, http2: bool) -> reqwest::Client {
+        self.client_builder(http2).build().expect("client")
+    }
+
+    fn client_builder(&self, http2: bool) -> reqwest::ClientBuilder {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let pem = std::fs::read(self.ca_file()).expect("ca");
         let mut roots = rustls::RootCertStore::empty();
@@ -335,8 +386,6 @@ filter = "debug"
         reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
             .cookie_store(true)
-            .build()
-            .expect("client")
     }
 
     /// Every byte the KBS persisted: the SQLite file and its WAL/SHM companions.
@@ -440,6 +489,20 @@ pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
         .any(|window| window == needle)
 }
 
+/// `VmRSS` and `VmHWM` of process `pid`, in KiB.
+pub fn process_memory_kib(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|kib| kib.parse().ok())
+            .expect("memory field")
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
 /// A hand-driven KBS client for protocol misuse tests.
 pub struct RawClient {
     pub http: reqwest::Client,
@@ -449,8 +512,17 @@ pub struct RawClient {
 
 impl RawClient {
     pub fn new(kbs: &Kbs) -> Self {
+        Self::with_http(kbs, kbs.http())
+    }
+
+    /// A client connecting from the local address `source` (see [`Kbs::http_from`]).
+    pub fn from_address(kbs: &Kbs, source: std::net::IpAddr) -> Self {
+        Self::with_http(kbs, kbs.http_from(source))
+    }
+
+    fn with_http(kbs: &Kbs, http: reqwest::Client) -> Self {
         Self {
-            http: kbs.http(),
+            http,
             url: kbs.url.clone(),
             key: TeeKeyPair::generate(KeyAlgorithm::EcdhEsA256kw).expect("key"),
         }

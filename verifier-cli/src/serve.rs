@@ -13,6 +13,7 @@ use warden_verifier::provenance::TrustedBuilderKeys;
 use warden_verifier::{
     Appraiser, ReferenceValues, VerifierRegistry, VerifierSettings, VerifierSources,
 };
+use warden_verifier_service::connections::ConnectionLimits;
 use warden_verifier_service::logging::LogStyle;
 use warden_verifier_service::{Managers, TlsFiles, VerifierService};
 
@@ -63,6 +64,16 @@ pub(crate) struct ServeArgs {
     /// Enable the software-only sample TEE. INSECURE.
     #[arg(long)]
     pub(crate) insecure_allow_sample: bool,
+    /// Most connections open at once.
+    #[arg(long, default_value_t = ConnectionLimits::default().max_total)]
+    pub(crate) max_connections: usize,
+    /// Most connections open at once from one client (IPv4 address or IPv6 /64).
+    #[arg(long, default_value_t = ConnectionLimits::default().max_per_client)]
+    pub(crate) max_connections_per_client: usize,
+    /// Close a connection on which no byte moved for this long (e.g. 60s); covers clients
+    /// that never start TLS.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub(crate) idle_timeout: std::time::Duration,
     /// Also trust the SNP development roots in DIR (sim-snp). INSECURE.
     #[arg(long, value_name = "DIR")]
     pub(crate) insecure_dev_roots: Option<PathBuf>,
@@ -200,7 +211,18 @@ pub(crate) fn serve(args: &ServeArgs) -> Result<ExitCode, String> {
         .map_err(|e| format!("bind {}: {e}", args.listen))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     runtime.block_on(async {
-        let serving = warden_verifier_service::serve(listener, tls, service, shutdown_signal());
+        let limits = ConnectionLimits {
+            max_total: args.max_connections.max(1),
+            max_per_client: args.max_connections_per_client.max(1),
+            idle_timeout: args.idle_timeout,
+        };
+        let serving = warden_verifier_service::grpc::serve_limited(
+            listener,
+            tls,
+            service,
+            limits,
+            shutdown_signal(),
+        );
         tracing::info!(%address, "verifier service listening (gRPC, mutual TLS)");
         if let Some(file) = &args.ready_file {
             std::fs::write(file, address.to_string())

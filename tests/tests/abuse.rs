@@ -1,0 +1,438 @@
+//! Abuse: the real `warden-kbs` and `warden-verifier` binaries on loopback, attacked as an
+//! unauthenticated client would, from many 127.x.y.z source addresses (all of 127/8 reaches
+//! loopback on Linux). After each attack a legitimate client from a fresh address must still
+//! complete a full round (auth, attest, resource, decrypt), and what the attacker made the
+//! server hold must stay bounded. Figures are printed (`abuse: ...`) for the closing notes;
+//! nothing here asserts a duration.
+#![allow(clippy::unwrap_used)]
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::io::AsyncReadExt;
+use tokio::net::{TcpSocket, TcpStream};
+use warden_tests::verifier_service::{MtlsPki, VerifierProcess};
+use warden_tests::{Kbs, KbsOptions, RawClient};
+
+const SECRET: &[u8] = b"warden-abuse-secret-41c7";
+const RESOURCE: &str = "abuse/key/one";
+
+fn address(a: u8, b: u8, c: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(127, a, b, c))
+}
+
+/// A full round from `source`: challenge, sample attestation, the secret decrypted.
+async fn legitimate_round(kbs: &Kbs, source: IpAddr) {
+    let client = RawClient::from_address(kbs, source);
+    client.attest().await;
+    let (status, envelope) = client
+        .get(&format!("/kbs/v0/resource/{RESOURCE}"), None)
+        .await;
+    assert_eq!(status, 200, "legitimate client from {source}: {envelope}");
+    assert_eq!(client.decrypt(&envelope), SECRET);
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+fn socket_address(url: &str) -> SocketAddr {
+    url.trim_start_matches("https://").parse().unwrap()
+}
+
+/// A TCP connection to `to` from `source` that never sends a byte.
+async fn silent_connection(source: IpAddr, to: SocketAddr) -> std::io::Result<TcpStream> {
+    let socket = TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::new(source, 0))?;
+    socket.connect(to).await
+}
+
+/// Whether the server has closed `stream`: a read ends (EOF or reset) within `wait`.
+async fn closed_by_server(stream: &mut TcpStream, wait: Duration) -> bool {
+    let mut byte = [0u8; 1];
+    matches!(
+        tokio::time::timeout(wait, stream.read(&mut byte)).await,
+        Ok(Ok(0) | Err(_))
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_auth_flood_from_100_addresses_costs_no_memory_and_no_log() {
+    // No rate limit: what is measured is what an unauthenticated /auth costs when admitted.
+    let kbs = Kbs::start(KbsOptions {
+        log_filter: "info",
+        remote_verifier: false,
+        ..KbsOptions::default()
+    });
+    kbs.provision_sample(RESOURCE, SECRET, "abuse/");
+    legitimate_round(&kbs, address(2, 0, 1)).await;
+    let (rss_before, _) = kbs.rss_kib();
+    let log_before = kbs.log().len();
+
+    // 100 addresses x 1,000 requests; every 10th names a 16 KiB TEE, which is refused.
+    let long_tee = "x".repeat(16 * 1024);
+    let mut attackers = Vec::new();
+    for n in 0..100u8 {
+        let http = kbs.http_from(address(1, 0, n + 1));
+        let url = format!("{}/kbs/v0/auth", kbs.url);
+        let long_tee = long_tee.clone();
+        attackers.push(tokio::spawn(async move {
+            let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
+            for i in 0..1000 {
+                let tee = if i % 10 == 0 {
+                    long_tee.as_str()
+                } else {
+                    "sample"
+                };
+                let response = http
+                    .post(&url)
+                    .json(&json!({"version": "0.4.0", "tee": tee, "extra-params": {}}))
+                    .send()
+                    .await
+                    .unwrap();
+                *statuses.entry(response.status().as_u16()).or_default() += 1;
+                let _ = response.bytes().await;
+            }
+            statuses
+        }));
+    }
+    let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
+    for attacker in attackers {
+        for (status, count) in attacker.await.unwrap() {
+            *statuses.entry(status).or_default() += count;
+        }
+    }
+    let (rss_after, peak) = kbs.rss_kib();
+    let log_growth = kbs.log().len() - log_before;
+    println!(
+        "abuse: 100000 unauthenticated /auth from 100 addresses: statuses {statuses:?}; KBS RSS before {:.1} MiB, after {:.1} MiB, peak {:.1} MiB; log grew {log_growth} bytes",
+        mib(rss_before),
+        mib(rss_after),
+        mib(peak)
+    );
+    assert_eq!(statuses.get(&200), Some(&90_000), "{statuses:?}");
+    assert_eq!(
+        statuses.get(&400).copied().unwrap_or(0) + statuses.get(&413).copied().unwrap_or(0),
+        10_000,
+        "oversized TEE names are refused: {statuses:?}"
+    );
+    assert!(peak < 100 * 1024, "KBS peaked at {:.1} MiB", mib(peak));
+    // Unauthenticated calls log nothing at info: the flood cannot fill the disk.
+    assert!(log_growth < 64 * 1024, "log grew {log_growth} bytes");
+    legitimate_round(&kbs, address(2, 0, 2)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn attested_sessions_and_rate_limits_cannot_lock_others_out() {
+    let kbs = Kbs::start(KbsOptions {
+        max_sessions: Some(4),
+        auth_per_second: 1.0,
+        auth_burst: 3.0,
+        remote_verifier: false,
+        ..KbsOptions::default()
+    });
+    kbs.provision_sample(RESOURCE, SECRET, "abuse/");
+    // Ten addresses each hold an attested session (the sample TEE lets anyone attest), more
+    // than the table's four...
+    let mut held = Vec::new();
+    for n in 0..10u8 {
+        let client = RawClient::from_address(&kbs, address(3, 0, n + 1));
+        client.attest().await;
+        held.push(client);
+    }
+    // ...and then spend their whole /auth budget (with a second client: a new challenge
+    // replaces the cookie of the attested one).
+    for n in 0..10u8 {
+        let spender = RawClient::from_address(&kbs, address(3, 0, n + 1));
+        let mut refused = false;
+        for _ in 0..5 {
+            refused |= spender.auth().await.0 == 429;
+        }
+        assert!(refused, "the per-address budget is enforced");
+    }
+    // The oldest sessions made room instead of the newcomers being refused.
+    let (status, body) = held[0]
+        .get(&format!("/kbs/v0/resource/{RESOURCE}"), None)
+        .await;
+    assert_eq!(
+        status, 401,
+        "the oldest attested session was evicted: {body}"
+    );
+    let (status, _) = held[9]
+        .get(&format!("/kbs/v0/resource/{RESOURCE}"), None)
+        .await;
+    assert_eq!(status, 200, "the newest attested session is held");
+    let metrics = kbs.http().get(format!("{}/metrics", kbs.url)).send().await;
+    let metrics = metrics.unwrap().text().await.unwrap();
+    let sessions: f64 = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("warden_kbs_sessions "))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no sessions gauge in\n{metrics}"));
+    println!("abuse: 10 attested attackers, max_sessions 4: sessions held {sessions}");
+    assert!(sessions <= 4.0);
+    legitimate_round(&kbs, address(3, 1, 1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn silent_connections_are_bounded_per_client_and_closed_when_idle() {
+    let kbs = Kbs::start(KbsOptions {
+        extra_config: "[server]\nmax_connections_per_client = 16\nheader_timeout = \"2s\"\nidle_timeout = \"3s\"\n".into(),
+        remote_verifier: false,
+        ..KbsOptions::default()
+    });
+    kbs.provision_sample(RESOURCE, SECRET, "abuse/");
+    let target = socket_address(&kbs.url);
+    let fds_before = kbs.open_fds();
+    // Two addresses open 500 connections each and send nothing.
+    let mut silent = Vec::new();
+    for n in 0..1000u32 {
+        let source = address(4, 0, 1 + (n % 2) as u8);
+        if let Ok(stream) = silent_connection(source, target).await {
+            silent.push(stream);
+        }
+    }
+    // Wait until the server has decided about each, then look at what it holds.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let fds_during = kbs.open_fds();
+    println!(
+        "abuse: 1000 silent connections from 2 addresses: KBS descriptors {fds_before} before, {fds_during} during"
+    );
+    assert!(
+        fds_during <= fds_before + 2 * 16 + 8,
+        "each address holds at most 16 connections: {fds_during} descriptors"
+    );
+    let health = kbs
+        .http_from(address(4, 1, 1))
+        .get(format!("{}/healthz", kbs.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    legitimate_round(&kbs, address(4, 1, 2)).await;
+    // The admitted silent ones are closed once the handshake and idle timeouts pass.
+    let mut still_open = 0;
+    for stream in &mut silent {
+        if !closed_by_server(stream, Duration::from_secs(10)).await {
+            still_open += 1;
+        }
+    }
+    assert_eq!(still_open, 0, "silent connections outlived the timeouts");
+    legitimate_round(&kbs, address(4, 1, 3)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_verifier_service_closes_silent_connections_and_the_kbs_never_hangs_on_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = MtlsPki::generate(&dir.path().join("pki"));
+    let service = VerifierProcess::start(
+        &pki,
+        &dir.path().join("verifier"),
+        &[
+            "--idle-timeout".into(),
+            "2s".into(),
+            "--max-connections-per-client".into(),
+            "8".into(),
+        ],
+    );
+    let service_address = socket_address(&service.url);
+    let mut silent = Vec::new();
+    for _ in 0..50 {
+        silent.push(
+            silent_connection(address(5, 0, 1), service_address)
+                .await
+                .unwrap(),
+        );
+    }
+    let mut closed = 0;
+    for stream in &mut silent {
+        closed += usize::from(closed_by_server(stream, Duration::from_secs(10)).await);
+    }
+    println!("abuse: 50 silent connections to the verifier service: {closed} closed by it");
+    assert_eq!(
+        closed, 50,
+        "beyond 8 at once, and after 2 s idle, each is closed"
+    );
+    let log = service.log();
+    assert!(
+        !log.contains('\u{1b}'),
+        "the service log carries no colour codes"
+    );
+
+    // A KBS whose verifier accepts TCP and then says nothing: /attest fails, it does not hang.
+    let black_hole = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hole = black_hole.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = black_hole.accept().await {
+            held.push(stream);
+        }
+    });
+    let kbs = Kbs::start(KbsOptions {
+        allow_sample: false,
+        remote_verifier: false,
+        extra_config: format!(
+            "[verifier]\nurl = \"https://{hole}\"\nca = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\ntimeout = \"2s\"\n",
+            pki.file("ca.pem").display(),
+            pki.file("client.pem").display(),
+            pki.file("client.key").display()
+        ),
+        ..KbsOptions::default()
+    });
+    let client = RawClient::from_address(&kbs, address(5, 1, 1));
+    let (status, challenge) = client.auth().await;
+    assert_eq!(status, 200, "{challenge}");
+    let nonce = challenge["nonce"].as_str().unwrap().to_owned();
+    // Liveness bound only: without the call deadline this waited over 150 s.
+    let attest = client.post("/kbs/v0/attest", client.attestation(&nonce, &nonce));
+    let (status, body) = tokio::time::timeout(Duration::from_secs(60), attest)
+        .await
+        .expect("/attest answered");
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(
+        body["type"], "https://github.com/confidential-containers/kbs/errors/VerifierUnavailable",
+        "{body}"
+    );
+    let ready = kbs.http().get(format!("{}/readyz", kbs.url)).send().await;
+    assert_eq!(
+        ready.unwrap().status(),
+        503,
+        "not ready while the verifier is not"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn untrusted_text_cannot_forge_a_log_line() {
+    let kbs = Kbs::start(KbsOptions {
+        remote_verifier: false,
+        ..KbsOptions::default()
+    });
+    let forged = "\n2026-12-03T00:00:00.000000Z  INFO warden_kbs::service: resource released tee=snp resource=FORGED\u{1b}[2K";
+    let client = RawClient::from_address(&kbs, address(6, 0, 1));
+    // A TEE name is refused before anything could log it.
+    let (status, body) = client.auth_as(&format!("sample{forged}")).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(!body.to_string().contains("FORGED"), "not echoed: {body}");
+    // Field names of rejected evidence reach the log through the verifier's error.
+    let (status, challenge) = client.auth().await;
+    assert_eq!(status, 200);
+    let nonce = challenge["nonce"].as_str().unwrap().to_owned();
+    let mut attestation = client.attestation(&nonce, &nonce);
+    attestation["tee-evidence"]["primary_evidence"][format!("svn{forged}")] = json!("1");
+    let (status, body) = client.post("/kbs/v0/attest", attestation).await;
+    assert_eq!(status, 401, "{body}");
+
+    let log = kbs.log();
+    let rejected: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains("attestation rejected"))
+        .collect();
+    assert!(
+        rejected
+            .iter()
+            .any(|line| line.contains("FORGED") && line.contains("\\n")),
+        "the rejection is logged with the untrusted text escaped:\n{log}"
+    );
+    assert!(
+        !log.contains('\u{1b}'),
+        "no terminal escape reached the log"
+    );
+    for line in log.lines() {
+        assert!(
+            line.starts_with("20") && !line.starts_with("2026-12-03T00:00:00.000000Z"),
+            "a line not written by the logger: {line:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn weakening_options_are_loud_and_discovery_names_the_public_url() {
+    let kbs = Kbs::start(KbsOptions {
+        remote_verifier: false,
+        extra_config: "[tpm]\nallow_sha1 = true\n[tdx]\nallow_missing_crl = true\n".into(),
+        ..KbsOptions::default()
+    });
+    let log = kbs.log();
+    for option in ["allow_sha1", "allow_missing_crl"] {
+        assert!(
+            log.lines().any(|line| line.contains("WARN")
+                && line.contains("WEAKENED")
+                && line.contains(option)),
+            "no start-up warning for {option}:\n{log}"
+        );
+    }
+    drop(kbs);
+
+    // Without public_url a wildcard listener cannot name its URL: discovery refuses.
+    let wildcard = Kbs::start(KbsOptions {
+        remote_verifier: false,
+        listen: "0.0.0.0:0",
+        ..KbsOptions::default()
+    });
+    let response = wildcard
+        .http()
+        .get(format!(
+            "{}/.well-known/openid-configuration",
+            wildcard.url.replace("0.0.0.0", "127.0.0.1")
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    drop(wildcard);
+
+    let public = Kbs::start(KbsOptions {
+        remote_verifier: false,
+        top_config: "public_url = \"https://kbs.example.com\"".into(),
+        ..KbsOptions::default()
+    });
+    let discovery: Value = public
+        .http()
+        .get(format!("{}/.well-known/openid-configuration", public.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        discovery["jwks_uri"],
+        "https://kbs.example.com/.well-known/jwks.json"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_high_s_twin_of_a_valid_token_is_refused() {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let kbs = Kbs::start(KbsOptions {
+        remote_verifier: false,
+        ..KbsOptions::default()
+    });
+    kbs.provision_sample(RESOURCE, SECRET, "abuse/");
+    let client = RawClient::from_address(&kbs, address(7, 0, 1));
+    let token = client.attest().await;
+    let path = format!("/kbs/v0/resource/{RESOURCE}");
+    assert_eq!(client.get(&path, Some(&token)).await.0, 200);
+    // s -> n - s: the same signature in its other, malleated form.
+    let (signed, signature) = token.rsplit_once('.').unwrap();
+    let signature = URL_SAFE_NO_PAD.decode(signature).unwrap();
+    let n =
+        hex::decode("ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551").unwrap();
+    let mut twin = signature.clone();
+    let mut borrow = 0i16;
+    for i in (0..32).rev() {
+        let difference = i16::from(n[i]) - i16::from(signature[32 + i]) - borrow;
+        twin[32 + i] = difference.rem_euclid(256) as u8;
+        borrow = i16::from(difference < 0);
+    }
+    let twin = format!("{signed}.{}", URL_SAFE_NO_PAD.encode(twin));
+    let fresh = RawClient::from_address(&kbs, address(7, 0, 2));
+    let (status, body) = fresh.get(&path, Some(&twin)).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("high-S"),
+        "{body}"
+    );
+}
