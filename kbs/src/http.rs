@@ -90,7 +90,8 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/reference-values/{name}",
             put(admin_put_reference_value).delete(admin_delete_reference_value),
-        );
+        )
+        .route("/tokens/revoke", post(admin_revoke_token));
     Router::new()
         .route("/kbs/v0/auth", post(auth))
         .route("/kbs/v0/attest", post(attest))
@@ -378,6 +379,15 @@ async fn admin_list_reference_values(admin: Admin) -> Response {
         admin
             .kbs
             .admin_list_reference_values(admin.auth(), now())
+            .await,
+    )
+}
+
+async fn admin_revoke_token(admin: Admin, body: Bytes) -> Response {
+    json(
+        admin
+            .kbs
+            .admin_revoke_token(admin.auth(), &body, now())
             .await,
     )
 }

@@ -101,8 +101,14 @@ pub async fn serve(config: Config, ready_file: Option<&Path>) -> anyhow::Result<
         tracing::warn!("INSECURE: serving plain HTTP; cookies and admin tokens travel in clear");
     }
     if let Some(path) = ready_file {
-        std::fs::write(path, address.to_string())
-            .with_context(|| format!("ready file {}", path.display()))?;
+        use warden_store::files::{Existing, PUBLIC_FILE_MODE, write_file};
+        write_file(
+            path,
+            address.to_string().as_bytes(),
+            PUBLIC_FILE_MODE,
+            Existing::Replace,
+        )
+        .with_context(|| format!("ready file {}", path.display()))?;
     }
     info!(%address, %scheme, sample_enabled = config.insecure_allow_sample, "warden-kbs listening");
     // Small request/response exchanges must not wait on Nagle + delayed ACK (~40 ms each).
