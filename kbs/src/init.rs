@@ -85,6 +85,9 @@ signing_key = "keys/token-signing.pem"
 sqlite = "data/warden.db"
 master_key_file = "keys/master.key"   # WARDEN_MASTER_KEY (64 hex chars) overrides
 
+[admin]
+max_token_lifetime = "1h"   # longer-lived admin tokens are refused (exp - iat)
+
 [[admin.keys]]
 name = "admin"
 public_key = "keys/admin.pub"
