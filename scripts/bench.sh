@@ -32,7 +32,7 @@ if [ "$what" = all ] || [ "$what" = load ]; then
   url="https://$(cat "$work/ready")"
   ca="$work/kbs/tls/ca.pem"
   export WARDEN_ADMIN_TOKEN
-  WARDEN_ADMIN_TOKEN=$("$bin/warden-kbs" admin token --key "$work/kbs/keys/admin.key")
+  WARDEN_ADMIN_TOKEN=$("$bin/warden-kbs" admin token --role admin --key "$work/kbs/keys/admin.key")
   secret="bench-secret-0123456789abcdef"
   printf '%s' "$secret" | "$bin/warden-kbs" admin resource --url "$url" --ca-file "$ca" set demo/key/one --file -
   echo '{"min_svn": 1}' | "$bin/warden-kbs" admin reference-value --url "$url" --ca-file "$ca" set sample --file -

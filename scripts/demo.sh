@@ -58,7 +58,7 @@ ca="$demo/kbs/tls/ca.pem"
 echo "== KBS with embedded verifier listening on $url (TLS, SQLite at $demo/kbs/data/warden.db)"
 
 export WARDEN_ADMIN_TOKEN
-WARDEN_ADMIN_TOKEN=$("$bin/warden-kbs" admin token --key "$demo/kbs/keys/admin.key" --ttl 10m)
+WARDEN_ADMIN_TOKEN=$("$bin/warden-kbs" admin token --role admin --key "$demo/kbs/keys/admin.key" --ttl 10m)
 admin=("$bin/warden-kbs" admin)
 api=(--url "$url" --ca-file "$ca")
 secret="hello from the Warden KBS $(date -u +%FT%TZ)"

@@ -25,6 +25,35 @@ pub enum ClientError {
     },
 }
 
+/// The admin token the CLI sends, from `token_file` when given, else from `environment` (the
+/// value of `WARDEN_ADMIN_TOKEN`): never from the command line, which every local user can read
+/// (`ps`, `/proc/<pid>/cmdline`). A token file others can read is refused, like a private key.
+pub fn read_token(
+    token_file: Option<&Path>,
+    environment: Option<String>,
+) -> Result<String, ClientError> {
+    let token = match (token_file, environment) {
+        (Some(file), _) => {
+            let bytes = crate::keyfile::read_private(file)
+                .map_err(|e| ClientError::Config(format!("token file {}: {e}", file.display())))?;
+            String::from_utf8(bytes).map_err(|_| {
+                ClientError::Config(format!("token file {} is not UTF-8", file.display()))
+            })?
+        }
+        (None, Some(token)) => token,
+        (None, None) => {
+            return Err(ClientError::Config(
+                "an admin token is required: set WARDEN_ADMIN_TOKEN or pass --token-file".into(),
+            ));
+        }
+    };
+    let token = token.trim();
+    if token.is_empty() {
+        return Err(ClientError::Config("the admin token is empty".into()));
+    }
+    Ok(token.to_owned())
+}
+
 /// A client of the admin API (`/kbs/v0/admin`), authenticated by an admin token. Methods
 /// return the JSON answer, or `None` when the answer is empty (204).
 pub struct AdminClient {
@@ -206,6 +235,17 @@ impl AdminClient {
     pub async fn list_reference_values(&self) -> Result<Option<Value>, ClientError> {
         self.call(Method::GET, "/reference-values", None).await
     }
+
+    /// Revokes an admin token by `jti` (and its `exp`, when known): `POST /tokens/revoke`.
+    /// Answers the `jti` and until when the revocation is kept (`kept_until`, Unix seconds).
+    pub async fn revoke_token(
+        &self,
+        request: &crate::admin::RevokeRequest,
+    ) -> Result<Option<Value>, ClientError> {
+        let body = serde_json::to_vec(request)
+            .map_err(|e| ClientError::Config(format!("revocation: {e}")))?;
+        self.call(Method::POST, "/tokens/revoke", Some(body)).await
+    }
 }
 
 /// Percent-encodes everything but unreserved characters and '/'.
@@ -220,4 +260,34 @@ fn encode_query(value: &str) -> String {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn the_token_comes_from_a_private_file_or_the_environment_never_elsewhere() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("admin.jwt");
+        crate::keyfile::write_private(&file, b"from-file\n").unwrap();
+        assert_eq!(read_token(Some(&file), None).unwrap(), "from-file");
+        // The file named wins over the environment.
+        assert_eq!(
+            read_token(Some(&file), Some("from-env".into())).unwrap(),
+            "from-file"
+        );
+        assert_eq!(
+            read_token(None, Some(" from-env ".into())).unwrap(),
+            "from-env"
+        );
+        let missing = read_token(None, None).unwrap_err().to_string();
+        assert!(missing.contains("WARDEN_ADMIN_TOKEN") && missing.contains("--token-file"));
+        assert!(read_token(None, Some("  ".into())).is_err());
+        // A token file others can read is refused, like a private key.
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let refused = read_token(Some(&file), None).unwrap_err().to_string();
+        assert!(refused.contains("chmod 600"), "{refused}");
+    }
 }

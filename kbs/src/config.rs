@@ -292,12 +292,28 @@ pub struct StoreConfig {
 }
 
 /// `[admin]`: admin API access.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdminConfig {
     /// `[[admin.keys]]`: the keys admin tokens may be signed with (none by default).
     #[serde(default)]
     pub keys: Vec<AdminKeyConfig>,
+    /// The longest an admin token may live (`exp - iat`), e.g. "1h" (the default); longer ones
+    /// are refused, and revocations are kept at least this long.
+    #[serde(
+        default = "defaults::admin_max_token_lifetime",
+        deserialize_with = "duration"
+    )]
+    pub max_token_lifetime: Duration,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            keys: Vec::new(),
+            max_token_lifetime: defaults::admin_max_token_lifetime(),
+        }
+    }
 }
 
 /// One `[[admin.keys]]` entry.
@@ -375,6 +391,9 @@ mod defaults {
     }
     pub(super) fn token_lifetime() -> Duration {
         Duration::from_secs(300)
+    }
+    pub(super) fn admin_max_token_lifetime() -> Duration {
+        Duration::from_secs(3600)
     }
     pub(super) fn kds_url() -> String {
         warden_fetch::kds::AMD_KDS_URL.into()
@@ -493,6 +512,11 @@ impl Config {
         if self.token.lifetime.is_zero() || self.session.timeout.is_zero() {
             return Err("token.lifetime and session.timeout must be positive".into());
         }
+        if self.admin.max_token_lifetime.is_zero()
+            || time::Duration::try_from(self.admin.max_token_lifetime).is_err()
+        {
+            return Err("[admin] max_token_lifetime must be positive".into());
+        }
         if self.session.max_sessions == 0 {
             return Err("session.max_sessions must be positive".into());
         }
@@ -590,6 +614,31 @@ mod tests {
         assert_eq!(config.snp.collateral_dir, Some(dir.path().join("snp")));
         assert_eq!(config.tdx.collateral_dir, Some(dir.path().join("tdx")));
         assert!(config.admin.keys.is_empty());
+        assert_eq!(config.admin.max_token_lifetime, Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn the_admin_token_lifetime_bound_is_configurable_and_positive() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kbs.toml");
+        let base = "insecure_http = true\n[token]\nsigning_key = \"t\"\n[store]\nsqlite = \"w\"\nmaster_key_file = \"m\"\n";
+        std::fs::write(
+            &path,
+            format!("{base}[admin]\nmax_token_lifetime = \"15m\"\n"),
+        )
+        .unwrap();
+        let config = Config::load(&path).unwrap();
+        assert_eq!(config.admin.max_token_lifetime, Duration::from_secs(900));
+        std::fs::write(
+            &path,
+            format!("{base}[admin]\nmax_token_lifetime = \"0s\"\n"),
+        )
+        .unwrap();
+        let error = Config::load(&path).unwrap_err().to_string();
+        assert!(
+            error.contains("max_token_lifetime must be positive"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -38,7 +38,7 @@ pub enum KbsError {
     /// The client's request budget, or the table of pending TPM challenges, is exhausted (429).
     #[error("too many requests from this client; retry later")]
     RateLimited,
-    /// Admin authentication failed (401) or lacks the role (403).
+    /// Admin authentication failed (401), or the token grants no role for the call (403).
     #[error(transparent)]
     Admin(#[from] AdminError),
     /// A policy was refused: not UTF-8, does not compile, or refused by the verifier (400).
@@ -79,7 +79,7 @@ impl KbsError {
             | KbsError::TokenRejected(_)
             | KbsError::Unauthenticated
             | KbsError::Registration(_) => 401,
-            KbsError::Admin(AdminError::Forbidden { .. }) => 403,
+            KbsError::Admin(AdminError::Forbidden { .. } | AdminError::NoRoles { .. }) => 403,
             KbsError::Admin(_) => 401,
             KbsError::PolicyDenied { .. } => 403,
             KbsError::NotFound(_) => 404,
@@ -105,7 +105,9 @@ impl KbsError {
             KbsError::PolicyDenied { .. } => "PolicyDeny",
             KbsError::NotFound(_) => "ResourceNotFound",
             KbsError::RateLimited => "RateLimited",
-            KbsError::Admin(AdminError::Forbidden { .. }) => "AdminForbidden",
+            KbsError::Admin(AdminError::Forbidden { .. } | AdminError::NoRoles { .. }) => {
+                "AdminForbidden"
+            }
             KbsError::Admin(_) => "AdminAuthFailed",
             KbsError::BadPolicy(_) => "PolicyInvalid",
             KbsError::Registration(_) => "TpmRegistrationFailed",

@@ -94,7 +94,8 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/reference-values/{name}",
             put(admin_put_reference_value).delete(admin_delete_reference_value),
-        );
+        )
+        .route("/tokens/revoke", post(admin_revoke_token));
     Router::new()
         .route(
             "/kbs/v0/auth",
@@ -391,6 +392,15 @@ async fn admin_list_reference_values(admin: Admin) -> Response {
         admin
             .kbs
             .admin_list_reference_values(admin.auth(), now())
+            .await,
+    )
+}
+
+async fn admin_revoke_token(admin: Admin, body: Bytes) -> Response {
+    json(
+        admin
+            .kbs
+            .admin_revoke_token(admin.auth(), &body, now())
             .await,
     )
 }

@@ -1,5 +1,7 @@
 //! `warden-kbs init`: a starter directory with a config, a local CA and TLS certificate, the
 //! token signing key, the master key and a first admin key pair. Refuses to overwrite anything.
+//! Modes are explicit whatever the umask: directories it creates 0700, keys 0600, the config,
+//! public key and certificates 0644.
 
 use std::path::{Path, PathBuf};
 
@@ -8,7 +10,7 @@ use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
 };
 
-use crate::keyfile::write_private;
+use crate::keyfile::{write_private, write_public};
 use crate::sealing::Sealer;
 
 /// What `warden-kbs init` is to write.
@@ -43,7 +45,8 @@ pub fn init(options: &InitOptions) -> anyhow::Result<InitOutput> {
             config_path.display()
         );
     }
-    std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+    warden_store::files::create_private_dir_all(dir)
+        .with_context(|| format!("create {}", dir.display()))?;
     write_tls(dir, &options.hostnames)?;
     let signing_key = warden_verifier::ear::generate_signing_key_pem()?;
     write_private(&dir.join("keys/token-signing.pem"), signing_key.as_bytes())?;
@@ -51,7 +54,7 @@ pub fn init(options: &InitOptions) -> anyhow::Result<InitOutput> {
     let (admin_private, admin_public) =
         crate::admin::generate_key_pair().map_err(anyhow::Error::msg)?;
     write_private(&dir.join("keys/admin.key"), admin_private.as_bytes())?;
-    std::fs::write(dir.join("keys/admin.pub"), admin_public)?;
+    write_public(&dir.join("keys/admin.pub"), admin_public.as_bytes())?;
     let sample = if options.insecure_allow_sample {
         "# INSECURE: accepts the software-only sample TEE. Development only.\ninsecure_allow_sample = true\n"
     } else {
@@ -82,6 +85,9 @@ signing_key = "keys/token-signing.pem"
 sqlite = "data/warden.db"
 master_key_file = "keys/master.key"   # WARDEN_MASTER_KEY (64 hex chars) overrides
 
+[admin]
+max_token_lifetime = "1h"   # longer-lived admin tokens are refused (exp - iat)
+
 [[admin.keys]]
 name = "admin"
 public_key = "keys/admin.pub"
@@ -110,7 +116,7 @@ format = "human"      # or "json"
 "#,
         listen = options.listen
     );
-    std::fs::write(&config_path, config)?;
+    write_public(&config_path, config.as_bytes())?;
     Ok(InitOutput {
         config: config_path,
         ca_cert: dir.join("tls/ca.pem"),
@@ -140,9 +146,8 @@ fn write_tls(dir: &Path, hostnames: &[String]) -> anyhow::Result<()> {
     let server_key = KeyPair::generate()?;
     let server_cert = server_params.signed_by(&server_key, &ca)?;
 
-    std::fs::create_dir_all(dir.join("tls"))?;
-    std::fs::write(dir.join("tls/ca.pem"), ca.pem())?;
-    std::fs::write(dir.join("tls/server.pem"), server_cert.pem())?;
+    write_public(&dir.join("tls/ca.pem"), ca.pem().as_bytes())?;
+    write_public(&dir.join("tls/server.pem"), server_cert.pem().as_bytes())?;
     write_private(
         &dir.join("tls/server.key"),
         server_key.serialize_pem().as_bytes(),
@@ -168,5 +173,56 @@ mod tests {
         assert!(!config.insecure_allow_sample);
         assert_eq!(config.admin.keys.len(), 1);
         assert!(init(&options).is_err());
+    }
+
+    /// Every mode under `dir`, by path relative to it ("" for `dir` itself).
+    fn modes(dir: &Path) -> Vec<(String, u32)> {
+        use std::os::unix::fs::PermissionsExt;
+        let mut found = vec![];
+        let mut pending = vec![dir.to_path_buf()];
+        while let Some(path) = pending.pop() {
+            let metadata = std::fs::symlink_metadata(&path).unwrap();
+            if metadata.is_dir() {
+                pending.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+            }
+            let name = path.strip_prefix(dir).unwrap().display().to_string();
+            found.push((name, metadata.permissions().mode() & 0o7777));
+        }
+        found.sort();
+        found
+    }
+
+    #[test]
+    fn init_sets_every_mode_explicitly_and_the_result_passes_the_serve_check() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("new/kbs");
+        let output = init(&InitOptions {
+            dir: home.clone(),
+            listen: "127.0.0.1:0".into(),
+            hostnames: vec![],
+            insecure_allow_sample: false,
+        })
+        .unwrap();
+        let expected: Vec<(String, u32)> = [
+            ("", 0o700),
+            ("kbs.toml", 0o644),
+            ("keys", 0o700),
+            ("keys/admin.key", 0o600),
+            ("keys/admin.pub", 0o644),
+            ("keys/master.key", 0o600),
+            ("keys/token-signing.pem", 0o600),
+            ("tls", 0o700),
+            ("tls/ca.pem", 0o644),
+            ("tls/server.key", 0o600),
+            ("tls/server.pem", 0o644),
+        ]
+        .into_iter()
+        .map(|(name, mode)| (name.to_owned(), mode))
+        .collect();
+        assert_eq!(modes(&home), expected);
+        // The parent it had to create too.
+        assert_eq!(modes(&dir.path().join("new"))[0], (String::new(), 0o700));
+        let config = crate::Config::load(&output.config).unwrap();
+        crate::keyfile::ensure_trusted_files_safe(&output.config, &config).unwrap();
     }
 }

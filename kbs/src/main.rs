@@ -8,11 +8,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use warden_kbs::admin::{Role, generate_key_pair, mint_token};
-use warden_kbs::admin_client::{AdminClient, ClientError, http_client};
+use warden_kbs::admin::{RevokeRequest, Role, generate_key_pair, mint_token};
+use warden_kbs::admin_client::{AdminClient, ClientError, http_client, read_token};
 use warden_kbs::config::Config;
 use warden_kbs::init::{InitOptions, init};
-use warden_kbs::keyfile::{read_private, write_private};
+use warden_kbs::keyfile::{ensure_trusted_files_safe, read_private, write_private, write_public};
 use warden_kbs::server::{init_logging, serve};
 
 #[derive(Parser)]
@@ -74,7 +74,9 @@ enum AdminCommand {
         #[arg(long, default_value = "admin")]
         name: String,
     },
-    /// Mint an admin token with a private key.
+    /// Mint an admin token with a private key: printed on standard output, its id (jti) and
+    /// expiry on standard error. Pass it to other commands in WARDEN_ADMIN_TOKEN or a
+    /// --token-file, never on a command line.
     Token {
         #[arg(long)]
         key: PathBuf,
@@ -83,11 +85,25 @@ enum AdminCommand {
         name: String,
         #[arg(long, default_value = "operator")]
         subject: String,
-        /// Narrow the key's roles (repeatable); default: all roles of the key.
-        #[arg(long = "role", value_enum)]
+        /// A role the token grants, where its key holds it (repeatable; at least one: a token
+        /// naming no role grants nothing).
+        #[arg(long = "role", value_enum, required = true)]
         roles: Vec<Role>,
+        /// Lifetime; the KBS refuses tokens living longer than its `[admin] max_token_lifetime`
+        /// (default 1h).
         #[arg(long, default_value = "1h")]
         ttl: String,
+    },
+    /// Revoke an admin token by its id (jti), for good: needs the `admin` role.
+    RevokeToken {
+        #[command(flatten)]
+        api: ApiArgs,
+        /// The token's jti (`admin token` prints it on standard error).
+        #[arg(long)]
+        jti: String,
+        /// The token's exp (Unix seconds), when known: keeps the revocation at least that long.
+        #[arg(long)]
+        exp: Option<i64>,
     },
     /// Manage resources (secrets). Values are never printed.
     Resource {
@@ -116,8 +132,11 @@ enum AdminCommand {
 struct ApiArgs {
     #[arg(long, env = "WARDEN_KBS_URL")]
     url: String,
-    #[arg(long, env = "WARDEN_ADMIN_TOKEN", hide_env_values = true)]
+    /// Refused: a token on the command line is visible to every local user.
+    #[arg(long, hide = true, value_name = "REFUSED")]
     token: Option<String>,
+    /// Read the admin token from this file (mode 0600; others may not read it). Without it,
+    /// the token comes from the WARDEN_ADMIN_TOKEN environment variable.
     #[arg(long)]
     token_file: Option<PathBuf>,
     #[arg(long, env = "WARDEN_CA_FILE")]
@@ -234,7 +253,9 @@ async fn run(command: Command) -> Result<(), Failure> {
             insecure_http,
             insecure_dev_roots,
         } => {
-            let mut config = Config::load(&config).map_err(usage)?;
+            let config_path = config;
+            let mut config = Config::load(&config_path).map_err(usage)?;
+            ensure_trusted_files_safe(&config_path, &config).map_err(usage)?;
             if insecure_dev_roots.is_some() {
                 config.snp.insecure_dev_roots = insecure_dev_roots;
             }
@@ -264,7 +285,7 @@ async fn run(command: Command) -> Result<(), Failure> {
                 output.ca_cert.display()
             );
             println!(
-                "admin private key: {}  (warden-kbs admin token --key ...)",
+                "admin private key: {}  (warden-kbs admin token --role admin --key ...)",
                 output.admin_private_key.display()
             );
             Ok(())
@@ -278,7 +299,7 @@ async fn admin(command: AdminCommand) -> Result<(), Failure> {
         AdminCommand::Keygen { out, name } => {
             let (private, public) = generate_key_pair().map_err(usage)?;
             write_private(&out.join(format!("{name}.key")), private.as_bytes()).map_err(usage)?;
-            std::fs::write(out.join(format!("{name}.pub")), public).map_err(usage)?;
+            write_public(&out.join(format!("{name}.pub")), public.as_bytes()).map_err(usage)?;
             println!("{}", out.join(format!("{name}.pub")).display());
             Ok(())
         }
@@ -292,7 +313,7 @@ async fn admin(command: AdminCommand) -> Result<(), Failure> {
             let ttl = humantime::parse_duration(&ttl).map_err(usage)?;
             let ttl = time::Duration::try_from(ttl).map_err(usage)?;
             let pem = read_private(&key).map_err(|e| usage(format!("{}: {e}", key.display())))?;
-            let token = mint_token(
+            let minted = mint_token(
                 &name,
                 &pem,
                 &subject,
@@ -301,7 +322,19 @@ async fn admin(command: AdminCommand) -> Result<(), Failure> {
                 ttl,
             )
             .map_err(usage)?;
-            println!("{token}");
+            println!("{}", minted.token);
+            eprintln!(
+                "jti {} exp {} (revoke with: warden-kbs admin revoke-token --jti {} --exp {})",
+                minted.jti, minted.exp, minted.jti, minted.exp
+            );
+            Ok(())
+        }
+        AdminCommand::RevokeToken { api, jti, exp } => {
+            print(
+                client(&api)?
+                    .revoke_token(&RevokeRequest { jti, exp })
+                    .await?,
+            );
             Ok(())
         }
         AdminCommand::Resource { api, command } => {
@@ -355,17 +388,15 @@ async fn admin(command: AdminCommand) -> Result<(), Failure> {
 }
 
 fn client(api: &ApiArgs) -> Result<AdminClient, Failure> {
-    let token = match (&api.token, &api.token_file) {
-        (Some(token), _) => token.clone(),
-        (None, Some(file)) => {
-            std::fs::read_to_string(file).map_err(|e| usage(format!("{}: {e}", file.display())))?
-        }
-        (None, None) => {
-            return Err(usage(
-                "an admin token is required: --token, --token-file or WARDEN_ADMIN_TOKEN",
-            ));
-        }
-    };
+    if api.token.is_some() {
+        return Err(usage(
+            "--token is refused: a token on the command line is visible to every local user (ps, /proc/<pid>/cmdline); set WARDEN_ADMIN_TOKEN or pass --token-file FILE (mode 0600)",
+        ));
+    }
+    let token = read_token(
+        api.token_file.as_deref(),
+        std::env::var("WARDEN_ADMIN_TOKEN").ok(),
+    )?;
     let http = http_client(&api.url, api.ca_file.as_deref(), api.insecure_http)?;
     Ok(AdminClient::new(http, &api.url, &token))
 }

@@ -129,8 +129,14 @@ pub async fn serve(config: Config, ready_file: Option<&Path>) -> anyhow::Result<
         idle_timeout: limits.idle_timeout,
     });
     if let Some(path) = ready_file {
-        std::fs::write(path, address.to_string())
-            .with_context(|| format!("ready file {}", path.display()))?;
+        use warden_store::files::{Existing, PUBLIC_FILE_MODE, write_file};
+        write_file(
+            path,
+            address.to_string().as_bytes(),
+            PUBLIC_FILE_MODE,
+            Existing::Replace,
+        )
+        .with_context(|| format!("ready file {}", path.display()))?;
     }
     info!(%address, %scheme, sample_enabled = config.insecure_allow_sample, "warden-kbs listening");
     let mut server = axum_server::from_tcp(listener)?.handle(handle);

@@ -27,7 +27,7 @@ use warden_verifier_service::{
 };
 use warden_wire::{Attestation, Challenge, FlattenedJwe, Request, ResourcePath, TeePublicKey};
 
-use crate::admin::{AdminAuth, AdminKey, Permission};
+use crate::admin::{AdminAuth, AdminError, AdminKey, Permission, RevokeRequest, valid_token_id};
 use crate::config::Config;
 use crate::error::{KbsError, verifier_failure};
 use crate::keyfile;
@@ -200,7 +200,9 @@ impl Kbs {
             store,
             Sealer::new(&master_key),
             signer,
-            AdminAuth::new(admin_keys),
+            AdminAuth::new(admin_keys).with_max_token_lifetime(
+                time::Duration::try_from(config.admin.max_token_lifetime).map_err(internal)?,
+            ),
         )
         .await
     }
@@ -546,13 +548,24 @@ impl Kbs {
 
     // ---- Admin API --------------------------------------------------------------------------
 
-    fn authorize(
+    /// Authenticates the admin token, refuses it if revoked (asking the store on every call, so
+    /// a revocation holds at once and across restarts) and checks it grants `permission`.
+    async fn authorize(
         &self,
         authorization: Option<&str>,
         permission: Permission,
         now: OffsetDateTime,
     ) -> Result<String, KbsError> {
-        let identity = self.admin.authorize(authorization, permission, now)?;
+        let identity = self.admin.authenticate(authorization, now)?;
+        if self
+            .store
+            .is_revoked_admin_token(&identity.jti)
+            .await
+            .map_err(internal)?
+        {
+            return Err(AdminError::Revoked { jti: identity.jti }.into());
+        }
+        identity.require(permission)?;
         Ok(format!("{}:{}", identity.key, identity.subject))
     }
 
@@ -564,7 +577,9 @@ impl Kbs {
         value: &[u8],
         now: OffsetDateTime,
     ) -> Result<(), KbsError> {
-        let who = self.authorize(auth, Permission::WriteResources, now)?;
+        let who = self
+            .authorize(auth, Permission::WriteResources, now)
+            .await?;
         let path = ResourcePath::parse(path).map_err(|e| KbsError::Malformed(e.to_string()))?;
         let sealed = self.sealer.seal(path.as_str(), value);
         self.store
@@ -582,7 +597,9 @@ impl Kbs {
         path: &str,
         now: OffsetDateTime,
     ) -> Result<(), KbsError> {
-        let who = self.authorize(auth, Permission::WriteResources, now)?;
+        let who = self
+            .authorize(auth, Permission::WriteResources, now)
+            .await?;
         let path = ResourcePath::parse(path).map_err(|e| KbsError::Malformed(e.to_string()))?;
         if !self
             .store
@@ -602,7 +619,7 @@ impl Kbs {
         auth: Option<&str>,
         now: OffsetDateTime,
     ) -> Result<Value, KbsError> {
-        self.authorize(auth, Permission::Read, now)?;
+        self.authorize(auth, Permission::Read, now).await?;
         Ok(json!({"resources": self.store.list_resources().await.map_err(internal)?}))
     }
 
@@ -614,7 +631,7 @@ impl Kbs {
         source: &[u8],
         now: OffsetDateTime,
     ) -> Result<Value, KbsError> {
-        let who = self.authorize(auth, Permission::WritePolicies, now)?;
+        let who = self.authorize(auth, Permission::WritePolicies, now).await?;
         let source = std::str::from_utf8(source)
             .map_err(|_| KbsError::BadPolicy("policy is not UTF-8".into()))?;
         let label = self
@@ -635,7 +652,7 @@ impl Kbs {
         source: &[u8],
         now: OffsetDateTime,
     ) -> Result<Value, KbsError> {
-        let who = self.authorize(auth, Permission::WritePolicies, now)?;
+        let who = self.authorize(auth, Permission::WritePolicies, now).await?;
         if !release::valid_prefix(prefix) {
             return Err(KbsError::Malformed(format!(
                 "invalid release policy prefix {prefix:?}"
@@ -664,7 +681,7 @@ impl Kbs {
         prefix: &str,
         now: OffsetDateTime,
     ) -> Result<(), KbsError> {
-        let who = self.authorize(auth, Permission::WritePolicies, now)?;
+        let who = self.authorize(auth, Permission::WritePolicies, now).await?;
         let _writes = self.admin_writes.lock().await;
         if !self
             .store
@@ -698,7 +715,7 @@ impl Kbs {
         auth: Option<&str>,
         now: OffsetDateTime,
     ) -> Result<Value, KbsError> {
-        self.authorize(auth, Permission::Read, now)?;
+        self.authorize(auth, Permission::Read, now).await?;
         let listing = self
             .verifier
             .appraisal_policies()
@@ -734,7 +751,7 @@ impl Kbs {
         body: &[u8],
         now: OffsetDateTime,
     ) -> Result<(), KbsError> {
-        let who = self.authorize(auth, Permission::WritePolicies, now)?;
+        let who = self.authorize(auth, Permission::WritePolicies, now).await?;
         let value: Value = serde_json::from_slice(body)
             .map_err(|e| KbsError::Malformed(format!("reference value: {e}")))?;
         let value = NamedReferenceValue::new(name, value, None).map_err(KbsError::Malformed)?;
@@ -755,7 +772,7 @@ impl Kbs {
         body: &[u8],
         now: OffsetDateTime,
     ) -> Result<Value, KbsError> {
-        let who = self.authorize(auth, Permission::WritePolicies, now)?;
+        let who = self.authorize(auth, Permission::WritePolicies, now).await?;
         let imported = self
             .verifier
             .import_reference_values(body, &who, now)
@@ -772,7 +789,7 @@ impl Kbs {
         name: &str,
         now: OffsetDateTime,
     ) -> Result<(), KbsError> {
-        let who = self.authorize(auth, Permission::WritePolicies, now)?;
+        let who = self.authorize(auth, Permission::WritePolicies, now).await?;
         let deleted = self
             .verifier
             .delete_reference_value(name, &who)
@@ -791,11 +808,36 @@ impl Kbs {
         auth: Option<&str>,
         now: OffsetDateTime,
     ) -> Result<Value, KbsError> {
-        self.authorize(auth, Permission::Read, now)?;
+        self.authorize(auth, Permission::Read, now).await?;
         self.verifier
             .reference_value_entries(now)
             .await
             .map_err(|e| verifier_failure(e, KbsError::VerifierUnavailable))
+    }
+
+    /// `POST /kbs/v0/admin/tokens/revoke` (`admin` role): revokes the admin token named by the
+    /// JSON [`RevokeRequest`] for good — every later call with it is refused, its own included
+    /// — and answers `{"jti", "kept_until"}`. Stored before it is answered; a record is purged
+    /// once no token it names can be valid ([`AdminAuth::revocation_purge_after`]).
+    pub async fn admin_revoke_token(
+        &self,
+        auth: Option<&str>,
+        body: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<Value, KbsError> {
+        let who = self.authorize(auth, Permission::RevokeTokens, now).await?;
+        let request: RevokeRequest = serde_json::from_slice(body)
+            .map_err(|e| KbsError::Malformed(format!("RevokeRequest: {e}")))?;
+        if !valid_token_id(&request.jti) {
+            return Err(KbsError::Malformed(AdminError::BadTokenId.to_string()));
+        }
+        let kept_until = self.admin.revocation_purge_after(now, request.exp);
+        self.store
+            .revoke_admin_token(&request.jti, &who, kept_until, now.unix_timestamp())
+            .await
+            .map_err(internal)?;
+        info!(admin = %who, jti = %request.jti, kept_until, "admin token revoked");
+        Ok(json!({"jti": request.jti, "kept_until": kept_until}))
     }
 }
 

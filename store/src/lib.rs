@@ -1,6 +1,7 @@
-//! Durable state: sealed resources, policies and reference values in an SQLite file — the one
-//! store of the KBS and of the standalone verifier service (`warden-verifier serve`), which uses
-//! only its policy and reference-value tables.
+//! Durable state: sealed resources, policies, reference values and revoked admin tokens in an
+//! SQLite file — the one store of the KBS and of the standalone verifier service
+//! (`warden-verifier serve`), which uses only its policy, reference-value and AK tables. `files`
+//! holds the file-mode rules both servers apply to what they keep and trust on disk.
 //!
 //! Writes are acknowledged only after SQLite commits them with `synchronous = FULL` in WAL mode,
 //! so an acknowledged write survives a crash of the process or the machine. Values are stored
@@ -8,6 +9,8 @@
 #![forbid(unsafe_code)]
 // Tests may unwrap: a panic is how they fail. Production code may not.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod files;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -112,13 +115,19 @@ pub struct Store {
 /// The schema as numbered migrations: a store at version `n` (SQLite's `user_version`) has had
 /// the first `n` applied. Each is applied once, in one transaction with the version it reaches;
 /// a change to the schema is a new entry at the end, never an edit of an old one.
-const MIGRATIONS: &[&[&str]] = &[&[
-    "CREATE TABLE resources (path TEXT PRIMARY KEY, sealed BLOB NOT NULL, updated_at INTEGER NOT NULL)",
-    "CREATE TABLE policies (kind TEXT NOT NULL, name TEXT NOT NULL, source TEXT NOT NULL, updated_at INTEGER NOT NULL, PRIMARY KEY (kind, name))",
-    "CREATE TABLE reference_values (name TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at INTEGER NOT NULL, source TEXT NOT NULL, set_by TEXT NOT NULL, provenance_sha256 TEXT, expires_at INTEGER, version INTEGER NOT NULL)",
-    "CREATE TABLE registered_aks (name TEXT PRIMARY KEY, public BLOB NOT NULL, registered_at INTEGER NOT NULL, registered_by TEXT NOT NULL)",
-    "CREATE TABLE revoked_aks (name TEXT PRIMARY KEY, revoked_at INTEGER NOT NULL, revoked_by TEXT NOT NULL)",
-]];
+const MIGRATIONS: &[&[&str]] = &[
+    &[
+        "CREATE TABLE resources (path TEXT PRIMARY KEY, sealed BLOB NOT NULL, updated_at INTEGER NOT NULL)",
+        "CREATE TABLE policies (kind TEXT NOT NULL, name TEXT NOT NULL, source TEXT NOT NULL, updated_at INTEGER NOT NULL, PRIMARY KEY (kind, name))",
+        "CREATE TABLE reference_values (name TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at INTEGER NOT NULL, source TEXT NOT NULL, set_by TEXT NOT NULL, provenance_sha256 TEXT, expires_at INTEGER, version INTEGER NOT NULL)",
+        "CREATE TABLE registered_aks (name TEXT PRIMARY KEY, public BLOB NOT NULL, registered_at INTEGER NOT NULL, registered_by TEXT NOT NULL)",
+        "CREATE TABLE revoked_aks (name TEXT PRIMARY KEY, revoked_at INTEGER NOT NULL, revoked_by TEXT NOT NULL)",
+    ],
+    // 2: revoked admin tokens (KBS only), by `jti`, kept until no token with it can be valid.
+    &[
+        "CREATE TABLE revoked_admin_tokens (jti TEXT PRIMARY KEY, revoked_at INTEGER NOT NULL, revoked_by TEXT NOT NULL, purge_after INTEGER NOT NULL)",
+    ],
+];
 
 /// Brings the store to the latest schema version. A store from a newer Warden (a version this
 /// build does not know) is refused rather than written with an older idea of its schema.
@@ -155,14 +164,25 @@ fn unix_now() -> i64 {
 }
 
 impl Store {
-    /// Opens the SQLite file at `path`, creating it (and its directory) if missing, adding any
-    /// missing tables and columns, and restricting its files to the owner (mode 0600).
+    /// Opens the SQLite file at `path`, creating it (and its directory, mode 0700) if missing,
+    /// adding any missing tables and columns, and restricting its files to the owner (mode 0600).
     pub async fn open_sqlite(path: &Path) -> Result<Self, StoreError> {
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|source| StoreError::File {
+            files::create_private_dir_all(parent).map_err(|source| StoreError::File {
                 path: parent.display().to_string(),
                 source,
             })?;
+        }
+        // Created owner-only before SQLite opens it, so it is never briefly open to others under
+        // a lax umask (SQLite gives the -wal and -shm files the database file's mode).
+        match files::write_file(path, b"", files::PRIVATE_FILE_MODE, files::Existing::Refuse) {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+                return Err(StoreError::File {
+                    path: path.display().to_string(),
+                    source: e,
+                });
+            }
+            _ => {}
         }
         let options = SqliteConnectOptions::from_str("sqlite://")?
             .filename(path)
@@ -424,6 +444,46 @@ impl Store {
             .collect())
     }
 
+    /// Records that the admin token `jti` is revoked, by `revoked_by` at `now`, until
+    /// `purge_after` (Unix seconds; a later revocation of the same `jti` only extends it), and
+    /// forgets revocations whose `purge_after` has passed, in one transaction.
+    pub async fn revoke_admin_token(
+        &self,
+        jti: &str,
+        revoked_by: &str,
+        purge_after: i64,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut transaction = self.pool.begin().await?;
+        sqlx::query("DELETE FROM revoked_admin_tokens WHERE purge_after < ?1")
+            .bind(now)
+            .execute(&mut *transaction)
+            .await?;
+        sqlx::query(
+            "INSERT INTO revoked_admin_tokens (jti, revoked_at, revoked_by, purge_after) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(jti) DO UPDATE SET purge_after = MAX(purge_after, excluded.purge_after)",
+        )
+        .bind(jti)
+        .bind(now)
+        .bind(revoked_by)
+        .bind(purge_after)
+        .execute(&mut *transaction)
+        .await?;
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    /// Whether the admin token `jti` is revoked.
+    pub async fn is_revoked_admin_token(&self, jti: &str) -> Result<bool, StoreError> {
+        Ok(
+            sqlx::query("SELECT 1 FROM revoked_admin_tokens WHERE jti = ?1")
+                .bind(jti)
+                .fetch_optional(&self.pool)
+                .await?
+                .is_some(),
+        )
+    }
+
     /// Closes the store's database connections, waiting for those in use to be returned.
     pub async fn close(&self) {
         self.pool.close().await;
@@ -505,6 +565,48 @@ mod tests {
             std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
             0o600
         );
+    }
+
+    #[tokio::test]
+    async fn revoked_admin_tokens_stay_revoked_across_reopening_until_purged() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data/warden.db");
+        let store = Store::open_sqlite(&path).await.unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(dir.path().join("data"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o700
+        );
+        assert!(!store.is_revoked_admin_token("j1").await.unwrap());
+        store
+            .revoke_admin_token("j1", "admin:ops", 1_000, 100)
+            .await
+            .unwrap();
+        // Revoking again never shortens the record's life.
+        store
+            .revoke_admin_token("j1", "admin:ops", 500, 200)
+            .await
+            .unwrap();
+        store.close().await;
+        let store = Store::open_sqlite(&path).await.unwrap();
+        assert!(store.is_revoked_admin_token("j1").await.unwrap());
+        assert!(!store.is_revoked_admin_token("j2").await.unwrap());
+        // A later revocation purges records past their purge time, and only those.
+        store
+            .revoke_admin_token("j2", "admin:ops", 5_000, 1_000)
+            .await
+            .unwrap();
+        assert!(store.is_revoked_admin_token("j1").await.unwrap());
+        store
+            .revoke_admin_token("j3", "admin:ops", 5_000, 1_001)
+            .await
+            .unwrap();
+        assert!(!store.is_revoked_admin_token("j1").await.unwrap());
+        assert!(store.is_revoked_admin_token("j2").await.unwrap());
     }
 
     #[tokio::test]

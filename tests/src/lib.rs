@@ -236,11 +236,12 @@ filter = "{log_filter}"
         self.spawn();
     }
 
-    /// Mints an admin token with the CLI: `key` is "admin" or "reader".
+    /// Mints an admin token with the CLI: `key` is "admin" or "reader", and the token names the
+    /// role of the same name.
     pub fn admin_token(&self, key: &str) -> String {
         let output = run_ok(
             Command::new(binary("warden-kbs"))
-                .args(["admin", "token", "--name", key, "--key"])
+                .args(["admin", "token", "--name", key, "--role", key, "--key"])
                 .arg(self.home().join(format!("keys/{key}.key"))),
         );
         String::from_utf8_lossy(&output.stdout).trim().to_owned()
@@ -254,17 +255,29 @@ filter = "{log_filter}"
 
     /// Runs `warden-kbs admin <args>` against this KBS with the admin key's token.
     pub fn try_admin(&self, args: &[&str]) -> Output {
-        let token = self.admin_token("admin");
+        self.try_admin_as(&self.admin_token("admin"), args)
+    }
+
+    /// Runs `warden-kbs admin <args>` against this KBS with `token`.
+    pub fn try_admin_as(&self, token: &str, args: &[&str]) -> Output {
+        self.admin_command(&self.url, token, args)
+            .output()
+            .expect("spawn warden-kbs admin")
+    }
+
+    /// The `warden-kbs admin <args>` command against the KBS at `url`: `args[0]` is the
+    /// subcommand; `token` travels in `WARDEN_ADMIN_TOKEN`, never on the command line.
+    pub fn admin_command(&self, url: &str, token: &str, args: &[&str]) -> Command {
         let mut command = Command::new(binary("warden-kbs"));
         command
             .arg("admin")
             .args(&args[..1])
             .arg("--url")
-            .arg(&self.url)
+            .arg(url)
             .arg("--ca-file")
             .arg(self.ca_file());
         command.args(&args[1..]).env("WARDEN_ADMIN_TOKEN", token);
-        command.output().expect("spawn warden-kbs admin")
+        command
     }
 
     /// Stores a secret, reference values that the sample evidence meets, and the INSECURE

@@ -325,11 +325,12 @@ async fn admin_calls_need_a_valid_token_with_the_right_role() {
         "admin",
         &admin_key,
         "old",
-        vec![],
+        vec![warden_kbs::admin::Role::Admin],
         now - time::Duration::hours(2),
         time::Duration::hours(1),
     )
-    .unwrap();
+    .unwrap()
+    .token;
     assert_eq!(
         status(
             http.put(&url)

@@ -6,6 +6,9 @@ use warden_fetch::kds::{AMD_KDS_URL, KdsSettings};
 use warden_fetch::pcs::{INTEL_PCS_URL, INTEL_ROOT_CA_CRL_URL, PcsSettings};
 use warden_fetch::{DEFAULT_RETRY_AFTER, DEFAULT_TIMEOUT, Prefetcher};
 use warden_store::Store;
+use warden_store::files::{
+    Existing, PRIVATE_FILE_MODE, PUBLIC_FILE_MODE, ensure_not_writable_by_others, write_file,
+};
 use warden_verifier::appraisal::DEFAULT_APPRAISAL_POLICY;
 use warden_verifier::collateral::CollateralSet;
 use warden_verifier::ear::TokenSigner;
@@ -125,6 +128,7 @@ pub(crate) fn serve(args: &ServeArgs) -> Result<ExitCode, String> {
         LogStyle::Human,
         Some("info,tonic::transport::server::io_stream=debug"),
     );
+    ensure_trusted_files_safe(args)?;
     let settings = VerifierSettings::load(&VerifierSources {
         allow_insecure_sample: args.insecure_allow_sample,
         snp_collateral_dir: args.snp_collateral_dir.clone(),
@@ -225,18 +229,58 @@ pub(crate) fn serve(args: &ServeArgs) -> Result<ExitCode, String> {
         );
         tracing::info!(%address, "verifier service listening (gRPC, mutual TLS)");
         if let Some(file) = &args.ready_file {
-            std::fs::write(file, address.to_string())
-                .map_err(|e| format!("{}: {e}", file.display()))?;
+            write_file(
+                file,
+                address.to_string().as_bytes(),
+                PUBLIC_FILE_MODE,
+                Existing::Replace,
+            )
+            .map_err(|e| format!("{}: {e}", file.display()))?;
         }
         serving.await.map_err(|e| e.to_string())
     })?;
     Ok(ExitCode::SUCCESS)
 }
 
+/// Every file and directory `serve` reads and trusts, by what it is: its TLS files, the state
+/// directory (with the store and signing key in it), a store or signing key named elsewhere,
+/// and the trust-anchor directories. Files that do not exist yet are listed too: the service
+/// creates some, and the directory it would create them in matters.
+fn trusted_paths(args: &ServeArgs) -> Vec<(&'static str, PathBuf)> {
+    let optional = [
+        ("--sqlite", &args.sqlite),
+        ("--token-signing-key", &args.token_signing_key),
+        ("--tpm-trust-dir", &args.tpm_trust_dir),
+        ("--trusted-builder-keys-dir", &args.trusted_builder_keys_dir),
+    ];
+    [
+        ("--tls-cert", &args.tls_cert),
+        ("--tls-key", &args.tls_key),
+        ("--tls-client-ca", &args.tls_client_ca),
+        ("--state-dir", &args.state_dir),
+    ]
+    .into_iter()
+    .map(|(what, path)| (what, path.clone()))
+    .chain(
+        optional
+            .into_iter()
+            .filter_map(|(what, path)| path.clone().map(|path| (what, path))),
+    )
+    .collect()
+}
+
+/// Refuses to start when any of [`trusted_paths`], or the directory holding it, is writable by
+/// its group or others: whoever can write there can make the service trust their key.
+fn ensure_trusted_files_safe(args: &ServeArgs) -> Result<(), String> {
+    for (what, path) in trusted_paths(args) {
+        ensure_not_writable_by_others(&path)
+            .map_err(|problem| format!("refusing to start: {what}: {problem}"))?;
+    }
+    Ok(())
+}
+
 /// The token-signing key in `path`, created (owner-only) when the file does not exist yet.
 pub(crate) fn signing_key_pem(path: &std::path::Path) -> Result<Vec<u8>, String> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
     match std::fs::read(path) {
         Ok(pem) => return Ok(pem),
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
@@ -245,17 +289,8 @@ pub(crate) fn signing_key_pem(path: &std::path::Path) -> Result<Vec<u8>, String>
         Err(_) => {}
     }
     let pem = warden_verifier::ear::generate_signing_key_pem().map_err(|e| e.to_string())?;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    }
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    file.write_all(pem.as_bytes())
-        .and_then(|()| file.sync_all())
+    // Its directory (the state directory) is created 0700 if missing.
+    write_file(path, pem.as_bytes(), PRIVATE_FILE_MODE, Existing::Refuse)
         .map_err(|e| format!("{}: {e}", path.display()))?;
     tracing::info!(path = %path.display(), "created the token signing key");
     Ok(pem.into_bytes())
@@ -274,4 +309,76 @@ pub(crate) async fn shutdown_signal() {
         _ = terminate.recv() => {}
     }
     tracing::info!("verifier service shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[derive(Parser)]
+    struct Command {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    #[test]
+    fn serve_refuses_trusted_files_others_could_change_naming_the_option_and_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = |name: &str| dir.path().join(name);
+        for file in ["server.pem", "server.key", "ca.pem"] {
+            write_file(&path(file), b"pem", PRIVATE_FILE_MODE, Existing::Refuse).unwrap();
+        }
+        write_file(
+            &path("builders/builder.pem"),
+            b"pem",
+            PUBLIC_FILE_MODE,
+            Existing::Refuse,
+        )
+        .unwrap();
+        let args = Command::parse_from([
+            "serve".as_ref(),
+            "--any-client-may-manage".as_ref(),
+            "--tls-cert".as_ref(),
+            path("server.pem").as_os_str(),
+            "--tls-key".as_ref(),
+            path("server.key").as_os_str(),
+            "--tls-client-ca".as_ref(),
+            path("ca.pem").as_os_str(),
+            "--state-dir".as_ref(),
+            path("state").as_os_str(),
+            "--trusted-builder-keys-dir".as_ref(),
+            path("builders").as_os_str(),
+        ])
+        .serve;
+        // The state directory does not exist yet: its parent is what is checked.
+        ensure_trusted_files_safe(&args).unwrap();
+        let chmod = |name: &str, mode: u32| {
+            std::fs::set_permissions(path(name), std::fs::Permissions::from_mode(mode)).unwrap()
+        };
+        for (file, what) in [
+            ("ca.pem", "--tls-client-ca"),
+            ("server.key", "--tls-key"),
+            ("builders/builder.pem", "--trusted-builder-keys-dir"),
+        ] {
+            chmod(file, 0o622);
+            let error = ensure_trusted_files_safe(&args).unwrap_err();
+            assert!(
+                error.starts_with(&format!("refusing to start: {what}: "))
+                    && error.contains(&format!("chmod go-w {}", path(file).display())),
+                "{error}"
+            );
+            chmod(file, 0o600);
+        }
+        std::fs::create_dir(path("state")).unwrap();
+        chmod("state", 0o777);
+        let error = ensure_trusted_files_safe(&args).unwrap_err();
+        assert!(
+            error.starts_with("refusing to start: --state-dir: "),
+            "{error}"
+        );
+        chmod("state", 0o700);
+        ensure_trusted_files_safe(&args).unwrap();
+    }
 }
