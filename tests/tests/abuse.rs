@@ -12,6 +12,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpSocket, TcpStream};
+use warden_kbs::admin::{ADMIN_AUDIENCE, sign_token};
 use warden_tests::verifier_service::{MtlsPki, VerifierProcess};
 use warden_tests::{Kbs, KbsOptions, RawClient};
 
@@ -323,7 +324,27 @@ async fn untrusted_text_cannot_forge_a_log_line() {
     let (status, body) = client.post("/kbs/v0/attest", attestation).await;
     assert_eq!(status, 401, "{body}");
 
+    // An admin token's subject is logged with every change it makes.
+    let key = std::fs::read(kbs.home().join("keys/admin.key")).unwrap();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let claims = json!({"sub": format!("ops{forged}"), "aud": ADMIN_AUDIENCE, "iat": now, "exp": now + 60, "jti": "forger", "roles": ["admin"]});
+    let token = sign_token("admin", &key, &claims).unwrap();
+    let response = kbs
+        .http()
+        .put(format!("{}/kbs/v0/admin/resources/a/b/c", kbs.url))
+        .bearer_auth(token)
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+
     let log = kbs.log();
+    assert!(
+        log.lines()
+            .any(|line| line.contains("resource stored") && line.contains("ops\\n2026")),
+        "the subject is logged, escaped:\n{log}"
+    );
     let rejected: Vec<&str> = log
         .lines()
         .filter(|line| line.contains("attestation rejected"))

@@ -194,11 +194,17 @@ async fn nonces_are_single_use_and_must_match() {
     let (status, error) = client.post("/kbs/v0/attest", body.clone()).await;
     assert_eq!(status, 401, "replay on the same session: {error}");
     assert!(
-        error["detail"].as_str().unwrap().contains("already used its nonce"),
+        error["detail"]
+            .as_str()
+            .unwrap()
+            .contains("already used its nonce"),
         "{error}"
     );
     let (status, envelope) = client.get("/kbs/v0/resource/demo/key/one", None).await;
-    assert_eq!(status, 200, "the replay did not touch the attested session: {envelope}");
+    assert_eq!(
+        status, 200,
+        "the replay did not touch the attested session: {envelope}"
+    );
     let (_, _) = client.auth().await;
     let (status, _) = client.post("/kbs/v0/attest", body).await;
     assert_eq!(status, 401, "replay on a fresh session");
