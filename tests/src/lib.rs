@@ -384,21 +384,7 @@ filter = "{log_filter}"
     }
 
     fn client_builder(&self, http2: bool) -> reqwest::ClientBuilder {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let pem = std::fs::read(self.ca_file()).expect("ca");
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in rustls_pemfile_certs(&pem) {
-            roots.add(cert).expect("add root");
-        }
-        let mut tls = rustls::ClientConfig::builder()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        if http2 {
-            tls.alpn_protocols = vec![b"h2".to_vec()];
-        }
-        reqwest::Client::builder()
-            .tls_backend_preconfigured(tls)
-            .cookie_store(true)
+        client_trusting(&self.ca_file(), http2)
     }
 
     /// Every byte the KBS persisted: the SQLite file and its WAL/SHM companions.
@@ -411,6 +397,26 @@ filter = "{log_filter}"
         }
         bytes
     }
+}
+
+/// An HTTPS client builder trusting only the CA in `ca_file`, with a cookie store like a CoCo
+/// client; `http2` offers only HTTP/2.
+pub fn client_trusting(ca_file: &Path, http2: bool) -> reqwest::ClientBuilder {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let pem = std::fs::read(ca_file).expect("ca");
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pemfile_certs(&pem) {
+        roots.add(cert).expect("add root");
+    }
+    let mut tls = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    if http2 {
+        tls.alpn_protocols = vec![b"h2".to_vec()];
+    }
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .cookie_store(true)
 }
 
 /// Starts `command` with `--ready-file ready`, its stderr appended to `log`, and waits (up to

@@ -35,8 +35,13 @@ struct Args {
     #[arg(long, default_value = "demo/key/one")]
     resource: String,
     /// Plaintext the resource must decrypt to (checked on every fetch).
-    #[arg(long)]
+    #[arg(long, default_value = "")]
     expect: String,
+    /// Instead of full rounds, measure unauthenticated `/auth` only: the KBS's resident memory
+    /// per pending challenge after this many challenges nobody answers, then `/auth` requests
+    /// per second at each concurrency level.
+    #[arg(long, value_name = "CHALLENGES")]
+    auth_only: Option<usize>,
     #[arg(long)]
     out: PathBuf,
 }
@@ -155,20 +160,116 @@ async fn run_level(args: &Args, concurrency: usize) -> anyhow::Result<serde_json
     Ok(result)
 }
 
+/// Sends `/auth` from `concurrency` kept-alive clients until `count` were answered 200 or
+/// `deadline` passes; returns (answered 200, other answers).
+async fn auth_requests(
+    args: &Args,
+    concurrency: usize,
+    count: Option<usize>,
+    deadline: Instant,
+) -> anyhow::Result<(usize, usize)> {
+    let url = format!("{}/kbs/v0/auth", args.kbs);
+    let remaining = Arc::new(std::sync::atomic::AtomicUsize::new(count.unwrap_or(usize::MAX)));
+    let mut workers = Vec::new();
+    for _ in 0..concurrency {
+        // No cookie store: each challenge is dropped unanswered, as an attacker would.
+        let http = warden_tests::client_trusting(&args.ca_file, false)
+            .cookie_store(false)
+            .build()?;
+        let (url, remaining) = (url.clone(), remaining.clone());
+        workers.push(tokio::spawn(async move {
+            let (mut ok, mut other) = (0usize, 0usize);
+            let body = json!({"version": "0.4.0", "tee": "sample", "extra-params": {}});
+            while Instant::now() < deadline
+                && remaining
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                    .is_ok()
+            {
+                match http.post(&url).json(&body).send().await {
+                    Ok(response) if response.status().is_success() => {
+                        let _ = response.bytes().await;
+                        ok += 1;
+                    }
+                    _ => other += 1,
+                }
+            }
+            (ok, other)
+        }));
+    }
+    let (mut ok, mut other) = (0, 0);
+    for worker in workers {
+        let (o, e) = worker.await?;
+        ok += o;
+        other += e;
+    }
+    Ok((ok, other))
+}
+
+/// The `--auth-only` measurement: memory per pending challenge, then `/auth` throughput.
+async fn auth_only(args: &Args, challenges: usize) -> anyhow::Result<serde_json::Value> {
+    let pid = args.kbs_pid;
+    let rss = || proc_status_kib(pid, "VmRSS:").unwrap_or(0);
+    let far = Instant::now() + Duration::from_secs(3600);
+    // Warm up: connections, allocator arenas, TLS session state.
+    auth_requests(args, 16, Some(1000), far).await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = rss();
+    let (issued, refused) = auth_requests(args, 16, Some(challenges), far).await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after = rss();
+    let per_challenge = (after.saturating_sub(before) * 1024) as f64 / issued.max(1) as f64;
+    let memory = json!({
+        "pending_challenges": issued,
+        "refused": refused,
+        "kbs_rss_before_kib": before,
+        "kbs_rss_after_kib": after,
+        "kbs_bytes_per_pending_challenge": per_challenge,
+    });
+    eprintln!("{memory}");
+    let mut levels = Vec::new();
+    for &concurrency in &args.concurrency {
+        let cpu_before = proc_cpu_seconds(pid).unwrap_or(0.0);
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs(args.seconds);
+        let (ok, other) = auth_requests(args, concurrency, None, deadline).await?;
+        let elapsed = started.elapsed().as_secs_f64();
+        let kbs_cpu = proc_cpu_seconds(pid).unwrap_or(0.0) - cpu_before;
+        let level = json!({
+            "concurrency": concurrency,
+            "answered": ok,
+            "errors": other,
+            "auth_per_s": ok as f64 / elapsed,
+            "kbs_cpu_us_per_auth": if ok == 0 { 0.0 } else { kbs_cpu * 1e6 / ok as f64 },
+        });
+        eprintln!("{level}");
+        levels.push(level);
+    }
+    Ok(json!({"memory": memory, "throughput": levels}))
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let args = Args::parse();
-    let mut results = Vec::new();
-    for &concurrency in &args.concurrency {
-        results.push(run_level(&args, concurrency).await?);
-    }
-    let report = json!({
-        "what": "full RCAR (auth, attest, resource) + JWE decrypt per operation, fresh TLS client per agent",
-        "kbs": args.kbs,
-        "kbs_vm_hwm_kib": proc_status_kib(args.kbs_pid, "VmHWM:"),
-        "results": results,
-    });
+    let report = if let Some(challenges) = args.auth_only {
+        json!({
+            "what": "unauthenticated /auth only: challenges nobody answers (kept-alive TLS clients, no cookies)",
+            "kbs": args.kbs,
+            "results": auth_only(&args, challenges).await?,
+            "kbs_vm_hwm_kib": proc_status_kib(args.kbs_pid, "VmHWM:"),
+        })
+    } else {
+        let mut results = Vec::new();
+        for &concurrency in &args.concurrency {
+            results.push(run_level(&args, concurrency).await?);
+        }
+        json!({
+            "what": "full RCAR (auth, attest, resource) + JWE decrypt per operation, fresh TLS client per agent",
+            "kbs": args.kbs,
+            "kbs_vm_hwm_kib": proc_status_kib(args.kbs_pid, "VmHWM:"),
+            "results": results,
+        })
+    };
     if let Some(dir) = args.out.parent() {
         std::fs::create_dir_all(dir)?;
     }
