@@ -492,9 +492,11 @@ fn synthetic_vceks_parse_in_both_hwid_encodings_but_fail_the_chain() {
 fn a_vcek_byte_flip_breaks_the_chain() {
     let dir = vectors::tee("snp");
     let mut der = std::fs::read(dir.join("virtee-milan/vcek_milan.der")).unwrap();
-    der[40] ^= 1;
+    assert_eq!(&der[101..103], b"En");
+    der[102] ^= 1;
     let mut collateral = Endorsements::default();
-    // Byte 40 lies inside the signed TBS (the issuer name): still DER, no longer AMD-signed.
+    // Byte 102 lies inside the signed TBS (the issuer's OU "Engineering"): still DER, no longer
+    // AMD-signed.
     collateral.add_bytes(&der).unwrap();
     let verifier = SnpVerifier::new(AmdRoots::pinned(), collateral);
     let report = read_report(&dir, "virtee-milan", "report_milan.hex");
