@@ -480,3 +480,120 @@ impl Crl {
         self.revoked_serials.contains(&cert.serial)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use warden_test_support::vectors;
+
+    /// ecdsa-with-SHA256 (1.2.840.10045.4.3.2) as an AlgorithmIdentifier without parameters.
+    const ECDSA_SHA256: [u8; 12] = [
+        0x30, 0x0A, 0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x04, 0x03, 0x02,
+    ];
+
+    fn intel_roots(file: &str) -> Vec<u8> {
+        std::fs::read(vectors::set("tdx", "intel-roots").join(file)).unwrap()
+    }
+
+    /// The Intel SGX Root CA: `30 82 02 8F | tbsCertificate 4..572 | signatureAlgorithm
+    /// 572..584 | signatureValue 584..659` (`openssl asn1parse`).
+    fn root() -> Vec<u8> {
+        let der = intel_roots("Intel_SGX_RootCA.der");
+        assert_eq!((der.len(), &der[572..584]), (659, &ECDSA_SHA256[..]));
+        der
+    }
+
+    /// The Intel root CA CRL of 2025-03-20: `30 82 01 20 | tbsCertList 4..207 |
+    /// signatureAlgorithm 207..219 | signatureValue 219..292`.
+    fn crl() -> Vec<u8> {
+        let der = intel_roots("root_ca_crl_2025-03-20_to_2026-04-03.der");
+        assert_eq!((der.len(), &der[207..219]), (292, &ECDSA_SHA256[..]));
+        der
+    }
+
+    fn not_strict(result: Result<(), CertError>) -> String {
+        match result {
+            Err(CertError::NotStrictDer { detail, .. }) => detail,
+            other => panic!("expected NotStrictDer, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn real_certificates_and_crls_pass_and_an_outer_algorithm_that_differs_does_not() {
+        let (root, crl) = (root(), crl());
+        assert!(X509Cert::<()>::from_der(&root).is_ok());
+        assert!(Crl::from_der(&crl).is_ok());
+        // ecdsa-with-SHA384 outside the signed part, same length: x509-parser alone accepts it.
+        let mut cert = root.clone();
+        cert[583] = 0x03;
+        assert!(X509Certificate::from_der(&cert).is_ok());
+        let refused = X509Cert::<()>::from_der(&cert).unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            "certificate signatureAlgorithm differs from the signed tbsCertificate.signature"
+        );
+        let mut list = crl.clone();
+        list[218] = 0x03;
+        assert!(CertificateRevocationList::from_der(&list).is_ok());
+        assert_eq!(
+            Crl::from_der(&list).unwrap_err(),
+            CertError::SignatureAlgorithmMismatch {
+                structure: "CRL",
+                tbs: "tbsCertList"
+            }
+        );
+        assert_eq!(
+            Crl::from_der(&list).unwrap_err().to_string(),
+            "CRL signatureAlgorithm differs from the signed tbsCertList.signature"
+        );
+    }
+
+    #[test]
+    fn the_outer_structure_must_be_strict_der() {
+        let certificate = |der: &[u8]| check_signed_structure(der, SignedStructure::Certificate);
+        let root = root();
+        certificate(&root).unwrap();
+        // The outer signatureAlgorithm's length in long form (0x81 0x0A): BER, not DER, which
+        // x509-parser alone accepts, as it does the next case.
+        let mut long_form = root.clone();
+        long_form[3] += 1;
+        long_form.splice(573..574, [0x81, 0x0A]);
+        assert!(X509Certificate::from_der(&long_form).is_ok());
+        let detail = not_strict(certificate(&long_form));
+        assert!(detail.contains("DER"), "{detail}");
+        // A signature that claims unused bits.
+        let mut unused_bits = root.clone();
+        assert_eq!(&unused_bits[584..587], [0x03, 0x49, 0x00]);
+        unused_bits[586] = 0x01;
+        assert!(X509Certificate::from_der(&unused_bits).is_ok());
+        assert_eq!(
+            not_strict(certificate(&unused_bits)),
+            "signatureValue is not a whole number of bytes"
+        );
+        // An outer algorithm with two parameters.
+        let mut extra = root.clone();
+        extra[3] += 4;
+        extra[573] += 4;
+        extra.splice(584..584, [0x05, 0x00, 0x05, 0x00]);
+        assert!(not_strict(certificate(&extra)).starts_with("signatureAlgorithm: "));
+        // Indefinite length for the outer SEQUENCE.
+        let mut indefinite = vec![0x30, 0x80];
+        indefinite.extend(&root[4..]);
+        indefinite.extend([0, 0]);
+        not_strict(certificate(&indefinite));
+        // A CRL with a byte after it (x509-parser ignores it).
+        let mut trailing = crl();
+        trailing.push(0);
+        assert!(CertificateRevocationList::from_der(&trailing).is_ok());
+        assert!(matches!(
+            Crl::from_der(&trailing),
+            Err(CertError::NotStrictDer {
+                structure: "CRL",
+                ..
+            })
+        ));
+        // A certificate read as a CRL: its tbs starts [0] version, serial, so the algorithm is
+        // not where a CRL keeps it.
+        assert!(check_signed_structure(&root, SignedStructure::Crl).is_err());
+    }
+}
