@@ -532,6 +532,21 @@ mod tests {
             refused.to_string(),
             "certificate signatureAlgorithm differs from the signed tbsCertificate.signature"
         );
+        // The same algorithm with NULL parameters: only the bytes differ, and x509-parser even
+        // verifies the self-signature with it. OpenSSL and `cryptography` refuse it all the same.
+        let mut null_parameters = root.clone();
+        null_parameters[3] += 2;
+        null_parameters[573] += 2;
+        null_parameters.splice(584..584, [0x05, 0x00]);
+        let (_, parsed) = X509Certificate::from_der(&null_parameters).unwrap();
+        parsed.verify_signature(None).unwrap();
+        assert_eq!(
+            X509Cert::<()>::from_der(&null_parameters).unwrap_err(),
+            CertError::SignatureAlgorithmMismatch {
+                structure: "certificate",
+                tbs: "tbsCertificate"
+            }
+        );
         let mut list = crl.clone();
         list[218] = 0x03;
         assert!(CertificateRevocationList::from_der(&list).is_ok());
