@@ -4,7 +4,14 @@
 //! Parsing is `x509-parser`; signatures are checked through its `verify-aws` feature (aws-lc-rs).
 //! Every signature check names the schemes the caller's vendor uses, so a chain can never be
 //! accepted under an algorithm its vendor does not sign with.
+//!
+//! x509-parser reads the outer structure leniently and never compares the outer
+//! `signatureAlgorithm` with the signed one, so every certificate and CRL also passes
+//! [`check_signed_structure`] (strict DER, identical algorithms), as OpenSSL and `cryptography`
+//! require: [`X509Cert::parse_with`] and [`Crl::from_der`] are the only ways in.
 
+use der::asn1::{AnyRef, BitStringRef};
+use der::{Decode, Reader, SliceReader, Tag, TagNumber, Tagged};
 use sha2::{Digest, Sha256};
 use x509_parser::certificate::X509Certificate;
 use x509_parser::oid_registry::{
@@ -66,6 +73,23 @@ pub enum CertError {
     CrlSignature {
         /// The issuer's common name.
         issuer: String,
+    },
+    /// The outer structure of a certificate or CRL is not strict DER (RFC 5280 §4.1, §5.1).
+    #[error("{structure} is not strict DER: {detail}")]
+    NotStrictDer {
+        /// `certificate` or `CRL`.
+        structure: &'static str,
+        /// What is wrong.
+        detail: String,
+    },
+    /// The outer `signatureAlgorithm` is not byte-identical to the one the issuer signed
+    /// (RFC 5280 §4.1.1.2, §5.1.1.2).
+    #[error("{structure} signatureAlgorithm differs from the signed {tbs}.signature")]
+    SignatureAlgorithmMismatch {
+        /// `certificate` or `CRL`.
+        structure: &'static str,
+        /// `tbsCertificate` or `tbsCertList`.
+        tbs: &'static str,
     },
     /// The certificate's public key does not parse.
     #[error("public key of {subject}: {detail}")]
@@ -129,6 +153,115 @@ fn check_scheme(algorithm: &AlgorithmIdentifier<'_>, allowed: &[Scheme]) -> Resu
     }
 }
 
+/// The two signed X.509 structures, which share their outer shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignedStructure {
+    /// `Certificate` (RFC 5280 §4.1).
+    Certificate,
+    /// `CertificateList`, a CRL (RFC 5280 §5.1).
+    Crl,
+}
+
+impl SignedStructure {
+    fn name(self) -> &'static str {
+        match self {
+            SignedStructure::Certificate => "certificate",
+            SignedStructure::Crl => "CRL",
+        }
+    }
+
+    fn tbs(self) -> &'static str {
+        match self {
+            SignedStructure::Certificate => "tbsCertificate",
+            SignedStructure::Crl => "tbsCertList",
+        }
+    }
+}
+
+/// Checks `SEQUENCE { tbs SEQUENCE, signatureAlgorithm AlgorithmIdentifier, signatureValue BIT
+/// STRING }` in strict DER (definite minimal lengths, nothing after it), a signature of whole
+/// bytes, an outer `AlgorithmIdentifier` of an OID and at most one parameter, and that
+/// algorithm byte-identical to the `signature` field inside the signed part.
+pub fn check_signed_structure(der: &[u8], structure: SignedStructure) -> Result<(), CertError> {
+    let not_der = |detail: String| CertError::NotStrictDer {
+        structure: structure.name(),
+        detail,
+    };
+    let outer = AnyRef::from_der(der).map_err(|e| not_der(e.to_string()))?;
+    let (tbs, algorithm, signature) = outer_fields(outer).map_err(|e| not_der(e.to_string()))?;
+    if signature.unused_bits() != 0 {
+        return Err(not_der(
+            "signatureValue is not a whole number of bytes".into(),
+        ));
+    }
+    check_algorithm_identifier(algorithm)
+        .map_err(|e| not_der(format!("signatureAlgorithm: {e}")))?;
+    let signed = signed_algorithm(tbs, structure)
+        .map_err(|e| not_der(format!("{}: {e}", structure.tbs())))?;
+    if signed == algorithm {
+        // Equal tags and contents of strict DER are equal encodings.
+        Ok(())
+    } else {
+        Err(CertError::SignatureAlgorithmMismatch {
+            structure: structure.name(),
+            tbs: structure.tbs(),
+        })
+    }
+}
+
+fn expect_tag(any: AnyRef<'_>, tag: Tag) -> der::Result<AnyRef<'_>> {
+    if any.tag() == tag {
+        Ok(any)
+    } else {
+        Err(der::ErrorKind::TagUnexpected {
+            expected: Some(tag),
+            actual: any.tag(),
+        }
+        .into())
+    }
+}
+
+/// The three fields of the outer SEQUENCE, nothing after them.
+fn outer_fields(outer: AnyRef<'_>) -> der::Result<(AnyRef<'_>, AnyRef<'_>, BitStringRef<'_>)> {
+    let mut fields = SliceReader::new(expect_tag(outer, Tag::Sequence)?.value())?;
+    let tbs = expect_tag(fields.decode()?, Tag::Sequence)?;
+    let algorithm = expect_tag(fields.decode()?, Tag::Sequence)?;
+    let signature = fields.decode()?;
+    fields.finish((tbs, algorithm, signature))
+}
+
+/// `AlgorithmIdentifier ::= SEQUENCE { algorithm OBJECT IDENTIFIER, parameters ANY OPTIONAL }`.
+fn check_algorithm_identifier(algorithm: AnyRef<'_>) -> der::Result<()> {
+    let mut fields = SliceReader::new(algorithm.value())?;
+    expect_tag(fields.decode()?, Tag::ObjectIdentifier)?;
+    if !fields.is_finished() {
+        fields.decode::<AnyRef<'_>>()?;
+    }
+    fields.finish(())
+}
+
+/// The `signature` field of the signed part: after the optional version (`[0] EXPLICIT` in a
+/// certificate, a plain INTEGER in a CRL) and, in a certificate, the serial number.
+fn signed_algorithm(tbs: AnyRef<'_>, structure: SignedStructure) -> der::Result<AnyRef<'_>> {
+    let mut fields = SliceReader::new(tbs.value())?;
+    let mut field: AnyRef<'_> = fields.decode()?;
+    let version = match structure {
+        SignedStructure::Certificate => Tag::ContextSpecific {
+            constructed: true,
+            number: TagNumber::N0,
+        },
+        SignedStructure::Crl => Tag::Integer,
+    };
+    if field.tag() == version {
+        field = fields.decode()?;
+    }
+    if structure == SignedStructure::Certificate {
+        expect_tag(field, Tag::Integer)?;
+        field = fields.decode()?;
+    }
+    expect_tag(field, Tag::Sequence)
+}
+
 /// A certificate owning its DER, with vendor extensions `E` read once at parse.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct X509Cert<E> {
@@ -152,7 +285,8 @@ pub struct X509Cert<E> {
 }
 
 impl<E> X509Cert<E> {
-    /// Parses one DER certificate (nothing may follow it) and reads its vendor extensions.
+    /// Parses one DER certificate (nothing may follow it; strict DER outside the signed part, see
+    /// [`check_signed_structure`]) and reads its vendor extensions.
     pub fn parse_with(
         der: &[u8],
         extensions: impl FnOnce(&X509Certificate<'_>) -> E,
@@ -162,6 +296,7 @@ impl<E> X509Cert<E> {
         if !rest.is_empty() {
             return Err(CertError::TrailingBytes(rest.len()));
         }
+        check_signed_structure(der, SignedStructure::Certificate)?;
         Ok(X509Cert {
             der: der.to_vec(),
             fingerprint: Sha256::digest(der).into(),
@@ -284,10 +419,12 @@ pub struct Crl {
 }
 
 impl Crl {
-    /// Parses a DER CRL.
+    /// Parses a DER CRL (strict DER outside the signed part, nothing after it, see
+    /// [`check_signed_structure`]).
     pub fn from_der(der: &[u8]) -> Result<Crl, CertError> {
         let (_, crl) = CertificateRevocationList::from_der(der)
             .map_err(|e| CertError::NotCrl(e.to_string()))?;
+        check_signed_structure(der, SignedStructure::Crl)?;
         Ok(Crl {
             der: der.to_vec(),
             fingerprint: Sha256::digest(der).into(),
@@ -341,5 +478,137 @@ impl Crl {
     /// Whether `cert`'s serial number is listed as revoked (the caller checks who issued the CRL).
     pub fn revokes<E>(&self, cert: &X509Cert<E>) -> bool {
         self.revoked_serials.contains(&cert.serial)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use warden_test_support::vectors;
+
+    /// ecdsa-with-SHA256 (1.2.840.10045.4.3.2) as an AlgorithmIdentifier without parameters.
+    const ECDSA_SHA256: [u8; 12] = [
+        0x30, 0x0A, 0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x04, 0x03, 0x02,
+    ];
+
+    fn intel_roots(file: &str) -> Vec<u8> {
+        std::fs::read(vectors::set("tdx", "intel-roots").join(file)).unwrap()
+    }
+
+    /// The Intel SGX Root CA: `30 82 02 8F | tbsCertificate 4..572 | signatureAlgorithm
+    /// 572..584 | signatureValue 584..659` (`openssl asn1parse`).
+    fn root() -> Vec<u8> {
+        let der = intel_roots("Intel_SGX_RootCA.der");
+        assert_eq!((der.len(), &der[572..584]), (659, &ECDSA_SHA256[..]));
+        der
+    }
+
+    /// The Intel root CA CRL of 2025-03-20: `30 82 01 20 | tbsCertList 4..207 |
+    /// signatureAlgorithm 207..219 | signatureValue 219..292`.
+    fn crl() -> Vec<u8> {
+        let der = intel_roots("root_ca_crl_2025-03-20_to_2026-04-03.der");
+        assert_eq!((der.len(), &der[207..219]), (292, &ECDSA_SHA256[..]));
+        der
+    }
+
+    fn not_strict(result: Result<(), CertError>) -> String {
+        match result {
+            Err(CertError::NotStrictDer { detail, .. }) => detail,
+            other => panic!("expected NotStrictDer, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn real_certificates_and_crls_pass_and_an_outer_algorithm_that_differs_does_not() {
+        let (root, crl) = (root(), crl());
+        assert!(X509Cert::<()>::from_der(&root).is_ok());
+        assert!(Crl::from_der(&crl).is_ok());
+        // ecdsa-with-SHA384 outside the signed part, same length: x509-parser alone accepts it.
+        let mut cert = root.clone();
+        cert[583] = 0x03;
+        assert!(X509Certificate::from_der(&cert).is_ok());
+        let refused = X509Cert::<()>::from_der(&cert).unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            "certificate signatureAlgorithm differs from the signed tbsCertificate.signature"
+        );
+        // The same algorithm with NULL parameters: only the bytes differ, and x509-parser even
+        // verifies the self-signature with it. OpenSSL and `cryptography` refuse it all the same.
+        let mut null_parameters = root.clone();
+        null_parameters[3] += 2;
+        null_parameters[573] += 2;
+        null_parameters.splice(584..584, [0x05, 0x00]);
+        let (_, parsed) = X509Certificate::from_der(&null_parameters).unwrap();
+        parsed.verify_signature(None).unwrap();
+        assert_eq!(
+            X509Cert::<()>::from_der(&null_parameters).unwrap_err(),
+            CertError::SignatureAlgorithmMismatch {
+                structure: "certificate",
+                tbs: "tbsCertificate"
+            }
+        );
+        let mut list = crl.clone();
+        list[218] = 0x03;
+        assert!(CertificateRevocationList::from_der(&list).is_ok());
+        assert_eq!(
+            Crl::from_der(&list).unwrap_err(),
+            CertError::SignatureAlgorithmMismatch {
+                structure: "CRL",
+                tbs: "tbsCertList"
+            }
+        );
+        assert_eq!(
+            Crl::from_der(&list).unwrap_err().to_string(),
+            "CRL signatureAlgorithm differs from the signed tbsCertList.signature"
+        );
+    }
+
+    #[test]
+    fn the_outer_structure_must_be_strict_der() {
+        let certificate = |der: &[u8]| check_signed_structure(der, SignedStructure::Certificate);
+        let root = root();
+        certificate(&root).unwrap();
+        // The outer signatureAlgorithm's length in long form (0x81 0x0A): BER, not DER, which
+        // x509-parser alone accepts, as it does the next case.
+        let mut long_form = root.clone();
+        long_form[3] += 1;
+        long_form.splice(573..574, [0x81, 0x0A]);
+        assert!(X509Certificate::from_der(&long_form).is_ok());
+        let detail = not_strict(certificate(&long_form));
+        assert!(detail.contains("DER"), "{detail}");
+        // A signature that claims unused bits.
+        let mut unused_bits = root.clone();
+        assert_eq!(&unused_bits[584..587], [0x03, 0x49, 0x00]);
+        unused_bits[586] = 0x01;
+        assert!(X509Certificate::from_der(&unused_bits).is_ok());
+        assert_eq!(
+            not_strict(certificate(&unused_bits)),
+            "signatureValue is not a whole number of bytes"
+        );
+        // An outer algorithm with two parameters.
+        let mut extra = root.clone();
+        extra[3] += 4;
+        extra[573] += 4;
+        extra.splice(584..584, [0x05, 0x00, 0x05, 0x00]);
+        assert!(not_strict(certificate(&extra)).starts_with("signatureAlgorithm: "));
+        // Indefinite length for the outer SEQUENCE.
+        let mut indefinite = vec![0x30, 0x80];
+        indefinite.extend(&root[4..]);
+        indefinite.extend([0, 0]);
+        not_strict(certificate(&indefinite));
+        // A CRL with a byte after it (x509-parser ignores it).
+        let mut trailing = crl();
+        trailing.push(0);
+        assert!(CertificateRevocationList::from_der(&trailing).is_ok());
+        assert!(matches!(
+            Crl::from_der(&trailing),
+            Err(CertError::NotStrictDer {
+                structure: "CRL",
+                ..
+            })
+        ));
+        // A certificate read as a CRL: its tbs starts [0] version, serial, so the algorithm is
+        // not where a CRL keeps it.
+        assert!(check_signed_structure(&root, SignedStructure::Crl).is_err());
     }
 }

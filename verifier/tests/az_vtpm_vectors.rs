@@ -14,6 +14,7 @@ use std::sync::Arc;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use warden_verifier::collateral::CollateralSet;
@@ -51,18 +52,25 @@ fn failed(ex: &Examination) -> Vec<&'static str> {
     ex.failed_checks().iter().map(|check| check.name).collect()
 }
 
-/// Replaces the first `from` in the runtime claims inside a version-1 evidence's HCL report.
-fn alter_runtime_claims(evidence: &Value, from: &str, to: &str) -> Value {
+/// A version-1 evidence whose HCL report `edit` changed.
+fn edit_hcl_report(evidence: &Value, edit: impl FnOnce(&mut Vec<u8>)) -> Value {
     let mut copy = evidence.clone();
     let text = copy["hcl_report"].as_str().unwrap();
     let mut report = URL_SAFE_NO_PAD.decode(text.trim_end_matches('=')).unwrap();
-    let at = report
-        .windows(from.len())
-        .position(|window| window == from.as_bytes())
-        .unwrap();
-    report[at..at + to.len()].copy_from_slice(to.as_bytes());
+    edit(&mut report);
     copy["hcl_report"] = Value::String(URL_SAFE_NO_PAD.encode(report));
     copy
+}
+
+/// Replaces the first `from` in the runtime claims inside a version-1 evidence's HCL report.
+fn alter_runtime_claims(evidence: &Value, from: &str, to: &str) -> Value {
+    edit_hcl_report(evidence, |report| {
+        let at = report
+            .windows(from.len())
+            .position(|window| window == from.as_bytes())
+            .unwrap();
+        report[at..at + to.len()].copy_from_slice(to.as_bytes());
+    })
 }
 
 #[test]
@@ -272,10 +280,79 @@ fn azure_tdx_evidence_is_authentic_but_out_of_date_and_expires() {
     let quote = std::fs::read(other.join("quote_tdx_00806f050000.dat")).unwrap();
     substituted["td_quote"] = Value::String(URL_SAFE_NO_PAD.encode(quote));
     let ex = verifier.examine(&substituted, &nonce(b"challenge"), in_window);
-    assert_eq!(failed(&ex), ["runtime_claims"]);
+    assert_eq!(failed(&ex), ["runtime_claims", "td_report_quote"]);
     let altered = alter_runtime_claims(&evidence, "6332533D", "6332533E");
     let ex = verifier.examine(&altered, &nonce(b"challenge"), in_window);
-    assert_eq!(failed(&ex), ["runtime_claims"]);
+    assert_eq!(failed(&ex), ["runtime_claims", "td_report_claims"]);
+}
+
+/// The detail of the failed check `name`.
+fn detail<'e>(ex: &'e Examination, name: &str) -> &'e str {
+    &ex.checks
+        .iter()
+        .find(|check| check.name == name && !check.ok)
+        .unwrap_or_else(|| panic!("no failed {name}: {:?}", ex.checks))
+        .detail
+}
+
+#[test]
+fn the_tdreport_in_the_hcl_report_must_bind_the_runtime_claims_and_match_the_quote() {
+    let dir = vectors::set("az-tdx-vtpm", "trustee-tdx");
+    let verifier = tdx_verifier(&dir);
+    let in_window = at("2025-03-01T00:00:00Z");
+    let evidence = json_file(&dir.join("evidence-v1.json"));
+    // The real layout (MANIFEST §4): the TDREPORT follows the 32-byte HCL header; its REPORTDATA
+    // (offset 128) is SHA-256(runtime claims as the HCL report carries them) || 32 zeros, and
+    // the TD quote's REPORTDATA is the same 64 bytes.
+    let report_data = 32 + 128;
+    let hcl = std::fs::read(dir.join("hcl-report.bin")).unwrap();
+    let claims = std::fs::read(dir.join("derived/runtime_claims.json")).unwrap();
+    let quote = std::fs::read(dir.join("td-quote.bin")).unwrap();
+    let mut expected = Sha256::digest(&claims).to_vec();
+    expected.resize(64, 0);
+    assert_eq!(hcl[report_data..report_data + 64], expected);
+    assert_eq!(
+        quote[48 + 520..48 + 584],
+        expected,
+        "v4 body: REPORTDATA at 520"
+    );
+    let ex = verifier.examine(&evidence, &nonce(b"challenge"), in_window);
+    assert!(ex.verified(), "{:?}", ex.failed_checks());
+    for name in ["td_report_claims", "td_report_quote"] {
+        assert!(ex.checks.iter().any(|check| check.name == name && check.ok));
+    }
+
+    // A flipped byte in the hash half, then in the zero half: the TDREPORT no longer binds the
+    // claims, and the quote no longer carries its REPORTDATA. The quote itself still verifies.
+    for offset in [report_data, report_data + 40] {
+        let flipped = edit_hcl_report(&evidence, |report| report[offset] ^= 0x01);
+        let ex = verifier.examine(&flipped, &nonce(b"challenge"), in_window);
+        assert_eq!(
+            failed(&ex),
+            ["td_report_claims", "td_report_quote"],
+            "offset {offset}"
+        );
+        assert!(
+            detail(&ex, "td_report_claims")
+                .starts_with("the TDREPORT report data vs SHA-256(runtime claims): report data"),
+            "{}",
+            detail(&ex, "td_report_claims")
+        );
+        assert!(
+            detail(&ex, "td_report_quote").contains("the TD quote's REPORTDATA 9734504f161d104c"),
+            "{}",
+            detail(&ex, "td_report_quote")
+        );
+        assert!(
+            detail(&ex, "td_report_quote").contains("differs from the TDREPORT's REPORTDATA"),
+            "{}",
+            detail(&ex, "td_report_quote")
+        );
+        assert!(
+            ex.claims.get("ak").is_none(),
+            "no vTPM check after a failure"
+        );
+    }
 }
 
 /// Appraises with the default policy and `reference` as the TEE's reference values.

@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use warden_verifier::appraisal::DEFAULT_APPRAISAL_POLICY;
 use warden_verifier::collateral::CollateralSet;
-use warden_verifier::tee::snp::certs::{AmdRoots, Endorsements, ProductRoots};
+use warden_verifier::tee::snp::certs::{AmdRoots, Cert, Endorsements, ProductRoots};
 use warden_verifier::tee::snp::{SnpEvidence, SnpVerifier};
 use warden_verifier::tee::{Examination, Verifier};
 use warden_verifier::{
@@ -492,9 +492,11 @@ fn synthetic_vceks_parse_in_both_hwid_encodings_but_fail_the_chain() {
 fn a_vcek_byte_flip_breaks_the_chain() {
     let dir = vectors::tee("snp");
     let mut der = std::fs::read(dir.join("virtee-milan/vcek_milan.der")).unwrap();
-    der[40] ^= 1;
+    assert_eq!(&der[101..103], b"En");
+    der[102] ^= 1;
     let mut collateral = Endorsements::default();
-    // Byte 40 lies inside the signed TBS (the issuer name): still DER, no longer AMD-signed.
+    // Byte 102 lies inside the signed TBS (the issuer's OU "Engineering"): still DER, no longer
+    // AMD-signed.
     collateral.add_bytes(&der).unwrap();
     let verifier = SnpVerifier::new(AmdRoots::pinned(), collateral);
     let report = read_report(&dir, "virtee-milan", "report_milan.hex");
@@ -645,6 +647,67 @@ fn coco_json_evidence_verifies_and_a_changed_field_breaks_the_signature() {
     evidence["attestation_report"]["report_data"][0] = json!(0);
     let examination = verifier.examine(&evidence, &expected, at("2026-11-01T00:00:00Z"));
     assert_eq!(failed(&examination), ["report_signature"]);
+}
+
+/// `der` with the hash of its outer RSASSA-PSS `signatureAlgorithm` (the copy after the signed
+/// tbsCertificate) changed from SHA-384 to SHA-256: one byte, lengths unchanged.
+fn with_outer_pss_hash_sha256(der: &[u8]) -> Vec<u8> {
+    const RSASSA_PSS: [u8; 11] = [
+        0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x0A,
+    ];
+    const SHA384: [u8; 11] = [
+        0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02,
+    ];
+    let find = |what: &[u8], from: usize| -> Vec<usize> {
+        (from..der.len() - what.len())
+            .filter(|at| der[*at..].starts_with(what))
+            .collect()
+    };
+    let algorithms = find(&RSASSA_PSS, 0);
+    assert_eq!(algorithms.len(), 2, "signed and outer signatureAlgorithm");
+    let hash = find(&SHA384, algorithms[1])[0];
+    let mut edited = der.to_vec();
+    edited[hash + SHA384.len() - 1] = 0x01;
+    edited
+}
+
+#[test]
+fn a_vcek_whose_outer_signature_algorithm_differs_from_the_signed_one_is_refused() {
+    use warden_verifier::x509::CertError;
+    let dir = vectors::tee("snp");
+    let reason = "certificate signatureAlgorithm differs from the signed tbsCertificate.signature";
+    let der = std::fs::read(dir.join("virtee-milan/vcek_milan.der")).unwrap();
+    assert!(Cert::from_der(&der).is_ok());
+    let edited = with_outer_pss_hash_sha256(&der);
+    let refused = Cert::from_der(&edited).unwrap_err();
+    assert_eq!(
+        refused,
+        CertError::SignatureAlgorithmMismatch {
+            structure: "certificate",
+            tbs: "tbsCertificate"
+        }
+    );
+    assert_eq!(refused.to_string(), reason);
+    let collateral = Endorsements::default().add_bytes(&edited).unwrap_err();
+    assert!(collateral.to_string().contains(reason), "{collateral}");
+
+    // The same edit to the VCEK that Genoa evidence carries: the chain fails and says why.
+    let text = std::fs::read_to_string(dir.join("trustee-genoa-v3/evidence.json")).unwrap();
+    let mut evidence: Value = serde_json::from_str(&text).unwrap();
+    let vcek: Vec<u8> = serde_json::from_value(evidence["cert_chain"][0]["data"].clone()).unwrap();
+    evidence["cert_chain"][0]["data"] = json!(with_outer_pss_hash_sha256(&vcek));
+    let verifier = SnpVerifier::new(AmdRoots::pinned(), Endorsements::default());
+    let examination = verifier.examine(
+        &evidence,
+        &ExpectedBinding::default(),
+        at("2026-11-01T00:00:00Z"),
+    );
+    assert_eq!(failed(&examination), ["vek_chain"]);
+    let detail = &examination.failed_checks()[0].detail;
+    assert!(
+        detail.contains("endorsement 1 of the evidence refused") && detail.contains(reason),
+        "{detail}"
+    );
 }
 
 #[test]

@@ -8,6 +8,8 @@ mod common;
 
 use std::path::Path;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use common::vectors;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -660,6 +662,109 @@ fn bit_flips_in_header_body_qe_report_and_signatures_are_caught_by_the_right_che
     let mut quote = read(&dir, v5.quote);
     quote[50] ^= 0x01;
     assert_eq!(failed(&examine(&dir, &v5, quote, v5.at)), ["quote_format"]);
+}
+
+/// The base64 characters of the `index`th PEM certificate in `quote`: their positions (line
+/// breaks excluded) and the text.
+fn pem_body(quote: &[u8], index: usize) -> (Vec<usize>, String) {
+    const BEGIN: &[u8] = b"-----BEGIN CERTIFICATE-----";
+    const END: &[u8] = b"-----END CERTIFICATE-----";
+    let find = |from: usize, what: &[u8]| {
+        from + quote[from..]
+            .windows(what.len())
+            .position(|window| window == what)
+            .unwrap()
+    };
+    let mut start = 0;
+    for _ in 0..=index {
+        start = find(start, BEGIN) + BEGIN.len();
+    }
+    let positions: Vec<usize> = (start..find(start, END))
+        .filter(|at| !quote[*at].is_ascii_whitespace())
+        .collect();
+    let text = positions.iter().map(|at| quote[*at] as char).collect();
+    (positions, text)
+}
+
+/// `quote` with the DER of its chain's `index`th certificate changed by `edit` (to the same
+/// length) and written back as base64 over the same characters: nothing else moves.
+fn edit_chain_cert(quote: &[u8], index: usize, edit: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+    let (positions, text) = pem_body(quote, index);
+    let mut der = STANDARD.decode(&text).unwrap();
+    edit(&mut der);
+    let encoded = STANDARD.encode(&der);
+    assert_eq!(encoded.len(), positions.len());
+    let mut edited = quote.to_vec();
+    for (at, byte) in positions.into_iter().zip(encoded.bytes()) {
+        edited[at] = byte;
+    }
+    edited
+}
+
+fn pck_chain_failure(examination: &Examination) -> String {
+    assert_eq!(failed(examination), ["pck_chain"]);
+    examination.failed_checks()[0].detail.clone()
+}
+
+#[test]
+fn a_pck_certificate_whose_outer_signature_algorithm_differs_from_the_signed_one_is_refused() {
+    let dir = vectors::tee("tdx");
+    let set = named("dcap-qvl-tdx");
+    let quote = read(&dir, set.quote);
+    assert!(examine(&dir, &set, quote.clone(), set.at).verified());
+    // ecdsa-with-SHA256, once in the signed tbsCertificate and once after it.
+    const ECDSA_SHA256: [u8; 12] = [
+        0x30, 0x0A, 0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x04, 0x03, 0x02,
+    ];
+    let edited = edit_chain_cert(&quote, 0, |der| {
+        let at: Vec<usize> = (0..der.len() - ECDSA_SHA256.len())
+            .filter(|at| der[*at..].starts_with(&ECDSA_SHA256))
+            .collect();
+        assert_eq!(at.len(), 2);
+        // The outer copy's last OID byte: ecdsa-with-SHA384 (…4.3.3) outside what Intel signed.
+        der[at[1] + ECDSA_SHA256.len() - 1] = 0x03;
+    });
+    let detail = pck_chain_failure(&examine(&dir, &set, edited, set.at));
+    assert!(
+        detail.contains(
+            "certificate signatureAlgorithm differs from the signed tbsCertificate.signature"
+        ),
+        "{detail}"
+    );
+}
+
+#[test]
+fn an_intel_root_copy_in_the_quote_that_is_not_the_pinned_root_is_refused() {
+    let dir = vectors::tee("tdx");
+    let set = named("dcap-qvl-tdx");
+    let quote = read(&dir, set.quote);
+    let (positions, root_copy) = pem_body(&quote, 2);
+    let pinned = read(&dir, "intel-roots/Intel_SGX_RootCA.der");
+    assert_eq!(STANDARD.decode(&root_copy).unwrap(), pinned);
+    // One base64 character changed: in the signature (still a certificate, no longer the root's
+    // bytes), then the first (the outer tag: no longer a certificate at all).
+    for (at, why) in [
+        (
+            positions.len() - 10,
+            "(Intel SGX Root CA is not its issuer)",
+        ),
+        (0, "(not a DER X.509 certificate"),
+    ] {
+        let mut edited = quote.clone();
+        edited[positions[at]] = if root_copy.as_bytes()[at] == b'A' {
+            b'B'
+        } else {
+            b'A'
+        };
+        let detail = pck_chain_failure(&examine(&dir, &set, edited, set.at));
+        assert!(
+            detail.starts_with(
+                "certificate 3 of the quote's PCK chain differs from the pinned Intel SGX Root CA \
+                 and is not the PCK certificate's issuer"
+            ) && detail.contains(why),
+            "{detail}"
+        );
+    }
 }
 
 #[test]

@@ -5,27 +5,30 @@
 //! AK like any TPM quote ([`super::tpm::quote`]), with the expected binding as its nonce.
 //!
 //! Checks: `evidence_format`, then the hardware module's checks (its `report_data` check is
-//! reported as `runtime_claims`: the hardware report binds the claims), `ak_key`, and the
-//! quote checks `quote_hash`, `quote_signature`, `pcr_digest`, `report_data` (the quote's
-//! `extraData` is the binding).
+//! reported as `runtime_claims`: the hardware report binds the claims); for TDX also
+//! `td_report_claims` (the HCL report's TDREPORT binds the claims too) and `td_report_quote` (the
+//! TD quote carries the TDREPORT's REPORTDATA); `ak_key`, and the quote checks `quote_hash`,
+//! `quote_signature`, `pcr_digest`, `report_data` (the quote's `extraData` is the binding).
 //!
 //! Claims: the hardware module's claims under `snp` or `tdx`; `vm_configuration` and
 //! `user_data` from the runtime claims; `ak` (`key`, `spki_sha256`, `trust`:
 //! `hcl_runtime_claims`); the TPM claims `pcrs`, `quote` and `report_data`.
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use warden_wire::azure::{AzureEvidence, HardwareReport, HclReport, RuntimeClaims, TD_REPORT_LEN};
+use warden_wire::tdx::Quote;
 use warden_wire::tpm::{Attest, HashAlg, Signature, SignedQuote};
 
 use super::snp::{SnpEvidence, SnpVerifier};
 use super::tdx::{TdxEvidence, TdxVerifier};
 use super::tpm::quote::{QuotePolicy, appraise_quotes, check_init_data};
 use super::tpm::trust::AkKey;
-use super::{Check, DecodingVerifier, Examination, ExpectedBinding, Tee};
+use super::{Check, DecodingVerifier, Examination, ExpectedBinding, Tee, check_report_data};
 
 /// The hardware verifier an Azure CVM's HCL report is checked with.
 #[derive(Clone)]
@@ -77,6 +80,7 @@ impl AzureVtpmVerifier {
             report_data: Some(Sha256::digest(&report.runtime_claims).to_vec()),
             init_data_digest: None,
         };
+        let mut td_report_checks = Vec::new();
         let (label, hardware) = match &self.hardware {
             Hardware::Snp(snp) => {
                 let snp_evidence = SnpEvidence {
@@ -97,23 +101,23 @@ impl AzureVtpmVerifier {
                     quote: td_quote.clone(),
                     event_log: None,
                 };
+                td_report_checks =
+                    check_td_report(&report.hw_report, td_quote, &claims_binding).to_vec();
                 (
                     "tdx",
                     tdx.examine_decoded(&tdx_evidence, &claims_binding, at),
                 )
             }
         };
-        let hardware_ok = hardware.verified();
-        for mut check in hardware.checks {
-            if check.name == "report_data" {
-                check.name = "runtime_claims";
-                check.detail = format!(
-                    "the {label} report data binds the runtime claims: {}",
-                    check.detail
-                );
-            }
-            ex.checks.push(check);
+        let hardware_ok = hardware.verified() && td_report_checks.iter().all(|check| check.ok);
+        for check in hardware.checks {
+            ex.checks.push(if check.name == "report_data" {
+                binds_runtime_claims("runtime_claims", &format!("the {label}"), check)
+            } else {
+                check
+            });
         }
+        ex.checks.extend(td_report_checks);
         ex.insecure.extend(hardware.insecure);
         ex.claims
             .insert(label.into(), Value::Object(hardware.claims));
@@ -171,6 +175,60 @@ impl AzureVtpmVerifier {
         }
         ex
     }
+}
+
+/// Renames a [`check_report_data`] check against the runtime-claims binding to `name`, saying
+/// which report binds the claims.
+fn binds_runtime_claims(name: &'static str, report: &str, check: Check) -> Check {
+    Check {
+        name,
+        detail: format!(
+            "{report} report data vs SHA-256(runtime claims): {}",
+            check.detail
+        ),
+        ..check
+    }
+}
+
+/// REPORTDATA in a TDREPORT: REPORTMACSTRUCT holds REPORTTYPE (8 bytes), reserved (8), CPUSVN
+/// (16), TEE_TCB_INFO_HASH (48) and TEE_INFO_HASH (48), then REPORTDATA (64).
+const TD_REPORT_DATA: Range<usize> = 128..192;
+
+/// The HCL report's TDREPORT is the one the TD quote was made from: its REPORTDATA must bind the
+/// runtime claims exactly as the SNP report's does (`td_report_claims`), and the quote must carry
+/// the same REPORTDATA (`td_report_quote`). Nothing off the platform can check the TDREPORT's
+/// MAC; these checks keep the HCL report from pairing a quote with another TDREPORT.
+fn check_td_report(td_report: &[u8], td_quote: &[u8], claims: &ExpectedBinding) -> [Check; 2] {
+    const CLAIMS: &str = "td_report_claims";
+    const QUOTE: &str = "td_report_quote";
+    let Some(report_data) = td_report.get(TD_REPORT_DATA) else {
+        let truncated = "the HCL report's TDREPORT is truncated";
+        return [
+            Check::fail(CLAIMS, truncated),
+            Check::fail(QUOTE, truncated),
+        ];
+    };
+    let bound = binds_runtime_claims(
+        CLAIMS,
+        "the TDREPORT",
+        check_report_data(report_data, claims),
+    );
+    let quoted = match Quote::parse(td_quote) {
+        Ok(quote) if quote.body().report_data() == report_data => Check::pass(
+            QUOTE,
+            "the TD quote's REPORTDATA equals the TDREPORT's REPORTDATA",
+        ),
+        Ok(quote) => Check::fail(
+            QUOTE,
+            format!(
+                "the TD quote's REPORTDATA {} differs from the TDREPORT's REPORTDATA {}",
+                hex::encode(quote.body().report_data()),
+                hex::encode(report_data)
+            ),
+        ),
+        Err(e) => Check::fail(QUOTE, format!("the TD quote does not parse: {e}")),
+    };
+    [bound, quoted]
 }
 
 /// Parses the HCL report, its runtime claims and the quote, and checks the report's kind.

@@ -12,7 +12,6 @@ use std::path::Path;
 use warden_wire::snp::{Generation, Tcb};
 use x509_parser::certificate::X509Certificate;
 use x509_parser::oid_registry::Oid;
-use x509_parser::prelude::FromDer;
 
 use crate::collateral::{CollateralError, CollateralSet, SharedCollateral};
 pub use crate::x509::Crl;
@@ -172,10 +171,9 @@ pub struct VekExtensions {
     pub public_key: Vec<u8>,
 }
 
-/// Reads the VEK extensions of a DER VCEK or VLEK certificate.
+/// Reads the VEK extensions of a DER VCEK or VLEK certificate (parsed like every certificate).
 pub fn vek_extensions(der: &[u8]) -> Result<VekExtensions, String> {
-    let (_, cert) = X509Certificate::from_der(der).map_err(|e| e.to_string())?;
-    vek_extensions_of(&cert)
+    X509Cert::parse_with(der, vek_extensions_of)?.ext
 }
 
 fn vek_extensions_of(cert: &X509Certificate<'_>) -> Result<VekExtensions, String> {
@@ -270,16 +268,22 @@ impl Endorsements {
                 return Ok(());
             }
         }
-        if let Ok(cert) = Cert::from_der(bytes) {
-            self.certs.push(cert);
-            return Ok(());
-        }
+        let not_cert = match Cert::from_der(bytes) {
+            Ok(cert) => {
+                self.certs.push(cert);
+                return Ok(());
+            }
+            Err(e) => e,
+        };
         match Crl::from_der(bytes) {
             Ok(crl) => {
                 self.crls.push(crl);
                 Ok(())
             }
-            Err(_) => Err("neither a certificate nor a CRL (DER or PEM)".into()),
+            Err(not_crl) => Err(format!(
+                "neither a certificate ({not_cert}) nor a CRL ({not_crl}), in DER or PEM"
+            )
+            .into()),
         }
     }
 }

@@ -143,17 +143,26 @@ impl SnpVerifier {
         }
 
         let mut supplied = Endorsements::default();
-        // Blobs we cannot read are ignored: only a verifying chain can make evidence pass. A host
-        // attaches a handful (VEK, ASK, ARK, CRL); more would only buy an attacker signature
+        // Blobs we cannot read are set aside: only a verifying chain can make evidence pass. A
+        // host attaches a handful (VEK, ASK, ARK, CRL); more would only buy an attacker signature
         // checks, so the rest are not read.
-        for blob in evidence.endorsements.iter().take(MAX_UNMATCHED_CANDIDATES) {
-            let _ = supplied.add_bytes(blob);
+        let mut refused = Vec::new();
+        for (index, blob) in (1..)
+            .zip(&evidence.endorsements)
+            .take(MAX_UNMATCHED_CANDIDATES)
+        {
+            if let Err(e) = supplied.add_bytes(blob) {
+                refused.push(format!(
+                    "; endorsement {index} of the evidence refused: {e}"
+                ));
+            }
         }
         let collateral = self.collateral.snapshot();
         let vek = match self.find_vek(&report, kind, &supplied, &collateral) {
             Ok(vek) => vek,
             Err(detail) => {
-                ex.push(Check::fail("vek_chain", detail));
+                // A refused blob may have been the VEK: the failure says why it was refused.
+                ex.push(Check::fail("vek_chain", detail + &refused.concat()));
                 provisional_claims(&mut ex);
                 return ex;
             }

@@ -28,8 +28,46 @@ pub fn parse_intel_cert(der: &[u8]) -> Result<IntelCert, CertError> {
 /// Certificates a quote's PCK chain may hold: leaf, intermediate CA, root.
 const MAX_PCK_CHAIN_CERTS: usize = 4;
 
+/// Why a quote's PCK chain is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PckChainError {
+    /// A certificate does not parse or a signature does not verify.
+    #[error(transparent)]
+    Cert(#[from] CertError),
+    /// A certificate other than the PCK certificate and its issuer is not the trusted root.
+    #[error(
+        "certificate {position} of the quote's PCK chain differs from the pinned {root} and is \
+         not the PCK certificate's issuer ({why})"
+    )]
+    NotTheRoot {
+        /// Its position in the chain, from 1 (the PCK certificate).
+        position: usize,
+        /// The trusted root's common name.
+        root: String,
+        /// Why it is not the issuer.
+        why: String,
+    },
+}
+
+/// Check details read errors as text.
+impl From<PckChainError> for String {
+    fn from(error: PckChainError) -> String {
+        error.to_string()
+    }
+}
+
+/// A certificate of the chain that is neither the PCK certificate nor its issuer.
+#[derive(Debug, Clone)]
+struct OtherCert {
+    position: usize,
+    der: Vec<u8>,
+    why: String,
+}
+
 /// A quote's PCK chain as read, not yet verified: the PCK certificate and the CA certificate it
-/// names as its issuer (a root copy in the chain is ignored: the root is pinned).
+/// names as its issuer. Any other certificate must be a byte-identical copy of the root the
+/// chain is verified with (Intel's chains end in one): the root is pinned, so a copy is never
+/// used, but one that differs is refused rather than ignored.
 #[derive(Debug, Clone)]
 pub struct PckChain {
     /// The PCK certificate.
@@ -38,43 +76,73 @@ pub struct PckChain {
     pub ca: IntelCert,
     /// The PCK certificate's SGX extensions.
     pub extensions: PckExtensions,
+    others: Vec<OtherCert>,
 }
 
 impl PckChain {
     /// Reads the PEM chain of a quote's certification data.
     pub fn read(pem: &[u8]) -> Result<PckChain, String> {
         let ders = pem_certificates(pem)?;
-        if ders.is_empty() || ders.len() > MAX_PCK_CHAIN_CERTS {
+        let Some((leaf, rest)) = ders
+            .split_first()
+            .filter(|_| ders.len() <= MAX_PCK_CHAIN_CERTS)
+        else {
             return Err(format!(
                 "the quote's PCK chain holds {} certificates (1..={MAX_PCK_CHAIN_CERTS} expected)",
                 ders.len()
             ));
-        }
-        let mut certs = ders
-            .iter()
-            .map(|der| parse_intel_cert(der))
-            .collect::<Result<Vec<_>, _>>()?
-            .into_iter();
-        let leaf = certs.next().expect("checked non-empty");
+        };
+        let leaf = parse_intel_cert(leaf)?;
         let extensions = leaf
             .ext
             .clone()
             .ok_or_else(|| format!("{} is not a PCK certificate", leaf.name()))?;
-        let ca = certs
-            .find(|cert| leaf.names_issuer(cert))
-            .ok_or_else(|| format!("the quote's chain lacks the issuer of {}", leaf.name()))?;
+        let (mut ca, mut others) = (None, Vec::new());
+        for (position, der) in (2..).zip(rest) {
+            // A certificate that does not parse is kept by its bytes: it may be the root's copy,
+            // which `verify` judges by its bytes alone.
+            let why = match parse_intel_cert(der) {
+                Ok(cert) if ca.is_none() && leaf.names_issuer(&cert) => {
+                    ca = Some(cert);
+                    continue;
+                }
+                Ok(cert) => format!("{} is not its issuer", cert.name()),
+                Err(e) => e.to_string(),
+            };
+            others.push(OtherCert {
+                position,
+                der: der.clone(),
+                why,
+            });
+        }
+        let ca = ca.ok_or_else(|| {
+            let reasons = others
+                .iter()
+                .map(|other| format!("; certificate {}: {}", other.position, other.why));
+            format!("the quote's chain lacks the issuer of {}", leaf.name())
+                + &reasons.collect::<String>()
+        })?;
         Ok(PckChain {
             leaf,
             ca,
             extensions,
+            others,
         })
     }
 
-    /// Checks the signatures: CA ← `root`, PCK ← CA (validity windows are the caller's, at its
-    /// verification time).
-    pub fn verify(&self, root: &IntelCert) -> Result<(), CertError> {
+    /// Checks that every other certificate is a byte-identical copy of `root`, then the
+    /// signatures: CA ← `root`, PCK ← CA (validity windows are the caller's, at its verification
+    /// time).
+    pub fn verify(&self, root: &IntelCert) -> Result<(), PckChainError> {
+        if let Some(other) = self.others.iter().find(|other| other.der != root.der) {
+            return Err(PckChainError::NotTheRoot {
+                position: other.position,
+                root: root.name().to_owned(),
+                why: other.why.clone(),
+            });
+        }
         self.ca.verify_issued_by_with(root, INTEL_SCHEMES)?;
-        self.leaf.verify_issued_by_with(&self.ca, INTEL_SCHEMES)
+        Ok(self.leaf.verify_issued_by_with(&self.ca, INTEL_SCHEMES)?)
     }
 }
 
