@@ -249,7 +249,8 @@ pub struct SessionConfig {
     /// its token). Default 5 minutes.
     #[serde(default = "defaults::session_timeout", deserialize_with = "duration")]
     pub timeout: Duration,
-    /// Most sessions held at once; `/auth` answers 503 beyond it.
+    /// Most attested sessions held at once; beyond it the oldest is dropped (its client attests
+    /// again). Challenges are not sessions: they travel sealed in the cookie.
     #[serde(default = "defaults::max_sessions")]
     pub max_sessions: usize,
 }

@@ -70,10 +70,11 @@ key = "tls/server.key"
 
 [session]
 timeout = "5m"        # challenge to last resource fetch; never longer than the token
-max_sessions = 50000  # /auth answers 503 beyond this
+max_sessions = 10000  # attested sessions held; beyond it the oldest is dropped
+                      # (challenges cost nothing: they travel sealed in the cookie)
 
 [rate_limit]
-auth_per_second = 20  # per client IP; 0 disables
+auth_per_second = 20  # per client (IPv4 address or IPv6 /64); 0 disables
 auth_burst = 40
 
 [token]
