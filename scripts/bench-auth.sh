@@ -10,7 +10,8 @@ source scripts/lib.sh
 ensure_build_dependencies
 old_binary=${1:-}
 cargo build --release --locked -p warden-kbs -p warden-tests --bins
-new_binary=$PWD/target/release/warden-kbs
+target_dir=${CARGO_TARGET_DIR:-$PWD/target}
+new_binary=$target_dir/release/warden-kbs
 work=$(mktemp -d)
 trap 'kill ${kbs_pid:-} 2>/dev/null || true; rm -rf "$work"' EXIT
 mkdir -p bench-results
@@ -26,7 +27,7 @@ measure() {
   RUST_LOG=warn "$binary" serve --config "$home/kbs.toml" --ready-file "$home/ready" 2>"$home/kbs.log" &
   kbs_pid=$!
   wait_for_file "$home/ready" 30
-  target/release/warden-bench --kbs "https://$(cat "$home/ready")" --ca-file "$home/tls/ca.pem" \
+  "$target_dir/release/warden-bench" --kbs "https://$(cat "$home/ready")" --ca-file "$home/tls/ca.pem" \
     --kbs-pid "$kbs_pid" --auth-only "${WARDEN_BENCH_CHALLENGES:-100000}" \
     --concurrency "${WARDEN_BENCH_CONCURRENCY:-1,16}" --seconds "${WARDEN_BENCH_SECONDS:-10}" \
     --out "$out" >/dev/null

@@ -75,7 +75,7 @@ pub fn http_client(
                 "{base_url} is plain HTTP; pass --insecure-http to allow it"
             )));
         }
-        return Ok(reqwest::Client::builder().build()?);
+        return Ok(bounded(reqwest::Client::builder()).build()?);
     }
     let ca_file =
         ca_file.ok_or_else(|| ClientError::Config("--ca-file is required for https".into()))?;
@@ -95,9 +95,17 @@ pub fn http_client(
     .map_err(|e| ClientError::Config(e.to_string()))?
     .with_root_certificates(roots)
     .with_no_client_auth();
-    Ok(reqwest::Client::builder()
+    Ok(bounded(reqwest::Client::builder())
         .tls_backend_preconfigured(tls)
         .build()?)
+}
+
+/// Every admin call ends: a KBS that accepts and never answers gets the CLI an error, not a
+/// hang.
+fn bounded(builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
+    builder
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .timeout(std::time::Duration::from_secs(120))
 }
 
 impl AdminClient {

@@ -169,7 +169,9 @@ async fn auth_requests(
     deadline: Instant,
 ) -> anyhow::Result<(usize, usize)> {
     let url = format!("{}/kbs/v0/auth", args.kbs);
-    let remaining = Arc::new(std::sync::atomic::AtomicUsize::new(count.unwrap_or(usize::MAX)));
+    let remaining = Arc::new(std::sync::atomic::AtomicUsize::new(
+        count.unwrap_or(usize::MAX),
+    ));
     let mut workers = Vec::new();
     for _ in 0..concurrency {
         // No cookie store: each challenge is dropped unanswered, as an attacker would.
