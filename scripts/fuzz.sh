@@ -108,6 +108,12 @@ for target in "${targets[@]}"; do
       done < <(find "$dir" -type f -regex "$pattern")
     done
   fi
+  # The shipped policies seed the policy loader's target.
+  if [ "$target" = policy_source ]; then
+    for file in policies/*.rego; do
+      cp -f "$file" "$corpus/shipped-$(basename "$file")"
+    done
+  fi
   log=$logs/$target.log
   echo "=== fuzzing $target for ${seconds}s (log: $log)" >&2
   status=0

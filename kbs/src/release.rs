@@ -35,26 +35,77 @@ pub struct ReleasePolicies {
     by_prefix: BTreeMap<String, Arc<RegoPolicy>>,
 }
 
-/// Compiles `source` as the release policy of `prefix` (policy id `release:<prefix>`), refusing
-/// it unless it declares [`RELEASE_RULE`].
+/// Compiles `source` as the release policy of `prefix` (policy id `release:<prefix>`) on the
+/// caller's thread, refusing it unless it declares [`RELEASE_RULE`]. The limits of
+/// [`warden_verifier::policy::shape`] apply; text from outside goes through [`load`].
 pub fn compile(prefix: &str, source: &str) -> Result<RegoPolicy, PolicyError> {
-    RegoPolicy::compile(&format!("release:{prefix}"), source, &[RELEASE_RULE])
+    RegoPolicy::compile(&policy_id(prefix), source, &[RELEASE_RULE])
+}
+
+/// Compiles `source` as the release policy of `prefix` through the policy loader (limits, a
+/// compiler thread of its own, [`warden_verifier::policy::COMPILE_DEADLINE`]); no executor
+/// thread waits.
+pub async fn load(prefix: &str, source: &str) -> Result<RegoPolicy, PolicyError> {
+    warden_verifier_service::load_policy(&policy_id(prefix), source, &[RELEASE_RULE]).await
+}
+
+fn policy_id(prefix: &str) -> String {
+    format!("release:{prefix}")
 }
 
 impl ReleasePolicies {
-    /// Builds the set from `(prefix, source)` pairs; `default` replaces the shipped default.
+    /// Builds the set from `(prefix, source)` pairs compiled on the caller's thread; `default`
+    /// replaces the shipped default.
     pub fn build(entries: &[(String, String)]) -> Result<Self, PolicyError> {
+        let compiled = entries
+            .iter()
+            .map(|(prefix, source)| Ok((prefix.clone(), Arc::new(compile(prefix, source)?))))
+            .collect::<Result<Vec<_>, PolicyError>>()?;
+        Self::assemble(compiled)
+    }
+
+    /// Builds the set from stored `(prefix, source)` pairs through [`load`], reusing any policy
+    /// of `compiled` with the same id and text instead of compiling it again. A refusal names
+    /// the prefix.
+    pub async fn load(
+        entries: &[(String, String)],
+        compiled: &[Arc<RegoPolicy>],
+    ) -> Result<Self, (String, PolicyError)> {
+        let mut policies = Vec::with_capacity(entries.len());
+        for (prefix, source) in entries {
+            let id = policy_id(prefix);
+            let known = compiled
+                .iter()
+                .find(|p| p.id() == id && p.source() == source.as_str());
+            let policy = match known {
+                Some(policy) => policy.clone(),
+                None => Arc::new(
+                    load(prefix, source)
+                        .await
+                        .map_err(|e| (prefix.clone(), e))?,
+                ),
+            };
+            policies.push((prefix.clone(), policy));
+        }
+        Self::assemble(policies).map_err(|e| (DEFAULT_PREFIX.to_owned(), e))
+    }
+
+    fn assemble(compiled: Vec<(String, Arc<RegoPolicy>)>) -> Result<Self, PolicyError> {
         let mut default = Arc::new(compile(DEFAULT_PREFIX, DEFAULT_RELEASE_POLICY)?);
         let mut by_prefix = BTreeMap::new();
-        for (prefix, source) in entries {
-            let policy = Arc::new(compile(prefix, source)?);
+        for (prefix, policy) in compiled {
             if prefix == DEFAULT_PREFIX {
                 default = policy;
             } else {
-                by_prefix.insert(prefix.clone(), policy);
+                by_prefix.insert(prefix, policy);
             }
         }
         Ok(Self { default, by_prefix })
+    }
+
+    /// Every policy of the set, the default first.
+    pub fn policies(&self) -> impl Iterator<Item = &Arc<RegoPolicy>> {
+        std::iter::once(&self.default).chain(self.by_prefix.values())
     }
 
     /// The policy for `path`: the longest stored prefix that covers it in whole segments (see
@@ -278,5 +329,47 @@ mod tests {
             set.decide(&c, &ResourcePath::parse("a/b/c").unwrap()),
             Decision::Deny { .. }
         ));
+    }
+
+    #[tokio::test]
+    async fn a_policy_past_the_limits_is_refused_by_the_loader() {
+        let nested = format!(
+            "package warden.release\nallow := {}true{}\n",
+            "[".repeat(250),
+            "]".repeat(250)
+        );
+        let refused = load("a/", &nested).await.unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            "policy release:a/ refused: policy nests brackets 250 deep (line 2); at most 10 allowed"
+        );
+        // As stored by an older build: the set is refused and the prefix named.
+        let stored = [
+            (
+                "a/".to_owned(),
+                "package warden.release\nallow := true\n".to_owned(),
+            ),
+            ("b/".to_owned(), nested),
+        ];
+        let (prefix, error) = ReleasePolicies::load(&stored, &[]).await.unwrap_err();
+        assert_eq!(prefix, "b/");
+        assert!(matches!(error, PolicyError::Refused { .. }));
+    }
+
+    #[tokio::test]
+    async fn loading_reuses_policies_already_compiled() {
+        let allow_all = "package warden.release\nallow := true\n";
+        let fresh = Arc::new(load("a/", allow_all).await.unwrap());
+        let stored = [("a/".to_owned(), allow_all.to_owned())];
+        let set = ReleasePolicies::load(&stored, std::slice::from_ref(&fresh))
+            .await
+            .unwrap();
+        assert!(Arc::ptr_eq(set.policy_for_prefix("a/").unwrap(), &fresh));
+        // Another text under the same prefix is compiled, not taken from `compiled`.
+        let changed = [("a/".to_owned(), format!("{allow_all}# changed\n"))];
+        let set = ReleasePolicies::load(&changed, std::slice::from_ref(&fresh))
+            .await
+            .unwrap();
+        assert!(!Arc::ptr_eq(set.policy_for_prefix("a/").unwrap(), &fresh));
     }
 }

@@ -20,7 +20,7 @@ use warden_verifier::provenance::TrustedBuilderKeys;
 use warden_verifier::reference::NamedReferenceValue;
 use warden_verifier::tee::tpm::trust::TpmTrust;
 use warden_verifier::{
-    Appraiser, ReferenceValues, VerifierRegistry, VerifierSettings, VerifierSources,
+    Appraiser, ReferenceValues, RegoPolicy, VerifierRegistry, VerifierSettings, VerifierSources,
 };
 use warden_verifier_service::{
     Appraisal, Authority, PolicyChoice, RemoteVerifier, TlsFiles, VerifierBackend,
@@ -238,13 +238,19 @@ impl Kbs {
                 (Arc::new(authority), PolicyChoice::Default)
             }
         };
-        let release = ReleasePolicies::build(
+        let release = ReleasePolicies::load(
             &store
                 .policies(PolicyKind::Release)
                 .await
                 .map_err(internal)?,
+            &[],
         )
-        .map_err(|e| internal(format!("stored release policy: {e}")))?;
+        .await
+        .map_err(|(prefix, e)| {
+            internal(warden_verifier_service::stored_policy_refused(
+                "release", &prefix, &e,
+            ))
+        })?;
         Ok(Self {
             challenges: Challenges::new(&random_bytes::<32>(), settings.protocol.session_timeout),
             sessions: Mutex::new(Sessions::new(settings.protocol)),
@@ -660,16 +666,18 @@ impl Kbs {
         }
         let source = std::str::from_utf8(source)
             .map_err(|_| KbsError::BadPolicy("policy is not UTF-8".into()))?;
-        let digest = release::compile(prefix, source)
-            .map_err(|e| KbsError::BadPolicy(e.to_string()))?
-            .digest()
-            .to_owned();
+        let policy = Arc::new(
+            release::load(prefix, source)
+                .await
+                .map_err(|e| KbsError::BadPolicy(e.to_string()))?,
+        );
+        let digest = policy.digest().to_owned();
         let _writes = self.admin_writes.lock().await;
         self.store
             .put_policy(PolicyKind::Release, prefix, source)
             .await
             .map_err(internal)?;
-        self.reload_release_policies().await?;
+        self.reload_release_policies(Some(policy)).await?;
         info!(admin = %who, %prefix, %digest, "release policy set");
         Ok(json!({"prefix": prefix, "sha256": digest}))
     }
@@ -691,19 +699,33 @@ impl Kbs {
         {
             return Err(KbsError::NotFound(format!("release policy {prefix}")));
         }
-        self.reload_release_policies().await?;
+        self.reload_release_policies(None).await?;
         info!(admin = %who, %prefix, "release policy deleted");
         Ok(())
     }
 
-    async fn reload_release_policies(&self) -> Result<(), KbsError> {
+    /// Rebuilds the release policies from the store, compiling only what neither the set in
+    /// force nor `fresh` (just compiled) already holds.
+    async fn reload_release_policies(
+        &self,
+        fresh: Option<Arc<RegoPolicy>>,
+    ) -> Result<(), KbsError> {
         let stored = self
             .store
             .policies(PolicyKind::Release)
             .await
             .map_err(internal)?;
-        let policies =
-            ReleasePolicies::build(&stored).map_err(|e| KbsError::BadPolicy(e.to_string()))?;
+        let compiled: Vec<Arc<RegoPolicy>> = self
+            .release
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .policies()
+            .cloned()
+            .chain(fresh)
+            .collect();
+        let policies = ReleasePolicies::load(&stored, &compiled)
+            .await
+            .map_err(|(_, e)| KbsError::BadPolicy(e.to_string()))?;
         *self.release.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(policies);
         Ok(())
     }

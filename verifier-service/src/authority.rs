@@ -14,7 +14,9 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use tracing::{info, warn};
 use warden_store::{PolicyKind, ReferenceValueOrigin, Store, StoreError};
+use warden_verifier::appraisal::APPRAISAL_RULE;
 use warden_verifier::ear::{EarClaims, TokenContext, TokenSigner};
+use warden_verifier::policy::{self, COMPILE_DEADLINE, PolicyError};
 use warden_verifier::provenance::{TrustedBuilderKeys, import_reference_values};
 use warden_verifier::reference::NamedReferenceValue;
 use warden_verifier::tee::tpm::trust::{KeyOrigin, registrable_ak};
@@ -44,6 +46,38 @@ pub struct Authority {
     signer: Option<TokenSigner>,
     /// How values set directly (not imported) are recorded: `api` (a KBS's admin API) or `rpc`.
     direct_source: &'static str,
+}
+
+/// Compiles a policy from outside (an admin, a manager, the store) without holding an executor
+/// thread: the limits are checked, the compilation runs on its own thread
+/// ([`policy::compile_in_background`]) and this waits at most [`COMPILE_DEADLINE`]. Abandoned
+/// compilations are plain threads, so a runtime shutting down never waits for them.
+pub async fn load_policy(
+    id: &str,
+    source: &str,
+    entrypoints: &[&str],
+) -> Result<RegoPolicy, PolicyError> {
+    let (done, compiled) = tokio::sync::oneshot::channel();
+    policy::compile_in_background(id, source, entrypoints, move |result| {
+        // The caller may have stopped waiting; then the result is dropped.
+        let _ = done.send(result);
+    })?;
+    match tokio::time::timeout(COMPILE_DEADLINE, compiled).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(_)) => Err(policy::closed(id)),
+        Err(_) => Err(PolicyError::Deadline {
+            id: id.into(),
+            deadline: COMPILE_DEADLINE,
+        }),
+    }
+}
+
+/// How to take a stored policy this build refuses out of the store, so the service can start.
+pub fn stored_policy_refused(kind: &str, name: &str, error: &PolicyError) -> String {
+    format!(
+        "stored {kind} policy {name:?} is refused: {error}; not starting with it. Remove it from the store (with the service stopped): sqlite3 <store file> \"DELETE FROM policies WHERE kind = '{kind}' AND name = '{}'\"",
+        name.replace('\'', "''")
+    )
 }
 
 fn store_failed(error: StoreError) -> BackendError {
@@ -77,9 +111,9 @@ impl Authority {
             .await
             .map_err(store_failed)?
         {
-            let policy = Appraiser::compile_policy(&id, &source).map_err(|e| {
-                BackendError::Internal(format!("stored appraisal policy {id}: {e}"))
-            })?;
+            let policy = load_policy(&id, &source, &[APPRAISAL_RULE])
+                .await
+                .map_err(|e| BackendError::Internal(stored_policy_refused("appraisal", &id, &e)))?;
             if id == DEFAULT_POLICY_ID {
                 appraiser.set_policy(policy);
             } else {
@@ -230,7 +264,8 @@ impl VerifierBackend for Authority {
         rego: &str,
         who: &str,
     ) -> Result<PolicyLabel, BackendError> {
-        let policy = Appraiser::compile_policy(choice.id(), rego)
+        let policy = load_policy(choice.id(), rego, &[APPRAISAL_RULE])
+            .await
             .map_err(|e| BackendError::Invalid(e.to_string()))?;
         let label = PolicyLabel::of(&policy);
         let _writes = self.writes.lock().await;

@@ -27,7 +27,7 @@ pub mod remote;
 pub mod stored;
 pub mod tls;
 
-pub use authority::{Authority, TOKEN_LIFETIME};
+pub use authority::{Authority, TOKEN_LIFETIME, load_policy, stored_policy_refused};
 pub use backend::{
     Appraisal, Appraised, BackendError, DEFAULT_POLICY_ID, ImportSummary, PolicyChoice,
     PolicyLabel, PolicyListing, RESERVED_POLICY_IDS, RegisteredAkInfo, VerifierBackend,
@@ -151,5 +151,72 @@ mod tests {
             .unwrap();
         assert_eq!(entries["sample"]["set_by"], "alice");
         assert_eq!(entries["sample"]["source"], "api");
+    }
+
+    /// 250 nested brackets: the policy (a stack overflow, or hours, in regorus).
+    fn nested_policy() -> String {
+        format!(
+            "package warden.appraisal\ntrust_vector := {}1{}\n",
+            "[".repeat(250),
+            "]".repeat(250)
+        )
+    }
+
+    #[tokio::test]
+    async fn a_policy_past_the_limits_is_refused_and_nothing_is_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("verifier.db"))
+            .await
+            .unwrap();
+        let authority = Authority::open(appraiser(), store.clone()).await.unwrap();
+        let before = authority.appraisal_policies().await.unwrap();
+        for choice in [PolicyChoice::Default, PolicyChoice::parse("deep").unwrap()] {
+            let refused = authority
+                .set_appraisal_policy(&choice, &nested_policy(), "alice")
+                .await;
+            assert!(
+                matches!(&refused, Err(BackendError::Invalid(m)) if m.contains("policy nests brackets 250 deep (line 2); at most 10 allowed")),
+                "{refused:?}"
+            );
+        }
+        assert_eq!(authority.appraisal_policies().await.unwrap(), before);
+        assert!(
+            store
+                .policies(warden_store::PolicyKind::Appraisal)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_stored_policy_past_the_limits_stops_start_up_and_says_how_to_remove_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("verifier.db"))
+            .await
+            .unwrap();
+        // As an older build without the limits could have stored it.
+        store
+            .put_policy(
+                warden_store::PolicyKind::Appraisal,
+                "deep",
+                &nested_policy(),
+            )
+            .await
+            .unwrap();
+        let error = Authority::open(appraiser(), store)
+            .await
+            .err()
+            .expect("refused");
+        let message = error.to_string();
+        assert!(
+            message.contains("stored appraisal policy \"deep\" is refused"),
+            "{message}"
+        );
+        assert!(message.contains("250 deep"), "{message}");
+        assert!(
+            message.contains("DELETE FROM policies WHERE kind = 'appraisal' AND name = 'deep'"),
+            "{message}"
+        );
     }
 }

@@ -3,9 +3,39 @@
 //! A [`RegoPolicy`] is parsed, analysed and scheduled when it is set; evaluation clones the
 //! prepared engine (shared, immutable modules) so concurrent requests never re-parse or re-analyse
 //! policy text.
+//!
+//! Every policy text is measured by [`shape::check`] before regorus sees it (size, nesting, parse
+//! cost, expression depth, statements per body), so no text can overflow a stack or make the
+//! parser run for minutes. Policies from outside (an admin, a manager, the store) enter through
+//! [`compile_in_background`] or [`RegoPolicy::load`]: compilation runs on a dedicated thread and
+//! the caller waits at most [`COMPILE_DEADLINE`]; past it the policy is refused and the thread is
+//! left to finish on its own (the limits bound how long that can be). A plain `std::thread`,
+//! never an async runtime's blocking pool, so a runtime shutting down never waits for it.
+
+pub mod shape;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+
+pub use shape::SourceLimit;
+
+/// How long a caller waits for a policy to compile before refusing it. Policies within the
+/// limits of [`shape`] compile in milliseconds; this only guards against what the limits missed.
+pub const COMPILE_DEADLINE: Duration = Duration::from_secs(2);
+
+/// Most compilations running at once; more are refused until one finishes, so abandoned
+/// compilations cannot pile up.
+pub const MAX_CONCURRENT_COMPILES: usize = 4;
+
+/// Stack of a compiler thread: regorus's analysis recurses over expression trees, whose depth
+/// the limits bound to a few hundred levels (about 600 bytes each).
+const COMPILER_STACK: usize = 8 << 20;
+
+static COMPILING: AtomicUsize = AtomicUsize::new(0);
 
 /// Why a policy could not be compiled or evaluated.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -25,6 +55,28 @@ pub enum PolicyError {
         id: String,
         /// The missing rule, e.g. `data.warden.release.allow`.
         rule: String,
+    },
+    /// The text breaks a limit of [`shape`]; regorus never saw it.
+    #[error("policy {id} refused: {limit}")]
+    Refused {
+        /// The policy's id.
+        id: String,
+        /// The limit broken.
+        limit: SourceLimit,
+    },
+    /// Compilation did not finish within the deadline; nothing was kept.
+    #[error("policy {id} did not compile within {} s", deadline.as_secs_f64())]
+    Deadline {
+        /// The policy's id.
+        id: String,
+        /// How long the caller waited.
+        deadline: Duration,
+    },
+    /// [`MAX_CONCURRENT_COMPILES`] compilations are running; try again shortly.
+    #[error("policy {id} not compiled: {MAX_CONCURRENT_COMPILES} policies are already compiling")]
+    Busy {
+        /// The policy's id.
+        id: String,
     },
     /// Evaluating a rule failed, or its result was undefined.
     #[error("policy {id} failed while evaluating {rule}: {message}")]
@@ -60,7 +112,15 @@ impl RegoPolicy {
     /// Compiles `source` and checks that every rule in `entrypoints` (e.g.
     /// `data.warden.release.allow`) is declared, so a policy that could never answer is refused
     /// when it is set rather than when a workload asks.
+    ///
+    /// The text is measured first ([`shape::check`]). This runs on the caller's thread with no
+    /// deadline: for text this build ships; text from outside goes through [`RegoPolicy::load`]
+    /// or [`compile_in_background`].
     pub fn compile(id: &str, source: &str, entrypoints: &[&str]) -> Result<Self, PolicyError> {
+        shape::check(source).map_err(|limit| PolicyError::Refused {
+            id: id.into(),
+            limit,
+        })?;
         let compile_error = |message: String| PolicyError::Compile {
             id: id.into(),
             message,
@@ -106,6 +166,23 @@ impl RegoPolicy {
         })
     }
 
+    /// Compiles on a dedicated thread ([`compile_in_background`]) and waits at most `deadline`:
+    /// for synchronous callers. Async callers use [`compile_in_background`] with their runtime's
+    /// channel and timer, so no executor thread waits.
+    pub fn load(
+        id: &str,
+        source: &str,
+        entrypoints: &[&str],
+        deadline: Duration,
+    ) -> Result<Self, PolicyError> {
+        let (done, result) = mpsc::sync_channel(1);
+        compile_in_background(id, source, entrypoints, move |compiled| {
+            // The caller may have stopped waiting; then the result is dropped.
+            let _ = done.send(compiled);
+        })?;
+        wait(id, &result, deadline)
+    }
+
     /// The id the policy was compiled under.
     pub fn id(&self) -> &str {
         &self.id
@@ -140,6 +217,85 @@ impl RegoPolicy {
             return Err(failed("result is undefined".into()));
         }
         serde_json::to_value(&result).map_err(|e| failed(e.to_string()))
+    }
+}
+
+/// Checks the text's limits, then compiles it on a dedicated thread and hands the result to
+/// `done` there. Refusals by the limits, and [`PolicyError::Busy`], come back at once and
+/// `done` is not called. If regorus panics, `done` is dropped uncalled: callers waiting on a
+/// channel see it closed ([`closed`]).
+pub fn compile_in_background(
+    id: &str,
+    source: &str,
+    entrypoints: &[&str],
+    done: impl FnOnce(Result<RegoPolicy, PolicyError>) + Send + 'static,
+) -> Result<(), PolicyError> {
+    // Measured here too, so a refused text costs no thread.
+    shape::check(source).map_err(|limit| PolicyError::Refused {
+        id: id.into(),
+        limit,
+    })?;
+    let (id, source) = (id.to_owned(), source.to_owned());
+    let entrypoints: Vec<String> = entrypoints.iter().map(|&e| e.to_owned()).collect();
+    spawn_compiler(&id.clone(), move || {
+        let entrypoints: Vec<&str> = entrypoints.iter().map(String::as_str).collect();
+        done(RegoPolicy::compile(&id, &source, &entrypoints));
+    })
+}
+
+/// Runs `work` on a new compiler thread, counted against [`MAX_CONCURRENT_COMPILES`].
+fn spawn_compiler(id: &str, work: impl FnOnce() + Send + 'static) -> Result<(), PolicyError> {
+    /// Releases a compiler slot when dropped, also when the work panics.
+    struct Slot;
+    impl Drop for Slot {
+        fn drop(&mut self) {
+            COMPILING.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+    if COMPILING
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+            (n < MAX_CONCURRENT_COMPILES).then_some(n + 1)
+        })
+        .is_err()
+    {
+        return Err(PolicyError::Busy { id: id.into() });
+    }
+    let slot = Slot;
+    std::thread::Builder::new()
+        .name("policy-compiler".into())
+        .stack_size(COMPILER_STACK)
+        .spawn(move || {
+            let _slot = slot;
+            work();
+        })
+        .map(drop)
+        .map_err(|e| PolicyError::Compile {
+            id: id.into(),
+            message: format!("no compiler thread: {e}"),
+        })
+}
+
+/// Waits at most `deadline` for a compilation's result.
+fn wait<T>(
+    id: &str,
+    result: &mpsc::Receiver<Result<T, PolicyError>>,
+    deadline: Duration,
+) -> Result<T, PolicyError> {
+    match result.recv_timeout(deadline) {
+        Ok(compiled) => compiled,
+        Err(mpsc::RecvTimeoutError::Timeout) => Err(PolicyError::Deadline {
+            id: id.into(),
+            deadline,
+        }),
+        Err(mpsc::RecvTimeoutError::Disconnected) => Err(closed(id)),
+    }
+}
+
+/// The error for a compilation that ended without a result (the compiler panicked).
+pub fn closed(id: &str) -> PolicyError {
+    PolicyError::Compile {
+        id: id.into(),
+        message: "the compiler failed without an answer".into(),
     }
 }
 
@@ -178,6 +334,131 @@ mod tests {
             RegoPolicy::compile("t", POLICY, &["data.other.allow"]),
             Err(PolicyError::MissingRule { .. })
         ));
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_before_regorus_sees_it() {
+        // The policy: 250 nested brackets (a stack overflow or hours in regorus).
+        let source = format!(
+            "package warden.release\nallow := true\nx := {}1{}\n",
+            "[".repeat(250),
+            "]".repeat(250)
+        );
+        let error = RegoPolicy::compile("deep", &source, &[]).unwrap_err();
+        assert!(matches!(
+            &error,
+            PolicyError::Refused {
+                limit: SourceLimit::TooDeep { depth: 250, .. },
+                ..
+            }
+        ));
+        assert_eq!(
+            error.to_string(),
+            "policy deep refused: policy nests brackets 250 deep (line 3); at most 10 allowed"
+        );
+        // The background path refuses it before starting a thread.
+        let error = compile_in_background("deep", &source, &[], |_| {
+            unreachable!("a refused text is never compiled")
+        })
+        .unwrap_err();
+        assert!(matches!(error, PolicyError::Refused { .. }));
+        let oversized = format!("package t\n#{}\n", "x".repeat(shape::MAX_SOURCE_BYTES));
+        assert!(matches!(
+            RegoPolicy::load("big", &oversized, &[], COMPILE_DEADLINE),
+            Err(PolicyError::Refused {
+                limit: SourceLimit::TooLarge { .. },
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn policies_at_the_limits_compile_and_evaluate_on_a_small_stack() {
+        let chain = shape::MAX_CHAIN as usize;
+        let source = format!(
+            "package t\nx := (1{})\ny := {}1{}\nallow if {{\n  x == {}\n  count(y) == 1\n}}\n",
+            "\n + 1".repeat(chain),
+            "[".repeat(shape::MAX_NESTING),
+            "]".repeat(shape::MAX_NESTING),
+            chain + 1,
+        );
+        let shape = shape::check(&source).unwrap();
+        assert_eq!(
+            (shape.depth, shape.chain),
+            (shape::MAX_NESTING, shape::MAX_CHAIN)
+        );
+        // 2 MiB: the stack of a tokio worker, where release policies are evaluated.
+        let evaluated = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || {
+                let policy = RegoPolicy::compile("edge", &source, &["data.t.allow"])?;
+                policy.evaluate("data.t.allow", &json!({}))
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(evaluated, Ok(json!(true)));
+    }
+
+    #[test]
+    fn shipped_policies_load_on_a_compiler_thread() {
+        let policy = RegoPolicy::load(
+            "default",
+            crate::appraisal::DEFAULT_APPRAISAL_POLICY,
+            &[crate::appraisal::APPRAISAL_RULE],
+            COMPILE_DEADLINE,
+        )
+        .unwrap();
+        assert_eq!(policy.source(), crate::appraisal::DEFAULT_APPRAISAL_POLICY);
+        assert!(matches!(
+            RegoPolicy::load("t", POLICY, &["data.t.deny"], COMPILE_DEADLINE),
+            Err(PolicyError::MissingRule { .. })
+        ));
+    }
+
+    #[test]
+    fn a_compilation_past_its_deadline_is_refused() {
+        let (release, held) = mpsc::channel::<()>();
+        let (done, result) = mpsc::sync_channel::<Result<(), PolicyError>>(1);
+        spawn_compiler("slow", move || {
+            // Cannot finish before the test releases it, so only the deadline ends the wait.
+            let _ = held.recv();
+            let _ = done.send(Ok(()));
+        })
+        .unwrap();
+        let error = wait("slow", &result, Duration::ZERO).unwrap_err();
+        assert_eq!(
+            error,
+            PolicyError::Deadline {
+                id: "slow".into(),
+                deadline: Duration::ZERO
+            }
+        );
+        assert_eq!(
+            PolicyError::Deadline {
+                id: "slow".into(),
+                deadline: COMPILE_DEADLINE
+            }
+            .to_string(),
+            "policy slow did not compile within 2 s"
+        );
+        release.send(()).unwrap();
+        // The abandoned compilation still finishes; its answer is simply not awaited.
+        assert_eq!(result.recv(), Ok(Ok(())));
+    }
+
+    #[test]
+    fn a_compiler_that_fails_without_answering_is_an_error() {
+        let (done, result) = mpsc::sync_channel::<Result<(), PolicyError>>(1);
+        spawn_compiler("crash", move || {
+            let _done = done;
+            panic!("compiler bug");
+        })
+        .unwrap();
+        assert_eq!(
+            wait("crash", &result, COMPILE_DEADLINE),
+            Err(closed("crash"))
+        );
     }
 
     #[test]

@@ -1,0 +1,3 @@
+package warden.release
+allow := true
+x := {{{{{(((((1)))))}}}}}
