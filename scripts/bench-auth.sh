@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Unauthenticated /auth, before and after in one run: the KBS's resident memory per pending
 # challenge (100,000 challenges nobody answers) and /auth requests per second, for this tree's
-# release build and, when given, an earlier build of warden-kbs. Writes bench-results/auth.json.
+# release build and, when given, an earlier build of warden-kbs, old and new in turn
+# (WARDEN_BENCH_ROUNDS rounds, default 2: run-to-run noise on a small VM is large, so each side
+# is measured more than once, interleaved). Writes bench-results/auth.json.
 #   bash scripts/bench-auth.sh [OLD_WARDEN_KBS_BINARY]
 # An earlier build: git worktree add /tmp/old REV && (cd /tmp/old && cargo build --release -p warden-kbs)
 set -euo pipefail
@@ -35,13 +37,16 @@ measure() {
   wait "$kbs_pid" 2>/dev/null || true
 }
 
-if [ -n "$old_binary" ]; then
-  measure "$old_binary" "$work/old.json"
-fi
-measure "$new_binary" "$work/new.json"
-python3 - "$work/old.json" "$work/new.json" <<'PY' >bench-results/auth.json
+rounds=${WARDEN_BENCH_ROUNDS:-2}
+for round in $(seq "$rounds"); do
+  if [ -n "$old_binary" ]; then
+    measure "$old_binary" "$work/old-$round.json"
+  fi
+  measure "$new_binary" "$work/new-$round.json"
+done
+python3 - "$work" "$rounds" <<'PY' >bench-results/auth.json
 import json, os, sys
-old_path, new_path = sys.argv[1:]
+work, rounds = sys.argv[1], int(sys.argv[2])
 summary = lambda report: {
     "bytes_per_pending_challenge": round(report["results"]["memory"]["kbs_bytes_per_pending_challenge"], 1),
     "rss_before_kib": report["results"]["memory"]["kbs_rss_before_kib"],
@@ -49,9 +54,11 @@ summary = lambda report: {
     "auth_per_s": {str(level["concurrency"]): round(level["auth_per_s"]) for level in report["results"]["throughput"]},
     "kbs_cpu_us_per_auth": {str(level["concurrency"]): round(level["kbs_cpu_us_per_auth"], 1) for level in report["results"]["throughput"]},
 }
-result = {"new": summary(json.load(open(new_path)))}
-if os.path.exists(old_path):
-    result["old"] = summary(json.load(open(old_path)))
+result = {}
+for side in ("old", "new"):
+    paths = [f"{work}/{side}-{r}.json" for r in range(1, rounds + 1)]
+    if all(os.path.exists(path) for path in paths):
+        result[side] = [summary(json.load(open(path))) for path in paths]
 print(json.dumps(result, indent=2))
 PY
 cat bench-results/auth.json

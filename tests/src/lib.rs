@@ -362,6 +362,21 @@ filter = "{log_filter}"
             .expect("client")
     }
 
+    /// Sends SIGTERM and waits (at most `limit`) for the KBS to exit; `None` if it did not.
+    pub fn terminate(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let mut child = self.child.take().expect("running");
+        run_ok(Command::new("kill").args(["-TERM", &child.id().to_string()]));
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Some(status) = child.try_wait().expect("wait") {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        None
+    }
+
     /// The KBS process id.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("running").id()

@@ -457,3 +457,98 @@ async fn a_high_s_twin_of_a_valid_token_is_refused() {
         "{body}"
     );
 }
+
+/// `PUT` of a policy through the admin API: status and body.
+async fn put_policy(kbs: &Kbs, path_and_query: &str, source: String) -> (u16, Value) {
+    let response = kbs
+        .http()
+        .put(format!(
+            "{}/kbs/v0/admin/policies/{path_and_query}",
+            kbs.url
+        ))
+        .bearer_auth(kbs.admin_token("admin"))
+        .body(source)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_policy_built_to_hang_the_compiler_is_refused_and_sigterm_still_ends_the_kbs() {
+    let mut kbs = Kbs::start(KbsOptions {
+        remote_verifier: false,
+        ..KbsOptions::default()
+    });
+    kbs.provision_sample(RESOURCE, SECRET, "abuse/");
+    let listed = |kbs: &Kbs| kbs.admin(&["policy", "list"]).stdout;
+    let before = listed(&kbs);
+    // 250 nested brackets: this aborted the process (stack overflow); 100 spun for 38 CPU-minutes.
+    let nested = |package: &str, rule: &str, depth: usize| {
+        format!(
+            "package {package}\n{rule} if {{ x := {}1{} }}\n",
+            "[".repeat(depth),
+            "]".repeat(depth)
+        )
+    };
+    for depth in [250, 100, 18] {
+        let (status, body) = put_policy(
+            &kbs,
+            "release?prefix=abuse/",
+            nested("warden.release", "allow", depth),
+        )
+        .await;
+        assert_eq!(status, 400, "{body}");
+        assert!(
+            body["type"].as_str().unwrap().ends_with("PolicyInvalid"),
+            "{body}"
+        );
+        assert!(
+            body["detail"]
+                .as_str()
+                .unwrap()
+                // The rule body's braces are one more level.
+                .contains(&format!("nests brackets {} deep", depth + 1)),
+            "{body}"
+        );
+        let (status, body) = put_policy(
+            &kbs,
+            "appraisal",
+            nested("warden.appraisal", "trust_vector", depth),
+        )
+        .await;
+        assert_eq!(status, 400, "{body}");
+    }
+    assert_eq!(listed(&kbs), before, "nothing was stored");
+    legitimate_round(&kbs, address(8, 0, 1)).await;
+    // Release-policy prefixes match whole segments, and prefixes that can never match are
+    // refused.
+    let allow = std::fs::read_to_string(
+        warden_tests::repo_root().join("policies/allow-insecure-sample.rego"),
+    )
+    .unwrap();
+    for prefix in ["..", "/", "a//b", "a/b/c/d"] {
+        let (status, body) =
+            put_policy(&kbs, &format!("release?prefix={prefix}"), allow.clone()).await;
+        assert_eq!(status, 400, "prefix {prefix:?}: {body}");
+    }
+    let (status, body) = put_policy(&kbs, "release?prefix=abu", allow).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = put_policy(
+        &kbs,
+        "release?prefix=abuse/",
+        "package warden.release\nallow := false\n".into(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let client = RawClient::from_address(&kbs, address(8, 0, 2));
+    client.attest().await;
+    let (status, body) = client
+        .get(&format!("/kbs/v0/resource/{RESOURCE}"), None)
+        .await;
+    assert_eq!(status, 403, "prefix abu does not cover abuse/...: {body}");
+    // An operator's SIGTERM ends the process.
+    let status = kbs.terminate(Duration::from_secs(30));
+    assert!(status.is_some(), "the KBS ignored SIGTERM");
+}
