@@ -374,6 +374,7 @@ filter = "{log_filter}"
             std::thread::sleep(Duration::from_millis(50));
         }
         let _ = child.kill();
+        let _ = child.wait();
         None
     }
 
