@@ -378,6 +378,26 @@ filter = "{log_filter}"
         None
     }
 
+    /// `PUT {url}{path}` with `body` and `token` as bearer: the status and the JSON answer
+    /// (null when none).
+    pub async fn put_as(
+        &self,
+        token: &str,
+        path: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> (u16, Value) {
+        let response = self
+            .http()
+            .put(format!("{}{path}", self.url))
+            .bearer_auth(token)
+            .body(body)
+            .send()
+            .await
+            .expect("send");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
     /// The KBS process id.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("running").id()

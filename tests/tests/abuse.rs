@@ -329,15 +329,10 @@ async fn untrusted_text_cannot_forge_a_log_line() {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let claims = json!({"sub": format!("ops{forged}"), "aud": ADMIN_AUDIENCE, "iat": now, "exp": now + 60, "jti": "forger", "roles": ["admin"]});
     let token = sign_token("admin", &key, &claims).unwrap();
-    let response = kbs
-        .http()
-        .put(format!("{}/kbs/v0/admin/resources/a/b/c", kbs.url))
-        .bearer_auth(token)
-        .body("x")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 204);
+    let (status, body) = kbs
+        .put_as(&token, "/kbs/v0/admin/resources/a/b/c", "x")
+        .await;
+    assert_eq!(status, 204, "{body}");
 
     let log = kbs.log();
     assert!(
@@ -460,19 +455,8 @@ async fn a_high_s_twin_of_a_valid_token_is_refused() {
 
 /// `PUT` of a policy through the admin API: status and body.
 async fn put_policy(kbs: &Kbs, path_and_query: &str, source: String) -> (u16, Value) {
-    let response = kbs
-        .http()
-        .put(format!(
-            "{}/kbs/v0/admin/policies/{path_and_query}",
-            kbs.url
-        ))
-        .bearer_auth(kbs.admin_token("admin"))
-        .body(source)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
+    let path = format!("/kbs/v0/admin/policies/{path_and_query}");
+    kbs.put_as(&kbs.admin_token("admin"), &path, source).await
 }
 
 #[tokio::test(flavor = "multi_thread")]

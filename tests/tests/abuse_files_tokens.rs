@@ -230,16 +230,8 @@ fn the_verifier_service_refuses_a_client_ca_others_can_write() {
 
 /// The KBS's answer to `PUT /kbs/v0/admin/resources/a/b/c` with `token`: status and body.
 async fn put_with(kbs: &Kbs, token: &str) -> (u16, Value) {
-    let response = kbs
-        .http()
-        .put(format!("{}/kbs/v0/admin/resources/a/b/c", kbs.url))
-        .bearer_auth(token)
-        .body("x")
-        .send()
+    kbs.put_as(token, "/kbs/v0/admin/resources/a/b/c", "x")
         .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
 }
 
 /// A token signed with the KBS's real admin key, saying `claims`.
