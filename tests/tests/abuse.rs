@@ -255,7 +255,27 @@ async fn the_verifier_service_closes_silent_connections_and_the_kbs_never_hangs_
         closed, 50,
         "beyond 8 at once, and after 2 s idle, each is closed"
     );
+    // A client without a certificate is refused, and the service says so.
+    let anonymous = warden_tests::client_trusting(&pki.file("ca.pem"), true)
+        .build()
+        .unwrap();
+    let refused = anonymous
+        .post(format!(
+            "{}/warden.verifier.v1.Verifier/Health",
+            service.url
+        ))
+        .send()
+        .await;
+    assert!(
+        refused.is_err(),
+        "a client without a certificate got an answer"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let log = service.log();
+    assert!(
+        log.lines().any(|line| line.contains("tls accept error")),
+        "the refused handshake is logged:\n{log}"
+    );
     assert!(
         !log.contains('\u{1b}'),
         "the service log carries no colour codes"
