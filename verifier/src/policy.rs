@@ -126,6 +126,12 @@ impl RegoPolicy {
             message,
         };
         let mut engine = regorus::Engine::new();
+        // A watchdog, not an input: an evaluation past the limit is an error (callers deny);
+        // no result depends on the clock.
+        engine.set_execution_timer_config(regorus::utils::limits::ExecutionTimerConfig {
+            limit: EVALUATION_LIMIT,
+            check_interval: std::num::NonZeroU32::MIN.saturating_add(63),
+        });
         engine
             .add_policy(format!("{id}.rego"), source.into())
             .map_err(|e| compile_error(e.to_string()))?;
@@ -198,7 +204,8 @@ impl RegoPolicy {
         &self.source
     }
 
-    /// Evaluates `rule` with `input`. An undefined result is an error: callers deny on it.
+    /// Evaluates `rule` with `input`. An undefined result is an error, and so is an evaluation
+    /// running past [`EVALUATION_LIMIT`]: callers deny on both.
     pub fn evaluate(&self, rule: &str, input: &Value) -> Result<Value, PolicyError> {
         let failed = |message: String| PolicyError::Evaluation {
             id: self.id.clone(),
@@ -219,6 +226,11 @@ impl RegoPolicy {
         serde_json::to_value(&result).map_err(|e| failed(e.to_string()))
     }
 }
+
+/// Longest one evaluation may run; the shape limits bound parsing, this bounds what a policy
+/// computes (large comprehensions, say). Far above what any real policy needs (well under a
+/// millisecond for the shipped ones).
+pub const EVALUATION_LIMIT: Duration = Duration::from_secs(1);
 
 /// Checks the text's limits, then compiles it on a dedicated thread and hands the result to
 /// `done` there. Refusals by the limits, and [`PolicyError::Busy`], come back at once and
@@ -318,6 +330,25 @@ mod tests {
             json!(false)
         );
         assert_eq!(policy.digest().len(), 64);
+    }
+
+    #[test]
+    fn an_evaluation_past_the_limit_is_an_error_not_a_hang() {
+        // Small text within every shape limit, but n² iterations over two small ranges: 4·10^8
+        // when asked for n = 20,000.
+        let source = "package t\nbig := count([1 | some a in numbers.range(1, input.n); some b in numbers.range(1, input.n)])\n";
+        let policy = RegoPolicy::compile("t", source, &["data.t.big"]).unwrap();
+        assert_eq!(
+            policy.evaluate("data.t.big", &json!({"n": 10})).unwrap(),
+            json!(100)
+        );
+        let error = policy
+            .evaluate("data.t.big", &json!({"n": 20_000}))
+            .unwrap_err();
+        assert!(
+            matches!(&error, PolicyError::Evaluation { message, .. } if message.contains("time limit")),
+            "{error}"
+        );
     }
 
     #[test]
