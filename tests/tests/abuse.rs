@@ -10,7 +10,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use warden_kbs::admin::{ADMIN_AUDIENCE, sign_token};
 use warden_tests::verifier_service::{MtlsPki, VerifierProcess};
@@ -49,13 +49,19 @@ async fn silent_connection(source: IpAddr, to: SocketAddr) -> std::io::Result<Tc
     socket.connect(to).await
 }
 
-/// Whether the server has closed `stream`: a read ends (EOF or reset) within `wait`.
+/// Whether the server closes `stream` within `wait`: reads (of anything it sends first)
+/// end in EOF or a reset.
 async fn closed_by_server(stream: &mut TcpStream, wait: Duration) -> bool {
-    let mut byte = [0u8; 1];
-    matches!(
-        tokio::time::timeout(wait, stream.read(&mut byte)).await,
-        Ok(Ok(0) | Err(_))
-    )
+    let mut buffer = [0u8; 512];
+    let reads = async {
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => return true,
+                Ok(_) => continue,
+            }
+        }
+    };
+    tokio::time::timeout(wait, reads).await.unwrap_or(false)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -555,4 +561,42 @@ async fn a_policy_built_to_hang_the_compiler_is_refused_and_sigterm_still_ends_t
     // An operator's SIGTERM ends the process.
     let status = kbs.terminate(Duration::from_secs(30));
     assert!(status.is_some(), "the KBS ignored SIGTERM");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_head_trickled_byte_by_byte_is_cut_off_by_the_head_timeout() {
+    // Plain HTTP to reach the HTTP layer with a raw socket; TLS adds its own handshake timeout.
+    let kbs = Kbs::start(KbsOptions {
+        remote_verifier: false,
+        top_config: "insecure_http = true".into(),
+        extra_config: "[server]\nheader_timeout = \"2s\"\nidle_timeout = \"30s\"\n".into(),
+        ..KbsOptions::default()
+    });
+    let target = socket_address(&kbs.url);
+    let mut slow = silent_connection(address(9, 0, 1), target).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: kbs\r\n")
+        .await
+        .unwrap();
+    // A byte a second keeps the connection far from idle but never completes the head.
+    let mut seconds = 0;
+    let mut closed = false;
+    while seconds < 20 && !closed {
+        closed = slow.write_all(b"X").await.is_err()
+            || closed_by_server(&mut slow, Duration::from_secs(1)).await;
+        seconds += 1;
+    }
+    println!(
+        "abuse: a head trickled at one byte per second was cut off after about {seconds} s (head timeout 2 s, idle timeout 30 s)"
+    );
+    assert!(
+        closed,
+        "the trickled head outlived the 2 s head timeout by 20 s"
+    );
+    let health = kbs
+        .http()
+        .get(format!("http://{target}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
 }
