@@ -280,7 +280,10 @@ fn azure_tdx_evidence_is_authentic_but_out_of_date_and_expires() {
     let quote = std::fs::read(other.join("quote_tdx_00806f050000.dat")).unwrap();
     substituted["td_quote"] = Value::String(URL_SAFE_NO_PAD.encode(quote));
     let ex = verifier.examine(&substituted, &nonce(b"challenge"), in_window);
-    assert_eq!(failed(&ex), ["runtime_claims", "td_report_quote"]);
+    assert_eq!(
+        failed(&ex),
+        ["runtime_claims", "td_report_quote", "td_report_td_info"]
+    );
     let altered = alter_runtime_claims(&evidence, "6332533D", "6332533E");
     let ex = verifier.examine(&altered, &nonce(b"challenge"), in_window);
     assert_eq!(failed(&ex), ["runtime_claims", "td_report_claims"]);
@@ -318,9 +321,13 @@ fn the_tdreport_in_the_hcl_report_must_bind_the_runtime_claims_and_match_the_quo
     );
     let ex = verifier.examine(&evidence, &nonce(b"challenge"), in_window);
     assert!(ex.verified(), "{:?}", ex.failed_checks());
-    for name in ["td_report_claims", "td_report_quote"] {
+    for name in ["td_report_claims", "td_report_quote", "td_report_td_info"] {
         assert!(ex.checks.iter().any(|check| check.name == name && check.ok));
     }
+    // TDINFO (TDREPORT offset 512: attributes, XFAM, MRTD, MRCONFIGID, MROWNER, MROWNERCONFIG,
+    // RTMR0-3) is the quote body's copy from TDATTRIBUTES (offset 120) on.
+    let td_info = 32 + 512;
+    assert_eq!(hcl[td_info..td_info + 400], quote[48 + 120..48 + 520]);
 
     // A flipped byte in the hash half, then in the zero half: the TDREPORT no longer binds the
     // claims, and the quote no longer carries its REPORTDATA. The quote itself still verifies.
@@ -347,6 +354,23 @@ fn the_tdreport_in_the_hcl_report_must_bind_the_runtime_claims_and_match_the_quo
             detail(&ex, "td_report_quote").contains("differs from the TDREPORT's REPORTDATA"),
             "{}",
             detail(&ex, "td_report_quote")
+        );
+        assert!(
+            ex.claims.get("ak").is_none(),
+            "no vTPM check after a failure"
+        );
+    }
+
+    // A flipped byte of the TDREPORT's MRTD, then of its RTMR3: the TDREPORT is no longer the
+    // one the quote was made from.
+    for offset in [td_info + 16, td_info + 399] {
+        let flipped = edit_hcl_report(&evidence, |report| report[offset] ^= 0x01);
+        let ex = verifier.examine(&flipped, &nonce(b"challenge"), in_window);
+        assert_eq!(failed(&ex), ["td_report_td_info"], "offset {offset}");
+        assert!(
+            detail(&ex, "td_report_td_info").contains("differ from the TDREPORT's TDINFO"),
+            "{}",
+            detail(&ex, "td_report_td_info")
         );
         assert!(
             ex.claims.get("ak").is_none(),

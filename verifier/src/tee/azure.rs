@@ -6,7 +6,8 @@
 //!
 //! Checks: `evidence_format`, then the hardware module's checks (its `report_data` check is
 //! reported as `runtime_claims`: the hardware report binds the claims); for TDX also
-//! `td_report_claims` (the HCL report's TDREPORT binds the claims too) and `td_report_quote` (the
+//! `td_report_claims` (the HCL report's TDREPORT binds the claims too), `td_report_td_info` (the
+//! TD quote carries the TDREPORT's measurements and attributes) and `td_report_quote` (the
 //! TD quote carries the TDREPORT's REPORTDATA); `ak_key`, and the quote checks `quote_hash`,
 //! `quote_signature`, `pcr_digest`, `report_data` (the quote's `extraData` is the binding).
 //!
@@ -21,7 +22,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use warden_wire::azure::{AzureEvidence, HardwareReport, HclReport, RuntimeClaims, TD_REPORT_LEN};
-use warden_wire::tdx::Quote;
+use warden_wire::tdx::{Quote, TdReport};
 use warden_wire::tpm::{Attest, HashAlg, Signature, SignedQuote};
 
 use super::snp::{SnpEvidence, SnpVerifier};
@@ -194,18 +195,48 @@ fn binds_runtime_claims(name: &'static str, report: &str, check: Check) -> Check
 /// (16), TEE_TCB_INFO_HASH (48) and TEE_INFO_HASH (48), then REPORTDATA (64).
 const TD_REPORT_DATA: Range<usize> = 128..192;
 
+/// TDINFO in a TDREPORT (after REPORTMACSTRUCT, 256 bytes, and TEE_TCB_INFO with its padding,
+/// 256 bytes): ATTRIBUTES, XFAM, MRTD, MRCONFIGID, MROWNER, MROWNERCONFIG and RTMR0-3, the
+/// fields a TD quote's body carries in the same order.
+const TD_INFO_MEASURED: Range<usize> = 512..912;
+
+/// The quote body's copy of the TDREPORT's TDINFO fields, in TDINFO's order.
+fn quoted_td_info(body: &TdReport<'_>) -> Vec<u8> {
+    let mut info = Vec::with_capacity(TD_INFO_MEASURED.len());
+    info.extend_from_slice(&body.td_attributes());
+    info.extend_from_slice(&body.xfam());
+    for field in [
+        body.mr_td(),
+        body.mr_config_id(),
+        body.mr_owner(),
+        body.mr_owner_config(),
+    ] {
+        info.extend_from_slice(field);
+    }
+    for index in 0..4 {
+        info.extend_from_slice(body.rtmr(index).unwrap_or_default());
+    }
+    info
+}
+
 /// The HCL report's TDREPORT is the one the TD quote was made from: its REPORTDATA must bind the
-/// runtime claims exactly as the SNP report's does (`td_report_claims`), and the quote must carry
-/// the same REPORTDATA (`td_report_quote`). Nothing off the platform can check the TDREPORT's
-/// MAC; these checks keep the HCL report from pairing a quote with another TDREPORT.
-fn check_td_report(td_report: &[u8], td_quote: &[u8], claims: &ExpectedBinding) -> [Check; 2] {
+/// runtime claims exactly as the SNP report's does (`td_report_claims`), the quote must carry
+/// the same REPORTDATA (`td_report_quote`) and the same measurements and attributes
+/// (`td_report_td_info`). Nothing off the platform can check the TDREPORT's MAC; these checks
+/// keep the HCL report from pairing a quote with another TDREPORT.
+fn check_td_report(td_report: &[u8], td_quote: &[u8], claims: &ExpectedBinding) -> [Check; 3] {
     const CLAIMS: &str = "td_report_claims";
     const QUOTE: &str = "td_report_quote";
-    let Some(report_data) = td_report.get(TD_REPORT_DATA) else {
+    const TD_INFO: &str = "td_report_td_info";
+    let (Some(report_data), Some(td_info)) = (
+        td_report.get(TD_REPORT_DATA),
+        td_report.get(TD_INFO_MEASURED),
+    ) else {
         let truncated = "the HCL report's TDREPORT is truncated";
         return [
             Check::fail(CLAIMS, truncated),
             Check::fail(QUOTE, truncated),
+            Check::fail(TD_INFO, truncated),
         ];
     };
     let bound = binds_runtime_claims(
@@ -213,22 +244,45 @@ fn check_td_report(td_report: &[u8], td_quote: &[u8], claims: &ExpectedBinding) 
         "the TDREPORT",
         check_report_data(report_data, claims),
     );
-    let quoted = match Quote::parse(td_quote) {
-        Ok(quote) if quote.body().report_data() == report_data => Check::pass(
+    let quote = match Quote::parse(td_quote) {
+        Ok(quote) => quote,
+        Err(e) => {
+            let unparsed = format!("the TD quote does not parse: {e}");
+            return [
+                bound,
+                Check::fail(QUOTE, unparsed.clone()),
+                Check::fail(TD_INFO, unparsed),
+            ];
+        }
+    };
+    let body = quote.body();
+    let quoted = if body.report_data() == report_data {
+        Check::pass(
             QUOTE,
             "the TD quote's REPORTDATA equals the TDREPORT's REPORTDATA",
-        ),
-        Ok(quote) => Check::fail(
+        )
+    } else {
+        Check::fail(
             QUOTE,
             format!(
                 "the TD quote's REPORTDATA {} differs from the TDREPORT's REPORTDATA {}",
-                hex::encode(quote.body().report_data()),
+                hex::encode(body.report_data()),
                 hex::encode(report_data)
             ),
-        ),
-        Err(e) => Check::fail(QUOTE, format!("the TD quote does not parse: {e}")),
+        )
     };
-    [bound, quoted]
+    let measured = if quoted_td_info(&body) == td_info {
+        Check::pass(
+            TD_INFO,
+            "the TD quote's attributes, XFAM, MRTD, MRCONFIGID, MROWNER, MROWNERCONFIG and RTMRs equal the TDREPORT's TDINFO",
+        )
+    } else {
+        Check::fail(
+            TD_INFO,
+            "the TD quote's attributes, XFAM, MRTD, MRCONFIGID, MROWNER, MROWNERCONFIG or RTMRs differ from the TDREPORT's TDINFO",
+        )
+    };
+    [bound, quoted, measured]
 }
 
 /// Parses the HCL report, its runtime claims and the quote, and checks the report's kind.
