@@ -14,6 +14,7 @@ use warden_kbs::config::Config;
 use warden_kbs::init::{InitOptions, init};
 use warden_kbs::keyfile::{ensure_trusted_files_safe, read_private, write_private, write_public};
 use warden_kbs::server::{init_logging, serve};
+use warden_store::{PolicyKind, Store};
 
 #[derive(Parser)]
 #[command(
@@ -57,6 +58,18 @@ enum Command {
         /// Write a config that enables the INSECURE sample TEE.
         #[arg(long)]
         insecure_allow_sample: bool,
+    },
+    /// Remove a stored policy from the store directly, with the KBS stopped: for a policy the
+    /// KBS refuses to start with (one past the policy limits, say).
+    RemoveStoredPolicy {
+        #[arg(long, env = "WARDEN_KBS_CONFIG")]
+        config: PathBuf,
+        /// `release` (named by prefix) or `appraisal` (named by policy id, `default` for the
+        /// embedded verifier's own).
+        #[arg(long, value_parser = ["release", "appraisal"])]
+        kind: String,
+        #[arg(long)]
+        name: String,
     },
     /// Admin keys, tokens and API calls.
     Admin {
@@ -265,6 +278,24 @@ async fn run(command: Command) -> Result<(), Failure> {
             serve(config, ready_file.as_deref())
                 .await
                 .map_err(|e| usage(format!("{e:#}")))
+        }
+        Command::RemoveStoredPolicy { config, kind, name } => {
+            let config = Config::load(&config).map_err(usage)?;
+            let kind = match kind.as_str() {
+                "release" => PolicyKind::Release,
+                _ => PolicyKind::Appraisal,
+            };
+            let store = Store::open_sqlite(&config.store.sqlite)
+                .await
+                .map_err(usage)?;
+            if store.delete_policy(kind, &name).await.map_err(usage)? {
+                println!("removed");
+                Ok(())
+            } else {
+                Err(Failure::Refused(format!(
+                    "no stored policy {name:?} of that kind"
+                )))
+            }
         }
         Command::Init {
             dir,

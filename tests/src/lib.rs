@@ -435,6 +435,28 @@ filter = "{log_filter}"
     }
 }
 
+/// Runs `command`, which must exit within 30 s (a server that starts instead fails the test).
+pub fn run_until_exit(mut command: Command) -> Output {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let output = child.wait_with_output().unwrap();
+            panic!(
+                "still running after 30 s: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
 /// An HTTPS client builder trusting only the CA in `ca_file`, with a cookie store like a CoCo
 /// client; `http2` offers only HTTP/2.
 pub fn client_trusting(ca_file: &Path, http2: bool) -> reqwest::ClientBuilder {

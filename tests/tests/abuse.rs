@@ -600,3 +600,60 @@ async fn a_request_head_trickled_byte_by_byte_is_cut_off_by_the_head_timeout() {
         .unwrap();
     assert_eq!(health.status(), 200);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stored_policy_past_the_limits_stops_start_up_and_the_named_command_removes_it() {
+    let mut kbs = Kbs::start(KbsOptions {
+        remote_verifier: false,
+        ..KbsOptions::default()
+    });
+    assert!(kbs.terminate(Duration::from_secs(30)).is_some());
+    // Stored by an earlier build that had no limits: written to the store directly.
+    let store = warden_store::Store::open_sqlite(&kbs.home().join("data/warden.db"))
+        .await
+        .unwrap();
+    let nested = format!(
+        "package warden.release\nallow if {{ x := {}1{} }}\n",
+        "[".repeat(250),
+        "]".repeat(250)
+    );
+    store
+        .put_policy(warden_store::PolicyKind::Release, "b/", &nested)
+        .await
+        .unwrap();
+    drop(store);
+    let config = kbs.home().join("kbs.toml");
+    let mut serve = std::process::Command::new(warden_tests::binary("warden-kbs"));
+    serve.arg("serve").arg("--config").arg(&config);
+    let refused = warden_tests::run_until_exit(serve);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("nests brackets 251 deep")
+            && stderr.contains(
+                "warden-kbs remove-stored-policy --config <kbs.toml> --kind release --name \"b/\""
+            ),
+        "{stderr}"
+    );
+    let removed = warden_tests::run_ok(
+        std::process::Command::new(warden_tests::binary("warden-kbs"))
+            .args([
+                "remove-stored-policy",
+                "--kind",
+                "release",
+                "--name",
+                "b/",
+                "--config",
+            ])
+            .arg(&config),
+    );
+    assert_eq!(String::from_utf8_lossy(&removed.stdout).trim(), "removed");
+    kbs.crash_and_restart();
+    let health = kbs
+        .http()
+        .get(format!("{}/healthz", kbs.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+}

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use warden_kbs::admin::{ADMIN_AUDIENCE, sign_token};
 use warden_tests::verifier_service::MtlsPki;
-use warden_tests::{Kbs, KbsOptions, binary, run_ok, spawn_until_ready};
+use warden_tests::{Kbs, KbsOptions, binary, run_ok, run_until_exit, spawn_until_ready};
 
 /// `program` run by a shell whose umask is 000: whatever mode a file gets is the one the
 /// program asked for, nothing masked away.
@@ -47,28 +47,6 @@ fn chmod(path: &Path, mode: u32) {
 
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
-}
-
-/// Runs `command`, which must exit within 30 s (a server that starts instead fails the test).
-fn run_until_exit(mut command: Command) -> Output {
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let output = child.wait_with_output().unwrap();
-            panic!(
-                "still running after 30 s: {}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child.wait_with_output().unwrap()
 }
 
 fn init(home: &Path) {

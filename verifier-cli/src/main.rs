@@ -15,7 +15,7 @@ mod tpm_ak;
 
 use appraise::{AppraiseArgs, Mode, appraise};
 use explain_token::explain_token;
-use policy::{PolicyArgs, appraisal_policies};
+use policy::{PolicyArgs, RemoveStoredPolicyArgs, appraisal_policies, remove_stored_policy};
 use rv::{RvArgs, reference_values};
 use serve::{ServeArgs, serve};
 use tpm_ak::{TpmAkArgs, tpm_aks};
@@ -53,6 +53,9 @@ pub(crate) enum Command {
     TpmAk(TpmAkArgs),
     /// Print the reference-value schema of every TEE (Markdown; docs/reference-values.md).
     ReferenceSchema,
+    /// Remove an appraisal policy from a stopped service's store: for one the service refuses
+    /// to start with.
+    RemoveStoredPolicy(RemoveStoredPolicyArgs),
 }
 
 pub(crate) fn main() -> ExitCode {
@@ -65,6 +68,7 @@ pub(crate) fn main() -> ExitCode {
         Command::Rv(args) => finish(reference_values(&args)),
         Command::Policy(args) => finish(appraisal_policies(&args)),
         Command::TpmAk(args) => finish(tpm_aks(&args)),
+        Command::RemoveStoredPolicy(args) => finish(remove_stored_policy(&args)),
         Command::ReferenceSchema => {
             print!("{}", warden_verifier::reference::schema_markdown());
             ExitCode::SUCCESS

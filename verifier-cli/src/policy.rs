@@ -62,3 +62,37 @@ pub(crate) fn appraisal_policies(args: &PolicyArgs) -> Result<ExitCode, String> 
         }
     })
 }
+
+/// `remove-stored-policy`: deletes an appraisal policy from a stopped service's store.
+#[derive(clap::Args)]
+pub(crate) struct RemoveStoredPolicyArgs {
+    /// The service's SQLite store (`<state-dir>/verifier.db` unless `serve --sqlite` named
+    /// another).
+    #[arg(long)]
+    pub(crate) store: std::path::PathBuf,
+    /// The policy id (`default` for the default policy).
+    #[arg(long)]
+    pub(crate) name: String,
+}
+
+/// Removes a stored appraisal policy directly, for one the service refuses to start with (one
+/// past the policy limits, say). Exit 0 when removed, 1 when there was none.
+pub(crate) fn remove_stored_policy(args: &RemoveStoredPolicyArgs) -> Result<ExitCode, String> {
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let store = warden_store::Store::open_sqlite(&args.store)
+            .await
+            .map_err(|e| format!("{}: {e}", args.store.display()))?;
+        let removed = store
+            .delete_policy(warden_store::PolicyKind::Appraisal, &args.name)
+            .await
+            .map_err(|e| e.to_string())?;
+        if removed {
+            println!("removed");
+            Ok(ExitCode::SUCCESS)
+        } else {
+            eprintln!("no stored appraisal policy {:?}", args.name);
+            Ok(ExitCode::from(1))
+        }
+    })
+}

@@ -536,3 +536,43 @@ fn explain_names_the_failing_comparison_and_the_nearest_reference_measurement() 
     ));
     assert_eq!(appraised["trace"], report["trace"]);
 }
+
+#[test]
+fn remove_stored_policy_deletes_an_appraisal_policy_from_a_stopped_services_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("verifier.db");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let store = warden_store::Store::open_sqlite(&path).await.unwrap();
+        // As an earlier build without the policy limits could have stored it.
+        let nested = format!(
+            "package warden.appraisal\ntrust_vector := {}1{}\n",
+            "[".repeat(250),
+            "]".repeat(250)
+        );
+        store
+            .put_policy(warden_store::PolicyKind::Appraisal, "default", &nested)
+            .await
+            .unwrap();
+    });
+    let store = path.to_str().unwrap();
+    let removed = run(
+        "remove-stored-policy",
+        &["--store", store, "--name", "default"],
+    );
+    assert!(removed.status.success(), "{removed:?}");
+    assert_eq!(String::from_utf8_lossy(&removed.stdout).trim(), "removed");
+    let again = run(
+        "remove-stored-policy",
+        &["--store", store, "--name", "default"],
+    );
+    assert_eq!(again.status.code(), Some(1), "{again:?}");
+    let left = runtime.block_on(async {
+        let store = warden_store::Store::open_sqlite(&path).await.unwrap();
+        store
+            .policies(warden_store::PolicyKind::Appraisal)
+            .await
+            .unwrap()
+    });
+    assert!(left.is_empty());
+}

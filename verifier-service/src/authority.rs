@@ -75,8 +75,7 @@ pub async fn load_policy(
 /// How to take a stored policy this build refuses out of the store, so the service can start.
 pub fn stored_policy_refused(kind: &str, name: &str, error: &PolicyError) -> String {
     format!(
-        "stored {kind} policy {name:?} is refused: {error}; not starting with it. Remove it from the store (with the service stopped): sqlite3 <store file> \"DELETE FROM policies WHERE kind = '{kind}' AND name = '{}'\"",
-        name.replace('\'', "''")
+        "stored {kind} policy {name:?} is refused: {error}; not starting with it. Remove it with the server stopped: warden-kbs remove-stored-policy --config <kbs.toml> --kind {kind} --name {name:?} (a KBS), or warden-verifier remove-stored-policy --store <verifier.db> --name {name:?} (a verifier service)"
     )
 }
 
