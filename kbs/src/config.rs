@@ -112,6 +112,13 @@ pub struct ServerConfig {
     /// Longest a request may take from its head to its answer (408 beyond).
     #[serde(default = "defaults::request_timeout", deserialize_with = "duration")]
     pub request_timeout: Duration,
+    /// Bytes of request bodies read or handled at once, counted as three times each body's
+    /// declared length (the parsed copies); beyond it requests get 503 at once.
+    #[serde(default = "defaults::max_body_bytes_in_flight")]
+    pub max_body_bytes_in_flight: usize,
+    /// The same per client (an IPv4 address or an IPv6 /64); beyond it 429.
+    #[serde(default = "defaults::max_body_bytes_in_flight_per_client")]
+    pub max_body_bytes_in_flight_per_client: usize,
 }
 
 impl Default for ServerConfig {
@@ -122,6 +129,8 @@ impl Default for ServerConfig {
             header_timeout: defaults::header_timeout(),
             idle_timeout: defaults::idle_timeout(),
             request_timeout: defaults::request_timeout(),
+            max_body_bytes_in_flight: defaults::max_body_bytes_in_flight(),
+            max_body_bytes_in_flight_per_client: defaults::max_body_bytes_in_flight_per_client(),
         }
     }
 }
@@ -375,6 +384,12 @@ mod defaults {
     pub(super) fn request_timeout() -> Duration {
         Duration::from_secs(120)
     }
+    pub(super) fn max_body_bytes_in_flight() -> usize {
+        96 << 20
+    }
+    pub(super) fn max_body_bytes_in_flight_per_client() -> usize {
+        8 << 20
+    }
     pub(super) fn session_timeout() -> Duration {
         Duration::from_secs(300)
     }
@@ -524,6 +539,15 @@ impl Config {
         let server = &self.server;
         if server.max_connections == 0 || server.max_connections_per_client == 0 {
             return Err("[server] connection limits must be positive".into());
+        }
+        // Every request's cost must fit, or the largest allowed body could never be accepted.
+        let largest = warden_wire::MAX_BODY_BYTES * crate::http::BODY_COST_FACTOR;
+        if server.max_body_bytes_in_flight_per_client < largest
+            || server.max_body_bytes_in_flight < server.max_body_bytes_in_flight_per_client
+        {
+            return Err(format!(
+                "[server] max_body_bytes_in_flight_per_client must be at least {largest} and at most max_body_bytes_in_flight"
+            ));
         }
         if [
             server.header_timeout,

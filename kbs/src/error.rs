@@ -54,6 +54,9 @@ pub enum KbsError {
     /// inconsistently (503).
     #[error("the verifier service is unavailable: {0}")]
     VerifierUnavailable(String),
+    /// The server holds as many request bodies as it allows at once (503): retry later.
+    #[error("busy: too many large requests in flight; retry later")]
+    Busy,
     /// This KBS is not configured for the call (503), e.g. discovery without `public_url`.
     #[error("not configured: {0}")]
     Unconfigured(String),
@@ -84,7 +87,7 @@ impl KbsError {
             KbsError::PolicyDenied { .. } => 403,
             KbsError::NotFound(_) => 404,
             KbsError::RateLimited => 429,
-            KbsError::VerifierUnavailable(_) | KbsError::Unconfigured(_) => 503,
+            KbsError::VerifierUnavailable(_) | KbsError::Unconfigured(_) | KbsError::Busy => 503,
             KbsError::Internal(_) => 500,
         }
     }
@@ -114,6 +117,7 @@ impl KbsError {
             KbsError::Provenance(_) => "ProvenanceRefused",
             KbsError::VerifierUnavailable(_) => "VerifierUnavailable",
             KbsError::Unconfigured(_) => "NotConfigured",
+            KbsError::Busy => "ServerBusy",
             KbsError::Internal(_) => "Internal",
         }
     }

@@ -17,6 +17,8 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use warden_wire::{ERROR_TYPE_PREFIX, ErrorBody, MAX_BODY_BYTES, SESSION_COOKIE};
 
+use warden_verifier_service::connections::{Budget, Refused};
+
 use crate::error::KbsError;
 use crate::service::{Credential, Kbs};
 
@@ -32,6 +34,41 @@ pub struct AppState {
     pub secure_cookie: bool,
     /// `Max-Age` of the session cookie, in seconds (the session timeout).
     pub session_max_age_secs: u64,
+    /// Request-body bytes held at once, in all and per client (see [`body_budget`]).
+    pub bodies: Budget,
+}
+
+/// What one body byte costs the budget: the bytes read, and the parsed copies a handler makes.
+pub const BODY_COST_FACTOR: usize = 3;
+
+/// Reserves a request's body from [`AppState::bodies`] before it is read and holds it until
+/// the answer is made: concurrent large requests cannot add up beyond the budget. The declared
+/// `Content-Length` is charged (bodies cannot exceed it); a body without one is charged the
+/// limit. Beyond the client's share: 429; beyond the server's: 503; both at once, unread.
+async fn body_budget(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<usize>().ok());
+    let bytes = match declared {
+        Some(length) => length.min(MAX_BODY_BYTES),
+        None if request.method() == axum::http::Method::GET => 0,
+        None => MAX_BODY_BYTES,
+    };
+    if bytes == 0 {
+        return next.run(request).await;
+    }
+    match state.bodies.reserve(peer.ip(), bytes * BODY_COST_FACTOR) {
+        Ok(_permit) => next.run(request).await,
+        Err(Refused::ClientFull) => KbsError::RateLimited.into_response(),
+        Err(Refused::Full) => KbsError::Busy.into_response(),
+    }
 }
 
 impl IntoResponse for KbsError {
@@ -118,6 +155,10 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            body_budget,
+        ))
         .with_state(state)
 }
 

@@ -14,7 +14,7 @@ use hyper_util::rt::TokioTimer;
 use tokio::net::TcpStream;
 use tower_http::timeout::TimeoutLayer;
 use tracing::info;
-use warden_verifier_service::connections::{Admission, Admitted, ConnectionLimits};
+use warden_verifier_service::connections::{Admission, Admitted, Budget, ConnectionLimits};
 
 use warden_verifier_service::logging::LogStyle;
 
@@ -87,6 +87,10 @@ pub async fn serve(config: Config, ready_file: Option<&Path>) -> anyhow::Result<
         base_url,
         secure_cookie: !config.insecure_http,
         session_max_age_secs: config.session.timeout.as_secs(),
+        bodies: Budget::new(
+            config.server.max_body_bytes_in_flight,
+            config.server.max_body_bytes_in_flight_per_client,
+        ),
     };
     let limits = &config.server;
     let app = router(state)

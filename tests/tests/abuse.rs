@@ -657,3 +657,66 @@ async fn a_stored_policy_past_the_limits_stops_start_up_and_the_named_command_re
         .unwrap();
     assert_eq!(health.status(), 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_megabyte_attestations_hold_bounded_memory() {
+    let kbs = Kbs::start(KbsOptions {
+        log_filter: "info",
+        remote_verifier: false,
+        ..KbsOptions::default()
+    });
+    kbs.provision_sample(RESOURCE, SECRET, "abuse/");
+    let (rss_before, _) = kbs.rss_kib();
+    // 8 addresses, each with a valid (free) ticket, send 16 attestations at once, 6 rounds:
+    // each nearly the 1 MiB body limit, evidence the verifier must parse and refuse.
+    let filler = "A".repeat(1000 * 1024);
+    let mut attackers = Vec::new();
+    for n in 0..8u8 {
+        let client = RawClient::from_address(&kbs, address(10, 0, n + 1));
+        let filler = filler.clone();
+        attackers.push(tokio::spawn(async move {
+            let (status, challenge) = client.auth().await;
+            assert_eq!(status, 200);
+            let nonce = challenge["nonce"].as_str().unwrap().to_owned();
+            let mut body = client.attestation(&nonce, &nonce);
+            body["tee-evidence"]["primary_evidence"]["svn"] = json!(filler);
+            let client = std::sync::Arc::new(client);
+            let mut statuses = Vec::new();
+            for _ in 0..6 {
+                let sends: Vec<_> = (0..16)
+                    .map(|_| {
+                        let (client, body) = (client.clone(), body.clone());
+                        tokio::spawn(async move {
+                            let url = format!("{}/kbs/v0/attest", client.url);
+                            match client.http.post(url).json(&body).send().await {
+                                Ok(response) => response.status().as_u16(),
+                                // A connection the server closed: counted, not fatal.
+                                Err(_) => 0,
+                            }
+                        })
+                    })
+                    .collect();
+                for send in sends {
+                    statuses.push(send.await.unwrap());
+                }
+            }
+            statuses
+        }));
+    }
+    let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
+    for attacker in attackers {
+        for status in attacker.await.unwrap() {
+            *statuses.entry(status).or_default() += 1;
+        }
+    }
+    let (rss_after, peak) = kbs.rss_kib();
+    println!(
+        "abuse: 768 attestations of ~1 MiB, 128 at a time from 8 addresses: statuses {statuses:?}; KBS RSS before {:.1} MiB, after {:.1} MiB, peak {:.1} MiB",
+        mib(rss_before),
+        mib(rss_after),
+        mib(peak)
+    );
+    assert!(!statuses.contains_key(&200), "{statuses:?}");
+    assert!(peak < 200 * 1024, "KBS peaked at {:.1} MiB", mib(peak));
+    legitimate_round(&kbs, address(10, 1, 1)).await;
+}

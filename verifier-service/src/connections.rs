@@ -1,5 +1,6 @@
 //! Admission of TCP connections for both servers: a bound on connections in total and per
-//! client, and an idle timeout on every admitted connection. Lets a server keep answering
+//! client ([`Budget`], also used for other things a client can hold, such as request bodies),
+//! and an idle timeout on every admitted connection. Lets a server keep answering
 //! while one client opens connections it never uses: that client runs into its own share, and
 //! what it holds open silently is closed.
 //!
@@ -66,66 +67,100 @@ impl Default for ConnectionLimits {
 }
 
 #[derive(Debug, Default)]
-struct Open {
+struct Held {
     total: usize,
     per_client: HashMap<ClientKey, usize>,
 }
 
-/// Counts open connections; cheap to clone (shared counts).
+/// Units of something held at once (connections, bytes of request bodies), bounded in total
+/// and per client; cheap to clone (shared counts).
 #[derive(Debug, Clone)]
-pub struct Admission {
-    limits: ConnectionLimits,
-    open: Arc<Mutex<Open>>,
+pub struct Budget {
+    max_total: usize,
+    max_per_client: usize,
+    held: Arc<Mutex<Held>>,
 }
 
-/// Why a connection was closed at once.
+/// Why a reservation was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Refused {
-    /// The server holds [`ConnectionLimits::max_total`] connections.
-    #[error("connection refused: the server holds its maximum number of connections")]
+    /// The server holds its maximum in all.
+    #[error("refused: the server holds its maximum")]
     Full,
-    /// This client holds [`ConnectionLimits::max_per_client`] connections.
-    #[error("connection refused: this client holds its maximum number of connections")]
+    /// This client holds its maximum.
+    #[error("refused: this client holds its maximum")]
     ClientFull,
+}
+
+impl Budget {
+    /// Nothing held yet; at most `max_total` units in all and `max_per_client` per client.
+    pub fn new(max_total: usize, max_per_client: usize) -> Self {
+        Self {
+            max_total,
+            max_per_client,
+            held: Arc::default(),
+        }
+    }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, Held> {
+        // Plain counters: a panic elsewhere cannot leave them half-updated.
+        self.held.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Units held now.
+    pub fn held_units(&self) -> usize {
+        self.held().total
+    }
+
+    /// Reserves `units` for `peer`, or refuses. The permit gives them back when dropped.
+    pub fn reserve(&self, peer: IpAddr, units: usize) -> Result<Permit, Refused> {
+        let client = ClientKey::from(peer);
+        let mut held = self.held();
+        if held.total.saturating_add(units) > self.max_total {
+            return Err(Refused::Full);
+        }
+        let count = held.per_client.entry(client).or_default();
+        if count.saturating_add(units) > self.max_per_client {
+            if *count == 0 {
+                held.per_client.remove(&client);
+            }
+            return Err(Refused::ClientFull);
+        }
+        *count += units;
+        held.total += units;
+        Ok(Permit {
+            budget: self.clone(),
+            client,
+            units,
+        })
+    }
+}
+
+/// Counts open connections against [`ConnectionLimits`].
+#[derive(Debug, Clone)]
+pub struct Admission {
+    connections: Budget,
+    idle_timeout: Duration,
 }
 
 impl Admission {
     /// No connections open yet.
     pub fn new(limits: ConnectionLimits) -> Self {
         Self {
-            limits,
-            open: Arc::default(),
+            connections: Budget::new(limits.max_total, limits.max_per_client),
+            idle_timeout: limits.idle_timeout,
         }
-    }
-
-    fn open(&self) -> std::sync::MutexGuard<'_, Open> {
-        // Plain counters: a panic elsewhere cannot leave them half-updated.
-        self.open.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Connections open now.
     pub fn open_connections(&self) -> usize {
-        self.open().total
+        self.connections.held_units()
     }
 
     /// Counts a connection from `peer`, or refuses it. The permit gives the slot back when
     /// dropped.
     pub fn admit(&self, peer: IpAddr) -> Result<Permit, Refused> {
-        let client = ClientKey::from(peer);
-        let mut open = self.open();
-        if open.total >= self.limits.max_total {
-            return Err(Refused::Full);
-        }
-        let count = open.per_client.entry(client).or_default();
-        if *count >= self.limits.max_per_client {
-            return Err(Refused::ClientFull);
-        }
-        *count += 1;
-        open.total += 1;
-        Ok(Permit {
-            admission: self.clone(),
-            client,
-        })
+        self.connections.reserve(peer, 1)
     }
 
     /// Admits an accepted stream: counted, and closed when idle.
@@ -137,25 +172,26 @@ impl Admission {
             tracing::debug!(peer = %peer.ip(), %refused, "connection closed at once");
             io::Error::new(io::ErrorKind::ConnectionRefused, refused)
         })?;
-        Ok(Admitted::new(stream, permit, self.limits.idle_timeout))
+        Ok(Admitted::new(stream, permit, self.idle_timeout))
     }
 }
 
-/// One counted connection; dropping it frees the slot.
+/// Units reserved from a [`Budget`]; dropping it gives them back.
 #[derive(Debug)]
 pub struct Permit {
-    admission: Admission,
+    budget: Budget,
     client: ClientKey,
+    units: usize,
 }
 
 impl Drop for Permit {
     fn drop(&mut self) {
-        let mut open = self.admission.open();
-        open.total = open.total.saturating_sub(1);
-        if let Some(count) = open.per_client.get_mut(&self.client) {
-            *count -= 1;
+        let mut held = self.budget.held();
+        held.total = held.total.saturating_sub(self.units);
+        if let Some(count) = held.per_client.get_mut(&self.client) {
+            *count = count.saturating_sub(self.units);
             if *count == 0 {
-                open.per_client.remove(&self.client);
+                held.per_client.remove(&self.client);
             }
         }
     }
@@ -294,6 +330,21 @@ mod tests {
         assert_eq!(admission.admit(v6b).unwrap_err(), Refused::Full);
         drop(first);
         assert!(admission.admit(greedy).is_ok());
+    }
+
+    #[test]
+    fn a_budget_counts_units_and_gives_them_back() {
+        let budget = Budget::new(10, 6);
+        let client: IpAddr = "127.0.0.2".parse().unwrap();
+        let big = budget.reserve(client, 5).unwrap();
+        assert_eq!(budget.reserve(client, 2).unwrap_err(), Refused::ClientFull);
+        let _small = budget.reserve(client, 1).unwrap();
+        let other: IpAddr = "127.0.0.3".parse().unwrap();
+        assert_eq!(budget.reserve(other, 5).unwrap_err(), Refused::Full);
+        let _fits = budget.reserve(other, 4).unwrap();
+        drop(big);
+        assert_eq!(budget.held_units(), 5);
+        assert!(budget.reserve(client, 5).is_ok());
     }
 
     #[tokio::test(start_paused = true)]
