@@ -215,7 +215,8 @@ mod tests {
         );
         assert!(message.contains("250 deep"), "{message}");
         assert!(
-            message.contains("DELETE FROM policies WHERE kind = 'appraisal' AND name = 'deep'"),
+            message.contains("warden-verifier remove-stored-policy --store <verifier.db> --name \"deep\"")
+                && message.contains("warden-kbs remove-stored-policy --config <kbs.toml> --kind appraisal --name \"deep\""),
             "{message}"
         );
     }
