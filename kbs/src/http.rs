@@ -15,9 +15,8 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde_json::Value;
 use time::OffsetDateTime;
-use warden_wire::{ERROR_TYPE_PREFIX, ErrorBody, MAX_BODY_BYTES, SESSION_COOKIE};
-
 use warden_verifier_service::connections::{Budget, Refused};
+use warden_wire::{ERROR_TYPE_PREFIX, ErrorBody, MAX_BODY_BYTES, SESSION_COOKIE};
 
 use crate::error::KbsError;
 use crate::service::{Credential, Kbs};

@@ -6,7 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use warden_store::files::{
-    Existing, PRIVATE_FILE_MODE, PUBLIC_FILE_MODE, UnsafeFile, ensure_not_writable_by_others,
+    Existing, PRIVATE_FILE_MODE, PUBLIC_FILE_MODE, UnsafeFile, ensure_all_not_writable_by_others,
     write_file,
 };
 
@@ -113,11 +113,8 @@ pub fn ensure_trusted_files_safe(
     config_path: &Path,
     config: &Config,
 ) -> Result<(), UntrustworthyFile> {
-    for (what, path) in trusted_paths(config_path, config) {
-        ensure_not_writable_by_others(&path)
-            .map_err(|problem| UntrustworthyFile { what, problem })?;
-    }
-    Ok(())
+    ensure_all_not_writable_by_others(trusted_paths(config_path, config))
+        .map_err(|(what, problem)| UntrustworthyFile { what, problem })
 }
 
 #[cfg(test)]

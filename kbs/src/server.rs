@@ -15,7 +15,6 @@ use tokio::net::TcpStream;
 use tower_http::timeout::TimeoutLayer;
 use tracing::info;
 use warden_verifier_service::connections::{Admission, Admitted, Budget, ConnectionLimits};
-
 use warden_verifier_service::logging::LogStyle;
 
 use crate::config::{Config, LogFormat};

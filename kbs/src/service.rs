@@ -34,6 +34,7 @@ use crate::keyfile;
 use crate::metrics::{Metrics, TeeLabels};
 use crate::protocol::{
     Authorization, Challenges, Fresh, PendingAttestation, ProtocolConfig, ProtocolError, Sessions,
+    Ticket,
 };
 use crate::ratelimit::{RateLimit, RateLimiter};
 use crate::release::{self, Decision, ReleasePolicies};
@@ -305,12 +306,9 @@ impl Kbs {
         if !self.prefetcher.enabled() {
             return;
         }
-        let Some(ticket) = cookie.and_then(|cookie| self.challenges.open(cookie, now).ok()) else {
+        let Ok(ticket) = self.unused_ticket(cookie, now) else {
             return;
         };
-        if self.sessions().is_used(&ticket) {
-            return;
-        }
         let Ok(attestation) = serde_json::from_slice::<Attestation>(body) else {
             return;
         };
@@ -327,12 +325,7 @@ impl Kbs {
         body: &[u8],
         now: OffsetDateTime,
     ) -> Result<String, KbsError> {
-        let ticket = self
-            .challenges
-            .open(cookie.ok_or(ProtocolError::NoSession)?, now)?;
-        if self.sessions().is_used(&ticket) {
-            return Err(ProtocolError::NonceAlreadyUsed.into());
-        }
+        let ticket = self.unused_ticket(cookie, now)?;
         let mut attestation: Attestation = serde_json::from_slice(body)
             .map_err(|e| KbsError::Malformed(format!("Attestation: {e}")))?;
         let pending = crate::protocol::pending_attestation(ticket, &attestation)?;
@@ -380,6 +373,22 @@ impl Kbs {
                 Err(error)
             }
         }
+    }
+
+    /// The unexpired ticket `cookie` carries, unless a successful attestation already used its
+    /// nonce (checked again, under the lock, when an attestation completes).
+    fn unused_ticket(
+        &self,
+        cookie: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<Ticket, ProtocolError> {
+        let ticket = self
+            .challenges
+            .open(cookie.ok_or(ProtocolError::NoSession)?, now)?;
+        if self.sessions().is_used(&ticket) {
+            return Err(ProtocolError::NonceAlreadyUsed);
+        }
+        Ok(ticket)
     }
 
     async fn appraise_and_sign(

@@ -83,6 +83,17 @@ fn writable(path: &Path, mode: u32) -> Result<(), UnsafeFile> {
     Ok(())
 }
 
+/// Checks every `(what, path)` a server trusts with [`ensure_not_writable_by_others`]; the
+/// first refusal comes back with what that path is to the server.
+pub fn ensure_all_not_writable_by_others<W>(
+    trusted: impl IntoIterator<Item = (W, PathBuf)>,
+) -> Result<(), (W, UnsafeFile)> {
+    for (what, path) in trusted {
+        ensure_not_writable_by_others(&path).map_err(|problem| (what, problem))?;
+    }
+    Ok(())
+}
+
 /// Refuses `path` when it, or the directory holding it, is writable by its group or others.
 /// A directory's regular entries are checked too (trust directories are read one level deep).
 /// A path that does not exist yet passes, but its directory is still checked: the server may

@@ -7,7 +7,7 @@ use warden_fetch::pcs::{INTEL_PCS_URL, INTEL_ROOT_CA_CRL_URL, PcsSettings};
 use warden_fetch::{DEFAULT_RETRY_AFTER, DEFAULT_TIMEOUT, Prefetcher};
 use warden_store::Store;
 use warden_store::files::{
-    Existing, PRIVATE_FILE_MODE, PUBLIC_FILE_MODE, ensure_not_writable_by_others, write_file,
+    Existing, PRIVATE_FILE_MODE, PUBLIC_FILE_MODE, ensure_all_not_writable_by_others, write_file,
 };
 use warden_verifier::appraisal::DEFAULT_APPRAISAL_POLICY;
 use warden_verifier::collateral::CollateralSet;
@@ -272,11 +272,8 @@ fn trusted_paths(args: &ServeArgs) -> Vec<(&'static str, PathBuf)> {
 /// Refuses to start when any of [`trusted_paths`], or the directory holding it, is writable by
 /// its group or others: whoever can write there can make the service trust their key.
 fn ensure_trusted_files_safe(args: &ServeArgs) -> Result<(), String> {
-    for (what, path) in trusted_paths(args) {
-        ensure_not_writable_by_others(&path)
-            .map_err(|problem| format!("refusing to start: {what}: {problem}"))?;
-    }
-    Ok(())
+    ensure_all_not_writable_by_others(trusted_paths(args))
+        .map_err(|(what, problem)| format!("refusing to start: {what}: {problem}"))
 }
 
 /// The token-signing key in `path`, created (owner-only) when the file does not exist yet.

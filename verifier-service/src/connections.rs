@@ -221,11 +221,6 @@ impl<S> Admitted<S> {
         }
     }
 
-    /// The stream admitted.
-    pub fn get_ref(&self) -> &S {
-        &self.stream
-    }
-
     fn moved(&mut self) {
         self.last_moved = Instant::now();
     }
