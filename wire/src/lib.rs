@@ -12,6 +12,7 @@ pub mod binding;
 pub mod eventlog;
 pub mod jwe;
 pub mod protocol;
+pub mod signing_key;
 pub mod snp;
 pub mod tdx;
 pub mod tpm;
