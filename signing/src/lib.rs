@@ -6,3 +6,32 @@
 //! every output is reproducible in tests; nothing here reads the clock, the network or files.
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod ca;
+pub mod certificate;
+pub mod csr;
+mod der;
+
+pub use ca::{LeafRequest, SigningAuthority};
+pub use csr::{VerifiedCsr, verify_csr};
+use warden_wire::signing_key::SigningKeyError;
+
+/// Why the signing authority refused or failed, one enum for the crate's boundary.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SigningError {
+    /// A key could not be made, loaded or used.
+    #[error(transparent)]
+    Key(#[from] SigningKeyError),
+    /// A certificate could not be made as asked.
+    #[error("certificate: {0}")]
+    Certificate(&'static str),
+    /// The stored CA or TSA material is inconsistent.
+    #[error("stored signing authority: {0}")]
+    StoredAuthority(&'static str),
+    /// A CSR that does not parse strictly or whose signature does not verify.
+    #[error("malformed certification request: {0}")]
+    MalformedCsr(String),
+    /// A key type Warden does not certify.
+    #[error("{0}")]
+    UnsupportedKey(String),
+}

@@ -160,6 +160,9 @@ pub enum SignedStructure {
     Certificate,
     /// `CertificateList`, a CRL (RFC 5280 §5.1).
     Crl,
+    /// `CertificationRequest`, a PKCS#10 CSR (RFC 2986 §4.2): signed by the key it carries,
+    /// with no algorithm inside the signed part to compare.
+    CertificationRequest,
 }
 
 impl SignedStructure {
@@ -167,6 +170,7 @@ impl SignedStructure {
         match self {
             SignedStructure::Certificate => "certificate",
             SignedStructure::Crl => "CRL",
+            SignedStructure::CertificationRequest => "certification request",
         }
     }
 
@@ -174,6 +178,7 @@ impl SignedStructure {
         match self {
             SignedStructure::Certificate => "tbsCertificate",
             SignedStructure::Crl => "tbsCertList",
+            SignedStructure::CertificationRequest => "certificationRequestInfo",
         }
     }
 }
@@ -196,6 +201,9 @@ pub fn check_signed_structure(der: &[u8], structure: SignedStructure) -> Result<
     }
     check_algorithm_identifier(algorithm)
         .map_err(|e| not_der(format!("signatureAlgorithm: {e}")))?;
+    if structure == SignedStructure::CertificationRequest {
+        return Ok(());
+    }
     let signed = signed_algorithm(tbs, structure)
         .map_err(|e| not_der(format!("{}: {e}", structure.tbs())))?;
     if signed == algorithm {
@@ -250,7 +258,7 @@ fn signed_algorithm(tbs: AnyRef<'_>, structure: SignedStructure) -> der::Result<
             constructed: true,
             number: TagNumber::N0,
         },
-        SignedStructure::Crl => Tag::Integer,
+        SignedStructure::Crl | SignedStructure::CertificationRequest => Tag::Integer,
     };
     if field.tag() == version {
         field = fields.decode()?;
