@@ -65,6 +65,8 @@ pub struct KbsClient {
     attester: Arc<dyn Attester>,
     key: TeeKeyPair,
     token: Option<String>,
+    /// The CoCo `additional-evidence` string bound into the evidence (empty: none).
+    additional_evidence: String,
 }
 
 // Hand-written so neither the private key nor the token can end up in a log via `{:?}`.
@@ -114,7 +116,15 @@ impl KbsClient {
             attester,
             key,
             token: None,
+            additional_evidence: String::new(),
         })
+    }
+
+    /// Commits the next attestation to these signing keys (hex SHA-256 of each SPKI): they go
+    /// into `additional-evidence`, which the runtime-data binding puts into the evidence, so
+    /// the KBS will certify exactly these keys for this session.
+    pub fn commit_signing_keys(&mut self, keyids: &[String]) {
+        self.additional_evidence = serde_json::json!({ "warden.signing-keys": keyids }).to_string();
     }
 
     /// The attestation token of the last successful `attest`, if any.
@@ -163,8 +173,9 @@ impl KbsClient {
         }
 
         let tee_pubkey = self.key.public_jwk();
-        // No device evidence is sent, and the binding covers the (empty) additional evidence.
-        let digest = runtime_data_digest(&challenge.nonce, &tee_pubkey, "");
+        // No device evidence is sent; the binding covers the additional evidence (empty, or
+        // the signing keys this attestation commits to).
+        let digest = runtime_data_digest(&challenge.nonce, &tee_pubkey, &self.additional_evidence);
         let attester = Arc::clone(&self.attester);
         // Hardware attesters block on device I/O; keep that off the async workers.
         let evidence = tokio::task::spawn_blocking(move || attester.evidence(&digest))
@@ -180,7 +191,7 @@ impl KbsClient {
             },
             tee_evidence: TeeEvidence {
                 primary_evidence: evidence,
-                additional_evidence: String::new(),
+                additional_evidence: self.additional_evidence.clone(),
             },
         };
         let response = self
@@ -259,6 +270,25 @@ impl KbsClient {
             .await
             .map_err(|e| AgentError::http(&e))?;
         read_json(response, what).await
+    }
+
+    /// POSTs `body` to `endpoint` (under `/kbs/v0/`) over the attested session (with its
+    /// cookie), with `content_type`, and returns the answer's bytes.
+    pub async fn post_session(
+        &self,
+        endpoint: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Result<Vec<u8>, AgentError> {
+        let response = self
+            .session_http
+            .post(self.url(endpoint))
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| AgentError::http(&e))?;
+        read_body(response).await
     }
 
     fn url(&self, endpoint: &str) -> String {

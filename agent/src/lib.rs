@@ -10,6 +10,7 @@
 pub mod attester;
 pub mod client;
 pub mod error;
+pub mod signing;
 #[cfg(feature = "tpm")]
 pub mod tpm_registration;
 

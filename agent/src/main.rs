@@ -128,6 +128,23 @@ enum Command {
         #[arg(long, value_delimiter = ',', default_value = "0,1,2,3,4,5,6,7")]
         pcrs: Vec<u8>,
     },
+    /// Generate a code-signing key in this TEE, attest with it committed in the evidence, and
+    /// get a short-lived certificate for it from the KBS's signing CA (if its signing policy
+    /// allows this attested build). The key is written 0600, the certificate beside it.
+    SigningCert {
+        /// Key algorithm.
+        #[arg(long, value_enum, default_value_t = SigningAlgorithm::EcdsaP256)]
+        algorithm: SigningAlgorithm,
+        /// Where to write the private key (PKCS#8 PEM, mode 0600).
+        #[arg(long, value_name = "PATH")]
+        key_out: PathBuf,
+        /// Where to write the certificate (PEM).
+        #[arg(long, value_name = "PATH")]
+        cert_out: PathBuf,
+        /// Requested lifetime in seconds (the KBS caps it).
+        #[arg(long, value_name = "SECONDS")]
+        lifetime: Option<u32>,
+    },
     /// Mint an INSECURE sim-snp development chain in DIR: give DIR to `warden-kbs serve
     /// --insecure-dev-roots` and to this agent's `--insecure-sim-snp-dir`.
     SimSnpInit {
@@ -164,6 +181,24 @@ enum AkType {
     Rsa,
     /// ECC P-256, ECDSA/SHA-256.
     Ecc,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum SigningAlgorithm {
+    EcdsaP256,
+    EcdsaP384,
+    Ed25519,
+}
+
+impl SigningAlgorithm {
+    fn key_algorithm(self) -> warden_wire::signing_key::KeyAlgorithm {
+        use warden_wire::signing_key::KeyAlgorithm as K;
+        match self {
+            Self::EcdsaP256 => K::EcdsaP256,
+            Self::EcdsaP384 => K::EcdsaP384,
+            Self::Ed25519 => K::Ed25519,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -379,8 +414,41 @@ async fn run(cli: Cli, attester: Arc<dyn Attester>) -> Result<(), Failure> {
                 None => write_stdout(&secret),
             }
         }
+        Command::SigningCert {
+            algorithm,
+            key_out,
+            cert_out,
+            lifetime,
+        } => {
+            let key = warden_wire::signing_key::SigningKeyPair::generate(algorithm.key_algorithm())
+                .map_err(|e| Failure::usage(format!("generating the signing key: {e}")))?;
+            let issued =
+                warden_agent::signing::request_certificate(&mut client, &key, lifetime).await?;
+            let pem = pem_block("PRIVATE KEY", key.pkcs8_der());
+            write_secret_file(&key_out, pem.as_bytes())
+                .map_err(|e| Failure::usage(format!("writing {}: {e}", key_out.display())))?;
+            std::fs::write(&cert_out, issued.certificate.as_bytes())
+                .map_err(|e| Failure::usage(format!("writing {}: {e}", cert_out.display())))?;
+            tracing::info!(identity = %issued.identity, serial = %issued.serial, not_after = %issued.not_after, "signing certificate issued");
+            write_stdout(format!("{}\n", issued.identity).as_bytes())
+        }
         Command::SimSnpInit { .. } | Command::ExtendRtmr { .. } | Command::TpmPcrs { .. } => Ok(()),
     }
+}
+
+/// PEM text of `der` under `label`.
+fn pem_block(label: &str, der: &[u8]) -> String {
+    use base64::Engine as _;
+    let body = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> = body
+        .as_bytes()
+        .chunks(64)
+        .filter_map(|line| std::str::from_utf8(line).ok())
+        .collect();
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        lines.join("\n")
+    )
 }
 
 fn sim_snp_init(dir: &Path) -> Result<(), Failure> {
@@ -452,7 +520,10 @@ fn main() -> ExitCode {
             Some(extend_rtmr(*rtmr, digest.as_ref(), file.as_deref()))
         }
         Command::TpmPcrs { pcrs } => Some(tpm_pcrs(&cli.tpm_tcti, pcrs)),
-        Command::Attest | Command::GetResource { .. } | Command::TpmRegister { .. } => None,
+        Command::Attest
+        | Command::GetResource { .. }
+        | Command::TpmRegister { .. }
+        | Command::SigningCert { .. } => None,
     };
     if let Some(result) = local {
         return match result {

@@ -25,6 +25,8 @@ pub enum Role {
     Policies,
     /// List resource names, policies and reference values.
     Reader,
+    /// Create and delete the signing authority's named keys.
+    Signing,
 }
 
 /// What an admin call needs.
@@ -38,6 +40,8 @@ pub enum Permission {
     WritePolicies,
     /// Revoke admin tokens (`admin`).
     RevokeTokens,
+    /// Create or delete named signing keys (`admin`, `signing`).
+    ManageSigningKeys,
 }
 
 impl Role {
@@ -48,6 +52,7 @@ impl Role {
                 | (_, Permission::Read)
                 | (Role::Resources, Permission::WriteResources)
                 | (Role::Policies, Permission::WritePolicies)
+                | (Role::Signing, Permission::ManageSigningKeys)
         )
     }
 }

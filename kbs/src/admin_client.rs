@@ -244,6 +244,55 @@ impl AdminClient {
         self.call(Method::GET, "/reference-values", None).await
     }
 
+    /// `PUT /policies/signing`.
+    pub async fn set_signing_policy(&self, source: Vec<u8>) -> Result<Option<Value>, ClientError> {
+        self.call(Method::PUT, "/policies/signing", Some(source))
+            .await
+    }
+
+    /// `GET /policies/signing`.
+    pub async fn signing_policy(&self) -> Result<Option<Value>, ClientError> {
+        self.call(Method::GET, "/policies/signing", None).await
+    }
+
+    /// `DELETE /policies/signing`: back to the default, which refuses everything.
+    pub async fn delete_signing_policy(&self) -> Result<(), ClientError> {
+        self.call(Method::DELETE, "/policies/signing", None)
+            .await
+            .map(drop)
+    }
+
+    /// `POST /signing-keys`: a new named key; answers its public half.
+    pub async fn create_signing_key(
+        &self,
+        name: &str,
+        algorithm: &str,
+    ) -> Result<Option<Value>, ClientError> {
+        let body = serde_json::json!({"name": name, "algorithm": algorithm});
+        self.call(
+            Method::POST,
+            "/signing-keys",
+            Some(body.to_string().into_bytes()),
+        )
+        .await
+    }
+
+    /// `GET /signing-keys`.
+    pub async fn list_signing_keys(&self) -> Result<Option<Value>, ClientError> {
+        self.call(Method::GET, "/signing-keys", None).await
+    }
+
+    /// `DELETE /signing-keys/<name>`.
+    pub async fn delete_signing_key(&self, name: &str) -> Result<(), ClientError> {
+        self.call(
+            Method::DELETE,
+            &format!("/signing-keys/{}", encode_query(name)),
+            None,
+        )
+        .await
+        .map(drop)
+    }
+
     /// Revokes an admin token by `jti` (and its `exp`, when known): `POST /tokens/revoke`.
     /// Answers the `jti` and until when the revocation is kept (`kept_until`, Unix seconds).
     pub async fn revoke_token(

@@ -63,6 +63,47 @@ pub struct Config {
     pub provenance: ProvenanceConfig,
     /// A separate verifier service to appraise with; absent: the embedded verifier.
     pub verifier: Option<RemoteVerifierConfig>,
+    /// `[signing]`: the signing authority (code-signing certificates for attested builders,
+    /// timestamps, named keys); absent: its endpoints answer 404.
+    pub signing: Option<SigningConfig>,
+}
+
+/// `[signing]`: Warden's signing CA and TSA, created by `warden-kbs init` or `signing-init`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SigningConfig {
+    /// The issuer URL certificates carry (Fulcio's issuer extension) and builder identities
+    /// start with (`<issuer>/builders/<name>`); default `public_url`.
+    #[serde(default)]
+    pub issuer: Option<String>,
+    /// Lifetime of a certificate when the request names none.
+    #[serde(
+        default = "defaults::certificate_lifetime",
+        deserialize_with = "duration"
+    )]
+    pub default_certificate_lifetime: Duration,
+    /// Longest lifetime a request may ask for (at most 24h).
+    #[serde(
+        default = "defaults::certificate_lifetime",
+        deserialize_with = "duration"
+    )]
+    pub max_certificate_lifetime: Duration,
+    /// Names this deployment in the CA and TSA certificates' subjects (at `signing-init`).
+    #[serde(default = "defaults::authority_name")]
+    pub name: String,
+}
+
+/// Longest certificate lifetime `[signing] max_certificate_lifetime` may allow.
+pub const MAX_CERTIFICATE_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
+impl SigningConfig {
+    /// The issuer URL in force: `issuer`, else `public_url`.
+    pub fn issuer_url<'a>(&'a self, public_url: Option<&'a str>) -> Option<&'a str> {
+        self.issuer
+            .as_deref()
+            .or(public_url)
+            .map(|url| url.trim_end_matches('/'))
+    }
 }
 
 /// `[verifier]`: appraise through `warden-verifier serve` over mutual TLS. Reference values and
@@ -363,6 +404,12 @@ pub struct LogConfig {
 
 mod defaults {
     use super::*;
+    pub(super) fn certificate_lifetime() -> Duration {
+        Duration::from_secs(600)
+    }
+    pub(super) fn authority_name() -> String {
+        "warden".into()
+    }
     pub(super) fn listen() -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], 8080))
     }
@@ -522,6 +569,28 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), String> {
+        if let Some(signing) = &self.signing {
+            let issuer = signing.issuer_url(self.public_url.as_deref()).ok_or(
+                "[signing] needs issuer (or public_url): builder identities are URLs under it",
+            )?;
+            if !(issuer.starts_with("https://") || issuer.starts_with("http://"))
+                || !warden_signing::ca::is_uri(issuer)
+            {
+                return Err(format!(
+                    "[signing] issuer {issuer:?} must be an http(s) URL of printable ASCII"
+                ));
+            }
+            let (default, max) = (
+                signing.default_certificate_lifetime,
+                signing.max_certificate_lifetime,
+            );
+            if default.is_zero() || default > max || max > MAX_CERTIFICATE_LIFETIME {
+                return Err(
+                    "[signing] lifetimes: 0 < default_certificate_lifetime <= max_certificate_lifetime <= 24h"
+                        .into(),
+                );
+            }
+        }
         if self.tls.is_none() && !self.insecure_http {
             return Err("[tls] is required unless insecure_http = true".into());
         }

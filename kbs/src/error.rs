@@ -60,6 +60,46 @@ pub enum KbsError {
     /// This KBS is not configured for the call (503), e.g. discovery without `public_url`.
     #[error("not configured: {0}")]
     Unconfigured(String),
+    /// This KBS has no `[signing]` section (404).
+    #[error("signing is not enabled on this KBS")]
+    SigningDisabled,
+    /// A signing request that does not parse or is refused on its face: CSR, statement,
+    /// lifetime, key algorithm (400).
+    #[error("signing request refused: {0}")]
+    SigningRequest(String),
+    /// The signing policy refused this caller or request (403).
+    #[error("signing denied by policy {policy}: {reason}")]
+    SigningDenied {
+        /// Id of the signing policy.
+        policy: String,
+        /// What refused.
+        reason: String,
+    },
+    /// The CSR's key is not one the attested evidence committed to (403).
+    #[error(
+        "the CSR's key {keyid} is not bound into the attested evidence (commit it in additional-evidence \"warden.signing-keys\")"
+    )]
+    KeyNotBound {
+        /// Hex SHA-256 of the CSR's SubjectPublicKeyInfo.
+        keyid: String,
+    },
+    /// The committed key already has its certificate (409).
+    #[error("key {keyid} was already certified: each attested key gets one certificate")]
+    AlreadyCertified {
+        /// Hex SHA-256 of the key's SubjectPublicKeyInfo.
+        keyid: String,
+    },
+    /// A statement names another builder than the attested caller's identity (403).
+    #[error("the statement's builder {got:?} is not the attested builder {expected:?}")]
+    BuilderMismatch {
+        /// The identity the signing policy gave the caller.
+        expected: String,
+        /// `runDetails.builder.id` of the statement.
+        got: String,
+    },
+    /// A named key or stored entry exists already (409).
+    #[error("{0} already exists")]
+    Conflict(String),
     /// A failure on the KBS's side: store, keys, sealing (500).
     #[error("internal error: {0}")]
     Internal(String),
@@ -84,7 +124,13 @@ impl KbsError {
             | KbsError::Registration(_) => 401,
             KbsError::Admin(AdminError::Forbidden { .. } | AdminError::NoRoles { .. }) => 403,
             KbsError::Admin(_) => 401,
-            KbsError::PolicyDenied { .. } => 403,
+            KbsError::PolicyDenied { .. }
+            | KbsError::SigningDenied { .. }
+            | KbsError::KeyNotBound { .. }
+            | KbsError::BuilderMismatch { .. } => 403,
+            KbsError::SigningRequest(_) => 400,
+            KbsError::SigningDisabled => 404,
+            KbsError::AlreadyCertified { .. } | KbsError::Conflict(_) => 409,
             KbsError::NotFound(_) => 404,
             KbsError::RateLimited => 429,
             KbsError::VerifierUnavailable(_) | KbsError::Unconfigured(_) | KbsError::Busy => 503,
@@ -118,6 +164,13 @@ impl KbsError {
             KbsError::VerifierUnavailable(_) => "VerifierUnavailable",
             KbsError::Unconfigured(_) => "NotConfigured",
             KbsError::Busy => "ServerBusy",
+            KbsError::SigningDisabled => "SigningDisabled",
+            KbsError::SigningRequest(_) => "SigningRequestInvalid",
+            KbsError::SigningDenied { .. } => "SigningPolicyDeny",
+            KbsError::KeyNotBound { .. } => "SigningKeyNotBound",
+            KbsError::AlreadyCertified { .. } => "SigningKeyAlreadyCertified",
+            KbsError::BuilderMismatch { .. } => "BuilderMismatch",
+            KbsError::Conflict(_) => "Conflict",
             KbsError::Internal(_) => "Internal",
         }
     }

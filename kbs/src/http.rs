@@ -103,6 +103,9 @@ fn authorization(headers: &HeaderMap) -> Option<&str> {
         .and_then(|value| value.to_str().ok())
 }
 
+/// Signing requests: a CSR, or a statement to sign.
+const SIGNING_BODY_BYTES: usize = 64 * 1024;
+
 /// `/auth` bodies: a version, a TEE name and small extra parameters; nothing needs more.
 const AUTH_BODY_BYTES: usize = 16 * 1024;
 
@@ -131,7 +134,21 @@ pub fn router(state: AppState) -> Router {
             "/reference-values/{name}",
             put(admin_put_reference_value).delete(admin_delete_reference_value),
         )
-        .route("/tokens/revoke", post(admin_revoke_token));
+        .route("/tokens/revoke", post(admin_revoke_token))
+        .route(
+            "/policies/signing",
+            get(admin_get_signing_policy)
+                .put(admin_set_signing_policy)
+                .delete(admin_delete_signing_policy),
+        )
+        .route(
+            "/signing-keys",
+            get(admin_list_signing_keys).post(admin_create_signing_key),
+        )
+        .route(
+            "/signing-keys/{name}",
+            axum::routing::delete(admin_delete_signing_key),
+        );
     Router::new()
         .route(
             "/kbs/v0/auth",
@@ -147,6 +164,11 @@ pub fn router(state: AppState) -> Router {
             post(tpm_activate),
         )
         .route("/kbs/v0/resource/{repository}/{kind}/{tag}", get(resource))
+        .route(
+            "/kbs/v0/signing/certificate",
+            post(signing_certificate).layer(DefaultBodyLimit::max(SIGNING_BODY_BYTES)),
+        )
+        .route("/kbs/v0/signing/trust-root", get(signing_trust_root))
         .nest("/kbs/v0/admin", admin)
         .route("/.well-known/jwks.json", get(jwks))
         .route("/.well-known/openid-configuration", get(discovery))
@@ -463,4 +485,73 @@ mod tests {
         );
         assert_eq!(session_cookie(&headers), None);
     }
+}
+
+async fn signing_certificate(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let result = state
+        .kbs
+        .signing_certificate(session_cookie(&headers), &body, now())
+        .await;
+    state
+        .kbs
+        .metrics
+        .record("signing_certificate", result.is_ok());
+    json(result)
+}
+
+async fn signing_trust_root(State(state): State<AppState>) -> Response {
+    json(state.kbs.signing_trust_root())
+}
+
+async fn admin_get_signing_policy(admin: Admin) -> Response {
+    json(
+        admin
+            .kbs
+            .admin_get_signing_policy(admin.auth(), now())
+            .await,
+    )
+}
+
+async fn admin_set_signing_policy(admin: Admin, body: Bytes) -> Response {
+    json(
+        admin
+            .kbs
+            .admin_set_signing_policy(admin.auth(), &body, now())
+            .await,
+    )
+}
+
+async fn admin_delete_signing_policy(admin: Admin) -> Response {
+    done(
+        admin
+            .kbs
+            .admin_delete_signing_policy(admin.auth(), now())
+            .await,
+    )
+}
+
+async fn admin_list_signing_keys(admin: Admin) -> Response {
+    json(admin.kbs.admin_list_signing_keys(admin.auth(), now()).await)
+}
+
+async fn admin_create_signing_key(admin: Admin, body: Bytes) -> Response {
+    json(
+        admin
+            .kbs
+            .admin_create_signing_key(admin.auth(), &body, now())
+            .await,
+    )
+}
+
+async fn admin_delete_signing_key(admin: Admin, Path(name): Path<String>) -> Response {
+    done(
+        admin
+            .kbs
+            .admin_delete_signing_key(admin.auth(), &name, now())
+            .await,
+    )
 }

@@ -97,6 +97,15 @@ roles = ["admin"]
 [log]
 format = "human"      # or "json"
 
+# The signing authority: short-lived code-signing certificates for attested build enclaves,
+# RFC 3161 timestamps, named keys. Its CA and TSA live sealed in the store (created by init, or
+# `warden-kbs signing-init`); signing/ca.pem is what deployers trust. The signing policy
+# (admin signing set-policy) refuses everything until an operator sets one.
+[signing]
+issuer = "https://{listen}"   # builder identities are <issuer>/builders/<name>
+default_certificate_lifetime = "10m"
+max_certificate_lifetime = "10m"
+
 # AMD SEV-SNP. AMD's Milan/Genoa/Turin roots are built in; these settings are all optional.
 # [snp]
 # collateral_dir = "snp-collateral"   # VCEK/VLEK certificates and AMD CRLs (DER/PEM)
@@ -123,6 +132,39 @@ format = "human"      # or "json"
         ca_cert: dir.join("tls/ca.pem"),
         admin_private_key: dir.join("keys/admin.key"),
     })
+}
+
+/// Creates the signing authority of `config` in its store and writes `ca.pem` and `tsa.pem`
+/// (0644) into `out`; refuses a config without `[signing]` and a store that has an authority.
+pub async fn signing_init(config: &crate::Config, out: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let signing = config
+        .signing
+        .as_ref()
+        .context("the config has no [signing] section")?;
+    let sealer = crate::service::master_sealer(config).map_err(anyhow::Error::msg)?;
+    let store = warden_store::Store::open_sqlite(&config.store.sqlite).await?;
+    let created = crate::signing::create_authority(
+        &store,
+        &sealer,
+        &signing.name,
+        time::OffsetDateTime::now_utc(),
+    )
+    .await;
+    store.close().await;
+    let authority = created?;
+    warden_store::files::create_private_dir_all(out)
+        .with_context(|| format!("create {}", out.display()))?;
+    let written = [
+        (out.join("ca.pem"), authority.root_certificate()),
+        (out.join("tsa.pem"), authority.tsa_certificate()),
+    ];
+    for (path, der) in &written {
+        write_public(
+            path,
+            warden_signing::certificate::certificate_pem(der).as_bytes(),
+        )?;
+    }
+    Ok(written.into_iter().map(|(path, _)| path).collect())
 }
 
 fn write_tls(dir: &Path, hostnames: &[String]) -> anyhow::Result<()> {

@@ -21,6 +21,7 @@ pub mod release;
 pub mod sealing;
 pub mod server;
 pub mod service;
+pub mod signing;
 pub mod tpm_registration;
 
 pub use config::Config;

@@ -71,6 +71,16 @@ enum Command {
         #[arg(long)]
         name: String,
     },
+    /// Create the signing authority (CA and TSA keys sealed in the store) for a config with a
+    /// `[signing]` section, with the KBS stopped; writes the CA and TSA certificates (PEM) for
+    /// deployers. Refuses a store that has one.
+    SigningInit {
+        #[arg(long, env = "WARDEN_KBS_CONFIG")]
+        config: PathBuf,
+        /// Directory for `ca.pem` and `tsa.pem` (default: `signing/` beside the config).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Admin keys, tokens and API calls.
     Admin {
         #[command(subcommand)]
@@ -132,6 +142,13 @@ enum AdminCommand {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// Manage the signing policy and the signing authority's named keys.
+    Signing {
+        #[command(flatten)]
+        api: ApiArgs,
+        #[command(subcommand)]
+        command: SigningCommand,
+    },
     /// Manage reference values.
     ReferenceValue {
         #[command(flatten)]
@@ -190,6 +207,30 @@ enum PolicyCommand {
         prefix: String,
     },
     List,
+}
+
+#[derive(Subcommand)]
+enum SigningCommand {
+    /// Set the signing policy (Rego, package warden.signing: `allow` and `builder`).
+    SetPolicy {
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// Show the signing policy in force.
+    GetPolicy,
+    /// Delete the stored signing policy: the default refuses every request.
+    DeletePolicy,
+    /// Create a named key (its private half never leaves the KBS).
+    CreateKey {
+        name: String,
+        #[arg(long, default_value = "ecdsa-p256", value_parser = ["ecdsa-p256", "ecdsa-p384", "ed25519"])]
+        algorithm: String,
+    },
+    /// List the named keys (public halves).
+    ListKeys,
+    DeleteKey {
+        name: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -310,6 +351,15 @@ async fn run(command: Command) -> Result<(), Failure> {
                 insecure_allow_sample,
             })
             .map_err(|e| usage(format!("{e:#}")))?;
+            let config = Config::load(&output.config).map_err(usage)?;
+            let signing_dir = output
+                .config
+                .parent()
+                .unwrap_or(std::path::Path::new("."))
+                .join("signing");
+            warden_kbs::init::signing_init(&config, &signing_dir)
+                .await
+                .map_err(|e| Failure::Refused(format!("{e:#}")))?;
             println!("config:            {}", output.config.display());
             println!(
                 "CA certificate:    {}  (give it to agents as --ca-file)",
@@ -319,6 +369,27 @@ async fn run(command: Command) -> Result<(), Failure> {
                 "admin private key: {}  (warden-kbs admin token --role admin --key ...)",
                 output.admin_private_key.display()
             );
+            println!(
+                "signing CA:        {}  (deployers' --trust-root for verify-artifact)",
+                signing_dir.join("ca.pem").display()
+            );
+            Ok(())
+        }
+        Command::SigningInit { config, out } => {
+            let config_path = config;
+            let config = Config::load(&config_path).map_err(usage)?;
+            let out = out.unwrap_or_else(|| {
+                config_path
+                    .parent()
+                    .unwrap_or(std::path::Path::new("."))
+                    .join("signing")
+            });
+            let written = warden_kbs::init::signing_init(&config, &out)
+                .await
+                .map_err(|e| Failure::Refused(format!("{e:#}")))?;
+            for path in written {
+                println!("{}", path.display());
+            }
             Ok(())
         }
         Command::Admin { command } => admin(command).await,
@@ -394,6 +465,22 @@ async fn admin(command: AdminCommand) -> Result<(), Failure> {
                     client.delete_release_policy(&prefix).await?
                 }
                 PolicyCommand::List => print(client.list_policies().await?),
+            }
+            Ok(())
+        }
+        AdminCommand::Signing { api, command } => {
+            let client = client(&api)?;
+            match command {
+                SigningCommand::SetPolicy { file } => {
+                    print(client.set_signing_policy(read_input(&file)?).await?)
+                }
+                SigningCommand::GetPolicy => print(client.signing_policy().await?),
+                SigningCommand::DeletePolicy => client.delete_signing_policy().await?,
+                SigningCommand::CreateKey { name, algorithm } => {
+                    print(client.create_signing_key(&name, &algorithm).await?)
+                }
+                SigningCommand::ListKeys => print(client.list_signing_keys().await?),
+                SigningCommand::DeleteKey { name } => client.delete_signing_key(&name).await?,
             }
             Ok(())
         }

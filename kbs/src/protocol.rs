@@ -112,6 +112,8 @@ pub struct Authorization {
     pub tee_key: TeePublicKey,
     /// The signed attestation token `/attest` returned.
     pub token: String,
+    /// Key ids of signing keys the evidence committed to (see [`crate::signing`]).
+    pub signing_keys: Vec<String>,
 }
 
 /// Fresh random bytes for one `/auth`, from the caller's random source.
@@ -511,6 +513,7 @@ mod tests {
 
     fn authorization(attestation: &Attestation, exp: i64) -> Authorization {
         Authorization {
+            signing_keys: Vec::new(),
             claims: EarClaims {
                 exp,
                 ..EarClaims::default()

@@ -39,6 +39,7 @@ use crate::protocol::{
 use crate::ratelimit::{RateLimit, RateLimiter};
 use crate::release::{self, Decision, ReleasePolicies};
 use crate::sealing::Sealer;
+use crate::signing::{SigningDesk, SigningSettings, signing_key_commitments};
 use crate::tpm_registration::{Registrar, RegistrationSettings};
 
 /// How a `/resource` request proves it is entitled to ask.
@@ -76,9 +77,13 @@ pub struct Kbs {
     /// appraisal.
     prefetcher: Prefetcher,
     registrar: Registrar,
+    /// The signing authority; `None` without `[signing]`.
+    signing: Option<crate::signing::SigningDesk>,
     /// Prometheus metrics served at `/metrics`.
     pub metrics: Metrics,
 }
+
+mod signing;
 
 fn random_bytes<const N: usize>() -> [u8; N] {
     let mut bytes = [0u8; N];
@@ -109,26 +114,33 @@ fn result_label(claims: &EarClaims) -> String {
     }
 }
 
+/// The sealer of the master key `WARDEN_MASTER_KEY` holds, else the master key file (created
+/// on first start).
+pub fn master_sealer(config: &Config) -> Result<Sealer, KbsError> {
+    let master_key = match std::env::var("WARDEN_MASTER_KEY") {
+        Ok(value) => Sealer::parse_master_key(value.as_bytes()),
+        Err(_) => {
+            let text = keyfile::read_or_create_private(
+                &config.store.master_key_file,
+                Sealer::generate_master_key,
+            )
+            .map_err(|e| {
+                internal(format!(
+                    "master key {}: {e}",
+                    config.store.master_key_file.display()
+                ))
+            })?;
+            Sealer::parse_master_key(&text)
+        }
+    }
+    .map_err(internal)?;
+    Ok(Sealer::new(&master_key))
+}
+
 impl Kbs {
     /// Opens the store and keys named by `config`, creating keys on first start.
     pub async fn open(config: &Config) -> Result<Self, KbsError> {
-        let master_key = match std::env::var("WARDEN_MASTER_KEY") {
-            Ok(value) => Sealer::parse_master_key(value.as_bytes()),
-            Err(_) => {
-                let text = keyfile::read_or_create_private(
-                    &config.store.master_key_file,
-                    Sealer::generate_master_key,
-                )
-                .map_err(|e| {
-                    internal(format!(
-                        "master key {}: {e}",
-                        config.store.master_key_file.display()
-                    ))
-                })?;
-                Sealer::parse_master_key(&text)
-            }
-        }
-        .map_err(internal)?;
+        let sealer = master_sealer(config)?;
         let signing_pem = keyfile::read_or_create_private(&config.token.signing_key, || {
             warden_verifier::ear::generate_signing_key_pem()
                 .map(String::into_bytes)
@@ -195,11 +207,21 @@ impl Kbs {
             tpm_registration: tpm_registration_settings(config)?,
             provenance_keys: provenance_keys(config)?,
             remote: remote_verifier(config)?,
+            signing: config.signing.as_ref().map(|signing| SigningSettings {
+                issuer: signing
+                    .issuer_url(config.public_url.as_deref())
+                    .unwrap_or_default()
+                    .to_owned(),
+                default_lifetime: time::Duration::try_from(signing.default_certificate_lifetime)
+                    .unwrap_or(time::Duration::minutes(10)),
+                max_lifetime: time::Duration::try_from(signing.max_certificate_lifetime)
+                    .unwrap_or(time::Duration::minutes(10)),
+            }),
         };
         Self::new(
             settings,
             store,
-            Sealer::new(&master_key),
+            sealer,
             signer,
             AdminAuth::new(admin_keys).with_max_token_lifetime(
                 time::Duration::try_from(config.admin.max_token_lifetime).map_err(internal)?,
@@ -252,7 +274,16 @@ impl Kbs {
                 "release", &prefix, &e,
             ))
         })?;
+        let signing = match settings.signing {
+            Some(signing) => Some(
+                SigningDesk::open(&store, &sealer, signing)
+                    .await
+                    .map_err(|e| internal(format!("[signing]: {e}")))?,
+            ),
+            None => None,
+        };
         Ok(Self {
+            signing,
             challenges: Challenges::new(&random_bytes::<32>(), settings.protocol.session_timeout),
             sessions: Mutex::new(Sessions::new(settings.protocol)),
             limiter: Mutex::new(RateLimiter::new(settings.rate_limit)),
@@ -329,6 +360,8 @@ impl Kbs {
         let mut attestation: Attestation = serde_json::from_slice(body)
             .map_err(|e| KbsError::Malformed(format!("Attestation: {e}")))?;
         let pending = crate::protocol::pending_attestation(ticket, &attestation)?;
+        let signing_keys = signing_key_commitments(&attestation.tee_evidence.additional_evidence)
+            .map_err(KbsError::Malformed)?;
         let label = tee_label(&pending.ticket.tee);
         // The evidence moves to the verifier (it is not read here again): no copy per attestation.
         let evidence = std::mem::take(&mut attestation.tee_evidence.primary_evidence);
@@ -346,6 +379,7 @@ impl Kbs {
                 claims,
                 tee_key: pending.tee_key,
                 token: token.clone(),
+                signing_keys,
             };
             let mut sessions = self.sessions();
             sessions.complete(&pending.ticket, authorization, now)?;
@@ -894,6 +928,8 @@ pub struct KbsSettings {
     /// Appraise with this verifier service, with this policy of its, instead of the embedded
     /// verifier.
     pub remote: Option<(RemoteVerifier, PolicyChoice)>,
+    /// The signing authority's settings; `None`: its endpoints answer 404.
+    pub signing: Option<SigningSettings>,
 }
 
 fn remote_verifier(config: &Config) -> Result<Option<(RemoteVerifier, PolicyChoice)>, KbsError> {

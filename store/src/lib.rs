@@ -54,6 +54,8 @@ pub enum PolicyKind {
     Appraisal,
     /// The KBS's release policies, named by the resource-path prefix they govern.
     Release,
+    /// The KBS's signing policy (one, named `default`).
+    Signing,
 }
 
 impl PolicyKind {
@@ -61,8 +63,68 @@ impl PolicyKind {
         match self {
             PolicyKind::Appraisal => "appraisal",
             PolicyKind::Release => "release",
+            PolicyKind::Signing => "signing",
         }
     }
+}
+
+/// What a signing key is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SigningKeyRole {
+    /// The CA that issues code-signing certificates.
+    Ca,
+    /// The RFC 3161 timestamp authority.
+    Tsa,
+    /// An operator's named key that signs for attested callers.
+    Named,
+}
+
+impl SigningKeyRole {
+    fn as_str(self) -> &'static str {
+        match self {
+            SigningKeyRole::Ca => "ca",
+            SigningKeyRole::Tsa => "tsa",
+            SigningKeyRole::Named => "named",
+        }
+    }
+}
+
+/// A stored signing key: the private key only sealed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSigningKey {
+    /// The key's name within its role.
+    pub name: String,
+    /// Its algorithm's name (`ecdsa-p256`, `ecdsa-p384`, `ed25519`).
+    pub algorithm: String,
+    /// The sealed PKCS#8 private key.
+    pub sealed: Vec<u8>,
+    /// The DER SubjectPublicKeyInfo.
+    pub spki: Vec<u8>,
+    /// The key's certificate (DER), for the CA and TSA.
+    pub certificate: Option<Vec<u8>>,
+    /// When it was created, Unix seconds.
+    pub created_at: i64,
+    /// Who created it.
+    pub created_by: String,
+}
+
+/// The record of one certificate the signing authority issued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuedCertificate {
+    /// Serial number, lower-case hex.
+    pub serial: String,
+    /// `keyless` (a build enclave's own key) or `named:<key>` (companion of a remote signature).
+    pub kind: String,
+    /// The builder identity in the SAN.
+    pub identity: String,
+    /// Hex SHA-256 of the certified SubjectPublicKeyInfo.
+    pub spki_sha256: String,
+    /// The `jti` of the attestation token the issuance relied on.
+    pub ear_jti: String,
+    /// Validity, Unix seconds.
+    pub not_before: i64,
+    /// Validity end, Unix seconds.
+    pub not_after: i64,
 }
 
 /// Where a reference value came from.
@@ -126,6 +188,12 @@ const MIGRATIONS: &[&[&str]] = &[
     // 2: revoked admin tokens (KBS only), by `jti`, kept until no token with it can be valid.
     &[
         "CREATE TABLE revoked_admin_tokens (jti TEXT PRIMARY KEY, revoked_at INTEGER NOT NULL, revoked_by TEXT NOT NULL, purge_after INTEGER NOT NULL)",
+    ],
+    // 3: the signing authority (KBS only): its CA and TSA keys and operators' named keys,
+    // sealed like resources, with their public halves; and a record of issued certificates.
+    &[
+        "CREATE TABLE signing_keys (role TEXT NOT NULL CHECK (role IN ('ca', 'tsa', 'named')), name TEXT NOT NULL, algorithm TEXT NOT NULL, sealed BLOB NOT NULL, spki BLOB NOT NULL, certificate BLOB, created_at INTEGER NOT NULL, created_by TEXT NOT NULL, PRIMARY KEY (role, name))",
+        "CREATE TABLE issued_certificates (serial TEXT PRIMARY KEY, kind TEXT NOT NULL, identity TEXT NOT NULL, spki_sha256 TEXT NOT NULL, ear_jti TEXT NOT NULL, not_before INTEGER NOT NULL, not_after INTEGER NOT NULL)",
     ],
 ];
 
@@ -482,6 +550,142 @@ impl Store {
                 .await?
                 .is_some(),
         )
+    }
+
+    /// Whether the store holds a KBS's secrets: sealed resources or signing keys.
+    pub async fn holds_kbs_secrets(&self) -> Result<bool, StoreError> {
+        Ok(sqlx::query(
+            "SELECT 1 WHERE EXISTS (SELECT 1 FROM resources) OR EXISTS (SELECT 1 FROM signing_keys)",
+        )
+        .fetch_optional(&self.pool)
+        .await?
+        .is_some())
+    }
+
+    /// Stores signing keys, all or none (the CA and TSA are created together); an existing key
+    /// of the same role and name is never replaced: [`StoreError::Database`] then.
+    pub async fn insert_signing_keys(
+        &self,
+        keys: &[(SigningKeyRole, StoredSigningKey)],
+    ) -> Result<(), StoreError> {
+        let mut transaction = self.pool.begin().await?;
+        for (role, key) in keys {
+            sqlx::query(
+                "INSERT INTO signing_keys (role, name, algorithm, sealed, spki, certificate, created_at, created_by)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )
+            .bind(role.as_str())
+            .bind(&key.name)
+            .bind(&key.algorithm)
+            .bind(&key.sealed)
+            .bind(&key.spki)
+            .bind(&key.certificate)
+            .bind(key.created_at)
+            .bind(&key.created_by)
+            .execute(&mut *transaction)
+            .await?;
+        }
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    /// The signing key `name` of `role`; `None` if there is none.
+    pub async fn signing_key(
+        &self,
+        role: SigningKeyRole,
+        name: &str,
+    ) -> Result<Option<StoredSigningKey>, StoreError> {
+        Ok(self
+            .signing_keys_where(role, Some(name))
+            .await?
+            .into_iter()
+            .next())
+    }
+
+    /// Every signing key of `role`, sorted by name.
+    pub async fn signing_keys(
+        &self,
+        role: SigningKeyRole,
+    ) -> Result<Vec<StoredSigningKey>, StoreError> {
+        self.signing_keys_where(role, None).await
+    }
+
+    async fn signing_keys_where(
+        &self,
+        role: SigningKeyRole,
+        name: Option<&str>,
+    ) -> Result<Vec<StoredSigningKey>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT name, algorithm, sealed, spki, certificate, created_at, created_by FROM signing_keys
+             WHERE role = ?1 AND (?2 IS NULL OR name = ?2) ORDER BY name",
+        )
+        .bind(role.as_str())
+        .bind(name)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| StoredSigningKey {
+                name: row.get(0),
+                algorithm: row.get(1),
+                sealed: row.get(2),
+                spki: row.get(3),
+                certificate: row.get(4),
+                created_at: row.get(5),
+                created_by: row.get(6),
+            })
+            .collect())
+    }
+
+    /// Deletes the named signing key `name` (never the CA or TSA); whether it existed.
+    pub async fn delete_named_signing_key(&self, name: &str) -> Result<bool, StoreError> {
+        self.delete_by_key(
+            "DELETE FROM signing_keys WHERE role = 'named' AND name = ?1",
+            name,
+        )
+        .await
+    }
+
+    /// Records an issued certificate.
+    pub async fn record_issued_certificate(
+        &self,
+        issued: &IssuedCertificate,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO issued_certificates (serial, kind, identity, spki_sha256, ear_jti, not_before, not_after)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )
+        .bind(&issued.serial)
+        .bind(&issued.kind)
+        .bind(&issued.identity)
+        .bind(&issued.spki_sha256)
+        .bind(&issued.ear_jti)
+        .bind(issued.not_before)
+        .bind(issued.not_after)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Every issued certificate, oldest first.
+    pub async fn issued_certificates(&self) -> Result<Vec<IssuedCertificate>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT serial, kind, identity, spki_sha256, ear_jti, not_before, not_after FROM issued_certificates ORDER BY not_before, serial",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| IssuedCertificate {
+                serial: row.get(0),
+                kind: row.get(1),
+                identity: row.get(2),
+                spki_sha256: row.get(3),
+                ear_jti: row.get(4),
+                not_before: row.get(5),
+                not_after: row.get(6),
+            })
+            .collect())
     }
 
     /// Closes the store's database connections, waiting for those in use to be returned.

@@ -66,9 +66,9 @@ pub struct VerifierService {
 impl VerifierService {
     /// The service of `authority`, refusing a KBS's store (sealed secrets, its own values).
     pub async fn new(authority: Authority) -> Result<Self, ServiceError> {
-        if !authority.store().list_resources().await?.is_empty() {
+        if authority.store().holds_kbs_secrets().await? {
             return Err(ServiceError::Setup(
-                "the store holds a KBS's sealed resources: give the verifier service its own store"
+                "the store holds a KBS's sealed resources or signing keys: give the verifier service its own store"
                     .into(),
             ));
         }

@@ -340,6 +340,30 @@ pub fn schema(name: &str) -> Option<&'static Schema> {
     SCHEMAS.iter().find(|schema| schema.name == name)
 }
 
+/// The claims of `tee`'s annotated evidence that its reference-value schema constrains (the
+/// measurements a policy can pin), by claim path: what an attested-signing certificate records
+/// of the build it certifies. Absent claims are left out.
+pub fn constrained_claims(tee: &str, evidence: &Value) -> BTreeMap<String, Value> {
+    let Some(schema) = schema(tee) else {
+        return BTreeMap::new();
+    };
+    schema
+        .keys
+        .iter()
+        .filter_map(|key| match key.constraint {
+            Constraint::Listed(path) | Constraint::AtLeast(path) => Some(path),
+            Constraint::Pcrs => Some("pcrs"),
+            Constraint::EventDigests | Constraint::PolicyOnly => None,
+        })
+        .filter_map(|path| {
+            let value = path
+                .split('.')
+                .try_fold(evidence, |value, part| value.get(part))?;
+            Some((path.to_owned(), value.clone()))
+        })
+        .collect()
+}
+
 /// The documented schema (Markdown), generated from [`SCHEMAS`]: `docs/reference-values.md`
 /// is this text, checked by a test.
 pub fn schema_markdown() -> String {

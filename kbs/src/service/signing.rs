@@ -1,0 +1,368 @@
+//! The signing authority's API calls: certificates for attested build enclaves, the trust
+//! root, and the admin calls for the signing policy and named keys. Every refusal is logged
+//! (an audit line) with the caller's TEE and the reason.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use tracing::{info, warn};
+use warden_signing::LeafRequest;
+use warden_signing::certificate::certificate_pem;
+use warden_store::{IssuedCertificate, PolicyKind, SigningKeyRole};
+use warden_wire::signing_key::KeyAlgorithm;
+
+use super::{Kbs, internal, random_bytes, result_label};
+use crate::admin::Permission;
+use crate::error::KbsError;
+use crate::protocol::Authorization;
+use crate::signing::{
+    SIGNING_POLICY_ID, SIGNING_POLICY_NAME, SigningDecision, SigningDesk, attested_facts,
+    create_named_key, load_policy, valid_name,
+};
+
+/// Largest signing request body (a CSR, or a statement to sign).
+pub(crate) const MAX_SIGNING_BODY_BYTES: usize = 64 * 1024;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct CertificateRequest {
+    /// Standard base64 of the DER PKCS#10 request.
+    csr: String,
+    /// Requested lifetime; default and upper bound from `[signing]`.
+    #[serde(default)]
+    lifetime_seconds: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewSigningKey {
+    name: String,
+    algorithm: String,
+}
+
+fn rfc3339(at: OffsetDateTime) -> String {
+    at.format(&Rfc3339).unwrap_or_default()
+}
+
+impl Kbs {
+    fn signing_desk(&self) -> Result<&SigningDesk, KbsError> {
+        self.signing.as_ref().ok_or(KbsError::SigningDisabled)
+    }
+
+    /// The attested session `cookie` names.
+    fn attested_session(
+        &self,
+        cookie: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<std::sync::Arc<Authorization>, KbsError> {
+        let cookie = cookie.ok_or(KbsError::Unauthenticated)?;
+        let ticket = self.challenges.open(cookie, now)?;
+        Ok(self.sessions().authorization(&ticket, now)?)
+    }
+
+    /// `POST /kbs/v0/signing/certificate`: a short-lived code-signing certificate for a key the
+    /// attested session's evidence committed to, if the signing policy allows the caller.
+    pub async fn signing_certificate(
+        &self,
+        cookie: Option<&str>,
+        body: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<Value, KbsError> {
+        let desk = self.signing_desk()?;
+        let session = self.attested_session(cookie, now)?;
+        let tee = result_label(&session.claims);
+        let outcome = self.issue_certificate(desk, &session, body, now).await;
+        match &outcome {
+            Ok(issued) => info!(
+                %tee, identity = %issued["identity"].as_str().unwrap_or_default(),
+                serial = %issued["serial"].as_str().unwrap_or_default(),
+                ear_jti = %session.claims.jti, "signing certificate issued"
+            ),
+            Err(error) => {
+                warn!(%tee, ear_jti = %session.claims.jti, %error, "signing certificate refused")
+            }
+        }
+        outcome
+    }
+
+    async fn issue_certificate(
+        &self,
+        desk: &SigningDesk,
+        session: &Authorization,
+        body: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<Value, KbsError> {
+        if body.len() > MAX_SIGNING_BODY_BYTES {
+            return Err(KbsError::SigningRequest(format!(
+                "body larger than {MAX_SIGNING_BODY_BYTES} bytes"
+            )));
+        }
+        let request: CertificateRequest = serde_json::from_slice(body)
+            .map_err(|e| KbsError::SigningRequest(format!("certificate request: {e}")))?;
+        let csr = STANDARD
+            .decode(request.csr.as_bytes())
+            .map_err(|e| KbsError::SigningRequest(format!("csr is not standard base64: {e}")))?;
+        let csr = warden_signing::verify_csr(&csr)
+            .map_err(|e| KbsError::SigningRequest(e.to_string()))?;
+        if !session.signing_keys.contains(&csr.keyid) {
+            return Err(KbsError::KeyNotBound { keyid: csr.keyid });
+        }
+        let settings = desk.settings();
+        let lifetime = match request.lifetime_seconds {
+            None => settings.default_lifetime,
+            Some(0) => {
+                return Err(KbsError::SigningRequest(
+                    "lifetime-seconds must be positive".into(),
+                ));
+            }
+            Some(seconds) => time::Duration::seconds(seconds.into()).min(settings.max_lifetime),
+        };
+        let decision = desk.decide(
+            &session.claims,
+            json!({
+                "kind": "certificate",
+                "key": null,
+                "public-key": {"algorithm": csr.algorithm.name(), "spki-sha256": csr.keyid},
+                "lifetime-seconds": lifetime.whole_seconds(),
+            }),
+        );
+        let builder = match decision {
+            SigningDecision::Allow { builder } => builder,
+            SigningDecision::Deny { reason } => {
+                return Err(KbsError::SigningDenied {
+                    policy: SIGNING_POLICY_ID.into(),
+                    reason,
+                });
+            }
+        };
+        let until = OffsetDateTime::from_unix_timestamp(session.claims.exp).unwrap_or(now);
+        if !desk.take_commitment(&csr.keyid, until.max(now + lifetime), now) {
+            return Err(KbsError::AlreadyCertified { keyid: csr.keyid });
+        }
+        let identity = desk.identity(&builder);
+        let facts = attested_facts(&session.claims, None);
+        let serial = warden_signing::ca::serial_from(random_bytes());
+        let not_after = now + lifetime;
+        let certificate = desk
+            .authority()
+            .issue(&LeafRequest {
+                spki: &csr.spki,
+                identity: &identity,
+                issuer: &settings.issuer,
+                attested_facts: &facts,
+                not_before: now,
+                not_after,
+                serial,
+            })
+            .map_err(internal)?;
+        let serial = hex::encode(serial);
+        self.store
+            .record_issued_certificate(&IssuedCertificate {
+                serial: serial.clone(),
+                kind: "keyless".into(),
+                identity: identity.clone(),
+                spki_sha256: csr.keyid,
+                ear_jti: session.claims.jti.clone(),
+                not_before: now.unix_timestamp(),
+                not_after: not_after.unix_timestamp(),
+            })
+            .await
+            .map_err(internal)?;
+        Ok(json!({
+            "certificate": certificate_pem(&certificate),
+            "chain": [certificate_pem(desk.authority().root_certificate())],
+            "identity": identity,
+            "issuer": settings.issuer,
+            "serial": serial,
+            "not-before": rfc3339(now),
+            "not-after": rfc3339(not_after),
+        }))
+    }
+
+    /// `GET /kbs/v0/signing/trust-root`: the CA and TSA certificates deployers trust.
+    pub fn signing_trust_root(&self) -> Result<Value, KbsError> {
+        let desk = self.signing_desk()?;
+        Ok(json!({
+            "issuer": desk.settings().issuer,
+            "ca": certificate_pem(desk.authority().root_certificate()),
+            "tsa": certificate_pem(desk.authority().tsa_certificate()),
+        }))
+    }
+
+    /// `PUT /kbs/v0/admin/policies/signing`: compiles, stores and applies the signing policy.
+    pub async fn admin_set_signing_policy(
+        &self,
+        auth: Option<&str>,
+        source: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<Value, KbsError> {
+        let who = self.authorize(auth, Permission::WritePolicies, now).await?;
+        let desk = self.signing_desk()?;
+        let source = std::str::from_utf8(source)
+            .map_err(|_| KbsError::BadPolicy("policy is not UTF-8".into()))?;
+        let policy = load_policy(source)
+            .await
+            .map_err(|e| KbsError::BadPolicy(e.to_string()))?;
+        let digest = policy.digest().to_owned();
+        let _writes = self.admin_writes.lock().await;
+        self.store
+            .put_policy(PolicyKind::Signing, SIGNING_POLICY_NAME, source)
+            .await
+            .map_err(internal)?;
+        desk.set_policy(policy);
+        info!(admin = %who, %digest, "signing policy set");
+        Ok(json!({"id": SIGNING_POLICY_ID, "sha256": digest}))
+    }
+
+    /// `DELETE /kbs/v0/admin/policies/signing`: back to the shipped default (refuse all).
+    pub async fn admin_delete_signing_policy(
+        &self,
+        auth: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<(), KbsError> {
+        let who = self.authorize(auth, Permission::WritePolicies, now).await?;
+        let desk = self.signing_desk()?;
+        let _writes = self.admin_writes.lock().await;
+        if !self
+            .store
+            .delete_policy(PolicyKind::Signing, SIGNING_POLICY_NAME)
+            .await
+            .map_err(internal)?
+        {
+            return Err(KbsError::NotFound("signing policy".into()));
+        }
+        let default = load_policy(crate::signing::DEFAULT_SIGNING_POLICY)
+            .await
+            .map_err(internal)?;
+        desk.set_policy(default);
+        info!(admin = %who, "signing policy deleted: the default refuses every request");
+        Ok(())
+    }
+
+    /// `GET /kbs/v0/admin/policies/signing`: the signing policy in force.
+    pub async fn admin_get_signing_policy(
+        &self,
+        auth: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<Value, KbsError> {
+        self.authorize(auth, Permission::Read, now).await?;
+        let policy = self.signing_desk()?.policy();
+        Ok(json!({"id": policy.id(), "sha256": policy.digest(), "source": policy.source()}))
+    }
+
+    /// `POST /kbs/v0/admin/signing-keys`: creates a named key sealed in the store; answers its
+    /// public half only.
+    pub async fn admin_create_signing_key(
+        &self,
+        auth: Option<&str>,
+        body: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<Value, KbsError> {
+        let who = self
+            .authorize(auth, Permission::ManageSigningKeys, now)
+            .await?;
+        self.signing_desk()?;
+        let request: NewSigningKey = serde_json::from_slice(body)
+            .map_err(|e| KbsError::Malformed(format!("signing key: {e}")))?;
+        if !valid_name(&request.name) {
+            return Err(KbsError::Malformed(format!(
+                "signing key name {:?} must match [a-z0-9][a-z0-9._-]{{0,62}}",
+                request.name
+            )));
+        }
+        let algorithm = KeyAlgorithm::from_name(&request.algorithm).ok_or_else(|| {
+            KbsError::Malformed(format!(
+                "algorithm {:?} is not one of {}",
+                request.algorithm,
+                KeyAlgorithm::ALL.map(KeyAlgorithm::name).join(", ")
+            ))
+        })?;
+        let _writes = self.admin_writes.lock().await;
+        if self
+            .store
+            .signing_key(SigningKeyRole::Named, &request.name)
+            .await
+            .map_err(internal)?
+            .is_some()
+        {
+            return Err(KbsError::Conflict(format!("signing key {}", request.name)));
+        }
+        let key = create_named_key(
+            &self.store,
+            &self.sealer,
+            &request.name,
+            algorithm,
+            &who,
+            now,
+        )
+        .await
+        .map_err(internal)?;
+        info!(admin = %who, key = %request.name, algorithm = %algorithm.name(), "named signing key created");
+        Ok(json!({
+            "name": request.name,
+            "algorithm": algorithm.name(),
+            "public-key": public_key_pem(key.spki_der()),
+            "keyid": key.keyid(),
+        }))
+    }
+
+    /// `GET /kbs/v0/admin/signing-keys`: public halves of the named keys.
+    pub async fn admin_list_signing_keys(
+        &self,
+        auth: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<Value, KbsError> {
+        self.authorize(auth, Permission::Read, now).await?;
+        self.signing_desk()?;
+        let keys = self
+            .store
+            .signing_keys(SigningKeyRole::Named)
+            .await
+            .map_err(internal)?;
+        let keys: Vec<Value> = keys
+            .iter()
+            .map(|key| {
+                json!({
+                    "name": key.name,
+                    "algorithm": key.algorithm,
+                    "public-key": public_key_pem(&key.spki),
+                    "keyid": warden_wire::signing_key::spki_keyid(&key.spki),
+                    "created-by": key.created_by,
+                })
+            })
+            .collect();
+        Ok(json!({"keys": keys}))
+    }
+
+    /// `DELETE /kbs/v0/admin/signing-keys/<name>`.
+    pub async fn admin_delete_signing_key(
+        &self,
+        auth: Option<&str>,
+        name: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), KbsError> {
+        let who = self
+            .authorize(auth, Permission::ManageSigningKeys, now)
+            .await?;
+        self.signing_desk()?;
+        let _writes = self.admin_writes.lock().await;
+        if !self
+            .store
+            .delete_named_signing_key(name)
+            .await
+            .map_err(internal)?
+        {
+            return Err(KbsError::NotFound(format!("signing key {name}")));
+        }
+        info!(admin = %who, key = %name, "named signing key deleted");
+        Ok(())
+    }
+}
+
+/// PEM of a DER SubjectPublicKeyInfo.
+fn public_key_pem(spki: &[u8]) -> String {
+    certificate_pem(spki).replace("CERTIFICATE", "PUBLIC KEY")
+}
