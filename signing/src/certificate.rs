@@ -29,14 +29,9 @@ pub const OID_EXTENDED_KEY_USAGE: &str = "2.5.29.37";
 pub const OID_CODE_SIGNING: &str = "1.3.6.1.5.5.7.3.3";
 /// id-kp-timeStamping.
 pub const OID_TIME_STAMPING: &str = "1.3.6.1.5.5.7.3.8";
-/// Fulcio's "Issuer (V2)": the OIDC issuer, here the KBS's issuer URL, as a DER UTF8String.
-pub const OID_FULCIO_ISSUER_V2: &str = "1.3.6.1.4.1.57264.1.8";
-/// Warden's OID arc: `2.25.<UUID e6eb7b8d-e380-4421-a3ca-130ab303a82c>` (ITU-T X.667), fixed
-/// once; Warden has no IANA enterprise number.
-pub const WARDEN_OID_ARC: &str = "2.25.306945134770246660403135696116780345388";
-/// Warden's attested-facts extension (non-critical): a DER UTF8String holding RFC 8785 JSON
-/// (documented in `docs/attested-signing.md`).
-pub const OID_WARDEN_ATTESTED_FACTS: &str = "2.25.306945134770246660403135696116780345388.1";
+pub use warden_wire::code_signing::{
+    OID_FULCIO_ISSUER_V2, OID_WARDEN_ATTESTED_FACTS, WARDEN_OID_ARC,
+};
 
 /// KeyUsage bit numbers (RFC 5280 §4.2.1.3).
 pub(crate) const KU_DIGITAL_SIGNATURE: u8 = 0;

@@ -190,6 +190,19 @@ mod tests {
     }
 
     #[test]
+    fn the_shared_oid_octets_are_what_this_encoder_writes() {
+        use warden_wire::code_signing::*;
+        assert_eq!(
+            oid(OID_WARDEN_ATTESTED_FACTS).unwrap()[2..],
+            *OID_WARDEN_ATTESTED_FACTS_DER
+        );
+        assert_eq!(
+            oid(OID_FULCIO_ISSUER_V2).unwrap()[2..],
+            *OID_FULCIO_ISSUER_V2_DER
+        );
+    }
+
+    #[test]
     fn integers_lengths_and_bits_are_minimal() {
         assert_eq!(unsigned_integer(&[0, 0, 0x80]), [0x02, 0x02, 0x00, 0x80]);
         assert_eq!(unsigned_integer(&[0, 0]), [0x02, 0x01, 0x00]);

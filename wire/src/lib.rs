@@ -9,6 +9,7 @@
 
 pub mod azure;
 pub mod binding;
+pub mod code_signing;
 pub mod eventlog;
 pub mod jwe;
 pub mod protocol;
