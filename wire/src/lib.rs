@@ -9,6 +9,7 @@
 
 pub mod azure;
 pub mod binding;
+pub mod dsse;
 pub mod eventlog;
 pub mod jwe;
 pub mod protocol;
