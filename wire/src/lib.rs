@@ -14,6 +14,7 @@ pub mod eventlog;
 pub mod jwe;
 pub mod protocol;
 pub mod signing_key;
+pub mod sigstore;
 pub mod snp;
 pub mod tdx;
 pub mod tpm;
