@@ -41,16 +41,28 @@ ensure_tpm_dependencies() {
 }
 
 # The DSSE interoperability test checks Warden's envelopes with securesystemslib (the in-toto
-# project's signing library) from PyPI, and Warden checks securesystemslib's.
+# project's signing library) from PyPI, and Warden checks securesystemslib's. The Sigstore bundle
+# test (tests/interop/sigstore_bundle.py) judges Warden's bundles with the Sigstore project's own
+# models: sigstore-models (strict pydantic) and sigstore-protobuf-specs (the generated protobuf
+# classes). Their versions are pinned and checked: the judge relies on their exact behaviour.
 SECURESYSTEMSLIB='securesystemslib[crypto]==1.6.0'
+SIGSTORE_MODELS='sigstore-models==0.0.6'
+SIGSTORE_PROTOBUF_SPECS='sigstore-protobuf-specs==0.5.2'
 ensure_python_dependencies() {
-  if python3 -c 'import securesystemslib.dsse, cryptography' 2>/dev/null; then
+  if python3 -c "
+import securesystemslib.dsse, cryptography
+import sigstore_models.bundle.v1, sigstore_protobuf_specs.dev.sigstore.bundle.v1
+from importlib.metadata import version
+assert version('sigstore-models') == '${SIGSTORE_MODELS#*==}'
+assert version('sigstore-protobuf-specs') == '${SIGSTORE_PROTOBUF_SPECS#*==}'
+" 2>/dev/null; then
     return
   fi
   if ! python3 -m pip --version >/dev/null 2>&1; then
     ensure_debian_packages python3 python3-pip
   fi
+  local packages=("$SECURESYSTEMSLIB" "$SIGSTORE_MODELS" "$SIGSTORE_PROTOBUF_SPECS")
   # Debian's own Python refuses system-wide pip installs unless told (PEP 668).
-  python3 -m pip install --quiet "$SECURESYSTEMSLIB" 2>/dev/null \
-    || python3 -m pip install --quiet --break-system-packages "$SECURESYSTEMSLIB"
+  python3 -m pip install --quiet "${packages[@]}" 2>/dev/null \
+    || python3 -m pip install --quiet --break-system-packages "${packages[@]}"
 }

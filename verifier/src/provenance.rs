@@ -31,8 +31,6 @@
 use std::collections::BTreeMap;
 
 use aws_lc_rs::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -43,17 +41,17 @@ use x509_parser::x509::SubjectPublicKeyInfo;
 
 use crate::collateral::{CollateralError, CollateralSet};
 
-/// The DSSE payload type of an in-toto statement.
-pub const IN_TOTO_PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
+// The envelope itself lives in the wire crate (so a signer needs no verifier); re-exported so
+// every path that named it here still does.
+pub use warden_wire::dsse::{
+    DsseError, Envelope, EnvelopeSignature, IN_TOTO_PAYLOAD_TYPE, MAX_ENVELOPE_BYTES,
+    MAX_SIGNATURES, pae,
+};
+
 /// `_type` of an in-toto Statement v1.
 pub const STATEMENT_V1: &str = "https://in-toto.io/Statement/v1";
 /// Warden's reference-value predicate (documented in this module).
 pub const REFERENCE_VALUES_PREDICATE: &str = "https://warden.dev/reference-values/v1";
-
-/// Largest envelope accepted.
-pub const MAX_ENVELOPE_BYTES: usize = 1 << 20;
-/// Most signatures read from one envelope: each may cost a verification per trusted key.
-pub const MAX_SIGNATURES: usize = 16;
 
 /// Why signed provenance was refused, in the order the checks run.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -87,113 +85,10 @@ pub enum ProvenanceError {
     Expired(String),
 }
 
-/// A parsed DSSE envelope (the JSON envelope of the DSSE v1 protocol).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Envelope {
-    /// `payloadType`: the media type of the payload.
-    pub payload_type: String,
-    /// The payload bytes (decoded from base64).
-    pub payload: Vec<u8>,
-    /// The signatures over the PAE of type and payload.
-    pub signatures: Vec<EnvelopeSignature>,
-}
-
-/// One DSSE signature.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EnvelopeSignature {
-    /// The signer's key id as the envelope states it (may be empty); a hint only.
-    pub keyid: String,
-    /// The signature bytes (decoded from base64).
-    pub sig: Vec<u8>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct EnvelopeJson {
-    payload: String,
-    payload_type: String,
-    #[serde(default)]
-    signatures: Vec<SignatureJson>,
-}
-
-#[derive(Deserialize)]
-struct SignatureJson {
-    #[serde(default)]
-    keyid: String,
-    sig: String,
-}
-
-impl Envelope {
-    /// Parses a DSSE JSON envelope, refusing more than [`MAX_ENVELOPE_BYTES`] bytes or
-    /// [`MAX_SIGNATURES`] signatures.
-    pub fn parse(bytes: &[u8]) -> Result<Self, ProvenanceError> {
-        let error = |text: String| ProvenanceError::Envelope(text);
-        if bytes.len() > MAX_ENVELOPE_BYTES {
-            return Err(error(format!(
-                "{} bytes, more than the {MAX_ENVELOPE_BYTES} accepted",
-                bytes.len()
-            )));
-        }
-        let json: EnvelopeJson = serde_json::from_slice(bytes).map_err(|e| error(e.to_string()))?;
-        if json.signatures.len() > MAX_SIGNATURES {
-            return Err(error(format!(
-                "{} signatures, more than the {MAX_SIGNATURES} read",
-                json.signatures.len()
-            )));
-        }
-        let payload = STANDARD
-            .decode(&json.payload)
-            .map_err(|_| error("payload is not standard base64".into()))?;
-        let signatures = json
-            .signatures
-            .into_iter()
-            .map(|signature| {
-                let sig = STANDARD
-                    .decode(&signature.sig)
-                    .map_err(|_| error("a signature is not standard base64".into()))?;
-                Ok(EnvelopeSignature {
-                    keyid: signature.keyid,
-                    sig,
-                })
-            })
-            .collect::<Result<_, _>>()?;
-        Ok(Envelope {
-            payload_type: json.payload_type,
-            payload,
-            signatures,
-        })
+impl From<DsseError> for ProvenanceError {
+    fn from(error: DsseError) -> Self {
+        ProvenanceError::Envelope(error.to_string())
     }
-
-    /// The bytes every signature covers.
-    pub fn pae(&self) -> Vec<u8> {
-        pae(&self.payload_type, &self.payload)
-    }
-
-    /// The envelope as JSON (what [`Envelope::parse`] reads).
-    pub fn to_json(&self) -> Value {
-        serde_json::json!({
-            "payload": STANDARD.encode(&self.payload),
-            "payloadType": self.payload_type,
-            "signatures": self.signatures.iter().map(|s| serde_json::json!({
-                "keyid": s.keyid,
-                "sig": STANDARD.encode(&s.sig),
-            })).collect::<Vec<_>>(),
-        })
-    }
-}
-
-/// DSSE v1 pre-authentication encoding: `"DSSEv1" SP len(type) SP type SP len(body) SP body`,
-/// lengths in ASCII decimal.
-pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
-    let mut out = format!(
-        "DSSEv1 {} {} {} ",
-        payload_type.len(),
-        payload_type,
-        payload.len()
-    )
-    .into_bytes();
-    out.extend_from_slice(payload);
-    out
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,10 +10,12 @@
 pub mod azure;
 pub mod binding;
 pub mod code_signing;
+pub mod dsse;
 pub mod eventlog;
 pub mod jwe;
 pub mod protocol;
 pub mod signing_key;
+pub mod sigstore;
 pub mod snp;
 pub mod tdx;
 pub mod tpm;
