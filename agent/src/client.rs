@@ -90,29 +90,12 @@ impl KbsClient {
         attester: Arc<dyn Attester>,
         key: TeeKeyPair,
     ) -> Result<Self, AgentError> {
-        let (base, https) = parse_base_url(&config.base_url, config.allow_plain_http)?;
-        if config.timeout.is_zero() {
-            return Err(AgentError::Config(
-                "request timeout must be positive".into(),
-            ));
-        }
-        let tls = tls_config(config.ca_file.as_deref(), https)?;
-        let build = |cookies: bool| {
-            reqwest::Client::builder()
-                .tls_backend_preconfigured(tls.clone())
-                .cookie_store(cookies)
-                // A KBS never redirects; following one could carry the session or token elsewhere.
-                .redirect(reqwest::redirect::Policy::none())
-                .https_only(https)
-                .timeout(config.timeout)
-                .user_agent(concat!("warden-agent/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .map_err(|e| AgentError::Tls(format!("building the HTTP client: {e}")))
-        };
+        let (base, session_http) = http_client(&config, true)?;
+        let (_, token_http) = http_client(&config, false)?;
         Ok(Self {
             base,
-            session_http: build(true)?,
-            token_http: build(false)?,
+            session_http,
+            token_http,
             attester,
             key,
             token: None,
@@ -299,6 +282,51 @@ impl KbsClient {
         // ResourcePath admits only [A-Za-z0-9._-] segments, so no escaping is needed.
         self.url(&format!("resource/{path}"))
     }
+}
+
+/// The KBS base URL (no trailing slash) and an HTTP client for it: only the configured CA
+/// roots, never redirects, `https://` unless plain HTTP is allowed, a cookie store if asked.
+fn http_client(
+    config: &ClientConfig,
+    cookies: bool,
+) -> Result<(String, reqwest::Client), AgentError> {
+    let (base, https) = parse_base_url(&config.base_url, config.allow_plain_http)?;
+    if config.timeout.is_zero() {
+        return Err(AgentError::Config(
+            "request timeout must be positive".into(),
+        ));
+    }
+    let tls = tls_config(config.ca_file.as_deref(), https)?;
+    let http = reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .cookie_store(cookies)
+        // A KBS never redirects; following one could carry the session or token elsewhere.
+        .redirect(reqwest::redirect::Policy::none())
+        .https_only(https)
+        .timeout(config.timeout)
+        .user_agent(concat!("warden-agent/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| AgentError::Tls(format!("building the HTTP client: {e}")))?;
+    Ok((base, http))
+}
+
+/// POSTs `body` (of `content_type`) to `endpoint` under `/kbs/v0/` with no session or token,
+/// for the KBS's unauthenticated services (timestamps); returns the answer's bytes.
+pub async fn post_unauthenticated(
+    config: &ClientConfig,
+    endpoint: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) -> Result<Vec<u8>, AgentError> {
+    let (base, http) = http_client(config, false)?;
+    let response = http
+        .post(format!("{base}/kbs/v0/{endpoint}"))
+        .header(reqwest::header::CONTENT_TYPE, content_type)
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| AgentError::http(&e))?;
+    read_body(response).await
 }
 
 /// Validates the KBS base URL; returns it without trailing slash and whether it is HTTPS.

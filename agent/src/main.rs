@@ -145,6 +145,59 @@ enum Command {
         #[arg(long, value_name = "SECONDS")]
         lifetime: Option<u32>,
     },
+    /// Sign an artifact (message signature) or an in-toto statement (DSSE) with a key and
+    /// certificate from signing-cert, timestamp the signature at the KBS (--kbs), and write a
+    /// Sigstore bundle. No attestation: the certificate already carries it.
+    Sign {
+        /// The private key (PEM) from signing-cert.
+        #[arg(long, value_name = "PATH")]
+        key: PathBuf,
+        /// The certificate (PEM) from signing-cert.
+        #[arg(long, value_name = "PATH")]
+        cert: PathBuf,
+        /// The artifact to sign.
+        #[arg(long, value_name = "PATH", conflicts_with = "statement", required_unless_present = "statement")]
+        artifact: Option<PathBuf>,
+        /// The in-toto statement (JSON) to sign.
+        #[arg(long, value_name = "PATH")]
+        statement: Option<PathBuf>,
+        /// Where to write the bundle (JSON).
+        #[arg(long, value_name = "PATH")]
+        bundle_out: PathBuf,
+    },
+    /// Attest, then have the KBS sign an in-toto statement with its named key (the key never
+    /// leaves the KBS); write the Sigstore bundle it answers.
+    RemoteSign {
+        /// The KBS's named key.
+        #[arg(long, value_name = "NAME")]
+        key_name: String,
+        /// The in-toto statement (JSON) to sign.
+        #[arg(long, value_name = "PATH")]
+        statement: PathBuf,
+        /// Where to write the bundle (JSON).
+        #[arg(long, value_name = "PATH")]
+        bundle_out: PathBuf,
+    },
+    /// Print an in-toto Statement v1 over artifacts: SLSA Provenance v1 naming --builder-id,
+    /// or, with --reference-values, Warden's reference-value predicate (what releases secrets
+    /// to the image these artifacts make).
+    Statement {
+        /// An artifact the statement is about (repeatable).
+        #[arg(long = "artifact", value_name = "PATH", required = true)]
+        artifacts: Vec<PathBuf>,
+        /// SLSA: the builder identity (the certificate's, <issuer>/builders/<name>).
+        #[arg(long, value_name = "URI", required_unless_present = "reference_values")]
+        builder_id: Option<String>,
+        /// SLSA: the build type URI.
+        #[arg(long, value_name = "URI", default_value = "https://warden.dev/build/v1")]
+        build_type: String,
+        /// Warden reference values instead: a JSON object `{name: value}`.
+        #[arg(long, value_name = "PATH", conflicts_with = "builder_id")]
+        reference_values: Option<PathBuf>,
+        /// With --reference-values: when they expire (RFC 3339).
+        #[arg(long, value_name = "TIME", requires = "reference_values")]
+        expires: Option<String>,
+    },
     /// Mint an INSECURE sim-snp development chain in DIR: give DIR to `warden-kbs serve
     /// --insecure-dev-roots` and to this agent's `--insecure-sim-snp-dir`.
     SimSnpInit {
@@ -432,8 +485,120 @@ async fn run(cli: Cli, attester: Arc<dyn Attester>) -> Result<(), Failure> {
             tracing::info!(identity = %issued.identity, serial = %issued.serial, not_after = %issued.not_after, "signing certificate issued");
             write_stdout(format!("{}\n", issued.identity).as_bytes())
         }
-        Command::SimSnpInit { .. } | Command::ExtendRtmr { .. } | Command::TpmPcrs { .. } => Ok(()),
+        Command::RemoteSign {
+            key_name,
+            statement,
+            bundle_out,
+        } => {
+            let statement = read_file(&statement)?;
+            let bundle =
+                warden_agent::signing::remote_sign(&mut client, &key_name, &statement).await?;
+            std::fs::write(&bundle_out, bundle.to_string())
+                .map_err(|e| Failure::usage(format!("writing {}: {e}", bundle_out.display())))?;
+            tracing::info!(key = %key_name, bundle = %bundle_out.display(), "remote signature written");
+            Ok(())
+        }
+        Command::SimSnpInit { .. }
+        | Command::ExtendRtmr { .. }
+        | Command::TpmPcrs { .. }
+        | Command::Sign { .. }
+        | Command::Statement { .. } => Ok(()),
     }
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>, Failure> {
+    std::fs::read(path).map_err(|e| Failure::usage(format!("reading {}: {e}", path.display())))
+}
+
+/// `sign`: a local signature with a certified key, timestamped at the KBS.
+fn sign(
+    cli: &Cli,
+    key: &Path,
+    cert: &Path,
+    artifact: Option<&Path>,
+    statement: Option<&Path>,
+    bundle_out: &Path,
+) -> Result<(), Failure> {
+    use warden_agent::signing::{Signable, load_signing_key, pem_block, sign_locally};
+    let base_url = cli
+        .kbs
+        .clone()
+        .ok_or_else(|| Failure::usage("--kbs URL is required (the KBS timestamps the signature)"))?;
+    let key = load_signing_key(&read_file(key)?)?;
+    let certificate = pem_block(&read_file(cert)?, "CERTIFICATE")?;
+    let (bytes, is_statement) = match (artifact, statement) {
+        (Some(path), _) => (read_file(path)?, false),
+        (None, Some(path)) => (read_file(path)?, true),
+        (None, None) => return Err(Failure::usage("--artifact or --statement is required")),
+    };
+    let what = if is_statement {
+        Signable::Statement(&bytes)
+    } else {
+        Signable::Artifact(&bytes)
+    };
+    let mut bundle = sign_locally(&key, &certificate, what)?;
+    let config = ClientConfig {
+        base_url,
+        ca_file: cli.ca_file.clone(),
+        allow_plain_http: cli.insecure_http,
+        timeout: Duration::from_secs(cli.timeout),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::usage(format!("starting the async runtime: {e}")))?;
+    runtime.block_on(warden_agent::signing::timestamp(&config, &mut bundle))?;
+    std::fs::write(bundle_out, bundle.to_json())
+        .map_err(|e| Failure::usage(format!("writing {}: {e}", bundle_out.display())))?;
+    tracing::info!(bundle = %bundle_out.display(), "signed and timestamped");
+    Ok(())
+}
+
+/// `statement`: an in-toto Statement v1 over the artifacts, on stdout.
+fn print_statement(
+    artifacts: &[PathBuf],
+    builder_id: Option<&str>,
+    build_type: &str,
+    reference_values: Option<&Path>,
+    expires: Option<&str>,
+) -> Result<(), Failure> {
+    use sha2::Sha256;
+    let mut subjects = Vec::new();
+    for path in artifacts {
+        let digest = Sha256::digest(read_file(path)?);
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        subjects.push(serde_json::json!({"name": name, "digest": {"sha256": hex::encode(digest)}}));
+    }
+    let (predicate_type, predicate) = match (reference_values, builder_id) {
+        (Some(path), _) => {
+            let values: serde_json::Value = serde_json::from_slice(&read_file(path)?)
+                .map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?;
+            let expires =
+                expires.ok_or_else(|| Failure::usage("--expires is required with --reference-values"))?;
+            (
+                "https://warden.dev/reference-values/v1",
+                serde_json::json!({"expires": expires, "reference_values": values}),
+            )
+        }
+        (None, Some(builder)) => (
+            warden_wire::code_signing::SLSA_PROVENANCE_V1,
+            serde_json::json!({
+                "buildDefinition": {"buildType": build_type, "externalParameters": {}},
+                "runDetails": {"builder": {"id": builder}},
+            }),
+        ),
+        (None, None) => return Err(Failure::usage("--builder-id or --reference-values is required")),
+    };
+    let statement = serde_json::json!({
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": subjects,
+        "predicateType": predicate_type,
+        "predicate": predicate,
+    });
+    write_stdout(format!("{statement}\n").as_bytes())
 }
 
 /// PEM text of `der` under `label`.
@@ -516,6 +681,33 @@ fn main() -> ExitCode {
     // Local commands: no KBS, no attester.
     let local = match &cli.command {
         Command::SimSnpInit { dir } => Some(sim_snp_init(dir)),
+        Command::Statement {
+            artifacts,
+            builder_id,
+            build_type,
+            reference_values,
+            expires,
+        } => Some(print_statement(
+            artifacts,
+            builder_id.as_deref(),
+            build_type,
+            reference_values.as_deref(),
+            expires.as_deref(),
+        )),
+        Command::Sign {
+            key,
+            cert,
+            artifact,
+            statement,
+            bundle_out,
+        } => Some(sign(
+            &cli,
+            key,
+            cert,
+            artifact.as_deref(),
+            statement.as_deref(),
+            bundle_out,
+        )),
         Command::ExtendRtmr { rtmr, digest, file } => {
             Some(extend_rtmr(*rtmr, digest.as_ref(), file.as_deref()))
         }
@@ -523,7 +715,8 @@ fn main() -> ExitCode {
         Command::Attest
         | Command::GetResource { .. }
         | Command::TpmRegister { .. }
-        | Command::SigningCert { .. } => None,
+        | Command::SigningCert { .. }
+        | Command::RemoteSign { .. } => None,
     };
     if let Some(result) = local {
         return match result {

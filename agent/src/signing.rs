@@ -87,3 +87,186 @@ pub async fn request_certificate(
         AgentError::Protocol(format!("certificate answer is not the expected JSON: {e}"))
     })
 }
+
+/// What to sign locally.
+#[derive(Debug, Clone, Copy)]
+pub enum Signable<'a> {
+    /// An artifact's bytes: a message signature.
+    Artifact(&'a [u8]),
+    /// An in-toto Statement v1 (JSON): a DSSE envelope.
+    Statement(&'a [u8]),
+}
+
+/// Loads a PKCS#8 PEM private key of any algorithm Warden certifies.
+pub fn load_signing_key(pem: &[u8]) -> Result<SigningKeyPair, AgentError> {
+    let der = pem_block(pem, "PRIVATE KEY")?;
+    KeyAlgorithm::ALL
+        .into_iter()
+        .find_map(|algorithm| SigningKeyPair::from_pkcs8(algorithm, &der).ok())
+        .ok_or_else(|| {
+            AgentError::Config("the key is not a PKCS#8 ECDSA P-256/P-384 or Ed25519 key".into())
+        })
+}
+
+/// The DER of the first `label` block of a PEM text.
+pub fn pem_block(pem: &[u8], label: &str) -> Result<Vec<u8>, AgentError> {
+    x509_parser::pem::Pem::iter_from_buffer(pem)
+        .filter_map(Result::ok)
+        .find(|block| block.label == label)
+        .map(|block| block.contents)
+        .ok_or_else(|| AgentError::Config(format!("no {label} PEM block")))
+}
+
+/// The one SAN URI of a certificate: the builder identity Warden certified.
+pub fn certificate_identity(der: &[u8]) -> Result<String, AgentError> {
+    use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
+    let (_, certificate) = X509Certificate::from_der(der)
+        .map_err(|e| AgentError::Config(format!("the certificate does not parse: {e}")))?;
+    let uris: Vec<String> = certificate
+        .subject_alternative_name()
+        .ok()
+        .flatten()
+        .map(|san| {
+            san.value
+                .general_names
+                .iter()
+                .filter_map(|name| match name {
+                    GeneralName::URI(uri) => Some((*uri).to_owned()),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    match uris.as_slice() {
+        [uri] => Ok(uri.clone()),
+        _ => Err(AgentError::Config(
+            "the certificate does not name exactly one builder identity (SAN URI)".into(),
+        )),
+    }
+}
+
+/// Signs `what` with `key` whose certificate is `certificate` (DER) and returns the bundle
+/// without timestamps (see [`timestamp`]). A SLSA v1 statement must name the certificate's
+/// identity as its builder: a signature claiming another builder is not made.
+pub fn sign_locally(
+    key: &SigningKeyPair,
+    certificate: &[u8],
+    what: Signable<'_>,
+) -> Result<warden_wire::sigstore::Bundle, AgentError> {
+    use sha2::{Digest as _, Sha256};
+    use warden_wire::sigstore::{Bundle, BundleContent, HashAlgorithm, Signer, VerificationMaterial};
+    let sign = |bytes: &[u8]| {
+        key.sign(bytes)
+            .map_err(|e| AgentError::Config(format!("signing: {e}")))
+    };
+    let content = match what {
+        Signable::Artifact(bytes) => BundleContent::MessageSignature {
+            digest_algorithm: HashAlgorithm::Sha2_256,
+            digest: Sha256::digest(bytes).to_vec(),
+            signature: sign(bytes)?,
+        },
+        Signable::Statement(statement) => {
+            let parsed: serde_json::Value = serde_json::from_slice(statement)
+                .map_err(|e| AgentError::Config(format!("the statement is not JSON: {e}")))?;
+            if parsed["predicateType"] == warden_wire::code_signing::SLSA_PROVENANCE_V1 {
+                let identity = certificate_identity(certificate)?;
+                let builder = parsed["predicate"]["runDetails"]["builder"]["id"]
+                    .as_str()
+                    .unwrap_or_default();
+                if builder != identity {
+                    return Err(AgentError::Config(format!(
+                        "the provenance names builder {builder:?}, but this certificate is for {identity:?}"
+                    )));
+                }
+            }
+            let payload_type = warden_wire::dsse::IN_TOTO_PAYLOAD_TYPE;
+            let signature = sign(&warden_wire::dsse::pae(payload_type, statement))?;
+            BundleContent::Dsse(warden_wire::dsse::Envelope::with_one_signature(
+                payload_type,
+                statement.to_vec(),
+                key.keyid(),
+                signature,
+            ))
+        }
+    };
+    Ok(Bundle {
+        verification_material: VerificationMaterial {
+            signer: Signer::Certificate(certificate.to_vec()),
+            tlog_entries: Vec::new(),
+            rfc3161_timestamps: Vec::new(),
+        },
+        content,
+    })
+}
+
+/// Asks the KBS's timestamp authority for an RFC 3161 timestamp over the bundle's signature and
+/// adds it: the signature then stays verifiable after the short-lived certificate expires.
+pub async fn timestamp(
+    config: &crate::ClientConfig,
+    bundle: &mut warden_wire::sigstore::Bundle,
+) -> Result<(), AgentError> {
+    let signature = bundle
+        .signature_bytes()
+        .ok_or_else(|| AgentError::Protocol("the bundle has no single signature".into()))?;
+    let mut nonce = [0u8; 8];
+    aws_lc_rs::rand::fill(&mut nonce)
+        .map_err(|_| AgentError::Config("no randomness for the timestamp nonce".into()))?;
+    let request = warden_wire::tsp::build_request(signature, Some(u64::from_be_bytes(nonce)))
+        .map_err(|e| AgentError::Config(format!("timestamp request: {e}")))?;
+    let reply = crate::client::post_unauthenticated(
+        config,
+        "signing/timestamp",
+        "application/timestamp-query",
+        request,
+    )
+    .await?;
+    let response = warden_wire::tsp::parse_response(&reply)
+        .map_err(|e| AgentError::Protocol(format!("timestamp reply: {e}")))?;
+    if !matches!(
+        response.status,
+        warden_wire::tsp::PkiStatus::Granted | warden_wire::tsp::PkiStatus::GrantedWithMods
+    ) {
+        return Err(AgentError::Protocol(format!(
+            "the timestamp authority refused: {:?}",
+            response.status
+        )));
+    }
+    bundle.verification_material.rfc3161_timestamps.push(reply);
+    Ok(())
+}
+
+/// Attests, then asks the KBS to sign `statement` with its named key `key_name`; returns the
+/// Sigstore bundle (JSON) it answers.
+pub async fn remote_sign(
+    client: &mut KbsClient,
+    key_name: &str,
+    statement: &[u8],
+) -> Result<serde_json::Value, AgentError> {
+    let plain = !key_name.is_empty()
+        && key_name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
+    if !plain {
+        return Err(AgentError::Config(format!(
+            "key name {key_name:?} must be of [a-z0-9._-]"
+        )));
+    }
+    client.attest().await?;
+    let request = serde_json::json!({
+        "payload-type": warden_wire::dsse::IN_TOTO_PAYLOAD_TYPE,
+        "payload": STANDARD.encode(statement),
+    });
+    let answer = client
+        .post_session(
+            &format!("signing/keys/{key_name}/sign"),
+            "application/json",
+            request.to_string().into_bytes(),
+        )
+        .await?;
+    let mut answer: serde_json::Value = serde_json::from_slice(&answer)
+        .map_err(|e| AgentError::Protocol(format!("sign answer is not JSON: {e}")))?;
+    let bundle = answer["bundle"].take();
+    warden_wire::sigstore::Bundle::parse(bundle.to_string().as_bytes())
+        .map_err(|e| AgentError::Protocol(format!("the KBS answered a malformed bundle: {e}")))?;
+    Ok(bundle)
+}

@@ -106,6 +106,9 @@ fn authorization(headers: &HeaderMap) -> Option<&str> {
 /// Signing requests: a CSR, or a statement to sign.
 const SIGNING_BODY_BYTES: usize = 64 * 1024;
 
+/// RFC 3161 requests: about 100 bytes.
+const TIMESTAMP_BODY_BYTES: usize = 4096;
+
 /// `/auth` bodies: a version, a TEE name and small extra parameters; nothing needs more.
 const AUTH_BODY_BYTES: usize = 16 * 1024;
 
@@ -169,6 +172,14 @@ pub fn router(state: AppState) -> Router {
             post(signing_certificate).layer(DefaultBodyLimit::max(SIGNING_BODY_BYTES)),
         )
         .route("/kbs/v0/signing/trust-root", get(signing_trust_root))
+        .route(
+            "/kbs/v0/signing/timestamp",
+            post(signing_timestamp).layer(DefaultBodyLimit::max(TIMESTAMP_BODY_BYTES)),
+        )
+        .route(
+            "/kbs/v0/signing/keys/{name}/sign",
+            post(signing_sign).layer(DefaultBodyLimit::max(SIGNING_BODY_BYTES)),
+        )
         .nest("/kbs/v0/admin", admin)
         .route("/.well-known/jwks.json", get(jwks))
         .route("/.well-known/openid-configuration", get(discovery))
@@ -219,19 +230,24 @@ async fn attest(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
     }
 }
 
+/// The credential a request carries: a bearer token takes precedence over the session cookie.
+fn credential(headers: &HeaderMap) -> Credential<'_> {
+    let bearer = authorization(headers)
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(str::trim);
+    match (bearer, session_cookie(headers)) {
+        (Some(token), _) => Credential::Bearer(token),
+        (None, Some(session)) => Credential::Session(session),
+        (None, None) => Credential::None,
+    }
+}
+
 async fn resource(
     State(state): State<AppState>,
     Path((repository, kind, tag)): Path<(String, String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    let bearer = authorization(&headers)
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .map(str::trim);
-    let credential = match (bearer, session_cookie(&headers)) {
-        (Some(token), _) => Credential::Bearer(token),
-        (None, Some(session)) => Credential::Session(session),
-        (None, None) => Credential::None,
-    };
+    let credential = credential(&headers);
     let result = state
         .kbs
         .resource(credential, &format!("{repository}/{kind}/{tag}"), now())
@@ -554,4 +570,35 @@ async fn admin_delete_signing_key(admin: Admin, Path(name): Path<String>) -> Res
             .admin_delete_signing_key(admin.auth(), &name, now())
             .await,
     )
+}
+
+async fn signing_timestamp(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    body: Bytes,
+) -> Response {
+    let result = state
+        .kbs
+        .signing_timestamp(peer.ip(), &body, now(), Instant::now());
+    state.kbs.metrics.record("signing_timestamp", result.is_ok());
+    match result {
+        Ok(reply) => (
+            [(header::CONTENT_TYPE, "application/timestamp-reply")],
+            reply,
+        )
+            .into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn signing_sign(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Response {
+    let credential = credential(&headers);
+    let result = state.kbs.signing_sign(credential, &name, &body, now()).await;
+    state.kbs.metrics.record("signing_sign", result.is_ok());
+    json(result)
 }

@@ -392,6 +392,20 @@ impl SigningDesk {
         }
     }
 
+    /// Answers a DER TimeStampReq with a DER TimeStampResp signed by the TSA at `now`.
+    pub fn timestamp(&self, request: &[u8], now: OffsetDateTime) -> Vec<u8> {
+        let mut serial = [0u8; 16];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut serial);
+        warden_signing::tsa::respond(
+            request,
+            now,
+            serial,
+            self.authority.tsa_key(),
+            self.authority.tsa_certificate(),
+            warden_wire::code_signing::OID_WARDEN_TSA_POLICY,
+        )
+    }
+
     /// Marks `keyid` certified until `until`; `false` when it already was. Forgets entries
     /// whose time has passed.
     pub fn take_commitment(&self, keyid: &str, until: OffsetDateTime, now: OffsetDateTime) -> bool {

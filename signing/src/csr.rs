@@ -3,6 +3,7 @@
 //! request cannot steer what the certificate says.
 
 use aws_lc_rs::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
+use warden_verifier::artifact::spki_algorithm;
 use warden_verifier::x509::{SignedStructure, check_signed_structure};
 use warden_wire::signing_key::{KeyAlgorithm, spki_keyid};
 use x509_parser::certification_request::X509CertificationRequest;
@@ -40,20 +41,12 @@ pub fn verify_csr(der: &[u8]) -> Result<VerifiedCsr, SigningError> {
     }
     let info = &request.certification_request_info;
     let spki = &info.subject_pki;
-    let curve = spki
-        .algorithm
-        .parameters
-        .as_ref()
-        .and_then(|p| p.as_oid().ok())
-        .map(|oid| oid.to_id_string());
-    let algorithm =
-        KeyAlgorithm::of_spki(&spki.algorithm.algorithm.to_id_string(), curve.as_deref())
-            .ok_or_else(|| {
-                SigningError::UnsupportedKey(format!(
-                    "the requested key is not one of {}",
-                    KeyAlgorithm::ALL.map(KeyAlgorithm::name).join(", ")
-                ))
-            })?;
+    let algorithm = spki_algorithm(spki.raw).ok_or_else(|| {
+        SigningError::UnsupportedKey(format!(
+            "the requested key is not one of {}",
+            KeyAlgorithm::ALL.map(KeyAlgorithm::name).join(", ")
+        ))
+    })?;
     let signature_oid = request.signature_algorithm.algorithm.to_id_string();
     let verification = csr_verification(algorithm, &signature_oid).ok_or_else(|| {
         malformed(format!(

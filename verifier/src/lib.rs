@@ -14,6 +14,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod appraisal;
+pub mod artifact;
 pub(crate) mod cache;
 pub mod collateral;
 pub mod ear;

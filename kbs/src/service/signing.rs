@@ -366,3 +366,228 @@ impl Kbs {
 fn public_key_pem(spki: &[u8]) -> String {
     certificate_pem(spki).replace("CERTIFICATE", "PUBLIC KEY")
 }
+
+/// Largest timestamp request read (a TimeStampReq is about 100 bytes).
+pub(crate) const MAX_TIMESTAMP_REQUEST_BYTES: usize = 4096;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct SignRequest {
+    /// DSSE payload type; only in-toto statements are signed.
+    payload_type: String,
+    /// Standard base64 of the statement.
+    payload: String,
+}
+
+/// The parts of a statement the signing policy and the builder check read.
+struct StatementSummary {
+    predicate_type: String,
+    builder_id: Option<String>,
+    subjects: Value,
+}
+
+/// Reads an in-toto Statement v1 for remote signing: SLSA Provenance v1 (whose builder must be
+/// the caller) or Warden's reference-value predicate; at least one subject with a SHA-256.
+fn summarise_statement(payload_type: &str, payload: &[u8]) -> Result<StatementSummary, KbsError> {
+    use warden_verifier::provenance::{REFERENCE_VALUES_PREDICATE, STATEMENT_V1};
+    use warden_wire::code_signing::SLSA_PROVENANCE_V1;
+    let refuse = |reason: &str| KbsError::SigningRequest(format!("statement: {reason}"));
+    if payload_type != warden_wire::dsse::IN_TOTO_PAYLOAD_TYPE {
+        return Err(refuse("payload-type must be application/vnd.in-toto+json"));
+    }
+    let statement: Value =
+        serde_json::from_slice(payload).map_err(|e| refuse(&format!("not JSON: {e}")))?;
+    if statement["_type"] != STATEMENT_V1 {
+        return Err(refuse("not an in-toto Statement v1"));
+    }
+    let subjects = statement["subject"].clone();
+    let covered = subjects.as_array().is_some_and(|subjects| {
+        !subjects.is_empty()
+            && subjects
+                .iter()
+                .all(|s| s["digest"]["sha256"].as_str().is_some_and(|d| d.len() == 64))
+    });
+    if !covered {
+        return Err(refuse("every subject needs a sha256 digest, and there must be one"));
+    }
+    let predicate_type = statement["predicateType"].as_str().unwrap_or_default();
+    let builder_id = match predicate_type {
+        SLSA_PROVENANCE_V1 => Some(
+            statement["predicate"]["runDetails"]["builder"]["id"]
+                .as_str()
+                .ok_or_else(|| refuse("SLSA provenance without runDetails.builder.id"))?
+                .to_owned(),
+        ),
+        REFERENCE_VALUES_PREDICATE => None,
+        other => {
+            return Err(refuse(&format!(
+                "predicateType {other:?} is neither SLSA Provenance v1 nor Warden's reference values"
+            )));
+        }
+    };
+    Ok(StatementSummary {
+        predicate_type: predicate_type.to_owned(),
+        builder_id,
+        subjects,
+    })
+}
+
+impl Kbs {
+    /// `POST /kbs/v0/signing/timestamp`: an RFC 3161 timestamp (DER `TimeStampResp`; a bad
+    /// request gets a rejection response). Unauthenticated, so rate-limited like `/auth`: a
+    /// timestamp vouches only for the time.
+    pub fn signing_timestamp(
+        &self,
+        client: std::net::IpAddr,
+        body: &[u8],
+        now: OffsetDateTime,
+        instant: std::time::Instant,
+    ) -> Result<Vec<u8>, KbsError> {
+        let desk = self.signing_desk()?;
+        self.rate_limit(client, instant)?;
+        if body.len() > MAX_TIMESTAMP_REQUEST_BYTES {
+            return Err(KbsError::SigningRequest(format!(
+                "timestamp request larger than {MAX_TIMESTAMP_REQUEST_BYTES} bytes"
+            )));
+        }
+        Ok(desk.timestamp(body, now))
+    }
+
+    /// `POST /kbs/v0/signing/keys/<name>/sign`: the named key signs the caller's in-toto
+    /// statement as it is (DSSE), if the signing policy allows this attested caller, this key
+    /// and this statement. Answers a Sigstore bundle: the envelope, a certificate for the named
+    /// key naming the caller's identity and attested facts, and a timestamp.
+    pub async fn signing_sign(
+        &self,
+        credential: super::Credential<'_>,
+        key_name: &str,
+        body: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<Value, KbsError> {
+        let desk = self.signing_desk()?;
+        let claims = match credential {
+            super::Credential::Session(cookie) => {
+                self.attested_session(Some(cookie), now)?.claims.clone()
+            }
+            super::Credential::Bearer(token) => self
+                .token_verifier
+                .verify(token, now)
+                .map_err(|e| KbsError::TokenRejected(e.to_string()))?,
+            super::Credential::None => return Err(KbsError::Unauthenticated),
+        };
+        let tee = result_label(&claims);
+        let outcome = self.remote_sign(desk, &claims, key_name, body, now).await;
+        match &outcome {
+            Ok(_) => info!(%tee, key = %key_name, ear_jti = %claims.jti, "remote signature made"),
+            Err(error) => {
+                warn!(%tee, key = %key_name, ear_jti = %claims.jti, %error, "remote signature refused")
+            }
+        }
+        outcome
+    }
+
+    async fn remote_sign(
+        &self,
+        desk: &SigningDesk,
+        claims: &warden_verifier::ear::EarClaims,
+        key_name: &str,
+        body: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<Value, KbsError> {
+        if body.len() > MAX_SIGNING_BODY_BYTES {
+            return Err(KbsError::SigningRequest(format!(
+                "body larger than {MAX_SIGNING_BODY_BYTES} bytes"
+            )));
+        }
+        let request: SignRequest = serde_json::from_slice(body)
+            .map_err(|e| KbsError::SigningRequest(format!("sign request: {e}")))?;
+        let payload = STANDARD.decode(request.payload.as_bytes()).map_err(|e| {
+            KbsError::SigningRequest(format!("payload is not standard base64: {e}"))
+        })?;
+        let summary = summarise_statement(&request.payload_type, &payload)?;
+        let decision = desk.decide(
+            claims,
+            json!({
+                "kind": "dsse",
+                "key": key_name,
+                "statement": {
+                    "predicate-type": summary.predicate_type,
+                    "builder-id": summary.builder_id,
+                    "subjects": summary.subjects,
+                },
+            }),
+        );
+        let builder = match decision {
+            SigningDecision::Allow { builder } => builder,
+            SigningDecision::Deny { reason } => {
+                return Err(KbsError::SigningDenied {
+                    policy: SIGNING_POLICY_ID.into(),
+                    reason,
+                });
+            }
+        };
+        let identity = desk.identity(&builder);
+        if let Some(got) = summary.builder_id
+            && got != identity
+        {
+            return Err(KbsError::BuilderMismatch {
+                expected: identity,
+                got,
+            });
+        }
+        // Existence is revealed only to a caller the policy allowed, as with resources.
+        let key = crate::signing::load_named_key(&self.store, &self.sealer, key_name)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| KbsError::NotFound(format!("signing key {key_name}")))?;
+        let pae = warden_wire::dsse::pae(&request.payload_type, &payload);
+        let signature = key.sign(&pae).map_err(internal)?;
+        let envelope = warden_wire::dsse::Envelope::with_one_signature(
+            request.payload_type,
+            payload,
+            key.keyid(),
+            signature.clone(),
+        );
+        let serial = warden_signing::ca::serial_from(random_bytes());
+        let not_after = now + desk.settings().default_lifetime;
+        let certificate = desk
+            .authority()
+            .issue(&LeafRequest {
+                spki: key.spki_der(),
+                identity: &identity,
+                issuer: &desk.settings().issuer,
+                attested_facts: &attested_facts(claims, Some(key_name)),
+                not_before: now,
+                not_after,
+                serial,
+            })
+            .map_err(internal)?;
+        self.store
+            .record_issued_certificate(&IssuedCertificate {
+                serial: hex::encode(serial),
+                kind: format!("named:{key_name}"),
+                identity: identity.clone(),
+                spki_sha256: key.keyid(),
+                ear_jti: claims.jti.clone(),
+                not_before: now.unix_timestamp(),
+                not_after: not_after.unix_timestamp(),
+            })
+            .await
+            .map_err(internal)?;
+        let timestamp_request = warden_wire::tsp::build_request(&signature, Some(random_nonce()))
+            .map_err(internal)?;
+        let bundle = warden_wire::sigstore::Bundle {
+            verification_material: warden_wire::sigstore::VerificationMaterial {
+                signer: warden_wire::sigstore::Signer::Certificate(certificate),
+                tlog_entries: Vec::new(),
+                rfc3161_timestamps: vec![desk.timestamp(&timestamp_request, now)],
+            },
+            content: warden_wire::sigstore::BundleContent::Dsse(envelope),
+        };
+        Ok(json!({"identity": identity, "bundle": bundle.to_json_value()}))
+    }
+}
+
+fn random_nonce() -> u64 {
+    u64::from_be_bytes(random_bytes())
+}
