@@ -11,6 +11,7 @@ pub mod ca;
 pub mod certificate;
 pub mod csr;
 mod der;
+pub mod tsa;
 
 pub use ca::{LeafRequest, SigningAuthority};
 pub use csr::{VerifiedCsr, verify_csr};

@@ -25,6 +25,7 @@ pub mod provenance;
 pub mod reference;
 pub mod registry;
 pub mod tee;
+pub mod tsa;
 pub mod x509;
 
 pub use appraisal::{AppraisalRequest, Appraiser, AttestationResult};

@@ -19,6 +19,7 @@ pub mod sigstore;
 pub mod snp;
 pub mod tdx;
 pub mod tpm;
+pub mod tsp;
 
 pub use binding::{RuntimeDataDigest, runtime_data_digest};
 pub use jwe::{FlattenedJwe, JweError, TeeKeyPair, TeePublicKey};
