@@ -12,6 +12,7 @@ mod policy;
 mod rv;
 mod serve;
 mod tpm_ak;
+mod verify_artifact;
 
 use appraise::{AppraiseArgs, Mode, appraise};
 use explain_token::explain_token;
@@ -19,6 +20,7 @@ use policy::{PolicyArgs, RemoveStoredPolicyArgs, appraisal_policies, remove_stor
 use rv::{RvArgs, reference_values};
 use serve::{ServeArgs, serve};
 use tpm_ak::{TpmAkArgs, tpm_aks};
+use verify_artifact::{VerifyArtifactArgs, verify_artifact};
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -51,6 +53,10 @@ pub(crate) enum Command {
     Policy(PolicyArgs),
     /// List or revoke the TPM AKs clients registered with a running verifier service.
     TpmAk(TpmAkArgs),
+    /// Verify that an attested build signed artifacts: a Sigstore bundle from Warden's signing
+    /// authority, checked at its timestamped signing time against the trust root, the expected
+    /// builder identity and/or a policy over the attested facts. Exit 0 verified, 1 refused.
+    VerifyArtifact(VerifyArtifactArgs),
     /// Print the reference-value schema of every TEE (Markdown; docs/reference-values.md).
     ReferenceSchema,
     /// Remove an appraisal policy from a stopped service's store: for one the service refuses
@@ -69,6 +75,7 @@ pub(crate) fn main() -> ExitCode {
         Command::Policy(args) => finish(appraisal_policies(&args)),
         Command::TpmAk(args) => finish(tpm_aks(&args)),
         Command::RemoveStoredPolicy(args) => finish(remove_stored_policy(&args)),
+        Command::VerifyArtifact(args) => finish(verify_artifact(&args)),
         Command::ReferenceSchema => {
             print!("{}", warden_verifier::reference::schema_markdown());
             ExitCode::SUCCESS

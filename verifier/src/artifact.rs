@@ -295,7 +295,7 @@ fn run(
 
     let parsed_roots: Vec<X509Cert<()>> = roots
         .iter()
-        .filter_map(|der| X509Cert::from_der(der).ok())
+        .filter_map(|der| X509Cert::<()>::from_der(der).ok())
         .collect();
     let root = parsed_roots
         .iter()
