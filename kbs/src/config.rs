@@ -187,6 +187,18 @@ pub struct ProvenanceConfig {
     /// Directory of builder public keys (PEM or DER SubjectPublicKeyInfo: ECDSA P-256/P-384,
     /// Ed25519, RSA) that DSSE envelopes must be signed by. Without it, imports are refused.
     pub trusted_keys_dir: Option<PathBuf>,
+    /// Warden signing CA certificates (PEM, e.g. this KBS's `signing/ca.pem`): Sigstore
+    /// bundles from attested builders under them are accepted too, when their identity is one
+    /// of `builder_identities` or `builder_policy` allows their attested facts.
+    #[serde(default)]
+    pub signing_ca: Option<PathBuf>,
+    /// Builder identities (`<issuer>/builders/<name>`) whose bundles are accepted.
+    #[serde(default)]
+    pub builder_identities: Vec<String>,
+    /// A Rego policy (`data.warden.artifact.allow`) over a bundle's certificate identity,
+    /// issuer and attested facts, its statement and signing time.
+    #[serde(default)]
+    pub builder_policy: Option<PathBuf>,
 }
 
 /// TPM 2.0 attestation-key trust.
@@ -560,6 +572,8 @@ impl Config {
             &mut self.tpm.trust_dir,
             &mut self.tpm.ek_ca_dir,
             &mut self.provenance.trusted_keys_dir,
+            &mut self.provenance.signing_ca,
+            &mut self.provenance.builder_policy,
         ]
         .into_iter()
         .flatten()
@@ -569,6 +583,13 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), String> {
+        let provenance = &self.provenance;
+        if provenance.signing_ca.is_some()
+            && provenance.builder_identities.is_empty()
+            && provenance.builder_policy.is_none()
+        {
+            return Err("[provenance] signing_ca needs builder_identities or builder_policy: which attested builders to trust".into());
+        }
         if let Some(signing) = &self.signing {
             let issuer = signing.issuer_url(self.public_url.as_deref()).ok_or(
                 "[signing] needs issuer (or public_url): builder identities are URLs under it",

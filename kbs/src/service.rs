@@ -951,11 +951,39 @@ fn remote_verifier(config: &Config) -> Result<Option<(RemoteVerifier, PolicyChoi
 }
 
 fn provenance_keys(config: &Config) -> Result<TrustedBuilderKeys, KbsError> {
-    let Some(dir) = &config.provenance.trusted_keys_dir else {
-        return Ok(TrustedBuilderKeys::default());
+    let provenance = &config.provenance;
+    let mut keys = match &provenance.trusted_keys_dir {
+        Some(dir) => {
+            let keys = TrustedBuilderKeys::from_dir(dir).map_err(internal)?;
+            info!(dir = %dir.display(), keys = keys.keys.len(), "signed reference-value provenance accepted from these builder keys");
+            keys
+        }
+        None => TrustedBuilderKeys::default(),
     };
-    let keys = TrustedBuilderKeys::from_dir(dir).map_err(internal)?;
-    info!(dir = %dir.display(), keys = keys.keys.len(), "signed reference-value provenance accepted from these builder keys");
+    if let Some(ca) = &provenance.signing_ca {
+        let read = |path: &std::path::Path| {
+            std::fs::read(path).map_err(|e| internal(format!("{}: {e}", path.display())))
+        };
+        let roots = warden_verifier::x509::pem_certificates(&read(ca)?)
+            .map_err(|e| internal(format!("{}: {e}", ca.display())))?;
+        let policy = match &provenance.builder_policy {
+            Some(path) => Some(
+                RegoPolicy::compile(
+                    "provenance:builder",
+                    &String::from_utf8_lossy(&read(path)?),
+                    &[warden_verifier::artifact::ARTIFACT_RULE],
+                )
+                .map_err(|e| internal(format!("{}: {e}", path.display())))?,
+            ),
+            None => None,
+        };
+        info!(ca = %ca.display(), identities = ?provenance.builder_identities, policy = policy.is_some(), "signed reference-value provenance accepted from attested builders under this signing CA");
+        keys.attested = Some(Arc::new(warden_verifier::provenance::AttestedBuilders {
+            roots,
+            identities: provenance.builder_identities.clone(),
+            policy,
+        }));
+    }
     Ok(keys)
 }
 

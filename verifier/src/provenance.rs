@@ -56,6 +56,9 @@ pub const REFERENCE_VALUES_PREDICATE: &str = "https://warden.dev/reference-value
 /// Why signed provenance was refused, in the order the checks run.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProvenanceError {
+    /// A Sigstore bundle from an attested builder was refused (or none is trusted).
+    #[error("attested builder: {0}")]
+    AttestedBuilder(String),
     /// The bytes are not a DSSE envelope (bad JSON or base64, too large, too many signatures).
     #[error("not a DSSE envelope: {0}")]
     Envelope(String),
@@ -198,6 +201,55 @@ impl TrustedKey {
 pub struct TrustedBuilderKeys {
     /// The keys, one per key id.
     pub keys: Vec<TrustedKey>,
+    /// Attested builders: Sigstore bundles signed under Warden's signing CA
+    /// (`[provenance] signing_ca`); `None`: bundles are refused.
+    pub attested: Option<std::sync::Arc<AttestedBuilders>>,
+}
+
+/// Builders trusted by attestation rather than by a fixed key: a bundle whose certificate a
+/// trusted Warden signing CA issued (at the timestamped signing time) to one of `identities`,
+/// or whose attested facts `policy` allows (see [`crate::artifact`]).
+#[derive(Debug)]
+pub struct AttestedBuilders {
+    /// DER certificates of the trusted signing CAs.
+    pub roots: Vec<Vec<u8>>,
+    /// Builder identities (SAN URIs) accepted; empty: any the policy allows.
+    pub identities: Vec<String>,
+    /// A policy over the certificate's attested facts (`data.warden.artifact.allow`).
+    pub policy: Option<crate::policy::RegoPolicy>,
+}
+
+impl AttestedBuilders {
+    /// Verifies a bundle and returns its DSSE payload type, payload and the builder identity.
+    fn verify(&self, bundle: &[u8]) -> Result<(String, Vec<u8>, String), ProvenanceError> {
+        let refused = |reason: String| ProvenanceError::AttestedBuilder(reason);
+        if self.identities.is_empty() && self.policy.is_none() {
+            return Err(refused(
+                "no builder identity or policy is configured to accept".into(),
+            ));
+        }
+        let verdict = crate::artifact::verify_bundle(
+            bundle,
+            &[],
+            &self.roots,
+            &crate::artifact::Expectations {
+                identity: None,
+                issuer: None,
+                policy: self.policy.as_ref(),
+            },
+        );
+        let verified = verdict.result.map_err(|e| refused(e.to_string()))?;
+        if !self.identities.is_empty() && !self.identities.contains(&verified.identity) {
+            return Err(refused(format!(
+                "builder {} is not one of the trusted builder identities",
+                verified.identity
+            )));
+        }
+        let (payload_type, payload) = verified
+            .payload
+            .ok_or_else(|| refused("a message signature carries no statement".into()))?;
+        Ok((payload_type, payload, verified.identity))
+    }
 }
 
 impl CollateralSet for TrustedBuilderKeys {
@@ -265,6 +317,31 @@ pub struct Subject {
     pub digest: BTreeMap<String, String>,
 }
 
+/// Whether `bytes` is a Sigstore bundle (a JSON object with a `mediaType`) rather than a bare
+/// DSSE envelope.
+fn is_sigstore_bundle(bytes: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Map<String, Value>>(bytes)
+        .is_ok_and(|object| object.contains_key("mediaType"))
+}
+
+/// An in-toto Statement v1 with at least one subject, each with a digest.
+fn read_statement(payload: &[u8]) -> Result<Statement, ProvenanceError> {
+    let statement: Statement = serde_json::from_slice(payload)
+        .map_err(|e| ProvenanceError::Statement(e.to_string()))?;
+    if statement.statement_type != STATEMENT_V1 {
+        return Err(ProvenanceError::Statement(format!(
+            "_type is {:?}, not {STATEMENT_V1}",
+            statement.statement_type
+        )));
+    }
+    if statement.subject.is_empty() || statement.subject.iter().any(|s| s.digest.is_empty()) {
+        return Err(ProvenanceError::Statement(
+            "a statement needs at least one subject, each with a digest".into(),
+        ));
+    }
+    Ok(statement)
+}
+
 /// Verifies `envelope`'s signature with `keys` and parses its statement.
 pub fn verify_envelope(
     envelope: &Envelope,
@@ -304,19 +381,7 @@ pub fn verify_envelope(
                 .collect(),
         ));
     };
-    let statement: Statement = serde_json::from_slice(&envelope.payload)
-        .map_err(|e| ProvenanceError::Statement(e.to_string()))?;
-    if statement.statement_type != STATEMENT_V1 {
-        return Err(ProvenanceError::Statement(format!(
-            "_type is {:?}, not {STATEMENT_V1}",
-            statement.statement_type
-        )));
-    }
-    if statement.subject.is_empty() || statement.subject.iter().any(|s| s.digest.is_empty()) {
-        return Err(ProvenanceError::Statement(
-            "a statement needs at least one subject, each with a digest".into(),
-        ));
-    }
+    let statement = read_statement(&envelope.payload)?;
     Ok(VerifiedStatement {
         statement,
         signer: signer.keyid.clone(),
@@ -386,8 +451,27 @@ pub fn import_reference_values(
     keys: &TrustedBuilderKeys,
     at: OffsetDateTime,
 ) -> Result<ImportedReferenceValues, ProvenanceError> {
-    let envelope = Envelope::parse(envelope_bytes)?;
-    let verified = verify_envelope(&envelope, keys)?;
+    let (payload, verified) = if is_sigstore_bundle(envelope_bytes) {
+        let attested = keys.attested.as_ref().ok_or_else(|| {
+            ProvenanceError::AttestedBuilder(
+                "a Sigstore bundle, but no signing CA is trusted ([provenance] signing_ca)".into(),
+            )
+        })?;
+        let (payload_type, payload, identity) = attested.verify(envelope_bytes)?;
+        if payload_type != IN_TOTO_PAYLOAD_TYPE {
+            return Err(ProvenanceError::PayloadType(payload_type));
+        }
+        let verified = VerifiedStatement {
+            statement: read_statement(&payload)?,
+            signer: identity,
+            payload_sha256: hex::encode(Sha256::digest(&payload)),
+        };
+        (payload, verified)
+    } else {
+        let envelope = Envelope::parse(envelope_bytes)?;
+        let verified = verify_envelope(&envelope, keys)?;
+        (envelope.payload, verified)
+    };
     let statement = &verified.statement;
     if statement.predicate_type != REFERENCE_VALUES_PREDICATE {
         return Err(ProvenanceError::PredicateType(
@@ -406,7 +490,7 @@ pub fn import_reference_values(
         expires: String,
         reference_values: UniqueMap,
     }
-    let predicate = serde_json::from_slice::<WardenStatement>(&envelope.payload)
+    let predicate = serde_json::from_slice::<WardenStatement>(&payload)
         .map_err(|e| ProvenanceError::Predicate(e.to_string()))?
         .predicate;
     let expires = OffsetDateTime::parse(&predicate.expires, &Rfc3339)
