@@ -156,7 +156,12 @@ enum Command {
         #[arg(long, value_name = "PATH")]
         cert: PathBuf,
         /// The artifact to sign.
-        #[arg(long, value_name = "PATH", conflicts_with = "statement", required_unless_present = "statement")]
+        #[arg(
+            long,
+            value_name = "PATH",
+            conflicts_with = "statement",
+            required_unless_present = "statement"
+        )]
         artifact: Option<PathBuf>,
         /// The in-toto statement (JSON) to sign.
         #[arg(long, value_name = "PATH")]
@@ -189,7 +194,11 @@ enum Command {
         #[arg(long, value_name = "URI", required_unless_present = "reference_values")]
         builder_id: Option<String>,
         /// SLSA: the build type URI.
-        #[arg(long, value_name = "URI", default_value = "https://warden.dev/build/v1")]
+        #[arg(
+            long,
+            value_name = "URI",
+            default_value = "https://warden.dev/build/v1"
+        )]
         build_type: String,
         /// Warden reference values instead: a JSON object `{name: value}`.
         #[arg(long, value_name = "PATH", conflicts_with = "builder_id")]
@@ -520,10 +529,9 @@ fn sign(
     bundle_out: &Path,
 ) -> Result<(), Failure> {
     use warden_agent::signing::{Signable, load_signing_key, pem_block, sign_locally};
-    let base_url = cli
-        .kbs
-        .clone()
-        .ok_or_else(|| Failure::usage("--kbs URL is required (the KBS timestamps the signature)"))?;
+    let base_url = cli.kbs.clone().ok_or_else(|| {
+        Failure::usage("--kbs URL is required (the KBS timestamps the signature)")
+    })?;
     let key = load_signing_key(&read_file(key)?)?;
     let certificate = pem_block(&read_file(cert)?, "CERTIFICATE")?;
     let (bytes, is_statement) = match (artifact, statement) {
@@ -576,8 +584,8 @@ fn print_statement(
         (Some(path), _) => {
             let values: serde_json::Value = serde_json::from_slice(&read_file(path)?)
                 .map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?;
-            let expires =
-                expires.ok_or_else(|| Failure::usage("--expires is required with --reference-values"))?;
+            let expires = expires
+                .ok_or_else(|| Failure::usage("--expires is required with --reference-values"))?;
             (
                 "https://warden.dev/reference-values/v1",
                 serde_json::json!({"expires": expires, "reference_values": values}),
@@ -590,7 +598,11 @@ fn print_statement(
                 "runDetails": {"builder": {"id": builder}},
             }),
         ),
-        (None, None) => return Err(Failure::usage("--builder-id or --reference-values is required")),
+        (None, None) => {
+            return Err(Failure::usage(
+                "--builder-id or --reference-values is required",
+            ));
+        }
     };
     let statement = serde_json::json!({
         "_type": "https://in-toto.io/Statement/v1",

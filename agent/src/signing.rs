@@ -154,7 +154,9 @@ pub fn sign_locally(
     what: Signable<'_>,
 ) -> Result<warden_wire::sigstore::Bundle, AgentError> {
     use sha2::{Digest as _, Sha256};
-    use warden_wire::sigstore::{Bundle, BundleContent, HashAlgorithm, Signer, VerificationMaterial};
+    use warden_wire::sigstore::{
+        Bundle, BundleContent, HashAlgorithm, Signer, VerificationMaterial,
+    };
     let sign = |bytes: &[u8]| {
         key.sign(bytes)
             .map_err(|e| AgentError::Config(format!("signing: {e}")))

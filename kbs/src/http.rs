@@ -580,7 +580,10 @@ async fn signing_timestamp(
     let result = state
         .kbs
         .signing_timestamp(peer.ip(), &body, now(), Instant::now());
-    state.kbs.metrics.record("signing_timestamp", result.is_ok());
+    state
+        .kbs
+        .metrics
+        .record("signing_timestamp", result.is_ok());
     match result {
         Ok(reply) => (
             [(header::CONTENT_TYPE, "application/timestamp-reply")],
@@ -598,7 +601,10 @@ async fn signing_sign(
     body: Bytes,
 ) -> Response {
     let credential = credential(&headers);
-    let result = state.kbs.signing_sign(credential, &name, &body, now()).await;
+    let result = state
+        .kbs
+        .signing_sign(credential, &name, &body, now())
+        .await;
     state.kbs.metrics.record("signing_sign", result.is_ok());
     json(result)
 }

@@ -98,6 +98,11 @@ pub fn trusted_paths(config_path: &Path, config: &Config) -> Vec<(String, PathBu
             "[provenance] trusted_keys_dir",
             &config.provenance.trusted_keys_dir,
         ),
+        ("[provenance] signing_ca", &config.provenance.signing_ca),
+        (
+            "[provenance] builder_policy",
+            &config.provenance.builder_policy,
+        ),
     ];
     for (what, dir) in dirs {
         if let Some(dir) = dir {

@@ -76,8 +76,12 @@ pub(crate) fn verify_artifact(args: &VerifyArtifactArgs) -> Result<ExitCode, Str
     }
     let policy = match &args.policy {
         Some(path) => Some(
-            RegoPolicy::compile(&format!("artifact:{}", path.display()), &read(path)?, &[ARTIFACT_RULE])
-                .map_err(|e| e.to_string())?,
+            RegoPolicy::compile(
+                &format!("artifact:{}", path.display()),
+                &read(path)?,
+                &[ARTIFACT_RULE],
+            )
+            .map_err(|e| e.to_string())?,
         ),
         None => None,
     };
@@ -116,7 +120,9 @@ pub(crate) fn verify_artifact(args: &VerifyArtifactArgs) -> Result<ExitCode, Str
         let report = match &verdict.result {
             Ok(v) => json!({"verified": true, "identity": v.identity, "issuer": v.issuer,
                 "signed_at": v.signed_at, "attested": v.attested, "trace": trace}),
-            Err(e) => json!({"verified": false, "step": e.step(), "reason": e.to_string(), "trace": trace}),
+            Err(e) => {
+                json!({"verified": false, "step": e.step(), "reason": e.to_string(), "trace": trace})
+            }
         };
         println!("{report}");
     } else {

@@ -287,11 +287,14 @@ fn run(
     };
     if facts.is_ca || !facts.digital_signature || !facts.code_signing {
         return Err(ArtifactError::Certificate(
-            "not a code-signing leaf (CA:FALSE, KeyUsage digitalSignature, EKU codeSigning)"
-                .into(),
+            "not a code-signing leaf (CA:FALSE, KeyUsage digitalSignature, EKU codeSigning)".into(),
         ));
     }
-    pass(trace, "certificate", format!("code-signing leaf for {identity}"));
+    pass(
+        trace,
+        "certificate",
+        format!("code-signing leaf for {identity}"),
+    );
 
     let parsed_roots: Vec<X509Cert<()>> = roots
         .iter()
@@ -324,7 +327,11 @@ fn run(
             .map_err(|e| ArtifactError::Timestamp(format!("timestamp {index}: {e}")))?;
         signed_at = signed_at.min(verified.gen_time);
     }
-    pass(trace, "timestamp", format!("{} verified; signed at {signed_at}", timestamps.len()));
+    pass(
+        trace,
+        "timestamp",
+        format!("{} verified; signed at {signed_at}", timestamps.len()),
+    );
 
     for (which, certificate) in [("signing certificate", leaf.name()), ("root", root.name())] {
         let valid = if which == "root" {
@@ -338,12 +345,14 @@ fn run(
             )));
         }
     }
-    pass(trace, "validity", format!("leaf valid {}..{}", leaf.not_before, leaf.not_after));
+    pass(
+        trace,
+        "validity",
+        format!("leaf valid {}..{}", leaf.not_before, leaf.not_after),
+    );
 
     let algorithm = spki_algorithm(leaf.spki_der()).ok_or_else(|| {
-        ArtifactError::Signature(
-            "the certificate's key is not ECDSA P-256/P-384 or Ed25519".into(),
-        )
+        ArtifactError::Signature("the certificate's key is not ECDSA P-256/P-384 or Ed25519".into())
     })?;
     let key_bits = leaf
         .public_key_bits()
@@ -387,16 +396,27 @@ fn run(
             None
         }
     };
-    pass(trace, "signature", format!("{} signature verified", algorithm.name()));
+    pass(
+        trace,
+        "signature",
+        format!("{} signature verified", algorithm.name()),
+    );
 
     let statement = match &payload {
         Some((payload_type, body)) => Some(statement(payload_type, body, artifacts)?),
         None => None,
     };
-    pass(trace, "subjects", match &statement {
-        Some(_) => format!("{} artifact(s) among the statement's subjects", artifacts.len()),
-        None => "message signature over the artifact".into(),
-    });
+    pass(
+        trace,
+        "subjects",
+        match &statement {
+            Some(_) => format!(
+                "{} artifact(s) among the statement's subjects",
+                artifacts.len()
+            ),
+            None => "message signature over the artifact".into(),
+        },
+    );
 
     let issuer = facts.issuer.clone().unwrap_or_default();
     if let Some(expected) = expect.identity

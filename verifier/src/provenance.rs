@@ -326,8 +326,8 @@ fn is_sigstore_bundle(bytes: &[u8]) -> bool {
 
 /// An in-toto Statement v1 with at least one subject, each with a digest.
 fn read_statement(payload: &[u8]) -> Result<Statement, ProvenanceError> {
-    let statement: Statement = serde_json::from_slice(payload)
-        .map_err(|e| ProvenanceError::Statement(e.to_string()))?;
+    let statement: Statement =
+        serde_json::from_slice(payload).map_err(|e| ProvenanceError::Statement(e.to_string()))?;
     if statement.statement_type != STATEMENT_V1 {
         return Err(ProvenanceError::Statement(format!(
             "_type is {:?}, not {STATEMENT_V1}",

@@ -403,12 +403,16 @@ fn summarise_statement(payload_type: &str, payload: &[u8]) -> Result<StatementSu
     let subjects = statement["subject"].clone();
     let covered = subjects.as_array().is_some_and(|subjects| {
         !subjects.is_empty()
-            && subjects
-                .iter()
-                .all(|s| s["digest"]["sha256"].as_str().is_some_and(|d| d.len() == 64))
+            && subjects.iter().all(|s| {
+                s["digest"]["sha256"]
+                    .as_str()
+                    .is_some_and(|d| d.len() == 64)
+            })
     });
     if !covered {
-        return Err(refuse("every subject needs a sha256 digest, and there must be one"));
+        return Err(refuse(
+            "every subject needs a sha256 digest, and there must be one",
+        ));
     }
     let predicate_type = statement["predicateType"].as_str().unwrap_or_default();
     let builder_id = match predicate_type {
@@ -574,8 +578,8 @@ impl Kbs {
             })
             .await
             .map_err(internal)?;
-        let timestamp_request = warden_wire::tsp::build_request(&signature, Some(random_nonce()))
-            .map_err(internal)?;
+        let timestamp_request =
+            warden_wire::tsp::build_request(&signature, Some(random_nonce())).map_err(internal)?;
         let bundle = warden_wire::sigstore::Bundle {
             verification_material: warden_wire::sigstore::VerificationMaterial {
                 signer: warden_wire::sigstore::Signer::Certificate(certificate),

@@ -1,0 +1,142 @@
+//! Judges of Warden's signed output that nobody here wrote, run on a bundle file: OpenSSL
+//! (`verify -attime` on the chain, `ts -verify` on the timestamp), securesystemslib (the DSSE
+//! envelope with the certificate's key) and the Sigstore project's bundle models.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::Value;
+
+use crate::repo_root;
+
+/// The bundle's parts as files for the command-line judges.
+pub struct BundleFiles {
+    /// The leaf certificate (PEM).
+    pub leaf: PathBuf,
+    /// The RFC 3161 TimeStampResp (DER).
+    pub timestamp: PathBuf,
+    /// The signature bytes the timestamp covers.
+    pub signature: PathBuf,
+}
+
+fn pem(der: &[u8]) -> String {
+    let body = STANDARD.encode(der);
+    let lines: Vec<&str> = body
+        .as_bytes()
+        .chunks(64)
+        .map(|line| std::str::from_utf8(line).expect("base64 is ASCII"))
+        .collect();
+    format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        lines.join("\n")
+    )
+}
+
+/// Writes the leaf, the first timestamp and the signature of `bundle` into `dir`.
+pub fn bundle_files(bundle: &Path, dir: &Path) -> BundleFiles {
+    let json: Value =
+        serde_json::from_slice(&std::fs::read(bundle).expect("bundle")).expect("JSON");
+    let material = &json["verificationMaterial"];
+    let decode = |value: &Value| {
+        STANDARD
+            .decode(value.as_str().expect("base64 text"))
+            .expect("base64")
+    };
+    let leaf = decode(&material["certificate"]["rawBytes"]);
+    let timestamp =
+        decode(&material["timestampVerificationData"]["rfc3161Timestamps"][0]["signedTimestamp"]);
+    let signature = match json.get("dsseEnvelope") {
+        Some(envelope) => decode(&envelope["signatures"][0]["sig"]),
+        None => decode(&json["messageSignature"]["signature"]),
+    };
+    let files = BundleFiles {
+        leaf: dir.join("leaf.pem"),
+        timestamp: dir.join("timestamp.tsr"),
+        signature: dir.join("signature.bin"),
+    };
+    std::fs::write(&files.leaf, pem(&leaf)).expect("write leaf");
+    std::fs::write(&files.timestamp, timestamp).expect("write timestamp");
+    std::fs::write(&files.signature, signature).expect("write signature");
+    files
+}
+
+/// Runs a judge; its status and combined output.
+pub fn judge(command: &mut Command) -> (bool, String) {
+    let output = command.output().expect("run the judge");
+    (
+        output.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ),
+    )
+}
+
+/// `openssl ts -verify -data <signature>` on the bundle's timestamp, trusting `ca` and finding
+/// the TSA certificate in `tsa`.
+pub fn openssl_ts_verify(files: &BundleFiles, ca: &Path, tsa: &Path) -> (bool, String) {
+    judge(
+        Command::new("openssl")
+            .args(["ts", "-verify", "-data"])
+            .arg(&files.signature)
+            .arg("-in")
+            .arg(&files.timestamp)
+            .arg("-CAfile")
+            .arg(ca)
+            .arg("-untrusted")
+            .arg(tsa),
+    )
+}
+
+/// `openssl verify -attime <at> -CAfile <ca> <leaf>`.
+pub fn openssl_verify_at(files: &BundleFiles, ca: &Path, at: i64) -> (bool, String) {
+    judge(
+        Command::new("openssl")
+            .args(["verify", "-attime", &at.to_string(), "-CAfile"])
+            .arg(ca)
+            .arg(&files.leaf),
+    )
+}
+
+/// genTime of the bundle's timestamp as `openssl ts -reply -text` prints it, in Unix seconds.
+pub fn timestamp_time(files: &BundleFiles) -> i64 {
+    let (ok, text) = judge(
+        Command::new("openssl")
+            .args(["ts", "-reply", "-text", "-in"])
+            .arg(&files.timestamp),
+    );
+    assert!(ok, "{text}");
+    let line = text
+        .lines()
+        .find_map(|line| line.strip_prefix("Time stamp: "))
+        .expect("a Time stamp line");
+    let format = time::format_description::parse_borrowed::<2>(
+        "[month repr:short] [day padding:space] [hour]:[minute]:[second] [year]",
+    )
+    .expect("format");
+    let at = time::PrimitiveDateTime::parse(line.trim().trim_end_matches(" GMT"), &format)
+        .expect("openssl's time format");
+    at.assume_utc().unix_timestamp()
+}
+
+/// securesystemslib verifies each bundle's DSSE envelope with its certificate's key.
+pub fn securesystemslib_verifies(bundles: &[&Path]) -> (bool, String) {
+    judge(
+        Command::new("python3")
+            .arg(repo_root().join("tests/interop/bundle_sslib.py"))
+            .args(bundles),
+    )
+}
+
+/// The Sigstore project's bundle models parse each bundle (and the signature verifies with the
+/// leaf's key).
+pub fn sigstore_models_parse(bundles: &[&Path]) -> (bool, String) {
+    judge(
+        Command::new("python3")
+            .arg(repo_root().join("tests/interop/sigstore_bundle.py"))
+            .args(bundles),
+    )
+}
