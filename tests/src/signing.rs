@@ -9,7 +9,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 
-use crate::repo_root;
+use std::process::Output;
+
+use crate::{Kbs, KbsOptions, binary, repo_root};
 
 /// The bundle's parts as files for the command-line judges.
 pub struct BundleFiles {
@@ -139,4 +141,85 @@ pub fn sigstore_models_parse(bundles: &[&Path]) -> (bool, String) {
             .arg(repo_root().join("tests/interop/sigstore_bundle.py"))
             .args(bundles),
     )
+}
+
+/// The issuer URL test KBSs sign under.
+pub const ISSUER: &str = "https://kbs.warden.test";
+/// The identity test signing policies give.
+pub const BUILDER: &str = "https://kbs.warden.test/builders/release-builder";
+/// The PCR TPM tests pin and extend.
+pub const PCR: u8 = 14;
+
+/// Allows certificates and named-key signatures (key `release`) to affirming, secure results
+/// of `tee`; with `insecure_ok`, also to results through development roots (sim-snp only).
+pub fn signing_policy(tee: &str, insecure_ok: bool) -> String {
+    let secure = if insecure_ok {
+        String::new()
+    } else {
+        "\tcount(object.get(input.token, \"warden.insecure\", [])) == 0\n".into()
+    };
+    format!(
+        "package warden.signing\n\ndefault allow := false\n\ndefault builder := \"\"\n\n\
+         primary := input.token.submods.cpu0\n\n\
+         allow if {{\n\tprimary[\"ear.status\"] == \"affirming\"\n\tprimary[\"warden.tee\"] == \"{tee}\"\n{secure}\tkey_allowed\n}}\n\n\
+         key_allowed if input.request.kind == \"certificate\"\n\n\
+         key_allowed if input.request.key == \"release\"\n\n\
+         builder := \"release-builder\" if allow\n"
+    )
+}
+
+pub struct Work {
+    /// The directory.
+    pub dir: tempfile::TempDir,
+}
+
+impl Work {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.path(name);
+        std::fs::write(&path, contents).unwrap();
+        path
+    }
+}
+
+pub fn text(output: &Output) -> String {
+    format!(
+        "status {:?}\nstdout: {}\nstderr: {}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// A KBS with `[signing]` under [`ISSUER`] and whatever else `options` says.
+pub fn signing_kbs(mut options: KbsOptions) -> Kbs {
+    options.extra_config = format!("[signing]\nissuer = \"{ISSUER}\"\n{}", options.extra_config);
+    Kbs::start(options)
+}
+
+pub fn set_signing_policy(kbs: &Kbs, work: &Work, policy: &str) {
+    let file = work.write("signing.rego", policy);
+    kbs.admin(&["signing", "set-policy", "--file", file.to_str().unwrap()]);
+}
+
+/// `warden-verifier verify-artifact` with these arguments.
+pub fn verify_artifact(args: &[&str]) -> Output {
+    Command::new(binary("warden-verifier"))
+        .arg("verify-artifact")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+pub fn bundle_json(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }

@@ -12,91 +12,12 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use warden_agent::attester::tpm_device::{PcrBank, TpmDevice};
 use warden_tests::signing::{
-    bundle_files, openssl_ts_verify, openssl_verify_at, securesystemslib_verifies,
-    sigstore_models_parse, timestamp_time,
+    BUILDER, ISSUER, PCR, Work, bundle_files, bundle_json, openssl_ts_verify, openssl_verify_at,
+    securesystemslib_verifies, set_signing_policy, signing_kbs, signing_policy,
+    sigstore_models_parse, text, timestamp_time, verify_artifact,
 };
 use warden_tests::swtpm::Swtpm;
 use warden_tests::{Kbs, KbsOptions, binary, run_ok};
-
-const ISSUER: &str = "https://kbs.warden.test";
-const BUILDER: &str = "https://kbs.warden.test/builders/release-builder";
-const PCR: u8 = 14;
-
-/// Allows certificates and named-key signatures (key `release`) to affirming, secure results
-/// of `tee`; with `insecure_ok`, also to results through development roots (sim-snp only).
-fn signing_policy(tee: &str, insecure_ok: bool) -> String {
-    let secure = if insecure_ok {
-        String::new()
-    } else {
-        "\tcount(object.get(input.token, \"warden.insecure\", [])) == 0\n".into()
-    };
-    format!(
-        "package warden.signing\n\ndefault allow := false\n\ndefault builder := \"\"\n\n\
-         primary := input.token.submods.cpu0\n\n\
-         allow if {{\n\tprimary[\"ear.status\"] == \"affirming\"\n\tprimary[\"warden.tee\"] == \"{tee}\"\n{secure}\tkey_allowed\n}}\n\n\
-         key_allowed if input.request.kind == \"certificate\"\n\n\
-         key_allowed if input.request.key == \"release\"\n\n\
-         builder := \"release-builder\" if allow\n"
-    )
-}
-
-struct Work {
-    dir: tempfile::TempDir,
-}
-
-impl Work {
-    fn new() -> Self {
-        Self {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
-        let path = self.path(name);
-        std::fs::write(&path, contents).unwrap();
-        path
-    }
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "status {:?}\nstdout: {}\nstderr: {}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-fn signing_kbs(extra: &str, serve_args: Vec<String>) -> Kbs {
-    Kbs::start(KbsOptions {
-        allow_sample: false,
-        serve_args,
-        extra_config: format!("[signing]\nissuer = \"{ISSUER}\"\n{extra}"),
-        ..Default::default()
-    })
-}
-
-fn set_signing_policy(kbs: &Kbs, work: &Work, policy: &str) {
-    let file = work.write("signing.rego", policy);
-    kbs.admin(&["signing", "set-policy", "--file", file.to_str().unwrap()]);
-}
-
-/// `warden-verifier verify-artifact` with these arguments.
-fn verify_artifact(args: &[&str]) -> Output {
-    Command::new(binary("warden-verifier"))
-        .arg("verify-artifact")
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn bundle_json(path: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
-}
 
 /// The build enclave's whole job against `kbs`, as `agent` runs it: a certificate, an artifact,
 /// its SLSA provenance signed (DSSE) and the artifact signed (message signature), both
@@ -295,10 +216,11 @@ fn a_build_on_the_live_software_tpm_signs_and_the_deployer_verifies_after_the_ce
     for (i, ca) in tpm.local_ca_certificates().iter().enumerate() {
         std::fs::copy(ca, ca_dir.join(format!("ca{i}.pem"))).unwrap();
     }
-    let kbs = signing_kbs(
-        &format!("[tpm]\nek_ca_dir = \"{}\"\n", ca_dir.display()),
-        vec![],
-    );
+    let kbs = signing_kbs(KbsOptions {
+        allow_sample: false,
+        extra_config: format!("[tpm]\nek_ca_dir = \"{}\"\n", ca_dir.display()),
+        ..Default::default()
+    });
     let pcr = {
         let mut device = TpmDevice::open(&tpm.tcti()).unwrap();
         device.read_pcrs(PcrBank::Sha256, &[PCR]).unwrap()[0]
@@ -436,7 +358,11 @@ fn a_build_on_sim_snp_signs_and_its_certificate_says_it_was_insecure() {
     );
     let chain_dir = chain.path().to_str().unwrap().to_owned();
     let measurement = std::fs::read_to_string(chain.path().join("measurement")).unwrap();
-    let kbs = signing_kbs("", vec!["--insecure-dev-roots".into(), chain_dir.clone()]);
+    let kbs = signing_kbs(KbsOptions {
+        allow_sample: false,
+        serve_args: vec!["--insecure-dev-roots".into(), chain_dir.clone()],
+        ..Default::default()
+    });
     kbs.set_reference_value(
         "snp",
         &format!(r#"{{"measurements": ["{}"]}}"#, measurement.trim()),
