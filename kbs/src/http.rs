@@ -483,26 +483,6 @@ async fn admin_revoke_token(admin: Admin, body: Bytes) -> Response {
     )
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn finds_the_session_cookie_among_others() {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            header::COOKIE,
-            HeaderValue::from_static("a=1; kbs-session-id=abc; b=2"),
-        );
-        assert_eq!(session_cookie(&headers), Some("abc"));
-        headers.insert(
-            header::COOKIE,
-            HeaderValue::from_static("kbs-session-idx=1"),
-        );
-        assert_eq!(session_cookie(&headers), None);
-    }
-}
-
 async fn signing_certificate(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -607,4 +587,24 @@ async fn signing_sign(
         .await;
     state.kbs.metrics.record("signing_sign", result.is_ok());
     json(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_session_cookie_among_others() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; kbs-session-id=abc; b=2"),
+        );
+        assert_eq!(session_cookie(&headers), Some("abc"));
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("kbs-session-idx=1"),
+        );
+        assert_eq!(session_cookie(&headers), None);
+    }
 }

@@ -964,25 +964,18 @@ fn provenance_keys(config: &Config) -> Result<TrustedBuilderKeys, KbsError> {
         let read = |path: &std::path::Path| {
             std::fs::read(path).map_err(|e| internal(format!("{}: {e}", path.display())))
         };
-        let roots = warden_verifier::x509::pem_certificates(&read(ca)?)
-            .map_err(|e| internal(format!("{}: {e}", ca.display())))?;
         let policy = match &provenance.builder_policy {
-            Some(path) => Some(
-                RegoPolicy::compile(
-                    "provenance:builder",
-                    &String::from_utf8_lossy(&read(path)?),
-                    &[warden_verifier::artifact::ARTIFACT_RULE],
-                )
-                .map_err(|e| internal(format!("{}: {e}", path.display())))?,
-            ),
+            Some(path) => Some(String::from_utf8_lossy(&read(path)?).into_owned()),
             None => None,
         };
+        let builders = warden_verifier::provenance::AttestedBuilders::new(
+            &read(ca)?,
+            provenance.builder_identities.clone(),
+            policy.as_deref(),
+        )
+        .map_err(|e| internal(format!("[provenance] signing_ca {}: {e}", ca.display())))?;
         info!(ca = %ca.display(), identities = ?provenance.builder_identities, policy = policy.is_some(), "signed reference-value provenance accepted from attested builders under this signing CA");
-        keys.attested = Some(Arc::new(warden_verifier::provenance::AttestedBuilders {
-            roots,
-            identities: provenance.builder_identities.clone(),
-            policy,
-        }));
+        keys.attested = Some(Arc::new(builders));
     }
     Ok(keys)
 }

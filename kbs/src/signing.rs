@@ -402,7 +402,7 @@ impl SigningDesk {
             serial,
             self.authority.tsa_key(),
             self.authority.tsa_certificate(),
-            warden_wire::code_signing::OID_WARDEN_TSA_POLICY,
+            warden_signing::tsa::TSA_POLICY,
         )
     }
 

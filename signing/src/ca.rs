@@ -239,7 +239,7 @@ fn parse_certificate<'a>(
     which: &'static str,
 ) -> Result<X509Certificate<'a>, SigningError> {
     match X509Certificate::from_der(der) {
-        Ok((rest, certificate)) if rest.is_empty() => Ok(certificate),
+        Ok(([], certificate)) => Ok(certificate),
         _ => Err(SigningError::StoredAuthority(if which == "root" {
             "the stored root certificate does not parse"
         } else {

@@ -32,7 +32,7 @@ use crate::der::{
 };
 
 /// Warden's TSA policy: `<Warden's 2.25 UUID arc>.2` (docs/design/attested-signing.md §2).
-pub const TSA_POLICY: &str = "2.25.306945134770246660403135696116780345388.2";
+pub use warden_wire::code_signing::OID_WARDEN_TSA_POLICY as TSA_POLICY;
 
 /// HTTP content type of a `TimeStampReq`.
 pub const CONTENT_TYPE_QUERY: &str = "application/timestamp-query";

@@ -1,6 +1,8 @@
 //! OpenSSL, a tool nobody here wrote, judges the certificates: chains, purposes, critical
 //! flags, and CSRs it makes itself.
 
+#![allow(clippy::unwrap_used)]
+
 use std::path::Path;
 use std::process::Command;
 

@@ -173,13 +173,15 @@ pub struct Work {
     pub dir: tempfile::TempDir,
 }
 
-impl Work {
-    pub fn new() -> Self {
+impl Default for Work {
+    fn default() -> Self {
         Self {
-            dir: tempfile::tempdir().unwrap(),
+            dir: tempfile::tempdir().expect("tempdir"),
         }
     }
+}
 
+impl Work {
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }

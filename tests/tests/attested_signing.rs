@@ -210,7 +210,7 @@ fn deployer_checks(kbs: &Kbs, work: &Work, artifact: &Path, provenance: &Path, m
 fn a_build_on_the_live_software_tpm_signs_and_the_deployer_verifies_after_the_certificate_expired()
 {
     let tpm = Swtpm::start();
-    let work = Work::new();
+    let work = Work::default();
     let ca_dir = work.path("ek-cas");
     std::fs::create_dir_all(&ca_dir).unwrap();
     for (i, ca) in tpm.local_ca_certificates().iter().enumerate() {
@@ -367,7 +367,7 @@ fn a_build_on_sim_snp_signs_and_its_certificate_says_it_was_insecure() {
         "snp",
         &format!(r#"{{"measurements": ["{}"]}}"#, measurement.trim()),
     );
-    let work = Work::new();
+    let work = Work::default();
     let agent = |args: &[&str]| {
         kbs.agent_as(
             &["--tee", "sim-snp", "--insecure-sim-snp-dir", &chain_dir],

@@ -67,7 +67,7 @@ fn assert_refused(status: u16, body: &Value, expected: u16, kind: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn certificates_go_only_to_keys_bound_into_the_attested_evidence_once_each() {
-    let work = Work::new();
+    let work = Work::default();
     let kbs = sample_signing_kbs(KbsOptions::default(), &work);
     let bound = SigningKeyPair::generate(KeyAlgorithm::EcdsaP384).unwrap();
     let other = SigningKeyPair::generate(KeyAlgorithm::EcdsaP256).unwrap();
@@ -146,7 +146,7 @@ async fn certificates_go_only_to_keys_bound_into_the_attested_evidence_once_each
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_expired_session_gets_no_certificate() {
-    let work = Work::new();
+    let work = Work::default();
     let kbs = sample_signing_kbs(
         KbsOptions {
             session_timeout: "2s",
@@ -215,7 +215,7 @@ async fn an_expired_session_gets_no_certificate() {
 
 #[test]
 fn the_timestamp_authority_answers_openssl_queries_openssl_verifies() {
-    let work = Work::new();
+    let work = Work::default();
     let kbs = sample_signing_kbs(KbsOptions::default(), &work);
     let data = work.write("data.bin", b"a signature to timestamp");
     let query = work.path("query.tsq");
@@ -320,7 +320,7 @@ fn p256_scalar(pkcs8: &[u8]) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_named_key_signs_for_attested_callers_and_its_private_bytes_never_leave_sealed() {
-    let work = Work::new();
+    let work = Work::default();
     let mut kbs = sample_signing_kbs(KbsOptions::default(), &work);
     let sample = ["--tee", "sample", "--insecure-allow-sample"];
     let created = kbs.admin(&[
@@ -476,7 +476,7 @@ fn an_attested_builders_reference_values_release_a_secret_and_an_unattested_keys
     );
     let chain_dir = chain.path().to_str().unwrap().to_owned();
     let measurement = std::fs::read_to_string(chain.path().join("measurement")).unwrap();
-    let work = Work::new();
+    let work = Work::default();
     // The build enclave attests as the (INSECURE) sample TEE, so that the only SNP reference
     // values the KBS ever holds are the ones the build signs.
     let kbs = sample_signing_kbs(

@@ -46,7 +46,7 @@ pub(crate) enum Command {
     /// policy outcome. With `--token`, show the trace summary an EAR token carries instead.
     Explain(AppraiseArgs),
     /// Run the verifier as a gRPC service over mutual TLS (see proto/warden/verifier/v1).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage the reference values of a running verifier service (over mutual TLS).
     Rv(RvArgs),
     /// Manage the appraisal policies of a running verifier service (over mutual TLS).

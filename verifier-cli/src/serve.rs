@@ -84,6 +84,21 @@ pub(crate) struct ServeArgs {
     /// with; without it, `rv import` is refused.
     #[arg(long, value_name = "DIR")]
     pub(crate) trusted_builder_keys_dir: Option<PathBuf>,
+    /// Warden signing CA certificates (PEM): reference values in Sigstore bundles from
+    /// attested builders under them are accepted too (with --trusted-builder-identity or
+    /// --trusted-builder-policy).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) trusted_signing_ca: Option<PathBuf>,
+    /// A builder identity (`<issuer>/builders/<name>`) whose bundles are accepted; repeatable.
+    #[arg(
+        long = "trusted-builder-identity",
+        value_name = "URI",
+        requires = "trusted_signing_ca"
+    )]
+    pub(crate) trusted_builder_identities: Vec<String>,
+    /// A Rego policy (`data.warden.artifact.allow`) over a bundle's attested facts.
+    #[arg(long, value_name = "FILE", requires = "trusted_signing_ca")]
+    pub(crate) trusted_builder_policy: Option<PathBuf>,
     /// ES256 key (PKCS#8 PEM) the service signs its EAR tokens with; created (mode 0600) if
     /// missing. Default: token-signing.pem in the state directory.
     #[arg(long)]
@@ -161,8 +176,22 @@ pub(crate) fn serve(args: &ServeArgs) -> Result<ExitCode, String> {
     let policy = Appraiser::compile_policy("default", DEFAULT_APPRAISAL_POLICY)
         .map_err(|e| e.to_string())?;
     let appraiser = Appraiser::new(registry, policy, ReferenceValues::default());
-    let builder_keys =
+    let mut builder_keys =
         TrustedBuilderKeys::from_optional_dir(args.trusted_builder_keys_dir.as_deref())?;
+    if let Some(ca) = &args.trusted_signing_ca {
+        let policy = args
+            .trusted_builder_policy
+            .as_ref()
+            .map(crate::read)
+            .transpose()?;
+        let builders = warden_verifier::provenance::AttestedBuilders::new(
+            &crate::read_bytes(ca)?,
+            args.trusted_builder_identities.clone(),
+            policy.as_deref(),
+        )
+        .map_err(|e| format!("{}: {e}", ca.display()))?;
+        builder_keys.attested = Some(std::sync::Arc::new(builders));
+    }
     let key_file = args
         .token_signing_key
         .clone()
@@ -252,6 +281,8 @@ fn trusted_paths(args: &ServeArgs) -> Vec<(&'static str, PathBuf)> {
         ("--token-signing-key", &args.token_signing_key),
         ("--tpm-trust-dir", &args.tpm_trust_dir),
         ("--trusted-builder-keys-dir", &args.trusted_builder_keys_dir),
+        ("--trusted-signing-ca", &args.trusted_signing_ca),
+        ("--trusted-builder-policy", &args.trusted_builder_policy),
     ];
     [
         ("--tls-cert", &args.tls_cert),

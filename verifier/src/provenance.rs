@@ -220,6 +220,37 @@ pub struct AttestedBuilders {
 }
 
 impl AttestedBuilders {
+    /// Builders under the CA certificates of `ca_pem`, named by `identities` and/or allowed by
+    /// the policy `policy_source` (`data.warden.artifact.allow`).
+    pub fn new(
+        ca_pem: &[u8],
+        identities: Vec<String>,
+        policy_source: Option<&str>,
+    ) -> Result<Self, String> {
+        let roots = crate::x509::pem_certificates(ca_pem).map_err(|e| e.to_string())?;
+        if roots.is_empty() {
+            return Err("no CERTIFICATE in the signing CA file".into());
+        }
+        if identities.is_empty() && policy_source.is_none() {
+            return Err("name the trusted builder identities or a builder policy".into());
+        }
+        let policy = policy_source
+            .map(|source| {
+                crate::policy::RegoPolicy::compile(
+                    "provenance:builder",
+                    source,
+                    &[crate::artifact::ARTIFACT_RULE],
+                )
+                .map_err(|e| e.to_string())
+            })
+            .transpose()?;
+        Ok(Self {
+            roots,
+            identities,
+            policy,
+        })
+    }
+
     /// Verifies a bundle and returns its DSSE payload type, payload and the builder identity.
     fn verify(&self, bundle: &[u8]) -> Result<(String, Vec<u8>, String), ProvenanceError> {
         let refused = |reason: String| ProvenanceError::AttestedBuilder(reason);
