@@ -244,6 +244,16 @@ pub async fn remote_sign(
     key_name: &str,
     statement: &[u8],
 ) -> Result<serde_json::Value, AgentError> {
+    client.attest().await?;
+    remote_sign_attested(client, key_name, statement).await
+}
+
+/// [`remote_sign`] over the session `client` already attested.
+pub async fn remote_sign_attested(
+    client: &KbsClient,
+    key_name: &str,
+    statement: &[u8],
+) -> Result<serde_json::Value, AgentError> {
     let plain = !key_name.is_empty()
         && key_name
             .bytes()
@@ -253,7 +263,6 @@ pub async fn remote_sign(
             "key name {key_name:?} must be of [a-z0-9._-]"
         )));
     }
-    client.attest().await?;
     let request = serde_json::json!({
         "payload-type": warden_wire::dsse::IN_TOTO_PAYLOAD_TYPE,
         "payload": STANDARD.encode(statement),

@@ -580,10 +580,9 @@ async fn signing_sign(
     Path(name): Path<String>,
     body: Bytes,
 ) -> Response {
-    let credential = credential(&headers);
     let result = state
         .kbs
-        .signing_sign(credential, &name, &body, now())
+        .signing_sign(session_cookie(&headers), &name, &body, now())
         .await;
     state.kbs.metrics.record("signing_sign", result.is_ok());
     json(result)

@@ -136,6 +136,21 @@ async fn certificates_go_only_to_keys_bound_into_the_attested_evidence_once_each
         "{log}"
     );
 
+    // An attestation token is a bearer credential: it gets resources (encrypted to the
+    // attested key) but never a signature, which would be in the clear for whoever holds it.
+    let token = RawClient::new(&kbs).attest().await;
+    let response = kbs
+        .http()
+        .post(format!("{}/kbs/v0/signing/keys/release/sign", kbs.url))
+        .bearer_auth(&token)
+        .json(&json!({"payload-type": "application/vnd.in-toto+json", "payload": ""}))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap();
+    assert_refused(status, &body, 401, "Unauthenticated");
+
     // A KBS without [signing] has no signing endpoints.
     let plain = Kbs::start(KbsOptions::default());
     let (status, body) = RawClient::new(&plain)
@@ -213,8 +228,8 @@ async fn an_expired_session_gets_no_certificate() {
     assert_refused(status, &body, 401, "InvalidSession");
 }
 
-#[test]
-fn the_timestamp_authority_answers_openssl_queries_openssl_verifies() {
+#[tokio::test(flavor = "multi_thread")]
+async fn the_timestamp_authority_answers_openssl_queries_openssl_verifies() {
     let work = Work::default();
     let kbs = sample_signing_kbs(KbsOptions::default(), &work);
     let data = work.write("data.bin", b"a signature to timestamp");
@@ -227,24 +242,27 @@ fn the_timestamp_authority_answers_openssl_queries_openssl_verifies() {
             .arg(&query),
     );
     let reply = work.path("reply.tsr");
-    let curl = |body: &std::path::Path, out: &std::path::Path| {
-        judge(
-            Command::new("curl")
-                .args(["--silent", "--show-error", "--fail", "--cacert"])
-                .arg(kbs.ca_file())
-                .args([
-                    "-H",
-                    "Content-Type: application/timestamp-query",
-                    "--data-binary",
-                ])
-                .arg(format!("@{}", body.display()))
-                .arg("-o")
-                .arg(out)
-                .arg(format!("{}/kbs/v0/signing/timestamp", kbs.url)),
-        )
+    // What `curl --data-binary @req.tsq -H 'Content-Type: application/timestamp-query'` sends.
+    let post = |body: std::path::PathBuf, out: std::path::PathBuf| {
+        let http = kbs.http();
+        let url = format!("{}/kbs/v0/signing/timestamp", kbs.url);
+        async move {
+            let response = http
+                .post(url)
+                .header("Content-Type", "application/timestamp-query")
+                .body(std::fs::read(&body).unwrap())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status().as_u16(), 200);
+            assert_eq!(
+                response.headers()["content-type"],
+                "application/timestamp-reply"
+            );
+            std::fs::write(out, response.bytes().await.unwrap()).unwrap();
+        }
     };
-    let (ok, out) = curl(&query, &reply);
-    assert!(ok, "{out}");
+    post(query.clone(), reply.clone()).await;
     let ca = kbs.home().join("signing/ca.pem");
     let tsa = kbs.home().join("signing/tsa.pem");
     for against in [
@@ -281,8 +299,7 @@ fn the_timestamp_authority_answers_openssl_queries_openssl_verifies() {
     // Garbage gets a well-formed rejection, which OpenSSL reads as one.
     let garbage = work.write("garbage.tsq", b"\x30\x03\x02\x01\x07");
     let rejected = work.path("rejected.tsr");
-    let (ok, out) = curl(&garbage, &rejected);
-    assert!(ok, "{out}");
+    post(garbage, rejected.clone()).await;
     let (ok, out) = judge(
         Command::new("openssl")
             .args(["ts", "-reply", "-text", "-in"])

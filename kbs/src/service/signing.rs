@@ -460,25 +460,18 @@ impl Kbs {
     /// `POST /kbs/v0/signing/keys/<name>/sign`: the named key signs the caller's in-toto
     /// statement as it is (DSSE), if the signing policy allows this attested caller, this key
     /// and this statement. Answers a Sigstore bundle: the envelope, a certificate for the named
-    /// key naming the caller's identity and attested facts, and a timestamp.
+    /// key naming the caller's identity and attested facts, and a timestamp. Only the attested
+    /// session may ask: an attestation token is a bearer credential others may hold, and a
+    /// signature, unlike a resource, is not encrypted to the attested key.
     pub async fn signing_sign(
         &self,
-        credential: super::Credential<'_>,
+        cookie: Option<&str>,
         key_name: &str,
         body: &[u8],
         now: OffsetDateTime,
     ) -> Result<Value, KbsError> {
         let desk = self.signing_desk()?;
-        let claims = match credential {
-            super::Credential::Session(cookie) => {
-                self.attested_session(Some(cookie), now)?.claims.clone()
-            }
-            super::Credential::Bearer(token) => self
-                .token_verifier
-                .verify(token, now)
-                .map_err(|e| KbsError::TokenRejected(e.to_string()))?,
-            super::Credential::None => return Err(KbsError::Unauthenticated),
-        };
+        let claims = self.attested_session(cookie, now)?.claims.clone();
         let tee = result_label(&claims);
         let outcome = self.remote_sign(desk, &claims, key_name, body, now).await;
         match &outcome {

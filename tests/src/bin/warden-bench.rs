@@ -42,6 +42,14 @@ struct Args {
     /// per second at each concurrency level.
     #[arg(long, value_name = "CHALLENGES")]
     auth_only: Option<usize>,
+    /// Instead of resources, measure the signing authority: `certs` (attest with a new key
+    /// committed + CSR → certificate, per operation) or `remote-sign` (attest + a DSSE
+    /// signature by the named key `bench`, with its certificate and timestamp); the raw signing
+    /// rate of the keys involved is measured in the same run.
+    /// `remote-sign-session` attests once per client and then only signs: the marginal cost of
+    /// a remote signature.
+    #[arg(long, value_parser = ["certs", "remote-sign", "remote-sign-session"])]
+    signing: Option<String>,
     #[arg(long)]
     out: PathBuf,
 }
@@ -95,6 +103,45 @@ async fn one_agent(
     Ok(())
 }
 
+/// One signing operation from a fresh agent (new TEE key, new TLS connection).
+async fn one_signing(config: ClientConfig, mode: Arc<String>) -> anyhow::Result<()> {
+    use warden_wire::signing_key::{KeyAlgorithm as SigningAlgorithm, SigningKeyPair};
+    let key = TeeKeyPair::generate(KeyAlgorithm::EcdhEsA256kw)?;
+    let mut client = KbsClient::new(config, Arc::new(SampleAttester::default()), key)?;
+    if mode.as_str() == "certs" {
+        let signing_key = SigningKeyPair::generate(SigningAlgorithm::EcdsaP256)?;
+        warden_agent::signing::request_certificate(&mut client, &signing_key, None).await?;
+    } else {
+        warden_agent::signing::remote_sign(&mut client, "bench", BENCH_STATEMENT.as_bytes())
+            .await?;
+    }
+    Ok(())
+}
+
+/// A client with an attested session, for signing in a loop.
+async fn attested_client(config: ClientConfig) -> anyhow::Result<KbsClient> {
+    let key = TeeKeyPair::generate(KeyAlgorithm::EcdhEsA256kw)?;
+    let mut client = KbsClient::new(config, Arc::new(SampleAttester::default()), key)?;
+    client.attest().await?;
+    Ok(client)
+}
+
+/// The statement `remote-sign` has signed: Warden's reference-value predicate (no builder).
+const BENCH_STATEMENT: &str = r#"{"_type":"https://in-toto.io/Statement/v1","subject":[{"name":"image","digest":{"sha256":"0000000000000000000000000000000000000000000000000000000000000000"}}],"predicateType":"https://warden.dev/reference-values/v1","predicate":{"expires":"2099-01-01T00:00:00Z","reference_values":{"sample":{"min_svn":1}}}}"#;
+
+/// Signatures per second one thread makes with a key of `algorithm`, for about a second.
+fn raw_signing_rate(algorithm: warden_wire::signing_key::KeyAlgorithm) -> f64 {
+    let key = warden_wire::signing_key::SigningKeyPair::generate(algorithm).unwrap();
+    let message = [0x5a; 256];
+    let started = Instant::now();
+    let mut count = 0u32;
+    while started.elapsed() < Duration::from_secs(1) {
+        key.sign(&message).unwrap();
+        count += 1;
+    }
+    f64::from(count) / started.elapsed().as_secs_f64()
+}
+
 async fn run_level(args: &Args, concurrency: usize) -> anyhow::Result<serde_json::Value> {
     let path = ResourcePath::parse(&args.resource)?;
     let expect = Arc::new(args.expect.clone().into_bytes());
@@ -115,14 +162,38 @@ async fn run_level(args: &Args, concurrency: usize) -> anyhow::Result<serde_json
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.seconds);
     let mut workers = Vec::new();
+    let signing = Arc::new(args.signing.clone().unwrap_or_default());
     for _ in 0..concurrency {
         let (config, path, expect) = (config.clone(), path.clone(), expect.clone());
+        let signing = signing.clone();
         workers.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut errors = Vec::new();
+            let session = if signing.as_str() == "remote-sign-session" {
+                match attested_client(config.clone()).await {
+                    Ok(client) => Some(client),
+                    Err(e) => return (latencies, vec![e.to_string()]),
+                }
+            } else {
+                None
+            };
             while Instant::now() < deadline {
                 let start = Instant::now();
-                match one_agent(config.clone(), path.clone(), expect.clone()).await {
+                let outcome = match &session {
+                    Some(client) => warden_agent::signing::remote_sign_attested(
+                        client,
+                        "bench",
+                        BENCH_STATEMENT.as_bytes(),
+                    )
+                    .await
+                    .map(drop)
+                    .map_err(anyhow::Error::from),
+                    None if signing.is_empty() => {
+                        one_agent(config.clone(), path.clone(), expect.clone()).await
+                    }
+                    None => one_signing(config.clone(), signing.clone()).await,
+                };
+                match outcome {
                     Ok(()) => latencies.push(start.elapsed()),
                     Err(e) => errors.push(e.to_string()),
                 }
@@ -259,6 +330,44 @@ async fn main() -> anyhow::Result<()> {
             "kbs": args.kbs,
             "results": auth_only(&args, challenges).await?,
             "kbs_vm_hwm_kib": proc_status_kib(args.kbs_pid, "VmHWM:"),
+        })
+    } else if let Some(mode) = &args.signing {
+        use warden_wire::signing_key::KeyAlgorithm as SigningAlgorithm;
+        // Measured before and after the load, on one thread of this machine.
+        let raw_before = [
+            raw_signing_rate(SigningAlgorithm::EcdsaP256),
+            raw_signing_rate(SigningAlgorithm::EcdsaP384),
+        ];
+        let mut results = Vec::new();
+        for &concurrency in &args.concurrency {
+            results.push(run_level(&args, concurrency).await?);
+        }
+        let raw = [
+            (raw_before[0] + raw_signing_rate(SigningAlgorithm::EcdsaP256)) / 2.0,
+            (raw_before[1] + raw_signing_rate(SigningAlgorithm::EcdsaP384)) / 2.0,
+        ];
+        // A certificate costs the CA one P-384 signature; a remote signature costs the named
+        // key one P-256 signature, its certificate one P-384 and its timestamp one P-256.
+        let raw_per_operation = if mode == "certs" {
+            raw[1]
+        } else {
+            1.0 / (2.0 / raw[0] + 1.0 / raw[1])
+        };
+        for result in &mut results {
+            let throughput = result["throughput_per_s"].as_f64().unwrap_or(0.0);
+            result["ratio_to_raw_signing"] = json!(throughput / raw_per_operation);
+        }
+        json!({
+            "what": match mode.as_str() {
+                "certs" => "certificates: fresh agent (sample TEE), /auth + /attest with a new P-256 key committed + CSR -> certificate",
+                "remote-sign" => "remote signatures: fresh agent (sample TEE), /auth + /attest + DSSE signature by a named P-256 key, its certificate and timestamp",
+                _ => "remote signatures in one attested session per client: DSSE signature by a named P-256 key, its certificate and timestamp (no attestation per operation)",
+            },
+            "kbs": args.kbs,
+            "raw_signatures_per_s_one_thread": {"ecdsa_p256": raw[0], "ecdsa_p384": raw[1]},
+            "raw_signing_operations_per_s": raw_per_operation,
+            "kbs_vm_hwm_kib": proc_status_kib(args.kbs_pid, "VmHWM:"),
+            "results": results,
         })
     } else {
         let mut results = Vec::new();
