@@ -263,15 +263,7 @@ impl KbsClient {
         content_type: &str,
         body: Vec<u8>,
     ) -> Result<Vec<u8>, AgentError> {
-        let response = self
-            .session_http
-            .post(self.url(endpoint))
-            .header(reqwest::header::CONTENT_TYPE, content_type)
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| AgentError::http(&e))?;
-        read_body(response).await
+        post_bytes(&self.session_http, self.url(endpoint), content_type, body).await
     }
 
     fn url(&self, endpoint: &str) -> String {
@@ -319,8 +311,23 @@ pub async fn post_unauthenticated(
     body: Vec<u8>,
 ) -> Result<Vec<u8>, AgentError> {
     let (base, http) = http_client(config, false)?;
+    post_bytes(
+        &http,
+        format!("{base}/kbs/v0/{endpoint}"),
+        content_type,
+        body,
+    )
+    .await
+}
+
+async fn post_bytes(
+    http: &reqwest::Client,
+    url: String,
+    content_type: &str,
+    body: Vec<u8>,
+) -> Result<Vec<u8>, AgentError> {
     let response = http
-        .post(format!("{base}/kbs/v0/{endpoint}"))
+        .post(url)
         .header(reqwest::header::CONTENT_TYPE, content_type)
         .body(body)
         .send()

@@ -486,7 +486,7 @@ async fn run(cli: Cli, attester: Arc<dyn Attester>) -> Result<(), Failure> {
                 .map_err(|e| Failure::usage(format!("generating the signing key: {e}")))?;
             let issued =
                 warden_agent::signing::request_certificate(&mut client, &key, lifetime).await?;
-            let pem = pem_block("PRIVATE KEY", key.pkcs8_der());
+            let pem = warden_wire::pem::encode("PRIVATE KEY", key.pkcs8_der());
             write_secret_file(&key_out, pem.as_bytes())
                 .map_err(|e| Failure::usage(format!("writing {}: {e}", key_out.display())))?;
             std::fs::write(&cert_out, issued.certificate.as_bytes())
@@ -611,21 +611,6 @@ fn print_statement(
         "predicate": predicate,
     });
     write_stdout(format!("{statement}\n").as_bytes())
-}
-
-/// PEM text of `der` under `label`.
-fn pem_block(label: &str, der: &[u8]) -> String {
-    use base64::Engine as _;
-    let body = base64::engine::general_purpose::STANDARD.encode(der);
-    let lines: Vec<&str> = body
-        .as_bytes()
-        .chunks(64)
-        .filter_map(|line| std::str::from_utf8(line).ok())
-        .collect();
-    format!(
-        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
-        lines.join("\n")
-    )
 }
 
 fn sim_snp_init(dir: &Path) -> Result<(), Failure> {

@@ -213,13 +213,5 @@ pub fn sign_certificate(
 
 /// PEM text of one DER certificate.
 pub fn certificate_pem(der: &[u8]) -> String {
-    use base64::Engine as _;
-    let body = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut text = String::from("-----BEGIN CERTIFICATE-----\n");
-    for line in body.as_bytes().chunks(64) {
-        text.push_str(&String::from_utf8_lossy(line));
-        text.push('\n');
-    }
-    text.push_str("-----END CERTIFICATE-----\n");
-    text
+    warden_wire::pem::encode("CERTIFICATE", der)
 }

@@ -436,6 +436,23 @@ filter = "{log_filter}"
     }
 }
 
+/// An INSECURE sim-snp development chain made by `warden-agent sim-snp-init`: the directory
+/// (kept while the guard lives), its path as text and the guest measurement (hex).
+pub fn sim_snp_chain() -> (tempfile::TempDir, String, String) {
+    let chain = tempfile::tempdir().expect("tempdir");
+    run_ok(
+        Command::new(binary("warden-agent"))
+            .args(["sim-snp-init", "--dir"])
+            .arg(chain.path()),
+    );
+    let dir = chain.path().to_str().expect("utf-8").to_owned();
+    let measurement = std::fs::read_to_string(chain.path().join("measurement"))
+        .expect("measurement")
+        .trim()
+        .to_owned();
+    (chain, dir, measurement)
+}
+
 /// Runs `command`, which must exit within 30 s (a server that starts instead fails the test).
 pub fn run_until_exit(mut command: Command) -> Output {
     let mut child = command

@@ -23,19 +23,6 @@ pub struct BundleFiles {
     pub signature: PathBuf,
 }
 
-fn pem(der: &[u8]) -> String {
-    let body = STANDARD.encode(der);
-    let lines: Vec<&str> = body
-        .as_bytes()
-        .chunks(64)
-        .map(|line| std::str::from_utf8(line).expect("base64 is ASCII"))
-        .collect();
-    format!(
-        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
-        lines.join("\n")
-    )
-}
-
 /// Writes the leaf, the first timestamp and the signature of `bundle` into `dir`.
 pub fn bundle_files(bundle: &Path, dir: &Path) -> BundleFiles {
     let json: Value =
@@ -58,7 +45,8 @@ pub fn bundle_files(bundle: &Path, dir: &Path) -> BundleFiles {
         timestamp: dir.join("timestamp.tsr"),
         signature: dir.join("signature.bin"),
     };
-    std::fs::write(&files.leaf, pem(&leaf)).expect("write leaf");
+    std::fs::write(&files.leaf, warden_wire::pem::encode("CERTIFICATE", &leaf))
+        .expect("write leaf");
     std::fs::write(&files.timestamp, timestamp).expect("write timestamp");
     std::fs::write(&files.signature, signature).expect("write signature");
     files

@@ -17,7 +17,7 @@ use warden_tests::signing::{
     sigstore_models_parse, text, timestamp_time, verify_artifact,
 };
 use warden_tests::swtpm::Swtpm;
-use warden_tests::{Kbs, KbsOptions, binary, run_ok};
+use warden_tests::{Kbs, KbsOptions};
 
 /// The build enclave's whole job against `kbs`, as `agent` runs it: a certificate, an artifact,
 /// its SLSA provenance signed (DSSE) and the artifact signed (message signature), both
@@ -253,16 +253,7 @@ fn a_build_on_the_live_software_tpm_signs_and_the_deployer_verifies_after_the_ce
     assert!(output.status.success(), "{}\n{}", text(&output), kbs.log());
 
     // The shipped signing policy refuses everyone.
-    let output = agent(&[
-        "signing-cert",
-        "--key-out",
-        work.path("early.key").to_str().unwrap(),
-        "--cert-out",
-        work.path("early.pem").to_str().unwrap(),
-    ]);
-    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("SigningPolicyDeny"));
-    assert!(!work.path("early.key").exists());
+    refused_certificate(&agent, &work, "early");
 
     set_signing_policy(&kbs, &work, &signing_policy("tpm", false));
     let (artifact, provenance, message) = build_and_sign(&kbs, &work, &agent);
@@ -291,19 +282,29 @@ fn a_build_on_the_live_software_tpm_signs_and_the_deployer_verifies_after_the_ce
     TpmDevice::open(&tpm.tcti())
         .and_then(|mut device| device.extend_pcr(PCR, Sha256::digest(b"unapproved step").into()))
         .unwrap();
-    let output = agent(&[
-        "signing-cert",
-        "--key-out",
-        work.path("late.key").to_str().unwrap(),
-        "--cert-out",
-        work.path("late.pem").to_str().unwrap(),
-    ]);
-    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("SigningPolicyDeny"));
-    assert!(!work.path("late.pem").exists());
+    refused_certificate(&agent, &work, "late");
     let log = kbs.log();
     assert!(log.contains("signing certificate issued"), "{log}");
     assert!(log.contains("signing certificate refused"), "{log}");
+}
+
+/// `signing-cert` refused by the signing policy: exit 1, `SigningPolicyDeny`, no key or
+/// certificate written.
+fn refused_certificate(agent: &dyn Fn(&[&str]) -> Output, work: &Work, name: &str) {
+    let (key, cert) = (
+        work.path(&format!("{name}.key")),
+        work.path(&format!("{name}.pem")),
+    );
+    let output = agent(&[
+        "signing-cert",
+        "--key-out",
+        key.to_str().unwrap(),
+        "--cert-out",
+        cert.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("SigningPolicyDeny"));
+    assert!(!key.exists() && !cert.exists());
 }
 
 /// The attested facts of the bundle's certificate, read by verify-artifact's JSON output.
@@ -350,14 +351,7 @@ fn attested_facts(bundle: &Path, kbs: &Kbs) -> Value {
 
 #[test]
 fn a_build_on_sim_snp_signs_and_its_certificate_says_it_was_insecure() {
-    let chain = tempfile::tempdir().unwrap();
-    run_ok(
-        Command::new(binary("warden-agent"))
-            .args(["sim-snp-init", "--dir"])
-            .arg(chain.path()),
-    );
-    let chain_dir = chain.path().to_str().unwrap().to_owned();
-    let measurement = std::fs::read_to_string(chain.path().join("measurement")).unwrap();
+    let (_chain, chain_dir, measurement) = warden_tests::sim_snp_chain();
     let kbs = signing_kbs(KbsOptions {
         allow_sample: false,
         serve_args: vec!["--insecure-dev-roots".into(), chain_dir.clone()],
@@ -365,7 +359,7 @@ fn a_build_on_sim_snp_signs_and_its_certificate_says_it_was_insecure() {
     });
     kbs.set_reference_value(
         "snp",
-        &format!(r#"{{"measurements": ["{}"]}}"#, measurement.trim()),
+        &format!(r#"{{"measurements": ["{}"]}}"#, measurement),
     );
     let work = Work::default();
     let agent = |args: &[&str]| {
@@ -376,19 +370,12 @@ fn a_build_on_sim_snp_signs_and_its_certificate_says_it_was_insecure() {
     };
     // A policy that refuses insecure results refuses sim-snp.
     set_signing_policy(&kbs, &work, &signing_policy("snp", false));
-    let output = agent(&[
-        "signing-cert",
-        "--key-out",
-        work.path("x.key").to_str().unwrap(),
-        "--cert-out",
-        work.path("x.pem").to_str().unwrap(),
-    ]);
-    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    refused_certificate(&agent, &work, "refused");
     set_signing_policy(&kbs, &work, &signing_policy("snp", true));
     let (artifact, provenance, message) = build_and_sign(&kbs, &work, &agent);
     let facts = attested_facts(&provenance, &kbs);
     assert_eq!(facts["tee"], "snp");
-    assert_eq!(facts["claims"]["measurement"], measurement.trim());
+    assert_eq!(facts["claims"]["measurement"], measurement);
     assert!(
         facts["insecure"][0]
             .as_str()

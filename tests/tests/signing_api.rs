@@ -14,7 +14,7 @@ use warden_tests::signing::{
     BUILDER, Work, bundle_files, judge, openssl_ts_verify, securesystemslib_verifies,
     set_signing_policy, signing_kbs, signing_policy, sigstore_models_parse, text, verify_artifact,
 };
-use warden_tests::{Kbs, KbsOptions, RawClient, binary, contains, run_ok};
+use warden_tests::{Kbs, KbsOptions, RawClient, contains, run_ok};
 use warden_wire::signing_key::{KeyAlgorithm, SigningKeyPair};
 
 /// A KBS accepting the INSECURE sample TEE, whose signing policy allows sample results.
@@ -485,14 +485,7 @@ async fn a_named_key_signs_for_attested_callers_and_its_private_bytes_never_leav
 
 #[test]
 fn an_attested_builders_reference_values_release_a_secret_and_an_unattested_keys_do_not() {
-    let chain = tempfile::tempdir().unwrap();
-    run_ok(
-        Command::new(binary("warden-agent"))
-            .args(["sim-snp-init", "--dir"])
-            .arg(chain.path()),
-    );
-    let chain_dir = chain.path().to_str().unwrap().to_owned();
-    let measurement = std::fs::read_to_string(chain.path().join("measurement")).unwrap();
+    let (_chain, chain_dir, measurement) = warden_tests::sim_snp_chain();
     let work = Work::default();
     // The build enclave attests as the (INSECURE) sample TEE, so that the only SNP reference
     // values the KBS ever holds are the ones the build signs.
@@ -546,10 +539,7 @@ fn an_attested_builders_reference_values_release_a_secret_and_an_unattested_keys
     let image = work.write("image.qcow2", b"the guest image");
     let values = work.write(
         "rv.json",
-        format!(
-            r#"{{"snp": {{"measurements": ["{}"]}}}}"#,
-            measurement.trim()
-        ),
+        format!(r#"{{"snp": {{"measurements": ["{}"]}}}}"#, measurement),
     );
     let output = builder(&[
         "statement",
@@ -584,7 +574,7 @@ fn an_attested_builders_reference_values_release_a_secret_and_an_unattested_keys
     // certificate naming the same builder, timestamped by the same KBS.
     let rogue_key = work.write(
         "rogue.key",
-        rogue_pem(
+        warden_wire::pem::encode(
             "PRIVATE KEY",
             SigningKeyPair::generate(KeyAlgorithm::EcdsaP256)
                 .unwrap()
@@ -620,19 +610,6 @@ fn an_attested_builders_reference_values_release_a_secret_and_an_unattested_keys
     let output = workload(&["get-resource", "app/db/password"]);
     assert!(output.status.success(), "{}\n{}", text(&output), kbs.log());
     assert_eq!(output.stdout, std::fs::read(&secret).unwrap());
-}
-
-fn rogue_pem(label: &str, der: &[u8]) -> String {
-    let body = STANDARD.encode(der);
-    let lines: Vec<&str> = body
-        .as_bytes()
-        .chunks(64)
-        .map(|line| std::str::from_utf8(line).unwrap())
-        .collect();
-    format!(
-        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
-        lines.join("\n")
-    )
 }
 
 /// A self-signed code-signing certificate for the key in `key_pem`, naming [`BUILDER`]: what

@@ -13,6 +13,7 @@ pub mod code_signing;
 pub mod dsse;
 pub mod eventlog;
 pub mod jwe;
+pub mod pem;
 pub mod protocol;
 pub mod signing_key;
 pub mod sigstore;

@@ -43,6 +43,36 @@ struct NewSigningKey {
     algorithm: String,
 }
 
+/// A signing request body: bounded, then JSON of `T` (whose unknown members are refused).
+fn signing_request<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, KbsError> {
+    if body.len() > MAX_SIGNING_BODY_BYTES {
+        return Err(KbsError::SigningRequest(format!(
+            "body larger than {MAX_SIGNING_BODY_BYTES} bytes"
+        )));
+    }
+    serde_json::from_slice(body).map_err(|e| KbsError::SigningRequest(format!("{what}: {e}")))
+}
+
+/// The audit line of a signing call: who (TEE, token `jti`), which key, the identity and serial
+/// issued, or why it was refused.
+fn audit(
+    outcome: &Result<Value, KbsError>,
+    claims: &warden_verifier::ear::EarClaims,
+    key: &str,
+    what: &str,
+) {
+    let tee = result_label(claims);
+    match outcome {
+        Ok(answer) => info!(
+            %tee, %key, ear_jti = %claims.jti,
+            identity = %answer["identity"].as_str().unwrap_or_default(),
+            serial = %answer["serial"].as_str().unwrap_or_default(),
+            "{what} issued"
+        ),
+        Err(error) => warn!(%tee, %key, ear_jti = %claims.jti, %error, "{what} refused"),
+    }
+}
+
 fn rfc3339(at: OffsetDateTime) -> String {
     at.format(&Rfc3339).unwrap_or_default()
 }
@@ -73,18 +103,8 @@ impl Kbs {
     ) -> Result<Value, KbsError> {
         let desk = self.signing_desk()?;
         let session = self.attested_session(cookie, now)?;
-        let tee = result_label(&session.claims);
         let outcome = self.issue_certificate(desk, &session, body, now).await;
-        match &outcome {
-            Ok(issued) => info!(
-                %tee, identity = %issued["identity"].as_str().unwrap_or_default(),
-                serial = %issued["serial"].as_str().unwrap_or_default(),
-                ear_jti = %session.claims.jti, "signing certificate issued"
-            ),
-            Err(error) => {
-                warn!(%tee, ear_jti = %session.claims.jti, %error, "signing certificate refused")
-            }
-        }
+        audit(&outcome, &session.claims, "-", "signing certificate");
         outcome
     }
 
@@ -95,13 +115,7 @@ impl Kbs {
         body: &[u8],
         now: OffsetDateTime,
     ) -> Result<Value, KbsError> {
-        if body.len() > MAX_SIGNING_BODY_BYTES {
-            return Err(KbsError::SigningRequest(format!(
-                "body larger than {MAX_SIGNING_BODY_BYTES} bytes"
-            )));
-        }
-        let request: CertificateRequest = serde_json::from_slice(body)
-            .map_err(|e| KbsError::SigningRequest(format!("certificate request: {e}")))?;
+        let request: CertificateRequest = signing_request(body, "certificate request")?;
         let csr = STANDARD
             .decode(request.csr.as_bytes())
             .map_err(|e| KbsError::SigningRequest(format!("csr is not standard base64: {e}")))?;
@@ -364,7 +378,7 @@ impl Kbs {
 
 /// PEM of a DER SubjectPublicKeyInfo.
 fn public_key_pem(spki: &[u8]) -> String {
-    certificate_pem(spki).replace("CERTIFICATE", "PUBLIC KEY")
+    warden_wire::pem::encode("PUBLIC KEY", spki)
 }
 
 /// Largest timestamp request read (a TimeStampReq is about 100 bytes).
@@ -472,14 +486,8 @@ impl Kbs {
     ) -> Result<Value, KbsError> {
         let desk = self.signing_desk()?;
         let claims = self.attested_session(cookie, now)?.claims.clone();
-        let tee = result_label(&claims);
         let outcome = self.remote_sign(desk, &claims, key_name, body, now).await;
-        match &outcome {
-            Ok(_) => info!(%tee, key = %key_name, ear_jti = %claims.jti, "remote signature made"),
-            Err(error) => {
-                warn!(%tee, key = %key_name, ear_jti = %claims.jti, %error, "remote signature refused")
-            }
-        }
+        audit(&outcome, &claims, key_name, "remote signature");
         outcome
     }
 
@@ -491,13 +499,7 @@ impl Kbs {
         body: &[u8],
         now: OffsetDateTime,
     ) -> Result<Value, KbsError> {
-        if body.len() > MAX_SIGNING_BODY_BYTES {
-            return Err(KbsError::SigningRequest(format!(
-                "body larger than {MAX_SIGNING_BODY_BYTES} bytes"
-            )));
-        }
-        let request: SignRequest = serde_json::from_slice(body)
-            .map_err(|e| KbsError::SigningRequest(format!("sign request: {e}")))?;
+        let request: SignRequest = signing_request(body, "sign request")?;
         let payload = STANDARD.decode(request.payload.as_bytes()).map_err(|e| {
             KbsError::SigningRequest(format!("payload is not standard base64: {e}"))
         })?;
