@@ -384,4 +384,31 @@ fn a_build_on_sim_snp_signs_and_its_certificate_says_it_was_insecure() {
         "{facts}"
     );
     deployer_checks(&kbs, &work, &artifact, &provenance, &message);
+
+    // A deployer's policy over the attested facts instead of a fixed identity: this image's
+    // SNP measurement passes, a policy pinning another measurement refuses.
+    for (pinned, verified) in [(measurement.clone(), true), ("00".repeat(48), false)] {
+        let policy = work.write(
+            "deploy.rego",
+            format!(
+                "package warden.artifact\n\ndefault allow := false\n\n\
+                 allow if {{\n\tinput.certificate.attested.tee == \"snp\"\n\
+                 \tinput.certificate.attested.claims.measurement == \"{pinned}\"\n}}\n"
+            ),
+        );
+        let output = verify_artifact(&[
+            "--bundle",
+            provenance.to_str().unwrap(),
+            "--artifact",
+            artifact.to_str().unwrap(),
+            "--trust-root",
+            kbs.home().join("signing/ca.pem").to_str().unwrap(),
+            "--policy",
+            policy.to_str().unwrap(),
+        ]);
+        assert_eq!(output.status.success(), verified, "{}", text(&output));
+        if !verified {
+            assert!(String::from_utf8_lossy(&output.stdout).contains("refused: policy:"));
+        }
+    }
 }
