@@ -33,6 +33,9 @@ pub struct InitOutput {
     pub ca_cert: PathBuf,
     /// The first admin key's private key (`keys/admin.key`).
     pub admin_private_key: PathBuf,
+    /// Where [`init_with_signing_authority`] writes the signing CA and TSA certificates
+    /// (`signing/`); deployers trust `signing/ca.pem`.
+    pub signing_dir: PathBuf,
 }
 
 /// Writes the starter directory described in the module docs; fails if `kbs.toml` exists.
@@ -131,7 +134,17 @@ max_certificate_lifetime = "10m"
         config: config_path,
         ca_cert: dir.join("tls/ca.pem"),
         admin_private_key: dir.join("keys/admin.key"),
+        signing_dir: dir.join("signing"),
     })
+}
+
+/// What `warden-kbs init` does: [`init`], then the signing authority in the new store
+/// ([`signing_init`] into `signing/`).
+pub async fn init_with_signing_authority(options: &InitOptions) -> anyhow::Result<InitOutput> {
+    let output = init(options)?;
+    let config = crate::Config::load(&output.config)?;
+    signing_init(&config, &output.signing_dir).await?;
+    Ok(output)
 }
 
 /// Creates the signing authority of `config` in its store and writes `ca.pem` and `tsa.pem`

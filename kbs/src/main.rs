@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use warden_kbs::admin::{RevokeRequest, Role, generate_key_pair, mint_token};
 use warden_kbs::admin_client::{AdminClient, ClientError, http_client, read_token};
 use warden_kbs::config::Config;
-use warden_kbs::init::{InitOptions, init};
+use warden_kbs::init::{InitOptions, init_with_signing_authority};
 use warden_kbs::keyfile::{ensure_trusted_files_safe, read_private, write_private, write_public};
 use warden_kbs::server::{init_logging, serve};
 use warden_store::{PolicyKind, Store};
@@ -344,22 +344,14 @@ async fn run(command: Command) -> Result<(), Failure> {
             hostnames,
             insecure_allow_sample,
         } => {
-            let output = init(&InitOptions {
+            let output = init_with_signing_authority(&InitOptions {
                 dir,
                 listen,
                 hostnames,
                 insecure_allow_sample,
             })
+            .await
             .map_err(|e| usage(format!("{e:#}")))?;
-            let config = Config::load(&output.config).map_err(usage)?;
-            let signing_dir = output
-                .config
-                .parent()
-                .unwrap_or(std::path::Path::new("."))
-                .join("signing");
-            warden_kbs::init::signing_init(&config, &signing_dir)
-                .await
-                .map_err(|e| Failure::Refused(format!("{e:#}")))?;
             println!("config:            {}", output.config.display());
             println!(
                 "CA certificate:    {}  (give it to agents as --ca-file)",
@@ -371,7 +363,7 @@ async fn run(command: Command) -> Result<(), Failure> {
             );
             println!(
                 "signing CA:        {}  (deployers' --trust-root for verify-artifact)",
-                signing_dir.join("ca.pem").display()
+                output.signing_dir.join("ca.pem").display()
             );
             Ok(())
         }

@@ -6,7 +6,7 @@
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
 use warden_kbs::admin::{ADMIN_AUDIENCE, AdminError, Role, mint_token, sign_token};
-use warden_kbs::init::{InitOptions, init};
+use warden_kbs::init::{InitOptions, init_with_signing_authority};
 use warden_kbs::{Config, Kbs, KbsError};
 
 async fn open(config: &std::path::Path) -> Kbs {
@@ -20,12 +20,13 @@ fn bearer(token: &str) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_revoked_token_is_refused_at_once_and_after_a_restart_while_others_work() {
     let dir = tempfile::tempdir().unwrap();
-    let output = init(&InitOptions {
+    let output = init_with_signing_authority(&InitOptions {
         dir: dir.path().join("kbs"),
         listen: "127.0.0.1:0".into(),
         hostnames: vec![],
         insecure_allow_sample: false,
     })
+    .await
     .unwrap();
     let key = std::fs::read(&output.admin_private_key).unwrap();
     let now = OffsetDateTime::now_utc();
@@ -107,12 +108,13 @@ async fn a_revoked_token_is_refused_at_once_and_after_a_restart_while_others_wor
 #[tokio::test(flavor = "multi_thread")]
 async fn the_configured_maximum_lifetime_and_the_role_rule_hold_for_every_admin_call() {
     let dir = tempfile::tempdir().unwrap();
-    let output = init(&InitOptions {
+    let output = init_with_signing_authority(&InitOptions {
         dir: dir.path().join("kbs"),
         listen: "127.0.0.1:0".into(),
         hostnames: vec![],
         insecure_allow_sample: false,
     })
+    .await
     .unwrap();
     let text = std::fs::read_to_string(&output.config).unwrap();
     // The starter config names the default; this KBS allows ten minutes.

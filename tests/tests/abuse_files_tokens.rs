@@ -76,12 +76,18 @@ fn init_and_serve_under_umask_000_leave_nothing_writable_by_others() {
     );
     let expected: Vec<(String, u32)> = [
         ("", 0o700),
+        // init creates the signing authority in the store, and its certificates.
+        ("data", 0o700),
+        ("data/warden.db", 0o600),
         ("kbs.toml", 0o644),
         ("keys", 0o700),
         ("keys/admin.key", 0o600),
         ("keys/admin.pub", 0o644),
         ("keys/master.key", 0o600),
         ("keys/token-signing.pem", 0o600),
+        ("signing", 0o700),
+        ("signing/ca.pem", 0o644),
+        ("signing/tsa.pem", 0o644),
         ("tls", 0o700),
         ("tls/ca.pem", 0o644),
         ("tls/server.key", 0o600),
@@ -97,7 +103,7 @@ fn init_and_serve_under_umask_000_leave_nothing_writable_by_others() {
         "the parent init created"
     );
 
-    // A first start under the same umask creates the store: owner-only too.
+    // A first start under the same umask (init already made the store): still owner-only.
     let mut command = under_umask_000(&binary("warden-kbs"));
     command
         .args(["serve", "--config"])

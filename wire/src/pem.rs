@@ -24,8 +24,10 @@ mod tests {
         let text = super::encode("CERTIFICATE", &[7; 100]);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], "-----BEGIN CERTIFICATE-----");
+        // 100 bytes are 136 base64 characters: 64 + 64 + 8.
         assert_eq!(lines[1].len(), 64);
-        assert_eq!(lines[2].len(), 136 - 64);
-        assert_eq!(lines[3], "-----END CERTIFICATE-----");
+        assert_eq!(lines[2].len(), 64);
+        assert_eq!(lines[3].len(), 8);
+        assert_eq!(lines[4], "-----END CERTIFICATE-----");
     }
 }
