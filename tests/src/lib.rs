@@ -117,7 +117,13 @@ impl Kbs {
         );
         let (verifier, verifier_config) = if options.remote_verifier {
             let pki = verifier_service::MtlsPki::generate(&dir.path().join("pki"));
-            let mut args = options.verifier_args.clone();
+            // `{kbs_home}` names the KBS's directory, known only now (its signing CA, say).
+            let home = dir.path().join("kbs");
+            let mut args: Vec<String> = options
+                .verifier_args
+                .iter()
+                .map(|arg| arg.replace("{kbs_home}", &home.display().to_string()))
+                .collect();
             if options.allow_sample {
                 args.push("--insecure-allow-sample".into());
             }

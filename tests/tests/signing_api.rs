@@ -485,6 +485,17 @@ async fn a_named_key_signs_for_attested_callers_and_its_private_bytes_never_leav
 
 #[test]
 fn an_attested_builders_reference_values_release_a_secret_and_an_unattested_keys_do_not() {
+    close_the_loop(false);
+}
+
+/// The same with the verifier as its own service, which trusts the KBS's signing CA
+/// (`--trusted-signing-ca`) and holds the imported values.
+#[test]
+fn the_loop_closes_the_same_through_a_verifier_service() {
+    close_the_loop(true);
+}
+
+fn close_the_loop(remote: bool) {
     let (_chain, chain_dir, measurement) = warden_tests::sim_snp_chain();
     let work = Work::default();
     // The build enclave attests as the (INSECURE) sample TEE, so that the only SNP reference
@@ -495,6 +506,15 @@ fn an_attested_builders_reference_values_release_a_secret_and_an_unattested_keys
             extra_config: format!(
                 "[provenance]\nsigning_ca = \"signing/ca.pem\"\nbuilder_identities = [\"{BUILDER}\"]\n"
             ),
+            remote_verifier: remote,
+            verifier_args: vec![
+                "--insecure-dev-roots".into(),
+                chain_dir.clone(),
+                "--trusted-signing-ca".into(),
+                "{kbs_home}/signing/ca.pem".into(),
+                "--trusted-builder-identity".into(),
+                BUILDER.into(),
+            ],
             ..Default::default()
         },
         &work,
