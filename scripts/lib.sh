@@ -48,6 +48,8 @@ ensure_tpm_dependencies() {
 SECURESYSTEMSLIB='securesystemslib[crypto]==1.6.0'
 SIGSTORE_MODELS='sigstore-models==0.0.6'
 SIGSTORE_PROTOBUF_SPECS='sigstore-protobuf-specs==0.5.2'
+# The stock Sigstore client: its SCT check judges the SCTs Warden's CA embeds.
+SIGSTORE='sigstore==4.5.1'
 ensure_python_dependencies() {
   if python3 -c "
 import securesystemslib.dsse, cryptography
@@ -55,13 +57,14 @@ import sigstore_models.bundle.v1, sigstore_protobuf_specs.dev.sigstore.bundle.v1
 from importlib.metadata import version
 assert version('sigstore-models') == '${SIGSTORE_MODELS#*==}'
 assert version('sigstore-protobuf-specs') == '${SIGSTORE_PROTOBUF_SPECS#*==}'
+assert version('sigstore') == '${SIGSTORE#*==}'
 " 2>/dev/null; then
     return
   fi
   if ! python3 -m pip --version >/dev/null 2>&1; then
     ensure_debian_packages python3 python3-pip
   fi
-  local packages=("$SECURESYSTEMSLIB" "$SIGSTORE_MODELS" "$SIGSTORE_PROTOBUF_SPECS")
+  local packages=("$SECURESYSTEMSLIB" "$SIGSTORE_MODELS" "$SIGSTORE_PROTOBUF_SPECS" "$SIGSTORE")
   # Debian's own Python refuses system-wide pip installs unless told (PEP 668).
   python3 -m pip install --quiet "${packages[@]}" 2>/dev/null \
     || python3 -m pip install --quiet --break-system-packages "${packages[@]}"

@@ -147,8 +147,8 @@ pub async fn init_with_signing_authority(options: &InitOptions) -> anyhow::Resul
     Ok(output)
 }
 
-/// Creates the signing authority of `config` in its store and writes `ca.pem` and `tsa.pem`
-/// (0644) into `out`; refuses a config without `[signing]` and a store that has an authority.
+/// Creates the signing authority of `config` in its store and writes `ca.pem`, `tsa.pem` and
+/// the CT log key `ct.pub` (0644) into `out`; refuses a config without `[signing]` and a store that has an authority.
 pub async fn signing_init(config: &crate::Config, out: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let signing = config
         .signing
@@ -168,16 +168,26 @@ pub async fn signing_init(config: &crate::Config, out: &Path) -> anyhow::Result<
     warden_store::files::create_private_dir_all(out)
         .with_context(|| format!("create {}", out.display()))?;
     let written = [
-        (out.join("ca.pem"), authority.root_certificate()),
-        (out.join("tsa.pem"), authority.tsa_certificate()),
+        (
+            out.join("ca.pem"),
+            "CERTIFICATE",
+            authority.root_certificate(),
+        ),
+        (
+            out.join("tsa.pem"),
+            "CERTIFICATE",
+            authority.tsa_certificate(),
+        ),
+        (
+            out.join("ct.pub"),
+            "PUBLIC KEY",
+            authority.ct_key().spki_der(),
+        ),
     ];
-    for (path, der) in &written {
-        write_public(
-            path,
-            warden_signing::certificate::certificate_pem(der).as_bytes(),
-        )?;
+    for (path, label, der) in &written {
+        write_public(path, warden_wire::pem::encode(label, der).as_bytes())?;
     }
-    Ok(written.into_iter().map(|(path, _)| path).collect())
+    Ok(written.into_iter().map(|(path, _, _)| path).collect())
 }
 
 fn write_tls(dir: &Path, hostnames: &[String]) -> anyhow::Result<()> {

@@ -104,6 +104,7 @@ fn sealing_context(role: SigningKeyRole, name: &str) -> String {
     let role = match role {
         SigningKeyRole::Ca => "ca",
         SigningKeyRole::Tsa => "tsa",
+        SigningKeyRole::Ct => "ct",
         SigningKeyRole::Named => "named",
     };
     format!("signing-key:{role}:{name}")
@@ -190,6 +191,15 @@ pub async fn create_authority(
                 "signing-init",
                 now,
             ),
+            stored_key(
+                sealer,
+                SigningKeyRole::Ct,
+                AUTHORITY_KEY_NAME,
+                authority.ct_key(),
+                None,
+                "signing-init",
+                now,
+            ),
         ])
         .await?;
     Ok(authority)
@@ -206,7 +216,10 @@ pub async fn load_authority(
     let tsa = store
         .signing_key(SigningKeyRole::Tsa, AUTHORITY_KEY_NAME)
         .await?;
-    let (Some(ca), Some(tsa)) = (ca, tsa) else {
+    let ct = store
+        .signing_key(SigningKeyRole::Ct, AUTHORITY_KEY_NAME)
+        .await?;
+    let (Some(ca), Some(tsa), Some(ct)) = (ca, tsa, ct) else {
         return Ok(None);
     };
     let unseal = |role, key: &StoredSigningKey| {
@@ -216,11 +229,13 @@ pub async fn load_authority(
     };
     let ca_key = unseal(SigningKeyRole::Ca, &ca)?;
     let tsa_key = unseal(SigningKeyRole::Tsa, &tsa)?;
+    let ct_key = unseal(SigningKeyRole::Ct, &ct)?;
     Ok(Some(SigningAuthority::from_stored(
         &ca_key,
         ca.certificate.as_deref().unwrap_or_default(),
         &tsa_key,
         tsa.certificate.as_deref().unwrap_or_default(),
+        &ct_key,
     )?))
 }
 

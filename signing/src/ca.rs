@@ -9,7 +9,8 @@
 //!   timeStamping only and **critical** (OpenSSL's `ts -verify` demands both), SKI/AKI.
 //! - **leaf**: empty subject; SAN URI = the builder identity (critical); KeyUsage
 //!   digitalSignature; EKU codeSigning; CA:FALSE; SKI/AKI; Fulcio's issuer (V2) extension =
-//!   the KBS's issuer URL; Warden's attested-facts extension (non-critical).
+//!   the KBS's issuer URL; Warden's attested-facts extension (non-critical); last, the SCT list
+//!   with one SCT by the authority's CT key (P-256) over the TBS without it ([`crate::ct`]).
 
 use time::{Duration, OffsetDateTime};
 use warden_wire::signing_key::{KeyAlgorithm, SigningKeyPair};
@@ -19,7 +20,7 @@ use crate::SigningError;
 use crate::certificate::{
     CertificateContents, CertificateIssuer, Extension, KU_CRL_SIGN, KU_DIGITAL_SIGNATURE,
     KU_KEY_CERT_SIGN, OID_CODE_SIGNING, OID_FULCIO_ISSUER_V2, OID_TIME_STAMPING,
-    OID_WARDEN_ATTESTED_FACTS, distinguished_name, key_identifier, sign_certificate,
+    OID_WARDEN_ATTESTED_FACTS, distinguished_name, key_identifier, sign_certificate, to_be_signed,
 };
 
 /// How long the root and TSA certificates are valid from creation.
@@ -46,6 +47,8 @@ pub struct SigningAuthority {
     root_name: Vec<u8>,
     tsa_key: SigningKeyPair,
     tsa_certificate: Vec<u8>,
+    /// Signs the SCT every leaf embeds (see [`crate::ct`]).
+    ct_key: SigningKeyPair,
 }
 
 impl std::fmt::Debug for SigningAuthority {
@@ -53,6 +56,7 @@ impl std::fmt::Debug for SigningAuthority {
         f.debug_struct("SigningAuthority")
             .field("root", &self.root_key)
             .field("tsa", &self.tsa_key)
+            .field("ct", &self.ct_key)
             .finish()
     }
 }
@@ -87,6 +91,7 @@ impl SigningAuthority {
         check_name(name)?;
         let root_key = SigningKeyPair::generate(KeyAlgorithm::EcdsaP384)?;
         let tsa_key = SigningKeyPair::generate(KeyAlgorithm::EcdsaP256)?;
+        let ct_key = SigningKeyPair::generate(KeyAlgorithm::EcdsaP256)?;
         let root_name = distinguished_name(Some(&format!("{name} signing CA")), Some("Warden"));
         let not_before = now - BACKDATE;
         let not_after = now + AUTHORITY_VALIDITY;
@@ -138,6 +143,7 @@ impl SigningAuthority {
             root_name,
             tsa_key,
             tsa_certificate,
+            ct_key,
         })
     }
 
@@ -148,9 +154,11 @@ impl SigningAuthority {
         root_certificate: &[u8],
         tsa_pkcs8: &[u8],
         tsa_certificate: &[u8],
+        ct_pkcs8: &[u8],
     ) -> Result<Self, SigningError> {
         let root_key = SigningKeyPair::from_pkcs8(KeyAlgorithm::EcdsaP384, root_pkcs8)?;
         let tsa_key = SigningKeyPair::from_pkcs8(KeyAlgorithm::EcdsaP256, tsa_pkcs8)?;
+        let ct_key = SigningKeyPair::from_pkcs8(KeyAlgorithm::EcdsaP256, ct_pkcs8)?;
         let root_name = {
             let root = parse_certificate(root_certificate, "root")?;
             if root.public_key().raw != root_key.spki_der() {
@@ -172,6 +180,7 @@ impl SigningAuthority {
             root_name,
             tsa_key,
             tsa_certificate: tsa_certificate.to_vec(),
+            ct_key,
         })
     }
 
@@ -195,6 +204,11 @@ impl SigningAuthority {
         &self.tsa_key
     }
 
+    /// The CT log key that signs the SCTs embedded in leaves.
+    pub fn ct_key(&self) -> &SigningKeyPair {
+        &self.ct_key
+    }
+
     /// Issues a code-signing leaf for `request`.
     pub fn issue(&self, request: &LeafRequest<'_>) -> Result<Vec<u8>, SigningError> {
         if !is_uri(request.identity) {
@@ -208,29 +222,41 @@ impl SigningAuthority {
             ));
         }
         let root_id = key_identifier(self.root_key.spki_der());
-        sign_certificate(
-            &CertificateContents {
-                serial: &serial_from(request.serial),
-                subject: &distinguished_name(None, None),
-                spki: request.spki,
-                not_before: request.not_before,
-                not_after: request.not_after,
-                extensions: vec![
-                    Extension::key_usage(&[KU_DIGITAL_SIGNATURE]),
-                    Extension::extended_key_usage(OID_CODE_SIGNING, false),
-                    Extension::basic_constraints(false),
-                    Extension::subject_key_id(&key_identifier(request.spki)),
-                    Extension::authority_key_id(&root_id),
-                    Extension::san_uri(request.identity),
-                    Extension::utf8(OID_FULCIO_ISSUER_V2, request.issuer),
-                    Extension::utf8(OID_WARDEN_ATTESTED_FACTS, request.attested_facts),
-                ],
-            },
-            &CertificateIssuer {
-                name: &self.root_name,
-                key: &self.root_key,
-            },
-        )
+        let issuer = CertificateIssuer {
+            name: &self.root_name,
+            key: &self.root_key,
+        };
+        let mut contents = CertificateContents {
+            serial: &serial_from(request.serial),
+            subject: &distinguished_name(None, None),
+            spki: request.spki,
+            not_before: request.not_before,
+            not_after: request.not_after,
+            extensions: vec![
+                Extension::key_usage(&[KU_DIGITAL_SIGNATURE]),
+                Extension::extended_key_usage(OID_CODE_SIGNING, false),
+                Extension::basic_constraints(false),
+                Extension::subject_key_id(&key_identifier(request.spki)),
+                Extension::authority_key_id(&root_id),
+                Extension::san_uri(request.identity),
+                Extension::utf8(OID_FULCIO_ISSUER_V2, request.issuer),
+                Extension::utf8(OID_WARDEN_ATTESTED_FACTS, request.attested_facts),
+            ],
+        };
+        // The SCT signs the TBS without the SCT-list extension, which goes last.
+        let precertificate = to_be_signed(&contents, &issuer)?;
+        let timestamp_ms = u64::try_from(request.not_before.unix_timestamp_nanos() / 1_000_000)
+            .map_err(|_| SigningError::Certificate("validity starts before 1970"))?;
+        let sct = crate::ct::sign_sct(
+            &self.ct_key,
+            timestamp_ms,
+            self.root_key.spki_der(),
+            &precertificate,
+        )?;
+        contents
+            .extensions
+            .push(crate::ct::sct_list_extension(&[sct])?);
+        sign_certificate(&contents, &issuer)
     }
 }
 

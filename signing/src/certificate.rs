@@ -176,8 +176,9 @@ pub struct CertificateContents<'a> {
     pub extensions: Vec<Extension>,
 }
 
-/// Signs `contents` as an X.509 v3 certificate and returns its DER.
-pub fn sign_certificate(
+/// The DER `TBSCertificate` of `contents` issued by `issuer`: what the issuer signs, and (without
+/// the SCT-list extension) what an SCT signs.
+pub fn to_be_signed(
     contents: &CertificateContents<'_>,
     issuer: &CertificateIssuer<'_>,
 ) -> Result<Vec<u8>, SigningError> {
@@ -187,13 +188,12 @@ pub fn sign_certificate(
     if contents.not_after < contents.not_before {
         return Err(SigningError::Certificate("validity ends before it starts"));
     }
-    let algorithm = der::sequence(&[&der::known_oid(issuer.key.algorithm().signature_oid())]);
     let extensions: Vec<Vec<u8>> = contents.extensions.iter().map(Extension::to_der).collect();
     let extensions: Vec<&[u8]> = extensions.iter().map(Vec::as_slice).collect();
-    let tbs = der::sequence(&[
+    Ok(der::sequence(&[
         &der::context_explicit(0, &der::small_integer(2)),
         &der::unsigned_integer(contents.serial),
-        &algorithm,
+        &signature_algorithm(issuer),
         issuer.name,
         &der::sequence(&[
             &der::x509_time(contents.not_before),
@@ -202,11 +202,23 @@ pub fn sign_certificate(
         contents.subject,
         contents.spki,
         &der::context_explicit(3, &der::sequence(&extensions)),
-    ]);
+    ]))
+}
+
+fn signature_algorithm(issuer: &CertificateIssuer<'_>) -> Vec<u8> {
+    der::sequence(&[&der::known_oid(issuer.key.algorithm().signature_oid())])
+}
+
+/// Signs `contents` as an X.509 v3 certificate and returns its DER.
+pub fn sign_certificate(
+    contents: &CertificateContents<'_>,
+    issuer: &CertificateIssuer<'_>,
+) -> Result<Vec<u8>, SigningError> {
+    let tbs = to_be_signed(contents, issuer)?;
     let signature = issuer.key.sign(&tbs)?;
     Ok(der::sequence(&[
         &tbs,
-        &algorithm,
+        &signature_algorithm(issuer),
         &der::bit_string(&signature),
     ]))
 }

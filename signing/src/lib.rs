@@ -10,6 +10,7 @@
 pub mod ca;
 pub mod certificate;
 pub mod csr;
+pub mod ct;
 mod der;
 pub mod tsa;
 

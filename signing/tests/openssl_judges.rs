@@ -227,6 +227,7 @@ fn stored_material_reloads_and_a_mismatched_key_is_refused() {
         ca.root_certificate(),
         ca.tsa_key().pkcs8_der(),
         ca.tsa_certificate(),
+        ca.ct_key().pkcs8_der(),
     )
     .unwrap();
     assert_eq!(again.root_certificate(), ca.root_certificate());
@@ -236,6 +237,7 @@ fn stored_material_reloads_and_a_mismatched_key_is_refused() {
         ca.root_certificate(),
         ca.tsa_key().pkcs8_der(),
         ca.tsa_certificate(),
+        ca.ct_key().pkcs8_der(),
     )
     .unwrap_err();
     assert_eq!(

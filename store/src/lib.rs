@@ -75,6 +75,8 @@ pub enum SigningKeyRole {
     Ca,
     /// The RFC 3161 timestamp authority.
     Tsa,
+    /// The certificate-transparency log key that signs the SCTs embedded in certificates.
+    Ct,
     /// An operator's named key that signs for attested callers.
     Named,
 }
@@ -84,6 +86,7 @@ impl SigningKeyRole {
         match self {
             SigningKeyRole::Ca => "ca",
             SigningKeyRole::Tsa => "tsa",
+            SigningKeyRole::Ct => "ct",
             SigningKeyRole::Named => "named",
         }
     }
@@ -192,7 +195,7 @@ const MIGRATIONS: &[&[&str]] = &[
     // 3: the signing authority (KBS only): its CA and TSA keys and operators' named keys,
     // sealed like resources, with their public halves; and a record of issued certificates.
     &[
-        "CREATE TABLE signing_keys (role TEXT NOT NULL CHECK (role IN ('ca', 'tsa', 'named')), name TEXT NOT NULL, algorithm TEXT NOT NULL, sealed BLOB NOT NULL, spki BLOB NOT NULL, certificate BLOB, created_at INTEGER NOT NULL, created_by TEXT NOT NULL, PRIMARY KEY (role, name))",
+        "CREATE TABLE signing_keys (role TEXT NOT NULL CHECK (role IN ('ca', 'tsa', 'ct', 'named')), name TEXT NOT NULL, algorithm TEXT NOT NULL, sealed BLOB NOT NULL, spki BLOB NOT NULL, certificate BLOB, created_at INTEGER NOT NULL, created_by TEXT NOT NULL, PRIMARY KEY (role, name))",
         "CREATE TABLE issued_certificates (serial TEXT PRIMARY KEY, kind TEXT NOT NULL, identity TEXT NOT NULL, spki_sha256 TEXT NOT NULL, ear_jti TEXT NOT NULL, not_before INTEGER NOT NULL, not_after INTEGER NOT NULL)",
     ],
 ];

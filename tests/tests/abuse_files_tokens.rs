@@ -87,6 +87,7 @@ fn init_and_serve_under_umask_000_leave_nothing_writable_by_others() {
         ("keys/token-signing.pem", 0o600),
         ("signing", 0o700),
         ("signing/ca.pem", 0o644),
+        ("signing/ct.pub", 0o644),
         ("signing/tsa.pem", 0o644),
         ("tls", 0o700),
         ("tls/ca.pem", 0o644),

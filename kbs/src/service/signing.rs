@@ -196,13 +196,15 @@ impl Kbs {
         }))
     }
 
-    /// `GET /kbs/v0/signing/trust-root`: the CA and TSA certificates deployers trust.
+    /// `GET /kbs/v0/signing/trust-root`: the CA and TSA certificates deployers trust, and the CT
+    /// key whose SCTs the certificates embed.
     pub fn signing_trust_root(&self) -> Result<Value, KbsError> {
         let desk = self.signing_desk()?;
         Ok(json!({
             "issuer": desk.settings().issuer,
             "ca": certificate_pem(desk.authority().root_certificate()),
             "tsa": certificate_pem(desk.authority().tsa_certificate()),
+            "ct": public_key_pem(desk.authority().ct_key().spki_der()),
         }))
     }
 
