@@ -9,15 +9,24 @@
 //!   them. [`MemoryTree`] is the in-memory store.
 //! - Proof verification per RFC 9162 §2.1.3.2 and §2.1.4.2 ([`verify_inclusion`],
 //!   [`verify_consistency`]).
+//! - Checkpoints in the C2SP `tlog-checkpoint` format ([`Checkpoint`]) inside C2SP signed notes
+//!   ([`SignedNote`], [`NoteSigner`], [`NoteVerifier`]).
 //!
 //! Every input may be hostile: out-of-range indexes and sizes, wrong proof lengths and
 //! malformed notes are errors, never panics.
 
+mod checkpoint;
+mod note;
 mod tree;
 mod verify;
 
 use sha2::{Digest, Sha256};
 
+pub use checkpoint::Checkpoint;
+pub use note::{
+    MAX_NOTE_BYTES, MAX_SIGNATURES, NoteKeyType, NoteSignature, NoteSigner, NoteVerifier,
+    SignedNote,
+};
 pub use tree::{
     MemoryTree, NodeSource, StoredNode, append_nodes, consistency_proof, inclusion_proof, root,
 };
@@ -50,7 +59,7 @@ pub fn empty_root() -> Hash {
     Sha256::digest([]).into()
 }
 
-/// Why a tree operation or a proof was refused.
+/// Why a tree operation, a proof or a note was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TlogError {
     /// A leaf index not below the tree size.
@@ -103,6 +112,48 @@ pub enum TlogError {
         /// One past the last leaf.
         end: u64,
     },
+    /// A note larger than [`MAX_NOTE_BYTES`].
+    #[error("note is larger than {MAX_NOTE_BYTES} bytes")]
+    NoteTooLarge,
+    /// A note with more than [`MAX_SIGNATURES`] signature lines.
+    #[error("note has more than {MAX_SIGNATURES} signatures")]
+    TooManySignatures,
+    /// A note that does not follow the C2SP signed-note format.
+    #[error("malformed note: {0}")]
+    MalformedNote(&'static str),
+    /// A note text that does not follow the C2SP tlog-checkpoint format.
+    #[error("malformed checkpoint: {0}")]
+    MalformedCheckpoint(&'static str),
+    /// A checkpoint from another log than the one expected.
+    #[error("checkpoint origin {found:?} is not the expected {expected:?}")]
+    WrongOrigin {
+        /// The origin expected.
+        expected: String,
+        /// The origin the checkpoint names.
+        found: String,
+    },
+    /// A key (verifier key text, public key or signing key) that cannot be used.
+    #[error("unusable note key: {0}")]
+    BadKey(&'static str),
+    /// A signature by the expected key that does not verify.
+    #[error("signature by {name}+{key_id:08x} does not verify")]
+    InvalidSignature {
+        /// The key name.
+        name: String,
+        /// The key id.
+        key_id: u32,
+    },
+    /// No signature by the expected key.
+    #[error("note carries no signature by {name}+{key_id:08x}")]
+    NotSigned {
+        /// The key name.
+        name: String,
+        /// The key id.
+        key_id: u32,
+    },
+    /// The signing key failed.
+    #[error("signing failed")]
+    Signing,
 }
 
 #[cfg(test)]

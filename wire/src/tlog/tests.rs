@@ -1,6 +1,10 @@
 use std::cell::Cell;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+
 use super::*;
+use crate::signing_key::{KeyAlgorithm, SigningKeyPair};
 
 // ---------------------------------------------------------------------------------------------
 // Trees and proofs.
@@ -260,4 +264,285 @@ fn append_nodes_names_exactly_the_new_complete_subtrees() {
     let leaves: Vec<Hash> = (0..12).map(|i| tree.leaf_hash(i).unwrap()).collect();
     assert_eq!(nodes[2].hash, mth(&leaves[8..12]));
     assert_eq!(append_nodes(12, leaf, &tree).unwrap().len(), 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Signed notes and checkpoints.
+
+/// PKCS#8 v1 of an Ed25519 seed (RFC 8410).
+fn ed25519_pkcs8(seed: &[u8]) -> Vec<u8> {
+    let mut der = hex::decode("302e020100300506032b657004220420").unwrap();
+    der.extend_from_slice(seed);
+    der
+}
+
+/// golang.org/x/mod sumdb/note `TestSign`: PeterNeumann's private key.
+const PETER_SKEY: &str =
+    "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz";
+const PETER_VKEY: &str = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW";
+const ENOCH_VKEY: &str = "EnochRoot+af0cfe78+ATtqJ7zOtqQtYqOo0CpvDXNlMhV3HeJDpjrASKGLWdop";
+const GO_TEXT: &str = "If you think cryptography is the answer to your problem,\n\
+                       then you don't know what your problem is.\n";
+const PETER_SIG: &str = "\u{2014} PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n";
+const ENOCH_SIG: &str = "\u{2014} EnochRoot rwz+eBzmZa0SO3NbfRGzPCpDckykFXSdeX+MNtCOXm2/5n2tiOHp+vAF1aGrQ5ovTG01oOTGwnWLox33WWd1RvMc+QQ=\n";
+
+fn peter() -> NoteSigner {
+    let key = STANDARD
+        .decode(PETER_SKEY.splitn(5, '+').nth(4).unwrap())
+        .unwrap();
+    assert_eq!(key[0], 0x01);
+    let pair =
+        SigningKeyPair::from_pkcs8(KeyAlgorithm::Ed25519, &ed25519_pkcs8(&key[1..])).unwrap();
+    NoteSigner::new("PeterNeumann", pair).unwrap()
+}
+
+#[test]
+fn ed25519_signing_reproduces_the_go_sumdb_note_vector_byte_for_byte() {
+    let signer = peter();
+    assert_eq!(signer.key_id(), 0xc74f20a3);
+    assert_eq!(signer.verifier().to_vkey(), PETER_VKEY);
+    let note = SignedNote::sign(GO_TEXT, &[&signer]).unwrap();
+    let expected = format!("{GO_TEXT}\n{PETER_SIG}");
+    assert_eq!(String::from_utf8(note.to_bytes()).unwrap(), expected);
+}
+
+#[test]
+fn the_go_and_c2sp_example_notes_verify_and_other_keys_are_ignored() {
+    let peter = NoteVerifier::from_vkey(PETER_VKEY).unwrap();
+    let enoch = NoteVerifier::from_vkey(ENOCH_VKEY).unwrap();
+    let both = format!("{GO_TEXT}\n{PETER_SIG}{ENOCH_SIG}");
+    let note = SignedNote::open(both.as_bytes(), &peter).unwrap();
+    assert_eq!(note.text(), GO_TEXT);
+    assert_eq!(note.signatures().len(), 2);
+    note.verify(&enoch).unwrap();
+    let only_enoch = format!("{GO_TEXT}\n{ENOCH_SIG}");
+    assert_eq!(
+        SignedNote::open(only_enoch.as_bytes(), &peter),
+        Err(TlogError::NotSigned {
+            name: "PeterNeumann".into(),
+            key_id: 0xc74f20a3
+        })
+    );
+
+    // The example of C2SP signed-note.md, "Verifier keys".
+    let vkey = "example.com/foo+530d903a+AekyeRrm56hApGFkyQR4ZCbV54Id2LKaANYcrnKv3U2k";
+    let example = "This is an example message.\n\n\u{2014} example.com/foo Uw2QOkn8srV1yJGh2VYRlL1Tnagv1YEq6TfXppzi2ONncAlTgK7Ztg1ERYNZXsYjOBH3mFXmRKuwHjG1Yu72IneyaQM=\n";
+    let verifier = NoteVerifier::from_vkey(vkey).unwrap();
+    assert_eq!(verifier.to_vkey(), vkey);
+    SignedNote::open(example.as_bytes(), &verifier).unwrap();
+}
+
+#[test]
+fn mangled_verifier_keys_are_refused() {
+    // As golang.org/x/mod's TestNewVerifier: every proper substring and every byte changed.
+    let bytes = PETER_VKEY.as_bytes();
+    for i in 0..=bytes.len() {
+        for j in i + 1..=bytes.len() {
+            if (i, j) != (0, bytes.len()) {
+                let part = std::str::from_utf8(&bytes[i..j]).unwrap();
+                assert!(NoteVerifier::from_vkey(part).is_err(), "{part}");
+            }
+        }
+    }
+    for i in 0..bytes.len() {
+        let mut changed = bytes.to_vec();
+        changed[i] = changed[i].wrapping_add(1);
+        if let Ok(text) = std::str::from_utf8(&changed) {
+            assert!(NoteVerifier::from_vkey(text).is_err(), "{text}");
+        }
+    }
+    // Wrong-length key and unknown type, each with a matching key hash (from the Go tests).
+    for bad in [
+        "PeterNeumann+cc469956+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TWBADKEY==",
+        "PeterNeumann+173116ae+ZRpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW",
+        "PeterNeumann+C74F20A3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW",
+    ] {
+        assert!(NoteVerifier::from_vkey(bad).is_err(), "{bad}");
+    }
+}
+
+/// sigstore/rekor-tiles `pkg/note/note_test.go` `TestKeyHash`, origin "testkey".
+#[test]
+fn key_ids_match_the_rekor_v2_vectors() {
+    let ed25519 = STANDARD
+        .decode("MC4CAQAwBQYDK2VwBCIEIGuZ8UWTFmXi/26ZgF4VYL8HfLSuW12TN5XMFQRt1Loc")
+        .unwrap();
+    let ed25519 = SigningKeyPair::from_pkcs8(KeyAlgorithm::Ed25519, &ed25519).unwrap();
+    assert_eq!(
+        NoteSigner::new("testkey", ed25519).unwrap().key_id(),
+        3839787747
+    );
+    // The SEC1 key of the test, converted with `openssl pkcs8 -topk8 -nocrypt`.
+    let p256 = STANDARD
+        .decode(
+            "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg4xk04FtFTcIcGNmhzXdHwdg1Siqy9x7lSU6Z\
+             HOU5mpShRANCAAR4vDuBfjSrLXPslSEYwBpoMhNtXunYP4Lkb3E8SzL89UCj0fSaBLg1jOkaKuRfEGG34i+8\
+             vX1ZHVf0A1eFrmV1",
+        )
+        .unwrap();
+    let p256 = SigningKeyPair::from_pkcs8(KeyAlgorithm::EcdsaP256, &p256).unwrap();
+    let signer = NoteSigner::new("testkey", p256).unwrap();
+    assert_eq!(signer.key_id(), 2408765216);
+    // The ECDSA key ID does not depend on the name.
+    assert_eq!(
+        NoteVerifier::ecdsa_p256("other.example/log", signer.verifier().public_key())
+            .unwrap()
+            .key_id(),
+        2408765216
+    );
+    let vkey = signer.verifier().to_vkey();
+    assert!(vkey.starts_with("testkey+8f92d720+A"), "{vkey}");
+    assert_eq!(&NoteVerifier::from_vkey(&vkey).unwrap(), signer.verifier());
+
+    let p384 = SigningKeyPair::generate(KeyAlgorithm::EcdsaP384).unwrap();
+    assert!(NoteSigner::new("testkey", p384).is_err());
+}
+
+fn checkpoint() -> Checkpoint {
+    let tree = tree(20_852);
+    Checkpoint::new("log.warden.test/audit", tree.size(), tree.root().unwrap())
+}
+
+#[test]
+fn checkpoints_round_trip_with_either_key_type() {
+    for algorithm in [KeyAlgorithm::Ed25519, KeyAlgorithm::EcdsaP256] {
+        let signer = NoteSigner::new(
+            "log.warden.test/audit",
+            SigningKeyPair::generate(algorithm).unwrap(),
+        )
+        .unwrap();
+        let mut checkpoint = checkpoint();
+        let note = checkpoint.sign(&signer).unwrap();
+        let text = String::from_utf8(note.clone()).unwrap();
+        let root64 = STANDARD.encode(checkpoint.root);
+        assert!(
+            text.starts_with(&format!(
+                "log.warden.test/audit\n20852\n{root64}\n\n\u{2014} log.warden.test/audit "
+            )),
+            "{text}"
+        );
+        let verifier = NoteVerifier::from_vkey(&signer.verifier().to_vkey()).unwrap();
+        assert_eq!(
+            Checkpoint::open(&note, "log.warden.test/audit", &verifier).unwrap(),
+            checkpoint
+        );
+        assert!(matches!(
+            Checkpoint::open(&note, "log.warden.test/other", &verifier),
+            Err(TlogError::WrongOrigin { .. })
+        ));
+
+        checkpoint.extensions = vec!["ext one".into(), "ext two".into()];
+        let note = checkpoint.sign(&signer).unwrap();
+        assert_eq!(
+            Checkpoint::open(&note, "log.warden.test/audit", &verifier).unwrap(),
+            checkpoint
+        );
+    }
+    let empty = Checkpoint::new("o", 0, empty_root());
+    assert_eq!(
+        Checkpoint::parse_text(&empty.to_text().unwrap()).unwrap(),
+        empty
+    );
+}
+
+#[test]
+fn checkpoint_notes_are_refused_when_tampered_or_malformed() {
+    let signer = peter();
+    let other = NoteSigner::new(
+        "PeterNeumann",
+        SigningKeyPair::generate(KeyAlgorithm::Ed25519).unwrap(),
+    )
+    .unwrap();
+    let verifier = signer.verifier().clone();
+    let checkpoint = Checkpoint::new("PeterNeumann", 7, leaf_hash(b"root"));
+    let note = String::from_utf8(checkpoint.sign(&signer).unwrap()).unwrap();
+    let open = |note: &str| Checkpoint::open(note.as_bytes(), "PeterNeumann", &verifier);
+    open(&note).unwrap();
+
+    // Wrong key: same name, another key ID, so the signature is not ours.
+    let by_other = String::from_utf8(checkpoint.sign(&other).unwrap()).unwrap();
+    assert!(matches!(open(&by_other), Err(TlogError::NotSigned { .. })));
+    // Modified body.
+    assert!(matches!(
+        open(&note.replacen("\n7\n", "\n8\n", 1)),
+        Err(TlogError::InvalidSignature { .. })
+    ));
+    // Our key ID on another key's signature: a known key, a bad signature.
+    let other_line = &by_other[by_other.rfind("\n\n").unwrap() + 2..];
+    let encoded = other_line.trim_end().rsplit(' ').next().unwrap();
+    let mut raw = STANDARD.decode(encoded).unwrap();
+    raw[..4].copy_from_slice(&signer.key_id().to_be_bytes());
+    let bad_sig_line = format!("\u{2014} PeterNeumann {}\n", STANDARD.encode(raw));
+    let (body, sig) = note.split_at(note.rfind("\n\n").unwrap() + 2);
+    assert!(matches!(
+        open(&format!("{body}{bad_sig_line}")),
+        Err(TlogError::InvalidSignature { .. })
+    ));
+    // A second, valid signature does not excuse a bad one by the same key.
+    assert!(open(&format!("{body}{sig}{bad_sig_line}")).is_err());
+    // Unknown keys are ignored.
+    let unknown = other_line.replacen("PeterNeumann", "Someone", 1);
+    open(&format!("{body}{unknown}{sig}")).unwrap();
+
+    // Bad signature lines.
+    for bad in [
+        note.replacen('\u{2014}', "-", 1),
+        note.replacen("\u{2014} ", "\u{2014}", 1),
+        note.replacen(" PeterNeumann ", " Peter+Neumann ", 1),
+        note.replacen(" PeterNeumann ", " PeterNeumann  ", 1),
+        note.trim_end_matches('\n').to_owned(),
+        format!("{note}\n"),
+        format!("{}\n", &note[..note.len() - 2]),
+        format!("{body}\u{2014} PeterNeumann AAAA\n"),
+        note.replacen("\n\n", "\n", 1),
+        note.replacen("\n7\n", "\n7\r\n", 1),
+    ] {
+        assert!(open(&bad).is_err(), "{bad:?}");
+        assert!(SignedNote::parse(bad.as_bytes()).is_err(), "{bad:?}");
+    }
+    assert!(SignedNote::parse(b"text\n\n\xff\n").is_err());
+
+    // Oversize and too many signatures.
+    let long = format!("{}\n", "x".repeat(MAX_NOTE_BYTES));
+    assert_eq!(
+        SignedNote::parse(long.as_bytes()),
+        Err(TlogError::NoteTooLarge)
+    );
+    assert_eq!(
+        SignedNote::sign(&long, &[&signer]),
+        Err(TlogError::NoteTooLarge)
+    );
+    let many = format!("{body}{}", sig.repeat(MAX_SIGNATURES));
+    SignedNote::open(many.as_bytes(), &verifier).unwrap();
+    let too_many = format!("{body}{}", sig.repeat(MAX_SIGNATURES + 1));
+    assert_eq!(
+        SignedNote::parse(too_many.as_bytes()),
+        Err(TlogError::TooManySignatures)
+    );
+
+    // Checkpoint bodies.
+    let root64 = STANDARD.encode(checkpoint.root);
+    for bad in [
+        format!("PeterNeumann\n07\n{root64}\n"),
+        format!("PeterNeumann\n+7\n{root64}\n"),
+        format!("PeterNeumann\n\n{root64}\n"),
+        format!("PeterNeumann\n18446744073709551616\n{root64}\n"),
+        format!("PeterNeumann\n7\n{}\n", STANDARD.encode([0u8; 31])),
+        format!("PeterNeumann\n7\n{}\n", STANDARD.encode([0u8; 33])),
+        format!("PeterNeumann\n7\n{}\n", root64.trim_end_matches('=')),
+        format!("PeterNeumann\n7\n{root64}\n\next\n"),
+        format!("\n7\n{root64}\n"),
+        "PeterNeumann\n7\n".to_owned(),
+        format!("PeterNeumann\n7\n{root64}"),
+    ] {
+        assert!(Checkpoint::parse_text(&bad).is_err(), "{bad:?}");
+    }
+    assert_eq!(
+        Checkpoint::parse_text(&format!("PeterNeumann\n18446744073709551615\n{root64}\n"))
+            .unwrap()
+            .size,
+        u64::MAX
+    );
+    assert!(Checkpoint::new("", 1, [0; 32]).to_text().is_err());
+    assert!(Checkpoint::new("a\nb", 1, [0; 32]).to_text().is_err());
 }
