@@ -19,6 +19,7 @@ pub mod signing_key;
 pub mod sigstore;
 pub mod snp;
 pub mod tdx;
+pub mod tlog;
 pub mod tpm;
 pub mod tsp;
 
