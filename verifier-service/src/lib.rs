@@ -83,17 +83,38 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_kbs_store_holding_sealed_resources_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_sqlite(&dir.path().join("warden.db"))
-            .await
-            .unwrap();
-        store.put_resource("a/b/c", b"sealed").await.unwrap();
-        let error = VerifierService::open(appraiser(), store)
-            .await
-            .err()
-            .expect("refused");
-        assert!(error.to_string().contains("sealed resources"), "{error}");
+    async fn a_kbs_store_holding_sealed_resources_or_signing_keys_is_refused() {
+        for holds_signing_key in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open_sqlite(&dir.path().join("warden.db"))
+                .await
+                .unwrap();
+            if holds_signing_key {
+                let key = warden_store::StoredSigningKey {
+                    name: "release".into(),
+                    algorithm: "ecdsa-p256".into(),
+                    sealed: b"sealed".to_vec(),
+                    spki: b"spki".to_vec(),
+                    certificate: None,
+                    created_at: 0,
+                    created_by: "test".into(),
+                };
+                store
+                    .insert_signing_keys(&[(warden_store::SigningKeyRole::Named, key)])
+                    .await
+                    .unwrap();
+            } else {
+                store.put_resource("a/b/c", b"sealed").await.unwrap();
+            }
+            let error = VerifierService::open(appraiser(), store)
+                .await
+                .err()
+                .expect("refused");
+            assert!(
+                error.to_string().contains("sealed resources or signing keys"),
+                "{error}"
+            );
+        }
     }
 
     #[tokio::test]
