@@ -111,7 +111,9 @@ mod tests {
                 .err()
                 .expect("refused");
             assert!(
-                error.to_string().contains("sealed resources or signing keys"),
+                error
+                    .to_string()
+                    .contains("sealed resources or signing keys"),
                 "{error}"
             );
         }
