@@ -27,7 +27,11 @@ const ARTIFACT: &[u8] = b"the artifact a build produced\n";
 
 /// A P-256 signing key and a self-signed certificate for it (the leaf a bundle carries).
 fn signer() -> (SigningKeyPair, Vec<u8>) {
-    let key = SigningKeyPair::generate(KeyAlgorithm::EcdsaP256).unwrap();
+    signer_of(KeyAlgorithm::EcdsaP256)
+}
+
+fn signer_of(algorithm: KeyAlgorithm) -> (SigningKeyPair, Vec<u8>) {
+    let key = SigningKeyPair::generate(algorithm).unwrap();
     let rcgen_key = rcgen::KeyPair::try_from(key.pkcs8_der()).unwrap();
     let certificate = rcgen::CertificateParams::new(vec!["builder.warden.test".into()])
         .unwrap()
@@ -223,4 +227,65 @@ fn a_misspelt_key_is_refused_by_our_reader_and_by_the_strict_sigstore_model() {
             "{name}: {text}"
         );
     }
+}
+
+/// The `hashedrekord` 0.0.2 body Warden records for a bundle is the one the stock `sigstore`
+/// client rebuilds and compares when it verifies (tests/interop/rekor_entry.py): message
+/// signatures and DSSE envelopes, P-256 and P-384 keys; an altered body is refused.
+#[test]
+fn hashedrekord_entries_are_what_the_stock_sigstore_client_expects() {
+    let dir = tempfile::tempdir().unwrap();
+    let artifact = dir.path().join("artifact");
+    std::fs::write(&artifact, ARTIFACT).unwrap();
+    let run = |bundle: &Bundle, body: &[u8], name: &str| {
+        let bundle_path = dir.path().join(format!("{name}.json"));
+        let body_path = dir.path().join(format!("{name}.entry.json"));
+        std::fs::write(&bundle_path, bundle.to_json()).unwrap();
+        std::fs::write(&body_path, body).unwrap();
+        Command::new("python3")
+            .arg(repo_root().join("tests/interop/rekor_entry.py"))
+            .arg(&bundle_path)
+            .arg(&body_path)
+            .arg(&artifact)
+            .output()
+            .unwrap()
+    };
+    let mut checked = 0;
+    for algorithm in [KeyAlgorithm::EcdsaP256, KeyAlgorithm::EcdsaP384] {
+        let (key, certificate) = signer_of(algorithm);
+        for (name, bundle) in [
+            (
+                format!("message-{}", algorithm.name()),
+                message_bundle(&key, &certificate),
+            ),
+            (
+                format!("dsse-{}", algorithm.name()),
+                dsse_bundle(&key, &certificate),
+            ),
+        ] {
+            let body = warden_wire::rekor::hashedrekord_v002(&bundle, algorithm).unwrap();
+            let output = run(&bundle, &body, &name);
+            let text = String::from_utf8_lossy(&output.stdout).into_owned()
+                + &String::from_utf8_lossy(&output.stderr);
+            assert!(
+                output.status.success() && text.contains("OK "),
+                "{name}: {text}"
+            );
+            checked += 1;
+            // One changed digest byte: not the entry the client expects.
+            let mut altered: Value = serde_json::from_slice(&body).unwrap();
+            let data = &mut altered["spec"]["hashedRekordV002"]["data"]["digest"];
+            let mut digest = base64::Engine::decode(
+                &base64::engine::general_purpose::STANDARD,
+                data.as_str().unwrap(),
+            )
+            .unwrap();
+            digest[0] ^= 1;
+            *data =
+                base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &digest).into();
+            let output = run(&bundle, altered.to_string().as_bytes(), &name);
+            assert!(!output.status.success(), "{name}: the altered entry passed");
+        }
+    }
+    assert_eq!(checked, 4);
 }

@@ -15,6 +15,7 @@ pub mod eventlog;
 pub mod jwe;
 pub mod pem;
 pub mod protocol;
+pub mod rekor;
 pub mod signing_key;
 pub mod sigstore;
 pub mod snp;
