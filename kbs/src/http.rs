@@ -19,7 +19,7 @@ use warden_verifier_service::connections::{Budget, Refused};
 use warden_wire::{ERROR_TYPE_PREFIX, ErrorBody, MAX_BODY_BYTES, SESSION_COOKIE};
 
 use crate::error::KbsError;
-use crate::service::{Credential, Kbs};
+use crate::service::{Credential, Kbs, MAX_SIGNING_BODY_BYTES, MAX_TIMESTAMP_REQUEST_BYTES};
 
 /// State shared by the HTTP handlers.
 #[derive(Clone)]
@@ -103,12 +103,6 @@ fn authorization(headers: &HeaderMap) -> Option<&str> {
         .and_then(|value| value.to_str().ok())
 }
 
-/// Signing requests: a CSR, or a statement to sign.
-const SIGNING_BODY_BYTES: usize = 64 * 1024;
-
-/// RFC 3161 requests: about 100 bytes.
-const TIMESTAMP_BODY_BYTES: usize = 4096;
-
 /// `/auth` bodies: a version, a TEE name and small extra parameters; nothing needs more.
 const AUTH_BODY_BYTES: usize = 16 * 1024;
 
@@ -169,16 +163,16 @@ pub fn router(state: AppState) -> Router {
         .route("/kbs/v0/resource/{repository}/{kind}/{tag}", get(resource))
         .route(
             "/kbs/v0/signing/certificate",
-            post(signing_certificate).layer(DefaultBodyLimit::max(SIGNING_BODY_BYTES)),
+            post(signing_certificate).layer(DefaultBodyLimit::max(MAX_SIGNING_BODY_BYTES)),
         )
         .route("/kbs/v0/signing/trust-root", get(signing_trust_root))
         .route(
             "/kbs/v0/signing/timestamp",
-            post(signing_timestamp).layer(DefaultBodyLimit::max(TIMESTAMP_BODY_BYTES)),
+            post(signing_timestamp).layer(DefaultBodyLimit::max(MAX_TIMESTAMP_REQUEST_BYTES)),
         )
         .route(
             "/kbs/v0/signing/keys/{name}/sign",
-            post(signing_sign).layer(DefaultBodyLimit::max(SIGNING_BODY_BYTES)),
+            post(signing_sign).layer(DefaultBodyLimit::max(MAX_SIGNING_BODY_BYTES)),
         )
         .nest("/kbs/v0/admin", admin)
         .route("/.well-known/jwks.json", get(jwks))

@@ -84,6 +84,7 @@ pub struct Kbs {
 }
 
 mod signing;
+pub(crate) use signing::{MAX_SIGNING_BODY_BYTES, MAX_TIMESTAMP_REQUEST_BYTES};
 
 fn random_bytes<const N: usize>() -> [u8; N] {
     let mut bytes = [0u8; N];

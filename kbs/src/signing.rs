@@ -101,13 +101,7 @@ pub enum SigningDecision {
 /// The AAD a signing key is sealed under; a resource path never contains `:`, so no sealed
 /// resource can be passed off as a key or the other way round.
 fn sealing_context(role: SigningKeyRole, name: &str) -> String {
-    let role = match role {
-        SigningKeyRole::Ca => "ca",
-        SigningKeyRole::Tsa => "tsa",
-        SigningKeyRole::Ct => "ct",
-        SigningKeyRole::Named => "named",
-    };
-    format!("signing-key:{role}:{name}")
+    format!("signing-key:{}:{name}", role.as_str())
 }
 
 /// Why the stored signing authority could not be created or read.
@@ -163,7 +157,11 @@ pub async fn create_authority(
     name: &str,
     now: OffsetDateTime,
 ) -> Result<SigningAuthority, AuthorityError> {
-    if load_authority(store, sealer).await?.is_some() {
+    if store
+        .signing_key(SigningKeyRole::Ca, AUTHORITY_KEY_NAME)
+        .await?
+        .is_some()
+    {
         return Err(AuthorityError::Exists);
     }
     let mut serials = [[0u8; 16]; 2];

@@ -77,15 +77,25 @@ fn csr_verification(
     algorithm: KeyAlgorithm,
     signature_oid: &str,
 ) -> Option<&'static dyn VerificationAlgorithm> {
-    const ECDSA_SHA256: &str = "1.2.840.10045.4.3.2";
-    const ECDSA_SHA384: &str = "1.2.840.10045.4.3.3";
-    const ED25519: &str = "1.3.101.112";
-    match (algorithm, signature_oid) {
-        (KeyAlgorithm::EcdsaP256, ECDSA_SHA256) => Some(&signature::ECDSA_P256_SHA256_ASN1),
-        (KeyAlgorithm::EcdsaP256, ECDSA_SHA384) => Some(&signature::ECDSA_P256_SHA384_ASN1),
-        (KeyAlgorithm::EcdsaP384, ECDSA_SHA256) => Some(&signature::ECDSA_P384_SHA256_ASN1),
-        (KeyAlgorithm::EcdsaP384, ECDSA_SHA384) => Some(&signature::ECDSA_P384_SHA384_ASN1),
-        (KeyAlgorithm::Ed25519, ED25519) => Some(&signature::ED25519),
+    // ecdsa-with-SHA256 and -SHA384 are the signature OIDs P-256 and P-384 keys sign with.
+    let sha256 = KeyAlgorithm::EcdsaP256.signature_oid();
+    let sha384 = KeyAlgorithm::EcdsaP384.signature_oid();
+    match algorithm {
+        KeyAlgorithm::EcdsaP256 if signature_oid == sha256 => {
+            Some(&signature::ECDSA_P256_SHA256_ASN1)
+        }
+        KeyAlgorithm::EcdsaP256 if signature_oid == sha384 => {
+            Some(&signature::ECDSA_P256_SHA384_ASN1)
+        }
+        KeyAlgorithm::EcdsaP384 if signature_oid == sha256 => {
+            Some(&signature::ECDSA_P384_SHA256_ASN1)
+        }
+        KeyAlgorithm::EcdsaP384 if signature_oid == sha384 => {
+            Some(&signature::ECDSA_P384_SHA384_ASN1)
+        }
+        KeyAlgorithm::Ed25519 if signature_oid == algorithm.signature_oid() => {
+            Some(&signature::ED25519)
+        }
         _ => None,
     }
 }

@@ -82,7 +82,8 @@ pub enum SigningKeyRole {
 }
 
 impl SigningKeyRole {
-    fn as_str(self) -> &'static str {
+    /// The role's name as stored.
+    pub fn as_str(self) -> &'static str {
         match self {
             SigningKeyRole::Ca => "ca",
             SigningKeyRole::Tsa => "tsa",
@@ -668,27 +669,6 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(())
-    }
-
-    /// Every issued certificate, oldest first.
-    pub async fn issued_certificates(&self) -> Result<Vec<IssuedCertificate>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT serial, kind, identity, spki_sha256, ear_jti, not_before, not_after FROM issued_certificates ORDER BY not_before, serial",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|row| IssuedCertificate {
-                serial: row.get(0),
-                kind: row.get(1),
-                identity: row.get(2),
-                spki_sha256: row.get(3),
-                ear_jti: row.get(4),
-                not_before: row.get(5),
-                not_after: row.get(6),
-            })
-            .collect())
     }
 
     /// Closes the store's database connections, waiting for those in use to be returned.

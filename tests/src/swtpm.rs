@@ -103,6 +103,23 @@ impl Swtpm {
         );
     }
 
+    /// Runs `warden-agent --tee tpm` on this TPM against `kbs` with the AK state in `ak_file`
+    /// (no event log: swtpm has no firmware).
+    pub fn agent(&self, kbs: &crate::Kbs, ak_file: &Path, args: &[&str]) -> std::process::Output {
+        let tcti = self.tcti();
+        let tee_args = [
+            "--tee",
+            "tpm",
+            "--tpm-tcti",
+            &tcti,
+            "--tpm-ak-file",
+            ak_file.to_str().expect("utf-8"),
+            "--tpm-event-log",
+            "none",
+        ];
+        kbs.agent_as(&tee_args, args)
+    }
+
     /// The tpm2-tss TCTI configuration string for this TPM.
     pub fn tcti(&self) -> String {
         format!("swtpm:host=127.0.0.1,port={}", self.port)

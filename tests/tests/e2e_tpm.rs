@@ -77,18 +77,7 @@ fn read_pcr(tpm: &Swtpm) -> Vec<u8> {
 }
 
 fn agent(kbs: &Kbs, tpm: &Swtpm, ak_file: &Path, args: &[&str]) -> Output {
-    let tcti = tpm.tcti();
-    let tee_args = [
-        "--tee",
-        "tpm",
-        "--tpm-tcti",
-        &tcti,
-        "--tpm-ak-file",
-        ak_file.to_str().unwrap(),
-        "--tpm-event-log",
-        "none",
-    ];
-    kbs.agent_as(&tee_args, args)
+    tpm.agent(kbs, ak_file, args)
 }
 
 fn expect_exit(output: &Output, code: i32, kbs: &Kbs, tpm: &Swtpm) {

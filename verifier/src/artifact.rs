@@ -333,15 +333,13 @@ fn run(
         format!("{} verified; signed at {signed_at}", timestamps.len()),
     );
 
-    for (which, certificate) in [("signing certificate", leaf.name()), ("root", root.name())] {
-        let valid = if which == "root" {
-            root.valid_at(signed_at)
-        } else {
-            leaf.valid_at(signed_at)
-        };
+    for (which, name, valid) in [
+        ("signing certificate", leaf.name(), leaf.valid_at(signed_at)),
+        ("root", root.name(), root.valid_at(signed_at)),
+    ] {
         if !valid {
             return Err(ArtifactError::Validity(format!(
-                "the {which} {certificate} was not valid at the signing time {signed_at}"
+                "the {which} {name} was not valid at the signing time {signed_at}"
             )));
         }
     }
