@@ -66,6 +66,36 @@ pub struct Config {
     /// `[signing]`: the signing authority (code-signing certificates for attested builders,
     /// timestamps, named keys); absent: its endpoints answer 404.
     pub signing: Option<SigningConfig>,
+    /// `[transparency]`: the audit log and the signing transparency log.
+    #[serde(default)]
+    pub transparency: TransparencyConfig,
+}
+
+/// `[transparency]`: the Merkle logs (see `docs/transparency.md`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransparencyConfig {
+    /// Keep the audit log (default). `false` only to measure its cost: logged as INSECURE.
+    #[serde(default = "defaults::audit")]
+    pub audit: bool,
+    /// The audit log's checkpoint origin when it is created; default: the token issuer without
+    /// its scheme, then `/audit`.
+    #[serde(default)]
+    pub audit_origin: Option<String>,
+    /// The signing transparency log's origin when it is created; default: the token issuer
+    /// without its scheme, then `/signing-log`.
+    #[serde(default)]
+    pub signing_origin: Option<String>,
+}
+
+impl Default for TransparencyConfig {
+    fn default() -> Self {
+        Self {
+            audit: true,
+            audit_origin: None,
+            signing_origin: None,
+        }
+    }
 }
 
 /// `[signing]`: Warden's signing CA and TSA, created by `warden-kbs init` or `signing-init`.
@@ -416,6 +446,9 @@ pub struct LogConfig {
 
 mod defaults {
     use super::*;
+    pub(super) fn audit() -> bool {
+        true
+    }
     pub(super) fn certificate_lifetime() -> Duration {
         Duration::from_secs(600)
     }

@@ -103,6 +103,13 @@ pub enum KbsError {
     /// A failure on the KBS's side: store, keys, sealing (500).
     #[error("internal error: {0}")]
     Internal(String),
+    /// The audit or transparency log could not durably record the operation: it is refused
+    /// (fail closed).
+    #[error("the operation could not be recorded in the log, so it was refused: {0}")]
+    LogUnavailable(String),
+    /// A log query out of range or malformed (an index, size, hash or page size).
+    #[error("log query: {0}")]
+    LogQuery(String),
 }
 
 impl KbsError {
@@ -133,7 +140,11 @@ impl KbsError {
             KbsError::AlreadyCertified { .. } | KbsError::Conflict(_) => 409,
             KbsError::NotFound(_) => 404,
             KbsError::RateLimited => 429,
-            KbsError::VerifierUnavailable(_) | KbsError::Unconfigured(_) | KbsError::Busy => 503,
+            KbsError::VerifierUnavailable(_)
+            | KbsError::Unconfigured(_)
+            | KbsError::Busy
+            | KbsError::LogUnavailable(_) => 503,
+            KbsError::LogQuery(_) => 400,
             KbsError::Internal(_) => 500,
         }
     }
@@ -172,6 +183,8 @@ impl KbsError {
             KbsError::BuilderMismatch { .. } => "BuilderMismatch",
             KbsError::Conflict(_) => "Conflict",
             KbsError::Internal(_) => "Internal",
+            KbsError::LogUnavailable(_) => "LogUnavailable",
+            KbsError::LogQuery(_) => "LogQueryInvalid",
         }
     }
 }

@@ -19,7 +19,9 @@ use warden_verifier_service::connections::{Budget, Refused};
 use warden_wire::{ERROR_TYPE_PREFIX, ErrorBody, MAX_BODY_BYTES, SESSION_COOKIE};
 
 use crate::error::KbsError;
-use crate::service::{Credential, Kbs, MAX_SIGNING_BODY_BYTES, MAX_TIMESTAMP_REQUEST_BYTES};
+use crate::service::{
+    Credential, Kbs, LogQuery, MAX_SIGNING_BODY_BYTES, MAX_TIMESTAMP_REQUEST_BYTES,
+};
 
 /// State shared by the HTTP handlers.
 #[derive(Clone)]
@@ -174,6 +176,17 @@ pub fn router(state: AppState) -> Router {
             "/kbs/v0/signing/keys/{name}/sign",
             post(signing_sign).layer(DefaultBodyLimit::max(MAX_SIGNING_BODY_BYTES)),
         )
+        .route("/kbs/v0/log/{log}/checkpoint", get(log_checkpoint))
+        .route("/kbs/v0/log/{log}/key", get(log_key))
+        .route(
+            "/kbs/v0/log/{log}/proof/inclusion",
+            get(log_inclusion_proof),
+        )
+        .route(
+            "/kbs/v0/log/{log}/proof/consistency",
+            get(log_consistency_proof),
+        )
+        .route("/kbs/v0/log/{log}/entries", get(log_entries))
         .nest("/kbs/v0/admin", admin)
         .route("/.well-known/jwks.json", get(jwks))
         .route("/.well-known/openid-configuration", get(discovery))
@@ -212,11 +225,19 @@ async fn auth(
     }
 }
 
-async fn attest(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn attest(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     // The verifier appraises off the I/O threads (the embedded one on the blocking pool).
     let session = session_cookie(&headers);
     state.kbs.prepare_collateral(session, &body, now()).await;
-    let result = state.kbs.attest(session, &body, now()).await;
+    let result = state
+        .kbs
+        .attest(session, Some(peer.ip()), &body, now())
+        .await;
     state.kbs.metrics.record("attest", result.is_ok());
     match result {
         Ok(token) => Json(warden_wire::AttestationToken { token }).into_response(),
@@ -238,13 +259,15 @@ fn credential(headers: &HeaderMap) -> Credential<'_> {
 
 async fn resource(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path((repository, kind, tag)): Path<(String, String, String)>,
     headers: HeaderMap,
 ) -> Response {
     let credential = credential(&headers);
+    let path = format!("{repository}/{kind}/{tag}");
     let result = state
         .kbs
-        .resource(credential, &format!("{repository}/{kind}/{tag}"), now())
+        .resource(credential, Some(peer.ip()), &path, now())
         .await;
     state.kbs.metrics.record("resource", result.is_ok());
     match result {
@@ -491,6 +514,64 @@ async fn signing_certificate(
         .metrics
         .record("signing_certificate", result.is_ok());
     json(result)
+}
+
+/// A log query's parameters; a query string that does not decode is a 400.
+struct LogParams(LogQuery);
+
+impl FromRequestParts<AppState> for LogParams {
+    type Rejection = KbsError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, KbsError> {
+        let Query(query) = Query::<LogQuery>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| KbsError::LogQuery(e.body_text()))?;
+        Ok(Self(query))
+    }
+}
+
+async fn log_checkpoint(admin: Admin, Path(log): Path<String>) -> Response {
+    match admin.kbs.log_checkpoint(&log, admin.auth(), now()).await {
+        Ok(note) => ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], note).into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn log_key(admin: Admin, Path(log): Path<String>) -> Response {
+    json(admin.kbs.log_key(&log, admin.auth(), now()).await)
+}
+
+async fn log_inclusion_proof(
+    admin: Admin,
+    Path(log): Path<String>,
+    LogParams(query): LogParams,
+) -> Response {
+    let kbs = &admin.kbs;
+    json(
+        kbs.log_inclusion_proof(&log, admin.auth(), &query, now())
+            .await,
+    )
+}
+
+async fn log_consistency_proof(
+    admin: Admin,
+    Path(log): Path<String>,
+    LogParams(query): LogParams,
+) -> Response {
+    let kbs = &admin.kbs;
+    json(
+        kbs.log_consistency_proof(&log, admin.auth(), &query, now())
+            .await,
+    )
+}
+
+async fn log_entries(
+    admin: Admin,
+    Path(log): Path<String>,
+    LogParams(query): LogParams,
+) -> Response {
+    let kbs = &admin.kbs;
+    json(kbs.log_entries(&log, admin.auth(), &query, now()).await)
 }
 
 async fn signing_trust_root(State(state): State<AppState>) -> Response {

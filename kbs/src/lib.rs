@@ -9,6 +9,7 @@
 
 pub mod admin;
 pub mod admin_client;
+pub mod audit;
 pub mod config;
 pub mod error;
 pub mod http;
@@ -23,6 +24,7 @@ pub mod server;
 pub mod service;
 pub mod signing;
 pub mod tpm_registration;
+pub mod transparency;
 
 pub use config::Config;
 pub use error::KbsError;

@@ -28,6 +28,7 @@ use warden_verifier_service::{
 use warden_wire::{Attestation, Challenge, FlattenedJwe, Request, ResourcePath, TeePublicKey};
 
 use crate::admin::{AdminAuth, AdminError, AdminKey, Permission, RevokeRequest, valid_token_id};
+use crate::audit::{AuditEvent, sha256_hex};
 use crate::config::Config;
 use crate::error::{KbsError, verifier_failure};
 use crate::keyfile;
@@ -41,6 +42,7 @@ use crate::release::{self, Decision, ReleasePolicies};
 use crate::sealing::Sealer;
 use crate::signing::{SigningDesk, SigningSettings, signing_key_commitments};
 use crate::tpm_registration::{Registrar, RegistrationSettings};
+use crate::transparency::MerkleLog;
 
 /// How a `/resource` request proves it is entitled to ask.
 pub enum Credential<'a> {
@@ -79,12 +81,23 @@ pub struct Kbs {
     registrar: Registrar,
     /// The signing authority; `None` without `[signing]`.
     signing: Option<crate::signing::SigningDesk>,
+    /// The audit log; `None` only when `[transparency] audit = false` (loudly).
+    audit: Option<MerkleLog>,
+    /// The signing transparency log; with the signing authority.
+    signing_log: Option<MerkleLog>,
     /// Prometheus metrics served at `/metrics`.
     pub metrics: Metrics,
 }
 
+mod logs;
 mod signing;
+pub use logs::{LogQuery, MAX_PAGE};
 pub(crate) use signing::{MAX_SIGNING_BODY_BYTES, MAX_TIMESTAMP_REQUEST_BYTES};
+
+/// The store name of the audit log.
+pub const AUDIT_LOG: &str = "audit";
+/// The store name of the signing transparency log.
+pub const SIGNING_LOG: &str = "signing";
 
 fn random_bytes<const N: usize>() -> [u8; N] {
     let mut bytes = [0u8; N];
@@ -218,6 +231,7 @@ impl Kbs {
                 max_lifetime: time::Duration::try_from(signing.max_certificate_lifetime)
                     .unwrap_or(time::Duration::minutes(10)),
             }),
+            transparency: TransparencySettings::from_config(config),
         };
         Self::new(
             settings,
@@ -283,8 +297,33 @@ impl Kbs {
             ),
             None => None,
         };
+        let log_failed =
+            |e: crate::transparency::LogError| internal(format!("transparency log: {e}"));
+        let transparency = &settings.transparency;
+        let audit = if transparency.audit {
+            Some(
+                MerkleLog::open(&store, &sealer, AUDIT_LOG, &transparency.audit_origin)
+                    .await
+                    .map_err(log_failed)?,
+            )
+        } else {
+            warn!(
+                "INSECURE: the audit log is off ([transparency] audit = false): releases, appraisals and admin changes are not recorded"
+            );
+            None
+        };
+        let signing_log = match &signing {
+            Some(_) => Some(
+                MerkleLog::open(&store, &sealer, SIGNING_LOG, &transparency.signing_origin)
+                    .await
+                    .map_err(log_failed)?,
+            ),
+            None => None,
+        };
         Ok(Self {
             signing,
+            audit,
+            signing_log,
             challenges: Challenges::new(&random_bytes::<32>(), settings.protocol.session_timeout),
             sessions: Mutex::new(Sessions::new(settings.protocol)),
             limiter: Mutex::new(RateLimiter::new(settings.rate_limit)),
@@ -354,6 +393,7 @@ impl Kbs {
     pub async fn attest(
         &self,
         cookie: Option<&str>,
+        client: Option<IpAddr>,
         body: &[u8],
         now: OffsetDateTime,
     ) -> Result<String, KbsError> {
@@ -370,6 +410,24 @@ impl Kbs {
             .appraise_and_sign(evidence, &attestation, &pending, now)
             .await;
         let tee = pending.ticket.tee.clone();
+        let client = crate::audit::client(client);
+        // The result is on the audit log before the session exists and the token leaves.
+        let outcome = match outcome {
+            Ok((claims, token)) => {
+                let event = AuditEvent::Attestation {
+                    jti: claims.jti.clone(),
+                    tee: result_label(&claims),
+                    status: claims
+                        .primary()
+                        .map(|s| s.status.to_string())
+                        .unwrap_or_default(),
+                    claims_sha256: sha256_hex(&serde_json::to_vec(&claims).unwrap_or_default()),
+                    client: client.clone(),
+                };
+                self.record(event, now).await.map(|()| (claims, token))
+            }
+            Err(error) => Err(error),
+        };
         let outcome = outcome.and_then(|(claims, token)| {
             let label = result_label(&claims);
             let status = claims
@@ -405,6 +463,15 @@ impl Kbs {
                     })
                     .inc();
                 warn!(tee = %label, %error, "attestation rejected");
+                if matches!(error, KbsError::LogUnavailable(_)) {
+                    return Err(error);
+                }
+                let refusal = AuditEvent::AttestationRefused {
+                    tee: label,
+                    reason: error.to_string(),
+                    client,
+                };
+                self.record(refusal, now).await?;
                 Err(error)
             }
         }
@@ -470,6 +537,7 @@ impl Kbs {
     pub async fn resource(
         &self,
         credential: Credential<'_>,
+        client: Option<IpAddr>,
         path: &str,
         now: OffsetDateTime,
     ) -> Result<FlattenedJwe, KbsError> {
@@ -498,10 +566,20 @@ impl Kbs {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
+        let client = crate::audit::client(client);
         if let Decision::Deny { policy } = release.decide(&claims, &path) {
             warn!(%tee, resource = %path, %policy, "release denied");
+            let refusal = AuditEvent::ReleaseRefused {
+                resource: path.to_string(),
+                policy: policy.clone(),
+                jti: claims.jti.clone(),
+                tee,
+                client,
+            };
+            self.record(refusal, now).await?;
             return Err(KbsError::PolicyDenied { policy });
         }
+        let allowed_by = release.policy_for(&path);
         let sealed = self
             .store
             .get_resource(path.as_str())
@@ -513,8 +591,56 @@ impl Kbs {
             .unseal(path.as_str(), &sealed)
             .map_err(internal)?;
         let envelope = tee_key.encrypt(&plaintext).map_err(internal)?;
+        // Nothing leaves unlogged: the release is durable on the audit log before the answer.
+        let release = AuditEvent::Release {
+            resource: path.to_string(),
+            policy: allowed_by.id().to_owned(),
+            policy_sha256: allowed_by.digest().to_owned(),
+            jti: claims.jti.clone(),
+            tee: tee.clone(),
+            client,
+        };
+        self.record(release, now).await?;
         info!(%tee, resource = %path, "resource released");
         Ok(envelope)
+    }
+
+    /// Appends `event` to the audit log and returns once it is durable; an entry that cannot be
+    /// written refuses the operation it records ([`KbsError::LogUnavailable`]).
+    pub(crate) async fn record(
+        &self,
+        event: AuditEvent,
+        now: OffsetDateTime,
+    ) -> Result<(), KbsError> {
+        let Some(log) = &self.audit else {
+            return Ok(());
+        };
+        log.append(event.to_entry(now))
+            .await
+            .map(|_| ())
+            .map_err(|e| KbsError::LogUnavailable(e.to_string()))
+    }
+
+    /// Records an admin change before it is applied (so no change is in force unlogged):
+    /// who, what, and the SHA-256 of the value before and after (for a resource, of its sealed
+    /// form: a digest of a low-entropy secret would give it away).
+    async fn record_admin(
+        &self,
+        who: &str,
+        action: &str,
+        target: &str,
+        before: Option<&[u8]>,
+        after: Option<&[u8]>,
+        now: OffsetDateTime,
+    ) -> Result<(), KbsError> {
+        let event = AuditEvent::AdminChange {
+            who: who.to_owned(),
+            action: action.to_owned(),
+            target: target.to_owned(),
+            before_sha256: before.map(sha256_hex),
+            after_sha256: after.map(sha256_hex),
+        };
+        self.record(event, now).await
     }
 
     /// The per-client budget shared by the unauthenticated calls that start work: `/auth` and
@@ -632,6 +758,21 @@ impl Kbs {
             .await?;
         let path = ResourcePath::parse(path).map_err(|e| KbsError::Malformed(e.to_string()))?;
         let sealed = self.sealer.seal(path.as_str(), value);
+        let before = self
+            .store
+            .get_resource(path.as_str())
+            .await
+            .map_err(internal)?;
+        let target = path.as_str();
+        self.record_admin(
+            &who,
+            "put-resource",
+            target,
+            before.as_deref(),
+            Some(&sealed),
+            now,
+        )
+        .await?;
         self.store
             .put_resource(path.as_str(), &sealed)
             .await
@@ -651,6 +792,17 @@ impl Kbs {
             .authorize(auth, Permission::WriteResources, now)
             .await?;
         let path = ResourcePath::parse(path).map_err(|e| KbsError::Malformed(e.to_string()))?;
+        let Some(before) = self
+            .store
+            .get_resource(path.as_str())
+            .await
+            .map_err(internal)?
+        else {
+            return Err(KbsError::NotFound(path.to_string()));
+        };
+        let target = path.as_str();
+        self.record_admin(&who, "delete-resource", target, Some(&before), None, now)
+            .await?;
         if !self
             .store
             .delete_resource(path.as_str())
@@ -684,6 +836,16 @@ impl Kbs {
         let who = self.authorize(auth, Permission::WritePolicies, now).await?;
         let source = std::str::from_utf8(source)
             .map_err(|_| KbsError::BadPolicy("policy is not UTF-8".into()))?;
+        let target = self.policy.id();
+        self.record_admin(
+            &who,
+            "set-appraisal-policy",
+            target,
+            None,
+            Some(source.as_bytes()),
+            now,
+        )
+        .await?;
         let label = self
             .verifier
             .set_appraisal_policy(&self.policy, source, &who)
@@ -717,6 +879,17 @@ impl Kbs {
         );
         let digest = policy.digest().to_owned();
         let _writes = self.admin_writes.lock().await;
+        let before = self.stored_release_policy(prefix).await?;
+        let before = before.as_ref().map(String::as_bytes);
+        self.record_admin(
+            &who,
+            "set-release-policy",
+            prefix,
+            before,
+            Some(source.as_bytes()),
+            now,
+        )
+        .await?;
         self.store
             .put_policy(PolicyKind::Release, prefix, source)
             .await
@@ -735,6 +908,18 @@ impl Kbs {
     ) -> Result<(), KbsError> {
         let who = self.authorize(auth, Permission::WritePolicies, now).await?;
         let _writes = self.admin_writes.lock().await;
+        let Some(before) = self.stored_release_policy(prefix).await? else {
+            return Err(KbsError::NotFound(format!("release policy {prefix}")));
+        };
+        self.record_admin(
+            &who,
+            "delete-release-policy",
+            prefix,
+            Some(before.as_bytes()),
+            None,
+            now,
+        )
+        .await?;
         if !self
             .store
             .delete_policy(PolicyKind::Release, prefix)
@@ -746,6 +931,19 @@ impl Kbs {
         self.reload_release_policies(None).await?;
         info!(admin = %who, %prefix, "release policy deleted");
         Ok(())
+    }
+
+    /// The stored source of the release policy of `prefix`, if any.
+    async fn stored_release_policy(&self, prefix: &str) -> Result<Option<String>, KbsError> {
+        let stored = self
+            .store
+            .policies(PolicyKind::Release)
+            .await
+            .map_err(internal)?;
+        Ok(stored
+            .into_iter()
+            .find(|(name, _)| name == prefix)
+            .map(|(_, source)| source))
     }
 
     /// Rebuilds the release policies from the store, compiling only what neither the set in
@@ -821,6 +1019,8 @@ impl Kbs {
         let value: Value = serde_json::from_slice(body)
             .map_err(|e| KbsError::Malformed(format!("reference value: {e}")))?;
         let value = NamedReferenceValue::new(name, value, None).map_err(KbsError::Malformed)?;
+        self.record_admin(&who, "set-reference-value", name, None, Some(body), now)
+            .await?;
         self.verifier
             .set_reference_value(&value, &who)
             .await
@@ -839,6 +1039,16 @@ impl Kbs {
         now: OffsetDateTime,
     ) -> Result<Value, KbsError> {
         let who = self.authorize(auth, Permission::WritePolicies, now).await?;
+        let target = "reference-values";
+        self.record_admin(
+            &who,
+            "import-reference-values",
+            target,
+            None,
+            Some(body),
+            now,
+        )
+        .await?;
         let imported = self
             .verifier
             .import_reference_values(body, &who, now)
@@ -856,6 +1066,8 @@ impl Kbs {
         now: OffsetDateTime,
     ) -> Result<(), KbsError> {
         let who = self.authorize(auth, Permission::WritePolicies, now).await?;
+        self.record_admin(&who, "delete-reference-value", name, None, None, now)
+            .await?;
         let deleted = self
             .verifier
             .delete_reference_value(name, &who)
@@ -898,6 +1110,8 @@ impl Kbs {
             return Err(KbsError::Malformed(AdminError::BadTokenId.to_string()));
         }
         let kept_until = self.admin.revocation_purge_after(now, request.exp);
+        self.record_admin(&who, "revoke-admin-token", &request.jti, None, None, now)
+            .await?;
         self.store
             .revoke_admin_token(&request.jti, &who, kept_until, now.unix_timestamp())
             .await
@@ -931,6 +1145,45 @@ pub struct KbsSettings {
     pub remote: Option<(RemoteVerifier, PolicyChoice)>,
     /// The signing authority's settings; `None`: its endpoints answer 404.
     pub signing: Option<SigningSettings>,
+    /// The audit and signing transparency logs.
+    pub transparency: TransparencySettings,
+}
+
+/// The logs' settings.
+pub struct TransparencySettings {
+    /// Keep the audit log (fail closed: an operation whose entry cannot be written is refused).
+    /// `false` is for measuring its cost only, and is logged as insecure.
+    pub audit: bool,
+    /// The audit log's checkpoint origin (used when the log is created).
+    pub audit_origin: String,
+    /// The signing transparency log's checkpoint origin.
+    pub signing_origin: String,
+}
+
+impl TransparencySettings {
+    /// Settings from `[transparency]`, origins defaulting to the token issuer without its
+    /// scheme, followed by `/audit` and `/signing-log`.
+    pub fn from_config(config: &Config) -> Self {
+        let base = config
+            .token
+            .issuer
+            .split_once("://")
+            .map_or(config.token.issuer.as_str(), |(_, rest)| rest)
+            .trim_end_matches('/')
+            .to_owned();
+        let transparency = &config.transparency;
+        Self {
+            audit: transparency.audit,
+            audit_origin: transparency
+                .audit_origin
+                .clone()
+                .unwrap_or_else(|| format!("{base}/audit")),
+            signing_origin: transparency
+                .signing_origin
+                .clone()
+                .unwrap_or_else(|| format!("{base}/signing-log")),
+        }
+    }
 }
 
 fn remote_verifier(config: &Config) -> Result<Option<(RemoteVerifier, PolicyChoice)>, KbsError> {

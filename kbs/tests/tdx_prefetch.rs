@@ -69,7 +69,7 @@ async fn the_kbs_prefetches_tdx_collateral_for_a_challenged_session_before_appra
     assert_eq!(cache_files(&collateral_dir).len(), 7);
     // Appraisal has the collateral: this real quote cannot carry the session's nonce, so the
     // binding is the only check that fails.
-    match kbs.attest(Some(&session), body.as_bytes(), now).await {
+    match kbs.attest(Some(&session), None, body.as_bytes(), now).await {
         Err(KbsError::AttestationFailed(Rejection::Evidence(failed))) => {
             let names: Vec<&str> = failed.iter().map(|check| check.name).collect();
             assert_eq!(names, ["report_data"], "{failed:?}");

@@ -11,6 +11,9 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod files;
+mod log;
+
+pub use log::{AppendedBatch, LogEntry, NewLog, StoredLog};
 
 use std::path::Path;
 use std::str::FromStr;
@@ -35,6 +38,19 @@ pub enum StoreError {
         /// The underlying I/O error.
         source: std::io::Error,
     },
+    /// No Merkle log of that name exists in the store.
+    #[error("no log named {0:?} in the store")]
+    UnknownLog(String),
+    /// A Merkle log operation was refused: an index or size out of range, or a node the
+    /// store should hold is missing.
+    #[error("log: {0}")]
+    Log(#[from] warden_wire::tlog::TlogError),
+    /// A stored value is not what this build wrote (e.g. a log hash of the wrong length).
+    #[error("the store is corrupt: {0}")]
+    Corrupt(String),
+    /// Signing the checkpoint of an append failed; nothing was appended.
+    #[error("signing the log checkpoint: {0}")]
+    CheckpointSigning(String),
     /// The store was written by a newer Warden whose schema this build does not know.
     #[error(
         "the store's schema is version {found}, newer than this build's {known}: upgrade Warden"
@@ -198,6 +214,16 @@ const MIGRATIONS: &[&[&str]] = &[
     &[
         "CREATE TABLE signing_keys (role TEXT NOT NULL CHECK (role IN ('ca', 'tsa', 'ct', 'named')), name TEXT NOT NULL, algorithm TEXT NOT NULL, sealed BLOB NOT NULL, spki BLOB NOT NULL, certificate BLOB, created_at INTEGER NOT NULL, created_by TEXT NOT NULL, PRIMARY KEY (role, name))",
         "CREATE TABLE issued_certificates (serial TEXT PRIMARY KEY, kind TEXT NOT NULL, identity TEXT NOT NULL, spki_sha256 TEXT NOT NULL, ear_jti TEXT NOT NULL, not_before INTEGER NOT NULL, not_after INTEGER NOT NULL)",
+    ],
+    // 4: Merkle logs (KBS only: the audit log and the signing transparency log). `size` is the
+    // durable sequence; the entries, the complete-subtree nodes (level 0: leaf hashes) and one
+    // signed checkpoint per appended batch are written in the transaction that advances it.
+    &[
+        "CREATE TABLE transparency_logs (name TEXT PRIMARY KEY, origin TEXT NOT NULL, algorithm TEXT NOT NULL, sealed_key BLOB NOT NULL, public_key BLOB NOT NULL, size INTEGER NOT NULL CHECK (size >= 0), created_at INTEGER NOT NULL)",
+        "CREATE TABLE log_entries (log TEXT NOT NULL, idx INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (log, idx))",
+        "CREATE TABLE log_nodes (log TEXT NOT NULL, level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL, PRIMARY KEY (log, level, idx))",
+        "CREATE INDEX log_leaf_hashes ON log_nodes (log, hash) WHERE level = 0",
+        "CREATE TABLE log_checkpoints (log TEXT NOT NULL, size INTEGER NOT NULL, note TEXT NOT NULL, PRIMARY KEY (log, size))",
     ],
 ];
 

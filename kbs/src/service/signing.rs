@@ -16,6 +16,7 @@ use warden_wire::signing_key::KeyAlgorithm;
 
 use super::{Kbs, internal, random_bytes, result_label};
 use crate::admin::Permission;
+use crate::audit::AuditEvent;
 use crate::error::KbsError;
 use crate::protocol::Authorization;
 use crate::signing::{
@@ -173,6 +174,13 @@ impl Kbs {
             })
             .map_err(internal)?;
         let serial = hex::encode(serial);
+        let issued = AuditEvent::Certificate {
+            serial: serial.clone(),
+            identity: identity.clone(),
+            jti: session.claims.jti.clone(),
+            spki_sha256: csr.keyid.clone(),
+        };
+        self.record(issued, now).await?;
         self.store
             .record_issued_certificate(&IssuedCertificate {
                 serial: serial.clone(),
@@ -224,6 +232,18 @@ impl Kbs {
             .map_err(|e| KbsError::BadPolicy(e.to_string()))?;
         let digest = policy.digest().to_owned();
         let _writes = self.admin_writes.lock().await;
+        let before = desk.policy();
+        let before = before.source().as_bytes();
+        let after = Some(source.as_bytes());
+        self.record_admin(
+            &who,
+            "set-signing-policy",
+            SIGNING_POLICY_ID,
+            Some(before),
+            after,
+            now,
+        )
+        .await?;
         self.store
             .put_policy(PolicyKind::Signing, SIGNING_POLICY_NAME, source)
             .await
@@ -242,6 +262,17 @@ impl Kbs {
         let who = self.authorize(auth, Permission::WritePolicies, now).await?;
         let desk = self.signing_desk()?;
         let _writes = self.admin_writes.lock().await;
+        let before = desk.policy();
+        let before = Some(before.source().as_bytes());
+        self.record_admin(
+            &who,
+            "delete-signing-policy",
+            SIGNING_POLICY_ID,
+            before,
+            None,
+            now,
+        )
+        .await?;
         if !self
             .store
             .delete_policy(PolicyKind::Signing, SIGNING_POLICY_NAME)
@@ -306,6 +337,9 @@ impl Kbs {
         {
             return Err(KbsError::Conflict(format!("signing key {}", request.name)));
         }
+        let target = &request.name;
+        self.record_admin(&who, "create-signing-key", target, None, None, now)
+            .await?;
         let key = create_named_key(
             &self.store,
             &self.sealer,
@@ -365,6 +399,8 @@ impl Kbs {
             .await?;
         self.signing_desk()?;
         let _writes = self.admin_writes.lock().await;
+        self.record_admin(&who, "delete-signing-key", name, None, None, now)
+            .await?;
         if !self
             .store
             .delete_named_signing_key(name)

@@ -1,0 +1,575 @@
+//! Merkle logs kept in the store (the KBS's audit log and signing transparency log).
+//!
+//! A log's `size` column is its durable sequence: an append advances it first, in the
+//! transaction that writes the entries, their complete-subtree nodes
+//! ([`warden_wire::tlog::append_nodes`]) and the batch's signed checkpoint, so the write lock it
+//! takes orders appenders (across processes too), and a crash leaves either the whole batch or
+//! none of it. Proofs read O(log n) stored nodes: the tree functions of `warden_wire::tlog` run
+//! twice, first over a recorder that learns which nodes they read (their shape depends only on
+//! indexes, never on hash values), then over exactly those nodes fetched from the store.
+
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap};
+
+use sqlx::Row;
+use sqlx::sqlite::SqliteConnection;
+use warden_wire::tlog::{self, Hash, NodeSource, TlogError};
+
+use crate::{Store, StoreError, unix_now};
+
+/// A log to create: its identity and its sealed checkpoint key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewLog {
+    /// The store's name for it (`audit`, `signing`).
+    pub name: String,
+    /// The checkpoint origin line.
+    pub origin: String,
+    /// The checkpoint key's algorithm name.
+    pub algorithm: String,
+    /// The checkpoint key, sealed.
+    pub sealed_key: Vec<u8>,
+    /// Its public half, as the KBS publishes it.
+    pub public_key: Vec<u8>,
+}
+
+/// A log as stored: identity, key and current size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredLog {
+    /// The log's identity and key.
+    pub log: NewLog,
+    /// The number of entries.
+    pub size: u64,
+}
+
+/// What one append wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppendedBatch {
+    /// The index of the batch's first entry.
+    pub first_index: u64,
+    /// The tree size after the batch.
+    pub size: u64,
+    /// The root at `size`.
+    pub root: Hash,
+    /// The signed checkpoint of `size` (C2SP signed-note text).
+    pub checkpoint: String,
+}
+
+/// One stored entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogEntry {
+    /// Its index.
+    pub index: u64,
+    /// The leaf data.
+    pub data: Vec<u8>,
+    /// Its leaf hash as recorded when it was appended.
+    pub leaf: Hash,
+}
+
+fn to_db(value: u64) -> Result<i64, StoreError> {
+    i64::try_from(value).map_err(|_| StoreError::Log(TlogError::TreeFull))
+}
+
+fn from_db(value: i64) -> u64 {
+    // Every stored index and size was written from a u64 below i64::MAX (CHECK size >= 0).
+    u64::try_from(value).unwrap_or_default()
+}
+
+fn hash_from_db(bytes: &[u8]) -> Result<Hash, StoreError> {
+    Hash::try_from(bytes)
+        .map_err(|_| StoreError::Corrupt(format!("a stored log hash of {} bytes", bytes.len())))
+}
+
+/// Answers every node with a placeholder and records which were asked for (first pass).
+#[derive(Default)]
+struct Recorder {
+    wanted: RefCell<BTreeSet<(u8, u64)>>,
+}
+
+impl NodeSource for Recorder {
+    fn node(&self, level: u8, index: u64) -> Result<Hash, TlogError> {
+        self.wanted.borrow_mut().insert((level, index));
+        Ok([0; 32])
+    }
+}
+
+/// The nodes fetched for the second pass.
+struct Fetched(HashMap<(u8, u64), Hash>);
+
+impl NodeSource for Fetched {
+    fn node(&self, level: u8, index: u64) -> Result<Hash, TlogError> {
+        self.0
+            .get(&(level, index))
+            .copied()
+            .ok_or(TlogError::MissingNode { level, index })
+    }
+}
+
+/// Nodes appended in this batch, over the stored ones: later appends of a batch read earlier
+/// ones' nodes before they are written.
+struct Overlay<'a> {
+    base: &'a dyn NodeSource,
+    added: RefCell<HashMap<(u8, u64), Hash>>,
+}
+
+impl NodeSource for Overlay<'_> {
+    fn node(&self, level: u8, index: u64) -> Result<Hash, TlogError> {
+        if let Some(hash) = self.added.borrow().get(&(level, index)) {
+            return Ok(*hash);
+        }
+        self.base.node(level, index)
+    }
+}
+
+async fn fetch_node(
+    connection: &mut SqliteConnection,
+    log: &str,
+    level: u8,
+    index: u64,
+) -> Result<Option<Hash>, StoreError> {
+    let row = sqlx::query("SELECT hash FROM log_nodes WHERE log = ?1 AND level = ?2 AND idx = ?3")
+        .bind(log)
+        .bind(i64::from(level))
+        .bind(to_db(index)?)
+        .fetch_optional(&mut *connection)
+        .await?;
+    row.map(|row| hash_from_db(&row.get::<Vec<u8>, _>(0)))
+        .transpose()
+}
+
+/// Runs `compute` over the stored nodes of `log` it reads, fetching exactly those.
+async fn over_stored_nodes<T>(
+    connection: &mut SqliteConnection,
+    log: &str,
+    compute: impl Fn(&dyn NodeSource) -> Result<T, TlogError>,
+) -> Result<T, StoreError> {
+    let recorder = Recorder::default();
+    compute(&recorder)?;
+    let mut fetched = HashMap::new();
+    for (level, index) in recorder.wanted.into_inner() {
+        if let Some(hash) = fetch_node(connection, log, level, index).await? {
+            fetched.insert((level, index), hash);
+        }
+    }
+    Ok(compute(&Fetched(fetched))?)
+}
+
+impl Store {
+    /// Creates the log unless one of that name exists; whether it was created.
+    pub async fn create_log(&self, log: &NewLog) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO transparency_logs (name, origin, algorithm, sealed_key, public_key, size, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6) ON CONFLICT(name) DO NOTHING",
+        )
+        .bind(&log.name)
+        .bind(&log.origin)
+        .bind(&log.algorithm)
+        .bind(&log.sealed_key)
+        .bind(&log.public_key)
+        .bind(unix_now())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// The log `name`; `None` if there is none.
+    pub async fn log(&self, name: &str) -> Result<Option<StoredLog>, StoreError> {
+        let row = sqlx::query(
+            "SELECT origin, algorithm, sealed_key, public_key, size FROM transparency_logs WHERE name = ?1",
+        )
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|row| StoredLog {
+            log: NewLog {
+                name: name.to_owned(),
+                origin: row.get(0),
+                algorithm: row.get(1),
+                sealed_key: row.get(2),
+                public_key: row.get(3),
+            },
+            size: from_db(row.get(4)),
+        }))
+    }
+
+    /// The current size of the log `name`.
+    pub async fn log_size(&self, name: &str) -> Result<u64, StoreError> {
+        let size: Option<i64> =
+            sqlx::query_scalar("SELECT size FROM transparency_logs WHERE name = ?1")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?;
+        size.map(from_db)
+            .ok_or_else(|| StoreError::UnknownLog(name.to_owned()))
+    }
+
+    /// Appends `count` entries to the log `name` in one transaction. `entry(offset, index)`
+    /// writes the batch's `offset`-th entry, which gets `index` (so an entry can carry its own
+    /// sequence number); `sign(size,
+    /// root)` signs the checkpoint of the new tree. Returns only once the batch is committed.
+    pub async fn append_log_entries(
+        &self,
+        name: &str,
+        count: usize,
+        mut entry: impl FnMut(usize, u64) -> Vec<u8>,
+        sign: impl FnOnce(u64, &Hash) -> Result<String, String>,
+    ) -> Result<AppendedBatch, StoreError> {
+        let count_db = to_db(count as u64)?;
+        let mut transaction = self.pool.begin().await?;
+        // A write first: it takes the write lock, so the size read is the one this batch extends.
+        let size: Option<i64> = sqlx::query_scalar(
+            "UPDATE transparency_logs SET size = size + ?2 WHERE name = ?1 RETURNING size",
+        )
+        .bind(name)
+        .bind(count_db)
+        .fetch_optional(&mut *transaction)
+        .await?;
+        let new_size = from_db(size.ok_or_else(|| StoreError::UnknownLog(name.to_owned()))?);
+        let first_index = new_size - count as u64;
+        let entries: Vec<(Vec<u8>, Hash)> = (first_index..new_size)
+            .enumerate()
+            .map(|(offset, index)| {
+                let data = entry(offset, index);
+                let leaf = tlog::leaf_hash(&data);
+                (data, leaf)
+            })
+            .collect();
+        let (nodes, root) = over_stored_nodes(&mut transaction, name, |stored| {
+            let overlay = Overlay {
+                base: stored,
+                added: RefCell::default(),
+            };
+            let mut nodes = Vec::new();
+            for (offset, (_, leaf)) in entries.iter().enumerate() {
+                for node in tlog::append_nodes(first_index + offset as u64, *leaf, &overlay)? {
+                    overlay
+                        .added
+                        .borrow_mut()
+                        .insert((node.level, node.index), node.hash);
+                    nodes.push(node);
+                }
+            }
+            let root = tlog::root(new_size, &overlay)?;
+            Ok((nodes, root))
+        })
+        .await?;
+        let checkpoint = sign(new_size, &root).map_err(StoreError::CheckpointSigning)?;
+        for (offset, (data, _)) in entries.iter().enumerate() {
+            sqlx::query("INSERT INTO log_entries (log, idx, data) VALUES (?1, ?2, ?3)")
+                .bind(name)
+                .bind(to_db(first_index + offset as u64)?)
+                .bind(data)
+                .execute(&mut *transaction)
+                .await?;
+        }
+        for node in &nodes {
+            sqlx::query("INSERT INTO log_nodes (log, level, idx, hash) VALUES (?1, ?2, ?3, ?4)")
+                .bind(name)
+                .bind(i64::from(node.level))
+                .bind(to_db(node.index)?)
+                .bind(&node.hash[..])
+                .execute(&mut *transaction)
+                .await?;
+        }
+        sqlx::query("INSERT INTO log_checkpoints (log, size, note) VALUES (?1, ?2, ?3)")
+            .bind(name)
+            .bind(to_db(new_size)?)
+            .bind(&checkpoint)
+            .execute(&mut *transaction)
+            .await?;
+        transaction.commit().await?;
+        Ok(AppendedBatch {
+            first_index,
+            size: new_size,
+            root,
+            checkpoint,
+        })
+    }
+
+    /// Refuses a size beyond the log's current one (its nodes do not exist yet).
+    async fn within_log(&self, name: &str, old: u64, new: u64) -> Result<(), StoreError> {
+        let size = self.log_size(name).await?;
+        if new > size || old > new {
+            return Err(TlogError::SizeOutOfRange { old, new }.into());
+        }
+        Ok(())
+    }
+
+    /// The root of the log `name` at `size` (at most its current size).
+    pub async fn log_root(&self, name: &str, size: u64) -> Result<Hash, StoreError> {
+        self.within_log(name, 0, size).await?;
+        let mut connection = self.pool.acquire().await?;
+        over_stored_nodes(&mut connection, name, |nodes| tlog::root(size, nodes)).await
+    }
+
+    /// The inclusion proof of entry `index` in the tree of size `size`.
+    pub async fn log_inclusion_proof(
+        &self,
+        name: &str,
+        index: u64,
+        size: u64,
+    ) -> Result<Vec<Hash>, StoreError> {
+        self.within_log(name, 0, size).await?;
+        let mut connection = self.pool.acquire().await?;
+        over_stored_nodes(&mut connection, name, |nodes| {
+            tlog::inclusion_proof(index, size, nodes)
+        })
+        .await
+    }
+
+    /// The consistency proof between the trees of sizes `old` and `new`.
+    pub async fn log_consistency_proof(
+        &self,
+        name: &str,
+        old: u64,
+        new: u64,
+    ) -> Result<Vec<Hash>, StoreError> {
+        self.within_log(name, old, new).await?;
+        let mut connection = self.pool.acquire().await?;
+        over_stored_nodes(&mut connection, name, |nodes| {
+            tlog::consistency_proof(old, new, nodes)
+        })
+        .await
+    }
+
+    /// Up to `limit` entries from index `start` on, in order, with their recorded leaf hashes.
+    pub async fn log_entries(
+        &self,
+        name: &str,
+        start: u64,
+        limit: u32,
+    ) -> Result<Vec<LogEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT e.idx, e.data, n.hash FROM log_entries e
+             JOIN log_nodes n ON n.log = e.log AND n.level = 0 AND n.idx = e.idx
+             WHERE e.log = ?1 AND e.idx >= ?2 ORDER BY e.idx LIMIT ?3",
+        )
+        .bind(name)
+        .bind(to_db(start)?)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(LogEntry {
+                    index: from_db(row.get(0)),
+                    data: row.get(1),
+                    leaf: hash_from_db(&row.get::<Vec<u8>, _>(2))?,
+                })
+            })
+            .collect()
+    }
+
+    /// The index of the first entry with leaf hash `leaf`; `None` if there is none.
+    pub async fn log_index_of_leaf(
+        &self,
+        name: &str,
+        leaf: &Hash,
+    ) -> Result<Option<u64>, StoreError> {
+        let index: Option<i64> = sqlx::query_scalar(
+            "SELECT min(idx) FROM log_nodes WHERE log = ?1 AND level = 0 AND hash = ?2",
+        )
+        .bind(name)
+        .bind(&leaf[..])
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(index.map(from_db))
+    }
+
+    /// Up to `limit` stored checkpoints `(size, note)` with sizes in `(after, ∞)`, by size.
+    pub async fn log_checkpoints(
+        &self,
+        name: &str,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<(u64, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT size, note FROM log_checkpoints WHERE log = ?1 AND size > ?2 ORDER BY size LIMIT ?3",
+        )
+        .bind(name)
+        .bind(to_db(after)?)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| (from_db(row.get(0)), row.get(1)))
+            .collect())
+    }
+
+    /// The checkpoint of the largest size; `None` for an empty log.
+    pub async fn latest_log_checkpoint(
+        &self,
+        name: &str,
+    ) -> Result<Option<(u64, String)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT size, note FROM log_checkpoints WHERE log = ?1 ORDER BY size DESC LIMIT 1",
+        )
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|row| (from_db(row.get(0)), row.get(1))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use warden_wire::tlog::MemoryTree;
+
+    fn new_log(name: &str) -> NewLog {
+        NewLog {
+            name: name.into(),
+            origin: format!("example.test/{name}"),
+            algorithm: "ed25519".into(),
+            sealed_key: vec![1],
+            public_key: vec![2],
+        }
+    }
+
+    #[tokio::test]
+    async fn stored_proofs_equal_the_in_memory_tree_and_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("warden.db");
+        let store = Store::open_sqlite(&path).await.unwrap();
+        assert!(store.create_log(&new_log("audit")).await.unwrap());
+        assert!(!store.create_log(&new_log("audit")).await.unwrap());
+        assert!(store.create_log(&new_log("signing")).await.unwrap());
+        let mut memory = MemoryTree::new();
+        let mut index = 0u64;
+        // Batches of 1..=7 entries: every alignment of a batch against the subtrees.
+        for batch in 1..=7usize {
+            let appended = store
+                .append_log_entries(
+                    "audit",
+                    batch,
+                    |_, i| format!("{{\"index\":{i}}}").into_bytes(),
+                    |size, root| Ok(format!("{size} {}", hex_of(root))),
+                )
+                .await
+                .unwrap();
+            assert_eq!(appended.first_index, index);
+            for i in index..index + batch as u64 {
+                memory
+                    .append(format!("{{\"index\":{i}}}").as_bytes())
+                    .unwrap();
+            }
+            index += batch as u64;
+            assert_eq!(appended.size, index);
+            assert_eq!(appended.root, memory.root().unwrap());
+            assert_eq!(
+                appended.checkpoint,
+                format!("{index} {}", hex_of(&appended.root))
+            );
+        }
+        drop(store);
+        let store = Store::open_sqlite(&path).await.unwrap();
+        let size = store.log_size("audit").await.unwrap();
+        assert_eq!(size, 28);
+        assert_eq!(store.log_size("signing").await.unwrap(), 0);
+        for n in 1..=size {
+            assert_eq!(
+                store.log_root("audit", n).await.unwrap(),
+                memory.root_at(n).unwrap()
+            );
+            for i in 0..n {
+                assert_eq!(
+                    store.log_inclusion_proof("audit", i, n).await.unwrap(),
+                    memory.inclusion_proof(i, n).unwrap(),
+                    "inclusion {i} in {n}"
+                );
+            }
+            for old in 0..=n {
+                assert_eq!(
+                    store.log_consistency_proof("audit", old, n).await.unwrap(),
+                    memory.consistency_proof(old, n).unwrap(),
+                    "consistency {old} to {n}"
+                );
+            }
+        }
+        let entries = store.log_entries("audit", 26, 10).await.unwrap();
+        assert_eq!(entries.len(), 2);
+        assert_eq!(entries[0].index, 26);
+        assert_eq!(entries[0].data, b"{\"index\":26}");
+        assert_eq!(entries[0].leaf, memory.leaf_hash(26).unwrap());
+        let leaf = memory.leaf_hash(5).unwrap();
+        assert_eq!(
+            store.log_index_of_leaf("audit", &leaf).await.unwrap(),
+            Some(5)
+        );
+        assert_eq!(
+            store.log_index_of_leaf("signing", &leaf).await.unwrap(),
+            None
+        );
+        let checkpoints = store.log_checkpoints("audit", 0, 100).await.unwrap();
+        let sizes: Vec<u64> = checkpoints.iter().map(|(size, _)| *size).collect();
+        assert_eq!(sizes, [1, 3, 6, 10, 15, 21, 28]);
+        assert_eq!(
+            store
+                .latest_log_checkpoint("audit")
+                .await
+                .unwrap()
+                .unwrap()
+                .0,
+            28
+        );
+    }
+
+    #[tokio::test]
+    async fn out_of_range_requests_and_failed_signing_are_refused_without_a_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("warden.db"))
+            .await
+            .unwrap();
+        store.create_log(&new_log("audit")).await.unwrap();
+        store
+            .append_log_entries("audit", 3, |_, i| vec![i as u8], |_, _| Ok("cp".into()))
+            .await
+            .unwrap();
+        for refused in [
+            store.log_inclusion_proof("audit", 3, 3).await.err(),
+            store.log_inclusion_proof("audit", 0, 4).await.err(),
+            store.log_consistency_proof("audit", 2, 4).await.err(),
+            store.log_consistency_proof("audit", 3, 2).await.err(),
+            store.log_root("audit", 4).await.err(),
+            store.log_root("nope", 0).await.err(),
+        ] {
+            let refused = refused.expect("refused");
+            assert!(
+                matches!(refused, StoreError::Log(_) | StoreError::UnknownLog(_)),
+                "{refused}"
+            );
+        }
+        let failed = store
+            .append_log_entries(
+                "audit",
+                2,
+                |_, i| vec![i as u8],
+                |_, _| Err("no key".into()),
+            )
+            .await
+            .err()
+            .expect("refused");
+        assert!(
+            matches!(failed, StoreError::CheckpointSigning(_)),
+            "{failed}"
+        );
+        // The failed batch rolled back: the sequence did not move, no entry or node was kept.
+        assert_eq!(store.log_size("audit").await.unwrap(), 3);
+        assert_eq!(store.log_entries("audit", 0, 10).await.unwrap().len(), 3);
+        let appended = store
+            .append_log_entries("audit", 1, |_, i| vec![i as u8], |_, _| Ok("cp".into()))
+            .await
+            .unwrap();
+        assert_eq!(appended.first_index, 3);
+        assert!(
+            store
+                .append_log_entries("nope", 1, |_, _| vec![], |_, _| Ok(String::new()))
+                .await
+                .is_err()
+        );
+    }
+
+    fn hex_of(hash: &Hash) -> String {
+        hash.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
