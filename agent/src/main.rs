@@ -146,8 +146,8 @@ enum Command {
         lifetime: Option<u32>,
     },
     /// Sign an artifact (message signature) or an in-toto statement (DSSE) with a key and
-    /// certificate from signing-cert, timestamp the signature at the KBS (--kbs), and write a
-    /// Sigstore bundle. No attestation: the certificate already carries it.
+    /// certificate from signing-cert, timestamp the signature at the KBS (--kbs), record it on
+    /// the KBS's signing transparency log, and write a Sigstore bundle. No attestation: the certificate already carries it.
     Sign {
         /// The private key (PEM) from signing-cert.
         #[arg(long, value_name = "PATH")]
@@ -555,10 +555,13 @@ fn sign(
         .enable_all()
         .build()
         .map_err(|e| Failure::usage(format!("starting the async runtime: {e}")))?;
-    runtime.block_on(warden_agent::signing::timestamp(&config, &mut bundle))?;
+    let index = runtime.block_on(async {
+        warden_agent::signing::timestamp(&config, &mut bundle).await?;
+        warden_agent::signing::log(&config, &mut bundle).await
+    })?;
     std::fs::write(bundle_out, bundle.to_json())
         .map_err(|e| Failure::usage(format!("writing {}: {e}", bundle_out.display())))?;
-    tracing::info!(bundle = %bundle_out.display(), "signed and timestamped");
+    tracing::info!(bundle = %bundle_out.display(), log_index = index, "signed, timestamped and logged");
     Ok(())
 }
 

@@ -237,6 +237,36 @@ pub async fn timestamp(
     Ok(())
 }
 
+/// Has the KBS record the bundle's signature on its signing transparency log and adds the log
+/// entry (with its inclusion proof and signed checkpoint) to the bundle, as Sigstore clients
+/// require. The bundle must be timestamped first: the KBS verifies it as a deployer would.
+pub async fn log(
+    config: &crate::ClientConfig,
+    bundle: &mut warden_wire::sigstore::Bundle,
+) -> Result<u64, AgentError> {
+    let reply = crate::client::post_unauthenticated(
+        config,
+        "signing/log",
+        "application/json",
+        bundle.to_json().into_bytes(),
+    )
+    .await?;
+    let reply: serde_json::Value = serde_json::from_slice(&reply)
+        .map_err(|e| AgentError::Protocol(format!("log reply: {e}")))?;
+    let logged = serde_json::to_vec(&reply["bundle"]).unwrap_or_default();
+    let logged = warden_wire::sigstore::Bundle::parse(&logged)
+        .map_err(|e| AgentError::Protocol(format!("log reply bundle: {e}")))?;
+    if logged.content != bundle.content {
+        return Err(AgentError::Protocol(
+            "the KBS logged another signature than this bundle's".into(),
+        ));
+    }
+    bundle.verification_material.tlog_entries = logged.verification_material.tlog_entries;
+    reply["log-index"]
+        .as_u64()
+        .ok_or_else(|| AgentError::Protocol("log reply without log-index".into()))
+}
+
 /// Attests, then asks the KBS to sign `statement` with its named key `key_name`; returns the
 /// Sigstore bundle (JSON) it answers.
 pub async fn remote_sign(

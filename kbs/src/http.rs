@@ -172,6 +172,7 @@ pub fn router(state: AppState) -> Router {
             "/kbs/v0/signing/timestamp",
             post(signing_timestamp).layer(DefaultBodyLimit::max(MAX_TIMESTAMP_REQUEST_BYTES)),
         )
+        .route("/kbs/v0/signing/log", post(signing_log))
         .route(
             "/kbs/v0/signing/keys/{name}/sign",
             post(signing_sign).layer(DefaultBodyLimit::max(MAX_SIGNING_BODY_BYTES)),
@@ -572,6 +573,19 @@ async fn log_entries(
 ) -> Response {
     let kbs = &admin.kbs;
     json(kbs.log_entries(&log, admin.auth(), &query, now()).await)
+}
+
+async fn signing_log(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    body: Bytes,
+) -> Response {
+    let result = state
+        .kbs
+        .signing_log(peer.ip(), &body, now(), Instant::now())
+        .await;
+    state.kbs.metrics.record("signing_log", result.is_ok());
+    json(result)
 }
 
 async fn signing_trust_root(State(state): State<AppState>) -> Response {

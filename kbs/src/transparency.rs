@@ -60,8 +60,30 @@ pub struct Appended {
     pub checkpoint: String,
 }
 
+/// An entry as queued.
+enum Entry {
+    /// A JSON object the log numbers (adds its `index` to) when it sequences it.
+    Numbered(Map<String, Value>),
+    /// Exact bytes (a Rekor entry body).
+    Raw(Vec<u8>),
+}
+
+impl Entry {
+    fn bytes(&self, index: u64) -> Vec<u8> {
+        match self {
+            Entry::Numbered(entry) => {
+                let mut entry = entry.clone();
+                entry.insert("index".into(), Value::from(index));
+                // Members in sorted order: serde_json's map.
+                serde_json::to_vec(&entry).unwrap_or_default()
+            }
+            Entry::Raw(bytes) => bytes.clone(),
+        }
+    }
+}
+
 struct Pending {
-    entry: Map<String, Value>,
+    entry: Entry,
     reply: oneshot::Sender<Result<Appended, String>>,
 }
 
@@ -160,6 +182,15 @@ impl MerkleLog {
     /// Appends `entry` (a JSON object; the log adds its `index`) and returns once it is
     /// durable.
     pub async fn append(&self, entry: Map<String, Value>) -> Result<Appended, LogError> {
+        self.enqueue(Entry::Numbered(entry)).await
+    }
+
+    /// Appends `bytes` exactly as given and returns once they are durable.
+    pub async fn append_raw(&self, bytes: Vec<u8>) -> Result<Appended, LogError> {
+        self.enqueue(Entry::Raw(bytes)).await
+    }
+
+    async fn enqueue(&self, entry: Entry) -> Result<Appended, LogError> {
         let (reply, answer) = oneshot::channel();
         self.queue
             .send(Pending { entry, reply })
@@ -208,13 +239,6 @@ fn sign_checkpoint(
     String::from_utf8(note.to_bytes()).map_err(|e| e.to_string())
 }
 
-/// Serialises `entry` with its `index` (members in sorted order: serde_json's map).
-fn entry_bytes(entry: &Map<String, Value>, index: u64) -> Vec<u8> {
-    let mut entry = entry.clone();
-    entry.insert("index".into(), Value::from(index));
-    serde_json::to_vec(&entry).unwrap_or_default()
-}
-
 async fn append_task(
     store: Store,
     name: String,
@@ -224,12 +248,17 @@ async fn append_task(
 ) {
     let mut batch: Vec<Pending> = Vec::with_capacity(MAX_BATCH);
     while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let entries: Vec<&Map<String, Value>> = batch.iter().map(|p| &p.entry).collect();
+        let entries: Vec<&Entry> = batch.iter().map(|p| &p.entry).collect();
         let first = store
             .append_log_entries(
                 &name,
                 entries.len(),
-                |offset, index| entry_bytes(entries[offset], index),
+                |offset, index| {
+                    entries
+                        .get(offset)
+                        .map(|entry| entry.bytes(index))
+                        .unwrap_or_default()
+                },
                 |size, root| sign_checkpoint(&signer, &origin, size, root),
             )
             .await;

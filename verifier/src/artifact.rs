@@ -137,6 +137,8 @@ pub struct VerifiedSignature {
     pub payload: Option<(String, Vec<u8>)>,
     /// The signer's certificate (DER).
     pub certificate: Vec<u8>,
+    /// The certified key's algorithm.
+    pub algorithm: KeyAlgorithm,
 }
 
 /// One step of the trace: its name and what it found or why it refused.
@@ -374,18 +376,32 @@ fn run(
                     "a message signature covers exactly one artifact".into(),
                 ));
             };
-            let bytes = artifact.bytes.ok_or_else(|| {
-                ArtifactError::Signature(
-                    "a message signature needs the artifact itself, not its digest".into(),
-                )
-            })?;
             if *digest_algorithm == HashAlgorithm::Sha2_256 && digest[..] != artifact.sha256[..] {
                 return Err(ArtifactError::Signature(format!(
                     "the bundle's message digest is not {}'s",
                     artifact.name
                 )));
             }
-            if !algorithm.verify(&key_bits, bytes, &signature) {
+            let verified = match artifact.bytes {
+                Some(bytes) => algorithm.verify(&key_bits, bytes, &signature),
+                // Without the artifact, only a signature over its SHA-256 can be checked: an
+                // ECDSA P-256 one (as Sigstore clients and Rekor check message signatures).
+                None if algorithm == KeyAlgorithm::EcdsaP256
+                    && *digest_algorithm == HashAlgorithm::Sha2_256 =>
+                {
+                    warden_wire::signing_key::verify_p256_prehashed(
+                        &key_bits,
+                        &artifact.sha256,
+                        &signature,
+                    )
+                }
+                None => {
+                    return Err(ArtifactError::Signature(
+                        "without the artifact, only an ECDSA P-256 signature over its SHA-256 can be checked".into(),
+                    ));
+                }
+            };
+            if !verified {
                 return Err(ArtifactError::Signature(format!(
                     "the signature over {} does not verify with the certificate's key",
                     artifact.name
@@ -474,6 +490,7 @@ fn run(
         signed_at,
         payload,
         certificate: leaf.der.clone(),
+        algorithm,
     })
 }
 

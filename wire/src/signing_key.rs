@@ -83,6 +83,23 @@ impl KeyAlgorithm {
     }
 }
 
+/// Whether an ECDSA P-256 `signature` (DER) verifies over `digest`, a SHA-256 computed
+/// elsewhere: how Sigstore clients and Rekor check a message signature without the artifact.
+pub fn verify_p256_prehashed(public_key_bits: &[u8], digest: &[u8; 32], signature: &[u8]) -> bool {
+    use openssl::bn::BigNumContext;
+    use openssl::ec::{EcGroup, EcKey, EcPoint};
+    use openssl::ecdsa::EcdsaSig;
+    use openssl::nid::Nid;
+    let verify = || -> Result<bool, openssl::error::ErrorStack> {
+        let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1)?;
+        let mut context = BigNumContext::new()?;
+        let point = EcPoint::from_bytes(&group, public_key_bits, &mut context)?;
+        let key = EcKey::from_public_key(&group, &point)?;
+        EcdsaSig::from_der(signature)?.verify(digest, &key)
+    };
+    verify().unwrap_or(false)
+}
+
 /// Why a key could not be made, loaded or used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SigningKeyError {

@@ -15,6 +15,12 @@ use warden_store::{IssuedCertificate, PolicyKind, SigningKeyRole};
 use warden_wire::signing_key::KeyAlgorithm;
 
 use super::{Kbs, internal, random_bytes, result_label};
+use sha2::Digest as _;
+use warden_verifier::artifact::{Artifact, Expectations, verify_bundle};
+use warden_wire::sigstore::Bundle;
+use warden_wire::sigstore::tlog_entry::{InclusionProof, LogEntry, rekor_v2_entry};
+use warden_wire::tlog::SignedNote;
+
 use crate::admin::Permission;
 use crate::audit::AuditEvent;
 use crate::error::KbsError;
@@ -613,7 +619,8 @@ impl Kbs {
             .map_err(internal)?;
         let timestamp_request =
             warden_wire::tsp::build_request(&signature, Some(random_nonce())).map_err(internal)?;
-        let bundle = warden_wire::sigstore::Bundle {
+        let digest = sha2::Sha256::digest(&pae);
+        let mut bundle = Bundle {
             verification_material: warden_wire::sigstore::VerificationMaterial {
                 signer: warden_wire::sigstore::Signer::Certificate(certificate),
                 tlog_entries: Vec::new(),
@@ -621,8 +628,134 @@ impl Kbs {
             },
             content: warden_wire::sigstore::BundleContent::Dsse(envelope),
         };
+        let signed = SignatureRecord {
+            key: format!("named:{key_name}"),
+            identity: identity.clone(),
+            jti: claims.jti.clone(),
+            digest: hex::encode(digest),
+        };
+        self.log_signature(&mut bundle, key.algorithm(), signed, now)
+            .await?;
         Ok(json!({"identity": identity, "bundle": bundle.to_json_value()}))
     }
+
+    /// `POST /kbs/v0/signing/log`: records the signature of a bundle made with a key this CA
+    /// certified (a build's own key: the agent signs locally) on the signing transparency log,
+    /// and answers the bundle with its log entry and inclusion proof. The bundle must verify
+    /// against this CA (chain, timestamp, validity, signature — over the message digest, for a
+    /// message signature). Like Rekor, it takes any caller's valid entry, so it is
+    /// rate-limited like `/auth`; the certificate already carries the attestation.
+    pub async fn signing_log(
+        &self,
+        client: std::net::IpAddr,
+        body: &[u8],
+        now: OffsetDateTime,
+        instant: std::time::Instant,
+    ) -> Result<Value, KbsError> {
+        let desk = self.signing_desk()?;
+        self.rate_limit(client, instant)?;
+        let mut bundle =
+            Bundle::parse(body).map_err(|e| KbsError::SigningRequest(format!("bundle: {e}")))?;
+        let digest = match &bundle.content {
+            warden_wire::sigstore::BundleContent::MessageSignature { digest, .. } => {
+                <[u8; 32]>::try_from(digest.as_slice()).ok()
+            }
+            warden_wire::sigstore::BundleContent::Dsse(envelope) => {
+                Some(sha2::Sha256::digest(envelope.pae()).into())
+            }
+        };
+        let digest = digest.ok_or_else(|| {
+            KbsError::SigningRequest("a message signature's digest must be SHA2_256".into())
+        })?;
+        let artifacts = match &bundle.content {
+            warden_wire::sigstore::BundleContent::MessageSignature { .. } => vec![Artifact {
+                name: format!("sha256:{}", hex::encode(digest)),
+                sha256: digest,
+                bytes: None,
+            }],
+            warden_wire::sigstore::BundleContent::Dsse(_) => Vec::new(),
+        };
+        let roots = [desk.authority().root_certificate().to_vec()];
+        let expect = Expectations {
+            issuer: Some(&desk.settings().issuer),
+            ..Expectations::default()
+        };
+        let verified = verify_bundle(body, &artifacts, &roots, &expect)
+            .result
+            .map_err(|e| KbsError::SigningRequest(format!("the bundle does not verify: {e}")))?;
+        bundle.verification_material.tlog_entries.clear();
+        let signed = SignatureRecord {
+            key: "keyless".into(),
+            identity: verified.identity.clone(),
+            jti: String::new(),
+            digest: hex::encode(digest),
+        };
+        let index = self
+            .log_signature(&mut bundle, verified.algorithm, signed, now)
+            .await?;
+        info!(identity = %verified.identity, index, "signature logged");
+        Ok(json!({"identity": verified.identity, "log-index": index, "bundle": bundle.to_json_value()}))
+    }
+
+    /// Records `bundle`'s signature on the signing transparency log (a `hashedrekord` 0.0.2
+    /// entry) and on the audit log, then puts the entry with its inclusion proof and the
+    /// checkpoint into the bundle. Nothing is answered unlogged: a log failure is a 503.
+    async fn log_signature(
+        &self,
+        bundle: &mut Bundle,
+        algorithm: KeyAlgorithm,
+        signed: SignatureRecord,
+        now: OffsetDateTime,
+    ) -> Result<u64, KbsError> {
+        let log = self.signing_log.as_ref().ok_or(KbsError::SigningDisabled)?;
+        let body = warden_wire::rekor::hashedrekord_v002(bundle, algorithm)
+            .map_err(|e| KbsError::SigningRequest(e.to_string()))?;
+        let unavailable = |e: &dyn std::fmt::Display| KbsError::LogUnavailable(e.to_string());
+        let appended = log
+            .append_raw(body.clone())
+            .await
+            .map_err(|e| unavailable(&e))?;
+        let hashes = log
+            .store()
+            .log_inclusion_proof(log.name(), appended.index, appended.size)
+            .await
+            .map_err(|e| unavailable(&e))?;
+        let event = AuditEvent::Signature {
+            key: signed.key,
+            identity: signed.identity,
+            jti: signed.jti,
+            digest: signed.digest,
+            signing_log_index: appended.index,
+        };
+        self.record(event, now).await?;
+        let checkpoint = SignedNote::parse(appended.checkpoint.as_bytes()).map_err(|e| unavailable(&e))?;
+        let proof = InclusionProof {
+            log_index: appended.index,
+            root_hash: appended.root,
+            tree_size: appended.size,
+            hashes,
+        };
+        let entry = rekor_v2_entry(&LogEntry {
+            log_index: appended.index,
+            log_id: &log.verifier().full_key_id(),
+            canonicalized_body: &body,
+            inclusion_proof: &proof,
+            checkpoint: &checkpoint,
+        })
+        .map_err(|e| unavailable(&e))?;
+        bundle.verification_material.tlog_entries = vec![entry];
+        Ok(appended.index)
+    }
+}
+
+/// Who signed what, for the audit log's signature entry.
+struct SignatureRecord {
+    /// `named:<key>` or `keyless`.
+    key: String,
+    identity: String,
+    jti: String,
+    /// Hex SHA-256 of what was signed.
+    digest: String,
 }
 
 fn random_nonce() -> u64 {
