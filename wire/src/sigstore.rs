@@ -37,6 +37,8 @@ use serde_json::{Value, json};
 
 use crate::dsse::{Envelope, EnvelopeSignature};
 
+pub mod tlog_entry;
+
 /// The media type the writer produces.
 pub const MEDIA_TYPE_V0_3: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
 /// Every media type the reader accepts: v0.3's and the older parameterised forms.

@@ -82,6 +82,8 @@ fn valid_name(name: &str) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NoteVerifier {
     name: String,
+    /// The hash whose first four bytes are the key ID.
+    full_key_id: [u8; 32],
     key_id: u32,
     key_type: NoteKeyType,
     /// Ed25519: the 32-byte key; ECDSA: the DER SubjectPublicKeyInfo.
@@ -101,9 +103,11 @@ impl NoteVerifier {
         hasher.update(name.as_bytes());
         hasher.update([0x0a, NoteKeyType::Ed25519.type_byte()]);
         hasher.update(public_key);
+        let full_key_id: [u8; 32] = hasher.finalize().into();
         Ok(Self {
             name: name.to_owned(),
-            key_id: key_id_of(&hasher.finalize()),
+            full_key_id,
+            key_id: key_id_of(&full_key_id),
             key_type: NoteKeyType::Ed25519,
             public_key: public_key.to_vec(),
         })
@@ -123,9 +127,11 @@ impl NoteVerifier {
                 "not the SubjectPublicKeyInfo of an uncompressed P-256 key",
             ));
         }
+        let full_key_id: [u8; 32] = Sha256::digest(spki_der).into();
         Ok(Self {
             name: name.to_owned(),
-            key_id: key_id_of(&Sha256::digest(spki_der)),
+            full_key_id,
+            key_id: key_id_of(&full_key_id),
             key_type: NoteKeyType::EcdsaP256,
             public_key: spki_der.to_vec(),
         })
@@ -179,6 +185,14 @@ impl NoteVerifier {
     /// The key ID.
     pub fn key_id(&self) -> u32 {
         self.key_id
+    }
+
+    /// The key ID before truncation: the SHA-256 whose first four bytes are
+    /// [`key_id`](Self::key_id). Rekor v2 uses it as a log's ID (`logId.keyId` of its entries
+    /// and `logId`/`checkpointKeyId` in a trusted root; sigstore/rekor-tiles `CLIENTS.md`,
+    /// "TrustedRoot lookup by checkpoint key ID").
+    pub fn full_key_id(&self) -> [u8; 32] {
+        self.full_key_id
     }
 
     /// The signature type.

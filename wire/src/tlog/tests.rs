@@ -368,10 +368,14 @@ fn key_ids_match_the_rekor_v2_vectors() {
         .decode("MC4CAQAwBQYDK2VwBCIEIGuZ8UWTFmXi/26ZgF4VYL8HfLSuW12TN5XMFQRt1Loc")
         .unwrap();
     let ed25519 = SigningKeyPair::from_pkcs8(KeyAlgorithm::Ed25519, &ed25519).unwrap();
-    assert_eq!(
-        NoteSigner::new("testkey", ed25519).unwrap().key_id(),
-        3839787747
-    );
+    let public_key = ed25519.public_key_bits().to_vec();
+    let signer = NoteSigner::new("testkey", ed25519).unwrap();
+    assert_eq!(signer.key_id(), 3839787747);
+    // The full key ID (Rekor v2's log ID): SHA-256(name || 0x0A || 0x01 || key), whose first
+    // four bytes are the key ID.
+    let full: [u8; 32] = Sha256::digest([b"testkey\n\x01".as_slice(), &public_key].concat()).into();
+    assert_eq!(signer.verifier().full_key_id(), full);
+    assert_eq!(full[..4], 3839787747u32.to_be_bytes());
     // The SEC1 key of the test, converted with `openssl pkcs8 -topk8 -nocrypt`.
     let p256 = STANDARD
         .decode(
@@ -383,6 +387,8 @@ fn key_ids_match_the_rekor_v2_vectors() {
     let p256 = SigningKeyPair::from_pkcs8(KeyAlgorithm::EcdsaP256, &p256).unwrap();
     let signer = NoteSigner::new("testkey", p256).unwrap();
     assert_eq!(signer.key_id(), 2408765216);
+    let full: [u8; 32] = Sha256::digest(signer.verifier().public_key()).into();
+    assert_eq!(signer.verifier().full_key_id(), full);
     // The ECDSA key ID does not depend on the name.
     assert_eq!(
         NoteVerifier::ecdsa_p256("other.example/log", signer.verifier().public_key())
