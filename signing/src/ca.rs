@@ -19,8 +19,9 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 use crate::SigningError;
 use crate::certificate::{
     CertificateContents, CertificateIssuer, Extension, KU_CRL_SIGN, KU_DIGITAL_SIGNATURE,
-    KU_KEY_CERT_SIGN, OID_CODE_SIGNING, OID_FULCIO_ISSUER_V2, OID_TIME_STAMPING,
-    OID_WARDEN_ATTESTED_FACTS, distinguished_name, key_identifier, sign_certificate, to_be_signed,
+    KU_KEY_CERT_SIGN, OID_CODE_SIGNING, OID_FULCIO_ISSUER_V1, OID_FULCIO_ISSUER_V2,
+    OID_TIME_STAMPING, OID_WARDEN_ATTESTED_FACTS, distinguished_name, key_identifier,
+    sign_certificate, to_be_signed,
 };
 
 /// How long the root and TSA certificates are valid from creation.
@@ -240,6 +241,7 @@ impl SigningAuthority {
                 Extension::authority_key_id(&root_id),
                 Extension::san_uri(request.identity),
                 Extension::utf8(OID_FULCIO_ISSUER_V2, request.issuer),
+                Extension::raw(OID_FULCIO_ISSUER_V1, request.issuer.as_bytes()),
                 Extension::utf8(OID_WARDEN_ATTESTED_FACTS, request.attested_facts),
             ],
         };

@@ -30,7 +30,7 @@ pub const OID_CODE_SIGNING: &str = "1.3.6.1.5.5.7.3.3";
 /// id-kp-timeStamping.
 pub const OID_TIME_STAMPING: &str = "1.3.6.1.5.5.7.3.8";
 pub use warden_wire::code_signing::{
-    OID_FULCIO_ISSUER_V2, OID_WARDEN_ATTESTED_FACTS, WARDEN_OID_ARC,
+    OID_FULCIO_ISSUER_V1, OID_FULCIO_ISSUER_V2, OID_WARDEN_ATTESTED_FACTS, WARDEN_OID_ARC,
 };
 
 /// KeyUsage bit numbers (RFC 5280 §4.2.1.3).
@@ -114,6 +114,15 @@ impl Extension {
             oid: OID_SUBJECT_ALT_NAME,
             critical: true,
             value: der::sequence(&[&der::context_primitive(6, uri.as_bytes())]),
+        }
+    }
+
+    /// An extension whose value is `bytes` as they are, not DER (Fulcio's V1 extensions).
+    pub(crate) fn raw(oid: &'static str, bytes: &[u8]) -> Self {
+        Self {
+            oid,
+            critical: false,
+            value: bytes.to_vec(),
         }
     }
 

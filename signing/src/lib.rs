@@ -12,6 +12,7 @@ pub mod certificate;
 pub mod csr;
 pub mod ct;
 mod der;
+pub mod trust_config;
 pub mod tsa;
 
 pub use ca::{LeafRequest, SigningAuthority};
@@ -36,4 +37,7 @@ pub enum SigningError {
     /// A key type Warden does not certify.
     #[error("{0}")]
     UnsupportedKey(String),
+    /// The Sigstore client trust configuration cannot be written from these inputs.
+    #[error("trust configuration: {0}")]
+    TrustConfig(String),
 }

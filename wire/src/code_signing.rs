@@ -1,6 +1,10 @@
 //! Names both sides of attested code signing agree on: the certificate extensions Warden's
 //! signing CA writes and deployers' verifiers read, and the in-toto / SLSA identifiers.
 
+/// Fulcio's deprecated "Issuer" (V1) extension: the issuer URL as raw bytes, without DER.
+/// sigstore-python 4.5.1 `verify identity --cert-oidc-issuer` reads only this one
+/// (`verify/policy.py`, `OIDCIssuer`), so Warden's leaves carry it beside the V2 extension.
+pub const OID_FULCIO_ISSUER_V1: &str = "1.3.6.1.4.1.57264.1.1";
 /// Fulcio's "Issuer (V2)" extension: the issuer URL as a DER UTF8String.
 pub const OID_FULCIO_ISSUER_V2: &str = "1.3.6.1.4.1.57264.1.8";
 /// Content octets of [`OID_FULCIO_ISSUER_V2`], for matching parsed extensions.
