@@ -41,10 +41,15 @@ PREHASHED = {
 
 def without_empty_defaults(value):
     """The JSON as a protobuf writer emits it: members equal to their default ("" / [] / {} /
-    0 / false / null) are left out, after their own members were."""
+    0 / false / null, and "0": an int64 is a JSON string, so a log index 0 is "0") are left
+    out, after their own members were."""
     if isinstance(value, dict):
         cleaned = {key: without_empty_defaults(item) for key, item in value.items()}
-        return {key: item for key, item in cleaned.items() if item not in ("", [], {}, None, 0, False)}
+        return {
+            key: item
+            for key, item in cleaned.items()
+            if item not in ("", "0", [], {}, None, 0, False)
+        }
     if isinstance(value, list):
         return [without_empty_defaults(item) for item in value]
     return value

@@ -602,7 +602,28 @@ fn close_the_loop(remote: bool) {
         ),
     );
     let rogue_cert = work.write("rogue.pem", self_signed_pem(&rogue_key));
-    let rogue = sign(&rogue_key, &rogue_cert, "rogue.sigstore.json");
+    // The KBS will not put it on its signing transparency log: the chain is not its CA's.
+    let output = builder(&[
+        "sign",
+        "--key",
+        rogue_key.to_str().unwrap(),
+        "--cert",
+        rogue_cert.to_str().unwrap(),
+        "--statement",
+        statement.to_str().unwrap(),
+        "--bundle-out",
+        work.path("unlogged.sigstore.json").to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("no trusted root"),
+        "{}",
+        text(&output)
+    );
+    // Signed and timestamped all the same, without the log, by the agent's own library.
+    let rogue = work.path("rogue.sigstore.json");
+    let rogue_bundle = rogue_bundle(&kbs, &rogue_key, &rogue_cert, &statement);
+    std::fs::write(&rogue, rogue_bundle).unwrap();
     let output = kbs.try_admin(&[
         "reference-value",
         "import",
@@ -630,6 +651,33 @@ fn close_the_loop(remote: bool) {
     let output = workload(&["get-resource", "app/db/password"]);
     assert!(output.status.success(), "{}\n{}", text(&output), kbs.log());
     assert_eq!(output.stdout, std::fs::read(&secret).unwrap());
+}
+
+/// `statement` signed with the rogue key and timestamped at the KBS, not logged: a bundle
+/// anyone can make without attesting.
+fn rogue_bundle(
+    kbs: &Kbs,
+    key: &std::path::Path,
+    cert: &std::path::Path,
+    statement: &std::path::Path,
+) -> String {
+    use warden_agent::signing;
+    let key = signing::load_signing_key(&std::fs::read(key).unwrap()).unwrap();
+    let cert = signing::pem_block(&std::fs::read(cert).unwrap(), "CERTIFICATE").unwrap();
+    let statement = std::fs::read(statement).unwrap();
+    let mut bundle =
+        signing::sign_locally(&key, &cert, signing::Signable::Statement(&statement)).unwrap();
+    let config = warden_agent::ClientConfig {
+        base_url: kbs.url.clone(),
+        ca_file: Some(kbs.ca_file()),
+        allow_plain_http: false,
+        timeout: std::time::Duration::from_secs(30),
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime
+        .block_on(signing::timestamp(&config, &mut bundle))
+        .unwrap();
+    bundle.to_json()
 }
 
 /// A self-signed code-signing certificate for the key in `key_pem`, naming [`BUILDER`]: what
