@@ -12,6 +12,8 @@ use rcgen::{
 
 use crate::keyfile::{write_private, write_public};
 use crate::sealing::Sealer;
+use crate::transparency::{ed25519_spki, ensure_log};
+use warden_signing::trust_config::TrustConfigInput;
 
 /// What `warden-kbs init` is to write.
 pub struct InitOptions {
@@ -144,11 +146,21 @@ pub async fn init_with_signing_authority(options: &InitOptions) -> anyhow::Resul
     let output = init(options)?;
     let config = crate::Config::load(&output.config)?;
     signing_init(&config, &output.signing_dir).await?;
+    // The audit log's key, for `warden-kbs audit verify --key`.
+    let sealer = crate::service::master_sealer(&config).map_err(anyhow::Error::msg)?;
+    let store = warden_store::Store::open_sqlite(&config.store.sqlite).await?;
+    let origin = crate::service::TransparencySettings::from_config(&config).audit_origin;
+    let audit = ensure_log(&store, &sealer, crate::service::AUDIT_LOG, &origin).await;
+    store.close().await;
+    let vkey = format!("{}\n", audit?.verifier().to_vkey());
+    write_public(&options.dir.join("audit-log.vkey"), vkey.as_bytes())?;
     Ok(output)
 }
 
-/// Creates the signing authority of `config` in its store and writes `ca.pem`, `tsa.pem` and
-/// the CT log key `ct.pub` (0644) into `out`; refuses a config without `[signing]` and a store that has an authority.
+/// Creates the signing authority of `config` in its store, and its signing transparency log,
+/// and writes `ca.pem`, `tsa.pem`, the CT log key `ct.pub`, the log's key `signing-log.vkey`
+/// and the Sigstore client trust configuration `trust-config.json` (all 0644) into `out`;
+/// refuses a config without `[signing]` and a store that has an authority.
 pub async fn signing_init(config: &crate::Config, out: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let signing = config
         .signing
@@ -163,8 +175,11 @@ pub async fn signing_init(config: &crate::Config, out: &Path) -> anyhow::Result<
         time::OffsetDateTime::now_utc(),
     )
     .await;
+    let origin = crate::service::TransparencySettings::from_config(config).signing_origin;
+    let log = ensure_log(&store, &sealer, crate::service::SIGNING_LOG, &origin).await;
     store.close().await;
     let authority = created?;
+    let log = log?;
     warden_store::files::create_private_dir_all(out)
         .with_context(|| format!("create {}", out.display()))?;
     let written = [
@@ -187,7 +202,32 @@ pub async fn signing_init(config: &crate::Config, out: &Path) -> anyhow::Result<
     for (path, label, der) in &written {
         write_public(path, warden_wire::pem::encode(label, der).as_bytes())?;
     }
-    Ok(written.into_iter().map(|(path, _, _)| path).collect())
+    let mut paths: Vec<PathBuf> = written.into_iter().map(|(path, _, _)| path).collect();
+    let base_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("https://{}", config.listen));
+    let trust = warden_signing::trust_config::client_trust_config(&TrustConfigInput {
+        ca_root_der: authority.root_certificate(),
+        tsa_certificate_der: authority.tsa_certificate(),
+        ct_spki_der: authority.ct_key().spki_der(),
+        tlog_spki_der: &ed25519_spki(log.verifier().public_key()),
+        tlog_key_algorithm: warden_wire::signing_key::KeyAlgorithm::Ed25519,
+        tlog_key_name: log.name(),
+        base_url: base_url.trim_end_matches('/'),
+        // Sigstore clients skip keys whose validity starts after their clock: a minute back.
+        valid_from: time::OffsetDateTime::now_utc() - time::Duration::minutes(1),
+    })?;
+    let trust_path = out.join("trust-config.json");
+    let trust = serde_json::to_string_pretty(&trust)? + "\n";
+    write_public(&trust_path, trust.as_bytes())?;
+    let vkey_path = out.join("signing-log.vkey");
+    write_public(
+        &vkey_path,
+        format!("{}\n", log.verifier().to_vkey()).as_bytes(),
+    )?;
+    paths.extend([trust_path, vkey_path]);
+    Ok(paths)
 }
 
 fn write_tls(dir: &Path, hostnames: &[String]) -> anyhow::Result<()> {

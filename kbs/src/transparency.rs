@@ -101,53 +101,70 @@ fn sealing_context(name: &str) -> String {
     format!("log-key:{name}")
 }
 
+/// Creates the log `name` with a fresh Ed25519 checkpoint key and `origin` unless the store
+/// has it (an existing log keeps its origin and key), and returns its checkpoint signer.
+pub async fn ensure_log(
+    store: &Store,
+    sealer: &Sealer,
+    name: &str,
+    origin: &str,
+) -> Result<NoteSigner, LogError> {
+    if store.log(name).await?.is_none() {
+        let key = SigningKeyPair::generate(KeyAlgorithm::Ed25519)
+            .map_err(|_| LogError::Key(name.to_owned()))?;
+        store
+            .create_log(&NewLog {
+                name: name.to_owned(),
+                origin: origin.to_owned(),
+                algorithm: KeyAlgorithm::Ed25519.name().to_owned(),
+                sealed_key: sealer.seal(&sealing_context(name), key.pkcs8_der()),
+                public_key: key.public_key_bits().to_vec(),
+            })
+            .await?;
+    }
+    let stored = store
+        .log(name)
+        .await?
+        .ok_or_else(|| StoreError::UnknownLog(name.to_owned()))?;
+    let pkcs8 = sealer
+        .unseal(&sealing_context(name), &stored.log.sealed_key)
+        .map_err(|_| LogError::Key(name.to_owned()))?;
+    let key = SigningKeyPair::from_pkcs8(KeyAlgorithm::Ed25519, &pkcs8)
+        .map_err(|_| LogError::Key(name.to_owned()))?;
+    // The key is named by the origin, as C2SP logs (and Rekor v2) do.
+    NoteSigner::new(&stored.log.origin, key).map_err(|_| LogError::Key(name.to_owned()))
+}
+
+/// The DER SubjectPublicKeyInfo of a raw Ed25519 public key (RFC 8410).
+pub fn ed25519_spki(public_key: &[u8]) -> Vec<u8> {
+    const PREFIX: [u8; 12] = [
+        0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+    ];
+    [&PREFIX[..], public_key].concat()
+}
+
 impl MerkleLog {
-    /// Opens the log `name`, creating it with a fresh Ed25519 checkpoint key and `origin` if
-    /// the store has none (an existing log keeps its stored origin), and starts its append
-    /// task. Must run inside a Tokio runtime.
+    /// Opens the log `name` ([`ensure_log`]) and starts its append task. Must run inside a
+    /// Tokio runtime.
     pub async fn open(
         store: &Store,
         sealer: &Sealer,
         name: &str,
         origin: &str,
     ) -> Result<Self, LogError> {
-        if store.log(name).await?.is_none() {
-            let key = SigningKeyPair::generate(KeyAlgorithm::Ed25519)
-                .map_err(|_| LogError::Key(name.to_owned()))?;
-            store
-                .create_log(&NewLog {
-                    name: name.to_owned(),
-                    origin: origin.to_owned(),
-                    algorithm: KeyAlgorithm::Ed25519.name().to_owned(),
-                    sealed_key: sealer.seal(&sealing_context(name), key.pkcs8_der()),
-                    public_key: key.public_key_bits().to_vec(),
-                })
-                .await?;
-        }
-        let stored = store
-            .log(name)
-            .await?
-            .ok_or_else(|| StoreError::UnknownLog(name.to_owned()))?;
-        let pkcs8 = sealer
-            .unseal(&sealing_context(name), &stored.log.sealed_key)
-            .map_err(|_| LogError::Key(name.to_owned()))?;
-        let key = SigningKeyPair::from_pkcs8(KeyAlgorithm::Ed25519, &pkcs8)
-            .map_err(|_| LogError::Key(name.to_owned()))?;
-        // The key is named by the origin, as C2SP logs do.
-        let signer = Arc::new(
-            NoteSigner::new(&stored.log.origin, key).map_err(|_| LogError::Key(name.to_owned()))?,
-        );
+        let signer = Arc::new(ensure_log(store, sealer, name, origin).await?);
+        let origin = signer.name().to_owned();
         let (queue, receiver) = mpsc::channel(QUEUE);
         tokio::spawn(append_task(
             store.clone(),
             name.to_owned(),
-            stored.log.origin.clone(),
+            origin.clone(),
             signer.clone(),
             receiver,
         ));
         Ok(Self {
             name: name.to_owned(),
-            origin: stored.log.origin,
+            origin,
             signer,
             store: store.clone(),
             queue,

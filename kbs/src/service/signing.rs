@@ -694,7 +694,9 @@ impl Kbs {
             .log_signature(&mut bundle, verified.algorithm, signed, now)
             .await?;
         info!(identity = %verified.identity, index, "signature logged");
-        Ok(json!({"identity": verified.identity, "log-index": index, "bundle": bundle.to_json_value()}))
+        Ok(
+            json!({"identity": verified.identity, "log-index": index, "bundle": bundle.to_json_value()}),
+        )
     }
 
     /// Records `bundle`'s signature on the signing transparency log (a `hashedrekord` 0.0.2
@@ -728,7 +730,8 @@ impl Kbs {
             signing_log_index: appended.index,
         };
         self.record(event, now).await?;
-        let checkpoint = SignedNote::parse(appended.checkpoint.as_bytes()).map_err(|e| unavailable(&e))?;
+        let checkpoint =
+            SignedNote::parse(appended.checkpoint.as_bytes()).map_err(|e| unavailable(&e))?;
         let proof = InclusionProof {
             log_index: appended.index,
             root_hash: appended.root,
