@@ -424,22 +424,23 @@ impl ExportFault {
 
     /// The range of indexes holding the first bad entry, when the data narrows it down: the
     /// exact index of [`first_bad_index`](Self::first_bad_index), or the entries between the
-    /// last verified size and a checkpoint that does not match them.
+    /// last verified size and a checkpoint that does not match them (never an empty range).
     pub fn bad_range(&self) -> Option<Range<u64>> {
         if let Some(index) = self.first_bad_index() {
             return Some(index..index.saturating_add(1));
         }
-        match *self {
+        let range = match *self {
             Self::RootMismatch { since, size, .. }
-            | Self::InconsistentCheckpoints { since, size, .. } => Some(since..size),
+            | Self::InconsistentCheckpoints { since, size, .. } => since..size,
             Self::CheckpointSize {
                 since,
                 size,
                 entries,
                 ..
-            } if size > since => Some(since..size.max(entries)),
-            _ => None,
-        }
+            } if size > since => since..size.max(entries),
+            _ => return None,
+        };
+        (!range.is_empty()).then_some(range)
     }
 }
 
