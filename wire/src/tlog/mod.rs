@@ -11,11 +11,15 @@
 //!   [`verify_consistency`]).
 //! - Checkpoints in the C2SP `tlog-checkpoint` format ([`Checkpoint`]) inside C2SP signed notes
 //!   ([`SignedNote`], [`NoteSigner`], [`NoteVerifier`]).
+//! - The exported-log format `warden-log-export/v1` (JSON lines: header, entries, signed
+//!   checkpoints) with its writer ([`ExportWriter`]) and streaming offline verifier
+//!   ([`verify_export`]), which recomputes the tree in O(log n) memory.
 //!
 //! Every input may be hostile: out-of-range indexes and sizes, wrong proof lengths and
 //! malformed notes are errors, never panics.
 
 mod checkpoint;
+mod export;
 mod note;
 mod tree;
 mod verify;
@@ -23,6 +27,10 @@ mod verify;
 use sha2::{Digest, Sha256};
 
 pub use checkpoint::Checkpoint;
+pub use export::{
+    EXPORT_FORMAT, ExportFault, ExportSummary, ExportWriter, MAX_LINE_BYTES, checkpoint_line,
+    entry_line, header_line, verify_export,
+};
 pub use note::{
     MAX_NOTE_BYTES, MAX_SIGNATURES, NoteKeyType, NoteSignature, NoteSigner, NoteVerifier,
     SignedNote,
@@ -156,5 +164,7 @@ pub enum TlogError {
     Signing,
 }
 
+#[cfg(test)]
+mod export_tests;
 #[cfg(test)]
 mod tests;

@@ -552,3 +552,48 @@ fn checkpoint_notes_are_refused_when_tampered_or_malformed() {
     assert!(Checkpoint::new("", 1, [0; 32]).to_text().is_err());
     assert!(Checkpoint::new("a\nb", 1, [0; 32]).to_text().is_err());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Exported logs (the rest is in `export_tests`).
+
+/// The fuzz target's seed export is the one this log writes, and it verifies under the
+/// PeterNeumann test key (the fuzz target's key), also with its size-2 checkpoint kept.
+#[test]
+fn the_fuzz_seed_export_is_reproducible_and_verifies() {
+    let signer = peter();
+    let sign = |size, root| {
+        Checkpoint::new("PeterNeumann", size, root)
+            .sign(&signer)
+            .unwrap()
+    };
+    let mut tree = MemoryTree::new();
+    let mut writer = ExportWriter::new(Vec::new(), "PeterNeumann").unwrap();
+    writer.checkpoint(&sign(0, empty_root())).unwrap();
+    let mut kept = Vec::new();
+    for batch in [2u64, 1, 3] {
+        for _ in 0..batch {
+            let i = tree.size();
+            let data = format!("{{\"index\":{i},\"event\":\"release\"}}");
+            tree.append(data.as_bytes()).unwrap();
+            writer
+                .entry(i, &tree.leaf_hash(i).unwrap(), data.as_bytes())
+                .unwrap();
+        }
+        let note = sign(tree.size(), tree.root().unwrap());
+        writer.checkpoint(&note).unwrap();
+        if tree.size() == 2 {
+            kept = note;
+        }
+    }
+    let export = writer.finish().unwrap();
+    assert_eq!(
+        export,
+        include_bytes!("../../../fuzz/seeds/tlog_export/valid-6.jsonl")
+    );
+    let verifier = NoteVerifier::from_vkey(PETER_VKEY).unwrap();
+    let summary = verify_export(&export[..], &verifier, &[&kept]).unwrap();
+    assert_eq!(
+        (summary.entries, summary.checkpoints, summary.kept_matched),
+        (6, 4, 1)
+    );
+}
