@@ -135,6 +135,74 @@ impl AuditEvent {
     }
 }
 
+/// What `warden-kbs audit search` looks for; every criterion given must hold.
+#[derive(Debug, Clone, Default)]
+pub struct SearchFilter {
+    /// The event kind (`release`, `attestation`, …).
+    pub kind: Option<String>,
+    /// The resource path.
+    pub resource: Option<String>,
+    /// The attestation token's `jti`.
+    pub jti: Option<String>,
+    /// The builder identity (certificate and signature entries).
+    pub identity: Option<String>,
+    /// At or after this time.
+    pub since: Option<OffsetDateTime>,
+    /// Before this time.
+    pub until: Option<OffsetDateTime>,
+}
+
+impl SearchFilter {
+    /// Whether `entry` matches.
+    pub fn matches(&self, entry: &Value) -> bool {
+        let equals = |member: &str, wanted: &Option<String>| {
+            wanted
+                .as_deref()
+                .is_none_or(|wanted| entry[member].as_str() == Some(wanted))
+        };
+        let time = entry["time"]
+            .as_str()
+            .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok());
+        let in_window = match (self.since, self.until) {
+            (None, None) => true,
+            (since, until) => time.is_some_and(|time| {
+                since.is_none_or(|since| time >= since) && until.is_none_or(|until| time < until)
+            }),
+        };
+        equals("kind", &self.kind)
+            && equals("resource", &self.resource)
+            && equals("jti", &self.jti)
+            && equals("identity", &self.identity)
+            && in_window
+    }
+}
+
+/// Reads a log export (`warden_wire::tlog` export format) and hands every entry matching
+/// `filter` to `found`, as its JSON text; returns how many matched. Entries that are not JSON
+/// objects (the signing log's are Rekor bodies) match only an empty filter.
+pub fn search(
+    reader: impl std::io::BufRead,
+    filter: &SearchFilter,
+    mut found: impl FnMut(&str),
+) -> Result<u64, String> {
+    let mut matched = 0;
+    for (number, line) in reader.lines().enumerate() {
+        let line = line.map_err(|e| format!("line {}: {e}", number + 1))?;
+        let Ok(Value::Object(record)) = serde_json::from_str::<Value>(&line) else {
+            return Err(format!("line {}: not a JSON object", number + 1));
+        };
+        let Some(text) = record.get("entry").and_then(Value::as_str) else {
+            continue;
+        };
+        let entry: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+        if filter.matches(&entry) {
+            matched += 1;
+            found(text);
+        }
+    }
+    Ok(matched)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,5 +225,63 @@ mod tests {
         assert_eq!(entry["target"], "a/b/c");
         assert!(entry.contains_key("before_sha256"));
         assert!(!entry.contains_key("after_sha256"));
+    }
+
+    #[test]
+    fn search_matches_every_given_criterion_and_the_time_window() {
+        let at = |seconds| OffsetDateTime::from_unix_timestamp(seconds).unwrap();
+        let release = |resource: &str, jti: &str, time| {
+            AuditEvent::Release {
+                resource: resource.into(),
+                policy: "release:default".into(),
+                policy_sha256: String::new(),
+                jti: jti.into(),
+                tee: "snp".into(),
+                client: "127.0.0.1".into(),
+            }
+            .to_entry(at(time))
+        };
+        let lines: Vec<String> = [
+            release("a/b/c", "j1", 1_000),
+            release("a/b/d", "j1", 2_000),
+            release("a/b/c", "j2", 3_000),
+        ]
+        .iter()
+        .enumerate()
+        .map(|(index, entry)| {
+            let text = Value::Object(entry.clone()).to_string();
+            serde_json::json!({"index": index, "leaf": "00", "entry": text}).to_string()
+        })
+        .collect();
+        let export = format!("{{\"format\":\"x\"}}\n{}\n", lines.join("\n"));
+        let count = |filter: SearchFilter| search(export.as_bytes(), &filter, |_| {}).unwrap();
+        assert_eq!(count(SearchFilter::default()), 3);
+        let by_resource = SearchFilter {
+            resource: Some("a/b/c".into()),
+            ..SearchFilter::default()
+        };
+        assert_eq!(count(by_resource.clone()), 2);
+        assert_eq!(
+            count(SearchFilter {
+                jti: Some("j1".into()),
+                ..by_resource.clone()
+            }),
+            1
+        );
+        assert_eq!(
+            count(SearchFilter {
+                since: Some(at(2_000)),
+                until: Some(at(3_000)),
+                ..SearchFilter::default()
+            }),
+            1
+        );
+        assert_eq!(
+            count(SearchFilter {
+                kind: Some("attestation".into()),
+                ..SearchFilter::default()
+            }),
+            0
+        );
     }
 }

@@ -86,6 +86,69 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// The audit log and the signing transparency log: export, verify offline, search.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Write a log from the store as an export file (the KBS may keep running).
+    Export {
+        #[arg(long, env = "WARDEN_KBS_CONFIG")]
+        config: PathBuf,
+        /// `audit` or `signing` (the signing transparency log).
+        #[arg(long, default_value = "audit", value_parser = ["audit", "signing"])]
+        log: String,
+        #[arg(long, value_name = "PATH")]
+        out: PathBuf,
+    },
+    /// Print a log's checkpoint key (C2SP vkey), to keep for `verify --key`.
+    Key {
+        #[arg(long, env = "WARDEN_KBS_CONFIG")]
+        config: PathBuf,
+        #[arg(long, default_value = "audit", value_parser = ["audit", "signing"])]
+        log: String,
+    },
+    /// Re-check an export offline: every entry's leaf hash, every checkpoint's signature and
+    /// root, and consistency with checkpoints kept from earlier. Exit 1 names the first bad
+    /// index or the inconsistent checkpoints.
+    Verify {
+        /// The log's key (a vkey line, e.g. `audit-log.vkey` from init).
+        #[arg(long, value_name = "PATH")]
+        key: PathBuf,
+        /// A signed checkpoint kept from earlier (repeatable).
+        #[arg(long = "previous", value_name = "PATH")]
+        previous: Vec<PathBuf>,
+        /// Write the export's final signed checkpoint here, to keep for the next verify.
+        #[arg(long, value_name = "PATH")]
+        checkpoint_out: Option<PathBuf>,
+        /// The export file.
+        export: PathBuf,
+    },
+    /// Print the entries of an export that match every criterion given (JSON lines).
+    Search {
+        #[arg(long)]
+        kind: Option<String>,
+        #[arg(long)]
+        resource: Option<String>,
+        /// The attestation token's jti.
+        #[arg(long)]
+        token: Option<String>,
+        /// The builder identity (<issuer>/builders/<name>).
+        #[arg(long)]
+        builder: Option<String>,
+        /// RFC 3339: entries at or after.
+        #[arg(long)]
+        since: Option<String>,
+        /// RFC 3339: entries before.
+        #[arg(long)]
+        until: Option<String>,
+        /// The export file.
+        export: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -385,6 +448,119 @@ async fn run(command: Command) -> Result<(), Failure> {
             Ok(())
         }
         Command::Admin { command } => admin(command).await,
+        Command::Audit { command } => audit(command).await,
+    }
+}
+
+async fn open_store(config: &std::path::Path) -> Result<Store, Failure> {
+    let config = Config::load(config).map_err(usage)?;
+    Store::open_sqlite(&config.store.sqlite)
+        .await
+        .map_err(usage)
+}
+
+fn rfc3339(text: Option<String>) -> Result<Option<time::OffsetDateTime>, Failure> {
+    text.map(|t| {
+        time::OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339)
+            .map_err(|e| usage(format!("{t:?} is not an RFC 3339 time: {e}")))
+    })
+    .transpose()
+}
+
+async fn audit(command: AuditCommand) -> Result<(), Failure> {
+    use std::io::BufReader;
+    let open = |path: &std::path::Path| {
+        std::fs::File::open(path)
+            .map(BufReader::new)
+            .map_err(|e| usage(format!("{}: {e}", path.display())))
+    };
+    match command {
+        AuditCommand::Export { config, log, out } => {
+            let store = open_store(&config).await?;
+            let file = std::fs::File::create(&out)
+                .map_err(|e| usage(format!("{}: {e}", out.display())))?;
+            let entries =
+                warden_kbs::transparency::export_log(&store, &log, std::io::BufWriter::new(file))
+                    .await
+                    .map_err(usage)?;
+            println!(
+                "{entries} entries of the {log} log written to {}",
+                out.display()
+            );
+            Ok(())
+        }
+        AuditCommand::Key { config, log } => {
+            let store = open_store(&config).await?;
+            let stored = store
+                .log(&log)
+                .await
+                .map_err(usage)?
+                .ok_or_else(|| Failure::Refused(format!("the store has no {log} log")))?;
+            let verifier = warden_wire::tlog::NoteVerifier::ed25519(
+                &stored.log.origin,
+                &stored.log.public_key,
+            )
+            .map_err(usage)?;
+            println!("{}", verifier.to_vkey());
+            Ok(())
+        }
+        AuditCommand::Verify {
+            key,
+            previous,
+            checkpoint_out,
+            export,
+        } => {
+            let vkey = std::fs::read_to_string(&key)
+                .map_err(|e| usage(format!("{}: {e}", key.display())))?;
+            let verifier = warden_wire::tlog::NoteVerifier::from_vkey(vkey.trim())
+                .map_err(|e| usage(format!("{}: {e}", key.display())))?;
+            let kept = previous
+                .iter()
+                .map(|path| {
+                    std::fs::read(path).map_err(|e| usage(format!("{}: {e}", path.display())))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let kept: Vec<&[u8]> = kept.iter().map(Vec::as_slice).collect();
+            let summary = warden_wire::tlog::verify_export(open(&export)?, &verifier, &kept)
+                .map_err(|fault| Failure::Refused(fault.to_string()))?;
+            if let Some(path) = checkpoint_out {
+                std::fs::write(&path, &summary.note)
+                    .map_err(|e| usage(format!("{}: {e}", path.display())))?;
+            }
+            println!(
+                "verified: {} entries of {}, {} checkpoints, {} kept checkpoints consistent; root {}",
+                summary.entries,
+                summary.origin,
+                summary.checkpoints,
+                summary.kept_matched,
+                hex::encode(summary.checkpoint.root)
+            );
+            Ok(())
+        }
+        AuditCommand::Search {
+            kind,
+            resource,
+            token,
+            builder,
+            since,
+            until,
+            export,
+        } => {
+            let filter = warden_kbs::audit::SearchFilter {
+                kind,
+                resource,
+                jti: token,
+                identity: builder,
+                since: rfc3339(since)?,
+                until: rfc3339(until)?,
+            };
+            let matched = warden_kbs::audit::search(open(&export)?, &filter, |entry| {
+                println!("{entry}");
+            })
+            .map_err(usage)?;
+            eprintln!("{matched} entries matched");
+            Ok(())
+        }
     }
 }
 

@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::error;
 use warden_store::{NewLog, Store, StoreError};
 use warden_wire::signing_key::{KeyAlgorithm, SigningKeyPair};
-use warden_wire::tlog::{Checkpoint, Hash, NoteSigner, NoteVerifier, SignedNote};
+use warden_wire::tlog::{Checkpoint, ExportWriter, Hash, NoteSigner, NoteVerifier, SignedNote};
 
 use crate::sealing::Sealer;
 
@@ -294,4 +294,64 @@ async fn append_task(
             let _ = pending.reply.send(answer);
         }
     }
+}
+
+/// Writes the log `name` as an export (`warden_wire::tlog::export` format): every entry up to
+/// its current size with the leaf hash recorded at append, each batch's signed checkpoint after
+/// the entry that completes it. Reads only the store; the KBS may keep running. Returns the
+/// number of entries.
+pub async fn export_log(
+    store: &Store,
+    name: &str,
+    out: impl std::io::Write,
+) -> Result<u64, ExportError> {
+    const PAGE: u32 = 1000;
+    let log = store
+        .log(name)
+        .await?
+        .ok_or_else(|| StoreError::UnknownLog(name.to_owned()))?;
+    if log.size == 0 {
+        return Err(ExportError::Empty(name.to_owned()));
+    }
+    let mut writer = ExportWriter::new(out, &log.log.origin)?;
+    let mut checkpoints = std::collections::VecDeque::new();
+    let mut checkpoints_after = 0;
+    let mut next = 0;
+    while next < log.size {
+        let entries = store.log_entries(name, next, PAGE).await?;
+        if entries.is_empty() {
+            break;
+        }
+        for entry in entries.into_iter().take_while(|e| e.index < log.size) {
+            writer.entry(entry.index, &entry.leaf, &entry.data)?;
+            next = entry.index + 1;
+            if checkpoints.is_empty() && checkpoints_after < next {
+                checkpoints.extend(store.log_checkpoints(name, checkpoints_after, PAGE).await?);
+                checkpoints_after = checkpoints.back().map_or(u64::MAX, |(size, _)| *size);
+            }
+            while checkpoints.front().is_some_and(|(size, _)| *size <= next) {
+                if let Some((size, note)) = checkpoints.pop_front()
+                    && size == next
+                {
+                    writer.checkpoint(note.as_bytes())?;
+                }
+            }
+        }
+    }
+    writer.finish()?;
+    Ok(next)
+}
+
+/// Why a log could not be exported.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Writing failed, or the stored log is not exportable (an entry that is not UTF-8).
+    #[error("export: {0}")]
+    Write(#[from] std::io::Error),
+    /// The log has no entry yet.
+    #[error("the {0} log is empty")]
+    Empty(String),
 }

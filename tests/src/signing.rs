@@ -190,6 +190,28 @@ pub fn text(output: &Output) -> String {
     )
 }
 
+/// The stock Sigstore client (`sigstore` from PyPI), offline, against the KBS's trust
+/// configuration: `verify identity` of `bundle` (a message signature or a DSSE statement) for
+/// `artifact`. Whether it accepted, and its output.
+pub fn sigstore_verify(
+    trust_config: &Path,
+    bundle: &Path,
+    identity: &str,
+    artifact: &Path,
+) -> (bool, String) {
+    judge(
+        Command::new("python3")
+            .args(["-m", "sigstore", "--trust-config"])
+            .arg(trust_config)
+            .args(["verify", "identity", "--offline", "--bundle"])
+            .arg(bundle)
+            .args(["--cert-identity", identity, "--cert-oidc-issuer", ISSUER])
+            .arg(artifact)
+            // Wide enough that the client's log lines are not wrapped.
+            .env("COLUMNS", "400"),
+    )
+}
+
 /// A KBS with `[signing]` under [`ISSUER`] and whatever else `options` says.
 pub fn signing_kbs(mut options: KbsOptions) -> Kbs {
     options.extra_config = format!("[signing]\nissuer = \"{ISSUER}\"\n{}", options.extra_config);

@@ -14,7 +14,7 @@ use warden_agent::attester::tpm_device::{PcrBank, TpmDevice};
 use warden_tests::signing::{
     BUILDER, ISSUER, PCR, Work, bundle_files, bundle_json, openssl_ts_verify, openssl_verify_at,
     securesystemslib_verifies, set_signing_policy, signing_kbs, signing_policy,
-    sigstore_models_parse, text, timestamp_time, verify_artifact,
+    sigstore_models_parse, sigstore_verify, text, timestamp_time, verify_artifact,
 };
 use warden_tests::swtpm::Swtpm;
 use warden_tests::{Kbs, KbsOptions};
@@ -152,6 +152,35 @@ fn deployer_checks(kbs: &Kbs, work: &Work, artifact: &Path, provenance: &Path, m
     };
     refused(accept(provenance, &tampered), "subjects");
     refused(accept(message, &tampered), "signature");
+
+    // The stock Sigstore client, offline, with the trust configuration `init` wrote: both
+    // bundles carry their signing-log entry, inclusion proof and checkpoint, and verify after
+    // the certificate expired; a tampered artifact, another identity and an altered log entry
+    // are refused.
+    let trust = kbs.home().join("signing/trust-config.json");
+    for bundle in [provenance, message] {
+        let (ok, out) = sigstore_verify(&trust, bundle, BUILDER, artifact);
+        assert!(ok && out.contains("OK: "), "{out}");
+        let (ok, out) = sigstore_verify(&trust, bundle, BUILDER, &tampered);
+        assert!(!ok, "{out}");
+        let (ok, out) = sigstore_verify(
+            &trust,
+            bundle,
+            "https://kbs.warden.test/builders/x",
+            artifact,
+        );
+        assert!(!ok && out.contains("SANs do not match"), "{out}");
+        let mut altered = bundle_json(bundle);
+        let entry = &mut altered["verificationMaterial"]["tlogEntries"][0];
+        let body = entry["canonicalizedBody"].as_str().unwrap().to_owned();
+        let flipped = if body.starts_with('e') { "f" } else { "e" };
+        entry["canonicalizedBody"] = format!("{flipped}{}", &body[1..]).into();
+        let altered = work.write("altered-entry.json", altered.to_string());
+        let (ok, out) = sigstore_verify(&trust, &altered, BUILDER, artifact);
+        assert!(!ok && out.contains("invalid log entry"), "{out}");
+    }
+    let (ok, out) = sigstore_verify(&trust, message, BUILDER, &tampered);
+    assert!(out.contains("digest mismatch"), "{ok} {out}");
     refused(
         verify_artifact(&[
             "--bundle",
