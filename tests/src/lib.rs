@@ -233,6 +233,31 @@ filter = "{log_filter}"
         self.url = format!("https://{address}");
     }
 
+    /// Starts the KBS again on the same state directory after [`terminate`](Self::terminate).
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "the KBS is still running");
+        self.spawn();
+    }
+
+    /// The SQLite store's files (the database, its WAL and shared memory), those that exist.
+    pub fn store_files(&self) -> Vec<PathBuf> {
+        ["", "-wal", "-shm"]
+            .iter()
+            .map(|suffix| self.home().join(format!("data/warden.db{suffix}")))
+            .filter(|path| path.exists())
+            .collect()
+    }
+
+    /// Runs `warden-kbs audit <args>` with this KBS's config.
+    pub fn audit(&self, args: &[&str]) -> Output {
+        let mut command = Command::new(binary("warden-kbs"));
+        command
+            .arg("audit")
+            .args(args)
+            .env("WARDEN_KBS_CONFIG", self.home().join("kbs.toml"));
+        command.output().expect("run warden-kbs audit")
+    }
+
     /// Kills the KBS with SIGKILL (no chance to flush anything) and starts it again on the same
     /// state directory.
     pub fn crash_and_restart(&mut self) {
@@ -433,10 +458,8 @@ filter = "{log_filter}"
     /// Every byte the KBS persisted: the SQLite file and its WAL/SHM companions.
     pub fn stored_bytes(&self) -> Vec<u8> {
         let mut bytes = Vec::new();
-        for suffix in ["", "-wal", "-shm"] {
-            if let Ok(data) = std::fs::read(self.home().join(format!("data/warden.db{suffix}"))) {
-                bytes.extend(data);
-            }
+        for path in self.store_files() {
+            bytes.extend(std::fs::read(path).unwrap_or_default());
         }
         bytes
     }
