@@ -57,16 +57,19 @@ fn proof_of(value: &Value) -> Vec<Hash> {
     value.as_array().unwrap().iter().map(from_hex).collect()
 }
 
-#[test]
-fn roots_and_proofs_equal_an_rfc_6962_implementation_written_from_the_rfc_text() {
-    let mut tree = MemoryTree::new();
-    for i in 0..MAX_SIZE {
-        tree.append(&leaf_data(i)).unwrap();
-    }
-    let leaves: Vec<Hash> = (0..MAX_SIZE).map(|i| tree.leaf_hash(i).unwrap()).collect();
-    let roots: Vec<Hash> = (0..=MAX_SIZE).map(|n| tree.root_at(n).unwrap()).collect();
-    let mut rng = SplitMix(0x6962_9162);
+/// How a log under test answers: the root at a size, PATH and PROOF.
+struct Log<'a> {
+    root: &'a dyn Fn(u64) -> Hash,
+    inclusion: &'a dyn Fn(u64, u64) -> Vec<Hash>,
+    consistency: &'a dyn Fn(u64, u64) -> Vec<Hash>,
+}
 
+/// Every root of `log` for sizes 0..=MAX_SIZE and its proofs at pairs `rng` picks (every index
+/// for sizes up to 64), each checked by Warden's verifiers, then judged: the judge's own roots
+/// and proofs are returned.
+fn judged(log: &Log<'_>, rng: &mut SplitMix) -> (Vec<Hash>, Vec<Hash>, Value) {
+    let leaves: Vec<Hash> = (0..MAX_SIZE).map(|i| leaf_hash(&leaf_data(i))).collect();
+    let roots: Vec<Hash> = (0..=MAX_SIZE).map(|n| (log.root)(n)).collect();
     let mut inclusion = Vec::new();
     for size in 1..=MAX_SIZE {
         let indices: Vec<u64> = if size <= 64 {
@@ -75,7 +78,7 @@ fn roots_and_proofs_equal_an_rfc_6962_implementation_written_from_the_rfc_text()
             (0..20).map(|_| rng.between(0, size - 1)).collect()
         };
         for index in indices {
-            let proof = tree.inclusion_proof(index, size).unwrap();
+            let proof = (log.inclusion)(index, size);
             verify_inclusion(
                 &leaves[index as usize],
                 index,
@@ -99,7 +102,7 @@ fn roots_and_proofs_equal_an_rfc_6962_implementation_written_from_the_rfc_text()
         };
         equal += usize::from(old == new);
         from_one += usize::from(old == 1);
-        let proof = tree.consistency_proof(old, new).unwrap();
+        let proof = (log.consistency)(old, new);
         verify_consistency(old, new, &proof, &roots[old as usize], &roots[new as usize]).unwrap();
         consistency.push(json!([old, new, to_hex(&proof)]));
     }
@@ -137,9 +140,27 @@ fn roots_and_proofs_equal_an_rfc_6962_implementation_written_from_the_rfc_text()
         document["inclusion"].as_array().unwrap().len(),
         document["consistency"].as_array().unwrap().len(),
     );
+    let judged = serde_json::from_slice(&std::fs::read(&theirs).unwrap()).unwrap();
+    (leaves, roots, judged)
+}
+
+#[test]
+fn roots_and_proofs_equal_an_rfc_6962_implementation_written_from_the_rfc_text() {
+    let mut tree = MemoryTree::new();
+    for i in 0..MAX_SIZE {
+        tree.append(&leaf_data(i)).unwrap();
+    }
+    let mut rng = SplitMix(0x6962_9162);
+    let (leaves, roots, judged) = judged(
+        &Log {
+            root: &|n| tree.root_at(n).unwrap(),
+            inclusion: &|m, n| tree.inclusion_proof(m, n).unwrap(),
+            consistency: &|m, n| tree.consistency_proof(m, n).unwrap(),
+        },
+        &mut rng,
+    );
 
     // The judge's own proofs pass Warden's verifiers, and fail them when altered.
-    let judged: Value = serde_json::from_slice(&std::fs::read(&theirs).unwrap()).unwrap();
     let their_roots: Vec<Hash> = judged["roots"]
         .as_array()
         .unwrap()
@@ -238,4 +259,65 @@ fn roots_and_proofs_equal_an_rfc_6962_implementation_written_from_the_rfc_text()
          altered ones (flipped bit, wrong index, wrong size)"
     );
     assert_eq!(leaf_hash(&leaf_data(0)), leaves[0]);
+}
+
+/// The same for the proofs the KBS serves: a log kept in the SQLite store, appended in batches
+/// of 1 to 37 entries (as the group commit writes them), read back through O(log n) stored
+/// nodes.
+#[test]
+fn store_backed_roots_and_proofs_equal_the_rfc_6962_implementation_too() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = runtime
+        .block_on(warden_store::Store::open_sqlite(&dir.path().join("log.db")))
+        .unwrap();
+    runtime
+        .block_on(store.create_log(&warden_store::NewLog {
+            name: "judged".into(),
+            origin: "judged".into(),
+            algorithm: "ed25519".into(),
+            sealed_key: vec![0],
+            public_key: vec![0],
+        }))
+        .unwrap();
+    let mut rng = SplitMix(0x5354_4f52);
+    let mut size = 0;
+    while size < MAX_SIZE {
+        let batch = rng.between(1, 37).min(MAX_SIZE - size);
+        runtime
+            .block_on(store.append_log_entries(
+                "judged",
+                batch as usize,
+                |_, index| leaf_data(index),
+                |_, _| Ok(String::new()),
+            ))
+            .unwrap();
+        size += batch;
+    }
+    let (_, roots, judged) = judged(
+        &Log {
+            root: &|n| runtime.block_on(store.log_root("judged", n)).unwrap(),
+            inclusion: &|m, n| {
+                runtime
+                    .block_on(store.log_inclusion_proof("judged", m, n))
+                    .unwrap()
+            },
+            consistency: &|m, n| {
+                runtime
+                    .block_on(store.log_consistency_proof("judged", m, n))
+                    .unwrap()
+            },
+        },
+        &mut rng,
+    );
+    let their_roots: Vec<Hash> = judged["roots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(from_hex)
+        .collect();
+    assert_eq!(their_roots, roots);
 }
