@@ -432,3 +432,253 @@ async fn after_kill_9_during_64_concurrent_releases_every_released_secret_has_it
     export(&kbs, &exported);
     assert!(verify(&kbs, &exported, &[]).status.success());
 }
+
+/// `GET` with an optional bearer token: the status and the body as text.
+async fn get_text(kbs: &Kbs, path: &str, bearer: Option<&str>) -> (u16, String) {
+    let mut request = kbs.http().get(format!("{}{path}", kbs.url));
+    if let Some(token) = bearer {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+fn hash(text: &Value) -> warden_wire::tlog::Hash {
+    hex::decode(text.as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_log_endpoints_serve_checkable_proofs_and_refuse_bad_queries_with_400() {
+    use warden_wire::tlog::{Checkpoint, NoteVerifier, verify_consistency, verify_inclusion};
+    let kbs = signing_kbs(KbsOptions::default());
+    kbs.provision_sample("tenant/app/key", SECRET, "tenant");
+    let client = RawClient::new(&kbs);
+    for _ in 0..3 {
+        let token = client.attest().await;
+        let (status, _) = client
+            .get("/kbs/v0/resource/tenant/app/key", Some(&token))
+            .await;
+        assert_eq!(status, 200);
+    }
+    let reader = kbs.admin_token("reader");
+    let audit = |path: &str| format!("/kbs/v0/log/audit/{path}");
+
+    // The audit log is for administrators; the signing log is public.
+    assert_eq!(get_text(&kbs, &audit("checkpoint"), None).await.0, 401);
+    let (status, note) = get_text(&kbs, "/kbs/v0/log/signing/checkpoint", None).await;
+    assert_eq!(status, 200, "{note}");
+    let signing_key = std::fs::read_to_string(kbs.home().join("signing/signing-log.vkey")).unwrap();
+    let signing = NoteVerifier::from_vkey(signing_key.trim()).unwrap();
+    Checkpoint::open(note.as_bytes(), signing.name(), &signing).unwrap();
+
+    // The checkpoint verifies with the key init wrote; every proof leads to its root.
+    let key = std::fs::read_to_string(kbs.home().join("audit-log.vkey")).unwrap();
+    let verifier = NoteVerifier::from_vkey(key.trim()).unwrap();
+    let (status, note) = get_text(&kbs, &audit("checkpoint"), Some(&reader)).await;
+    assert_eq!(status, 200, "{note}");
+    let checkpoint = Checkpoint::open(note.as_bytes(), verifier.name(), &verifier).unwrap();
+    let size = checkpoint.size;
+    assert!(
+        size >= 9,
+        "three admin changes and three rounds of two entries: {size}"
+    );
+    let (status, page) = get_text(&kbs, &audit("entries?start=0&limit=4"), Some(&reader)).await;
+    assert_eq!(status, 200, "{page}");
+    let page: Value = serde_json::from_str(&page).unwrap();
+    assert_eq!(page["entries"].as_array().unwrap().len(), 4);
+    assert_eq!(page["next"], 4);
+    for index in 0..size {
+        let (status, proof) = get_text(
+            &kbs,
+            &audit(&format!("proof/inclusion?index={index}")),
+            Some(&reader),
+        )
+        .await;
+        assert_eq!(status, 200, "{proof}");
+        let proof: Value = serde_json::from_str(&proof).unwrap();
+        assert_eq!(proof["checkpoint"], note.as_str());
+        let (_, entry) = get_text(
+            &kbs,
+            &audit(&format!("entries?start={index}&limit=1")),
+            Some(&reader),
+        )
+        .await;
+        let entry: Value = serde_json::from_str(&entry).unwrap();
+        let data = base64::engine::general_purpose::STANDARD
+            .decode(entry["entries"][0]["entry"].as_str().unwrap())
+            .unwrap();
+        let leaf = warden_wire::tlog::leaf_hash(&data);
+        assert_eq!(hex::encode(leaf), entry["entries"][0]["leaf"]);
+        let path: Vec<_> = proof["hashes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(hash)
+            .collect();
+        verify_inclusion(&leaf, index, size, &path, &checkpoint.root).unwrap();
+        // By leaf hash, the same entry.
+        let (status, by_leaf) = get_text(
+            &kbs,
+            &audit(&format!("proof/inclusion?leaf={}", hex::encode(leaf))),
+            Some(&reader),
+        )
+        .await;
+        assert_eq!(status, 200, "{by_leaf}");
+        assert_eq!(
+            serde_json::from_str::<Value>(&by_leaf).unwrap()["index"],
+            index
+        );
+        if index > 0 {
+            let (status, old) = get_text(
+                &kbs,
+                &audit(&format!("proof/inclusion?index=0&size={index}")),
+                Some(&reader),
+            )
+            .await;
+            assert_eq!(status, 200, "{old}");
+            let old_root = hash(&serde_json::from_str::<Value>(&old).unwrap()["root"]);
+            let (status, consistency) = get_text(
+                &kbs,
+                &audit(&format!("proof/consistency?old={index}&new={size}")),
+                Some(&reader),
+            )
+            .await;
+            assert_eq!(status, 200, "{consistency}");
+            let consistency: Value = serde_json::from_str(&consistency).unwrap();
+            let path: Vec<_> = consistency["hashes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(hash)
+                .collect();
+            verify_consistency(index, size, &path, &old_root, &checkpoint.root).unwrap();
+        }
+    }
+
+    // Bad queries: 400 with the reason.
+    for (query, reason) in [
+        (format!("proof/inclusion?index={size}"), "out of range"),
+        (
+            format!("proof/inclusion?index=0&size={}", size + 1),
+            "out of range",
+        ),
+        ("proof/inclusion?index=-1".to_owned(), "unsigned decimal"),
+        ("proof/inclusion?index=1e3".to_owned(), "unsigned decimal"),
+        ("proof/inclusion?leaf=zz".to_owned(), "64 hex digits"),
+        ("proof/inclusion?leaf=00ff".to_owned(), "64 hex digits"),
+        ("proof/inclusion?index=0&leaf=00".to_owned(), "exactly one"),
+        ("proof/inclusion".to_owned(), "exactly one"),
+        (
+            format!("proof/consistency?old={size}&new=1"),
+            "out of range",
+        ),
+        (
+            format!("proof/consistency?old=1&new={}", size + 1),
+            "out of range",
+        ),
+        ("proof/consistency".to_owned(), "old is required"),
+        ("entries?limit=1001".to_owned(), "limit must be 1 to 1000"),
+        ("entries?limit=0".to_owned(), "limit must be 1 to 1000"),
+        (
+            format!("entries?start={}", size + 1),
+            "beyond the log's size",
+        ),
+        (
+            "entries?start=99999999999999999999999".to_owned(),
+            "unsigned decimal",
+        ),
+    ] {
+        let (status, body) = get_text(&kbs, &audit(&query), Some(&reader)).await;
+        assert_eq!(status, 400, "{query}: {body}");
+        let body: Value = serde_json::from_str(&body).unwrap();
+        assert!(
+            body["type"].as_str().unwrap().ends_with("LogQueryInvalid"),
+            "{query}: {body}"
+        );
+        assert!(
+            body["detail"].as_str().unwrap().contains(reason),
+            "{query}: {body}"
+        );
+    }
+    let missing = format!("proof/inclusion?leaf={}", "00".repeat(32));
+    assert_eq!(get_text(&kbs, &audit(&missing), Some(&reader)).await.0, 404);
+    let (status, _) = get_text(&kbs, "/kbs/v0/log/nonesuch/checkpoint", None).await;
+    assert_eq!(status, 404);
+}
+
+/// Renames a table of the KBS's store under it (Python's sqlite3): every write of the logs
+/// then fails, as on a full or broken disk.
+fn rename_table(kbs: &Kbs, from: &str, to: &str) {
+    let db = kbs.home().join("data/warden.db");
+    let script = format!(
+        "import sqlite3, sys\nc = sqlite3.connect(sys.argv[1], timeout=10)\nc.execute('ALTER TABLE {from} RENAME TO {to}')\nc.commit()\n"
+    );
+    let output = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .arg(db)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn when_the_audit_log_cannot_be_written_nothing_is_released_attested_or_changed() {
+    let work = Work::default();
+    let kbs = Kbs::start(KbsOptions::default());
+    kbs.provision_sample("tenant/app/key", SECRET, "tenant");
+    let client = RawClient::new(&kbs);
+    let token = client.attest().await;
+    let exported = work.path("before.jsonl");
+    export(&kbs, &exported);
+    let before = entries(&exported).len();
+
+    rename_table(&kbs, "log_checkpoints", "log_checkpoints_away");
+    let (status, body) = client
+        .get("/kbs/v0/resource/tenant/app/key", Some(&token))
+        .await;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body["type"].as_str().unwrap().ends_with("LogUnavailable"),
+        "{body}"
+    );
+    assert!(body.get("ciphertext").is_none(), "{body}");
+    let (status, challenge) = client.auth().await;
+    assert_eq!(status, 200);
+    let nonce = challenge["nonce"].as_str().unwrap().to_owned();
+    let (status, body) = client
+        .post("/kbs/v0/attest", client.attestation(&nonce, &nonce))
+        .await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.get("token").is_none(), "{body}");
+    let changed = work.write("changed.bin", b"a value that must not land unlogged");
+    let output = kbs.try_admin(&[
+        "resource",
+        "set",
+        "tenant/app/key",
+        "--file",
+        changed.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(text(&output).contains("503"), "{}", text(&output));
+
+    // Back: the secret is the old one, and the log has no trace of a half-written batch.
+    rename_table(&kbs, "log_checkpoints_away", "log_checkpoints");
+    let token = client.attest().await;
+    let (status, envelope) = client
+        .get("/kbs/v0/resource/tenant/app/key", Some(&token))
+        .await;
+    assert_eq!(status, 200, "{envelope}");
+    assert_eq!(client.decrypt(&envelope), SECRET);
+    export(&kbs, &exported);
+    let output = verify(&kbs, &exported, &[]);
+    assert!(output.status.success(), "{}", text(&output));
+    let after = entries(&exported);
+    let kinds: Vec<&str> = after[before..]
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["attestation", "release"], "{after:#?}");
+}
