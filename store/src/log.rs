@@ -547,8 +547,7 @@ mod tests {
                 |_, _| Err("no key".into()),
             )
             .await
-            .err()
-            .expect("refused");
+            .expect_err("refused");
         assert!(
             matches!(failed, StoreError::CheckpointSigning(_)),
             "{failed}"
