@@ -12,7 +12,8 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 use warden_tests::signing::{
     BUILDER, Work, bundle_files, judge, openssl_ts_verify, securesystemslib_verifies,
-    set_signing_policy, signing_kbs, signing_policy, sigstore_models_parse, text, verify_artifact,
+    set_signing_policy, signing_kbs, signing_policy, sigstore_models_parse, sigstore_verify, text,
+    verify_artifact,
 };
 use warden_tests::{Kbs, KbsOptions, RawClient, contains, run_ok};
 use warden_wire::signing_key::{KeyAlgorithm, SigningKeyPair};
@@ -425,6 +426,11 @@ async fn a_named_key_signs_for_attested_callers_and_its_private_bytes_never_leav
     let files = bundle_files(&bundle, work.dir.path());
     let (ok, out) = openssl_ts_verify(&files, &ca, &kbs.home().join("signing/tsa.pem"));
     assert!(ok && out.contains("Verification: OK"), "{out}");
+    // The remote signature is on the signing transparency log: the stock Sigstore client
+    // accepts the bundle with Warden's trust configuration.
+    let trust = kbs.home().join("signing/trust-config.json");
+    let (ok, out) = sigstore_verify(&trust, &bundle, BUILDER, &artifact);
+    assert!(ok && out.contains("OK: "), "{out}");
     // The payload is the caller's, byte for byte.
     let signed: Value = serde_json::from_str(&bundle_text).unwrap();
     let payload = STANDARD
