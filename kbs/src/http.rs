@@ -20,7 +20,7 @@ use warden_wire::{ERROR_TYPE_PREFIX, ErrorBody, MAX_BODY_BYTES, SESSION_COOKIE};
 
 use crate::error::KbsError;
 use crate::service::{
-    Credential, Kbs, LogQuery, MAX_SIGNING_BODY_BYTES, MAX_TIMESTAMP_REQUEST_BYTES,
+    Credential, Kbs, LogQuery, LogRead, MAX_SIGNING_BODY_BYTES, MAX_TIMESTAMP_REQUEST_BYTES,
 };
 
 /// State shared by the HTTP handlers.
@@ -181,13 +181,13 @@ pub fn router(state: AppState) -> Router {
         .route("/kbs/v0/log/{log}/key", get(log_key))
         .route(
             "/kbs/v0/log/{log}/proof/inclusion",
-            get(log_inclusion_proof),
+            log_read(LogRead::Inclusion),
         )
         .route(
             "/kbs/v0/log/{log}/proof/consistency",
-            get(log_consistency_proof),
+            log_read(LogRead::Consistency),
         )
-        .route("/kbs/v0/log/{log}/entries", get(log_entries))
+        .route("/kbs/v0/log/{log}/entries", log_read(LogRead::Entries))
         .nest("/kbs/v0/admin", admin)
         .route("/.well-known/jwks.json", get(jwks))
         .route("/.well-known/openid-configuration", get(discovery))
@@ -542,37 +542,14 @@ async fn log_key(admin: Admin, Path(log): Path<String>) -> Response {
     json(admin.kbs.log_key(&log, admin.auth(), now()).await)
 }
 
-async fn log_inclusion_proof(
-    admin: Admin,
-    Path(log): Path<String>,
-    LogParams(query): LogParams,
-) -> Response {
-    let kbs = &admin.kbs;
-    json(
-        kbs.log_inclusion_proof(&log, admin.auth(), &query, now())
-            .await,
+/// The route of a log query: one handler, told what to read.
+fn log_read(read: LogRead) -> axum::routing::MethodRouter<AppState> {
+    get(
+        move |admin: Admin, Path(log): Path<String>, LogParams(query): LogParams| async move {
+            let kbs = &admin.kbs;
+            json(kbs.log_read(&log, read, admin.auth(), &query, now()).await)
+        },
     )
-}
-
-async fn log_consistency_proof(
-    admin: Admin,
-    Path(log): Path<String>,
-    LogParams(query): LogParams,
-) -> Response {
-    let kbs = &admin.kbs;
-    json(
-        kbs.log_consistency_proof(&log, admin.auth(), &query, now())
-            .await,
-    )
-}
-
-async fn log_entries(
-    admin: Admin,
-    Path(log): Path<String>,
-    LogParams(query): LogParams,
-) -> Response {
-    let kbs = &admin.kbs;
-    json(kbs.log_entries(&log, admin.auth(), &query, now()).await)
 }
 
 async fn signing_log(

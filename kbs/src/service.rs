@@ -91,7 +91,7 @@ pub struct Kbs {
 
 mod logs;
 mod signing;
-pub use logs::{LogQuery, MAX_PAGE};
+pub use logs::{LogQuery, LogRead, MAX_PAGE};
 pub(crate) use signing::{MAX_SIGNING_BODY_BYTES, MAX_TIMESTAMP_REQUEST_BYTES};
 
 /// The store name of the audit log.

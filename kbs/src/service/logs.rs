@@ -24,6 +24,17 @@ pub const MAX_PAGE: u32 = 1000;
 /// A query's parameters, by name.
 pub type LogQuery = HashMap<String, String>;
 
+/// What a log query asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogRead {
+    /// `proof/inclusion?index=|leaf=&size=`.
+    Inclusion,
+    /// `proof/consistency?old=&new=`.
+    Consistency,
+    /// `entries?start=&limit=`.
+    Entries,
+}
+
 fn query_error(error: StoreError) -> KbsError {
     match error {
         StoreError::Log(e) => KbsError::LogQuery(e.to_string()),
@@ -108,125 +119,118 @@ impl Kbs {
         }))
     }
 
-    /// `GET /kbs/v0/log/<name>/proof/inclusion?index=|leaf=&size=`: the inclusion proof of an
-    /// entry (by index, or by its hex leaf hash) in the tree of `size` (default: the latest
-    /// checkpoint's, which is returned too).
-    pub async fn log_inclusion_proof(
+    /// `GET /kbs/v0/log/<name>/{proof/inclusion, proof/consistency, entries}`.
+    pub async fn log_read(
         &self,
         name: &str,
+        read: LogRead,
         auth: Option<&str>,
         query: &LogQuery,
         now: OffsetDateTime,
     ) -> Result<Value, KbsError> {
         let log = self.readable_log(name, auth, now).await?;
-        let (latest, checkpoint) = log.checkpoint().await.map_err(log_error)?;
-        let size = number(query, "size", Some(latest))?;
-        let index = match (query.get("index"), query.get("leaf")) {
-            (Some(_), None) => number(query, "index", None)?,
-            (None, Some(leaf)) => {
-                let leaf = hash_parameter("leaf", leaf)?;
-                log.store()
-                    .log_index_of_leaf(log.name(), &leaf)
-                    .await
-                    .map_err(query_error)?
-                    .ok_or_else(|| {
-                        KbsError::NotFound(format!("an entry with leaf {}", hex::encode(leaf)))
-                    })?
-            }
-            _ => {
-                return Err(KbsError::LogQuery(
-                    "give exactly one of index and leaf".into(),
-                ));
-            }
-        };
-        let store = log.store();
-        let hashes = store
-            .log_inclusion_proof(log.name(), index, size)
-            .await
-            .map_err(query_error)?;
-        let root = store
-            .log_root(log.name(), size)
-            .await
-            .map_err(query_error)?;
-        let mut answer = json!({
-            "index": index,
-            "size": size,
-            "root": hex::encode(root),
-            "hashes": hashes_hex(&hashes),
-        });
-        if size == latest {
-            answer["checkpoint"] = Value::from(checkpoint);
+        match read {
+            LogRead::Inclusion => inclusion_proof(log, query).await,
+            LogRead::Consistency => consistency_proof(log, query).await,
+            LogRead::Entries => entries(log, query).await,
         }
-        Ok(answer)
     }
+}
 
-    /// `GET /kbs/v0/log/<name>/proof/consistency?old=&new=`: the consistency proof between two
-    /// sizes (`new` defaults to the latest checkpoint's).
-    pub async fn log_consistency_proof(
-        &self,
-        name: &str,
-        auth: Option<&str>,
-        query: &LogQuery,
-        now: OffsetDateTime,
-    ) -> Result<Value, KbsError> {
-        let log = self.readable_log(name, auth, now).await?;
-        let (latest, _) = log.checkpoint().await.map_err(log_error)?;
-        let old = number(query, "old", None)?;
-        let new = number(query, "new", Some(latest))?;
-        let hashes = log
-            .store()
-            .log_consistency_proof(log.name(), old, new)
-            .await
-            .map_err(query_error)?;
-        Ok(json!({"old": old, "new": new, "hashes": hashes_hex(&hashes)}))
-    }
-
-    /// `GET /kbs/v0/log/<name>/entries?start=&limit=`: up to `limit` (at most [`MAX_PAGE`])
-    /// entries from `start`, each with its recorded leaf hash; `next` is where the next page
-    /// starts, absent at the end.
-    pub async fn log_entries(
-        &self,
-        name: &str,
-        auth: Option<&str>,
-        query: &LogQuery,
-        now: OffsetDateTime,
-    ) -> Result<Value, KbsError> {
-        let log = self.readable_log(name, auth, now).await?;
-        let start = number(query, "start", Some(0))?;
-        let limit = number(query, "limit", Some(100))?;
-        let limit = u32::try_from(limit)
-            .ok()
-            .filter(|limit| (1..=MAX_PAGE).contains(limit))
-            .ok_or_else(|| KbsError::LogQuery(format!("limit must be 1 to {MAX_PAGE}")))?;
-        let size = log
-            .store()
-            .log_size(log.name())
-            .await
-            .map_err(query_error)?;
-        if start > size {
-            return Err(KbsError::LogQuery(format!(
-                "start {start} is beyond the log's size {size}"
-            )));
+/// The inclusion proof of an entry (by `index`, or by its hex `leaf` hash) in the tree of
+/// `size` (default: the latest checkpoint's, which is returned too).
+async fn inclusion_proof(log: &MerkleLog, query: &LogQuery) -> Result<Value, KbsError> {
+    let (latest, checkpoint) = log.checkpoint().await.map_err(log_error)?;
+    let size = number(query, "size", Some(latest))?;
+    let index = match (query.get("index"), query.get("leaf")) {
+        (Some(_), None) => number(query, "index", None)?,
+        (None, Some(leaf)) => {
+            let leaf = hash_parameter("leaf", leaf)?;
+            log.store()
+                .log_index_of_leaf(log.name(), &leaf)
+                .await
+                .map_err(query_error)?
+                .ok_or_else(|| {
+                    KbsError::NotFound(format!("an entry with leaf {}", hex::encode(leaf)))
+                })?
         }
-        let entries = log
-            .store()
-            .log_entries(log.name(), start, limit)
-            .await
-            .map_err(query_error)?;
-        let next = entries
-            .last()
-            .map(|e| e.index + 1)
-            .filter(|next| *next < size);
-        let entries: Vec<Value> = entries
-            .iter()
-            .map(|e| {
-                json!({
-                    "index": e.index,
-                    "leaf": hex::encode(e.leaf),
-                    "entry": STANDARD.encode(&e.data),
-                })
+        _ => {
+            return Err(KbsError::LogQuery(
+                "give exactly one of index and leaf".into(),
+            ));
+        }
+    };
+    let store = log.store();
+    let hashes = store
+        .log_inclusion_proof(log.name(), index, size)
+        .await
+        .map_err(query_error)?;
+    let root = store
+        .log_root(log.name(), size)
+        .await
+        .map_err(query_error)?;
+    let mut answer = json!({
+        "index": index,
+        "size": size,
+        "root": hex::encode(root),
+        "hashes": hashes_hex(&hashes),
+    });
+    if size == latest {
+        answer["checkpoint"] = Value::from(checkpoint);
+    }
+    Ok(answer)
+}
+
+/// The consistency proof between sizes `old` and `new` (default: the latest checkpoint's).
+async fn consistency_proof(log: &MerkleLog, query: &LogQuery) -> Result<Value, KbsError> {
+    let (latest, _) = log.checkpoint().await.map_err(log_error)?;
+    let old = number(query, "old", None)?;
+    let new = number(query, "new", Some(latest))?;
+    let hashes = log
+        .store()
+        .log_consistency_proof(log.name(), old, new)
+        .await
+        .map_err(query_error)?;
+    Ok(json!({"old": old, "new": new, "hashes": hashes_hex(&hashes)}))
+}
+
+/// Up to `limit` (at most [`MAX_PAGE`]) entries from `start`, each with its recorded leaf hash;
+/// `next` is where the next page starts, absent at the end.
+async fn entries(log: &MerkleLog, query: &LogQuery) -> Result<Value, KbsError> {
+    let start = number(query, "start", Some(0))?;
+    let limit = number(query, "limit", Some(100))?;
+    let limit = u32::try_from(limit)
+        .ok()
+        .filter(|limit| (1..=MAX_PAGE).contains(limit))
+        .ok_or_else(|| KbsError::LogQuery(format!("limit must be 1 to {MAX_PAGE}")))?;
+    let size = log
+        .store()
+        .log_size(log.name())
+        .await
+        .map_err(query_error)?;
+    if start > size {
+        return Err(KbsError::LogQuery(format!(
+            "start {start} is beyond the log's size {size}"
+        )));
+    }
+    let entries = log
+        .store()
+        .log_entries(log.name(), start, limit)
+        .await
+        .map_err(query_error)?;
+    let next = entries
+        .last()
+        .map(|e| e.index + 1)
+        .filter(|next| *next < size);
+    let entries: Vec<Value> = entries
+        .iter()
+        .map(|e| {
+            json!({
+                "index": e.index,
+                "leaf": hex::encode(e.leaf),
+                "entry": STANDARD.encode(&e.data),
             })
-            .collect();
-        Ok(json!({"size": size, "entries": entries, "next": next}))
-    }
+        })
+        .collect();
+    Ok(json!({"size": size, "entries": entries, "next": next}))
 }
