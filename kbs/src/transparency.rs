@@ -21,6 +21,7 @@ use crate::sealing::Sealer;
 
 /// Entries per group commit at most: bounds a transaction's size and a batch's latency.
 pub const MAX_BATCH: usize = 512;
+const _: () = assert!(MAX_BATCH <= warden_store::MAX_APPEND_BATCH);
 
 /// Appends waiting for the log task at most; beyond it callers wait for room (backpressure).
 const QUEUE: usize = 4096;

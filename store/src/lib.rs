@@ -13,7 +13,7 @@
 pub mod files;
 mod log;
 
-pub use log::{AppendedBatch, LogEntry, NewLog, StoredLog};
+pub use log::{AppendedBatch, LogEntry, MAX_APPEND_BATCH, NewLog, StoredLog};
 
 use std::path::Path;
 use std::str::FromStr;
@@ -45,6 +45,9 @@ pub enum StoreError {
     /// store should hold is missing.
     #[error("log: {0}")]
     Log(#[from] warden_wire::tlog::TlogError),
+    /// An append of no entries, or of more than [`log::MAX_APPEND_BATCH`].
+    #[error("a log append writes 1 to {max} entries, not {0}", max = log::MAX_APPEND_BATCH)]
+    BatchSize(usize),
     /// A stored value is not what this build wrote (e.g. a log hash of the wrong length).
     #[error("the store is corrupt: {0}")]
     Corrupt(String),

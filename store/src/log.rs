@@ -65,6 +65,9 @@ pub struct LogEntry {
     pub leaf: Hash,
 }
 
+/// Entries one append may write: its inserts stay far below SQLite's 32766 parameters.
+pub const MAX_APPEND_BATCH: usize = 2048;
+
 fn to_db(value: u64) -> Result<i64, StoreError> {
     i64::try_from(value).map_err(|_| StoreError::Log(TlogError::TreeFull))
 }
@@ -120,20 +123,45 @@ impl NodeSource for Overlay<'_> {
     }
 }
 
-async fn fetch_node(
+/// `(?, ?), (?, ?), …` for `rows` rows of `columns` parameters each, numbered from `first`.
+fn placeholders(rows: usize, columns: usize, first: usize) -> String {
+    (0..rows)
+        .map(|row| {
+            let row: Vec<String> = (0..columns)
+                .map(|column| format!("?{}", first + row * columns + column))
+                .collect();
+            format!("({})", row.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The stored nodes of `log` among `wanted`, in one query (a proof or an append needs at most a
+/// few dozen; per-node queries cost more than the rest of an append).
+async fn fetch_nodes(
     connection: &mut SqliteConnection,
     log: &str,
-    level: u8,
-    index: u64,
-) -> Result<Option<Hash>, StoreError> {
-    let row = sqlx::query("SELECT hash FROM log_nodes WHERE log = ?1 AND level = ?2 AND idx = ?3")
-        .bind(log)
-        .bind(i64::from(level))
-        .bind(to_db(index)?)
-        .fetch_optional(&mut *connection)
-        .await?;
-    row.map(|row| hash_from_db(&row.get::<Vec<u8>, _>(0)))
-        .transpose()
+    wanted: &BTreeSet<(u8, u64)>,
+) -> Result<HashMap<(u8, u64), Hash>, StoreError> {
+    let mut fetched = HashMap::with_capacity(wanted.len());
+    if wanted.is_empty() {
+        return Ok(fetched);
+    }
+    let statement = format!(
+        "SELECT level, idx, hash FROM log_nodes WHERE log = ?1 AND (level, idx) IN (VALUES {})",
+        placeholders(wanted.len(), 2, 2)
+    );
+    // Only placeholders are formatted into the statement; every value is bound.
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(statement)).bind(log);
+    for (level, index) in wanted {
+        query = query.bind(i64::from(*level)).bind(to_db(*index)?);
+    }
+    for row in query.fetch_all(&mut *connection).await? {
+        let level = u8::try_from(row.get::<i64, _>(0)).unwrap_or(u8::MAX);
+        let hash = hash_from_db(&row.get::<Vec<u8>, _>(2))?;
+        fetched.insert((level, from_db(row.get(1))), hash);
+    }
+    Ok(fetched)
 }
 
 /// Runs `compute` over the stored nodes of `log` it reads, fetching exactly those.
@@ -144,12 +172,7 @@ async fn over_stored_nodes<T>(
 ) -> Result<T, StoreError> {
     let recorder = Recorder::default();
     compute(&recorder)?;
-    let mut fetched = HashMap::new();
-    for (level, index) in recorder.wanted.into_inner() {
-        if let Some(hash) = fetch_node(connection, log, level, index).await? {
-            fetched.insert((level, index), hash);
-        }
-    }
+    let fetched = fetch_nodes(connection, log, &recorder.wanted.into_inner()).await?;
     Ok(compute(&Fetched(fetched))?)
 }
 
@@ -213,6 +236,9 @@ impl Store {
         mut entry: impl FnMut(usize, u64) -> Vec<u8>,
         sign: impl FnOnce(u64, &Hash) -> Result<String, String>,
     ) -> Result<AppendedBatch, StoreError> {
+        if !(1..=MAX_APPEND_BATCH).contains(&count) {
+            return Err(StoreError::BatchSize(count));
+        }
         let count_db = to_db(count as u64)?;
         let mut transaction = self.pool.begin().await?;
         // A write first: it takes the write lock, so the size read is the one this batch extends.
@@ -253,23 +279,33 @@ impl Store {
         })
         .await?;
         let checkpoint = sign(new_size, &root).map_err(StoreError::CheckpointSigning)?;
+        // One statement per table: at most MAX_APPEND_BATCH entries of 3 parameters and fewer
+        // than 2·MAX_APPEND_BATCH + 64 nodes of 4.
+        let statement = format!(
+            "INSERT INTO log_entries (log, idx, data) VALUES {}",
+            placeholders(entries.len(), 3, 1)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(statement));
         for (offset, (data, _)) in entries.iter().enumerate() {
-            sqlx::query("INSERT INTO log_entries (log, idx, data) VALUES (?1, ?2, ?3)")
+            query = query
                 .bind(name)
                 .bind(to_db(first_index + offset as u64)?)
-                .bind(data)
-                .execute(&mut *transaction)
-                .await?;
+                .bind(data);
         }
+        query.execute(&mut *transaction).await?;
+        let statement = format!(
+            "INSERT INTO log_nodes (log, level, idx, hash) VALUES {}",
+            placeholders(nodes.len(), 4, 1)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(statement));
         for node in &nodes {
-            sqlx::query("INSERT INTO log_nodes (log, level, idx, hash) VALUES (?1, ?2, ?3, ?4)")
+            query = query
                 .bind(name)
                 .bind(i64::from(node.level))
                 .bind(to_db(node.index)?)
-                .bind(&node.hash[..])
-                .execute(&mut *transaction)
-                .await?;
+                .bind(&node.hash[..]);
         }
+        query.execute(&mut *transaction).await?;
         sqlx::query("INSERT INTO log_checkpoints (log, size, note) VALUES (?1, ?2, ?3)")
             .bind(name)
             .bind(to_db(new_size)?)
@@ -566,6 +602,27 @@ mod tests {
                 .await
                 .is_err()
         );
+        for count in [0, MAX_APPEND_BATCH + 1] {
+            let refused = store
+                .append_log_entries("audit", count, |_, _| vec![], |_, _| Ok(String::new()))
+                .await
+                .expect_err("refused");
+            assert!(
+                matches!(refused, StoreError::BatchSize(n) if n == count),
+                "{refused}"
+            );
+        }
+        // The largest batch fits SQLite's parameter limit.
+        let appended = store
+            .append_log_entries(
+                "audit",
+                MAX_APPEND_BATCH,
+                |_, i| i.to_be_bytes().to_vec(),
+                |_, _| Ok("cp".into()),
+            )
+            .await
+            .unwrap();
+        assert_eq!(appended.size, 4 + MAX_APPEND_BATCH as u64);
     }
 
     fn hex_of(hash: &Hash) -> String {
