@@ -22,7 +22,11 @@ fuzz_target!(|data: &[u8]| {
         for generation in Generation::ALL {
             let _ = report.reported_tcb().decode(generation);
         }
-        let _ = (report.cpuid(), report.signing_key(), report.launch_mit_vector());
+        let _ = (
+            report.cpuid(),
+            report.signing_key(),
+            report.launch_mit_vector(),
+        );
     }
     let _ = parse_cert_table(data);
     let _ = vek_extensions(data);

@@ -12,13 +12,20 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(attest) = Attest::parse(data) {
         assert!(attest.extra_data.len() <= warden_wire::tpm::MAX_EXTRA_DATA);
         for selection in &attest.pcr_selection {
-            assert!(selection.pcrs.iter().all(|&pcr| (pcr as usize) < MAX_PCR_SELECT * 8));
+            assert!(
+                selection
+                    .pcrs
+                    .iter()
+                    .all(|&pcr| (pcr as usize) < MAX_PCR_SELECT * 8)
+            );
             assert!(selection.pcrs.windows(2).all(|pair| pair[0] < pair[1]));
         }
         let zero = [0u8; 64];
-        let digest = pcr_digest(warden_wire::tpm::HashAlg::Sha256, &attest.pcr_selection, |bank, _| {
-            Some(&zero[..bank.digest_len()])
-        });
+        let digest = pcr_digest(
+            warden_wire::tpm::HashAlg::Sha256,
+            &attest.pcr_selection,
+            |bank, _| Some(&zero[..bank.digest_len()]),
+        );
         assert_eq!(digest.map(|d| d.len()), Ok(32));
     }
     if let Ok(key) = PublicKey::parse(data) {

@@ -25,11 +25,20 @@ fuzz_target!(|data: &[u8]| {
     let expected = ExpectedBinding::default();
     if Evidence::from_value(&value).is_ok() {
         let tpm = TpmVerifier::new(TpmTrust::default());
-        assert!(!tpm.examine(&value, &expected, at).verified(), "untrusted AK verified");
+        assert!(
+            !tpm.examine(&value, &expected, at).verified(),
+            "untrusted AK verified"
+        );
     }
     if AzureEvidence::from_value(&value).is_ok() {
-        let snp = Arc::new(SnpVerifier::new(AmdRoots::pinned(), Endorsements::default()));
+        let snp = Arc::new(SnpVerifier::new(
+            AmdRoots::pinned(),
+            Endorsements::default(),
+        ));
         let azure = AzureVtpmVerifier::snp(snp);
-        assert!(!azure.examine(&value, &expected, at).verified(), "fuzzed Azure evidence verified");
+        assert!(
+            !azure.examine(&value, &expected, at).verified(),
+            "fuzzed Azure evidence verified"
+        );
     }
 });

@@ -9,6 +9,10 @@ use warden_wire::tpm::Signature;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(signature) = Signature::parse(data) {
-        assert_eq!(signature.marshal(), data, "marshal is not the inverse of parse");
+        assert_eq!(
+            signature.marshal(),
+            data,
+            "marshal is not the inverse of parse"
+        );
     }
 });
