@@ -1,5 +1,7 @@
-//! What the audit log records: one [`AuditEvent`] per attestation result, release, refusal,
-//! admin change, certificate issued and signature made. Entries never hold a secret, a token or
+//! What the audit log records: one [`AuditEvent`] per attestation result, release, refusal of
+//! an attested caller (a release or a signing request), admin change, certificate issued and
+//! signature made. A failed attestation is no entry: anyone can fail one, as often as `/auth`
+//! allows, and a log strangers can fill would hide what matters. Entries never hold a secret, a token or
 //! evidence — only identifiers and digests of them.
 //!
 //! An entry is a JSON object: `kind` (the event, kebab-case), `time` (RFC 3339, the request's
@@ -28,15 +30,6 @@ pub enum AuditEvent {
         status: String,
         /// SHA-256 of the token's claims as signed.
         claims_sha256: String,
-        /// The client's address.
-        client: String,
-    },
-    /// Evidence refused (appraisal failed, or a result that could not become a session).
-    AttestationRefused {
-        /// The TEE challenged.
-        tee: String,
-        /// Why.
-        reason: String,
         /// The client's address.
         client: String,
     },
@@ -82,6 +75,20 @@ pub enum AuditEvent {
         /// SHA-256 of the value after (absent for a deletion).
         #[serde(skip_serializing_if = "Option::is_none")]
         after_sha256: Option<String>,
+    },
+    /// A certificate or signature refused to an attested caller (by the signing policy, an
+    /// unbound key, a builder mismatch, …).
+    SigningRefused {
+        /// `certificate` or `remote signature`.
+        what: String,
+        /// The named key asked for (`-` for a certificate).
+        key: String,
+        /// The `jti` of the caller's token.
+        jti: String,
+        /// The TEE.
+        tee: String,
+        /// Why.
+        reason: String,
     },
     /// A code-signing certificate issued.
     Certificate {

@@ -462,16 +462,9 @@ impl Kbs {
                         outcome: "rejected",
                     })
                     .inc();
+                // Not an audit entry: anyone may fail an attestation, as often as `/auth` allows,
+                // and an audit log strangers can fill hides what matters (the service log has it).
                 warn!(tee = %label, %error, "attestation rejected");
-                if matches!(error, KbsError::LogUnavailable(_)) {
-                    return Err(error);
-                }
-                let refusal = AuditEvent::AttestationRefused {
-                    tee: label,
-                    reason: error.to_string(),
-                    client,
-                };
-                self.record(refusal, now).await?;
                 Err(error)
             }
         }

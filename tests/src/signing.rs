@@ -190,6 +190,29 @@ pub fn text(output: &Output) -> String {
     )
 }
 
+/// The arguments of `warden-agent sign`: `key` and `cert` from `signing-cert`, `what` is
+/// `--artifact` or `--statement` with `input`, the bundle written to `out`.
+pub fn sign_args<'a>(
+    key: &'a Path,
+    cert: &'a Path,
+    what: &'a str,
+    input: &'a Path,
+    out: &'a Path,
+) -> [&'a str; 9] {
+    let text = |path: &'a Path| path.to_str().expect("UTF-8 path");
+    [
+        "sign",
+        "--key",
+        text(key),
+        "--cert",
+        text(cert),
+        what,
+        text(input),
+        "--bundle-out",
+        text(out),
+    ]
+}
+
 /// The stock Sigstore client (`sigstore` from PyPI), offline, against the KBS's trust
 /// configuration: `verify identity` of `bundle` (a message signature or a DSSE statement) for
 /// `artifact`. Whether it accepted, and its output.

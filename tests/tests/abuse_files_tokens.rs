@@ -76,7 +76,9 @@ fn init_and_serve_under_umask_000_leave_nothing_writable_by_others() {
     );
     let expected: Vec<(String, u32)> = [
         ("", 0o700),
-        // init creates the signing authority in the store, and its certificates.
+        // init creates the signing authority and the logs in the store, and writes their
+        // certificates and keys, and the Sigstore trust configuration.
+        ("audit-log.vkey", 0o644),
         ("data", 0o700),
         ("data/warden.db", 0o600),
         ("kbs.toml", 0o644),
@@ -88,6 +90,8 @@ fn init_and_serve_under_umask_000_leave_nothing_writable_by_others() {
         ("signing", 0o700),
         ("signing/ca.pem", 0o644),
         ("signing/ct.pub", 0o644),
+        ("signing/signing-log.vkey", 0o644),
+        ("signing/trust-config.json", 0o644),
         ("signing/tsa.pem", 0o644),
         ("tls", 0o700),
         ("tls/ca.pem", 0o644),

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use warden_agent::attester::tpm_device::{PcrBank, TpmDevice};
 use warden_tests::signing::{
     BUILDER, ISSUER, PCR, Work, bundle_files, bundle_json, openssl_ts_verify, openssl_verify_at,
-    securesystemslib_verifies, set_signing_policy, signing_kbs, signing_policy,
+    securesystemslib_verifies, set_signing_policy, sign_args, signing_kbs, signing_policy,
     sigstore_models_parse, sigstore_verify, text, timestamp_time, verify_artifact,
 };
 use warden_tests::swtpm::Swtpm;
@@ -63,17 +63,7 @@ fn build_and_sign(
         ("--statement", &statement, &provenance),
         ("--artifact", &artifact, &message),
     ] {
-        let output = agent(&[
-            "sign",
-            "--key",
-            key.to_str().unwrap(),
-            "--cert",
-            cert.to_str().unwrap(),
-            what,
-            input.to_str().unwrap(),
-            "--bundle-out",
-            bundle.to_str().unwrap(),
-        ]);
+        let output = agent(&sign_args(&key, &cert, what, input, bundle));
         assert!(output.status.success(), "{}\n{}", text(&output), kbs.log());
     }
     (artifact, provenance, message)

@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use serde_json::{Value, json};
-use warden_tests::signing::{BUILDER, Work, set_signing_policy, signing_kbs, signing_policy, text};
+use warden_tests::signing::{
+    BUILDER, Work, set_signing_policy, sign_args, signing_kbs, signing_policy, text,
+};
 use warden_tests::{Kbs, KbsOptions, RawClient};
 
 const SECRET: &[u8] = b"the tenant's database password";
@@ -131,30 +133,37 @@ async fn every_kind_of_entry_is_logged_verified_offline_and_each_tampering_is_na
         .get("/kbs/v0/resource/other/app/key", Some(&token))
         .await;
     assert_eq!(status, 403);
-    // A certificate and a signature (the sample build is INSECURE; the policy allows it here).
-    set_signing_policy(&kbs, &work, &signing_policy("sample", true));
+    // A failed attestation is no entry (anyone can fail one): evidence bound to another nonce.
+    let (_, challenge) = client.auth().await;
+    let nonce = challenge["nonce"].as_str().unwrap().to_owned();
+    let (status, _) = client
+        .post(
+            "/kbs/v0/attest",
+            client.attestation(&nonce, "another nonce"),
+        )
+        .await;
+    assert_eq!(status, 401);
+    // A certificate refused by the shipped signing policy, then one issued and a signature
+    // made (the sample build is INSECURE; the policy allows it here).
     let key = work.path("build.key");
     let cert = work.path("build.pem");
-    let output = kbs.agent(&[
-        "signing-cert",
-        "--key-out",
-        key.to_str().unwrap(),
-        "--cert-out",
-        cert.to_str().unwrap(),
-    ]);
+    let certificate = || {
+        kbs.agent(&[
+            "signing-cert",
+            "--key-out",
+            key.to_str().unwrap(),
+            "--cert-out",
+            cert.to_str().unwrap(),
+        ])
+    };
+    assert_eq!(certificate().status.code(), Some(1));
+    std::fs::remove_file(&key).ok();
+    set_signing_policy(&kbs, &work, &signing_policy("sample", true));
+    let output = certificate();
     assert!(output.status.success(), "{}\n{}", text(&output), kbs.log());
     let artifact = work.write("app.tar", b"the artifact");
-    let output = kbs.agent(&[
-        "sign",
-        "--key",
-        key.to_str().unwrap(),
-        "--cert",
-        cert.to_str().unwrap(),
-        "--artifact",
-        artifact.to_str().unwrap(),
-        "--bundle-out",
-        work.path("app.tar.sigstore.json").to_str().unwrap(),
-    ]);
+    let bundle = work.path("app.tar.sigstore.json");
+    let output = kbs.agent(&sign_args(&key, &cert, "--artifact", &artifact, &bundle));
     assert!(output.status.success(), "{}\n{}", text(&output), kbs.log());
 
     let exported = work.path("audit.jsonl");
@@ -167,16 +176,22 @@ async fn every_kind_of_entry_is_logged_verified_offline_and_each_tampering_is_na
         String::from_utf8_lossy(&output.stdout).trim(),
         logged.len()
     );
-    for kind in [
-        "admin-change",
-        "attestation",
-        "release",
-        "release-refused",
-        "certificate",
-        "signature",
-    ] {
+    let kinds: BTreeSet<&str> = logged.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        BTreeSet::from([
+            "admin-change",
+            "attestation",
+            "release",
+            "release-refused",
+            "signing-refused",
+            "certificate",
+            "signature",
+        ])
+    );
+    for kind in kinds {
         let found = search(&kbs, &exported, &["--kind", kind]);
-        assert!(!found.is_empty(), "no {kind} entry in {logged:#?}");
+        assert!(!found.is_empty(), "search found no {kind} entry");
     }
     // Searches by token, resource, builder and time find what they should.
     let by_token = search(&kbs, &exported, &["--token", &jti(&token)]);
@@ -443,6 +458,13 @@ async fn get_text(kbs: &Kbs, path: &str, bearer: Option<&str>) -> (u16, String) 
     (response.status().as_u16(), response.text().await.unwrap())
 }
 
+/// `GET` as `bearer` that must answer 200 with JSON.
+async fn get_json(kbs: &Kbs, path: &str, bearer: &str) -> Value {
+    let (status, body) = get_text(kbs, path, Some(bearer)).await;
+    assert_eq!(status, 200, "{path}: {body}");
+    serde_json::from_str(&body).unwrap()
+}
+
 fn hash(text: &Value) -> warden_wire::tlog::Hash {
     hex::decode(text.as_str().unwrap())
         .unwrap()
@@ -485,28 +507,23 @@ async fn the_log_endpoints_serve_checkable_proofs_and_refuse_bad_queries_with_40
         size >= 9,
         "three admin changes and three rounds of two entries: {size}"
     );
-    let (status, page) = get_text(&kbs, &audit("entries?start=0&limit=4"), Some(&reader)).await;
-    assert_eq!(status, 200, "{page}");
-    let page: Value = serde_json::from_str(&page).unwrap();
+    let page = get_json(&kbs, &audit("entries?start=0&limit=4"), &reader).await;
     assert_eq!(page["entries"].as_array().unwrap().len(), 4);
     assert_eq!(page["next"], 4);
     for index in 0..size {
-        let (status, proof) = get_text(
+        let proof = get_json(
             &kbs,
             &audit(&format!("proof/inclusion?index={index}")),
-            Some(&reader),
+            &reader,
         )
         .await;
-        assert_eq!(status, 200, "{proof}");
-        let proof: Value = serde_json::from_str(&proof).unwrap();
         assert_eq!(proof["checkpoint"], note.as_str());
-        let (_, entry) = get_text(
+        let entry = get_json(
             &kbs,
             &audit(&format!("entries?start={index}&limit=1")),
-            Some(&reader),
+            &reader,
         )
         .await;
-        let entry: Value = serde_json::from_str(&entry).unwrap();
         let data = base64::engine::general_purpose::STANDARD
             .decode(entry["entries"][0]["entry"].as_str().unwrap())
             .unwrap();
@@ -520,34 +537,27 @@ async fn the_log_endpoints_serve_checkable_proofs_and_refuse_bad_queries_with_40
             .collect();
         verify_inclusion(&leaf, index, size, &path, &checkpoint.root).unwrap();
         // By leaf hash, the same entry.
-        let (status, by_leaf) = get_text(
+        let by_leaf = get_json(
             &kbs,
             &audit(&format!("proof/inclusion?leaf={}", hex::encode(leaf))),
-            Some(&reader),
+            &reader,
         )
         .await;
-        assert_eq!(status, 200, "{by_leaf}");
-        assert_eq!(
-            serde_json::from_str::<Value>(&by_leaf).unwrap()["index"],
-            index
-        );
+        assert_eq!(by_leaf["index"], index);
         if index > 0 {
-            let (status, old) = get_text(
+            let old = get_json(
                 &kbs,
                 &audit(&format!("proof/inclusion?index=0&size={index}")),
-                Some(&reader),
+                &reader,
             )
             .await;
-            assert_eq!(status, 200, "{old}");
-            let old_root = hash(&serde_json::from_str::<Value>(&old).unwrap()["root"]);
-            let (status, consistency) = get_text(
+            let old_root = hash(&old["root"]);
+            let consistency = get_json(
                 &kbs,
                 &audit(&format!("proof/consistency?old={index}&new={size}")),
-                Some(&reader),
+                &reader,
             )
             .await;
-            assert_eq!(status, 200, "{consistency}");
-            let consistency: Value = serde_json::from_str(&consistency).unwrap();
             let path: Vec<_> = consistency["hashes"]
                 .as_array()
                 .unwrap()

@@ -12,8 +12,8 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 use warden_tests::signing::{
     BUILDER, Work, bundle_files, judge, openssl_ts_verify, securesystemslib_verifies,
-    set_signing_policy, signing_kbs, signing_policy, sigstore_models_parse, sigstore_verify, text,
-    verify_artifact,
+    set_signing_policy, sign_args, signing_kbs, signing_policy, sigstore_models_parse,
+    sigstore_verify, text, verify_artifact,
 };
 use warden_tests::{Kbs, KbsOptions, RawClient, contains, run_ok};
 use warden_wire::signing_key::{KeyAlgorithm, SigningKeyPair};
@@ -578,23 +578,15 @@ fn close_the_loop(remote: bool) {
     ]);
     assert!(output.status.success(), "{}", text(&output));
     let statement = work.write("rv-statement.json", &output.stdout);
-    let sign = |key: &std::path::Path, cert: &std::path::Path, out: &str| {
-        let bundle = work.path(out);
-        let output = builder(&[
-            "sign",
-            "--key",
-            key.to_str().unwrap(),
-            "--cert",
-            cert.to_str().unwrap(),
-            "--statement",
-            statement.to_str().unwrap(),
-            "--bundle-out",
-            bundle.to_str().unwrap(),
-        ]);
-        assert!(output.status.success(), "{}", text(&output));
-        bundle
-    };
-    let attested = sign(&key, &cert, "attested.sigstore.json");
+    let attested = work.path("attested.sigstore.json");
+    let output = builder(&sign_args(
+        &key,
+        &cert,
+        "--statement",
+        &statement,
+        &attested,
+    ));
+    assert!(output.status.success(), "{}", text(&output));
 
     // The same statement signed by a key no attestation vouched for: its own self-made
     // certificate naming the same builder, timestamped by the same KBS.
@@ -609,17 +601,14 @@ fn close_the_loop(remote: bool) {
     );
     let rogue_cert = work.write("rogue.pem", self_signed_pem(&rogue_key));
     // The KBS will not put it on its signing transparency log: the chain is not its CA's.
-    let output = builder(&[
-        "sign",
-        "--key",
-        rogue_key.to_str().unwrap(),
-        "--cert",
-        rogue_cert.to_str().unwrap(),
+    let unlogged = work.path("unlogged.sigstore.json");
+    let output = builder(&sign_args(
+        &rogue_key,
+        &rogue_cert,
         "--statement",
-        statement.to_str().unwrap(),
-        "--bundle-out",
-        work.path("unlogged.sigstore.json").to_str().unwrap(),
-    ]);
+        &statement,
+        &unlogged,
+    ));
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
     assert!(
         String::from_utf8_lossy(&output.stderr).contains("no trusted root"),

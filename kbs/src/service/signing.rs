@@ -60,9 +60,9 @@ fn signing_request<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> R
     serde_json::from_slice(body).map_err(|e| KbsError::SigningRequest(format!("{what}: {e}")))
 }
 
-/// The audit line of a signing call: who (TEE, token `jti`), which key, the identity and serial
-/// issued, or why it was refused.
-fn audit(
+/// The service-log line of a signing call: who (TEE, token `jti`), which key, the identity and
+/// serial issued, or why it was refused.
+fn trace_outcome(
     outcome: &Result<Value, KbsError>,
     claims: &warden_verifier::ear::EarClaims,
     key: &str,
@@ -111,7 +111,33 @@ impl Kbs {
         let desk = self.signing_desk()?;
         let session = self.attested_session(cookie, now)?;
         let outcome = self.issue_certificate(desk, &session, body, now).await;
-        audit(&outcome, &session.claims, "-", "signing certificate");
+        self.signing_outcome(outcome, &session.claims, "-", "certificate", now)
+            .await
+    }
+
+    /// Logs a signing call's outcome, and puts a refusal on the audit log (an issued
+    /// certificate or signature is there already).
+    async fn signing_outcome(
+        &self,
+        outcome: Result<Value, KbsError>,
+        claims: &warden_verifier::ear::EarClaims,
+        key: &str,
+        what: &str,
+        now: OffsetDateTime,
+    ) -> Result<Value, KbsError> {
+        trace_outcome(&outcome, claims, key, what);
+        if let Err(error) = &outcome
+            && !matches!(error, KbsError::LogUnavailable(_))
+        {
+            let refusal = AuditEvent::SigningRefused {
+                what: what.to_owned(),
+                key: key.to_owned(),
+                jti: claims.jti.clone(),
+                tee: result_label(claims),
+                reason: error.to_string(),
+            };
+            self.record(refusal, now).await?;
+        }
         outcome
     }
 
@@ -531,8 +557,8 @@ impl Kbs {
         let desk = self.signing_desk()?;
         let claims = self.attested_session(cookie, now)?.claims.clone();
         let outcome = self.remote_sign(desk, &claims, key_name, body, now).await;
-        audit(&outcome, &claims, key_name, "remote signature");
-        outcome
+        self.signing_outcome(outcome, &claims, key_name, "remote signature", now)
+            .await
     }
 
     async fn remote_sign(
