@@ -79,7 +79,7 @@ pub enum AuditEvent {
     /// A certificate or signature refused to an attested caller (by the signing policy, an
     /// unbound key, a builder mismatch, …).
     SigningRefused {
-        /// `certificate` or `remote signature`.
+        /// `signing certificate` or `remote signature`.
         what: String,
         /// The named key asked for (`-` for a certificate).
         key: String,

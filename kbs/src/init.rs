@@ -175,11 +175,39 @@ pub async fn signing_init(config: &crate::Config, out: &Path) -> anyhow::Result<
         time::OffsetDateTime::now_utc(),
     )
     .await;
-    let origin = crate::service::TransparencySettings::from_config(config).signing_origin;
-    let log = ensure_log(&store, &sealer, crate::service::SIGNING_LOG, &origin).await;
+    let log = signing_log(config, &store, &sealer).await;
     store.close().await;
-    let authority = created?;
-    let log = log?;
+    write_signing_files(config, &created?, &log?, out)
+}
+
+/// Writes the public files [`signing_init`] writes from the authority already in the store
+/// (creating the signing transparency log if the store has none): for a store whose authority
+/// predates the log, or to refresh `trust-config.json` after `public_url` changed.
+pub async fn signing_files(config: &crate::Config, out: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let sealer = crate::service::master_sealer(config).map_err(anyhow::Error::msg)?;
+    let store = warden_store::Store::open_sqlite(&config.store.sqlite).await?;
+    let authority = crate::signing::load_authority(&store, &sealer).await;
+    let log = signing_log(config, &store, &sealer).await;
+    store.close().await;
+    let authority = authority?.context("the store has no signing authority: run signing-init")?;
+    write_signing_files(config, &authority, &log?, out)
+}
+
+async fn signing_log(
+    config: &crate::Config,
+    store: &warden_store::Store,
+    sealer: &Sealer,
+) -> Result<warden_wire::tlog::NoteSigner, crate::transparency::LogError> {
+    let origin = crate::service::TransparencySettings::from_config(config).signing_origin;
+    ensure_log(store, sealer, crate::service::SIGNING_LOG, &origin).await
+}
+
+fn write_signing_files(
+    config: &crate::Config,
+    authority: &warden_signing::SigningAuthority,
+    log: &warden_wire::tlog::NoteSigner,
+    out: &Path,
+) -> anyhow::Result<Vec<PathBuf>> {
     warden_store::files::create_private_dir_all(out)
         .with_context(|| format!("create {}", out.display()))?;
     let written = [

@@ -81,6 +81,16 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Write the signing authority's public files from the store again — `ca.pem`, `tsa.pem`,
+    /// `ct.pub`, `signing-log.vkey` and the Sigstore client trust configuration
+    /// `trust-config.json` — creating the signing transparency log if the store predates it.
+    SigningFiles {
+        #[arg(long, env = "WARDEN_KBS_CONFIG")]
+        config: PathBuf,
+        /// Directory to write into (default: `signing/` beside the config).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Admin keys, tokens and API calls.
     Admin {
         #[command(subcommand)]
@@ -430,26 +440,37 @@ async fn run(command: Command) -> Result<(), Failure> {
             );
             Ok(())
         }
-        Command::SigningInit { config, out } => {
-            let config_path = config;
-            let config = Config::load(&config_path).map_err(usage)?;
-            let out = out.unwrap_or_else(|| {
-                config_path
-                    .parent()
-                    .unwrap_or(std::path::Path::new("."))
-                    .join("signing")
-            });
-            let written = warden_kbs::init::signing_init(&config, &out)
-                .await
-                .map_err(|e| Failure::Refused(format!("{e:#}")))?;
-            for path in written {
-                println!("{}", path.display());
-            }
-            Ok(())
-        }
+        Command::SigningInit { config, out } => signing_files(&config, out, true).await,
+        Command::SigningFiles { config, out } => signing_files(&config, out, false).await,
         Command::Admin { command } => admin(command).await,
         Command::Audit { command } => audit(command).await,
     }
+}
+
+/// `signing-init` (`create`: a new authority) and `signing-files` (the stored one): the
+/// public files into `out`, default `signing/` beside the config.
+async fn signing_files(
+    config_path: &std::path::Path,
+    out: Option<PathBuf>,
+    create: bool,
+) -> Result<(), Failure> {
+    let config = Config::load(config_path).map_err(usage)?;
+    let out = out.unwrap_or_else(|| {
+        config_path
+            .parent()
+            .unwrap_or(std::path::Path::new("."))
+            .join("signing")
+    });
+    let written = if create {
+        warden_kbs::init::signing_init(&config, &out).await
+    } else {
+        warden_kbs::init::signing_files(&config, &out).await
+    }
+    .map_err(|e| Failure::Refused(format!("{e:#}")))?;
+    for path in written {
+        println!("{}", path.display());
+    }
+    Ok(())
 }
 
 async fn open_store(config: &std::path::Path) -> Result<Store, Failure> {

@@ -703,3 +703,64 @@ fn self_signed_pem(key_pem: &std::path::Path) -> String {
     );
     std::fs::read_to_string(out).unwrap()
 }
+
+/// `signing-files` writes the public files again from the store — for a store whose authority
+/// predates the transparency log — and they are the ones `init` wrote; `signing-init` refuses a
+/// store that has an authority.
+#[test]
+fn signing_files_rewrites_the_public_files_from_the_store() {
+    let work = Work::default();
+    let kbs = signing_kbs(KbsOptions::default());
+    let config = kbs.home().join("kbs.toml");
+    let out = work.path("again");
+    let output = run_ok(
+        Command::new(warden_tests::binary("warden-kbs"))
+            .args(["signing-files", "--config"])
+            .arg(&config)
+            .arg("--out")
+            .arg(&out),
+    );
+    assert_eq!(String::from_utf8_lossy(&output.stdout).lines().count(), 5);
+    for file in ["ca.pem", "tsa.pem", "ct.pub", "signing-log.vkey"] {
+        assert_eq!(
+            std::fs::read(out.join(file)).unwrap(),
+            std::fs::read(kbs.home().join("signing").join(file)).unwrap(),
+            "{file}"
+        );
+    }
+    let trust = |dir: &std::path::Path| -> Value {
+        serde_json::from_slice(&std::fs::read(dir.join("trust-config.json")).unwrap()).unwrap()
+    };
+    let (again, first) = (trust(&out), trust(&kbs.home().join("signing")));
+    for part in [
+        "certificateAuthorities",
+        "tlogs",
+        "ctlogs",
+        "timestampAuthorities",
+    ] {
+        let keys = |root: &Value| {
+            root["trustedRoot"][part]
+                .as_array()
+                .unwrap()
+                .iter()
+                // The keys and certificates; `validFor` starts a minute before each writing.
+                .map(|item| {
+                    (
+                        item["publicKey"]["rawBytes"].clone(),
+                        item["logId"].clone(),
+                        item["certChain"].clone(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(keys(&again), keys(&first), "{part}");
+    }
+    let refused = Command::new(warden_tests::binary("warden-kbs"))
+        .args(["signing-init", "--config"])
+        .arg(&config)
+        .arg("--out")
+        .arg(work.path("refused"))
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+}

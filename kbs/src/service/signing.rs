@@ -111,7 +111,7 @@ impl Kbs {
         let desk = self.signing_desk()?;
         let session = self.attested_session(cookie, now)?;
         let outcome = self.issue_certificate(desk, &session, body, now).await;
-        self.signing_outcome(outcome, &session.claims, "-", "certificate", now)
+        self.signing_outcome(outcome, &session.claims, "-", "signing certificate", now)
             .await
     }
 

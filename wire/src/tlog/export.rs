@@ -234,8 +234,9 @@ fn b64(hash: &Hash) -> String {
     STANDARD.encode(hash)
 }
 
-/// Why an export was refused. Line numbers count from 1 (the header); indexes and sizes are the
-/// log's. The [`Display`](fmt::Display) text is a complete sentence for an operator.
+/// Why an export was refused. Line numbers count from 1 (the header), and so do kept
+/// checkpoints in messages (the first one given is #1; the `kept` fields are positions in
+/// `previous`, from 0); indexes and sizes are the log's. The [`Display`](fmt::Display) text is a complete sentence for an operator.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ExportFault {
     /// Reading the input failed.
@@ -554,7 +555,7 @@ impl fmt::Display for ExportFault {
                  verified size is {last_checkpoint}): truncated or incomplete"
             ),
             Self::BadKeptCheckpoint { kept, error } => {
-                write!(f, "kept checkpoint #{kept} refused: {error}")
+                write!(f, "kept checkpoint #{} refused: {error}", kept + 1)
             }
             Self::KeptCheckpointBeyondExport {
                 kept,
@@ -562,8 +563,9 @@ impl fmt::Display for ExportFault {
                 entries,
             } => write!(
                 f,
-                "kept checkpoint #{kept} is of size {size} but the export has only {entries} \
-                 entries: the export lacks entries the log had"
+                "kept checkpoint #{} is of size {size} but the export has only {entries} \
+                 entries: the export lacks entries the log had",
+                kept + 1
             ),
             Self::InconsistentCheckpoints {
                 kept,
@@ -573,9 +575,10 @@ impl fmt::Display for ExportFault {
                 since,
             } => write!(
                 f,
-                "kept checkpoint #{kept} (size {size}, root {}) is inconsistent with the log, \
+                "kept checkpoint #{} (size {size}, root {}) is inconsistent with the log, \
                  whose entries give root {} at size {size}: the log's key signed two histories, \
                  which differ in [{since}, {size})",
+                kept + 1,
                 b64(kept_root),
                 b64(log_root)
             ),
