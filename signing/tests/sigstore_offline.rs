@@ -207,7 +207,8 @@ fn the_stock_sigstore_cli_verifies_warden_bundles_offline_and_refuses_tampering(
     };
     let log_id = tlog_log_id(&input).unwrap();
     assert_eq!(log_id, log.verifier().full_key_id());
-    let entry = |index: u64, body: &[u8], note: &SignedNote| {
+    // The Rekor v2 entry of `body` at `index`, with its proof at `size` under `note`.
+    let rekor_entry = |index: u64, body: &[u8], note: &SignedNote| {
         rekor_v2_entry(&LogEntry {
             log_index: index,
             log_id: &log_id,
@@ -220,11 +221,10 @@ fn the_stock_sigstore_cli_verifies_warden_bundles_offline_and_refuses_tampering(
             },
             checkpoint: note,
         })
-        .unwrap()
     };
     let entries = [
-        entry(message_index, &bodies[0], &checkpoint),
-        entry(dsse_index, &bodies[1], &checkpoint),
+        rekor_entry(message_index, &bodies[0], &checkpoint).unwrap(),
+        rekor_entry(dsse_index, &bodies[1], &checkpoint).unwrap(),
     ];
 
     let dir = tempfile::tempdir().unwrap();
@@ -288,21 +288,7 @@ fn the_stock_sigstore_cli_verifies_warden_bundles_offline_and_refuses_tampering(
             &format!("{kind}-forged.sigstore.json"),
             with_entry(bundle, forged).as_bytes(),
         );
-        assert!(
-            rekor_v2_entry(&LogEntry {
-                log_index: index,
-                log_id: &log_id,
-                canonicalized_body: body,
-                inclusion_proof: &InclusionProof {
-                    log_index: index,
-                    root_hash: root,
-                    tree_size: size,
-                    hashes: tree.inclusion_proof(index, size).unwrap(),
-                },
-                checkpoint: &strange_note,
-            })
-            .is_err()
-        );
+        assert!(rekor_entry(index, body, &strange_note).is_err());
     }
 
     let helper = concat!(

@@ -114,13 +114,16 @@ async fn every_kind_of_entry_is_logged_verified_offline_and_each_tampering_is_na
     // secret no policy releases to the sample TEE.
     kbs.provision_sample("tenant/app/key", SECRET, "tenant");
     let other = work.write("other.bin", b"not for the sample TEE");
-    kbs.admin(&[
-        "resource",
-        "set",
-        "other/app/key",
-        "--file",
-        other.to_str().unwrap(),
-    ]);
+    let set_other = |kbs: &Kbs| {
+        kbs.admin(&[
+            "resource",
+            "set",
+            "other/app/key",
+            "--file",
+            other.to_str().unwrap(),
+        ])
+    };
+    set_other(&kbs);
     // An attestation, a release and a refusal.
     let client = RawClient::new(&kbs);
     let token = client.attest().await;
@@ -305,13 +308,7 @@ async fn every_kind_of_entry_is_logged_verified_offline_and_each_tampering_is_na
     kbs.start_again();
     // The rewritten history: the release never happened; two other admin changes instead.
     kbs.admin(&["resource", "delete", "other/app/key"]);
-    kbs.admin(&[
-        "resource",
-        "set",
-        "other/app/key",
-        "--file",
-        other.to_str().unwrap(),
-    ]);
+    set_other(&kbs);
     let history_b = work.path("b.jsonl");
     export(&kbs, &history_b);
     let output = verify(&kbs, &history_b, &[]);
