@@ -147,8 +147,9 @@ async fn fetch_nodes(
     if wanted.is_empty() {
         return Ok(fetched);
     }
-    // One point search of the primary key per node, in one statement: SQLite plans both
-    // `(level, idx) IN (VALUES …)` and an OR of the equalities as scans of the log's nodes.
+    // One point search of the primary key per node, in one statement. SQLite does not plan the
+    // shorter forms as such searches: `(level, idx) IN (VALUES …)` searches by `log` alone (or
+    // scans), and an OR of the equalities made a proof at 10^5 entries take 70 ms.
     let statement = (0..wanted.len())
         .map(|i| {
             format!(
