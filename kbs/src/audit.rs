@@ -28,7 +28,7 @@ pub enum AuditEvent {
         tee: String,
         /// The appraisal status (`affirming`, `warning`, …).
         status: String,
-        /// SHA-256 of the token's claims as signed.
+        /// SHA-256 of the token's claims as signed (its JWS payload).
         claims_sha256: String,
         /// The client's address.
         client: String,
@@ -119,6 +119,22 @@ pub enum AuditEvent {
 /// Lower-case hex SHA-256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
+}
+
+/// Hex SHA-256 of a compact JWS's payload as signed (the claims' exact bytes, read from the
+/// token rather than serialised again); empty for a token that is not a compact JWS.
+pub fn jws_payload_sha256(token: &str) -> String {
+    use base64::Engine as _;
+    token
+        .split('.')
+        .nth(1)
+        .and_then(|payload| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .ok()
+        })
+        .map(|payload| sha256_hex(&payload))
+        .unwrap_or_default()
 }
 
 /// The client address as recorded.
@@ -232,6 +248,14 @@ mod tests {
         assert_eq!(entry["target"], "a/b/c");
         assert!(entry.contains_key("before_sha256"));
         assert!(!entry.contains_key("after_sha256"));
+    }
+
+    #[test]
+    fn the_claims_digest_is_of_the_payload_as_signed() {
+        // header.{"a":1}.signature, base64url without padding.
+        let token = "eyJhbGciOiJFUzI1NiJ9.eyJhIjoxfQ.c2ln";
+        assert_eq!(jws_payload_sha256(token), sha256_hex(br#"{"a":1}"#));
+        assert_eq!(jws_payload_sha256("not a token"), "");
     }
 
     #[test]

@@ -421,7 +421,7 @@ impl Kbs {
                         .primary()
                         .map(|s| s.status.to_string())
                         .unwrap_or_default(),
-                    claims_sha256: sha256_hex(&serde_json::to_vec(&claims).unwrap_or_default()),
+                    claims_sha256: crate::audit::jws_payload_sha256(&token),
                     client: client.clone(),
                 };
                 self.record(event, now).await.map(|()| (claims, token))
@@ -872,7 +872,7 @@ impl Kbs {
         );
         let digest = policy.digest().to_owned();
         let _writes = self.admin_writes.lock().await;
-        let before = self.stored_release_policy(prefix).await?;
+        let before = self.stored_policy(PolicyKind::Release, prefix).await?;
         let before = before.as_ref().map(String::as_bytes);
         self.record_admin(
             &who,
@@ -901,7 +901,7 @@ impl Kbs {
     ) -> Result<(), KbsError> {
         let who = self.authorize(auth, Permission::WritePolicies, now).await?;
         let _writes = self.admin_writes.lock().await;
-        let Some(before) = self.stored_release_policy(prefix).await? else {
+        let Some(before) = self.stored_policy(PolicyKind::Release, prefix).await? else {
             return Err(KbsError::NotFound(format!("release policy {prefix}")));
         };
         self.record_admin(
@@ -926,16 +926,16 @@ impl Kbs {
         Ok(())
     }
 
-    /// The stored source of the release policy of `prefix`, if any.
-    async fn stored_release_policy(&self, prefix: &str) -> Result<Option<String>, KbsError> {
-        let stored = self
-            .store
-            .policies(PolicyKind::Release)
-            .await
-            .map_err(internal)?;
+    /// The stored source of the `kind` policy `name`, if any.
+    async fn stored_policy(
+        &self,
+        kind: PolicyKind,
+        name: &str,
+    ) -> Result<Option<String>, KbsError> {
+        let stored = self.store.policies(kind).await.map_err(internal)?;
         Ok(stored
             .into_iter()
-            .find(|(name, _)| name == prefix)
+            .find(|(stored, _)| stored == name)
             .map(|(_, source)| source))
     }
 

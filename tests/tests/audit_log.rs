@@ -169,11 +169,20 @@ async fn every_kind_of_entry_is_logged_verified_offline_and_each_tampering_is_na
     let output = kbs.agent(&sign_args(&key, &cert, "--artifact", &artifact, &bundle));
     assert!(output.status.success(), "{}\n{}", text(&output), kbs.log());
 
+    // Deleting what is not there changes nothing, and is no entry.
+    let output = kbs.try_admin(&["signing", "delete-key", "nonesuch"]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(text(&output).contains("404"), "{}", text(&output));
+
     let exported = work.path("audit.jsonl");
     export(&kbs, &exported);
     let output = verify(&kbs, &exported, &[]);
     assert!(output.status.success(), "{}", text(&output));
     let logged = entries(&exported);
+    assert!(
+        logged.iter().all(|e| e["target"] != "nonesuch"),
+        "{logged:#?}"
+    );
     println!(
         "{} ({} entries)",
         String::from_utf8_lossy(&output.stdout).trim(),

@@ -11,7 +11,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use warden_store::StoreError;
-use warden_wire::tlog::Hash;
+use warden_wire::tlog::{Hash, TlogError};
 
 use super::{AUDIT_LOG, Kbs, SIGNING_LOG};
 use crate::admin::Permission;
@@ -37,6 +37,8 @@ pub enum LogRead {
 
 fn query_error(error: StoreError) -> KbsError {
     match error {
+        // A node missing inside the log's size is the store's fault, not the query's.
+        StoreError::Log(e @ TlogError::MissingNode { .. }) => KbsError::Internal(e.to_string()),
         StoreError::Log(e) => KbsError::LogQuery(e.to_string()),
         other => KbsError::LogUnavailable(other.to_string()),
     }

@@ -294,8 +294,13 @@ impl Kbs {
         let who = self.authorize(auth, Permission::WritePolicies, now).await?;
         let desk = self.signing_desk()?;
         let _writes = self.admin_writes.lock().await;
-        let before = desk.policy();
-        let before = Some(before.source().as_bytes());
+        let stored = self
+            .stored_policy(PolicyKind::Signing, SIGNING_POLICY_NAME)
+            .await?;
+        let Some(before) = stored else {
+            return Err(KbsError::NotFound("signing policy".into()));
+        };
+        let before = Some(before.as_bytes());
         self.record_admin(
             &who,
             "delete-signing-policy",
@@ -305,14 +310,10 @@ impl Kbs {
             now,
         )
         .await?;
-        if !self
-            .store
+        self.store
             .delete_policy(PolicyKind::Signing, SIGNING_POLICY_NAME)
             .await
-            .map_err(internal)?
-        {
-            return Err(KbsError::NotFound("signing policy".into()));
-        }
+            .map_err(internal)?;
         let default = load_policy(crate::signing::DEFAULT_SIGNING_POLICY)
             .await
             .map_err(internal)?;
@@ -431,6 +432,11 @@ impl Kbs {
             .await?;
         self.signing_desk()?;
         let _writes = self.admin_writes.lock().await;
+        // Only a deletion that will happen is recorded.
+        let stored = self.store.signing_key(SigningKeyRole::Named, name).await;
+        if stored.map_err(internal)?.is_none() {
+            return Err(KbsError::NotFound(format!("signing key {name}")));
+        }
         self.record_admin(&who, "delete-signing-key", name, None, None, now)
             .await?;
         if !self
