@@ -313,21 +313,24 @@ fn refused_certificate(agent: &dyn Fn(&[&str]) -> Output, work: &Work, name: &st
 
 /// The attested facts of the bundle's certificate, read by verify-artifact's JSON output.
 fn attested_facts(bundle: &Path, kbs: &Kbs) -> Value {
-    let output = verify_artifact(&[
-        "--bundle",
-        bundle.to_str().unwrap(),
-        "--digest",
-        &format!("sha256:{}", hex::encode([0u8; 32])),
-        "--trust-root",
-        kbs.home().join("signing/ca.pem").to_str().unwrap(),
-        "--identity",
-        BUILDER,
-        "--json",
-    ]);
+    let report = |digest: &str| -> Value {
+        let output = verify_artifact(&[
+            "--bundle",
+            bundle.to_str().unwrap(),
+            "--digest",
+            &format!("sha256:{digest}"),
+            "--trust-root",
+            kbs.home().join("signing/ca.pem").to_str().unwrap(),
+            "--identity",
+            BUILDER,
+            "--json",
+        ]);
+        serde_json::from_slice(&output.stdout).unwrap()
+    };
     // A digest the statement does not cover: refused at `subjects`, after the certificate was
     // read; the facts come from a run that does cover it instead.
-    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(report["step"], "subjects", "{report}");
+    let refused = report(&hex::encode([0u8; 32]));
+    assert_eq!(refused["step"], "subjects", "{refused}");
     let statement = bundle_json(bundle)["dsseEnvelope"]["payload"].clone();
     use base64::Engine as _;
     let payload = base64::engine::general_purpose::STANDARD
@@ -337,20 +340,9 @@ fn attested_facts(bundle: &Path, kbs: &Kbs) -> Value {
     let digest = statement["subject"][0]["digest"]["sha256"]
         .as_str()
         .unwrap();
-    let output = verify_artifact(&[
-        "--bundle",
-        bundle.to_str().unwrap(),
-        "--digest",
-        &format!("sha256:{digest}"),
-        "--trust-root",
-        kbs.home().join("signing/ca.pem").to_str().unwrap(),
-        "--identity",
-        BUILDER,
-        "--json",
-    ]);
-    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(report["verified"], true, "{report}");
-    report["attested"].clone()
+    let verified = report(digest);
+    assert_eq!(verified["verified"], true, "{verified}");
+    verified["attested"].clone()
 }
 
 #[test]

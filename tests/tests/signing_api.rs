@@ -266,36 +266,27 @@ async fn the_timestamp_authority_answers_openssl_queries_openssl_verifies() {
     post(query.clone(), reply.clone()).await;
     let ca = kbs.home().join("signing/ca.pem");
     let tsa = kbs.home().join("signing/tsa.pem");
-    for against in [
-        vec!["-data", data.to_str().unwrap()],
-        vec!["-queryfile", query.to_str().unwrap()],
-    ] {
-        let (ok, out) = judge(
+    // `openssl ts -verify` of the reply against a data file or the query.
+    let verify = |against: &std::path::Path, how: &str| {
+        judge(
             Command::new("openssl")
-                .args(["ts", "-verify"])
-                .args(&against)
+                .args(["ts", "-verify", how])
+                .arg(against)
                 .arg("-in")
                 .arg(&reply)
                 .arg("-CAfile")
                 .arg(&ca)
                 .arg("-untrusted")
                 .arg(&tsa),
-        );
-        assert!(ok && out.contains("Verification: OK"), "{against:?}: {out}");
+        )
+    };
+    for (against, how) in [(data.as_path(), "-data"), (query.as_path(), "-queryfile")] {
+        let (ok, out) = verify(against, how);
+        assert!(ok && out.contains("Verification: OK"), "{how}: {out}");
     }
     // Another file's digest: OpenSSL refuses the same reply.
     let other = work.write("other.bin", b"another signature");
-    let (ok, out) = judge(
-        Command::new("openssl")
-            .args(["ts", "-verify", "-data"])
-            .arg(&other)
-            .arg("-in")
-            .arg(&reply)
-            .arg("-CAfile")
-            .arg(&ca)
-            .arg("-untrusted")
-            .arg(&tsa),
-    );
+    let (ok, out) = verify(&other, "-data");
     assert!(!ok, "{out}");
     // Garbage gets a well-formed rejection, which OpenSSL reads as one.
     let garbage = work.write("garbage.tsq", b"\x30\x03\x02\x01\x07");
