@@ -12,8 +12,10 @@
 
 pub mod files;
 mod log;
+mod shared;
 
 pub use log::{AppendedBatch, LogEntry, MAX_APPEND_BATCH, NewLog, StoredLog};
+pub use shared::SessionRecord;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -228,6 +230,18 @@ const MIGRATIONS: &[&[&str]] = &[
         "CREATE INDEX log_leaf_hashes ON log_nodes (log, hash) WHERE level = 0",
         "CREATE TABLE log_checkpoints (log TEXT NOT NULL, size INTEGER NOT NULL, note TEXT NOT NULL, PRIMARY KEY (log, size))",
     ],
+    // 5: state replicas share (KBS only). An attested session is one row, which is also its
+    // used nonce: inserting it decides which replica consumed the nonce. Key ids certified
+    // once per commitment; service keys (the token signing key) sealed; and the generation
+    // every write to a table replicas hold in memory bumps, which replicas poll.
+    &[
+        "CREATE TABLE kbs_sessions (session_id BLOB PRIMARY KEY, used_until INTEGER NOT NULL, granted_until INTEGER NOT NULL, token TEXT NOT NULL, signing_keys TEXT NOT NULL)",
+        "CREATE INDEX kbs_sessions_used_until ON kbs_sessions (used_until)",
+        "CREATE TABLE certified_keys (keyid TEXT PRIMARY KEY, until INTEGER NOT NULL)",
+        "CREATE TABLE service_keys (name TEXT PRIMARY KEY, sealed BLOB NOT NULL, created_at INTEGER NOT NULL)",
+        "CREATE TABLE store_generation (id INTEGER PRIMARY KEY CHECK (id = 1), generation INTEGER NOT NULL)",
+        "INSERT INTO store_generation (id, generation) VALUES (1, 0)",
+    ],
 ];
 
 /// Brings the store to the latest schema version. A store from a newer Warden (a version this
@@ -259,6 +273,11 @@ async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
     transaction.commit().await?;
     Ok(())
 }
+
+/// Run in the transaction of every write to a table replicas hold in memory (see
+/// [`Store::generation`]).
+const BUMP_GENERATION: &str =
+    "UPDATE store_generation SET generation = generation + 1 WHERE id = 1";
 
 fn unix_now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
@@ -349,7 +368,15 @@ impl Store {
 
     /// Runs a one-parameter `DELETE`; whether it removed a row.
     async fn delete_by_key(&self, statement: &'static str, key: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query(statement).bind(key).execute(&self.pool).await?;
+        let mut transaction = self.pool.begin().await?;
+        let done = sqlx::query(statement)
+            .bind(key)
+            .execute(&mut *transaction)
+            .await?;
+        sqlx::query(BUMP_GENERATION)
+            .execute(&mut *transaction)
+            .await?;
+        transaction.commit().await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -371,6 +398,7 @@ impl Store {
         name: &str,
         source: &str,
     ) -> Result<(), StoreError> {
+        let mut transaction = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO policies (kind, name, source, updated_at) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT(kind, name) DO UPDATE SET source = excluded.source, updated_at = excluded.updated_at",
@@ -379,18 +407,27 @@ impl Store {
         .bind(name)
         .bind(source)
         .bind(unix_now())
-        .execute(&self.pool)
+        .execute(&mut *transaction)
         .await?;
+        sqlx::query(BUMP_GENERATION)
+            .execute(&mut *transaction)
+            .await?;
+        transaction.commit().await?;
         Ok(())
     }
 
     /// Deletes the `kind` policy `name`; whether it existed.
     pub async fn delete_policy(&self, kind: PolicyKind, name: &str) -> Result<bool, StoreError> {
+        let mut transaction = self.pool.begin().await?;
         let done = sqlx::query("DELETE FROM policies WHERE kind = ?1 AND name = ?2")
             .bind(kind.as_str())
             .bind(name)
-            .execute(&self.pool)
+            .execute(&mut *transaction)
             .await?;
+        sqlx::query(BUMP_GENERATION)
+            .execute(&mut *transaction)
+            .await?;
+        transaction.commit().await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -433,6 +470,9 @@ impl Store {
             .execute(&mut *transaction)
             .await?;
         }
+        sqlx::query(BUMP_GENERATION)
+            .execute(&mut *transaction)
+            .await?;
         transaction.commit().await?;
         Ok(())
     }
@@ -476,6 +516,7 @@ impl Store {
         public: &[u8],
         registered_by: &str,
     ) -> Result<(), StoreError> {
+        let mut transaction = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO registered_aks (name, public, registered_at, registered_by) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT(name) DO UPDATE SET public = excluded.public,
@@ -485,8 +526,12 @@ impl Store {
         .bind(public)
         .bind(unix_now())
         .bind(registered_by)
-        .execute(&self.pool)
+        .execute(&mut *transaction)
         .await?;
+        sqlx::query(BUMP_GENERATION)
+            .execute(&mut *transaction)
+            .await?;
+        transaction.commit().await?;
         Ok(())
     }
 
@@ -514,6 +559,9 @@ impl Store {
         .bind(revoked_by)
         .execute(&mut *transaction)
         .await?;
+        sqlx::query(BUMP_GENERATION)
+            .execute(&mut *transaction)
+            .await?;
         transaction.commit().await?;
         Ok(true)
     }
@@ -618,6 +666,9 @@ impl Store {
             .execute(&mut *transaction)
             .await?;
         }
+        sqlx::query(BUMP_GENERATION)
+            .execute(&mut *transaction)
+            .await?;
         transaction.commit().await?;
         Ok(())
     }
