@@ -181,7 +181,7 @@ EOF
     # The role and the database, before the server first listens: single-user mode needs no
     # client and no connection. Each line is one statement.
     as_user "$BINDIR/postgres" --single -D "$DIR/data" postgres >"$DIR/single.log" 2>&1 <<EOF ||
-CREATE ROLE $DB_ROLE LOGIN PASSWORD '$password'
+CREATE ROLE $DB_ROLE LOGIN CREATEDB PASSWORD '$password'
 CREATE DATABASE $DB_NAME OWNER $DB_ROLE ENCODING 'UTF8' TEMPLATE template0
 EOF
         { cat "$DIR/single.log" >&2; die "creating the role and database failed"; }

@@ -12,9 +12,9 @@ use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
 
 use sqlx::Row;
-use sqlx::sqlite::SqliteConnection;
 use warden_wire::tlog::{self, Hash, NodeSource, TlogError};
 
+use crate::backend::{Conn, on_conn, on_pool};
 use crate::{Store, StoreError, unix_now};
 
 /// A log to create: its identity and its sealed checkpoint key.
@@ -128,7 +128,7 @@ fn placeholders(rows: usize, columns: usize, first: usize) -> String {
     (0..rows)
         .map(|row| {
             let row: Vec<String> = (0..columns)
-                .map(|column| format!("?{}", first + row * columns + column))
+                .map(|column| format!("${}", first + row * columns + column))
                 .collect();
             format!("({})", row.join(", "))
         })
@@ -139,7 +139,7 @@ fn placeholders(rows: usize, columns: usize, first: usize) -> String {
 /// The stored nodes of `log` among `wanted`, in one query (a proof or an append needs at most a
 /// few dozen; per-node queries cost more than the rest of an append).
 async fn fetch_nodes(
-    connection: &mut SqliteConnection,
+    connection: Conn<'_>,
     log: &str,
     wanted: &BTreeSet<(u8, u64)>,
 ) -> Result<HashMap<(u8, u64), Hash>, StoreError> {
@@ -153,7 +153,7 @@ async fn fetch_nodes(
     let statement = (0..wanted.len())
         .map(|i| {
             format!(
-                "SELECT level, idx, hash FROM log_nodes WHERE log = ?1 AND level = ?{} AND idx = ?{}",
+                "SELECT level, idx, hash FROM log_nodes WHERE log = $1 AND level = ${} AND idx = ${}",
                 2 + 2 * i,
                 3 + 2 * i
             )
@@ -161,21 +161,23 @@ async fn fetch_nodes(
         .collect::<Vec<_>>()
         .join(" UNION ALL ");
     // Only placeholders are formatted into the statement; every value is bound.
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(statement)).bind(log);
-    for (level, index) in wanted {
-        query = query.bind(i64::from(*level)).bind(to_db(*index)?);
-    }
-    for row in query.fetch_all(&mut *connection).await? {
-        let level = u8::try_from(row.get::<i64, _>(0)).unwrap_or(u8::MAX);
-        let hash = hash_from_db(&row.get::<Vec<u8>, _>(2))?;
-        fetched.insert((level, from_db(row.get(1))), hash);
-    }
+    on_conn!(connection, connection => {
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(statement)).bind(log);
+        for (level, index) in wanted {
+            query = query.bind(i64::from(*level)).bind(to_db(*index)?);
+        }
+        for row in query.fetch_all(&mut *connection).await? {
+            let level = u8::try_from(row.get::<i64, _>(0)).unwrap_or(u8::MAX);
+            let hash = hash_from_db(&row.get::<Vec<u8>, _>(2))?;
+            fetched.insert((level, from_db(row.get(1))), hash);
+        }
+    });
     Ok(fetched)
 }
 
 /// Runs `compute` over the stored nodes of `log` it reads, fetching exactly those.
 async fn over_stored_nodes<T>(
-    connection: &mut SqliteConnection,
+    connection: Conn<'_>,
     log: &str,
     compute: impl Fn(&dyn NodeSource) -> Result<T, TlogError>,
 ) -> Result<T, StoreError> {
@@ -188,50 +190,56 @@ async fn over_stored_nodes<T>(
 impl Store {
     /// Creates the log unless one of that name exists; whether it was created.
     pub async fn create_log(&self, log: &NewLog) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "INSERT INTO transparency_logs (name, origin, algorithm, sealed_key, public_key, size, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6) ON CONFLICT(name) DO NOTHING",
-        )
-        .bind(&log.name)
-        .bind(&log.origin)
-        .bind(&log.algorithm)
-        .bind(&log.sealed_key)
-        .bind(&log.public_key)
-        .bind(unix_now())
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() > 0)
+        on_pool!(self, pool => {
+            let done = sqlx::query(
+                "INSERT INTO transparency_logs (name, origin, algorithm, sealed_key, public_key, size, created_at)
+                 VALUES ($1, $2, $3, $4, $5, 0, $6) ON CONFLICT(name) DO NOTHING",
+            )
+            .bind(&log.name)
+            .bind(&log.origin)
+            .bind(&log.algorithm)
+            .bind(&log.sealed_key)
+            .bind(&log.public_key)
+            .bind(unix_now())
+            .execute(pool)
+            .await?;
+            Ok(done.rows_affected() > 0)
+        })
     }
 
     /// The log `name`; `None` if there is none.
     pub async fn log(&self, name: &str) -> Result<Option<StoredLog>, StoreError> {
-        let row = sqlx::query(
-            "SELECT origin, algorithm, sealed_key, public_key, size FROM transparency_logs WHERE name = ?1",
-        )
-        .bind(name)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(|row| StoredLog {
-            log: NewLog {
-                name: name.to_owned(),
-                origin: row.get(0),
-                algorithm: row.get(1),
-                sealed_key: row.get(2),
-                public_key: row.get(3),
-            },
-            size: from_db(row.get(4)),
-        }))
+        on_pool!(self, pool => {
+            let row = sqlx::query(
+                "SELECT origin, algorithm, sealed_key, public_key, size FROM transparency_logs WHERE name = $1",
+            )
+            .bind(name)
+            .fetch_optional(pool)
+            .await?;
+            Ok(row.map(|row| StoredLog {
+                log: NewLog {
+                    name: name.to_owned(),
+                    origin: row.get(0),
+                    algorithm: row.get(1),
+                    sealed_key: row.get(2),
+                    public_key: row.get(3),
+                },
+                size: from_db(row.get(4)),
+            }))
+        })
     }
 
     /// The current size of the log `name`.
     pub async fn log_size(&self, name: &str) -> Result<u64, StoreError> {
-        let size: Option<i64> =
-            sqlx::query_scalar("SELECT size FROM transparency_logs WHERE name = ?1")
-                .bind(name)
-                .fetch_optional(&self.pool)
-                .await?;
-        size.map(from_db)
-            .ok_or_else(|| StoreError::UnknownLog(name.to_owned()))
+        on_pool!(self, pool => {
+            let size: Option<i64> =
+                sqlx::query_scalar("SELECT size FROM transparency_logs WHERE name = $1")
+                    .bind(name)
+                    .fetch_optional(pool)
+                    .await?;
+            size.map(from_db)
+                .ok_or_else(|| StoreError::UnknownLog(name.to_owned()))
+        })
     }
 
     /// Appends `count` entries to the log `name` in one transaction. `entry(offset, index)`
@@ -245,88 +253,90 @@ impl Store {
         mut entry: impl FnMut(usize, u64) -> Vec<u8>,
         sign: impl FnOnce(u64, &Hash) -> Result<String, String>,
     ) -> Result<AppendedBatch, StoreError> {
-        if !(1..=MAX_APPEND_BATCH).contains(&count) {
-            return Err(StoreError::BatchSize(count));
-        }
-        let count_db = to_db(count as u64)?;
-        let mut transaction = self.pool.begin().await?;
-        // A write first: it takes the write lock, so the size read is the one this batch extends.
-        let size: Option<i64> = sqlx::query_scalar(
-            "UPDATE transparency_logs SET size = size + ?2 WHERE name = ?1 RETURNING size",
-        )
-        .bind(name)
-        .bind(count_db)
-        .fetch_optional(&mut *transaction)
-        .await?;
-        let new_size = from_db(size.ok_or_else(|| StoreError::UnknownLog(name.to_owned()))?);
-        let first_index = new_size - count as u64;
-        let entries: Vec<(Vec<u8>, Hash)> = (first_index..new_size)
-            .enumerate()
-            .map(|(offset, index)| {
-                let data = entry(offset, index);
-                let leaf = tlog::leaf_hash(&data);
-                (data, leaf)
-            })
-            .collect();
-        let (nodes, root) = over_stored_nodes(&mut transaction, name, |stored| {
-            let overlay = Overlay {
-                base: stored,
-                added: RefCell::default(),
-            };
-            let mut nodes = Vec::new();
-            for (offset, (_, leaf)) in entries.iter().enumerate() {
-                for node in tlog::append_nodes(first_index + offset as u64, *leaf, &overlay)? {
-                    overlay
-                        .added
-                        .borrow_mut()
-                        .insert((node.level, node.index), node.hash);
-                    nodes.push(node);
-                }
+        on_pool!(self, pool => {
+            if !(1..=MAX_APPEND_BATCH).contains(&count) {
+                return Err(StoreError::BatchSize(count));
             }
-            let root = tlog::root(new_size, &overlay)?;
-            Ok((nodes, root))
-        })
-        .await?;
-        let checkpoint = sign(new_size, &root).map_err(StoreError::CheckpointSigning)?;
-        // One statement per table: at most MAX_APPEND_BATCH entries of 3 parameters and fewer
-        // than 2·MAX_APPEND_BATCH + 64 nodes of 4.
-        let statement = format!(
-            "INSERT INTO log_entries (log, idx, data) VALUES {}",
-            placeholders(entries.len(), 3, 1)
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(statement));
-        for (offset, (data, _)) in entries.iter().enumerate() {
-            query = query
-                .bind(name)
-                .bind(to_db(first_index + offset as u64)?)
-                .bind(data);
-        }
-        query.execute(&mut *transaction).await?;
-        let statement = format!(
-            "INSERT INTO log_nodes (log, level, idx, hash) VALUES {}",
-            placeholders(nodes.len(), 4, 1)
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(statement));
-        for node in &nodes {
-            query = query
-                .bind(name)
-                .bind(i64::from(node.level))
-                .bind(to_db(node.index)?)
-                .bind(&node.hash[..]);
-        }
-        query.execute(&mut *transaction).await?;
-        sqlx::query("INSERT INTO log_checkpoints (log, size, note) VALUES (?1, ?2, ?3)")
+            let count_db = to_db(count as u64)?;
+            let mut transaction = pool.begin().await?;
+            // A write first: it takes the write lock, so the size read is the one this batch extends.
+            let size: Option<i64> = sqlx::query_scalar(
+                "UPDATE transparency_logs SET size = size + $2 WHERE name = $1 RETURNING size",
+            )
             .bind(name)
-            .bind(to_db(new_size)?)
-            .bind(&checkpoint)
-            .execute(&mut *transaction)
+            .bind(count_db)
+            .fetch_optional(&mut *transaction)
             .await?;
-        transaction.commit().await?;
-        Ok(AppendedBatch {
-            first_index,
-            size: new_size,
-            root,
-            checkpoint,
+            let new_size = from_db(size.ok_or_else(|| StoreError::UnknownLog(name.to_owned()))?);
+            let first_index = new_size - count as u64;
+            let entries: Vec<(Vec<u8>, Hash)> = (first_index..new_size)
+                .enumerate()
+                .map(|(offset, index)| {
+                    let data = entry(offset, index);
+                    let leaf = tlog::leaf_hash(&data);
+                    (data, leaf)
+                })
+                .collect();
+            let (nodes, root) = over_stored_nodes(Conn::from(&mut *transaction), name, |stored| {
+                let overlay = Overlay {
+                    base: stored,
+                    added: RefCell::default(),
+                };
+                let mut nodes = Vec::new();
+                for (offset, (_, leaf)) in entries.iter().enumerate() {
+                    for node in tlog::append_nodes(first_index + offset as u64, *leaf, &overlay)? {
+                        overlay
+                            .added
+                            .borrow_mut()
+                            .insert((node.level, node.index), node.hash);
+                        nodes.push(node);
+                    }
+                }
+                let root = tlog::root(new_size, &overlay)?;
+                Ok((nodes, root))
+            })
+            .await?;
+            let checkpoint = sign(new_size, &root).map_err(StoreError::CheckpointSigning)?;
+            // One statement per table: at most MAX_APPEND_BATCH entries of 3 parameters and fewer
+            // than 2·MAX_APPEND_BATCH + 64 nodes of 4.
+            let statement = format!(
+                "INSERT INTO log_entries (log, idx, data) VALUES {}",
+                placeholders(entries.len(), 3, 1)
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(statement));
+            for (offset, (data, _)) in entries.iter().enumerate() {
+                query = query
+                    .bind(name)
+                    .bind(to_db(first_index + offset as u64)?)
+                    .bind(data);
+            }
+            query.execute(&mut *transaction).await?;
+            let statement = format!(
+                "INSERT INTO log_nodes (log, level, idx, hash) VALUES {}",
+                placeholders(nodes.len(), 4, 1)
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(statement));
+            for node in &nodes {
+                query = query
+                    .bind(name)
+                    .bind(i64::from(node.level))
+                    .bind(to_db(node.index)?)
+                    .bind(&node.hash[..]);
+            }
+            query.execute(&mut *transaction).await?;
+            sqlx::query("INSERT INTO log_checkpoints (log, size, note) VALUES ($1, $2, $3)")
+                .bind(name)
+                .bind(to_db(new_size)?)
+                .bind(&checkpoint)
+                .execute(&mut *transaction)
+                .await?;
+            transaction.commit().await?;
+            Ok(AppendedBatch {
+                first_index,
+                size: new_size,
+                root,
+                checkpoint,
+            })
         })
     }
 
@@ -339,19 +349,21 @@ impl Store {
         new: u64,
         compute: impl Fn(&dyn NodeSource) -> Result<T, TlogError>,
     ) -> Result<T, StoreError> {
-        let mut connection = self.pool.acquire().await?;
-        match over_stored_nodes(&mut connection, name, compute).await {
-            Err(StoreError::Log(TlogError::MissingNode { level, index })) => {
-                let size = self.log_size(name).await?;
-                Err(if new > size {
-                    TlogError::SizeOutOfRange { old: size, new }
-                } else {
-                    TlogError::MissingNode { level, index }
+        on_pool!(self, pool => {
+            let mut connection = pool.acquire().await?;
+            match over_stored_nodes(Conn::from(&mut *connection), name, compute).await {
+                Err(StoreError::Log(TlogError::MissingNode { level, index })) => {
+                    let size = self.log_size(name).await?;
+                    Err(if new > size {
+                        TlogError::SizeOutOfRange { old: size, new }
+                    } else {
+                        TlogError::MissingNode { level, index }
+                    }
+                    .into())
                 }
-                .into())
+                other => other,
             }
-            other => other,
-        }
+        })
     }
 
     /// The root of the log `name` at `size` (at most its current size).
@@ -391,25 +403,27 @@ impl Store {
         start: u64,
         limit: u32,
     ) -> Result<Vec<LogEntry>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT e.idx, e.data, n.hash FROM log_entries e
-             JOIN log_nodes n ON n.log = e.log AND n.level = 0 AND n.idx = e.idx
-             WHERE e.log = ?1 AND e.idx >= ?2 ORDER BY e.idx LIMIT ?3",
-        )
-        .bind(name)
-        .bind(to_db(start)?)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter()
-            .map(|row| {
-                Ok(LogEntry {
-                    index: from_db(row.get(0)),
-                    data: row.get(1),
-                    leaf: hash_from_db(&row.get::<Vec<u8>, _>(2))?,
+        on_pool!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT e.idx, e.data, n.hash FROM log_entries e
+                 JOIN log_nodes n ON n.log = e.log AND n.level = 0 AND n.idx = e.idx
+                 WHERE e.log = $1 AND e.idx >= $2 ORDER BY e.idx LIMIT $3",
+            )
+            .bind(name)
+            .bind(to_db(start)?)
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await?;
+            rows.into_iter()
+                .map(|row| {
+                    Ok(LogEntry {
+                        index: from_db(row.get(0)),
+                        data: row.get(1),
+                        leaf: hash_from_db(&row.get::<Vec<u8>, _>(2))?,
+                    })
                 })
-            })
-            .collect()
+                .collect()
+        })
     }
 
     /// The index of the first entry with leaf hash `leaf`; `None` if there is none.
@@ -418,14 +432,16 @@ impl Store {
         name: &str,
         leaf: &Hash,
     ) -> Result<Option<u64>, StoreError> {
-        let index: Option<i64> = sqlx::query_scalar(
-            "SELECT min(idx) FROM log_nodes WHERE log = ?1 AND level = 0 AND hash = ?2",
-        )
-        .bind(name)
-        .bind(&leaf[..])
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(index.map(from_db))
+        on_pool!(self, pool => {
+            let index: Option<i64> = sqlx::query_scalar(
+                "SELECT min(idx) FROM log_nodes WHERE log = $1 AND level = 0 AND hash = $2",
+            )
+            .bind(name)
+            .bind(&leaf[..])
+            .fetch_one(pool)
+            .await?;
+            Ok(index.map(from_db))
+        })
     }
 
     /// Up to `limit` stored checkpoints `(size, note)` with sizes in `(after, ∞)`, by size.
@@ -435,18 +451,20 @@ impl Store {
         after: u64,
         limit: u32,
     ) -> Result<Vec<(u64, String)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT size, note FROM log_checkpoints WHERE log = ?1 AND size > ?2 ORDER BY size LIMIT ?3",
-        )
-        .bind(name)
-        .bind(to_db(after)?)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|row| (from_db(row.get(0)), row.get(1)))
-            .collect())
+        on_pool!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT size, note FROM log_checkpoints WHERE log = $1 AND size > $2 ORDER BY size LIMIT $3",
+            )
+            .bind(name)
+            .bind(to_db(after)?)
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await?;
+            Ok(rows
+                .into_iter()
+                .map(|row| (from_db(row.get(0)), row.get(1)))
+                .collect())
+        })
     }
 
     /// The checkpoint of the largest size; `None` for an empty log.
@@ -454,13 +472,15 @@ impl Store {
         &self,
         name: &str,
     ) -> Result<Option<(u64, String)>, StoreError> {
-        let row = sqlx::query(
-            "SELECT size, note FROM log_checkpoints WHERE log = ?1 ORDER BY size DESC LIMIT 1",
-        )
-        .bind(name)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(|row| (from_db(row.get(0)), row.get(1))))
+        on_pool!(self, pool => {
+            let row = sqlx::query(
+                "SELECT size, note FROM log_checkpoints WHERE log = $1 ORDER BY size DESC LIMIT 1",
+            )
+            .bind(name)
+            .fetch_optional(pool)
+            .await?;
+            Ok(row.map(|row| (from_db(row.get(0)), row.get(1))))
+        })
     }
 }
 
@@ -482,8 +502,12 @@ mod tests {
     #[tokio::test]
     async fn stored_proofs_equal_the_in_memory_tree_and_survive_reopening() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("warden.db");
-        let store = Store::open_sqlite(&path).await.unwrap();
+        for (store, location) in crate::testing::stores(dir.path()).await {
+            stored_proofs_equal_the_in_memory_tree(store, &location).await;
+        }
+    }
+
+    async fn stored_proofs_equal_the_in_memory_tree(store: Store, location: &crate::StoreLocation) {
         assert!(store.create_log(&new_log("audit")).await.unwrap());
         assert!(!store.create_log(&new_log("audit")).await.unwrap());
         assert!(store.create_log(&new_log("signing")).await.unwrap());
@@ -514,8 +538,8 @@ mod tests {
                 format!("{index} {}", hex_of(&appended.root))
             );
         }
-        drop(store);
-        let store = Store::open_sqlite(&path).await.unwrap();
+        store.close().await;
+        let store = Store::open(location, &Default::default()).await.unwrap();
         let size = store.log_size("audit").await.unwrap();
         assert_eq!(size, 28);
         assert_eq!(store.log_size("signing").await.unwrap(), 0);
@@ -570,9 +594,12 @@ mod tests {
     #[tokio::test]
     async fn out_of_range_requests_and_failed_signing_are_refused_without_a_write() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_sqlite(&dir.path().join("warden.db"))
-            .await
-            .unwrap();
+        for (store, _) in crate::testing::stores(dir.path()).await {
+            out_of_range_requests_are_refused(store).await;
+        }
+    }
+
+    async fn out_of_range_requests_are_refused(store: Store) {
         store.create_log(&new_log("audit")).await.unwrap();
         store
             .append_log_entries("audit", 3, |_, i| vec![i as u8], |_, _| Ok("cp".into()))

@@ -4,6 +4,7 @@
 
 use sqlx::Row;
 
+use crate::backend::on_pool;
 use crate::{Store, StoreError};
 
 /// One attested session as stored: written once, by the replica whose appraisal used the
@@ -27,60 +28,68 @@ impl Store {
     /// Records an attested session unless its id is already stored: `true` when this call
     /// consumed the nonce, `false` when someone (any replica) already had.
     pub async fn claim_session(&self, session: &SessionRecord) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "INSERT INTO kbs_sessions (session_id, used_until, granted_until, token, signing_keys)
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (session_id) DO NOTHING",
-        )
-        .bind(&session.session_id)
-        .bind(session.used_until)
-        .bind(session.granted_until)
-        .bind(&session.token)
-        .bind(session.signing_keys.join(","))
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        on_pool!(self, pool => {
+            let done = sqlx::query(
+                "INSERT INTO kbs_sessions (session_id, used_until, granted_until, token, signing_keys)
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (session_id) DO NOTHING",
+            )
+            .bind(&session.session_id)
+            .bind(session.used_until)
+            .bind(session.granted_until)
+            .bind(&session.token)
+            .bind(session.signing_keys.join(","))
+            .execute(pool)
+            .await?;
+            Ok(done.rows_affected() == 1)
+        })
     }
 
     /// The stored session `session_id`, expired or not; `None` if no appraisal used its nonce
     /// (or it was purged).
     pub async fn session(&self, session_id: &[u8]) -> Result<Option<SessionRecord>, StoreError> {
-        let row = sqlx::query(
-            "SELECT used_until, granted_until, token, signing_keys FROM kbs_sessions WHERE session_id = $1",
-        )
-        .bind(session_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(|row| {
-            let keys: String = row.get(3);
-            SessionRecord {
-                session_id: session_id.to_vec(),
-                used_until: row.get(0),
-                granted_until: row.get(1),
-                token: row.get(2),
-                signing_keys: keys
-                    .split(',')
-                    .filter(|k| !k.is_empty())
-                    .map(str::to_owned)
-                    .collect(),
-            }
-        }))
+        on_pool!(self, pool => {
+            let row = sqlx::query(
+                "SELECT used_until, granted_until, token, signing_keys FROM kbs_sessions WHERE session_id = $1",
+            )
+            .bind(session_id)
+            .fetch_optional(pool)
+            .await?;
+            Ok(row.map(|row| {
+                let keys: String = row.get(3);
+                SessionRecord {
+                    session_id: session_id.to_vec(),
+                    used_until: row.get(0),
+                    granted_until: row.get(1),
+                    token: row.get(2),
+                    signing_keys: keys
+                        .split(',')
+                        .filter(|k| !k.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                }
+            }))
+        })
     }
 
     /// Forgets sessions whose tickets expired by `now` (Unix seconds); how many. Idempotent,
     /// so every replica may run it.
     pub async fn purge_sessions(&self, now: i64) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM kbs_sessions WHERE used_until <= $1")
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected())
+        on_pool!(self, pool => {
+            let done = sqlx::query("DELETE FROM kbs_sessions WHERE used_until <= $1")
+                .bind(now)
+                .execute(pool)
+                .await?;
+            Ok(done.rows_affected())
+        })
     }
 
     /// How many sessions are stored (expired ones included until purged).
     pub async fn session_count(&self) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar("SELECT count(*) FROM kbs_sessions")
-            .fetch_one(&self.pool)
-            .await?)
+        on_pool!(self, pool => {
+            Ok(sqlx::query_scalar("SELECT count(*) FROM kbs_sessions")
+                .fetch_one(pool)
+                .await?)
+        })
     }
 
     /// Marks the signing-key commitment `keyid` certified until `until`: `true` when this call
@@ -91,20 +100,22 @@ impl Store {
         until: i64,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let mut transaction = self.pool.begin().await?;
-        sqlx::query("DELETE FROM certified_keys WHERE until <= $1")
-            .bind(now)
+        on_pool!(self, pool => {
+            let mut transaction = pool.begin().await?;
+            sqlx::query("DELETE FROM certified_keys WHERE until <= $1")
+                .bind(now)
+                .execute(&mut *transaction)
+                .await?;
+            let done = sqlx::query(
+                "INSERT INTO certified_keys (keyid, until) VALUES ($1, $2) ON CONFLICT (keyid) DO NOTHING",
+            )
+            .bind(keyid)
+            .bind(until)
             .execute(&mut *transaction)
             .await?;
-        let done = sqlx::query(
-            "INSERT INTO certified_keys (keyid, until) VALUES ($1, $2) ON CONFLICT (keyid) DO NOTHING",
-        )
-        .bind(keyid)
-        .bind(until)
-        .execute(&mut *transaction)
-        .await?;
-        transaction.commit().await?;
-        Ok(done.rows_affected() == 1)
+            transaction.commit().await?;
+            Ok(done.rows_affected() == 1)
+        })
     }
 
     /// The sealed service key `name`, storing `candidate` first if there is none: every
@@ -114,31 +125,35 @@ impl Store {
         name: &str,
         candidate: &[u8],
     ) -> Result<Vec<u8>, StoreError> {
-        sqlx::query(
-            "INSERT INTO service_keys (name, sealed, created_at) VALUES ($1, $2, $3)
-             ON CONFLICT (name) DO NOTHING",
-        )
-        .bind(name)
-        .bind(candidate)
-        .bind(crate::unix_now())
-        .execute(&self.pool)
-        .await?;
-        Ok(
-            sqlx::query_scalar("SELECT sealed FROM service_keys WHERE name = $1")
-                .bind(name)
-                .fetch_one(&self.pool)
-                .await?,
-        )
+        on_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO service_keys (name, sealed, created_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (name) DO NOTHING",
+            )
+            .bind(name)
+            .bind(candidate)
+            .bind(crate::unix_now())
+            .execute(pool)
+            .await?;
+            Ok(
+                sqlx::query_scalar("SELECT sealed FROM service_keys WHERE name = $1")
+                    .bind(name)
+                    .fetch_one(pool)
+                    .await?,
+            )
+        })
     }
 
     /// The store's generation: it grows with every committed write to policies, reference
     /// values, registered or revoked AKs and signing keys — what replicas hold in memory.
     pub async fn generation(&self) -> Result<i64, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT generation FROM store_generation WHERE id = 1")
-                .fetch_one(&self.pool)
-                .await?,
-        )
+        on_pool!(self, pool => {
+            Ok(
+                sqlx::query_scalar("SELECT generation FROM store_generation WHERE id = 1")
+                    .fetch_one(pool)
+                    .await?,
+            )
+        })
     }
 }
 
@@ -149,7 +164,12 @@ mod tests {
     #[tokio::test]
     async fn a_session_is_claimed_once_and_purged_after_its_ticket() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_sqlite(&dir.path().join("w.db")).await.unwrap();
+        for (store, _) in crate::testing::stores(dir.path()).await {
+            sessions_claimed_once(store).await;
+        }
+    }
+
+    async fn sessions_claimed_once(store: Store) {
         let session = SessionRecord {
             session_id: vec![7; 16],
             used_until: 100,
@@ -191,7 +211,12 @@ mod tests {
     #[tokio::test]
     async fn writes_to_what_replicas_hold_bump_the_generation_and_resources_do_not() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_sqlite(&dir.path().join("w.db")).await.unwrap();
+        for (store, _) in crate::testing::stores(dir.path()).await {
+            generation_bumps(store).await;
+        }
+    }
+
+    async fn generation_bumps(store: Store) {
         let start = store.generation().await.unwrap();
         store.put_resource("a/b/c", b"x").await.unwrap();
         assert_eq!(store.generation().await.unwrap(), start);
