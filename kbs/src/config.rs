@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 
 use crate::admin::Role;
+use warden_store::{Store, StoreError, StoreLocation, StoreOptions};
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Deserialize)]
@@ -377,11 +378,61 @@ pub struct TokenConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreConfig {
-    /// SQLite database file.
-    pub sqlite: PathBuf,
+    /// SQLite database file (the older spelling of `url = "sqlite:…"`).
+    #[serde(default)]
+    pub sqlite: Option<PathBuf>,
+    /// `sqlite:PATH` or `postgres://user:password@host:port/db` (replicas share one
+    /// PostgreSQL database). Exactly one of `url` and `sqlite` is given.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// PostgreSQL: connections per process (default 8).
+    #[serde(default = "defaults::store_max_connections")]
+    pub max_connections: u32,
+    /// PostgreSQL: how long a request waits to get a connection before it is answered 503
+    /// (default 1s).
+    #[serde(
+        default = "defaults::store_acquire_timeout",
+        deserialize_with = "duration"
+    )]
+    pub acquire_timeout: Duration,
+    /// The longest one store operation may take before the request is answered 503 (default
+    /// 5s; on PostgreSQL also the server's statement and lock timeouts).
+    #[serde(
+        default = "defaults::store_operation_timeout",
+        deserialize_with = "duration"
+    )]
+    pub operation_timeout: Duration,
     /// Master key for secrets at rest (64 hex characters, mode 0600); created on first start if
     /// missing. The environment variable `WARDEN_MASTER_KEY` takes precedence.
     pub master_key_file: PathBuf,
+}
+
+impl StoreConfig {
+    /// Where the store is: `url` or `sqlite`, exactly one of them.
+    pub fn location(&self) -> Result<StoreLocation, String> {
+        match (&self.sqlite, &self.url) {
+            (Some(path), None) => Ok(StoreLocation::Sqlite(path.clone())),
+            (None, Some(url)) => StoreLocation::parse(url).map_err(|e| format!("[store] {e}")),
+            (Some(_), Some(_)) => Err("[store] has both sqlite and url: give one".into()),
+            (None, None) => Err("[store] needs url (sqlite:PATH or postgres://…) or sqlite".into()),
+        }
+    }
+
+    /// The connection limits of `[store]`.
+    pub fn options(&self) -> StoreOptions {
+        StoreOptions {
+            max_connections: self.max_connections.max(1),
+            acquire_timeout: self.acquire_timeout,
+            operation_timeout: self.operation_timeout,
+        }
+    }
+
+    /// Opens the store (creating an SQLite file, or the schema in an empty PostgreSQL
+    /// database) and brings its schema up to date.
+    pub async fn open(&self) -> Result<Store, StoreError> {
+        let location = self.location().map_err(StoreError::Url)?;
+        Store::open(&location, &self.options()).await
+    }
 }
 
 /// `[admin]`: admin API access.
@@ -446,6 +497,15 @@ pub struct LogConfig {
 
 mod defaults {
     use super::*;
+    pub(super) fn store_max_connections() -> u32 {
+        8
+    }
+    pub(super) fn store_acquire_timeout() -> Duration {
+        Duration::from_secs(1)
+    }
+    pub(super) fn store_operation_timeout() -> Duration {
+        Duration::from_secs(5)
+    }
     pub(super) fn audit() -> bool {
         true
     }
@@ -588,7 +648,17 @@ impl Config {
             resolve(&mut tls.key);
         }
         resolve(&mut self.token.signing_key);
-        resolve(&mut self.store.sqlite);
+        // `url = "sqlite:PATH"` is the same as `sqlite = "PATH"`, relative to the config too.
+        if let Some(url) = &self.store.url
+            && let Ok(StoreLocation::Sqlite(path)) = StoreLocation::parse(url)
+            && self.store.sqlite.is_none()
+        {
+            self.store.sqlite = Some(path);
+            self.store.url = None;
+        }
+        if let Some(sqlite) = &mut self.store.sqlite {
+            resolve(sqlite);
+        }
         resolve(&mut self.store.master_key_file);
         for key in &mut self.admin.keys {
             resolve(&mut key.public_key);
@@ -616,6 +686,7 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), String> {
+        self.store.location()?;
         let provenance = &self.provenance;
         if provenance.signing_ca.is_some()
             && provenance.builder_identities.is_empty()
@@ -757,7 +828,7 @@ mod tests {
         let config = Config::load(&path).unwrap();
         assert!(!config.insecure_allow_sample && !config.insecure_http);
         assert_eq!(config.session.timeout, Duration::from_secs(300));
-        assert_eq!(config.store.sqlite, dir.path().join("w.db"));
+        assert_eq!(config.store.sqlite, Some(dir.path().join("w.db")));
         // Collateral directories are relative to the config file too, not the working directory.
         assert_eq!(config.snp.collateral_dir, Some(dir.path().join("snp")));
         assert_eq!(config.tdx.collateral_dir, Some(dir.path().join("tdx")));

@@ -107,6 +107,9 @@ pub enum KbsError {
     /// (fail closed).
     #[error("the operation could not be recorded in the log, so it was refused: {0}")]
     LogUnavailable(String),
+    /// The store (database) cannot be reached or cannot answer now; nothing was done (503).
+    #[error("the store is unavailable, retry later: {0}")]
+    StoreUnavailable(String),
     /// A log query out of range or malformed (an index, size, hash or page size).
     #[error("log query: {0}")]
     LogQuery(String),
@@ -143,7 +146,8 @@ impl KbsError {
             KbsError::VerifierUnavailable(_)
             | KbsError::Unconfigured(_)
             | KbsError::Busy
-            | KbsError::LogUnavailable(_) => 503,
+            | KbsError::LogUnavailable(_)
+            | KbsError::StoreUnavailable(_) => 503,
             KbsError::LogQuery(_) => 400,
             KbsError::Internal(_) => 500,
         }
@@ -184,6 +188,7 @@ impl KbsError {
             KbsError::Conflict(_) => "Conflict",
             KbsError::Internal(_) => "Internal",
             KbsError::LogUnavailable(_) => "LogUnavailable",
+            KbsError::StoreUnavailable(_) => "StoreUnavailable",
             KbsError::LogQuery(_) => "LogQueryInvalid",
         }
     }
@@ -192,6 +197,16 @@ impl KbsError {
 /// A verifier call that did not happen, as the KBS's client sees it: a refusal of the request's
 /// content becomes `refused` (the client's error); a verifier that cannot be reached, or that
 /// does not allow this KBS the call (its operator's to fix), is unavailable.
+impl From<warden_store::StoreError> for KbsError {
+    fn from(error: warden_store::StoreError) -> Self {
+        if error.is_unavailable() {
+            KbsError::StoreUnavailable(error.to_string())
+        } else {
+            KbsError::Internal(format!("store: {error}"))
+        }
+    }
+}
+
 pub(crate) fn verifier_failure(
     error: warden_verifier_service::BackendError,
     refused: fn(String) -> KbsError,

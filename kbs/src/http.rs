@@ -80,7 +80,17 @@ impl IntoResponse for KbsError {
             error_type: format!("{ERROR_TYPE_PREFIX}{}", self.kind()),
             detail: self.to_string(),
         };
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        // A store or log that is down for a moment: tell clients when to try again.
+        if matches!(
+            self,
+            KbsError::StoreUnavailable(_) | KbsError::LogUnavailable(_)
+        ) {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        }
+        response
     }
 }
 

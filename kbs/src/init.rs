@@ -148,7 +148,7 @@ pub async fn init_with_signing_authority(options: &InitOptions) -> anyhow::Resul
     signing_init(&config, &output.signing_dir).await?;
     // The audit log's key, for `warden-kbs audit verify --key`.
     let sealer = crate::service::master_sealer(&config).map_err(anyhow::Error::msg)?;
-    let store = warden_store::Store::open_sqlite(&config.store.sqlite).await?;
+    let store = config.store.open().await?;
     let origin = crate::service::TransparencySettings::from_config(&config).audit_origin;
     let audit = ensure_log(&store, &sealer, crate::service::AUDIT_LOG, &origin).await;
     store.close().await;
@@ -167,7 +167,7 @@ pub async fn signing_init(config: &crate::Config, out: &Path) -> anyhow::Result<
         .as_ref()
         .context("the config has no [signing] section")?;
     let sealer = crate::service::master_sealer(config).map_err(anyhow::Error::msg)?;
-    let store = warden_store::Store::open_sqlite(&config.store.sqlite).await?;
+    let store = config.store.open().await?;
     let created = crate::signing::create_authority(
         &store,
         &sealer,
@@ -185,7 +185,7 @@ pub async fn signing_init(config: &crate::Config, out: &Path) -> anyhow::Result<
 /// predates the log, or to refresh `trust-config.json` after `public_url` changed.
 pub async fn signing_files(config: &crate::Config, out: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let sealer = crate::service::master_sealer(config).map_err(anyhow::Error::msg)?;
-    let store = warden_store::Store::open_sqlite(&config.store.sqlite).await?;
+    let store = config.store.open().await?;
     let authority = crate::signing::load_authority(&store, &sealer).await;
     let log = signing_log(config, &store, &sealer).await;
     store.close().await;

@@ -74,8 +74,10 @@ pub fn trusted_paths(config_path: &Path, config: &Config) -> Vec<(String, PathBu
     let mut paths = vec![
         ("config".to_owned(), config_path.to_path_buf()),
         ("token signing key".into(), config.token.signing_key.clone()),
-        ("store".into(), config.store.sqlite.clone()),
     ];
+    if let Some(sqlite) = &config.store.sqlite {
+        paths.push(("store".into(), sqlite.clone()));
+    }
     if std::env::var_os("WARDEN_MASTER_KEY").is_none() {
         paths.push(("master key".into(), config.store.master_key_file.clone()));
     }

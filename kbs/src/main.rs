@@ -399,9 +399,7 @@ async fn run(command: Command) -> Result<(), Failure> {
                 "release" => PolicyKind::Release,
                 _ => PolicyKind::Appraisal,
             };
-            let store = Store::open_sqlite(&config.store.sqlite)
-                .await
-                .map_err(usage)?;
+            let store = config.store.open().await.map_err(usage)?;
             if store.delete_policy(kind, &name).await.map_err(usage)? {
                 println!("removed");
                 Ok(())
@@ -475,9 +473,7 @@ async fn signing_files(
 
 async fn open_store(config: &std::path::Path) -> Result<Store, Failure> {
     let config = Config::load(config).map_err(usage)?;
-    Store::open_sqlite(&config.store.sqlite)
-        .await
-        .map_err(usage)
+    config.store.open().await.map_err(usage)
 }
 
 fn rfc3339(text: Option<String>) -> Result<Option<time::OffsetDateTime>, Failure> {

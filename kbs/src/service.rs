@@ -151,21 +151,46 @@ pub fn master_sealer(config: &Config) -> Result<Sealer, KbsError> {
     Ok(Sealer::new(&master_key))
 }
 
+/// Names the token signing key in the store (and is its sealing context).
+const TOKEN_KEY_NAME: &str = "token-signing";
+
+/// The attestation-token signing key (PKCS#8 PEM): the `[token] signing_key` file when it
+/// exists. Otherwise, on PostgreSQL, the key sealed in the store, created by the first replica
+/// that starts, so that every replica signs with it and accepts the others' tokens; on SQLite,
+/// a new key written to that file.
+async fn token_signing_key(
+    config: &Config,
+    store: &Store,
+    sealer: &Sealer,
+) -> Result<Vec<u8>, KbsError> {
+    let generate = || {
+        warden_verifier::ear::generate_signing_key_pem()
+            .map(String::into_bytes)
+            .unwrap_or_default()
+    };
+    let file = &config.token.signing_key;
+    let file_failed =
+        |e: std::io::Error| internal(format!("token signing key {}: {e}", file.display()));
+    if store.backend() == "postgres" && !file.exists() {
+        let context = format!("service-key:{TOKEN_KEY_NAME}");
+        let candidate = sealer.seal(&context, &generate());
+        let sealed = store
+            .service_key_or_insert(TOKEN_KEY_NAME, &candidate)
+            .await?;
+        let pem = sealer
+            .unseal(&context, &sealed)
+            .map_err(|e| internal(format!("token signing key in the store: {e}")))?;
+        return Ok(pem.to_vec());
+    }
+    keyfile::read_or_create_private(file, generate).map_err(file_failed)
+}
+
 impl Kbs {
     /// Opens the store and keys named by `config`, creating keys on first start.
     pub async fn open(config: &Config) -> Result<Self, KbsError> {
         let sealer = master_sealer(config)?;
-        let signing_pem = keyfile::read_or_create_private(&config.token.signing_key, || {
-            warden_verifier::ear::generate_signing_key_pem()
-                .map(String::into_bytes)
-                .unwrap_or_default()
-        })
-        .map_err(|e| {
-            internal(format!(
-                "token signing key {}: {e}",
-                config.token.signing_key.display()
-            ))
-        })?;
+        let store = config.store.open().await.map_err(internal)?;
+        let signing_pem = token_signing_key(config, &store, &sealer).await?;
         let signer = TokenSigner::from_pem(&signing_pem, &config.token.issuer).map_err(internal)?;
         let mut admin_keys = Vec::new();
         for key in &config.admin.keys {
@@ -178,9 +203,6 @@ impl Kbs {
         if admin_keys.is_empty() {
             warn!("no admin keys configured: the admin API refuses every call");
         }
-        let store = Store::open_sqlite(&config.store.sqlite)
-            .await
-            .map_err(internal)?;
         let kds = match &config.snp.kds {
             Some(kds) => {
                 info!(url = %kds.url, "SNP: missing VCEKs are fetched from KDS before appraisal");
@@ -280,7 +302,7 @@ impl Kbs {
             &store
                 .policies(PolicyKind::Release)
                 .await
-                .map_err(internal)?,
+                .map_err(KbsError::from)?,
             &[],
         )
         .await
@@ -577,7 +599,7 @@ impl Kbs {
             .store
             .get_resource(path.as_str())
             .await
-            .map_err(internal)?;
+            .map_err(KbsError::from)?;
         let sealed = sealed.ok_or_else(|| KbsError::NotFound(path.to_string()))?;
         let plaintext = self
             .sealer
@@ -730,7 +752,7 @@ impl Kbs {
             .store
             .is_revoked_admin_token(&identity.jti)
             .await
-            .map_err(internal)?
+            .map_err(KbsError::from)?
         {
             return Err(AdminError::Revoked { jti: identity.jti }.into());
         }
@@ -755,7 +777,7 @@ impl Kbs {
             .store
             .get_resource(path.as_str())
             .await
-            .map_err(internal)?;
+            .map_err(KbsError::from)?;
         let target = path.as_str();
         self.record_admin(
             &who,
@@ -769,7 +791,7 @@ impl Kbs {
         self.store
             .put_resource(path.as_str(), &sealed)
             .await
-            .map_err(internal)?;
+            .map_err(KbsError::from)?;
         info!(admin = %who, resource = %path, bytes = value.len(), "resource stored");
         Ok(())
     }
@@ -789,7 +811,7 @@ impl Kbs {
             .store
             .get_resource(path.as_str())
             .await
-            .map_err(internal)?
+            .map_err(KbsError::from)?
         else {
             return Err(KbsError::NotFound(path.to_string()));
         };
@@ -800,7 +822,7 @@ impl Kbs {
             .store
             .delete_resource(path.as_str())
             .await
-            .map_err(internal)?
+            .map_err(KbsError::from)?
         {
             return Err(KbsError::NotFound(path.to_string()));
         }
@@ -815,7 +837,7 @@ impl Kbs {
         now: OffsetDateTime,
     ) -> Result<Value, KbsError> {
         self.authorize(auth, Permission::Read, now).await?;
-        Ok(json!({"resources": self.store.list_resources().await.map_err(internal)?}))
+        Ok(json!({"resources": self.store.list_resources().await.map_err(KbsError::from)?}))
     }
 
     /// `PUT /kbs/v0/admin/policies/appraisal`: replaces the appraisal policy this KBS appraises
@@ -886,7 +908,7 @@ impl Kbs {
         self.store
             .put_policy(PolicyKind::Release, prefix, source)
             .await
-            .map_err(internal)?;
+            .map_err(KbsError::from)?;
         self.reload_release_policies(Some(policy)).await?;
         info!(admin = %who, %prefix, %digest, "release policy set");
         Ok(json!({"prefix": prefix, "sha256": digest}))
@@ -917,7 +939,7 @@ impl Kbs {
             .store
             .delete_policy(PolicyKind::Release, prefix)
             .await
-            .map_err(internal)?
+            .map_err(KbsError::from)?
         {
             return Err(KbsError::NotFound(format!("release policy {prefix}")));
         }
@@ -932,7 +954,7 @@ impl Kbs {
         kind: PolicyKind,
         name: &str,
     ) -> Result<Option<String>, KbsError> {
-        let stored = self.store.policies(kind).await.map_err(internal)?;
+        let stored = self.store.policies(kind).await.map_err(KbsError::from)?;
         Ok(stored
             .into_iter()
             .find(|(stored, _)| stored == name)
@@ -949,7 +971,7 @@ impl Kbs {
             .store
             .policies(PolicyKind::Release)
             .await
-            .map_err(internal)?;
+            .map_err(KbsError::from)?;
         let compiled: Vec<Arc<RegoPolicy>> = self
             .release
             .read()
@@ -1108,7 +1130,7 @@ impl Kbs {
         self.store
             .revoke_admin_token(&request.jti, &who, kept_until, now.unix_timestamp())
             .await
-            .map_err(internal)?;
+            .map_err(KbsError::from)?;
         info!(admin = %who, jti = %request.jti, kept_until, "admin token revoked");
         Ok(json!({"jti": request.jti, "kept_until": kept_until}))
     }

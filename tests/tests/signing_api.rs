@@ -305,9 +305,7 @@ async fn the_timestamp_authority_answers_openssl_queries_openssl_verifies() {
 async fn named_key_private_bytes(kbs: &Kbs, name: &str) -> Vec<u8> {
     let config = warden_kbs::config::Config::load(&kbs.home().join("kbs.toml")).unwrap();
     let sealer = warden_kbs::service::master_sealer(&config).unwrap();
-    let store = warden_store::Store::open_sqlite(&config.store.sqlite)
-        .await
-        .unwrap();
+    let store = config.store.open().await.unwrap();
     let key = warden_kbs::signing::load_named_key(&store, &sealer, name)
         .await
         .unwrap()

@@ -5,10 +5,10 @@ use std::process::ExitCode;
 use warden_fetch::kds::{AMD_KDS_URL, KdsSettings};
 use warden_fetch::pcs::{INTEL_PCS_URL, INTEL_ROOT_CA_CRL_URL, PcsSettings};
 use warden_fetch::{DEFAULT_RETRY_AFTER, DEFAULT_TIMEOUT, Prefetcher};
-use warden_store::Store;
 use warden_store::files::{
     Existing, PRIVATE_FILE_MODE, PUBLIC_FILE_MODE, ensure_all_not_writable_by_others, write_file,
 };
+use warden_store::{Store, StoreLocation, StoreOptions};
 use warden_verifier::appraisal::DEFAULT_APPRAISAL_POLICY;
 use warden_verifier::collateral::CollateralSet;
 use warden_verifier::ear::TokenSigner;
@@ -44,8 +44,12 @@ pub(crate) struct ServeArgs {
     /// The SQLite store of reference values, appraisal policies and registered AKs (the KBS's
     /// store format, but never a KBS's file: one holding sealed resources is refused).
     /// Default: `<state-dir>/verifier.db`.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "store_url")]
     pub(crate) sqlite: Option<PathBuf>,
+    /// The store as a URL instead: `sqlite:PATH` or `postgres://user:password@host/db`
+    /// (replicas of the service on one PostgreSQL database; each polls it for changes).
+    #[arg(long, env = "WARDEN_VERIFIER_STORE_URL")]
+    pub(crate) store_url: Option<String>,
     /// SNP collateral: VCEK/VLEK certificates and AMD CRLs (DER or PEM).
     #[arg(long)]
     pub(crate) snp_collateral_dir: Option<PathBuf>,
@@ -198,15 +202,19 @@ pub(crate) fn serve(args: &ServeArgs) -> Result<ExitCode, String> {
         .unwrap_or_else(|| args.state_dir.join("token-signing.pem"));
     let signer = TokenSigner::from_pem(&signing_key_pem(&key_file)?, &args.token_issuer)
         .map_err(|e| format!("{}: {e}", key_file.display()))?;
-    let store_path = args
-        .sqlite
-        .clone()
-        .unwrap_or_else(|| args.state_dir.join("verifier.db"));
+    let location = match &args.store_url {
+        Some(url) => StoreLocation::parse(url).map_err(|e| e.to_string())?,
+        None => StoreLocation::Sqlite(
+            args.sqlite
+                .clone()
+                .unwrap_or_else(|| args.state_dir.join("verifier.db")),
+        ),
+    };
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     let service = runtime.block_on(async {
-        let store = Store::open_sqlite(&store_path)
+        let store = Store::open(&location, &StoreOptions::default())
             .await
-            .map_err(|e| format!("{}: {e}", store_path.display()))?;
+            .map_err(|e| format!("{}: {e}", location.display()))?;
         VerifierService::open(appraiser, store)
             .await
             .map_err(|e| e.to_string())

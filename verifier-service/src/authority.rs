@@ -80,7 +80,11 @@ pub fn stored_policy_refused(kind: &str, name: &str, error: &PolicyError) -> Str
 }
 
 fn store_failed(error: StoreError) -> BackendError {
-    BackendError::Internal(format!("store: {error}"))
+    if error.is_unavailable() {
+        BackendError::Unavailable(format!("store: {error}"))
+    } else {
+        BackendError::Internal(format!("store: {error}"))
+    }
 }
 
 impl Authority {

@@ -279,7 +279,7 @@ impl Kbs {
         self.store
             .put_policy(PolicyKind::Signing, SIGNING_POLICY_NAME, source)
             .await
-            .map_err(internal)?;
+            .map_err(KbsError::from)?;
         desk.set_policy(policy);
         info!(admin = %who, %digest, "signing policy set");
         Ok(json!({"id": SIGNING_POLICY_ID, "sha256": digest}))
@@ -313,7 +313,7 @@ impl Kbs {
         self.store
             .delete_policy(PolicyKind::Signing, SIGNING_POLICY_NAME)
             .await
-            .map_err(internal)?;
+            .map_err(KbsError::from)?;
         let default = load_policy(crate::signing::DEFAULT_SIGNING_POLICY)
             .await
             .map_err(internal)?;
@@ -365,7 +365,7 @@ impl Kbs {
             .store
             .signing_key(SigningKeyRole::Named, &request.name)
             .await
-            .map_err(internal)?
+            .map_err(KbsError::from)?
             .is_some()
         {
             return Err(KbsError::Conflict(format!("signing key {}", request.name)));
@@ -404,7 +404,7 @@ impl Kbs {
             .store
             .signing_keys(SigningKeyRole::Named)
             .await
-            .map_err(internal)?;
+            .map_err(KbsError::from)?;
         let keys: Vec<Value> = keys
             .iter()
             .map(|key| {
@@ -434,7 +434,7 @@ impl Kbs {
         let _writes = self.admin_writes.lock().await;
         // Only a deletion that will happen is recorded.
         let stored = self.store.signing_key(SigningKeyRole::Named, name).await;
-        if stored.map_err(internal)?.is_none() {
+        if stored.map_err(KbsError::from)?.is_none() {
             return Err(KbsError::NotFound(format!("signing key {name}")));
         }
         self.record_admin(&who, "delete-signing-key", name, None, None, now)
@@ -443,7 +443,7 @@ impl Kbs {
             .store
             .delete_named_signing_key(name)
             .await
-            .map_err(internal)?
+            .map_err(KbsError::from)?
         {
             return Err(KbsError::NotFound(format!("signing key {name}")));
         }
