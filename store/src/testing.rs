@@ -12,6 +12,47 @@ use crate::{Store, StoreError, StoreLocation, StoreOptions};
 /// The environment variable naming the test PostgreSQL server.
 pub const POSTGRES_ENV: &str = "WARDEN_TEST_POSTGRES";
 
+/// The environment variable choosing the backend of suites that run on one backend at a time
+/// (the KBS and verifier-service suites): `postgres` puts each test's store in a fresh
+/// database of the server named by [`POSTGRES_ENV`]; anything else, or unset, in SQLite.
+pub const BACKEND_ENV: &str = "WARDEN_TEST_STORE";
+
+/// Whether this run's suites keep their stores in PostgreSQL ([`BACKEND_ENV`]).
+pub fn on_postgres() -> bool {
+    std::env::var(BACKEND_ENV).is_ok_and(|backend| backend == "postgres")
+}
+
+/// The store a test would keep in the SQLite file `path`: that file, or, when the run is on
+/// PostgreSQL, a database of its own for `path` (the same one each time this process asks
+/// again, so a test can reopen its store).
+pub async fn open_store(path: &std::path::Path) -> Result<Store, StoreError> {
+    if !on_postgres() {
+        return Store::open_sqlite(path).await;
+    }
+    let server = postgres_url()
+        .ok_or_else(|| StoreError::Url(format!("{BACKEND_ENV}=postgres needs {POSTGRES_ENV}")))?;
+    let known = DATABASES
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(path)
+        .cloned();
+    let url = match known {
+        Some(url) => url,
+        None => {
+            let url = fresh_postgres_database(&server).await?;
+            DATABASES
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(path.to_path_buf(), url.clone());
+            url
+        }
+    };
+    Store::open_postgres(&url, &StoreOptions::default()).await
+}
+
+static DATABASES: std::sync::Mutex<std::collections::BTreeMap<std::path::PathBuf, String>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+
 /// The test server's URL, if one is configured.
 pub fn postgres_url() -> Option<String> {
     std::env::var(POSTGRES_ENV)
@@ -73,4 +114,74 @@ pub async fn stores(dir: &std::path::Path) -> Vec<(Store, StoreLocation)> {
         stores.push((store, location));
     }
     stores
+}
+
+/// Runs one SQL statement on `store` as is (tests that break a store under a running server,
+/// e.g. renaming a table so every write of it fails).
+pub async fn execute(store: &Store, statement: &str) -> Result<(), StoreError> {
+    let statement = sqlx::AssertSqlSafe(statement.to_owned());
+    match &store.pool {
+        crate::backend::Pool::Sqlite(pool) => {
+            sqlx::query(statement).execute(pool).await?;
+        }
+        crate::backend::Pool::Postgres(pool) => {
+            sqlx::query(statement).execute(pool).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The database name in a PostgreSQL URL.
+pub fn database_name(url: &str) -> Option<String> {
+    PgConnectOptions::from_str(url)
+        .ok()?
+        .get_database()
+        .map(str::to_owned)
+}
+
+/// Replaces the database `target` with a copy of `source` (both named on the server at
+/// `server_url`; neither may have connections): `target` is dropped first if `replace`.
+/// A store's backup and restore, for tests of what a restored backup can and cannot hide.
+pub async fn copy_database(
+    server_url: &str,
+    source: &str,
+    target: &str,
+    replace: bool,
+) -> Result<(), StoreError> {
+    let mut connection = PgConnectOptions::from_str(server_url)?.connect().await?;
+    for name in [source, target] {
+        if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return Err(StoreError::Url(format!(
+                "{name:?} is not a test database name"
+            )));
+        }
+    }
+    if replace {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {target}"
+        )))
+        .execute(&mut connection)
+        .await?;
+    }
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "CREATE DATABASE {target} TEMPLATE {source}"
+    )))
+    .execute(&mut connection)
+    .await?;
+    Ok(())
+}
+
+/// The object id of the database of the PostgreSQL store at `url` (its files are under the
+/// server's `base/<oid>`).
+pub async fn database_oid(store: &Store, url: &str) -> Result<i64, StoreError> {
+    let name = database_name(url).ok_or_else(|| StoreError::Url("no database name".into()))?;
+    match &store.pool {
+        crate::backend::Pool::Postgres(pool) => Ok(sqlx::query_scalar(
+            "SELECT oid::bigint FROM pg_database WHERE datname = $1",
+        )
+        .bind(name)
+        .fetch_one(pool)
+        .await?),
+        crate::backend::Pool::Sqlite(_) => Err(StoreError::Url("not a PostgreSQL store".into())),
+    }
 }

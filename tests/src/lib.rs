@@ -99,6 +99,54 @@ pub struct Kbs {
     serve_args: Vec<String>,
     /// The verifier service, when the KBS appraises remotely.
     pub verifier: Option<verifier_service::VerifierProcess>,
+    /// The PostgreSQL database the KBS's store is in; `None`: the SQLite file
+    /// `data/warden.db` in its home.
+    pub store_url: Option<String>,
+}
+
+/// Whether this run's KBSs keep their stores in PostgreSQL (`WARDEN_TEST_STORE=postgres`).
+pub fn testing_on_postgres() -> bool {
+    warden_store::testing::on_postgres()
+}
+
+/// A fresh PostgreSQL database for one KBS or verifier service when the suite runs on
+/// PostgreSQL; `None` on SQLite.
+pub fn test_store_database() -> Option<String> {
+    if !testing_on_postgres() {
+        return None;
+    }
+    let server = warden_store::testing::postgres_url().unwrap_or_else(|| {
+        panic!(
+            "{}=postgres needs {}: run the suite through scripts/test.sh",
+            warden_store::testing::BACKEND_ENV,
+            warden_store::testing::POSTGRES_ENV
+        )
+    });
+    Some(
+        block_on_own_runtime(warden_store::testing::fresh_postgres_database(&server))
+            .unwrap_or_else(|e| panic!("a test database: {e}")),
+    )
+}
+
+/// Runs `future` to completion on a runtime of its own, on its own thread (callers may be
+/// inside a test's runtime, where blocking on another is refused).
+pub fn block_on_own_runtime<F>(future: F) -> F::Output
+where
+    F: std::future::Future + Send,
+    F::Output: Send,
+{
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("a runtime")
+                    .block_on(future)
+            })
+            .join()
+            .expect("the runtime's thread")
+    })
 }
 
 impl Kbs {
@@ -115,6 +163,7 @@ impl Kbs {
                 .args(["admin", "keygen", "--name", "reader", "--out"])
                 .arg(dir.path().join("kbs/keys")),
         );
+        let store_url = test_store_database();
         let (verifier, verifier_config) = if options.remote_verifier {
             let pki = verifier_service::MtlsPki::generate(&dir.path().join("pki"));
             // `{kbs_home}` names the KBS's directory, known only now (its signing CA, say).
@@ -126,6 +175,9 @@ impl Kbs {
                 .collect();
             if options.allow_sample {
                 args.push("--insecure-allow-sample".into());
+            }
+            if let Some(url) = test_store_database() {
+                args.extend(["--store-url".into(), url]);
             }
             let process = verifier_service::VerifierProcess::start(
                 &pki,
@@ -163,7 +215,7 @@ auth_burst = {burst}
 lifetime = "{lifetime}"
 signing_key = "keys/token-signing.pem"
 [store]
-sqlite = "data/warden.db"
+{store}
 master_key_file = "keys/master.key"
 [[admin.keys]]
 name = "admin"
@@ -188,6 +240,10 @@ filter = "{log_filter}"
             log_filter = options.log_filter,
             listen = options.listen,
             top_config = options.top_config,
+            store = match &store_url {
+                Some(url) => format!("url = \"{url}\""),
+                None => "sqlite = \"data/warden.db\"".to_owned(),
+            },
             max_sessions = options
                 .max_sessions
                 .map(|max| format!("max_sessions = {max}"))
@@ -195,6 +251,7 @@ filter = "{log_filter}"
         );
         std::fs::write(dir.path().join("kbs/kbs.toml"), config).expect("write config");
         let mut kbs = Self {
+            store_url,
             dir,
             url: String::new(),
             child: None,
@@ -237,6 +294,82 @@ filter = "{log_filter}"
     pub fn start_again(&mut self) {
         assert!(self.child.is_none(), "the KBS is still running");
         self.spawn();
+    }
+
+    /// Where the KBS's store is.
+    pub fn store_location(&self) -> warden_store::StoreLocation {
+        match &self.store_url {
+            Some(url) => warden_store::StoreLocation::Postgres(url.clone()),
+            None => warden_store::StoreLocation::Sqlite(self.home().join("data/warden.db")),
+        }
+    }
+
+    /// Opens the KBS's store from the test (SQLite or PostgreSQL, as the KBS uses).
+    pub async fn open_store(&self) -> warden_store::Store {
+        warden_store::Store::open(&self.store_location(), &Default::default())
+            .await
+            .expect("open the KBS's store")
+    }
+
+    /// Copies the stopped KBS's store into `backup` (a directory for SQLite's files; on
+    /// PostgreSQL a database named after it is made from the store's).
+    pub fn backup_store(&self, backup: &Path) {
+        assert!(self.child.is_none(), "the KBS is still running");
+        std::fs::create_dir_all(backup).unwrap();
+        match &self.store_url {
+            None => {
+                for file in self.store_files() {
+                    std::fs::copy(&file, backup.join(file.file_name().unwrap())).unwrap();
+                }
+            }
+            Some(url) => {
+                let (server, store) = Self::postgres_names(url);
+                block_on_own_runtime(warden_store::testing::copy_database(
+                    &server,
+                    &store,
+                    &format!("{store}_backup"),
+                    true,
+                ))
+                .unwrap();
+            }
+        }
+    }
+
+    /// Replaces the stopped KBS's store with the copy [`backup_store`](Self::backup_store) made.
+    pub fn restore_store(&self, backup: &Path) {
+        assert!(self.child.is_none(), "the KBS is still running");
+        match &self.store_url {
+            None => {
+                for file in self.store_files() {
+                    std::fs::remove_file(file).unwrap();
+                }
+                for file in std::fs::read_dir(backup).unwrap() {
+                    let file = file.unwrap().path();
+                    std::fs::copy(
+                        &file,
+                        self.home().join("data").join(file.file_name().unwrap()),
+                    )
+                    .unwrap();
+                }
+            }
+            Some(url) => {
+                let (server, store) = Self::postgres_names(url);
+                block_on_own_runtime(warden_store::testing::copy_database(
+                    &server,
+                    &format!("{store}_backup"),
+                    &store,
+                    true,
+                ))
+                .unwrap();
+            }
+        }
+    }
+
+    /// The test server's URL and the store's database name.
+    fn postgres_names(url: &str) -> (String, String) {
+        let server = warden_store::testing::postgres_url().expect("the test server");
+        let store = warden_store::testing::database_name(url).expect("a database name");
+        (server, store)
     }
 
     /// The SQLite store's files (the database, its WAL and shared memory), those that exist.
@@ -455,10 +588,38 @@ filter = "{log_filter}"
         client_trusting(&self.ca_file(), http2)
     }
 
-    /// Every byte the KBS persisted: the SQLite file and its WAL/SHM companions.
+    /// Every byte the KBS persisted: the SQLite file and its WAL/SHM companions; on
+    /// PostgreSQL, the files of the store's database and the server's write-ahead log (where
+    /// every row is before a checkpoint writes it to the database's files).
     pub fn stored_bytes(&self) -> Vec<u8> {
+        let files = match &self.store_url {
+            None => self.store_files(),
+            Some(url) => {
+                let data = std::env::var("WARDEN_TEST_POSTGRES_DATA").map(PathBuf::from).expect(
+                    "WARDEN_TEST_POSTGRES_DATA: the test server's data directory (scripts/test.sh sets it)",
+                );
+                let oid = block_on_own_runtime(async {
+                    let store = self.open_store().await;
+                    let oid = warden_store::testing::database_oid(&store, url).await;
+                    store.close().await;
+                    oid
+                })
+                .expect("the store's database oid");
+                let mut files = Vec::new();
+                for dir in [data.join("base").join(oid.to_string()), data.join("pg_wal")] {
+                    for entry in std::fs::read_dir(&dir).expect("the server's data directory") {
+                        let path = entry.expect("a directory entry").path();
+                        if path.is_file() {
+                            files.push(path);
+                        }
+                    }
+                }
+                assert!(!files.is_empty(), "no files in {}", data.display());
+                files
+            }
+        };
         let mut bytes = Vec::new();
-        for path in self.store_files() {
+        for path in files {
             bytes.extend(std::fs::read(path).unwrap_or_default());
         }
         bytes

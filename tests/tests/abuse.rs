@@ -609,9 +609,7 @@ async fn a_stored_policy_past_the_limits_stops_start_up_and_the_named_command_re
     });
     assert!(kbs.terminate(Duration::from_secs(30)).is_some());
     // Stored by an earlier build that had no limits: written to the store directly.
-    let store = warden_store::Store::open_sqlite(&kbs.home().join("data/warden.db"))
-        .await
-        .unwrap();
+    let store = kbs.open_store().await;
     let nested = format!(
         "package warden.release\nallow if {{ x := {}1{} }}\n",
         "[".repeat(250),

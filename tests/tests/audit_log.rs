@@ -279,10 +279,7 @@ async fn every_kind_of_entry_is_logged_verified_offline_and_each_tampering_is_na
     // first exposes the second.
     assert!(kbs.terminate(Duration::from_secs(10)).is_some());
     let backup = work.path("backup");
-    std::fs::create_dir_all(&backup).unwrap();
-    for file in kbs.store_files() {
-        std::fs::copy(&file, backup.join(file.file_name().unwrap())).unwrap();
-    }
+    kbs.backup_store(&backup);
     kbs.start_again();
     let client = RawClient::new(&kbs);
     let token = client.attest().await;
@@ -303,17 +300,7 @@ async fn every_kind_of_entry_is_logged_verified_offline_and_each_tampering_is_na
     ]);
     assert!(output.status.success(), "{}", text(&output));
     assert!(kbs.terminate(Duration::from_secs(10)).is_some());
-    for file in kbs.store_files() {
-        std::fs::remove_file(file).unwrap();
-    }
-    for file in std::fs::read_dir(&backup).unwrap() {
-        let file = file.unwrap().path();
-        std::fs::copy(
-            &file,
-            kbs.home().join("data").join(file.file_name().unwrap()),
-        )
-        .unwrap();
-    }
+    kbs.restore_store(&backup);
     kbs.start_again();
     // The rewritten history: the release never happened; two other admin changes instead.
     kbs.admin(&["resource", "delete", "other/app/key"]);
@@ -625,19 +612,14 @@ async fn the_log_endpoints_serve_checkable_proofs_and_refuse_bad_queries_with_40
     assert_eq!(status, 404);
 }
 
-/// Renames a table of the KBS's store under it (Python's sqlite3): every write of the logs
-/// then fails, as on a full or broken disk.
-fn rename_table(kbs: &Kbs, from: &str, to: &str) {
-    let db = kbs.home().join("data/warden.db");
-    let script = format!(
-        "import sqlite3, sys\nc = sqlite3.connect(sys.argv[1], timeout=10)\nc.execute('ALTER TABLE {from} RENAME TO {to}')\nc.commit()\n"
-    );
-    let output = std::process::Command::new("python3")
-        .args(["-c", &script])
-        .arg(db)
-        .output()
+/// Renames a table of the KBS's store under it: every write of the logs then fails, as on a
+/// full or broken disk.
+async fn rename_table(kbs: &Kbs, from: &str, to: &str) {
+    let store = kbs.open_store().await;
+    warden_store::testing::execute(&store, &format!("ALTER TABLE {from} RENAME TO {to}"))
+        .await
         .unwrap();
-    assert!(output.status.success(), "{}", text(&output));
+    store.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -651,7 +633,7 @@ async fn when_the_audit_log_cannot_be_written_nothing_is_released_attested_or_ch
     export(&kbs, &exported);
     let before = entries(&exported).len();
 
-    rename_table(&kbs, "log_checkpoints", "log_checkpoints_away");
+    rename_table(&kbs, "log_checkpoints", "log_checkpoints_away").await;
     let (status, body) = client
         .get("/kbs/v0/resource/tenant/app/key", Some(&token))
         .await;
@@ -681,7 +663,7 @@ async fn when_the_audit_log_cannot_be_written_nothing_is_released_attested_or_ch
     assert!(text(&output).contains("503"), "{}", text(&output));
 
     // Back: the secret is the old one, and the log has no trace of a half-written batch.
-    rename_table(&kbs, "log_checkpoints_away", "log_checkpoints");
+    rename_table(&kbs, "log_checkpoints_away", "log_checkpoints").await;
     let token = client.attest().await;
     let (status, envelope) = client
         .get("/kbs/v0/resource/tenant/app/key", Some(&token))

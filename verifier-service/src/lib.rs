@@ -67,7 +67,6 @@ pub enum ServiceError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use warden_store::Store;
     use warden_verifier::appraisal::DEFAULT_APPRAISAL_POLICY;
     use warden_verifier::reference::NamedReferenceValue;
     use warden_verifier::registry::{VerifierRegistry, VerifierSettings};
@@ -86,7 +85,7 @@ mod tests {
     async fn a_kbs_store_holding_sealed_resources_or_signing_keys_is_refused() {
         for holds_signing_key in [false, true] {
             let dir = tempfile::tempdir().unwrap();
-            let store = Store::open_sqlite(&dir.path().join("warden.db"))
+            let store = warden_store::testing::open_store(&dir.path().join("warden.db"))
                 .await
                 .unwrap();
             if holds_signing_key {
@@ -123,9 +122,12 @@ mod tests {
     async fn what_is_set_is_what_is_in_force_and_survives_reopening() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("verifier.db");
-        let authority = Authority::open(appraiser(), Store::open_sqlite(&path).await.unwrap())
-            .await
-            .unwrap();
+        let authority = Authority::open(
+            appraiser(),
+            warden_store::testing::open_store(&path).await.unwrap(),
+        )
+        .await
+        .unwrap();
         let policy = format!("{DEFAULT_APPRAISAL_POLICY}\n# an operator's\n");
         let named = PolicyChoice::parse("build-farm").unwrap();
         let set = authority
@@ -159,9 +161,12 @@ mod tests {
         let listing = authority.appraisal_policies().await.unwrap();
         drop(authority);
 
-        let reopened = Authority::open(appraiser(), Store::open_sqlite(&path).await.unwrap())
-            .await
-            .unwrap();
+        let reopened = Authority::open(
+            appraiser(),
+            warden_store::testing::open_store(&path).await.unwrap(),
+        )
+        .await
+        .unwrap();
         assert_eq!(reopened.appraisal_policies().await.unwrap(), listing);
         assert_eq!(listing.chosen(&named), Some(&set));
         assert_eq!(
@@ -188,7 +193,7 @@ mod tests {
     #[tokio::test]
     async fn a_policy_past_the_limits_is_refused_and_nothing_is_stored() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_sqlite(&dir.path().join("verifier.db"))
+        let store = warden_store::testing::open_store(&dir.path().join("verifier.db"))
             .await
             .unwrap();
         let authority = Authority::open(appraiser(), store.clone()).await.unwrap();
@@ -215,7 +220,7 @@ mod tests {
     #[tokio::test]
     async fn a_stored_policy_past_the_limits_stops_start_up_and_says_how_to_remove_it() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_sqlite(&dir.path().join("verifier.db"))
+        let store = warden_store::testing::open_store(&dir.path().join("verifier.db"))
             .await
             .unwrap();
         // As an older build without the limits could have stored it.
