@@ -19,8 +19,8 @@ if [ "$what" = all ] || [ "$what" = criterion ]; then
 fi
 
 if [ "$what" = all ] || [ "$what" = load ]; then
-  cargo build --release --locked -p warden-kbs -p warden-tests --bins
-  bin=target/release
+  cargo build --release --locked -p warden-kbs -p warden-tests --bin warden-kbs --bin warden-bench
+  bin=${CARGO_TARGET_DIR:-$PWD/target}/release
   work=$(mktemp -d)
   trap 'kill ${kbs_pid:-} 2>/dev/null || true; rm -rf "$work"' EXIT
   "$bin/warden-kbs" init --dir "$work/kbs" --listen 127.0.0.1:0 --insecure-allow-sample >/dev/null

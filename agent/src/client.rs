@@ -2,6 +2,8 @@
 //!
 //! One `KbsClient` holds one TEE key pair and one KBS session: `attest` runs the handshake and
 //! keeps the session cookie and token; `get_resource` fetches and decrypts secrets with them.
+//! Between steps, `set_base_url` may point the session at another replica of the same KBS
+//! (another port of the same host, where the cookie follows).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -110,6 +112,29 @@ impl KbsClient {
         self.additional_evidence = serde_json::json!({ "warden.signing-keys": keyids }).to_string();
     }
 
+    /// Sends this client's next requests to `base_url`, another replica of the same KBS,
+    /// keeping the session. The session cookie is scoped to the host, not the port, so only
+    /// the port may differ from the current base URL; another scheme or host is refused
+    /// ([`AgentError::Config`]), since the session would not follow. The CA roots and the
+    /// timeout stay those the client was built with.
+    pub fn set_base_url(&mut self, base_url: &str) -> Result<(), AgentError> {
+        // Plain HTTP passes here only if the current base, checked at construction, is HTTP.
+        let (base, _) = parse_base_url(base_url, true)?;
+        let origin = |url: &str| {
+            Url::parse(url)
+                .ok()
+                .map(|url| (url.scheme().to_owned(), url.host_str().map(str::to_owned)))
+        };
+        if origin(&base) != origin(&self.base) {
+            return Err(AgentError::Config(format!(
+                "KBS URL {base:?} is not another port of {:?}: the session cookie would not follow",
+                self.base
+            )));
+        }
+        self.base = base;
+        Ok(())
+    }
+
     /// The attestation token of the last successful `attest`, if any.
     pub fn token(&self) -> Option<&str> {
         self.token.as_deref()
@@ -120,8 +145,17 @@ impl KbsClient {
         &*self.attester
     }
 
-    /// Runs the handshake and returns the attestation token (also kept for `get_resource`).
+    /// Runs the handshake and returns the attestation token (also kept for `get_resource`):
+    /// [`request_challenge`](Self::request_challenge), then
+    /// [`answer_challenge`](Self::answer_challenge).
     pub async fn attest(&mut self) -> Result<String, AgentError> {
+        let challenge = self.request_challenge().await?;
+        self.answer_challenge(challenge).await
+    }
+
+    /// The handshake's first step: `POST /auth`. The session cookie it sets stays in this
+    /// client for [`answer_challenge`](Self::answer_challenge).
+    pub async fn request_challenge(&self) -> Result<Challenge, AgentError> {
         let tee = self.attester.tee();
         if let Some(reason) = self.attester.insecure_reason() {
             warn!(
@@ -154,7 +188,12 @@ impl KbsClient {
         if challenge.nonce.is_empty() {
             return Err(AgentError::Protocol("challenge nonce is empty".into()));
         }
+        Ok(challenge)
+    }
 
+    /// The handshake's second step: evidence bound to `challenge` and this client's key,
+    /// `POST /attest` over the session; returns the attestation token (also kept).
+    pub async fn answer_challenge(&mut self, challenge: Challenge) -> Result<String, AgentError> {
         let tee_pubkey = self.key.public_jwk();
         // No device evidence is sent; the binding covers the additional evidence (empty, or
         // the signing keys this attestation commits to).
@@ -525,6 +564,110 @@ mod tests {
         assert!(client.token().is_none());
         // The key and token never appear in Debug output.
         assert!(!format!("{client:?}").contains("\"d\""));
+    }
+
+    #[test]
+    fn the_base_url_may_move_to_another_port_only() {
+        let mut config = ClientConfig::new("http://127.0.0.1:8080");
+        config.allow_plain_http = true;
+        let mut client =
+            KbsClient::new(config, Arc::new(SampleAttester::default()), key()).unwrap();
+        client.set_base_url("http://127.0.0.1:8081/").unwrap();
+        assert_eq!(client.url("auth"), "http://127.0.0.1:8081/kbs/v0/auth");
+        for other in [
+            "https://127.0.0.1:8081",
+            "http://localhost:8081",
+            "http://127.0.0.2:8080",
+            "http://127.0.0.1:8081/prefix",
+        ] {
+            assert!(
+                matches!(client.set_base_url(other), Err(AgentError::Config(_))),
+                "{other:?} accepted"
+            );
+        }
+        assert_eq!(client.url("auth"), "http://127.0.0.1:8081/kbs/v0/auth");
+    }
+
+    /// Each request a fake KBS saw: the port it came to, its request line, its `Cookie` header.
+    type Seen = Arc<std::sync::Mutex<Vec<(u16, String, Option<String>)>>>;
+
+    /// Answers `/auth` (with a session cookie) and `/attest` on a plain-HTTP listener, one
+    /// request per connection, and records each request in `seen`.
+    async fn fake_kbs(listener: tokio::net::TcpListener, seen: Seen) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        loop {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut request = Vec::new();
+            let mut buffer = [0u8; 4096];
+            let head_end = loop {
+                let read = stream.read(&mut buffer).await.unwrap();
+                assert!(read > 0, "connection closed inside the request head");
+                request.extend_from_slice(&buffer[..read]);
+                if let Some(at) = request.windows(4).position(|w| w == b"\r\n\r\n") {
+                    break at + 4;
+                }
+            };
+            let head = String::from_utf8(request[..head_end].to_vec()).unwrap();
+            let header = |name: &str| {
+                head.lines().find_map(|line| {
+                    let (key, value) = line.split_once(':')?;
+                    key.eq_ignore_ascii_case(name)
+                        .then(|| value.trim().to_owned())
+                })
+            };
+            let length: usize = header("content-length").map_or(0, |v| v.parse().unwrap());
+            while request.len() < head_end + length {
+                let read = stream.read(&mut buffer).await.unwrap();
+                request.extend_from_slice(&buffer[..read]);
+            }
+            let line = head.lines().next().unwrap().to_owned();
+            let (extra, body) = if line.starts_with("POST /kbs/v0/auth ") {
+                (
+                    "Set-Cookie: kbs-session-id=s1; Path=/kbs/v0; HttpOnly\r\n",
+                    r#"{"nonce":"bm9uY2U=","extra-params":{}}"#,
+                )
+            } else {
+                ("", r#"{"token":"t"}"#)
+            };
+            let port = stream.local_addr().unwrap().port();
+            seen.lock().unwrap().push((port, line, header("cookie")));
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n{extra}\
+                 Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            stream.write_all(answer.as_bytes()).await.unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn the_session_cookie_follows_to_another_port() {
+        let seen: Seen = Arc::default();
+        let mut ports = Vec::new();
+        for _ in 0..2 {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            ports.push(listener.local_addr().unwrap().port());
+            tokio::spawn(fake_kbs(listener, Arc::clone(&seen)));
+        }
+        let mut config = ClientConfig::new(format!("http://127.0.0.1:{}", ports[0]));
+        config.allow_plain_http = true;
+        let mut client =
+            KbsClient::new(config, Arc::new(SampleAttester::default()), key()).unwrap();
+        let challenge = client.request_challenge().await.unwrap();
+        client
+            .set_base_url(&format!("http://127.0.0.1:{}", ports[1]))
+            .unwrap();
+        assert_eq!(client.answer_challenge(challenge).await.unwrap(), "t");
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 2, "{seen:?}");
+        let (auth_port, auth, auth_cookie) = &seen[0];
+        assert_eq!(*auth_port, ports[0]);
+        assert!(auth.starts_with("POST /kbs/v0/auth "), "{seen:?}");
+        assert_eq!(*auth_cookie, None);
+        let (attest_port, attest, attest_cookie) = &seen[1];
+        assert_eq!(*attest_port, ports[1]);
+        assert!(attest.starts_with("POST /kbs/v0/attest "), "{seen:?}");
+        assert_eq!(attest_cookie.as_deref(), Some("kbs-session-id=s1"));
     }
 
     #[test]

@@ -1,31 +1,41 @@
 //! `warden-bench`: load generator. Drives N concurrent agents (each a fresh client: new TEE key,
 //! new TLS connection, full /auth → /attest → /resource and JWE decryption) against a running
 //! KBS and writes throughput, latency percentiles and the KBS's peak RSS to a JSON file.
+//!
+//! Given several `--kbs` URLs (replicas of one KBS on one host), each round spreads its steps
+//! over them: round r of a client sends `/auth` to replica r mod N, `/attest` to (r+1) mod N
+//! and `/resource` to (r+2) mod N. Failures are counted by step, replica and kind;
+//! `--error-log` and `--timeline` say when they happened.
 // Test support: a panic is how a test fails.
 #![allow(clippy::unwrap_used)]
 
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
 use clap::Parser;
 use serde_json::json;
-use warden_agent::{ClientConfig, KbsClient, SampleAttester};
+use warden_agent::{AgentError, ClientConfig, KbsClient, SampleAttester};
 use warden_wire::jwe::KeyAlgorithm;
 use warden_wire::{ResourcePath, TeeKeyPair};
 
 #[derive(Parser)]
 #[command(about = "Load generator for warden-kbs (uses the INSECURE sample TEE)")]
 struct Args {
-    #[arg(long)]
-    kbs: String,
+    /// Base URL of the KBS. Repeated (or comma-separated): replicas of one KBS, differing only
+    /// in port, over which each round spreads its steps.
+    #[arg(long, value_delimiter = ',', required = true)]
+    kbs: Vec<String>,
     #[arg(long)]
     ca_file: PathBuf,
-    /// PID of the KBS, to read its resident memory from /proc.
-    #[arg(long)]
-    kbs_pid: u32,
+    /// PID of the KBS, to read its resident memory and CPU time from /proc: one per `--kbs`,
+    /// in the same order (repeated or comma-separated).
+    #[arg(long, value_delimiter = ',', required = true)]
+    kbs_pid: Vec<u32>,
     /// Concurrency levels to run, in order.
     #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
     concurrency: Vec<usize>,
@@ -52,6 +62,303 @@ struct Args {
     signing: Option<String>,
     #[arg(long)]
     out: PathBuf,
+    /// Writes one JSON line per failed operation as it fails: `ms` since the run started, the
+    /// level's `concurrency`, `client`, `round`, `replica` (index into `--kbs`; null for a
+    /// local failure), `step`, `kind` and `error`.
+    #[arg(long, value_name = "FILE")]
+    error_log: Option<PathBuf>,
+    /// Writes, after the run, one JSON line per 250 ms of it (`t_ms` since the run started):
+    /// the operations that succeeded and failed in it, failures also per replica.
+    #[arg(long, value_name = "FILE")]
+    timeline: Option<PathBuf>,
+}
+
+/// Width of a `--timeline` bucket.
+const BUCKET: Duration = Duration::from_millis(250);
+
+/// A step of an operation, as counted and logged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// Local preparation: key generation, the client.
+    Setup,
+    Auth,
+    Attest,
+    Resource,
+    /// A whole `--signing` operation.
+    Signing(&'static str),
+}
+
+impl Step {
+    fn name(self) -> &'static str {
+        match self {
+            Step::Setup => "setup",
+            Step::Auth => "auth",
+            Step::Attest => "attest",
+            Step::Resource => "resource",
+            Step::Signing(mode) => mode,
+        }
+    }
+}
+
+/// The steps of a resource round, in order; step i of round r goes to replica (r + i) mod N.
+const ROUND_STEPS: [Step; 3] = [Step::Auth, Step::Attest, Step::Resource];
+
+/// A failed operation: where it failed, the class of the error (for counting) and its text.
+#[derive(Debug)]
+struct Failure {
+    step: Step,
+    /// Index into `--kbs`; `None` for a local failure.
+    replica: Option<usize>,
+    kind: String,
+    message: String,
+}
+
+impl Failure {
+    fn at(step: Step, replica: usize) -> impl FnOnce(AgentError) -> Failure {
+        move |error| Failure {
+            step,
+            replica: Some(replica),
+            kind: error_kind(&error),
+            message: error.to_string(),
+        }
+    }
+
+    fn local(error: impl std::fmt::Display) -> Failure {
+        Failure {
+            step: Step::Setup,
+            replica: None,
+            kind: "local".into(),
+            message: error.to_string(),
+        }
+    }
+}
+
+/// The class of an agent error, to count failures by: the KBS's status and error type, or the
+/// class of a transport failure (its text names the URL, so it is not a class itself).
+fn error_kind(error: &AgentError) -> String {
+    match error {
+        AgentError::Kbs {
+            status, error_type, ..
+        } if error_type.is_empty() => format!("HTTP {status}"),
+        AgentError::Kbs {
+            status, error_type, ..
+        } => format!("HTTP {status} {error_type}"),
+        AgentError::Http(message) => {
+            let message = message.to_ascii_lowercase();
+            let class = [
+                ("connection refused", "connection refused"),
+                ("connection reset", "connection reset"),
+                ("broken pipe", "broken pipe"),
+                ("timed out", "timeout"),
+                ("close_notify", "connection closed"),
+                ("connection closed", "connection closed"),
+                ("unexpected eof", "connection closed"),
+                ("certificate", "tls"),
+                ("handshake", "tls"),
+            ]
+            .iter()
+            .find(|(needle, _)| message.contains(needle))
+            .map_or("other", |(_, class)| class);
+            format!("transport: {class}")
+        }
+        AgentError::Protocol(_) => "protocol".into(),
+        AgentError::Jwe(_) => "secret envelope".into(),
+        AgentError::Attester(_) => "attester".into(),
+        AgentError::Config(_) | AgentError::Io { .. } | AgentError::Tls(_) => "client setup".into(),
+    }
+}
+
+/// Counts of one step on one replica.
+#[derive(Debug, Default)]
+struct StepCounts {
+    ok: u64,
+    errors: u64,
+    errors_by_kind: BTreeMap<String, u64>,
+}
+
+/// One `--timeline` bucket.
+#[derive(Debug, Default, Clone)]
+struct Bucket {
+    ok: u64,
+    errors: u64,
+    errors_by_replica: Vec<u64>,
+}
+
+/// What a worker (and then a level) saw.
+#[derive(Debug, Default)]
+struct Tally {
+    latencies: Vec<Duration>,
+    failed: u64,
+    first_error: Option<String>,
+    errors_by_kind: BTreeMap<String, u64>,
+    /// Per replica, per step name.
+    steps: Vec<BTreeMap<&'static str, StepCounts>>,
+    buckets: Vec<Bucket>,
+}
+
+impl Tally {
+    fn new(replicas: usize) -> Self {
+        Self {
+            steps: (0..replicas).map(|_| BTreeMap::new()).collect(),
+            ..Self::default()
+        }
+    }
+
+    fn bucket(&mut self, at: Duration) -> &mut Bucket {
+        let index = usize::try_from(at.as_millis() / BUCKET.as_millis()).unwrap();
+        if self.buckets.len() <= index {
+            self.buckets.resize(index + 1, Bucket::default());
+        }
+        &mut self.buckets[index]
+    }
+
+    /// Records round `round` of an operation made of `steps` (step i on replica
+    /// (round + i) mod N), which took `latency` and ended `at` after the run started.
+    fn record(
+        &mut self,
+        steps: &[Step],
+        round: usize,
+        latency: Duration,
+        at: Duration,
+        outcome: &Result<(), Failure>,
+    ) {
+        let replicas = self.steps.len();
+        let succeeded = match outcome {
+            Ok(()) => steps.len(),
+            Err(failure) => steps
+                .iter()
+                .position(|&step| step == failure.step)
+                .unwrap_or(0),
+        };
+        for (i, step) in steps.iter().enumerate().take(succeeded) {
+            let replica = (round + i) % replicas;
+            self.steps[replica].entry(step.name()).or_default().ok += 1;
+        }
+        match outcome {
+            Ok(()) => {
+                self.latencies.push(latency);
+                self.bucket(at).ok += 1;
+            }
+            Err(failure) => {
+                self.failed += 1;
+                self.first_error
+                    .get_or_insert_with(|| failure.message.clone());
+                *self.errors_by_kind.entry(failure.kind.clone()).or_default() += 1;
+                if let Some(replica) = failure.replica {
+                    let counts = self.steps[replica].entry(failure.step.name()).or_default();
+                    counts.errors += 1;
+                    *counts
+                        .errors_by_kind
+                        .entry(failure.kind.clone())
+                        .or_default() += 1;
+                }
+                let bucket = self.bucket(at);
+                bucket.errors += 1;
+                if let Some(replica) = failure.replica {
+                    bucket.errors_by_replica.resize(replicas, 0);
+                    bucket.errors_by_replica[replica] += 1;
+                }
+            }
+        }
+    }
+
+    /// Adds `other` (a later worker: the first error stays the earlier worker's).
+    fn merge(&mut self, other: Tally) {
+        self.latencies.extend(other.latencies);
+        self.failed += other.failed;
+        if self.first_error.is_none() {
+            self.first_error = other.first_error;
+        }
+        merge_counts(&mut self.errors_by_kind, other.errors_by_kind);
+        for (mine, theirs) in self.steps.iter_mut().zip(other.steps) {
+            for (step, counts) in theirs {
+                let mine = mine.entry(step).or_default();
+                mine.ok += counts.ok;
+                mine.errors += counts.errors;
+                merge_counts(&mut mine.errors_by_kind, counts.errors_by_kind);
+            }
+        }
+        merge_buckets(&mut self.buckets, other.buckets);
+    }
+}
+
+fn merge_counts(into: &mut BTreeMap<String, u64>, from: BTreeMap<String, u64>) {
+    for (kind, count) in from {
+        *into.entry(kind).or_default() += count;
+    }
+}
+
+fn merge_buckets(into: &mut Vec<Bucket>, from: Vec<Bucket>) {
+    if into.len() < from.len() {
+        into.resize(from.len(), Bucket::default());
+    }
+    for (mine, theirs) in into.iter_mut().zip(from) {
+        mine.ok += theirs.ok;
+        mine.errors += theirs.errors;
+        if mine.errors_by_replica.len() < theirs.errors_by_replica.len() {
+            mine.errors_by_replica
+                .resize(theirs.errors_by_replica.len(), 0);
+        }
+        for (count, more) in mine
+            .errors_by_replica
+            .iter_mut()
+            .zip(theirs.errors_by_replica)
+        {
+            *count += more;
+        }
+    }
+}
+
+/// State of the whole run, across levels.
+struct Run {
+    started: Instant,
+    error_log: Option<Mutex<std::fs::File>>,
+    timeline: Mutex<Vec<Bucket>>,
+}
+
+impl Run {
+    /// Appends a failure to `--error-log`, if given.
+    fn log_failure(
+        &self,
+        concurrency: usize,
+        client: usize,
+        round: usize,
+        at: Duration,
+        failure: &Failure,
+    ) {
+        let Some(log) = &self.error_log else { return };
+        let line = json!({
+            "ms": at.as_millis(),
+            "concurrency": concurrency,
+            "client": client,
+            "round": round,
+            "replica": failure.replica,
+            "step": failure.step.name(),
+            "kind": failure.kind,
+            "error": failure.message,
+        });
+        let mut file = log.lock().unwrap();
+        writeln!(file, "{line}").unwrap();
+    }
+}
+
+/// Creates (truncates) `path`, and its directory.
+fn create_file(path: &Path) -> anyhow::Result<std::fs::File> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::File::create(path).with_context(|| path.display().to_string())
+}
+
+/// The PIDs once each, for sums (several URLs may name one process).
+fn distinct(pids: &[u32]) -> Vec<u32> {
+    let mut seen = Vec::new();
+    for &pid in pids {
+        if !seen.contains(&pid) {
+            seen.push(pid);
+        }
+    }
+    seen
 }
 
 /// Reads a `Vm*:` line (kB) of /proc/<pid>/status.
@@ -88,41 +395,79 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[index.min(sorted.len() - 1)].as_secs_f64() * 1000.0
 }
 
+/// Round `round` of one fresh agent (new TEE key, new TLS connection): `/auth` on replica
+/// round mod N, `/attest` on the next, `/resource` on the one after, keeping the session.
 async fn one_agent(
-    config: ClientConfig,
-    path: ResourcePath,
-    expect: Arc<Vec<u8>>,
-) -> anyhow::Result<()> {
-    let key = TeeKeyPair::generate(KeyAlgorithm::EcdhEsA256kw)?;
-    let mut client = KbsClient::new(config, Arc::new(SampleAttester::default()), key)?;
-    let plaintext = client.get_resource(&path).await?;
-    anyhow::ensure!(
-        plaintext == *expect,
-        "resource decrypted to unexpected bytes"
-    );
+    config: &ClientConfig,
+    urls: &[String],
+    round: usize,
+    path: &ResourcePath,
+    expect: &[u8],
+) -> Result<(), Failure> {
+    let replica = |step: usize| (round + step) % urls.len();
+    let key = TeeKeyPair::generate(KeyAlgorithm::EcdhEsA256kw).map_err(Failure::local)?;
+    let mut config = config.clone();
+    config.base_url.clone_from(&urls[replica(0)]);
+    let mut client =
+        KbsClient::new(config, Arc::new(SampleAttester::default()), key).map_err(Failure::local)?;
+    let challenge = client
+        .request_challenge()
+        .await
+        .map_err(Failure::at(Step::Auth, replica(0)))?;
+    client
+        .set_base_url(&urls[replica(1)])
+        .map_err(Failure::local)?;
+    client
+        .answer_challenge(challenge)
+        .await
+        .map_err(Failure::at(Step::Attest, replica(1)))?;
+    client
+        .set_base_url(&urls[replica(2)])
+        .map_err(Failure::local)?;
+    let plaintext = client
+        .get_resource(path)
+        .await
+        .map_err(Failure::at(Step::Resource, replica(2)))?;
+    if plaintext != expect {
+        return Err(Failure {
+            step: Step::Resource,
+            replica: Some(replica(2)),
+            kind: "wrong plaintext".into(),
+            message: "resource decrypted to unexpected bytes".into(),
+        });
+    }
     Ok(())
 }
 
 /// One signing operation from a fresh agent (new TEE key, new TLS connection).
-async fn one_signing(config: ClientConfig, mode: Arc<String>) -> anyhow::Result<()> {
+async fn one_signing(config: ClientConfig, mode: &'static str) -> Result<(), Failure> {
     use warden_wire::signing_key::{KeyAlgorithm as SigningAlgorithm, SigningKeyPair};
-    let key = TeeKeyPair::generate(KeyAlgorithm::EcdhEsA256kw)?;
-    let mut client = KbsClient::new(config, Arc::new(SampleAttester::default()), key)?;
-    if mode.as_str() == "certs" {
-        let signing_key = SigningKeyPair::generate(SigningAlgorithm::EcdsaP256)?;
-        warden_agent::signing::request_certificate(&mut client, &signing_key, None).await?;
+    let key = TeeKeyPair::generate(KeyAlgorithm::EcdhEsA256kw).map_err(Failure::local)?;
+    let mut client =
+        KbsClient::new(config, Arc::new(SampleAttester::default()), key).map_err(Failure::local)?;
+    if mode == "certs" {
+        let signing_key =
+            SigningKeyPair::generate(SigningAlgorithm::EcdsaP256).map_err(Failure::local)?;
+        warden_agent::signing::request_certificate(&mut client, &signing_key, None)
+            .await
+            .map_err(Failure::at(Step::Signing(mode), 0))?;
     } else {
         warden_agent::signing::remote_sign(&mut client, "bench", BENCH_STATEMENT.as_bytes())
-            .await?;
+            .await
+            .map_err(Failure::at(Step::Signing(mode), 0))?;
     }
     Ok(())
 }
 
 /// A client with an attested session, for signing in a loop.
-async fn attested_client(config: ClientConfig) -> anyhow::Result<KbsClient> {
-    let key = TeeKeyPair::generate(KeyAlgorithm::EcdhEsA256kw)?;
-    let mut client = KbsClient::new(config, Arc::new(SampleAttester::default()), key)?;
-    client.attest().await?;
+async fn attested_client(config: ClientConfig) -> Result<KbsClient, Failure> {
+    let key = TeeKeyPair::generate(KeyAlgorithm::EcdhEsA256kw).map_err(Failure::local)?;
+    let mut client =
+        KbsClient::new(config, Arc::new(SampleAttester::default()), key).map_err(Failure::local)?;
+    client
+        .attest()
+        .await
+        .map_err(Failure::at(Step::Attest, 0))?;
     Ok(client)
 }
 
@@ -142,90 +487,166 @@ fn raw_signing_rate(algorithm: warden_wire::signing_key::KeyAlgorithm) -> f64 {
     f64::from(count) / started.elapsed().as_secs_f64()
 }
 
-async fn run_level(args: &Args, concurrency: usize) -> anyhow::Result<serde_json::Value> {
+async fn run_level(
+    args: &Args,
+    run: &Arc<Run>,
+    concurrency: usize,
+) -> anyhow::Result<serde_json::Value> {
     let path = ResourcePath::parse(&args.resource)?;
     let expect = Arc::new(args.expect.clone().into_bytes());
-    let mut config = ClientConfig::new(args.kbs.clone());
+    let urls = Arc::new(args.kbs.clone());
+    let replicas = urls.len();
+    let mut config = ClientConfig::new(urls[0].clone());
     config.ca_file = Some(args.ca_file.clone());
     let stop = Arc::new(AtomicBool::new(false));
-    let pid = args.kbs_pid;
+    let pids = args.kbs_pid.clone();
     let sampler_stop = stop.clone();
+    let sampled = pids.clone();
+    // Peak RSS of each replica, and the peak of their sum (each process counted once).
     let sampler = tokio::spawn(async move {
-        let mut peak = 0;
+        let distinct = distinct(&sampled);
+        let mut peaks = vec![0; sampled.len()];
+        let mut peak_sum = 0;
         while !sampler_stop.load(Ordering::Relaxed) {
-            peak = peak.max(proc_status_kib(pid, "VmRSS:").unwrap_or(0));
+            let rss: Vec<u64> = distinct
+                .iter()
+                .map(|&pid| proc_status_kib(pid, "VmRSS:").unwrap_or(0))
+                .collect();
+            for (peak, pid) in peaks.iter_mut().zip(&sampled) {
+                let at = distinct.iter().position(|p| p == pid).unwrap();
+                *peak = rss[at].max(*peak);
+            }
+            peak_sum = peak_sum.max(rss.iter().sum());
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        peak
+        (peaks, peak_sum)
     });
-    let cpu_before = proc_cpu_seconds(pid).unwrap_or(0.0);
+    let cpu = |pid| proc_cpu_seconds(pid).unwrap_or(0.0);
+    let cpu_before: Vec<f64> = pids.iter().map(|&pid| cpu(pid)).collect();
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.seconds);
     let mut workers = Vec::new();
-    let signing = Arc::new(args.signing.clone().unwrap_or_default());
-    for _ in 0..concurrency {
+    let signing: Option<&'static str> = args.signing.as_deref().map(|mode| match mode {
+        "certs" => "certs",
+        "remote-sign" => "remote-sign",
+        _ => "remote-sign-session",
+    });
+    let steps: Arc<Vec<Step>> = Arc::new(match signing {
+        Some(mode) => vec![Step::Signing(mode)],
+        None => ROUND_STEPS.to_vec(),
+    });
+    for client in 0..concurrency {
         let (config, path, expect) = (config.clone(), path.clone(), expect.clone());
-        let signing = signing.clone();
+        let (urls, steps, run) = (urls.clone(), steps.clone(), run.clone());
         workers.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            let mut errors = Vec::new();
-            let session = if signing.as_str() == "remote-sign-session" {
+            let mut tally = Tally::new(replicas);
+            let session = if signing == Some("remote-sign-session") {
+                let start = Instant::now();
                 match attested_client(config.clone()).await {
                     Ok(client) => Some(client),
-                    Err(e) => return (latencies, vec![e.to_string()]),
+                    Err(failure) => {
+                        let at = run.started.elapsed();
+                        run.log_failure(concurrency, client, 0, at, &failure);
+                        tally.record(&steps, 0, start.elapsed(), at, &Err(failure));
+                        return tally;
+                    }
                 }
             } else {
                 None
             };
+            let mut round = 0;
             while Instant::now() < deadline {
                 let start = Instant::now();
-                let outcome = match &session {
-                    Some(client) => warden_agent::signing::remote_sign_attested(
-                        client,
+                let outcome = match (&session, signing) {
+                    (Some(session), Some(mode)) => warden_agent::signing::remote_sign_attested(
+                        session,
                         "bench",
                         BENCH_STATEMENT.as_bytes(),
                     )
                     .await
                     .map(drop)
-                    .map_err(anyhow::Error::from),
-                    None if signing.is_empty() => {
-                        one_agent(config.clone(), path.clone(), expect.clone()).await
-                    }
-                    None => one_signing(config.clone(), signing.clone()).await,
+                    .map_err(Failure::at(Step::Signing(mode), 0)),
+                    (_, None) => one_agent(&config, &urls, round, &path, &expect).await,
+                    (None, Some(mode)) => one_signing(config.clone(), mode).await,
                 };
-                match outcome {
-                    Ok(()) => latencies.push(start.elapsed()),
-                    Err(e) => errors.push(e.to_string()),
+                let at = run.started.elapsed();
+                if let Err(failure) = &outcome {
+                    run.log_failure(concurrency, client, round, at, failure);
                 }
+                tally.record(&steps, round, start.elapsed(), at, &outcome);
+                round += 1;
             }
-            (latencies, errors)
+            tally
         }));
     }
-    let mut latencies = Vec::new();
-    let mut errors = Vec::new();
+    let mut tally = Tally::new(replicas);
     for worker in workers {
-        let (l, e) = worker.await?;
-        latencies.extend(l);
-        errors.extend(e);
+        tally.merge(worker.await?);
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let kbs_cpu = proc_cpu_seconds(pid).unwrap_or(0.0) - cpu_before;
+    let cpu_used: Vec<f64> = pids
+        .iter()
+        .zip(&cpu_before)
+        .map(|(&pid, before)| cpu(pid) - before)
+        .collect();
+    let kbs_cpu: f64 = distinct(&pids)
+        .iter()
+        .map(|pid| cpu_used[pids.iter().position(|p| p == pid).unwrap()])
+        .sum();
     stop.store(true, Ordering::Relaxed);
-    let peak_rss = sampler.await?;
+    let (peak_rss, peak_rss_sum) = sampler.await?;
+    let Tally {
+        mut latencies,
+        failed,
+        first_error,
+        errors_by_kind,
+        steps: replica_steps,
+        buckets,
+    } = tally;
+    merge_buckets(&mut run.timeline.lock().unwrap(), buckets);
     latencies.sort();
+    let completed = latencies.len();
+    let per_replica: Vec<_> = replica_steps
+        .into_iter()
+        .enumerate()
+        .map(|(replica, steps)| {
+            let steps: serde_json::Map<_, _> = steps
+                .into_iter()
+                .map(|(step, counts)| {
+                    let counts = json!({
+                        "ok": counts.ok,
+                        "errors": counts.errors,
+                        "errors_by_kind": counts.errors_by_kind,
+                    });
+                    (step.to_owned(), counts)
+                })
+                .collect();
+            json!({
+                "replica": replica,
+                "kbs": urls[replica],
+                "pid": pids[replica],
+                "kbs_peak_rss_kib": peak_rss[replica],
+                "kbs_cpu_utilisation": cpu_used[replica] / elapsed,
+                "steps": steps,
+            })
+        })
+        .collect();
     let result = json!({
         "concurrency": concurrency,
-        "completed": latencies.len(),
-        "errors": errors.len(),
-        "first_error": errors.first(),
+        "completed": completed,
+        "errors": failed,
+        "first_error": first_error,
         "seconds": elapsed,
-        "throughput_per_s": latencies.len() as f64 / elapsed,
+        "throughput_per_s": completed as f64 / elapsed,
         "p50_ms": percentile(&latencies, 0.50),
         "p99_ms": percentile(&latencies, 0.99),
-        "kbs_peak_rss_kib": peak_rss,
+        "kbs_peak_rss_kib": peak_rss_sum,
         // Server-side cost alone (the load generator shares the machine's cores with the KBS).
-        "kbs_cpu_ms_per_op": if latencies.is_empty() { 0.0 } else { kbs_cpu * 1000.0 / latencies.len() as f64 },
+        "kbs_cpu_ms_per_op": if completed == 0 { 0.0 } else { kbs_cpu * 1000.0 / completed as f64 },
         "kbs_cpu_utilisation": kbs_cpu / elapsed,
+        "attempted": completed as u64 + failed,
+        "errors_by_kind": errors_by_kind,
+        "per_replica": per_replica,
     });
     eprintln!("{result}");
     Ok(result)
@@ -239,7 +660,7 @@ async fn auth_requests(
     count: Option<usize>,
     deadline: Instant,
 ) -> anyhow::Result<(usize, usize)> {
-    let url = format!("{}/kbs/v0/auth", args.kbs);
+    let url = format!("{}/kbs/v0/auth", args.kbs[0]);
     let remaining = Arc::new(std::sync::atomic::AtomicUsize::new(
         count.unwrap_or(usize::MAX),
     ));
@@ -280,7 +701,7 @@ async fn auth_requests(
 
 /// The `--auth-only` measurement: memory per pending challenge, then `/auth` throughput.
 async fn auth_only(args: &Args, challenges: usize) -> anyhow::Result<serde_json::Value> {
-    let pid = args.kbs_pid;
+    let pid = args.kbs_pid[0];
     let rss = || proc_status_kib(pid, "VmRSS:").unwrap_or(0);
     let far = Instant::now() + Duration::from_secs(3600);
     // Warm up: connections, allocator arenas, TLS session state.
@@ -320,16 +741,93 @@ async fn auth_only(args: &Args, challenges: usize) -> anyhow::Result<serde_json:
     Ok(json!({"memory": memory, "throughput": levels}))
 }
 
+/// The `kbs` field of the report: the URL, or the list of replicas' URLs.
+fn kbs_field(args: &Args) -> serde_json::Value {
+    match args.kbs.as_slice() {
+        [one] => json!(one),
+        many => json!(many),
+    }
+}
+
+/// `VmHWM` of the KBS (each process counted once), and of each replica.
+fn vm_hwm(args: &Args) -> (Option<u64>, Vec<serde_json::Value>) {
+    let hwm = |pid| proc_status_kib(pid, "VmHWM:");
+    let total = distinct(&args.kbs_pid).into_iter().map(hwm).sum();
+    let each = args
+        .kbs
+        .iter()
+        .zip(&args.kbs_pid)
+        .enumerate()
+        .map(|(replica, (url, &pid))| {
+            json!({"replica": replica, "kbs": url, "pid": pid, "kbs_vm_hwm_kib": hwm(pid)})
+        })
+        .collect();
+    (total, each)
+}
+
+/// Refuses replica lists the rounds cannot use, before any load.
+fn check_replicas(args: &Args) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.kbs.len() == args.kbs_pid.len(),
+        "{} --kbs URLs but {} --kbs-pid: give one PID per URL",
+        args.kbs.len(),
+        args.kbs_pid.len()
+    );
+    if args.kbs.len() > 1 {
+        anyhow::ensure!(
+            args.auth_only.is_none() && args.signing.is_none(),
+            "several --kbs URLs are spread over the resource rounds only, not --auth-only or --signing"
+        );
+        // The session must follow from one replica to the next: same scheme and host.
+        let key = TeeKeyPair::generate(KeyAlgorithm::EcdhEsA256kw)?;
+        let mut config = ClientConfig::new(args.kbs[0].clone());
+        config.ca_file = Some(args.ca_file.clone());
+        let mut client = KbsClient::new(config, Arc::new(SampleAttester::default()), key)?;
+        for url in &args.kbs[1..] {
+            client.set_base_url(url)?;
+        }
+    }
+    Ok(())
+}
+
+/// Totals over the levels: operations acknowledged (completed) and failed, failures by kind.
+fn totals(results: &[serde_json::Value]) -> serde_json::Value {
+    let mut errors_by_kind = BTreeMap::<String, u64>::new();
+    for result in results {
+        for (kind, count) in result["errors_by_kind"].as_object().into_iter().flatten() {
+            *errors_by_kind.entry(kind.clone()).or_default() += count.as_u64().unwrap_or(0);
+        }
+    }
+    let sum = |field: &str| -> u64 { results.iter().filter_map(|r| r[field].as_u64()).sum() };
+    json!({
+        "acknowledged": sum("completed"),
+        "failed": sum("errors"),
+        "errors_by_kind": errors_by_kind,
+    })
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let args = Args::parse();
-    let report = if let Some(challenges) = args.auth_only {
+    check_replicas(&args)?;
+    let started_unix_ms = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)?
+        .as_millis();
+    let run = Arc::new(Run {
+        started: Instant::now(),
+        error_log: match &args.error_log {
+            Some(path) => Some(Mutex::new(create_file(path)?)),
+            None => None,
+        },
+        timeline: Mutex::new(Vec::new()),
+    });
+    let mut report = if let Some(challenges) = args.auth_only {
         json!({
             "what": "unauthenticated /auth only: challenges nobody answers (kept-alive TLS clients, no cookies)",
-            "kbs": args.kbs,
+            "kbs": kbs_field(&args),
             "results": auth_only(&args, challenges).await?,
-            "kbs_vm_hwm_kib": proc_status_kib(args.kbs_pid, "VmHWM:"),
+            "kbs_vm_hwm_kib": vm_hwm(&args).0,
         })
     } else if let Some(mode) = &args.signing {
         use warden_wire::signing_key::KeyAlgorithm as SigningAlgorithm;
@@ -340,7 +838,7 @@ async fn main() -> anyhow::Result<()> {
         ];
         let mut results = Vec::new();
         for &concurrency in &args.concurrency {
-            results.push(run_level(&args, concurrency).await?);
+            results.push(run_level(&args, &run, concurrency).await?);
         }
         let raw = [
             (raw_before[0] + raw_signing_rate(SigningAlgorithm::EcdsaP256)) / 2.0,
@@ -363,24 +861,52 @@ async fn main() -> anyhow::Result<()> {
                 "remote-sign" => "remote signatures: fresh agent (sample TEE), /auth + /attest + DSSE signature by a named P-256 key, its certificate and timestamp",
                 _ => "remote signatures in one attested session per client: DSSE signature by a named P-256 key, its certificate and timestamp (no attestation per operation)",
             },
-            "kbs": args.kbs,
+            "kbs": kbs_field(&args),
             "raw_signatures_per_s_one_thread": {"ecdsa_p256": raw[0], "ecdsa_p384": raw[1]},
             "raw_signing_operations_per_s": raw_per_operation,
-            "kbs_vm_hwm_kib": proc_status_kib(args.kbs_pid, "VmHWM:"),
+            "kbs_vm_hwm_kib": vm_hwm(&args).0,
+            "totals": totals(&results),
             "results": results,
         })
     } else {
         let mut results = Vec::new();
         for &concurrency in &args.concurrency {
-            results.push(run_level(&args, concurrency).await?);
+            results.push(run_level(&args, &run, concurrency).await?);
         }
         json!({
             "what": "full RCAR (auth, attest, resource) + JWE decrypt per operation, fresh TLS client per agent",
-            "kbs": args.kbs,
-            "kbs_vm_hwm_kib": proc_status_kib(args.kbs_pid, "VmHWM:"),
+            "kbs": kbs_field(&args),
+            "kbs_vm_hwm_kib": vm_hwm(&args).0,
+            "totals": totals(&results),
             "results": results,
         })
     };
+    let run_ms = run.started.elapsed().as_millis();
+    report["replicas"] = json!(args.kbs.len());
+    report["per_replica"] = json!(vm_hwm(&args).1);
+    report["started_unix_ms"] = json!(started_unix_ms);
+    report["run_ms"] = json!(run_ms);
+    if let Some(path) = &args.timeline {
+        let mut buckets = std::mem::take(&mut *run.timeline.lock().unwrap());
+        // Every bucket to the end of the run, empty ones too: a gap is a finding.
+        let count = usize::try_from(run_ms / BUCKET.as_millis()).unwrap() + 1;
+        if buckets.len() < count {
+            buckets.resize(count, Bucket::default());
+        }
+        let mut lines = String::new();
+        for (index, bucket) in buckets.iter().enumerate() {
+            let mut errors_by_replica = bucket.errors_by_replica.clone();
+            errors_by_replica.resize(args.kbs.len(), 0);
+            let line = json!({
+                "t_ms": index as u128 * BUCKET.as_millis(),
+                "ok": bucket.ok,
+                "errors": bucket.errors,
+                "errors_by_replica": errors_by_replica,
+            });
+            lines.push_str(&format!("{line}\n"));
+        }
+        create_file(path)?.write_all(lines.as_bytes())?;
+    }
     if let Some(dir) = args.out.parent() {
         std::fs::create_dir_all(dir)?;
     }
