@@ -945,6 +945,7 @@ mod tests {
         // The commented `[tdx]` section of the starter config loads once uncommented.
         let dir = tempfile::tempdir().unwrap();
         let output = crate::init::init(&crate::init::InitOptions {
+            store_url: None,
             dir: dir.path().join("kbs"),
             listen: "127.0.0.1:0".into(),
             hostnames: vec![],

@@ -25,6 +25,10 @@ pub struct InitOptions {
     pub hostnames: Vec<String>,
     /// Write `insecure_allow_sample = true` into the config (INSECURE: development only).
     pub insecure_allow_sample: bool,
+    /// The store's URL (`postgres://…`) instead of the SQLite file `data/warden.db`; the
+    /// token signing key then lives sealed in the store (no `keys/token-signing.pem`), so
+    /// replicas started from copies of this directory share it.
+    pub store_url: Option<String>,
 }
 
 /// Files written by [`init`], for the caller to print.
@@ -53,8 +57,20 @@ pub fn init(options: &InitOptions) -> anyhow::Result<InitOutput> {
     warden_store::files::create_private_dir_all(dir)
         .with_context(|| format!("create {}", dir.display()))?;
     write_tls(dir, &options.hostnames)?;
-    let signing_key = warden_verifier::ear::generate_signing_key_pem()?;
-    write_private(&dir.join("keys/token-signing.pem"), signing_key.as_bytes())?;
+    let store = match &options.store_url {
+        Some(url) => {
+            warden_store::StoreLocation::parse(url)?;
+            format!(
+                "url = \"{}\"",
+                url.replace('\\', "\\\\").replace('"', "\\\"")
+            )
+        }
+        None => {
+            let signing_key = warden_verifier::ear::generate_signing_key_pem()?;
+            write_private(&dir.join("keys/token-signing.pem"), signing_key.as_bytes())?;
+            "sqlite = \"data/warden.db\"".to_owned()
+        }
+    };
     write_private(&dir.join("keys/master.key"), &Sealer::generate_master_key())?;
     let (admin_private, admin_public) =
         crate::admin::generate_key_pair().map_err(anyhow::Error::msg)?;
@@ -88,7 +104,7 @@ lifetime = "5m"
 signing_key = "keys/token-signing.pem"
 
 [store]
-sqlite = "data/warden.db"
+{store}
 master_key_file = "keys/master.key"   # WARDEN_MASTER_KEY (64 hex chars) overrides
 
 [admin]
@@ -131,7 +147,12 @@ max_certificate_lifetime = "10m"
 "#,
         listen = options.listen
     );
-    write_public(&config_path, config.as_bytes())?;
+    // The config names the database's password when the URL has one: owner-only then.
+    if options.store_url.is_some() {
+        write_private(&config_path, config.as_bytes())?;
+    } else {
+        write_public(&config_path, config.as_bytes())?;
+    }
     Ok(InitOutput {
         config: config_path,
         ca_cert: dir.join("tls/ca.pem"),
@@ -297,6 +318,7 @@ mod tests {
     fn init_writes_a_loadable_config_and_refuses_to_overwrite() {
         let dir = tempfile::tempdir().unwrap();
         let options = InitOptions {
+            store_url: None,
             dir: dir.path().join("kbs"),
             listen: "127.0.0.1:0".into(),
             hostnames: vec![],
@@ -331,6 +353,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let home = dir.path().join("new/kbs");
         let output = init(&InitOptions {
+            store_url: None,
             dir: home.clone(),
             listen: "127.0.0.1:0".into(),
             hostnames: vec![],

@@ -163,6 +163,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let home = dir.path().join("kbs");
         let output = crate::init::init(&crate::init::InitOptions {
+            store_url: None,
             dir: home.clone(),
             listen: "127.0.0.1:0".into(),
             hostnames: vec![],

@@ -58,6 +58,11 @@ enum Command {
         /// Write a config that enables the INSECURE sample TEE.
         #[arg(long)]
         insecure_allow_sample: bool,
+        /// Keep the store in this PostgreSQL database (`postgres://user:password@host/db`)
+        /// instead of `data/warden.db`; the token signing key then lives sealed in it, shared
+        /// by every replica.
+        #[arg(long)]
+        store_url: Option<String>,
     },
     /// Remove a stored policy from the store directly, with the KBS stopped: for a policy the
     /// KBS refuses to start with (one past the policy limits, say).
@@ -414,12 +419,14 @@ async fn run(command: Command) -> Result<(), Failure> {
             listen,
             hostnames,
             insecure_allow_sample,
+            store_url,
         } => {
             let output = init_with_signing_authority(&InitOptions {
                 dir,
                 listen,
                 hostnames,
                 insecure_allow_sample,
+                store_url,
             })
             .await
             .map_err(|e| usage(format!("{e:#}")))?;

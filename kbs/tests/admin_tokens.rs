@@ -25,6 +25,7 @@ async fn a_revoked_token_is_refused_at_once_and_after_a_restart_while_others_wor
         listen: "127.0.0.1:0".into(),
         hostnames: vec![],
         insecure_allow_sample: false,
+        store_url: warden_store::testing::suite_database().await,
     })
     .await
     .unwrap();
@@ -113,6 +114,7 @@ async fn the_configured_maximum_lifetime_and_the_role_rule_hold_for_every_admin_
         listen: "127.0.0.1:0".into(),
         hostnames: vec![],
         insecure_allow_sample: false,
+        store_url: warden_store::testing::suite_database().await,
     })
     .await
     .unwrap();

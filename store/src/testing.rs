@@ -22,6 +22,22 @@ pub fn on_postgres() -> bool {
     std::env::var(BACKEND_ENV).is_ok_and(|backend| backend == "postgres")
 }
 
+/// A fresh database for one test's store when the run is on PostgreSQL ([`BACKEND_ENV`]);
+/// `None` when it is on SQLite (the test then uses its SQLite file).
+pub async fn suite_database() -> Option<String> {
+    if !on_postgres() {
+        return None;
+    }
+    let server = postgres_url().unwrap_or_else(|| {
+        panic!("{BACKEND_ENV}=postgres needs {POSTGRES_ENV}: run scripts/test.sh")
+    });
+    Some(
+        fresh_postgres_database(&server)
+            .await
+            .unwrap_or_else(|e| panic!("a test database: {e}")),
+    )
+}
+
 /// The store a test would keep in the SQLite file `path`: that file, or, when the run is on
 /// PostgreSQL, a database of its own for `path` (the same one each time this process asks
 /// again, so a test can reopen its store).

@@ -112,20 +112,7 @@ pub fn testing_on_postgres() -> bool {
 /// A fresh PostgreSQL database for one KBS or verifier service when the suite runs on
 /// PostgreSQL; `None` on SQLite.
 pub fn test_store_database() -> Option<String> {
-    if !testing_on_postgres() {
-        return None;
-    }
-    let server = warden_store::testing::postgres_url().unwrap_or_else(|| {
-        panic!(
-            "{}=postgres needs {}: run the suite through scripts/test.sh",
-            warden_store::testing::BACKEND_ENV,
-            warden_store::testing::POSTGRES_ENV
-        )
-    });
-    Some(
-        block_on_own_runtime(warden_store::testing::fresh_postgres_database(&server))
-            .unwrap_or_else(|e| panic!("a test database: {e}")),
-    )
+    block_on_own_runtime(warden_store::testing::suite_database())
 }
 
 /// Runs `future` to completion on a runtime of its own, on its own thread (callers may be
@@ -153,17 +140,19 @@ impl Kbs {
     /// `warden-kbs init` into a temp dir, a test config on port 0, then `serve`.
     pub fn start(options: KbsOptions) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        run_ok(
-            Command::new(binary("warden-kbs"))
-                .args(["init", "--dir"])
-                .arg(dir.path().join("kbs")),
-        );
+        // `init` creates the signing authority and the logs in the store it names.
+        let store_url = test_store_database();
+        let mut init = Command::new(binary("warden-kbs"));
+        init.args(["init", "--dir"]).arg(dir.path().join("kbs"));
+        if let Some(url) = &store_url {
+            init.args(["--store-url", url]);
+        }
+        run_ok(&mut init);
         run_ok(
             Command::new(binary("warden-kbs"))
                 .args(["admin", "keygen", "--name", "reader", "--out"])
                 .arg(dir.path().join("kbs/keys")),
         );
-        let store_url = test_store_database();
         let (verifier, verifier_config) = if options.remote_verifier {
             let pki = verifier_service::MtlsPki::generate(&dir.path().join("pki"));
             // `{kbs_home}` names the KBS's directory, known only now (its signing CA, say).
