@@ -201,3 +201,33 @@ pub async fn database_oid(store: &Store, url: &str) -> Result<i64, StoreError> {
         crate::backend::Pool::Sqlite(_) => Err(StoreError::Url("not a PostgreSQL store".into())),
     }
 }
+
+/// Runs `CHECKPOINT` on the test server whose data directory is `data` (as its superuser,
+/// over the Unix socket `scripts/postgres.sh` puts beside it), so that every committed row is
+/// written to the database files.
+pub async fn checkpoint(data: &std::path::Path) -> Result<(), StoreError> {
+    let cluster = data.parent().unwrap_or(data);
+    let port: u16 = std::fs::read_to_string(cluster.join("port"))
+        .ok()
+        .and_then(|port| port.trim().parse().ok())
+        .ok_or_else(|| StoreError::Url(format!("no port file in {}", cluster.display())))?;
+    // The superuser is the OS user that owns the cluster (initdb names it so).
+    let owner = std::process::Command::new("stat")
+        .args(["-c", "%U"])
+        .arg(data)
+        .output()
+        .map_err(|source| StoreError::File {
+            path: data.display().to_string(),
+            source,
+        })?;
+    let owner = String::from_utf8_lossy(&owner.stdout).trim().to_owned();
+    let mut connection = PgConnectOptions::new()
+        .socket(cluster.join("run"))
+        .port(port)
+        .username(&owner)
+        .database("postgres")
+        .connect()
+        .await?;
+    sqlx::query("CHECKPOINT").execute(&mut connection).await?;
+    Ok(())
+}
