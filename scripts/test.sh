@@ -11,6 +11,9 @@ ensure_tpm_dependencies
 ensure_python_dependencies
 # inotifywait observes which real evidence sets the tests read.
 ensure_debian_packages inotify-tools
+# A real PostgreSQL server (Debian's), in a throwaway cluster on a loopback port: the store's
+# unit tests run on it and on SQLite; the KBS and verifier-service suites run once per backend.
+ensure_debian_packages postgresql
 # Appraisal never touches the network: the core verifier crate links no async runtime, HTTP,
 # gRPC, database or CLI crate (ARCHITECTURE.md, invariant 3).
 forbidden=$(cargo tree --locked -p warden-verifier -e normal --prefix none | grep -E '^(tokio|tonic|reqwest|sqlx|clap) ' | sort -u || true)
@@ -25,11 +28,19 @@ log=$(mktemp)
 reads=$(mktemp)
 watch_log=$(mktemp)
 watcher=""
+pg_dir=$(mktemp -d)
 cleanup() {
   [ -n "$watcher" ] && kill "$watcher" 2>/dev/null
-  rm -f "$log" "$reads" "$watch_log"
+  bash scripts/postgres.sh destroy "$pg_dir/cluster" >/dev/null 2>&1 || true
+  rm -rf "$log" "$reads" "$watch_log" "$pg_dir"
 }
 trap cleanup EXIT
+# Durability across a machine crash is PostgreSQL's, not under test here: fsync off for speed
+# (a KBS killed with kill -9 loses nothing either way: its commits are the server's).
+WARDEN_TEST_POSTGRES=$(WARDEN_PG_FSYNC=off bash scripts/postgres.sh start "$pg_dir/cluster")
+export WARDEN_TEST_POSTGRES
+export WARDEN_TEST_POSTGRES_DATA="$pg_dir/cluster/data"
+export WARDEN_TEST_POSTGRES_DIR="$pg_dir/cluster"
 # Which real evidence sets the tests read is observed, not declared: inotify reports every file
 # opened under tests/vectors while the tests run (directory listings, e.g. cargo's own scans of
 # the package, do not count).
@@ -46,6 +57,10 @@ cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log" || status=$?
 # The KBS end-to-end suite once more, every KBS appraising through a verifier service over
 # mutual TLS: one KBS code path, either backend (the KBS uses one VerifierBackend interface).
 WARDEN_E2E_REMOTE_VERIFIER=1 cargo test --locked -p warden-tests --test e2e 2>&1 | tee -a "$log" || status=$?
+# The KBS and verifier-service suites again, every store (KBS, verifier service, init's) in a
+# fresh PostgreSQL database: the test matrix (the tests are the same; the harness picks).
+WARDEN_TEST_STORE=postgres cargo test --locked --no-fail-fast -p warden-tests -p warden-kbs \
+  -p warden-verifier-service 2>&1 | tee -a "$log" || status=$?
 kill "$watcher" 2>/dev/null
 wait "$watcher" 2>/dev/null || true
 watcher=""

@@ -42,6 +42,12 @@ struct Args {
     /// Seconds per level.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
+    /// Like a load balancer's passive health check: a replica that fails a step with a
+    /// transport error (refused, reset: the process is gone) gets no new steps for this long;
+    /// its steps go to the next replica. Off by default (every step goes where the rotation
+    /// says, so a dead replica fails every round that touches it).
+    #[arg(long, value_name = "MILLISECONDS", value_parser = |ms: &str| ms.parse::<u64>().map(Duration::from_millis))]
+    eject_for: Option<Duration>,
     #[arg(long, default_value = "demo/key/one")]
     resource: String,
     /// Plaintext the resource must decrypt to (checked on every fetch).
@@ -212,12 +218,12 @@ impl Tally {
         &mut self.buckets[index]
     }
 
-    /// Records round `round` of an operation made of `steps` (step i on replica
-    /// (round + i) mod N), which took `latency` and ended `at` after the run started.
+    /// Records an operation made of `steps` (step i on replica `used[i]`), which took
+    /// `latency` and ended `at` after the run started.
     fn record(
         &mut self,
         steps: &[Step],
-        round: usize,
+        used: &[usize; 3],
         latency: Duration,
         at: Duration,
         outcome: &Result<(), Failure>,
@@ -231,7 +237,7 @@ impl Tally {
                 .unwrap_or(0),
         };
         for (i, step) in steps.iter().enumerate().take(succeeded) {
-            let replica = (round + i) % replicas;
+            let replica = used.get(i).copied().unwrap_or(0) % replicas;
             self.steps[replica].entry(step.name()).or_default().ok += 1;
         }
         match outcome {
@@ -314,6 +320,32 @@ struct Run {
     started: Instant,
     error_log: Option<Mutex<std::fs::File>>,
     timeline: Mutex<Vec<Bucket>>,
+    /// Per replica: until when (ms since `started`) it gets no new steps (`--eject-for`).
+    ejected_until: Vec<std::sync::atomic::AtomicU64>,
+    eject_for: Option<Duration>,
+}
+
+impl Run {
+    /// The replica for a step the rotation gives to `preferred`: that one, unless it is
+    /// ejected; then the next one that is not (or `preferred` if all are).
+    fn pick(&self, preferred: usize) -> usize {
+        let replicas = self.ejected_until.len();
+        let now = self.started.elapsed().as_millis() as u64;
+        (0..replicas)
+            .map(|k| (preferred + k) % replicas)
+            .find(|&r| self.ejected_until[r].load(Ordering::Relaxed) <= now)
+            .unwrap_or(preferred)
+    }
+
+    /// Ejects the replica of `failure` when it failed at the transport (`--eject-for`).
+    fn observe(&self, failure: &Failure) {
+        if let (Some(eject_for), Some(replica)) = (self.eject_for, failure.replica)
+            && failure.kind.starts_with("transport")
+        {
+            let until = (self.started.elapsed() + eject_for).as_millis() as u64;
+            self.ejected_until[replica].fetch_max(until, Ordering::Relaxed);
+        }
+    }
 }
 
 impl Run {
@@ -403,8 +435,14 @@ async fn one_agent(
     round: usize,
     path: &ResourcePath,
     expect: &[u8],
+    run: &Run,
+    used: &mut [usize; 3],
 ) -> Result<(), Failure> {
-    let replica = |step: usize| (round + step) % urls.len();
+    for (step, replica) in used.iter_mut().enumerate() {
+        *replica = run.pick((round + step) % urls.len());
+    }
+    let used = *used;
+    let replica = |step: usize| used[step];
     let key = TeeKeyPair::generate(KeyAlgorithm::EcdhEsA256kw).map_err(Failure::local)?;
     let mut config = config.clone();
     config.base_url.clone_from(&urls[replica(0)]);
@@ -547,7 +585,7 @@ async fn run_level(
                     Err(failure) => {
                         let at = run.started.elapsed();
                         run.log_failure(concurrency, client, 0, at, &failure);
-                        tally.record(&steps, 0, start.elapsed(), at, &Err(failure));
+                        tally.record(&steps, &[0; 3], start.elapsed(), at, &Err(failure));
                         return tally;
                     }
                 }
@@ -555,6 +593,8 @@ async fn run_level(
                 None
             };
             let mut round = 0;
+            // The replica each step of the round went to (signing operations: the first).
+            let mut used = [0usize; 3];
             while Instant::now() < deadline {
                 let start = Instant::now();
                 let outcome = match (&session, signing) {
@@ -566,14 +606,17 @@ async fn run_level(
                     .await
                     .map(drop)
                     .map_err(Failure::at(Step::Signing(mode), 0)),
-                    (_, None) => one_agent(&config, &urls, round, &path, &expect).await,
+                    (_, None) => {
+                        one_agent(&config, &urls, round, &path, &expect, &run, &mut used).await
+                    }
                     (None, Some(mode)) => one_signing(config.clone(), mode).await,
                 };
                 let at = run.started.elapsed();
                 if let Err(failure) = &outcome {
                     run.log_failure(concurrency, client, round, at, failure);
+                    run.observe(failure);
                 }
-                tally.record(&steps, round, start.elapsed(), at, &outcome);
+                tally.record(&steps, &used, start.elapsed(), at, &outcome);
                 round += 1;
             }
             tally
@@ -821,6 +864,12 @@ async fn main() -> anyhow::Result<()> {
             None => None,
         },
         timeline: Mutex::new(Vec::new()),
+        ejected_until: args
+            .kbs
+            .iter()
+            .map(|_| std::sync::atomic::AtomicU64::new(0))
+            .collect(),
+        eject_for: args.eject_for,
     });
     let mut report = if let Some(challenges) = args.auth_only {
         json!({
