@@ -154,7 +154,7 @@ back_at = back_ms - start
 # Recovered: the first bucket from which on, to the end of the run, there are no errors.
 recovered_at = None
 for i, b in enumerate(buckets):
-    if b["t_ms"] + width < back_at - 10000:
+    if b["t_ms"] < stop_ms - start:
         continue
     if all(x["errors"] == 0 for x in buckets[i:]) and b["ok"] > 0:
         recovered_at = b["t_ms"]
