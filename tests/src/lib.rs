@@ -68,6 +68,9 @@ pub struct KbsOptions {
     pub listen: &'static str,
     /// Top-level TOML keys (e.g. `public_url = "..."`), written before the first table.
     pub top_config: String,
+    /// The store's PostgreSQL database (default: the run's backend, see
+    /// [`test_store_database`]).
+    pub store_url: Option<String>,
 }
 
 impl Default for KbsOptions {
@@ -88,6 +91,7 @@ impl Default for KbsOptions {
             max_sessions: None,
             listen: "127.0.0.1:0",
             top_config: String::new(),
+            store_url: None,
         }
     }
 }
@@ -141,7 +145,7 @@ impl Kbs {
     pub fn start(options: KbsOptions) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         // `init` creates the signing authority and the logs in the store it names.
-        let store_url = test_store_database();
+        let store_url = options.store_url.clone().or_else(test_store_database);
         let mut init = Command::new(binary("warden-kbs"));
         init.args(["init", "--dir"]).arg(dir.path().join("kbs"));
         if let Some(url) = &store_url {
@@ -516,6 +520,13 @@ filter = "{log_filter}"
             .expect("client")
     }
 
+    /// Whether the KBS process is still running (not exited, not crashed).
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|child| matches!(child.try_wait(), Ok(None)))
+    }
+
     /// Sends SIGTERM and waits (at most `limit`) for the KBS to exit; `None` if it did not.
     pub fn terminate(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
         let mut child = self.child.take().expect("running");
@@ -879,5 +890,52 @@ impl RawClient {
         let envelope: warden_wire::FlattenedJwe =
             serde_json::from_value(envelope.clone()).expect("JWE");
         self.key.decrypt(&envelope).expect("decrypt")
+    }
+}
+
+/// A PostgreSQL server of a test's own (`scripts/postgres.sh` in a temporary directory), for
+/// tests that stop and start it; destroyed when dropped.
+pub struct PostgresCluster {
+    dir: tempfile::TempDir,
+    /// The URL of its `warden` database.
+    pub url: String,
+}
+
+impl PostgresCluster {
+    fn script() -> Command {
+        let mut command = Command::new("bash");
+        command.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/postgres.sh"));
+        command
+    }
+
+    fn cluster(&self) -> PathBuf {
+        self.dir.path().join("cluster")
+    }
+
+    /// Creates and starts a cluster (about two seconds).
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let output = run_ok(Self::script().arg("start").arg(dir.path().join("cluster")));
+        let url = String::from_utf8(output.stdout)
+            .expect("utf-8")
+            .trim()
+            .to_owned();
+        Self { dir, url }
+    }
+
+    /// Stops the server (a fast shutdown: connections are closed), keeping its data.
+    pub fn stop(&self) {
+        run_ok(Self::script().arg("stop").arg(self.cluster()));
+    }
+
+    /// Starts the stopped server again on the same port.
+    pub fn restart(&self) {
+        run_ok(Self::script().arg("start").arg(self.cluster()));
+    }
+}
+
+impl Drop for PostgresCluster {
+    fn drop(&mut self) {
+        let _ = Self::script().arg("destroy").arg(self.cluster()).output();
     }
 }
