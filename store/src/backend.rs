@@ -179,15 +179,32 @@ pub(crate) async fn connect_postgres(
             ("lock_timeout", timeout.as_str()),
             ("idle_in_transaction_session_timeout", "10s"),
         ]);
+    let failed = |reason: String| StoreError::Connect {
+        url: redact(url),
+        reason,
+    };
+    // One direct connection first: the pool, failing, only says it timed out, while this
+    // says why (refused, unknown host, password rejected, no such database).
+    let limit = options.acquire_timeout.max(Duration::from_secs(5));
+    match tokio::time::timeout(limit, {
+        use sqlx::ConnectOptions;
+        connect.connect()
+    })
+    .await
+    {
+        Ok(Ok(connection)) => {
+            use sqlx::Connection;
+            let _ = connection.close().await;
+        }
+        Ok(Err(e)) => return Err(failed(e.to_string())),
+        Err(_) => return Err(failed(format!("no answer within {} s", limit.as_secs()))),
+    }
     PgPoolOptions::new()
         .max_connections(options.max_connections)
         .acquire_timeout(options.acquire_timeout)
         .connect_with(connect)
         .await
-        .map_err(|e| StoreError::Connect {
-            url: redact(url),
-            reason: e.to_string(),
-        })
+        .map_err(|e| failed(e.to_string()))
 }
 
 /// Whether `error` means the database could not be reached or could not answer now (so the

@@ -81,3 +81,84 @@ async fn with_postgres_down_the_kbs_answers_503_and_recovers_by_itself() {
     assert_eq!(status, 200, "{body}");
     assert!(kbs.is_running());
 }
+
+/// `serve` with a store it cannot use exits at once with a message naming the URL, never its
+/// password: a closed port, a wrong password, and a schema newer than this build's.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_store_that_cannot_be_used_stops_start_up_naming_the_url_without_its_password() {
+    let cluster = PostgresCluster::start();
+    let mut kbs = Kbs::start(KbsOptions {
+        store_url: Some(cluster.url.clone()),
+        remote_verifier: false,
+        ..KbsOptions::default()
+    });
+    assert!(kbs.terminate(Duration::from_secs(30)).is_some());
+    let config_path = kbs.home().join("kbs.toml");
+    let config = std::fs::read_to_string(&config_path).unwrap();
+    let password = cluster
+        .url
+        .split_once("://warden:")
+        .and_then(|(_, rest)| rest.split_once('@'))
+        .map(|(password, _)| password.to_owned())
+        .unwrap();
+    let closed_port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let port = cluster
+        .url
+        .rsplit_once(':')
+        .unwrap()
+        .1
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let unreachable = cluster
+        .url
+        .replace(&format!(":{port}/"), &format!(":{closed_port}/"));
+    let wrong_password = cluster.url.replace(&password, "not-the-password");
+    for (url, expected) in [
+        (unreachable.as_str(), "Connection refused"),
+        (wrong_password.as_str(), "password authentication failed"),
+    ] {
+        std::fs::write(&config_path, config.replace(&cluster.url, url)).unwrap();
+        let started = Instant::now();
+        let output = std::process::Command::new(warden_tests::binary("warden-kbs"))
+            .args(["serve", "--config"])
+            .arg(&config_path)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success());
+        assert!(stderr.contains("warden:***@127.0.0.1"), "{stderr}");
+        assert!(stderr.contains(expected), "{stderr}");
+        assert!(
+            !stderr.contains(&password) && !stderr.contains("not-the-password"),
+            "{stderr}"
+        );
+        eprintln!(
+            "refused in {:?}: {}",
+            started.elapsed(),
+            stderr.lines().last().unwrap_or_default()
+        );
+    }
+    // A schema from a newer Warden: refused, untouched.
+    std::fs::write(&config_path, &config).unwrap();
+    let store = warden_store::Store::open_postgres(&cluster.url, &Default::default())
+        .await
+        .unwrap();
+    warden_store::testing::execute(&store, "UPDATE schema_version SET version = version + 1")
+        .await
+        .unwrap();
+    store.close().await;
+    let output = std::process::Command::new(warden_tests::binary("warden-kbs"))
+        .args(["serve", "--config"])
+        .arg(&config_path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("newer than this build"), "{stderr}");
+    assert!(!stderr.contains(&password), "{stderr}");
+}
