@@ -12,7 +12,7 @@ pub enum KbsError {
     /// The request body, path or query is invalid (400).
     #[error("malformed request: {0}")]
     Malformed(String),
-    /// A handshake error (400, 401 or 503 by kind).
+    /// A handshake error (400 or 401 by kind).
     #[error(transparent)]
     Protocol(#[from] ProtocolError),
     /// The verifier rejected the evidence (401).
@@ -126,7 +126,6 @@ impl KbsError {
                 | ProtocolError::BadTeeKey(_)
                 | ProtocolError::BadInitData(_),
             ) => 400,
-            KbsError::Protocol(ProtocolError::TooManySessions) => 503,
             KbsError::Protocol(_) => 401,
             KbsError::AttestationFailed(_)
             | KbsError::TokenRejected(_)
@@ -158,7 +157,6 @@ impl KbsError {
         match self {
             KbsError::Malformed(_) => "MalformedRequest",
             KbsError::Protocol(ProtocolError::UnsupportedVersion(_)) => "ProtocolVersion",
-            KbsError::Protocol(ProtocolError::TooManySessions) => "TooManySessions",
             KbsError::Protocol(ProtocolError::BadTeeKey(_)) => "TeePubKey",
             KbsError::Protocol(ProtocolError::BadTeeName) => "InvalidTee",
             KbsError::Protocol(ProtocolError::BadInitData(_)) => "InitData",

@@ -91,8 +91,8 @@ key = "tls/server.key"
 
 [session]
 timeout = "5m"        # challenge to last resource fetch; never longer than the token
-max_sessions = 10000  # attested sessions held; beyond it the oldest is dropped
-                      # (challenges cost nothing: they travel sealed in the cookie)
+max_sessions = 10000  # attested sessions cached; beyond it the oldest is dropped from
+                      # memory (the store keeps it); challenges travel sealed in the cookie
 
 [rate_limit]
 auth_per_second = 20  # per client (IPv4 address or IPv6 /64); 0 disables

@@ -2,16 +2,18 @@
 //! no randomness of their own. Callers pass the time and fresh random bytes in.
 //!
 //! ```text
-//! /auth ──► sealed ticket in the cookie ──/attest──► Attested (held here) ──(expiry)──► gone
+//! /auth ──► sealed ticket in the cookie ──/attest──► Attested (stored, cached here) ──(expiry)──► gone
 //!           (no server state)              (the ticket's nonce is consumed on success)
 //! ```
 //!
 //! `/auth` keeps nothing: the challenge travels in the `kbs-session-id` cookie as a [`Ticket`]
-//! sealed (AES-256-GCM) under a key that never leaves the process, so an unauthenticated
-//! client costs no memory however many challenges it asks for. State is created only for a
-//! client that proved something: a successful appraisal. Its entry doubles as the record that
-//! the ticket's nonce was used, and is kept until the ticket itself expires, so the same
-//! evidence can never be replayed with that ticket.
+//! sealed (AES-256-GCM) under a key derived from the master key, so an unauthenticated client
+//! costs no memory however many challenges it asks for, and every replica on one store opens
+//! every replica's tickets. State is created only for a client that proved something: a
+//! successful appraisal. The KBS stores it as one row that is also the record that the
+//! ticket's nonce was used, kept until the ticket itself expires, so the same evidence can
+//! never be replayed with that ticket on any replica. [`Sessions`] is a replica's bounded
+//! cache of those grants.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -43,6 +45,9 @@ pub type SessionId = [u8; 16];
 
 const TICKET_FORMAT: u8 = 1;
 const TICKET_AAD: &[u8] = b"warden-kbs session ticket v1";
+/// The HKDF-SHA256 `info` deriving the ticket-sealing key from the master key: its own label,
+/// so the ticket key is not the key sealing stored secrets.
+pub const TICKET_KEY_INFO: &[u8] = b"warden-kbs session ticket key v1";
 const IV_LEN: usize = 12;
 const NONCE_LEN: usize = 32;
 /// version, session id, nonce, expiry (i64, big-endian), TEE name.
@@ -80,10 +85,6 @@ pub enum ProtocolError {
     /// The init-data cannot be read or hashed.
     #[error("init-data refused: {0}")]
     BadInitData(String),
-    /// So many nonces were used by successful attestations within one session lifetime that
-    /// no more can be remembered (see [`ProtocolConfig::max_sessions`]).
-    #[error("too many sessions; retry later")]
-    TooManySessions,
 }
 
 /// Limits of the handshake.
@@ -91,16 +92,10 @@ pub enum ProtocolError {
 pub struct ProtocolConfig {
     /// How long a session lives from `/auth`; once attested, never past its token's expiry.
     pub session_timeout: Duration,
-    /// Most attested sessions held at once. Beyond it the oldest attested session is dropped
-    /// (its client attests again), so attested clients can never lock others out; the record
-    /// of its used nonce stays until the ticket expires, up to 16 × this many records.
+    /// Most attested sessions a replica caches at once. Beyond it the oldest is dropped from
+    /// the cache, never refused: the store still holds it (and its used nonce), so its next
+    /// request loads it again.
     pub max_sessions: usize,
-}
-
-impl ProtocolConfig {
-    fn max_used_nonces(&self) -> usize {
-        self.max_sessions.saturating_mul(16)
-    }
 }
 
 /// What a successful attestation grants a session.
@@ -167,8 +162,9 @@ pub struct Challenges {
 }
 
 impl Challenges {
-    /// Tickets sealed under `key` (random per process: a restart invalidates every ticket, so
-    /// nonces consumed before it cannot be replayed after it).
+    /// Tickets sealed under `key`, derived from the master key with [`TICKET_KEY_INFO`]: every
+    /// replica, and a restarted one, opens them. That is safe only because a used nonce is
+    /// recorded in the store, not in the process, until its ticket expires.
     pub fn new(key: &[u8; 32], session_timeout: Duration) -> Self {
         Self {
             cipher: Aes256Gcm::new(key.into()),
@@ -299,22 +295,28 @@ pub fn pending_attestation(
     })
 }
 
-#[derive(Debug)]
-struct Held {
-    /// Until the ticket expires its nonce stays used.
-    used_until: OffsetDateTime,
-    /// The grant, until the token (or ticket) expires; `None` once evicted or expired.
-    granted: Option<(Arc<Authorization>, OffsetDateTime)>,
+/// Until when a successful attestation of `ticket` grants its session: the ticket's expiry,
+/// or the token's if sooner.
+pub fn grant_until(ticket: &Ticket, claims: &EarClaims) -> OffsetDateTime {
+    let token_expiry =
+        OffsetDateTime::from_unix_timestamp(claims.exp).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    ticket.expires_at.min(token_expiry)
 }
 
-/// Attested sessions and the nonces they used, by session id. Only successful attestations
-/// add entries.
+#[derive(Debug)]
+struct Grant {
+    authorization: Arc<Authorization>,
+    until: OffsetDateTime,
+}
+
+/// A replica's cache of attested sessions, by session id. The store decides which appraisal
+/// used a nonce and holds every grant; this only saves reading and verifying it again, so it
+/// may forget any entry (the oldest beyond [`ProtocolConfig::max_sessions`], or an expired one).
 pub struct Sessions {
     config: ProtocolConfig,
-    held: HashMap<SessionId, Held>,
-    /// Attested sessions, oldest first: the order of eviction (may name already gone ones).
-    granted_order: VecDeque<SessionId>,
-    granted: usize,
+    held: HashMap<SessionId, Grant>,
+    /// The ids in `held`, oldest first: the order of eviction.
+    order: VecDeque<SessionId>,
 }
 
 impl Sessions {
@@ -323,73 +325,63 @@ impl Sessions {
         Self {
             config,
             held: HashMap::new(),
-            granted_order: VecDeque::new(),
-            granted: 0,
+            order: VecDeque::new(),
         }
     }
 
-    /// Attested sessions held.
+    /// Attested sessions cached.
     pub fn attested_count(&self) -> usize {
-        self.granted
-    }
-
-    /// Used nonces remembered (attested sessions included).
-    pub fn used_nonce_count(&self) -> usize {
         self.held.len()
     }
 
-    /// Whether the ticket's nonce was already used by a successful attestation.
+    /// Whether the cache holds the session `ticket` names: then its nonce was used. A filter
+    /// only: the cache forgets, the store does not.
     pub fn is_used(&self, ticket: &Ticket) -> bool {
         self.held.contains_key(&ticket.session_id)
     }
 
-    /// Records a successful appraisal of `ticket`: uses its nonce (a second success with the
-    /// same ticket is refused) and grants the session until the token or ticket expires.
+    /// Caches the grant of a successful appraisal of `ticket`, which the caller has already
+    /// recorded in the store as using its nonce; until the token or ticket expires. A session
+    /// cached already (loaded from that record meanwhile) keeps its entry.
     pub fn complete(
         &mut self,
         ticket: &Ticket,
         authorization: Authorization,
-        now: OffsetDateTime,
-    ) -> Result<Arc<Authorization>, ProtocolError> {
-        if self.is_used(ticket) {
-            return Err(ProtocolError::NonceAlreadyUsed);
+    ) -> Arc<Authorization> {
+        let until = grant_until(ticket, &authorization.claims);
+        self.adopt(ticket.session_id, authorization, until)
+    }
+
+    /// Caches a grant read from the store (its token verified by the caller), until `until`.
+    pub fn adopt(
+        &mut self,
+        session_id: SessionId,
+        authorization: Authorization,
+        until: OffsetDateTime,
+    ) -> Arc<Authorization> {
+        if let Some(held) = self.held.get(&session_id) {
+            return held.authorization.clone();
         }
-        if self.held.len() >= self.config.max_used_nonces() {
-            self.purge_expired(now);
-            if self.held.len() >= self.config.max_used_nonces() {
-                return Err(ProtocolError::TooManySessions);
-            }
-        }
-        let token_expiry =
-            OffsetDateTime::from_unix_timestamp(authorization.claims.exp).unwrap_or(now);
         let authorization = Arc::new(authorization);
         self.held.insert(
-            ticket.session_id,
-            Held {
-                used_until: ticket.expires_at,
-                granted: Some((authorization.clone(), ticket.expires_at.min(token_expiry))),
+            session_id,
+            Grant {
+                authorization: authorization.clone(),
+                until,
             },
         );
-        self.granted += 1;
-        self.granted_order.push_back(ticket.session_id);
-        while self.granted > self.config.max_sessions {
-            self.evict_oldest_grant();
+        self.order.push_back(session_id);
+        while self.held.len() > self.config.max_sessions {
+            let Some(oldest) = self.order.pop_front() else {
+                break;
+            };
+            self.held.remove(&oldest);
         }
-        Ok(authorization)
+        authorization
     }
 
-    fn evict_oldest_grant(&mut self) {
-        while let Some(id) = self.granted_order.pop_front() {
-            if let Some(held) = self.held.get_mut(&id)
-                && held.granted.take().is_some()
-            {
-                self.granted -= 1;
-                return;
-            }
-        }
-    }
-
-    /// The authorization of the attested, unexpired session `ticket` names.
+    /// The cached grant of the session `ticket` names: [`ProtocolError::NotAttested`] when the
+    /// cache does not hold it (the store may), [`ProtocolError::SessionExpired`] when it ended.
     pub fn authorization(
         &self,
         ticket: &Ticket,
@@ -397,34 +389,17 @@ impl Sessions {
     ) -> Result<Arc<Authorization>, ProtocolError> {
         match self.held.get(&ticket.session_id) {
             None => Err(ProtocolError::NotAttested),
-            Some(Held {
-                granted: Some((authorization, until)),
-                ..
-            }) if now < *until => Ok(authorization.clone()),
+            Some(grant) if now < grant.until => Ok(grant.authorization.clone()),
             Some(_) => Err(ProtocolError::SessionExpired),
         }
     }
 
-    /// Ends grants past their expiry and forgets nonces whose tickets expired; returns how
-    /// many records were removed.
+    /// Forgets grants past their expiry; returns how many.
     pub fn purge_expired(&mut self, now: OffsetDateTime) -> usize {
         let before = self.held.len();
-        self.held.retain(|_, held| held.used_until > now);
-        let mut granted = 0;
-        for held in self.held.values_mut() {
-            if held
-                .granted
-                .as_ref()
-                .is_some_and(|(_, until)| *until <= now)
-            {
-                held.granted = None;
-            }
-            granted += usize::from(held.granted.is_some());
-        }
-        self.granted = granted;
+        self.held.retain(|_, grant| grant.until > now);
         let held = &self.held;
-        self.granted_order
-            .retain(|id| held.get(id).is_some_and(|h| h.granted.is_some()));
+        self.order.retain(|id| held.contains_key(id));
         before - self.held.len()
     }
 }
@@ -529,9 +504,7 @@ mod tests {
         let ticket = challenges().open(&cookie, START).unwrap();
         let att = attestation(&challenge.nonce);
         let pending = pending_attestation(ticket.clone(), &att).unwrap();
-        sessions
-            .complete(&pending.ticket, authorization(&att, exp), START)
-            .unwrap();
+        sessions.complete(&pending.ticket, authorization(&att, exp));
         ticket
     }
 
@@ -552,9 +525,7 @@ mod tests {
             sessions.authorization(&ticket, START).unwrap_err(),
             ProtocolError::NotAttested
         );
-        sessions
-            .complete(&pending.ticket, authorization(&att, 30), START)
-            .unwrap();
+        sessions.complete(&pending.ticket, authorization(&att, 30));
         assert!(sessions.authorization(&ticket, START).is_ok());
         // The session ends with its token (30 s), before the 60 s session timeout.
         let later = START + Duration::seconds(31);
@@ -565,31 +536,31 @@ mod tests {
     }
 
     #[test]
-    fn a_nonce_is_used_once_even_by_concurrent_attempts_and_until_its_ticket_expires() {
+    fn the_cache_keeps_the_first_grant_of_a_session_and_forgets_it_when_it_ends() {
         let mut sessions = Sessions::new(config(10));
         let (cookie, challenge) = issue(1, START);
         let ticket = challenges().open(&cookie, START).unwrap();
         let att = attestation(&challenge.nonce);
-        // Two appraisals of the same evidence in flight: only the first to finish counts.
-        let first = pending_attestation(ticket.clone(), &att).unwrap();
-        let second = pending_attestation(ticket.clone(), &att).unwrap();
-        sessions
-            .complete(&first.ticket, authorization(&att, 10), START)
-            .unwrap();
+        // The store decides which appraisal used the nonce; a grant loaded from that record
+        // before this replica cached its own stays the one held.
+        let first = sessions.complete(&ticket, authorization(&att, 10));
+        let again = sessions.complete(&ticket, authorization(&att, 50));
+        assert!(Arc::ptr_eq(&first, &again));
         assert!(sessions.is_used(&ticket));
+        // The token ended at 10 s: the grant is gone from the cache (the store keeps the nonce
+        // used until the ticket expires).
         assert_eq!(
             sessions
-                .complete(&second.ticket, authorization(&att, 10), START)
+                .authorization(&ticket, START + Duration::seconds(10))
                 .unwrap_err(),
-            ProtocolError::NonceAlreadyUsed
+            ProtocolError::SessionExpired
         );
-        // The token ended at 10 s, but the ticket lives to 60 s: the nonce stays used.
-        let after_token = START + Duration::seconds(30);
-        sessions.purge_expired(after_token);
-        assert!(sessions.is_used(&ticket));
+        assert_eq!(sessions.purge_expired(START + Duration::seconds(10)), 1);
         assert_eq!(sessions.attested_count(), 0);
-        sessions.purge_expired(START + Duration::seconds(61));
-        assert_eq!(sessions.used_nonce_count(), 0);
+        assert_eq!(
+            sessions.authorization(&ticket, START).unwrap_err(),
+            ProtocolError::NotAttested
+        );
     }
 
     #[test]
@@ -690,36 +661,49 @@ mod tests {
         let second = attest(&mut sessions, 2, 50);
         let third = attest(&mut sessions, 3, 50);
         assert_eq!(sessions.attested_count(), 2);
+        // Evicted: the cache no longer knows it, so the caller asks the store.
         assert_eq!(
             sessions.authorization(&first, START).unwrap_err(),
-            ProtocolError::SessionExpired
+            ProtocolError::NotAttested
         );
         assert!(sessions.authorization(&second, START).is_ok());
         assert!(sessions.authorization(&third, START).is_ok());
-        assert!(sessions.is_used(&first), "eviction keeps the nonce used");
+        // Loaded again from the store, it is the newest; the oldest cached one makes room.
+        let (cookie, challenge) = issue(1, START);
+        let att = attestation(&challenge.nonce);
+        assert_eq!(challenges().open(&cookie, START).unwrap(), first);
+        sessions.adopt(
+            first.session_id,
+            authorization(&att, 50),
+            START + Duration::seconds(50),
+        );
+        assert!(sessions.authorization(&first, START).is_ok());
+        assert_eq!(
+            sessions.authorization(&second, START).unwrap_err(),
+            ProtocolError::NotAttested
+        );
+        assert_eq!(
+            sessions
+                .authorization(&first, START + Duration::seconds(50))
+                .unwrap_err(),
+            ProtocolError::SessionExpired
+        );
     }
 
     #[test]
-    fn used_nonces_are_bounded_and_freed_when_their_tickets_expire() {
-        let mut sessions = Sessions::new(config(1));
-        for n in 0..16 {
-            attest(&mut sessions, n, 50);
-        }
-        let (cookie, challenge) = issue(16, START);
+    fn a_grant_ends_with_its_token_or_its_ticket_whichever_is_first() {
+        let (cookie, _) = issue(1, START);
         let ticket = challenges().open(&cookie, START).unwrap();
-        let att = attestation(&challenge.nonce);
+        let claims = |exp| EarClaims {
+            exp,
+            ..EarClaims::default()
+        };
         assert_eq!(
-            sessions
-                .complete(&ticket, authorization(&att, 50), START)
-                .unwrap_err(),
-            ProtocolError::TooManySessions
+            grant_until(&ticket, &claims(30)),
+            START + Duration::seconds(30)
         );
-        let later = START + Duration::seconds(61);
-        assert_eq!(sessions.purge_expired(later), 16);
-        assert!(
-            sessions
-                .complete(&ticket, authorization(&att, 50), later)
-                .is_ok()
-        );
+        assert_eq!(grant_until(&ticket, &claims(600)), ticket.expires_at);
+        // An expiry no date can hold grants nothing.
+        assert!(grant_until(&ticket, &claims(i64::MAX)) <= START);
     }
 }

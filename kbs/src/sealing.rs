@@ -1,5 +1,7 @@
 //! Encryption of stored secrets at rest: AES-256-GCM under the master key, with the resource
-//! path as associated data so a sealed value cannot be moved to another path unnoticed.
+//! path as associated data so a sealed value cannot be moved to another path unnoticed; and
+//! keys for other purposes derived from the master key (HKDF-SHA256, one label each), which
+//! every replica holding the master key derives alike.
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
@@ -19,11 +21,16 @@ pub enum SealingError {
     /// another path.
     #[error("stored value for {0} cannot be decrypted: wrong master key or corrupted data")]
     Unseal(String),
+    /// HKDF refused to derive a key (it does only for outputs far longer than 32 bytes).
+    #[error("a key could not be derived from the master key")]
+    Derive,
 }
 
 /// Seals and unseals resource values under the master key.
 pub struct Sealer {
     cipher: Aes256Gcm,
+    /// Kept to derive keys for other purposes ([`Sealer::derive_key`]).
+    master_key: Zeroizing<[u8; 32]>,
 }
 
 impl Sealer {
@@ -31,7 +38,21 @@ impl Sealer {
     pub fn new(master_key: &[u8; 32]) -> Self {
         Self {
             cipher: Aes256Gcm::new(master_key.into()),
+            master_key: Zeroizing::new(*master_key),
         }
+    }
+
+    /// The 32-byte key HKDF-SHA256 (RFC 5869, no salt) derives from the master key for `info`:
+    /// the same on every replica, and unrelated to the sealing key and to other labels.
+    pub fn derive_key(&self, info: &[u8]) -> Result<Zeroizing<[u8; 32]>, SealingError> {
+        use aws_lc_rs::hkdf::{HKDF_SHA256, Salt};
+        let prk = Salt::new(HKDF_SHA256, &[]).extract(self.master_key.as_ref());
+        let mut key = Zeroizing::new([0u8; 32]);
+        // HKDF_SHA256 as the length asks for exactly 32 bytes.
+        prk.expand(&[info], HKDF_SHA256)
+            .and_then(|okm| okm.fill(key.as_mut()))
+            .map_err(|_| SealingError::Derive)?;
+        Ok(key)
     }
 
     /// Parses the master key file/env format: 64 hex characters (surrounding whitespace ignored).
@@ -117,6 +138,33 @@ mod tests {
         assert!(Sealer::new(&[2; 32]).unseal("a/b/c", &sealed).is_err());
         assert!(sealer.unseal("a/b/c", &[]).is_err());
         assert!(sealer.unseal("a/b/c", &sealed[..5]).is_err());
+    }
+
+    #[test]
+    fn derived_keys_are_hkdf_sha256_of_the_master_key_one_per_label() {
+        let sealer = Sealer::new(&[1; 32]);
+        let ticket = sealer.derive_key(crate::protocol::TICKET_KEY_INFO).unwrap();
+        // Python's hmac/hashlib, RFC 5869 by hand: PRK = HMAC(0^32, master), OKM = HMAC(PRK,
+        // info || 0x01).
+        // (The same code gives RFC 5869's test case 3.)
+        assert_eq!(
+            hex::encode(ticket.as_ref()),
+            "51b6dbe1cd89c9cc267f69179b725bbec58ac994ff2c4aede1beb189fdeadf95"
+        );
+        assert_eq!(
+            *Sealer::new(&[1; 32])
+                .derive_key(crate::protocol::TICKET_KEY_INFO)
+                .unwrap(),
+            *ticket
+        );
+        assert_ne!(*sealer.derive_key(b"another label").unwrap(), *ticket);
+        assert_ne!(
+            *Sealer::new(&[2; 32])
+                .derive_key(crate::protocol::TICKET_KEY_INFO)
+                .unwrap(),
+            *ticket
+        );
+        assert_ne!(*ticket, [1; 32]);
     }
 
     #[test]

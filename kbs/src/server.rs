@@ -1,5 +1,5 @@
 //! Process wiring: logging, TLS, the listener with its connection limits and timeouts,
-//! background session purging, graceful shutdown that always ends the process.
+//! background session purging and store polling, graceful shutdown that always ends the process.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -104,8 +104,16 @@ pub async fn serve(config: Config, ready_file: Option<&Path>) -> anyhow::Result<
         let mut tick = tokio::time::interval(Duration::from_secs(5));
         loop {
             tick.tick().await;
-            purger.purge_expired_sessions(time::OffsetDateTime::now_utc());
+            purger
+                .purge_expired_sessions(time::OffsetDateTime::now_utc())
+                .await;
         }
+    });
+    // Replicas on one store: a change written through any of them is in force here within a
+    // second.
+    let refreshed = kbs.clone();
+    tokio::spawn(async move {
+        warden_verifier_service::poll_refresh("kbs", || refreshed.refresh()).await;
     });
 
     let handle = axum_server::Handle::new();

@@ -2,6 +2,7 @@
 //! and the current time and returning a value or a [`KbsError`]. Every error path denies.
 
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
@@ -12,7 +13,7 @@ use tracing::{info, warn};
 use warden_fetch::Prefetcher;
 use warden_fetch::kds::KdsSettings;
 use warden_fetch::pcs::PcsSettings;
-use warden_store::{PolicyKind, Store};
+use warden_store::{PolicyKind, SessionRecord, Store};
 use warden_verifier::appraisal::DEFAULT_APPRAISAL_POLICY;
 use warden_verifier::collateral::CollateralSet;
 use warden_verifier::ear::{EarClaims, TokenContext, TokenSigner, TokenVerifier};
@@ -35,7 +36,7 @@ use crate::keyfile;
 use crate::metrics::{Metrics, TeeLabels};
 use crate::protocol::{
     Authorization, Challenges, Fresh, PendingAttestation, ProtocolConfig, ProtocolError, Sessions,
-    Ticket,
+    TICKET_KEY_INFO, Ticket,
 };
 use crate::ratelimit::{RateLimit, RateLimiter};
 use crate::release::{self, Decision, ReleasePolicies};
@@ -59,7 +60,7 @@ pub enum Credential<'a> {
 pub struct Kbs {
     /// Issues and opens the sealed tickets of `/auth`: no per-client state before attestation.
     challenges: Challenges,
-    /// Attested sessions and used nonces.
+    /// This replica's cache of the attested sessions the store holds.
     sessions: Mutex<Sessions>,
     limiter: Mutex<RateLimiter>,
     /// The verifier, embedded or a service: one code path either way.
@@ -72,8 +73,11 @@ pub struct Kbs {
     sealer: Sealer,
     release: RwLock<Arc<ReleasePolicies>>,
     admin: AdminAuth,
-    /// Serialises release-policy changes so each rebuild sees a consistent store.
+    /// Serialises release- and signing-policy changes and [`Kbs::refresh`], so each rebuild
+    /// sees a consistent store.
     admin_writes: tokio::sync::Mutex<()>,
+    /// The store generation the in-memory snapshots were last rebuilt at (see [`Kbs::refresh`]).
+    generation: AtomicI64,
     token_lifetime: time::Duration,
     /// Optional AMD KDS and Intel PCS clients that fill the SNP and TDX collateral before
     /// appraisal.
@@ -278,6 +282,10 @@ impl Kbs {
     ) -> Result<Self, KbsError> {
         let prefetcher =
             Prefetcher::new(settings.kds, settings.pcs, &settings.verifiers).map_err(internal)?;
+        // Read before anything is loaded: a change committed while loading moves it, and the
+        // first refresh rebuilds.
+        let generation = store.generation().await.map_err(internal)?;
+        let ticket_key = sealer.derive_key(TICKET_KEY_INFO).map_err(internal)?;
         let (verifier, policy): (Arc<dyn VerifierBackend>, PolicyChoice) = match settings.remote {
             Some((remote, policy)) => (Arc::new(remote), policy),
             None => {
@@ -346,7 +354,7 @@ impl Kbs {
             signing,
             audit,
             signing_log,
-            challenges: Challenges::new(&random_bytes::<32>(), settings.protocol.session_timeout),
+            challenges: Challenges::new(&ticket_key, settings.protocol.session_timeout),
             sessions: Mutex::new(Sessions::new(settings.protocol)),
             limiter: Mutex::new(RateLimiter::new(settings.rate_limit)),
             verifier,
@@ -358,6 +366,7 @@ impl Kbs {
             release: RwLock::new(Arc::new(release)),
             admin,
             admin_writes: tokio::sync::Mutex::new(()),
+            generation: AtomicI64::new(generation),
             token_lifetime: settings.token_lifetime,
             prefetcher,
             registrar: Registrar::new(settings.tpm_registration),
@@ -399,7 +408,7 @@ impl Kbs {
         if !self.prefetcher.enabled() {
             return;
         }
-        let Ok(ticket) = self.unused_ticket(cookie, now) else {
+        let Ok(ticket) = self.unused_ticket(cookie, now).await else {
             return;
         };
         let Ok(attestation) = serde_json::from_slice::<Attestation>(body) else {
@@ -411,7 +420,8 @@ impl Kbs {
     }
 
     /// `POST /attest`: appraises the evidence and returns the signed attestation token. Only
-    /// a successful appraisal creates state (the attested session, which also uses the nonce).
+    /// a successful appraisal creates state (the attested session in the store, which also
+    /// uses the nonce on every replica).
     pub async fn attest(
         &self,
         cookie: Option<&str>,
@@ -419,7 +429,7 @@ impl Kbs {
         body: &[u8],
         now: OffsetDateTime,
     ) -> Result<String, KbsError> {
-        let ticket = self.unused_ticket(cookie, now)?;
+        let ticket = self.unused_ticket(cookie, now).await?;
         let mut attestation: Attestation = serde_json::from_slice(body)
             .map_err(|e| KbsError::Malformed(format!("Attestation: {e}")))?;
         let pending = crate::protocol::pending_attestation(ticket, &attestation)?;
@@ -450,23 +460,18 @@ impl Kbs {
             }
             Err(error) => Err(error),
         };
-        let outcome = outcome.and_then(|(claims, token)| {
-            let label = result_label(&claims);
-            let status = claims
-                .primary()
-                .map(|s| s.status.to_string())
-                .unwrap_or_default();
-            let authorization = Authorization {
-                claims,
-                tee_key: pending.tee_key,
-                token: token.clone(),
-                signing_keys,
-            };
-            let mut sessions = self.sessions();
-            sessions.complete(&pending.ticket, authorization, now)?;
-            self.metrics.sessions.set(sessions.attested_count() as i64);
-            Ok((token, label, status))
-        });
+        let outcome = match outcome {
+            Ok((claims, token)) => {
+                let authorization = Authorization {
+                    claims,
+                    tee_key: pending.tee_key,
+                    token,
+                    signing_keys,
+                };
+                self.grant(&pending.ticket, authorization).await
+            }
+            Err(error) => Err(error),
+        };
         match outcome {
             Ok((token, label, status)) => {
                 self.metrics
@@ -492,20 +497,115 @@ impl Kbs {
         }
     }
 
-    /// The unexpired ticket `cookie` carries, unless a successful attestation already used its
-    /// nonce (checked again, under the lock, when an attestation completes).
-    fn unused_ticket(
+    /// Records the grant of a successful appraisal of `ticket` in the store — which uses its
+    /// nonce for every replica, unless one already did — and caches it here; the token, the
+    /// result's label and status.
+    async fn grant(
+        &self,
+        ticket: &Ticket,
+        authorization: Authorization,
+    ) -> Result<(String, String, String), KbsError> {
+        let record = SessionRecord {
+            session_id: ticket.session_id.to_vec(),
+            used_until: ticket.expires_at.unix_timestamp(),
+            granted_until: crate::protocol::grant_until(ticket, &authorization.claims)
+                .unix_timestamp(),
+            token: authorization.token.clone(),
+            signing_keys: authorization.signing_keys.clone(),
+        };
+        // The insert decides: of two appraisals of one ticket, on any replicas, one is granted.
+        if !self.store.claim_session(&record).await.map_err(internal)? {
+            return Err(ProtocolError::NonceAlreadyUsed.into());
+        }
+        let label = result_label(&authorization.claims);
+        let status = authorization
+            .claims
+            .primary()
+            .map(|s| s.status.to_string())
+            .unwrap_or_default();
+        let token = authorization.token.clone();
+        let mut sessions = self.sessions();
+        sessions.complete(ticket, authorization);
+        self.metrics.sessions.set(sessions.attested_count() as i64);
+        Ok((token, label, status))
+    }
+
+    /// The unexpired ticket `cookie` carries, unless a successful attestation (on any replica)
+    /// already used its nonce. A filter only: the store's insert in [`Kbs::grant`] decides.
+    async fn unused_ticket(
         &self,
         cookie: Option<&str>,
         now: OffsetDateTime,
-    ) -> Result<Ticket, ProtocolError> {
+    ) -> Result<Ticket, KbsError> {
         let ticket = self
             .challenges
             .open(cookie.ok_or(ProtocolError::NoSession)?, now)?;
         if self.sessions().is_used(&ticket) {
-            return Err(ProtocolError::NonceAlreadyUsed);
+            return Err(ProtocolError::NonceAlreadyUsed.into());
+        }
+        let stored = self
+            .store
+            .session(&ticket.session_id)
+            .await
+            .map_err(internal)?;
+        if stored.is_some() {
+            return Err(ProtocolError::NonceAlreadyUsed.into());
         }
         Ok(ticket)
+    }
+
+    /// The grant of the attested session `ticket` names: from this replica's cache, else from
+    /// the store, whose token is verified as a bearer token is (signed by this KBS's key,
+    /// unexpired, bound to the ticket's nonce; the TEE key from `cnf.jwk`) before the grant is
+    /// cached. Absent from both: [`ProtocolError::NotAttested`]; ended:
+    /// [`ProtocolError::SessionExpired`].
+    pub(crate) async fn session_authorization(
+        &self,
+        ticket: &Ticket,
+        now: OffsetDateTime,
+    ) -> Result<Arc<Authorization>, KbsError> {
+        let cached = self.sessions().authorization(ticket, now);
+        match cached {
+            Err(ProtocolError::NotAttested) => {}
+            cached => return Ok(cached?),
+        }
+        let record = self
+            .store
+            .session(&ticket.session_id)
+            .await
+            .map_err(internal)?
+            .ok_or(ProtocolError::NotAttested)?;
+        let until = OffsetDateTime::from_unix_timestamp(record.granted_until)
+            .map_err(|_| ProtocolError::SessionExpired)?;
+        if until <= now {
+            return Err(ProtocolError::SessionExpired.into());
+        }
+        let refused = |reason: String| {
+            // Replicas that do not share the token signing key refuse each other's sessions.
+            warn!(%reason, "a stored session's token was refused");
+            KbsError::TokenRejected(reason)
+        };
+        let claims = self
+            .token_verifier
+            .verify(&record.token, now)
+            .map_err(|e| refused(format!("stored session: {e}")))?;
+        if claims.eat_nonce != ticket.nonce {
+            return Err(refused(
+                "stored session: its token answers another challenge".into(),
+            ));
+        }
+        let tee_key = TeePublicKey::from_jwk_value(&claims.cnf.jwk)
+            .map_err(|e| refused(format!("stored session: {e}")))?;
+        let authorization = Authorization {
+            claims,
+            tee_key,
+            token: record.token,
+            signing_keys: record.signing_keys,
+        };
+        let mut sessions = self.sessions();
+        let adopted = sessions.adopt(ticket.session_id, authorization, until);
+        self.metrics.sessions.set(sessions.attested_count() as i64);
+        Ok(adopted)
     }
 
     async fn appraise_and_sign(
@@ -560,7 +660,7 @@ impl Kbs {
         let (claims, tee_key) = match credential {
             Credential::Session(cookie) => {
                 let ticket = self.challenges.open(cookie, now)?;
-                let authorization = self.sessions().authorization(&ticket, now)?;
+                let authorization = self.session_authorization(&ticket, now).await?;
                 (authorization.claims.clone(), authorization.tee_key.clone())
             }
             Credential::Bearer(token) => {
@@ -730,11 +830,45 @@ impl Kbs {
         self.store.ping().await.is_ok() && self.verifier.ready().await.is_ok()
     }
 
-    /// Removes expired sessions; called periodically so abandoned handshakes free memory.
-    pub fn purge_expired_sessions(&self, now: OffsetDateTime) {
-        let mut sessions = self.sessions();
-        sessions.purge_expired(now);
-        self.metrics.sessions.set(sessions.attested_count() as i64);
+    /// Forgets ended grants here and, in the store, sessions whose tickets expired (so their
+    /// nonces can no longer be presented); called periodically. A store failure is logged and
+    /// retried on the next call.
+    pub async fn purge_expired_sessions(&self, now: OffsetDateTime) {
+        {
+            let mut sessions = self.sessions();
+            sessions.purge_expired(now);
+            self.metrics.sessions.set(sessions.attested_count() as i64);
+        }
+        if let Err(error) = self.store.purge_sessions(now.unix_timestamp()).await {
+            warn!(%error, "purging expired sessions from the store failed; retried later");
+        }
+    }
+
+    /// Rebuilds every in-memory snapshot from the store — release policies, the verifier's
+    /// appraisal policies, reference values and registered AKs (when embedded: a verifier
+    /// service keeps its own), the signing policy — if the store's generation moved since the
+    /// last rebuild; whether it rebuilt. Polled by every replica ([`crate::server`]), so a
+    /// change written through one is in force on all within a second.
+    pub async fn refresh(&self) -> Result<bool, KbsError> {
+        let _writes = self.admin_writes.lock().await;
+        // Read before rebuilding: a write committed meanwhile moves it again, and the next
+        // call rebuilds again.
+        let generation = self.store.generation().await.map_err(internal)?;
+        if generation == self.generation.load(Ordering::Acquire) {
+            return Ok(false);
+        }
+        self.reload_release_policies(None).await?;
+        self.verifier
+            .reload()
+            .await
+            .map_err(|e| verifier_failure(e, KbsError::VerifierUnavailable))?;
+        if let Some(desk) = &self.signing {
+            desk.reload_policy()
+                .await
+                .map_err(|e| KbsError::BadPolicy(format!("signing policy: {e}")))?;
+        }
+        self.generation.store(generation, Ordering::Release);
+        Ok(true)
     }
 
     // ---- Admin API --------------------------------------------------------------------------

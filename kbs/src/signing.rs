@@ -6,10 +6,10 @@
 //! TEE and names it in the CoCo `additional-evidence` string, `{"warden.signing-keys":
 //! ["<hex SHA-256 of the SPKI>"]}`, which the runtime-data binding hashes into the hardware
 //! evidence. A certificate is issued only for a CSR whose key is one of those commitments
-//! (the CSR's signature proves possession), at most once per key.
+//! (the CSR's signature proves possession), at most once per key — once for all replicas on
+//! one store, which records each key certified.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -308,9 +308,33 @@ pub struct SigningDesk {
     authority: SigningAuthority,
     settings: SigningSettings,
     policy: RwLock<Arc<RegoPolicy>>,
-    /// Key ids certified, until the token they were committed under expires: each commitment
-    /// yields one certificate. Bounded by the attested sessions × 4.
-    certified: Mutex<HashMap<String, OffsetDateTime>>,
+    /// Holds the signing policy and the key ids certified (see [`SigningDesk::take_commitment`]).
+    store: Store,
+}
+
+/// The stored signing policy compiled, or the shipped default when none is stored; `current`
+/// is reused when its text is the stored one.
+async fn stored_policy(
+    store: &Store,
+    current: Option<&Arc<RegoPolicy>>,
+) -> Result<Arc<RegoPolicy>, String> {
+    let stored = store
+        .policies(PolicyKind::Signing)
+        .await
+        .map_err(|e| e.to_string())?;
+    let source = stored
+        .iter()
+        .find(|(name, _)| name == SIGNING_POLICY_NAME)
+        .map_or(DEFAULT_SIGNING_POLICY, |(_, source)| source.as_str());
+    if let Some(current) = current
+        && current.source() == source
+    {
+        return Ok(current.clone());
+    }
+    let policy = load_policy(source).await.map_err(|e| {
+        warden_verifier_service::stored_policy_refused("signing", SIGNING_POLICY_NAME, &e)
+    })?;
+    Ok(Arc::new(policy))
 }
 
 impl SigningDesk {
@@ -324,23 +348,21 @@ impl SigningDesk {
             .await
             .map_err(|e| e.to_string())?
             .ok_or_else(|| AuthorityError::Missing.to_string())?;
-        let stored = store
-            .policies(PolicyKind::Signing)
-            .await
-            .map_err(|e| e.to_string())?;
-        let source = stored
-            .iter()
-            .find(|(name, _)| name == SIGNING_POLICY_NAME)
-            .map_or(DEFAULT_SIGNING_POLICY, |(_, source)| source.as_str());
-        let policy = load_policy(source).await.map_err(|e| {
-            warden_verifier_service::stored_policy_refused("signing", SIGNING_POLICY_NAME, &e)
-        })?;
+        let policy = stored_policy(store, None).await?;
         Ok(Self {
             authority,
             settings,
-            policy: RwLock::new(Arc::new(policy)),
-            certified: Mutex::new(HashMap::new()),
+            policy: RwLock::new(policy),
+            store: store.clone(),
         })
+    }
+
+    /// Puts the stored signing policy (or the default, when none is stored) in force, as
+    /// another replica may have changed it; compiles only a changed text.
+    pub async fn reload_policy(&self) -> Result<(), String> {
+        let policy = stored_policy(&self.store, Some(&self.policy())).await?;
+        *self.policy.write().unwrap_or_else(|e| e.into_inner()) = policy;
+        Ok(())
     }
 
     /// The CA and TSA.
@@ -419,16 +441,18 @@ impl SigningDesk {
         )
     }
 
-    /// Marks `keyid` certified until `until`; `false` when it already was. Forgets entries
-    /// whose time has passed.
-    pub fn take_commitment(&self, keyid: &str, until: OffsetDateTime, now: OffsetDateTime) -> bool {
-        let mut certified = self.certified.lock().unwrap_or_else(|e| e.into_inner());
-        certified.retain(|_, kept_until| *kept_until > now);
-        if certified.contains_key(keyid) {
-            return false;
-        }
-        certified.insert(keyid.to_owned(), until);
-        true
+    /// Marks `keyid` certified until `until` (past the token it was committed under, so the
+    /// commitment cannot be used again); `false` when it already was, by any replica on the
+    /// store. Forgets entries whose time has passed.
+    pub async fn take_commitment(
+        &self,
+        keyid: &str,
+        until: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool, warden_store::StoreError> {
+        self.store
+            .take_certified_key(keyid, until.unix_timestamp(), now.unix_timestamp())
+            .await
     }
 }
 
@@ -487,6 +511,82 @@ mod tests {
         ] {
             assert!(signing_key_commitments(&bad).is_err(), "{bad}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_commitment_is_certified_once_by_all_desks_on_one_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("w.db")).await.unwrap();
+        let sealer = Sealer::new(&[3; 32]);
+        let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+        create_authority(&store, &sealer, "test", now)
+            .await
+            .unwrap();
+        let settings = SigningSettings {
+            issuer: "https://kbs.test".into(),
+            default_lifetime: time::Duration::minutes(10),
+            max_lifetime: time::Duration::minutes(10),
+        };
+        // Two replicas, each with its own connection pool on the one database.
+        let other = Store::open_sqlite(&dir.path().join("w.db")).await.unwrap();
+        let a = SigningDesk::open(&store, &sealer, settings.clone())
+            .await
+            .unwrap();
+        let b = SigningDesk::open(&other, &sealer, settings).await.unwrap();
+        let key = "a".repeat(64);
+        let until = now + time::Duration::minutes(10);
+        assert!(a.take_commitment(&key, until, now).await.unwrap());
+        assert!(!b.take_commitment(&key, until, now).await.unwrap());
+        assert!(!a.take_commitment(&key, until, now).await.unwrap());
+        assert!(
+            b.take_commitment(&"b".repeat(64), until, now)
+                .await
+                .unwrap()
+        );
+        // Once its token has expired the commitment cannot be presented again; it is forgotten.
+        assert!(
+            b.take_commitment(&key, until + time::Duration::minutes(10), until)
+                .await
+                .unwrap()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_desk_takes_in_the_signing_policy_another_replica_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("w.db")).await.unwrap();
+        let sealer = Sealer::new(&[3; 32]);
+        let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+        create_authority(&store, &sealer, "test", now)
+            .await
+            .unwrap();
+        let settings = SigningSettings {
+            issuer: "https://kbs.test".into(),
+            default_lifetime: time::Duration::minutes(10),
+            max_lifetime: time::Duration::minutes(10),
+        };
+        let desk = SigningDesk::open(&store, &sealer, settings).await.unwrap();
+        let default = desk.policy();
+        assert_eq!(default.source(), DEFAULT_SIGNING_POLICY);
+        let allowing = "package warden.signing\n\nallow := true\n\nbuilder := \"b\"\n";
+        store
+            .put_policy(PolicyKind::Signing, SIGNING_POLICY_NAME, allowing)
+            .await
+            .unwrap();
+        desk.reload_policy().await.unwrap();
+        let reloaded = desk.policy();
+        assert_eq!(reloaded.source(), allowing);
+        // Unchanged text: the compiled policy is kept, not compiled again.
+        desk.reload_policy().await.unwrap();
+        assert!(Arc::ptr_eq(&reloaded, &desk.policy()));
+        assert!(
+            store
+                .delete_policy(PolicyKind::Signing, SIGNING_POLICY_NAME)
+                .await
+                .unwrap()
+        );
+        desk.reload_policy().await.unwrap();
+        assert_eq!(desk.policy().source(), DEFAULT_SIGNING_POLICY);
     }
 
     #[test]

@@ -283,6 +283,27 @@ filter = "{log_filter}"
         self.url = format!("https://{address}");
     }
 
+    /// Starts another `warden-kbs serve` on this KBS's config: a replica sharing its store,
+    /// master key and token signing key, on its own port (the config listens on port 0), with
+    /// its own log. It is killed when dropped.
+    pub fn start_replica(&self) -> Replica {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let log = self.home().join(format!("kbs-replica-{n}.log"));
+        let mut command = Command::new(binary("warden-kbs"));
+        command
+            .args(["serve", "--config"])
+            .arg(self.home().join("kbs.toml"))
+            .args(&self.serve_args);
+        let ready = self.home().join(format!("ready-replica-{n}"));
+        let (child, address) = spawn_until_ready(command, &ready, &log, "warden-kbs replica");
+        Replica {
+            url: format!("https://{address}"),
+            child,
+            log,
+        }
+    }
+
     /// Starts the KBS again on the same state directory after [`terminate`](Self::terminate).
     pub fn start_again(&mut self) {
         assert!(self.child.is_none(), "the KBS is still running");
@@ -627,6 +648,26 @@ filter = "{log_filter}"
             bytes.extend(std::fs::read(path).unwrap_or_default());
         }
         bytes
+    }
+}
+
+/// Another `warden-kbs serve` on a [`Kbs`]'s config (see [`Kbs::start_replica`]).
+pub struct Replica {
+    pub url: String,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Replica {
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

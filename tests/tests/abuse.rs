@@ -158,18 +158,14 @@ async fn attested_sessions_and_rate_limits_cannot_lock_others_out() {
         }
         assert!(refused, "the per-address budget is enforced");
     }
-    // The oldest sessions made room instead of the newcomers being refused.
-    let (status, body) = held[0]
-        .get(&format!("/kbs/v0/resource/{RESOURCE}"), None)
-        .await;
-    assert_eq!(
-        status, 401,
-        "the oldest attested session was evicted: {body}"
-    );
-    let (status, _) = held[9]
-        .get(&format!("/kbs/v0/resource/{RESOURCE}"), None)
-        .await;
-    assert_eq!(status, 200, "the newest attested session is held");
+    // The oldest sessions made room in memory instead of the newcomers being refused; the
+    // store still holds them, so every one is served (read back, its token verified again).
+    for client in [&held[0], &held[9]] {
+        let (status, body) = client
+            .get(&format!("/kbs/v0/resource/{RESOURCE}"), None)
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
     let metrics = kbs.http().get(format!("{}/metrics", kbs.url)).send().await;
     let metrics = metrics.unwrap().text().await.unwrap();
     let sessions: f64 = metrics

@@ -257,6 +257,8 @@ pub(crate) fn serve(args: &ServeArgs) -> Result<ExitCode, String> {
             max_per_client: args.max_connections_per_client.max(1),
             idle_timeout: args.idle_timeout,
         };
+        // Also polls the store's generation, so services sharing one store agree within a
+        // second on what a manager changed through any of them.
         let serving = warden_verifier_service::grpc::serve_limited(
             listener,
             tls,

@@ -5,9 +5,11 @@
 //!
 //! Appraisal reads only in-memory snapshots (the appraiser's index, the compiled policies);
 //! every change is written to the store first and the snapshot rebuilt from the store, under one
-//! lock, so what is in force is always what is stored.
+//! lock, so what is in force is always what is stored. Changes another process wrote to the
+//! same store are taken in by [`Authority::refresh`], which its owner polls.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use serde_json::Value;
@@ -40,6 +42,10 @@ pub struct Authority {
     writes: tokio::sync::Mutex<()>,
     /// Named appraisal policies; the default one is the appraiser's.
     named_policies: RwLock<BTreeMap<String, Arc<RegoPolicy>>>,
+    /// The appraiser's default policy as given, in force whenever the store holds none.
+    builtin_default: Arc<RegoPolicy>,
+    /// The store generation the snapshots were last rebuilt at (see [`Authority::refresh`]).
+    generation: AtomicI64,
     /// Keys signed provenance must verify with; empty: imports refused.
     builder_keys: TrustedBuilderKeys,
     /// Signs results as EAR tokens for callers that ask (the gRPC service's clients).
@@ -72,6 +78,48 @@ pub async fn load_policy(
     }
 }
 
+/// How often a server polls its store's generation: a change written through any replica is
+/// in force on every one well within a second.
+pub const REFRESH_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Calls `refresh` (a rebuild from the store if its generation moved; whether it rebuilt) every
+/// [`REFRESH_INTERVAL`], forever: `what` names the server in its log lines. A failure is logged
+/// once until it changes or clears, and retried on the next tick.
+pub async fn poll_refresh<F, Fut, E>(what: &'static str, mut refresh: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<bool, E>>,
+    E: std::fmt::Display,
+{
+    let mut tick = tokio::time::interval(REFRESH_INTERVAL);
+    // A slow rebuild (compiling policies) delays the next poll instead of bunching them up.
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing: Option<String> = None;
+    loop {
+        tick.tick().await;
+        match refresh().await {
+            Ok(rebuilt) => {
+                if failing.take().is_some() {
+                    info!(server = what, "rebuilding from the store works again");
+                }
+                if rebuilt {
+                    info!(
+                        server = what,
+                        "the store changed: policies, reference values and keys rebuilt from it"
+                    );
+                }
+            }
+            Err(error) => {
+                let error = error.to_string();
+                if failing.as_ref() != Some(&error) {
+                    warn!(server = what, %error, "rebuilding from the store failed: what was in force stays; retrying");
+                    failing = Some(error);
+                }
+            }
+        }
+    }
+}
+
 /// How to take a stored policy this build refuses out of the store, so the service can start.
 pub fn stored_policy_refused(kind: &str, name: &str, error: &PolicyError) -> String {
     format!(
@@ -92,11 +140,93 @@ impl Authority {
     /// replaced), the default policy when one was set, the named policies, and the registered
     /// TPM AKs (into its registry's TPM trust).
     pub async fn open(appraiser: Appraiser, store: Store) -> Result<Self, BackendError> {
-        let registered = store.registered_aks().await.map_err(store_failed)?;
-        appraiser
+        // Read before loading: a change committed meanwhile makes the first refresh rebuild.
+        let generation = store.generation().await.map_err(store_failed)?;
+        let authority = Self {
+            builtin_default: appraiser.policy(),
+            appraiser: Arc::new(appraiser),
+            store,
+            writes: tokio::sync::Mutex::new(()),
+            named_policies: RwLock::new(BTreeMap::new()),
+            generation: AtomicI64::new(generation),
+            builder_keys: TrustedBuilderKeys::default(),
+            signer: None,
+            direct_source: "api",
+        };
+        let registered = authority.rebuild().await?;
+        if registered > 0 {
+            info!(count = registered, "TPM: registered AKs loaded");
+        }
+        Ok(authority)
+    }
+
+    /// Rebuilds everything held from the store: the default and named appraisal policies
+    /// (compiling only changed texts; the built-in default when none is stored), the reference
+    /// values and the registered TPM AKs (keys the trust directory pins stay).
+    pub async fn reload(&self) -> Result<(), BackendError> {
+        let _writes = self.writes.lock().await;
+        self.rebuild().await.map(drop)
+    }
+
+    /// [`Authority::reload`] if the store's generation moved since the last rebuild (another
+    /// process on the store changed it, or this one did); whether it rebuilt.
+    pub async fn refresh(&self) -> Result<bool, BackendError> {
+        let _writes = self.writes.lock().await;
+        // Read before rebuilding: a write committed meanwhile moves it again, and the next
+        // call rebuilds again.
+        let generation = self.store.generation().await.map_err(store_failed)?;
+        if generation == self.generation.load(Ordering::Acquire) {
+            return Ok(false);
+        }
+        self.rebuild().await?;
+        self.generation.store(generation, Ordering::Release);
+        Ok(true)
+    }
+
+    /// [`Authority::reload`] under the caller's hold of `writes`; how many AKs are registered.
+    /// Everything is read and compiled before anything is replaced, so a failure changes
+    /// nothing.
+    async fn rebuild(&self) -> Result<usize, BackendError> {
+        let registered = self.store.registered_aks().await.map_err(store_failed)?;
+        let stored = self
+            .store
+            .policies(PolicyKind::Appraisal)
+            .await
+            .map_err(store_failed)?;
+        let default_now = self.appraiser.policy();
+        let named_now = self
+            .named_policies
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let mut default = self.builtin_default.clone();
+        let mut named = BTreeMap::new();
+        for (id, source) in stored {
+            let known = if id == DEFAULT_POLICY_ID {
+                Some(&default_now)
+            } else {
+                named_now.get(&id)
+            };
+            let policy =
+                match known {
+                    Some(policy) if policy.source() == source => policy.clone(),
+                    _ => Arc::new(load_policy(&id, &source, &[APPRAISAL_RULE]).await.map_err(
+                        |e| BackendError::Internal(stored_policy_refused("appraisal", &id, &e)),
+                    )?),
+                };
+            if id == DEFAULT_POLICY_ID {
+                default = policy;
+            } else {
+                named.insert(id, policy);
+            }
+        }
+        let values = self.store.reference_values().await.map_err(store_failed)?;
+        let values = stored::reference_values(&values).map_err(BackendError::Internal)?;
+        self.appraiser
             .registry()
             .tpm_trust()
             .update(|trust| {
+                trust.keys.retain(|_, origin| *origin == KeyOrigin::Pinned);
                 for ak in &registered {
                     trust
                         .add_key(&ak.public, KeyOrigin::Registered)
@@ -105,35 +235,15 @@ impl Authority {
                 Ok(())
             })
             .map_err(BackendError::Internal)?;
-        if !registered.is_empty() {
-            info!(count = registered.len(), "TPM: registered AKs loaded");
+        if default.source() != default_now.source() {
+            self.appraiser.set_policy(RegoPolicy::clone(&default));
         }
-        let mut named_policies = BTreeMap::new();
-        for (id, source) in store
-            .policies(PolicyKind::Appraisal)
-            .await
-            .map_err(store_failed)?
-        {
-            let policy = load_policy(&id, &source, &[APPRAISAL_RULE])
-                .await
-                .map_err(|e| BackendError::Internal(stored_policy_refused("appraisal", &id, &e)))?;
-            if id == DEFAULT_POLICY_ID {
-                appraiser.set_policy(policy);
-            } else {
-                named_policies.insert(id, Arc::new(policy));
-            }
-        }
-        let authority = Self {
-            appraiser: Arc::new(appraiser),
-            store,
-            writes: tokio::sync::Mutex::new(()),
-            named_policies: RwLock::new(named_policies),
-            builder_keys: TrustedBuilderKeys::default(),
-            signer: None,
-            direct_source: "api",
-        };
-        authority.reload_values().await?;
-        Ok(authority)
+        *self
+            .named_policies
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = named;
+        self.appraiser.set_reference_values(values);
+        Ok(registered.len())
     }
 
     /// Accepts reference values signed by these builder keys.
@@ -432,5 +542,9 @@ impl VerifierBackend for Authority {
 
     async fn ready(&self) -> Result<(), BackendError> {
         self.store.ping().await.map_err(store_failed)
+    }
+
+    async fn reload(&self) -> Result<(), BackendError> {
+        Authority::reload(self).await
     }
 }

@@ -344,4 +344,9 @@ pub trait VerifierBackend: Send + Sync {
 
     /// Whether the verifier can serve appraisals now.
     async fn ready(&self) -> Result<(), BackendError>;
+
+    /// Rebuilds what the verifier holds in memory from its store, which another process on the
+    /// same store may have changed; a verifier service does that itself, so for it this does
+    /// nothing.
+    async fn reload(&self) -> Result<(), BackendError>;
 }

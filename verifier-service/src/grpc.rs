@@ -140,7 +140,11 @@ impl VerifierService {
     /// The tonic server of this service, decoding and encoding messages up to
     /// [`MAX_MESSAGE_BYTES`].
     pub fn into_server(self) -> VerifierServer<Self> {
-        VerifierServer::new(self)
+        Self::server_of(Arc::new(self))
+    }
+
+    fn server_of(service: Arc<Self>) -> VerifierServer<Self> {
+        VerifierServer::from_arc(service)
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES)
     }
@@ -550,7 +554,9 @@ const HANDLER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 const KEEPALIVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// [`serve`] with explicit connection limits: connections beyond them are closed at once, and
-/// a connection silent for the idle timeout (one that never starts TLS, say) is closed.
+/// a connection silent for the idle timeout (one that never starts TLS, say) is closed. While
+/// it serves, the authority polls its store ([`crate::poll_refresh`]), so changes other
+/// replicas of the service write to the same store are in force here within a second.
 pub async fn serve_limited(
     listener: std::net::TcpListener,
     tls: ServerTlsConfig,
@@ -582,13 +588,21 @@ pub async fn serve_limited(
             }
         },
     );
-    tonic::transport::Server::builder()
+    let mut server = tonic::transport::Server::builder()
         .tls_config(tls)?
         .timeout(HANDLER_TIMEOUT)
         .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
-        .max_concurrent_streams(64)
-        .add_service(service.into_server())
+        .max_concurrent_streams(64);
+    let service = Arc::new(service);
+    let polled = service.clone();
+    let poll = tokio::spawn(async move {
+        crate::poll_refresh("verifier", || polled.authority.refresh()).await;
+    });
+    let served = server
+        .add_service(VerifierService::server_of(service))
         .serve_with_incoming_shutdown(incoming, shutdown)
-        .await?;
+        .await;
+    poll.abort();
+    served?;
     Ok(())
 }

@@ -27,7 +27,9 @@ pub mod remote;
 pub mod stored;
 pub mod tls;
 
-pub use authority::{Authority, TOKEN_LIFETIME, load_policy, stored_policy_refused};
+pub use authority::{
+    Authority, REFRESH_INTERVAL, TOKEN_LIFETIME, load_policy, poll_refresh, stored_policy_refused,
+};
 pub use backend::{
     Appraisal, Appraised, BackendError, DEFAULT_POLICY_ID, ImportSummary, PolicyChoice,
     PolicyLabel, PolicyListing, RESERVED_POLICY_IDS, RegisteredAkInfo, VerifierBackend,
@@ -179,6 +181,97 @@ mod tests {
             .unwrap();
         assert_eq!(entries["sample"]["set_by"], "alice");
         assert_eq!(entries["sample"]["source"], "api");
+    }
+
+    /// An RSA AK `TPMT_PUBLIC` (restricted, fixedTPM, fixedParent signing key); its modulus,
+    /// `fill` repeated, need not be a real key.
+    fn rsa_ak_public(fill: u8) -> Vec<u8> {
+        let mut ak_public = 0x0001u16.to_be_bytes().to_vec();
+        ak_public.extend(0x000Bu16.to_be_bytes());
+        ak_public.extend(0x0005_0072u32.to_be_bytes());
+        ak_public.extend(0u16.to_be_bytes());
+        ak_public.extend(0x0010u16.to_be_bytes());
+        ak_public.extend(0x0014u16.to_be_bytes());
+        ak_public.extend(0x000Bu16.to_be_bytes());
+        ak_public.extend(2048u16.to_be_bytes());
+        ak_public.extend(0u32.to_be_bytes());
+        ak_public.extend(256u16.to_be_bytes());
+        ak_public.extend([fill; 256]);
+        ak_public
+    }
+
+    fn registered_keys(authority: &Authority) -> usize {
+        use warden_verifier::tee::tpm::trust::KeyOrigin;
+        let trust = authority.appraiser().registry().tpm_trust().snapshot();
+        trust
+            .keys
+            .values()
+            .filter(|origin| **origin == KeyOrigin::Registered)
+            .count()
+    }
+
+    #[tokio::test]
+    async fn an_authority_takes_in_what_another_on_its_store_changed_when_it_refreshes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("verifier.db");
+        let a = Authority::open(appraiser(), Store::open_sqlite(&path).await.unwrap())
+            .await
+            .unwrap();
+        let b = Authority::open(appraiser(), Store::open_sqlite(&path).await.unwrap())
+            .await
+            .unwrap();
+        assert!(!b.refresh().await.unwrap(), "nothing changed");
+        let builtin = b.appraisal_policies().await.unwrap();
+
+        let policy = format!("{DEFAULT_APPRAISAL_POLICY}\n# an operator's\n");
+        let named = PolicyChoice::parse("build-farm").unwrap();
+        a.set_appraisal_policy(&named, &policy, "alice")
+            .await
+            .unwrap();
+        a.set_appraisal_policy(&PolicyChoice::Default, &policy, "alice")
+            .await
+            .unwrap();
+        let sample =
+            NamedReferenceValue::new("sample", serde_json::json!({"min_svn": 2}), None).unwrap();
+        a.set_reference_value(&sample, "alice").await.unwrap();
+        let first = a.register_tpm_ak(&rsa_ak_public(0xC3), "").await.unwrap();
+        a.register_tpm_ak(&rsa_ak_public(0xC5), "").await.unwrap();
+        assert_eq!(registered_keys(&a), 2);
+        assert_eq!(registered_keys(&b), 0);
+
+        assert!(b.refresh().await.unwrap());
+        assert!(
+            !b.refresh().await.unwrap(),
+            "rebuilt at the generation read"
+        );
+        let listing = a.appraisal_policies().await.unwrap();
+        assert_ne!(listing, builtin);
+        assert_eq!(b.appraisal_policies().await.unwrap(), listing);
+        assert_eq!(
+            b.appraiser().reference_values().to_json(),
+            serde_json::json!({"sample": {"min_svn": 2}})
+        );
+        assert_eq!(registered_keys(&b), 2);
+
+        // Removals too: a revoked AK, a deleted value, policies gone from the store (the
+        // default falls back to the one the authority was built with).
+        assert!(a.revoke_tpm_ak(&first, "bob").await.unwrap());
+        assert!(a.delete_reference_value("sample", "bob").await.unwrap());
+        for id in ["build-farm", DEFAULT_POLICY_ID] {
+            assert!(
+                a.store()
+                    .delete_policy(warden_store::PolicyKind::Appraisal, id)
+                    .await
+                    .unwrap()
+            );
+        }
+        b.reload().await.unwrap();
+        assert_eq!(registered_keys(&b), 1);
+        assert_eq!(
+            b.appraiser().reference_values().to_json(),
+            serde_json::json!({})
+        );
+        assert_eq!(b.appraisal_policies().await.unwrap(), builtin);
     }
 
     /// 250 nested brackets: the policy (a stack overflow, or hours, in regorus).

@@ -422,6 +422,11 @@ impl VerifierBackend for RemoteVerifier {
     async fn ready(&self) -> Result<(), BackendError> {
         self.health().await.map(drop)
     }
+
+    /// The service polls its own store's generation and rebuilds itself; nothing is held here.
+    async fn reload(&self) -> Result<(), BackendError> {
+        Ok(())
+    }
 }
 
 /// Rebuilds a result from the wire; anything unreadable is an error, never a guess.

@@ -89,15 +89,15 @@ impl Kbs {
         self.signing.as_ref().ok_or(KbsError::SigningDisabled)
     }
 
-    /// The attested session `cookie` names.
-    fn attested_session(
+    /// The attested session `cookie` names (attested on any replica).
+    async fn attested_session(
         &self,
         cookie: Option<&str>,
         now: OffsetDateTime,
     ) -> Result<std::sync::Arc<Authorization>, KbsError> {
         let cookie = cookie.ok_or(KbsError::Unauthenticated)?;
         let ticket = self.challenges.open(cookie, now)?;
-        Ok(self.sessions().authorization(&ticket, now)?)
+        self.session_authorization(&ticket, now).await
     }
 
     /// `POST /kbs/v0/signing/certificate`: a short-lived code-signing certificate for a key the
@@ -109,7 +109,7 @@ impl Kbs {
         now: OffsetDateTime,
     ) -> Result<Value, KbsError> {
         let desk = self.signing_desk()?;
-        let session = self.attested_session(cookie, now)?;
+        let session = self.attested_session(cookie, now).await?;
         let outcome = self.issue_certificate(desk, &session, body, now).await;
         self.signing_outcome(outcome, &session.claims, "-", "signing certificate", now)
             .await
@@ -186,7 +186,11 @@ impl Kbs {
             }
         };
         let until = OffsetDateTime::from_unix_timestamp(session.claims.exp).unwrap_or(now);
-        if !desk.take_commitment(&csr.keyid, until.max(now + lifetime), now) {
+        let taken = desk
+            .take_commitment(&csr.keyid, until.max(now + lifetime), now)
+            .await
+            .map_err(internal)?;
+        if !taken {
             return Err(KbsError::AlreadyCertified { keyid: csr.keyid });
         }
         let identity = desk.identity(&builder);
@@ -561,7 +565,7 @@ impl Kbs {
         now: OffsetDateTime,
     ) -> Result<Value, KbsError> {
         let desk = self.signing_desk()?;
-        let claims = self.attested_session(cookie, now)?.claims.clone();
+        let claims = self.attested_session(cookie, now).await?.claims.clone();
         let outcome = self.remote_sign(desk, &claims, key_name, body, now).await;
         self.signing_outcome(outcome, &claims, key_name, "remote signature", now)
             .await
