@@ -38,6 +38,7 @@ impl Shared {
             listen: "127.0.0.1:0".into(),
             hostnames: vec![],
             insecure_allow_sample: true,
+            store_url: warden_store::testing::suite_database().await,
         })
         .await
         .unwrap();
@@ -84,7 +85,7 @@ impl Shared {
     }
 
     async fn store(&self) -> Store {
-        Store::open_sqlite(&self.config.store.sqlite).await.unwrap()
+        self.config.store.open().await.unwrap()
     }
 }
 

@@ -1,6 +1,7 @@
 //! The KBS on PostgreSQL when the database goes away and comes back (issue 18): requests that
 //! need the store are answered 503 at once — no hang, no crash — and the KBS serves again by
 //! itself once the server is back. The test runs its own PostgreSQL server, which it stops.
+#![allow(clippy::unwrap_used)]
 
 use std::time::{Duration, Instant};
 

@@ -214,12 +214,18 @@ mod tests {
     async fn an_authority_takes_in_what_another_on_its_store_changed_when_it_refreshes() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("verifier.db");
-        let a = Authority::open(appraiser(), Store::open_sqlite(&path).await.unwrap())
-            .await
-            .unwrap();
-        let b = Authority::open(appraiser(), Store::open_sqlite(&path).await.unwrap())
-            .await
-            .unwrap();
+        let a = Authority::open(
+            appraiser(),
+            warden_store::testing::open_store(&path).await.unwrap(),
+        )
+        .await
+        .unwrap();
+        let b = Authority::open(
+            appraiser(),
+            warden_store::testing::open_store(&path).await.unwrap(),
+        )
+        .await
+        .unwrap();
         assert!(!b.refresh().await.unwrap(), "nothing changed");
         let builtin = b.appraisal_policies().await.unwrap();
 
