@@ -342,8 +342,9 @@ pub struct SessionConfig {
     /// its token). Default 5 minutes.
     #[serde(default = "defaults::session_timeout", deserialize_with = "duration")]
     pub timeout: Duration,
-    /// Most attested sessions held at once; beyond it the oldest is dropped (its client attests
-    /// again). Challenges are not sessions: they travel sealed in the cookie.
+    /// Most attested sessions this process caches; beyond it the oldest is dropped from memory
+    /// and read back from the store (its token verified again) when next used. Challenges are
+    /// not sessions: they travel sealed in the cookie.
     #[serde(default = "defaults::max_sessions")]
     pub max_sessions: usize,
 }
