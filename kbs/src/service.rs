@@ -514,7 +514,7 @@ impl Kbs {
             signing_keys: authorization.signing_keys.clone(),
         };
         // The insert decides: of two appraisals of one ticket, on any replicas, one is granted.
-        if !self.store.claim_session(&record).await.map_err(internal)? {
+        if !self.store.claim_session(&record).await.map_err(KbsError::from)? {
             return Err(ProtocolError::NonceAlreadyUsed.into());
         }
         let label = result_label(&authorization.claims);
@@ -547,7 +547,7 @@ impl Kbs {
             .store
             .session(&ticket.session_id)
             .await
-            .map_err(internal)?;
+            .map_err(KbsError::from)?;
         if stored.is_some() {
             return Err(ProtocolError::NonceAlreadyUsed.into());
         }
@@ -573,7 +573,7 @@ impl Kbs {
             .store
             .session(&ticket.session_id)
             .await
-            .map_err(internal)?
+            .map_err(KbsError::from)?
             .ok_or(ProtocolError::NotAttested)?;
         let until = OffsetDateTime::from_unix_timestamp(record.granted_until)
             .map_err(|_| ProtocolError::SessionExpired)?;
@@ -853,7 +853,7 @@ impl Kbs {
         let _writes = self.admin_writes.lock().await;
         // Read before rebuilding: a write committed meanwhile moves it again, and the next
         // call rebuilds again.
-        let generation = self.store.generation().await.map_err(internal)?;
+        let generation = self.store.generation().await.map_err(KbsError::from)?;
         if generation == self.generation.load(Ordering::Acquire) {
             return Ok(false);
         }

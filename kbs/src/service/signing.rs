@@ -189,7 +189,7 @@ impl Kbs {
         let taken = desk
             .take_commitment(&csr.keyid, until.max(now + lifetime), now)
             .await
-            .map_err(internal)?;
+            .map_err(KbsError::from)?;
         if !taken {
             return Err(KbsError::AlreadyCertified { keyid: csr.keyid });
         }
@@ -617,7 +617,10 @@ impl Kbs {
         // Existence is revealed only to a caller the policy allowed, as with resources.
         let key = crate::signing::load_named_key(&self.store, &self.sealer, key_name)
             .await
-            .map_err(internal)?
+            .map_err(|e| match e {
+                crate::signing::AuthorityError::Store(e) => KbsError::from(e),
+                other => internal(other),
+            })?
             .ok_or_else(|| KbsError::NotFound(format!("signing key {key_name}")))?;
         let pae = warden_wire::dsse::pae(&request.payload_type, &payload);
         let signature = key.sign(&pae).map_err(internal)?;
