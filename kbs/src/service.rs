@@ -514,7 +514,12 @@ impl Kbs {
             signing_keys: authorization.signing_keys.clone(),
         };
         // The insert decides: of two appraisals of one ticket, on any replicas, one is granted.
-        if !self.store.claim_session(&record).await.map_err(KbsError::from)? {
+        if !self
+            .store
+            .claim_session(&record)
+            .await
+            .map_err(KbsError::from)?
+        {
             return Err(ProtocolError::NonceAlreadyUsed.into());
         }
         let label = result_label(&authorization.claims);

@@ -513,10 +513,12 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn a_commitment_is_certified_once_by_all_desks_on_one_store() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_sqlite(&dir.path().join("w.db")).await.unwrap();
+    /// A store at `path` (on the run's backend) holding a signing authority, its sealer, the
+    /// time it was made, and desk settings.
+    async fn authority_in(
+        path: &std::path::Path,
+    ) -> (Store, Sealer, OffsetDateTime, SigningSettings) {
+        let store = warden_store::testing::open_store(path).await.unwrap();
         let sealer = Sealer::new(&[3; 32]);
         let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
         create_authority(&store, &sealer, "test", now)
@@ -527,8 +529,17 @@ mod tests {
             default_lifetime: time::Duration::minutes(10),
             max_lifetime: time::Duration::minutes(10),
         };
+        (store, sealer, now, settings)
+    }
+
+    #[tokio::test]
+    async fn a_commitment_is_certified_once_by_all_desks_on_one_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, sealer, now, settings) = authority_in(&dir.path().join("w.db")).await;
         // Two replicas, each with its own connection pool on the one database.
-        let other = Store::open_sqlite(&dir.path().join("w.db")).await.unwrap();
+        let other = warden_store::testing::open_store(&dir.path().join("w.db"))
+            .await
+            .unwrap();
         let a = SigningDesk::open(&store, &sealer, settings.clone())
             .await
             .unwrap();
@@ -554,17 +565,7 @@ mod tests {
     #[tokio::test]
     async fn a_desk_takes_in_the_signing_policy_another_replica_stored() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_sqlite(&dir.path().join("w.db")).await.unwrap();
-        let sealer = Sealer::new(&[3; 32]);
-        let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
-        create_authority(&store, &sealer, "test", now)
-            .await
-            .unwrap();
-        let settings = SigningSettings {
-            issuer: "https://kbs.test".into(),
-            default_lifetime: time::Duration::minutes(10),
-            max_lifetime: time::Duration::minutes(10),
-        };
+        let (store, sealer, _, settings) = authority_in(&dir.path().join("w.db")).await;
         let desk = SigningDesk::open(&store, &sealer, settings).await.unwrap();
         let default = desk.policy();
         assert_eq!(default.source(), DEFAULT_SIGNING_POLICY);

@@ -65,7 +65,18 @@ macro_rules! on_conn {
     };
 }
 
-pub(crate) use {on_conn, on_pool};
+/// Bumps the store's generation and commits `$transaction`: how every write to a table that
+/// replicas hold in memory ends (see [`crate::Store::generation`]).
+macro_rules! commit_bumping_generation {
+    ($transaction:ident) => {{
+        sqlx::query($crate::BUMP_GENERATION)
+            .execute(&mut *$transaction)
+            .await?;
+        $transaction.commit().await?;
+    }};
+}
+
+pub(crate) use {commit_bumping_generation, on_conn, on_pool};
 
 /// Where a store lives, from `[store] url` (or the older `[store] sqlite` path).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -23,7 +23,7 @@ pub use shared::SessionRecord;
 use std::path::Path;
 use std::time::Duration;
 
-use backend::{Pool, on_pool};
+use backend::{Pool, commit_bumping_generation, on_pool};
 use sqlx::Row;
 
 /// Why a store operation failed.
@@ -543,10 +543,7 @@ impl Store {
                 .bind(key)
                 .execute(&mut *transaction)
                 .await?;
-            sqlx::query(BUMP_GENERATION)
-                .execute(&mut *transaction)
-                .await?;
-            transaction.commit().await?;
+            commit_bumping_generation!(transaction);
             Ok(done.rows_affected() > 0)
         })
     }
@@ -583,10 +580,7 @@ impl Store {
             .bind(unix_now())
             .execute(&mut *transaction)
             .await?;
-            sqlx::query(BUMP_GENERATION)
-                .execute(&mut *transaction)
-                .await?;
-            transaction.commit().await?;
+            commit_bumping_generation!(transaction);
             Ok(())
         })
     }
@@ -600,10 +594,7 @@ impl Store {
                 .bind(name)
                 .execute(&mut *transaction)
                 .await?;
-            sqlx::query(BUMP_GENERATION)
-                .execute(&mut *transaction)
-                .await?;
-            transaction.commit().await?;
+            commit_bumping_generation!(transaction);
             Ok(done.rows_affected() > 0)
         })
     }
@@ -650,10 +641,7 @@ impl Store {
                 .execute(&mut *transaction)
                 .await?;
             }
-            sqlx::query(BUMP_GENERATION)
-                .execute(&mut *transaction)
-                .await?;
-            transaction.commit().await?;
+            commit_bumping_generation!(transaction);
             Ok(())
         })
     }
@@ -712,10 +700,7 @@ impl Store {
             .bind(registered_by)
             .execute(&mut *transaction)
             .await?;
-            sqlx::query(BUMP_GENERATION)
-                .execute(&mut *transaction)
-                .await?;
-            transaction.commit().await?;
+            commit_bumping_generation!(transaction);
             Ok(())
         })
     }
@@ -745,10 +730,7 @@ impl Store {
             .bind(revoked_by)
             .execute(&mut *transaction)
             .await?;
-            sqlx::query(BUMP_GENERATION)
-                .execute(&mut *transaction)
-                .await?;
-            transaction.commit().await?;
+            commit_bumping_generation!(transaction);
             Ok(true)
         })
     }
@@ -866,10 +848,7 @@ impl Store {
                 .execute(&mut *transaction)
                 .await?;
             }
-            sqlx::query(BUMP_GENERATION)
-                .execute(&mut *transaction)
-                .await?;
-            transaction.commit().await?;
+            commit_bumping_generation!(transaction);
             Ok(())
         })
     }

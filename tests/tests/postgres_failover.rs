@@ -83,6 +83,17 @@ async fn with_postgres_down_the_kbs_answers_503_and_recovers_by_itself() {
     assert!(kbs.is_running());
 }
 
+/// Runs `warden-kbs serve`, which must exit with an error: its standard error.
+fn serve_refused(config: &std::path::Path) -> String {
+    let output = std::process::Command::new(warden_tests::binary("warden-kbs"))
+        .args(["serve", "--config"])
+        .arg(config)
+        .output()
+        .unwrap();
+    assert!(!output.status.success(), "serve started");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
 /// `serve` with a store it cannot use exits at once with a message naming the URL, never its
 /// password: a closed port, a wrong password, and a schema newer than this build's.
 #[tokio::test(flavor = "multi_thread")]
@@ -125,13 +136,7 @@ async fn a_store_that_cannot_be_used_stops_start_up_naming_the_url_without_its_p
     ] {
         std::fs::write(&config_path, config.replace(&cluster.url, url)).unwrap();
         let started = Instant::now();
-        let output = std::process::Command::new(warden_tests::binary("warden-kbs"))
-            .args(["serve", "--config"])
-            .arg(&config_path)
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(!output.status.success());
+        let stderr = serve_refused(&config_path);
         assert!(stderr.contains("warden:***@127.0.0.1"), "{stderr}");
         assert!(stderr.contains(expected), "{stderr}");
         assert!(
@@ -153,13 +158,7 @@ async fn a_store_that_cannot_be_used_stops_start_up_naming_the_url_without_its_p
         .await
         .unwrap();
     store.close().await;
-    let output = std::process::Command::new(warden_tests::binary("warden-kbs"))
-        .args(["serve", "--config"])
-        .arg(&config_path)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success());
+    let stderr = serve_refused(&config_path);
     assert!(stderr.contains("newer than this build"), "{stderr}");
     assert!(!stderr.contains(&password), "{stderr}");
 }
