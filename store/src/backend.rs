@@ -249,7 +249,7 @@ mod tests {
             "",
             "postgres://warden:s3cret@db:notaport/x",
         ] {
-            let error = StoreLocation::parse(bad).err().expect(bad).to_string();
+            let error = StoreLocation::parse(bad).expect_err(bad).to_string();
             assert!(!error.contains("s3cret"), "{error}");
         }
         assert_eq!(redact("postgres://u@h/d"), "postgres://u@h/d");
