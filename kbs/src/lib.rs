@@ -16,6 +16,7 @@ pub mod http;
 pub mod init;
 pub mod keyfile;
 pub mod metrics;
+pub mod migrate;
 pub mod protocol;
 pub mod ratelimit;
 pub mod release;

@@ -13,8 +13,9 @@ use warden_kbs::admin_client::{AdminClient, ClientError, http_client, read_token
 use warden_kbs::config::Config;
 use warden_kbs::init::{InitOptions, init_with_signing_authority};
 use warden_kbs::keyfile::{ensure_trusted_files_safe, read_private, write_private, write_public};
+use warden_kbs::migrate::MigrateError;
 use warden_kbs::server::{init_logging, serve};
-use warden_store::{PolicyKind, Store};
+use warden_store::{PolicyKind, Store, StoreLocation, StoreOptions};
 
 #[derive(Parser)]
 #[command(
@@ -95,6 +96,26 @@ enum Command {
         /// Directory to write into (default: `signing/` beside the config).
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+    /// Copy the store into another, empty one — SQLite into PostgreSQL for replicas, or back
+    /// — with every KBS on it stopped. Checked before it commits (row counts, log roots) and
+    /// after (every resource, key and log key unseals with the master key; each log's latest
+    /// checkpoint verifies); then prints the `[store] url` to configure. Attested sessions are
+    /// not copied. A password in a URL shows in `ps`: leave it out and set PGPASSWORD.
+    Migrate {
+        /// The KBS config: its `[store]` is the source, its master key the key to check with.
+        #[arg(long, required_unless_present = "from", conflicts_with = "from")]
+        config: Option<PathBuf>,
+        /// The source store instead of a config's: `sqlite:PATH` or `postgres://…`.
+        #[arg(long, value_name = "URL")]
+        from: Option<String>,
+        /// With --from: the master key file (WARDEN_MASTER_KEY takes precedence).
+        #[arg(long, requires = "from")]
+        master_key_file: Option<PathBuf>,
+        /// The target store: an empty PostgreSQL database (`postgres://…`) or a new SQLite
+        /// file (`sqlite:PATH`).
+        #[arg(long, value_name = "URL")]
+        to: String,
     },
     /// Admin keys, tokens and API calls.
     Admin {
@@ -447,9 +468,113 @@ async fn run(command: Command) -> Result<(), Failure> {
         }
         Command::SigningInit { config, out } => signing_files(&config, out, true).await,
         Command::SigningFiles { config, out } => signing_files(&config, out, false).await,
+        Command::Migrate {
+            config,
+            from,
+            master_key_file,
+            to,
+        } => migrate(config, from, master_key_file, &to).await,
         Command::Admin { command } => admin(command).await,
         Command::Audit { command } => audit(command).await,
     }
+}
+
+/// `migrate`: the source from `config` (or `from` and `master_key_file`), copied into `to`.
+async fn migrate(
+    config: Option<PathBuf>,
+    from: Option<String>,
+    master_key_file: Option<PathBuf>,
+    to: &str,
+) -> Result<(), Failure> {
+    let (source, options, master_key_file) = match (config, from) {
+        (Some(path), _) => {
+            let config = Config::load(&path).map_err(usage)?;
+            (
+                config.store.location().map_err(usage)?,
+                config.store.options(),
+                Some(config.store.master_key_file),
+            )
+        }
+        (None, Some(url)) => (
+            StoreLocation::parse(&url).map_err(usage)?,
+            StoreOptions::default(),
+            master_key_file,
+        ),
+        (None, None) => return Err(usage("give --config or --from")),
+    };
+    let target = StoreLocation::parse(to).map_err(usage)?;
+    if target == source {
+        return Err(usage("the source and the target are the same store"));
+    }
+    let sealer =
+        warden_kbs::migrate::read_master_sealer(master_key_file.as_deref()).map_err(usage)?;
+    // Opening an SQLite path creates the file: a mistyped source would copy an empty store.
+    if let StoreLocation::Sqlite(path) = &source
+        && !path.exists()
+    {
+        return Err(usage(format!(
+            "the source store {} does not exist",
+            source.display()
+        )));
+    }
+    let source_store = Store::open(&source, &options)
+        .await
+        .map_err(|e| usage(format!("the source store: {e}")))?;
+    let migrated = warden_kbs::migrate::migrate(&source_store, &target, &options, &sealer).await;
+    source_store.close().await;
+    let migrated = migrated.map_err(|e| match e {
+        MigrateError::OpenTarget(_) => usage(e),
+        _ => Failure::Refused(e.to_string()),
+    })?;
+    println!(
+        "copied {} to {} in one transaction; row counts and log roots checked before it committed:",
+        source.display(),
+        target.display()
+    );
+    for (table, rows) in &migrated.copy.tables {
+        println!("  {table:<22} {rows:>9}");
+    }
+    println!(
+        "  {:<22} {:>9}  (carried over)",
+        "store_generation", migrated.copy.generation
+    );
+    println!(
+        "  not copied: {} (attested sessions and once-per-key marks expire within minutes; agents attest again)",
+        warden_store::NOT_COPIED.join(", ")
+    );
+    for log in &migrated.copy.logs {
+        if log.size == 0 {
+            println!("  log {}: empty", log.name);
+        } else {
+            println!(
+                "  log {}: {} entries, root {}; its latest checkpoint verifies",
+                log.name,
+                log.size,
+                hex::encode(log.root)
+            );
+        }
+    }
+    // Its password hidden (the operator adds it back, or sets PGPASSWORD); an SQLite path made
+    // absolute, since the config reads a relative one from the config's directory.
+    let url = match &target {
+        StoreLocation::Sqlite(path) => std::path::absolute(path)
+            .map(|path| format!("sqlite:{}", path.display()))
+            .unwrap_or_else(|_| target.display()),
+        StoreLocation::Postgres(_) => target.display(),
+    };
+    println!(
+        "next: in each KBS's config, replace [store] sqlite or url with the line below (a password shown as *** is yours to fill in, or set PGPASSWORD):"
+    );
+    println!("  url = \"{url}\"");
+    let unsealed = migrated.unsealed;
+    println!(
+        "migrated: {} rows; {} resources, {} keys, {} logs unseal with the master key",
+        migrated.copy.rows(),
+        unsealed.resources,
+        unsealed.keys(),
+        unsealed.logs
+    );
+    Ok(())
 }
 
 /// `signing-init` (`create`: a new authority) and `signing-files` (the stored one): the

@@ -155,8 +155,22 @@ pub fn master_sealer(config: &Config) -> Result<Sealer, KbsError> {
     Ok(Sealer::new(&master_key))
 }
 
-/// Names the token signing key in the store (and is its sealing context).
+/// Names the token signing key in the store.
 const TOKEN_KEY_NAME: &str = "token-signing";
+
+/// The AAD a service key is sealed under (no resource path contains `:`).
+fn service_key_context(name: &str) -> String {
+    format!("service-key:{name}")
+}
+
+/// Unseals the service key `name` as stored in `service_keys`.
+pub fn unseal_service_key(
+    sealer: &Sealer,
+    name: &str,
+    sealed: &[u8],
+) -> Result<zeroize::Zeroizing<Vec<u8>>, crate::sealing::SealingError> {
+    sealer.unseal(&service_key_context(name), sealed)
+}
 
 /// The attestation-token signing key (PKCS#8 PEM): the `[token] signing_key` file when it
 /// exists. Otherwise, on PostgreSQL, the key sealed in the store, created by the first replica
@@ -176,13 +190,11 @@ async fn token_signing_key(
     let file_failed =
         |e: std::io::Error| internal(format!("token signing key {}: {e}", file.display()));
     if store.backend() == "postgres" && !file.exists() {
-        let context = format!("service-key:{TOKEN_KEY_NAME}");
-        let candidate = sealer.seal(&context, &generate());
+        let candidate = sealer.seal(&service_key_context(TOKEN_KEY_NAME), &generate());
         let sealed = store
             .service_key_or_insert(TOKEN_KEY_NAME, &candidate)
             .await?;
-        let pem = sealer
-            .unseal(&context, &sealed)
+        let pem = unseal_service_key(sealer, TOKEN_KEY_NAME, &sealed)
             .map_err(|e| internal(format!("token signing key in the store: {e}")))?;
         return Ok(pem.to_vec());
     }

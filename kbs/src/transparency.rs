@@ -123,6 +123,15 @@ pub async fn ensure_log(
             })
             .await?;
     }
+    open_log_signer(store, sealer, name).await
+}
+
+/// The checkpoint signer of the stored log `name`: its key unsealed, named by its origin.
+pub async fn open_log_signer(
+    store: &Store,
+    sealer: &Sealer,
+    name: &str,
+) -> Result<NoteSigner, LogError> {
     let stored = store
         .log(name)
         .await?

@@ -11,12 +11,14 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod backend;
+mod copy;
 pub mod files;
 mod log;
 mod shared;
 pub mod testing;
 
 pub use backend::{StoreLocation, StoreOptions, redact};
+pub use copy::{CopiedLog, CopyReport, NOT_COPIED};
 pub use log::{AppendedBatch, LogEntry, MAX_APPEND_BATCH, NewLog, StoredLog};
 pub use shared::SessionRecord;
 
@@ -82,6 +84,14 @@ pub enum StoreError {
         /// The newest version this build knows.
         known: i64,
     },
+    /// [`Store::copy_into`] refused before writing: the target holds rows, or a store is not
+    /// at this build's schema.
+    #[error("copy refused: {0}")]
+    CopyRefused(String),
+    /// [`Store::copy_into`]'s copy differed from the source when checked; nothing was
+    /// committed.
+    #[error("the copy differs from the source (nothing was committed): {0}")]
+    CopyMismatch(String),
 }
 
 impl From<sqlx::Error> for StoreError {

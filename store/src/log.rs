@@ -123,8 +123,8 @@ impl NodeSource for Overlay<'_> {
     }
 }
 
-/// `(?, ?), (?, ?), …` for `rows` rows of `columns` parameters each, numbered from `first`.
-fn placeholders(rows: usize, columns: usize, first: usize) -> String {
+/// `($1, $2), ($3, $4), …` for `rows` rows of `columns` parameters each, numbered from `first`.
+pub(crate) fn placeholders(rows: usize, columns: usize, first: usize) -> String {
     (0..rows)
         .map(|row| {
             let row: Vec<String> = (0..columns)
@@ -176,7 +176,7 @@ async fn fetch_nodes(
 }
 
 /// Runs `compute` over the stored nodes of `log` it reads, fetching exactly those.
-async fn over_stored_nodes<T>(
+pub(crate) async fn over_stored_nodes<T>(
     connection: Conn<'_>,
     log: &str,
     compute: impl Fn(&dyn NodeSource) -> Result<T, TlogError>,
@@ -226,6 +226,15 @@ impl Store {
                 },
                 size: from_db(row.get(4)),
             }))
+        })
+    }
+
+    /// The names of every log, sorted.
+    pub async fn log_names(&self) -> Result<Vec<String>, StoreError> {
+        on_pool!(self, pool => {
+            Ok(sqlx::query_scalar("SELECT name FROM transparency_logs ORDER BY name")
+                .fetch_all(pool)
+                .await?)
         })
     }
 

@@ -144,6 +144,15 @@ impl Store {
         })
     }
 
+    /// Every sealed service key as `(name, sealed)`, sorted by name.
+    pub async fn service_keys(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        on_pool!(self, pool => {
+            Ok(sqlx::query_as("SELECT name, sealed FROM service_keys ORDER BY name")
+                .fetch_all(pool)
+                .await?)
+        })
+    }
+
     /// The store's generation: it grows with every committed write to policies, reference
     /// values, registered or revoked AKs and signing keys — what replicas hold in memory.
     pub async fn generation(&self) -> Result<i64, StoreError> {
