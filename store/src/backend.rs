@@ -78,13 +78,20 @@ macro_rules! commit_bumping_generation {
 
 pub(crate) use {commit_bumping_generation, on_conn, on_pool};
 
-/// Where a store lives, from `[store] url` (or the older `[store] sqlite` path).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where a store lives, from `[store] url` (or the older `[store] sqlite` path). Its `Debug`
+/// form, like [`StoreLocation::display`], never shows a password.
+#[derive(Clone, PartialEq, Eq)]
 pub enum StoreLocation {
     /// An SQLite file.
     Sqlite(std::path::PathBuf),
     /// A PostgreSQL database, by URL (`postgres://user:password@host:port/db?sslmode=…`).
     Postgres(String),
+}
+
+impl std::fmt::Debug for StoreLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StoreLocation({})", self.display())
+    }
 }
 
 impl StoreLocation {
@@ -270,7 +277,7 @@ mod tests {
         );
         let pg = StoreLocation::parse("postgres://warden:s3cret@db:5432/warden").unwrap();
         assert_eq!(pg.display(), "postgres://warden:***@db:5432/warden");
-        assert!(!format!("{pg:?}").is_empty());
+        assert!(!format!("{pg:?}").contains("s3cret"));
         for bad in [
             "mysql://x",
             "sqlite:",
