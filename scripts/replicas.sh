@@ -23,6 +23,8 @@ bin=${CARGO_TARGET_DIR:-$PWD/target}/release
 out=bench-results
 mkdir -p "$out"
 work=$(mktemp -d)
+# PostgreSQL's cluster is made in it as an unprivileged user, which must be able to enter it.
+chmod 711 "$work"
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done

@@ -29,6 +29,8 @@ reads=$(mktemp)
 watch_log=$(mktemp)
 watcher=""
 pg_dir=$(mktemp -d)
+# The server runs as an unprivileged user (it refuses root), which must be able to enter it.
+chmod 711 "$pg_dir"
 cleanup() {
   [ -n "$watcher" ] && kill "$watcher" 2>/dev/null
   bash scripts/postgres.sh destroy "$pg_dir/cluster" >/dev/null 2>&1 || true
