@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 ensure_build_dependencies
-ensure_debian_packages postgresql
+ensure_debian_packages postgresql bc
 seconds=${WARDEN_REPLICAS_SECONDS:-8}
 concurrency=${WARDEN_REPLICAS_CONCURRENCY:-32}
 cargo build --release --locked -p warden-kbs -p warden-tests --bin warden-kbs --bin warden-bench
@@ -62,11 +62,30 @@ provision() { # dir url
   "$bin/warden-kbs" admin policy --url "$url" --ca-file "$ca" set-release --prefix demo/ --file policies/allow-insecure-sample.rego >/dev/null
 }
 
+# CPU seconds used so far by PostgreSQL's processes (all of the server's user).
+postgres_cpu() {
+  local ticks=0 pid
+  for pid in $(pgrep -u "${WARDEN_PG_USER:-warden-pg}" 2>/dev/null); do
+    ticks=$((ticks + $(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)))
+  done
+  echo "scale=2; $ticks / $(getconf CLK_TCK)" | bc
+}
+
+# CPU seconds used so far by this script's finished children (the load generator).
+children_cpu() {
+  times | tail -1 | awk '{ split($1, u, /[ms]/); split($2, s, /[ms]/); print u[1] * 60 + u[2] + s[1] * 60 + s[2] }'
+}
+
 bench() { # name urls pids seconds [extra args...]
   local name=$1 urls=$2 bench_pids=$3 secs=$4
   shift 4
+  local pg_before gen_before
+  pg_before=$(postgres_cpu)
+  gen_before=$(children_cpu)
   "$bin/warden-bench" --kbs "$urls" --kbs-pid "$bench_pids" --ca-file "$ca" --concurrency "$concurrency" \
     --seconds "$secs" --expect "$secret" --out "$out/replicas-$name.json" "$@"
+  echo "{\"postgres_cpu_s\": $(echo "$(postgres_cpu) - $pg_before" | bc), \"generator_cpu_s\": $(echo "$(children_cpu) - $gen_before" | bc)}" \
+    >"$out/replicas-$name.cpu.json"
 }
 
 # Release entries in a KBS's audit log (the KBS may be running).
@@ -94,13 +113,16 @@ for n in 0 1 2; do
 done
 provision "$work/pgkbs" "${urls[0]}"
 bench pg-1 "${urls[0]}" "${rpids[0]}" "$seconds"
-bench pg-2 "${urls[0]},${urls[1]}" "${rpids[0]},${rpids[1]}" "$seconds"
-bench pg-3 "${urls[0]},${urls[1]},${urls[2]}" "${rpids[0]},${rpids[1]},${rpids[2]}" "$seconds"
+# Whole rounds per replica (a load balancer keeping each client on one), then every round's
+# steps on three different replicas (one TLS connection and one session lookup more per step).
+bench pg-2 "${urls[0]},${urls[1]}" "${rpids[0]},${rpids[1]}" "$seconds" --spread rounds
+bench pg-3 "${urls[0]},${urls[1]},${urls[2]}" "${rpids[0]},${rpids[1]},${rpids[2]}" "$seconds" --spread rounds
+bench pg-3-steps "${urls[0]},${urls[1]},${urls[2]}" "${rpids[0]},${rpids[1]},${rpids[2]}" "$seconds"
 
 echo "== 2. kill -9 of one replica under load"
 before=$(releases_logged "$work/pgkbs")
 bench kill "${urls[0]},${urls[1]},${urls[2]}" "${rpids[0]},${rpids[1]},${rpids[2]}" 12 \
-  --eject-for 2000 --timeline "$out/replicas-kill.timeline" --error-log "$out/replicas-kill.errors" &
+  --eject-for 10000 --timeline "$out/replicas-kill.timeline" --error-log "$out/replicas-kill.errors" &
 bench_pid=$!
 sleep 4
 kill_ms=$(date +%s%3N)
@@ -133,9 +155,14 @@ def load(name):
 def level(report):
     return report["results"][0]
 scaling = {}
-for name in ["sqlite", "pg-1", "pg-2", "pg-3"]:
+for name in ["sqlite", "pg-1", "pg-2", "pg-3", "pg-3-steps"]:
     r = level(load(name))
+    cpu = json.load(open(f"{out}/replicas-{name}.cpu.json"))
     scaling[name] = {
+        "kbs_cpu_s": r.get("kbs_cpu_utilisation", 0) * r["seconds"],
+        "postgres_cpu_s": cpu["postgres_cpu_s"],
+        "load_generator_cpu_s": cpu["generator_cpu_s"],
+        "cpu_ms_per_round_all_processes": 1000 * (r.get("kbs_cpu_utilisation", 0) * r["seconds"] + cpu["postgres_cpu_s"] + cpu["generator_cpu_s"]) / max(r["completed"], 1),
         "rounds_per_second": r["throughput_per_s"],
         "p50_ms": r["p50_ms"], "p99_ms": r["p99_ms"],
         "errors": r["errors"], "acknowledged": r["completed"],
@@ -194,7 +221,8 @@ print(json.dumps(summary, indent=2))
 s = summary
 print(f"scaling (rounds/s at {kr['concurrency']} clients): sqlite {scaling['sqlite']['rounds_per_second']:.0f}; "
       f"postgres 1 replica {scaling['pg-1']['rounds_per_second']:.0f}, 2 {scaling['pg-2']['rounds_per_second']:.0f}, "
-      f"3 {scaling['pg-3']['rounds_per_second']:.0f}; errors {sum(v['errors'] for v in scaling.values())}")
+      f"3 {scaling['pg-3']['rounds_per_second']:.0f} (whole rounds per replica); 3 with every round's steps on 3 replicas "
+      f"{scaling['pg-3-steps']['rounds_per_second']:.0f}; errors {sum(v['errors'] for v in scaling.values())}")
 k = s["kill_9"]
 print(f"kill -9: {k['acknowledged_rounds']} acknowledged, {k['failed_rounds']} failed, "
       f"{k['release_entries_logged']} releases logged, {k['acknowledged_not_logged']} acknowledged but not logged")

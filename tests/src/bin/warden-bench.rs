@@ -46,6 +46,11 @@ struct Args {
     /// transport error (refused, reset: the process is gone) gets no new steps for this long;
     /// its steps go to the next replica. Off by default (every step goes where the rotation
     /// says, so a dead replica fails every round that touches it).
+    /// How rounds use several replicas: `steps` (each round spreads its three steps over three
+    /// replicas: the worst case, one TLS connection per step) or `rounds` (a whole round on one
+    /// replica, rounds in turn: what a load balancer keeping a client's connection does).
+    #[arg(long, default_value = "steps", value_parser = ["steps", "rounds"])]
+    spread: String,
     #[arg(long, value_name = "MILLISECONDS", value_parser = |ms: &str| ms.parse::<u64>().map(Duration::from_millis))]
     eject_for: Option<Duration>,
     #[arg(long, default_value = "demo/key/one")]
@@ -323,6 +328,8 @@ struct Run {
     /// Per replica: until when (ms since `started`) it gets no new steps (`--eject-for`).
     ejected_until: Vec<std::sync::atomic::AtomicU64>,
     eject_for: Option<Duration>,
+    /// `--spread rounds`: every step of a round on the round's replica.
+    whole_rounds: bool,
 }
 
 impl Run {
@@ -439,7 +446,12 @@ async fn one_agent(
     used: &mut [usize; 3],
 ) -> Result<(), Failure> {
     for (step, replica) in used.iter_mut().enumerate() {
-        *replica = run.pick((round + step) % urls.len());
+        let preferred = if run.whole_rounds {
+            round
+        } else {
+            round + step
+        };
+        *replica = run.pick(preferred % urls.len());
     }
     let used = *used;
     let replica = |step: usize| used[step];
@@ -870,6 +882,7 @@ async fn main() -> anyhow::Result<()> {
             .map(|_| std::sync::atomic::AtomicU64::new(0))
             .collect(),
         eject_for: args.eject_for,
+        whole_rounds: args.spread == "rounds",
     });
     let mut report = if let Some(challenges) = args.auth_only {
         json!({
