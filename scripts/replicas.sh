@@ -71,21 +71,24 @@ postgres_cpu() {
   echo "scale=2; $ticks / $(getconf CLK_TCK)" | bc
 }
 
-# CPU seconds used so far by this script's finished children (the load generator).
-children_cpu() {
-  times | tail -1 | awk '{ split($1, u, /[ms]/); split($2, s, /[ms]/); print u[1] * 60 + u[2] + s[1] * 60 + s[2] }'
+# CPU seconds used so far by this script's finished children (the load generator), from the
+# shell's own `times` (so not in a subshell, whose children are others).
+children_cpu_into() { # variable
+  times >"$work/times"
+  printf -v "$1" '%s' "$(tail -1 "$work/times" | awk '{ split($1, u, /[ms]/); split($2, s, /[ms]/); printf "%.2f", u[1] * 60 + u[2] + s[1] * 60 + s[2] }')"
 }
 
 bench() { # name urls pids seconds [extra args...]
   local name=$1 urls=$2 bench_pids=$3 secs=$4
   shift 4
-  local pg_before gen_before
+  local pg_before gen_before gen_after
   pg_before=$(postgres_cpu)
-  gen_before=$(children_cpu)
+  children_cpu_into gen_before
   "$bin/warden-bench" --kbs "$urls" --kbs-pid "$bench_pids" --ca-file "$ca" --concurrency "$concurrency" \
     --seconds "$secs" --expect "$secret" --out "$out/replicas-$name.json" "$@"
-  echo "{\"postgres_cpu_s\": $(echo "$(postgres_cpu) - $pg_before" | bc), \"generator_cpu_s\": $(echo "$(children_cpu) - $gen_before" | bc)}" \
-    >"$out/replicas-$name.cpu.json"
+  children_cpu_into gen_after
+  printf '{"postgres_cpu_s": %.2f, "generator_cpu_s": %.2f}\n' "$(echo "$(postgres_cpu) - $pg_before" | bc)" \
+    "$(echo "$gen_after - $gen_before" | bc)" >"$out/replicas-$name.cpu.json"
 }
 
 # Release entries in a KBS's audit log (the KBS may be running).
