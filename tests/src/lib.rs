@@ -980,3 +980,13 @@ impl Drop for PostgresCluster {
         let _ = Self::script().arg("destroy").arg(self.cluster()).output();
     }
 }
+
+/// The claims of a JWT (an attestation token): its payload, not verified.
+pub fn token_claims(token: &str) -> Value {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1).expect("a JWT has a payload");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64url payload");
+    serde_json::from_slice(&bytes).expect("JSON claims")
+}

@@ -190,6 +190,19 @@ pub fn text(output: &Output) -> String {
     )
 }
 
+/// The arguments of `warden-agent signing-cert` writing the new key to `key` and its
+/// certificate to `cert`.
+pub fn signing_cert_args<'a>(key: &'a Path, cert: &'a Path) -> [&'a str; 5] {
+    let text = |path: &'a Path| path.to_str().expect("UTF-8 path");
+    [
+        "signing-cert",
+        "--key-out",
+        text(key),
+        "--cert-out",
+        text(cert),
+    ]
+}
+
 /// The arguments of `warden-agent sign`: `key` and `cert` from `signing-cert`, `what` is
 /// `--artifact` or `--statement` with `input`, the bundle written to `out`.
 pub fn sign_args<'a>(

@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use serde_json::{Value, json};
 use warden_tests::signing::{
-    BUILDER, Work, set_signing_policy, sign_args, signing_kbs, signing_policy, text,
+    BUILDER, Work, set_signing_policy, sign_args, signing_cert_args, signing_kbs, signing_policy,
+    text,
 };
 use warden_tests::{Kbs, KbsOptions, RawClient};
 
@@ -23,14 +24,10 @@ const SECRET: &[u8] = b"the tenant's database password";
 
 /// The `jti` of an attestation token.
 fn jti(token: &str) -> String {
-    let payload = token.split('.').nth(1).unwrap();
-    let claims: Value = serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .unwrap(),
-    )
-    .unwrap();
-    claims["jti"].as_str().unwrap().to_owned()
+    warden_tests::token_claims(token)["jti"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 /// `warden-kbs audit export` of the audit log into `out`.
@@ -150,15 +147,7 @@ async fn every_kind_of_entry_is_logged_verified_offline_and_each_tampering_is_na
     // made (the sample build is INSECURE; the policy allows it here).
     let key = work.path("build.key");
     let cert = work.path("build.pem");
-    let certificate = || {
-        kbs.agent(&[
-            "signing-cert",
-            "--key-out",
-            key.to_str().unwrap(),
-            "--cert-out",
-            cert.to_str().unwrap(),
-        ])
-    };
+    let certificate = || kbs.agent(&signing_cert_args(&key, &cert));
     assert_eq!(certificate().status.code(), Some(1));
     std::fs::remove_file(&key).ok();
     set_signing_policy(&kbs, &work, &signing_policy("sample", true));

@@ -11,10 +11,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use base64::Engine as _;
 use serde_json::Value;
 use warden_tests::signing::{
-    Work, set_signing_policy, sign_args, signing_kbs, signing_policy, text,
+    Work, set_signing_policy, sign_args, signing_cert_args, signing_kbs, signing_policy, text,
 };
 use warden_tests::{Kbs, KbsOptions, RawClient, binary};
 
@@ -22,14 +21,7 @@ const SECRET: &[u8] = b"the tenant's database password";
 
 /// The `ear.status` of an attestation token's first submodule.
 fn status(token: &str) -> String {
-    let payload = token.split('.').nth(1).unwrap();
-    let claims: Value = serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .unwrap(),
-    )
-    .unwrap();
-    claims["submods"]["cpu0"]["ear.status"]
+    warden_tests::token_claims(token)["submods"]["cpu0"]["ear.status"]
         .as_str()
         .unwrap()
         .to_owned()
@@ -151,13 +143,7 @@ async fn a_populated_store_moves_to_the_other_backend_and_the_kbs_goes_on_from_i
         kbs.admin(&["signing", "create-key", "release"]);
         set_signing_policy(&kbs, &work, &signing_policy("sample", true));
         kbs.set_reference_value("sample", r#"{"min_svn": 1}"#);
-        let output = kbs.agent(&[
-            "signing-cert",
-            "--key-out",
-            key.to_str().unwrap(),
-            "--cert-out",
-            cert.to_str().unwrap(),
-        ]);
+        let output = kbs.agent(&signing_cert_args(&key, &cert));
         assert!(output.status.success(), "{}\n{}", text(&output), kbs.log());
         let artifact = work.write("app.tar", b"the artifact");
         let bundle = work.path("app.tar.sigstore.json");
@@ -264,13 +250,7 @@ async fn a_populated_store_moves_to_the_other_backend_and_the_kbs_goes_on_from_i
     if from_sqlite {
         // The CA unsealed from the copy certifies a new key; the named key is listed.
         std::fs::remove_file(&key).unwrap();
-        let output = kbs.agent(&[
-            "signing-cert",
-            "--key-out",
-            key.to_str().unwrap(),
-            "--cert-out",
-            cert.to_str().unwrap(),
-        ]);
+        let output = kbs.agent(&signing_cert_args(&key, &cert));
         assert!(output.status.success(), "{}\n{}", text(&output), kbs.log());
         let keys = kbs.admin(&["signing", "list-keys"]);
         assert!(String::from_utf8_lossy(&keys.stdout).contains("release"));

@@ -87,6 +87,13 @@ impl Client {
         })
     }
 
+    /// `/auth` and `/attest` on the replica at `url`, the evidence committing to `additional`.
+    async fn attest_on(&mut self, url: &str, additional: &str) -> (u16, Value) {
+        let nonce = self.auth(url).await;
+        let attestation = self.attestation(&nonce, additional);
+        self.post(url, "/kbs/v0/attest", &attestation).await
+    }
+
     async fn post(&self, url: &str, path: &str, body: &Value) -> (u16, Value) {
         self.send(self.http.post(format!("{url}{path}")).json(body))
             .await
@@ -244,14 +251,7 @@ async fn a_signing_key_certified_through_one_replica_is_refused_by_another() {
         "csr": STANDARD.encode(warden_agent::signing::certification_request(&key).unwrap()),
     });
     let mut client = Client::new(&a);
-    let nonce = client.auth(&a.url).await;
-    let (status, body) = client
-        .post(
-            &a.url,
-            "/kbs/v0/attest",
-            &client.attestation(&nonce, &commitment),
-        )
-        .await;
+    let (status, body) = client.attest_on(&a.url, &commitment).await;
     assert_eq!(status, 200, "{body}");
     let (status, issued) = client
         .post(&a.url, "/kbs/v0/signing/certificate", &csr)
@@ -263,14 +263,7 @@ async fn a_signing_key_certified_through_one_replica_is_refused_by_another() {
         .await;
     assert_refused(status, &body, 409, "SigningKeyAlreadyCertified");
     // A new attestation on B committing to the same key: still once per key.
-    let nonce = client.auth(&b.url).await;
-    let (status, body) = client
-        .post(
-            &b.url,
-            "/kbs/v0/attest",
-            &client.attestation(&nonce, &commitment),
-        )
-        .await;
+    let (status, body) = client.attest_on(&b.url, &commitment).await;
     assert_eq!(status, 200, "{body}");
     let (status, body) = client
         .post(&b.url, "/kbs/v0/signing/certificate", &csr)
@@ -279,14 +272,7 @@ async fn a_signing_key_certified_through_one_replica_is_refused_by_another() {
     // A key committed to but never certified is certified once, by B.
     let other = SigningKeyPair::generate(KeyAlgorithm::EcdsaP256).unwrap();
     let commitment = json!({"warden.signing-keys": [other.keyid()]}).to_string();
-    let nonce = client.auth(&b.url).await;
-    let (status, body) = client
-        .post(
-            &b.url,
-            "/kbs/v0/attest",
-            &client.attestation(&nonce, &commitment),
-        )
-        .await;
+    let (status, body) = client.attest_on(&b.url, &commitment).await;
     assert_eq!(status, 200, "{body}");
     let other_csr = json!({
         "csr": STANDARD.encode(warden_agent::signing::certification_request(&other).unwrap()),

@@ -12,8 +12,8 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 use warden_tests::signing::{
     BUILDER, Work, bundle_files, judge, openssl_ts_verify, securesystemslib_verifies,
-    set_signing_policy, sign_args, signing_kbs, signing_policy, sigstore_models_parse,
-    sigstore_verify, text, verify_artifact,
+    set_signing_policy, sign_args, signing_cert_args, signing_kbs, signing_policy,
+    sigstore_models_parse, sigstore_verify, text, verify_artifact,
 };
 use warden_tests::{Kbs, KbsOptions, RawClient, contains, run_ok};
 use warden_wire::signing_key::{KeyAlgorithm, SigningKeyPair};
@@ -543,13 +543,7 @@ fn close_the_loop(remote: bool) {
     // have when launched, signed and timestamped.
     let key = work.path("build.key");
     let cert = work.path("build.pem");
-    let output = builder(&[
-        "signing-cert",
-        "--key-out",
-        key.to_str().unwrap(),
-        "--cert-out",
-        cert.to_str().unwrap(),
-    ]);
+    let output = builder(&signing_cert_args(&key, &cert));
     assert!(output.status.success(), "{}\n{}", text(&output), kbs.log());
     let image = work.write("image.qcow2", b"the guest image");
     let values = work.write(
