@@ -20,6 +20,7 @@ pub mod collateral;
 pub mod ear;
 pub mod explain;
 pub mod init_data;
+pub mod measure;
 pub mod policy;
 pub mod provenance;
 pub mod reference;
