@@ -56,7 +56,7 @@ pub enum VcpuType {
 
 impl VcpuType {
     /// Every accepted name.
-    pub const NAMES: [&'static str; 17] = [
+    pub const NAMES: [&'static str; 16] = [
         "EPYC",
         "EPYC-v1",
         "EPYC-v2",
@@ -73,7 +73,6 @@ impl VcpuType {
         "EPYC-Genoa",
         "EPYC-Genoa-v1",
         "EPYC-Turin",
-        "EPYC-Turin-v1",
     ];
 
     /// Parses a QEMU CPU model name (exact spelling).
@@ -83,7 +82,7 @@ impl VcpuType {
             "EPYC-Rome" | "EPYC-Rome-v1" | "EPYC-Rome-v2" | "EPYC-Rome-v3" => Self::EpycRome,
             "EPYC-Milan" | "EPYC-Milan-v1" | "EPYC-Milan-v2" => Self::EpycMilan,
             "EPYC-Genoa" | "EPYC-Genoa-v1" => Self::EpycGenoa,
-            "EPYC-Turin" | "EPYC-Turin-v1" => Self::EpycTurin,
+            "EPYC-Turin" => Self::EpycTurin,
             _ => return Err(MeasureError::VcpuTypeName(name.to_owned())),
         })
     }
@@ -357,6 +356,8 @@ pub fn launch_digest(input: &SnpMeasurementInput<'_>) -> Result<[u8; 48], Measur
     let hashes = match (input.kernel, meta.hash_table_offset) {
         (None, _) => None,
         (Some(_), None) => return Err(MeasureError::NoKernelHashes),
+        // `SevFirmware::parse` already checked that the table fits its page, so the error
+        // below cannot occur; it is mapped rather than unwrapped.
         (Some(kernel), Some(off)) => Some(
             hashes_page(off, kernel, input.initrd, input.append)
                 .ok_or(MeasureError::HashTableBase { base: 0, page: 0 })?,
