@@ -541,20 +541,35 @@ impl Store {
 
     /// Deletes the resource at `path`; whether it existed.
     pub async fn delete_resource(&self, path: &str) -> Result<bool, StoreError> {
-        self.delete_by_key("DELETE FROM resources WHERE path = $1", path)
-            .await
+        // Resources are read through on every release: no replica holds them, no generation.
+        on_pool!(self, pool => {
+            let done = sqlx::query("DELETE FROM resources WHERE path = $1")
+                .bind(path)
+                .execute(pool)
+                .await?;
+            Ok(done.rows_affected() > 0)
+        })
     }
 
-    /// Runs a one-parameter `DELETE`; whether it removed a row.
-    async fn delete_by_key(&self, statement: &'static str, key: &str) -> Result<bool, StoreError> {
+    /// Runs a `DELETE` of a row replicas hold in memory, `keys` bound in order; whether it
+    /// removed one. Only a removal moves the generation: deleting nothing rebuilds nothing.
+    async fn delete_held(
+        &self,
+        statement: &'static str,
+        keys: &[&str],
+    ) -> Result<bool, StoreError> {
         on_pool!(self, pool => {
             let mut transaction = pool.begin().await?;
-            let done = sqlx::query(statement)
-                .bind(key)
-                .execute(&mut *transaction)
-                .await?;
+            let mut query = sqlx::query(statement);
+            for key in keys {
+                query = query.bind(*key);
+            }
+            let done = query.execute(&mut *transaction).await?;
+            if done.rows_affected() == 0 {
+                return Ok(false);
+            }
             commit_bumping_generation!(transaction);
-            Ok(done.rows_affected() > 0)
+            Ok(true)
         })
     }
 
@@ -597,16 +612,11 @@ impl Store {
 
     /// Deletes the `kind` policy `name`; whether it existed.
     pub async fn delete_policy(&self, kind: PolicyKind, name: &str) -> Result<bool, StoreError> {
-        on_pool!(self, pool => {
-            let mut transaction = pool.begin().await?;
-            let done = sqlx::query("DELETE FROM policies WHERE kind = $1 AND name = $2")
-                .bind(kind.as_str())
-                .bind(name)
-                .execute(&mut *transaction)
-                .await?;
-            commit_bumping_generation!(transaction);
-            Ok(done.rows_affected() > 0)
-        })
+        self.delete_held(
+            "DELETE FROM policies WHERE kind = $1 AND name = $2",
+            &[kind.as_str(), name],
+        )
+        .await
     }
 
     /// Every policy of `kind` as `(name, source)`, sorted by name.
@@ -658,7 +668,7 @@ impl Store {
 
     /// Deletes the reference value `name`; whether it existed.
     pub async fn delete_reference_value(&self, name: &str) -> Result<bool, StoreError> {
-        self.delete_by_key("DELETE FROM reference_values WHERE name = $1", name)
+        self.delete_held("DELETE FROM reference_values WHERE name = $1", &[name])
             .await
     }
 
@@ -915,9 +925,9 @@ impl Store {
 
     /// Deletes the named signing key `name` (never the CA or TSA); whether it existed.
     pub async fn delete_named_signing_key(&self, name: &str) -> Result<bool, StoreError> {
-        self.delete_by_key(
+        self.delete_held(
             "DELETE FROM signing_keys WHERE role = 'named' AND name = $1",
-            name,
+            &[name],
         )
         .await
     }

@@ -241,6 +241,17 @@ mod tests {
                 .unwrap()
         );
         assert_eq!(store.generation().await.unwrap(), start + 2);
+        // Deleting what is not there, or a resource (read through, held by no replica),
+        // rebuilds nothing.
+        assert!(
+            !store
+                .delete_policy(crate::PolicyKind::Release, "a/")
+                .await
+                .unwrap()
+        );
+        assert!(!store.delete_reference_value("none").await.unwrap());
+        assert!(store.delete_resource("a/b/c").await.unwrap());
+        assert_eq!(store.generation().await.unwrap(), start + 2);
         store.put_registered_ak("n", b"p", "k").await.unwrap();
         assert!(store.revoke_registered_ak("n", "ops").await.unwrap());
         assert_eq!(store.generation().await.unwrap(), start + 4);
