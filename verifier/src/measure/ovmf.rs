@@ -10,7 +10,8 @@ pub const PAGE_SIZE: usize = 4096;
 /// A GUID in the UEFI mixed-endian ("bytes_le") form it has in the firmware.
 pub type Guid = [u8; 16];
 
-const fn guid(a: u32, b: u16, c: u16, d: [u8; 8]) -> Guid {
+/// The firmware form of the GUID written `a-b-c-d`.
+pub(crate) const fn guid(a: u32, b: u16, c: u16, d: [u8; 8]) -> Guid {
     let a = a.to_le_bytes();
     let b = b.to_le_bytes();
     let c = c.to_le_bytes();
