@@ -45,8 +45,6 @@ pub async fn open_store(path: &std::path::Path) -> Result<Store, StoreError> {
     if !on_postgres() {
         return Store::open_sqlite(path).await;
     }
-    let server = postgres_url()
-        .ok_or_else(|| StoreError::Url(format!("{BACKEND_ENV}=postgres needs {POSTGRES_ENV}")))?;
     let known = DATABASES
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -55,7 +53,9 @@ pub async fn open_store(path: &std::path::Path) -> Result<Store, StoreError> {
     let url = match known {
         Some(url) => url,
         None => {
-            let url = fresh_postgres_database(&server).await?;
+            let Some(url) = suite_database().await else {
+                unreachable!("on PostgreSQL, checked above")
+            };
             DATABASES
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())

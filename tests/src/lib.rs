@@ -108,11 +108,6 @@ pub struct Kbs {
     pub store_url: Option<String>,
 }
 
-/// Whether this run's KBSs keep their stores in PostgreSQL (`WARDEN_TEST_STORE=postgres`).
-pub fn testing_on_postgres() -> bool {
-    warden_store::testing::on_postgres()
-}
-
 /// A fresh PostgreSQL database for one KBS or verifier service when the suite runs on
 /// PostgreSQL; `None` on SQLite.
 pub fn test_store_database() -> Option<String> {

@@ -101,7 +101,7 @@ async fn a_populated_store_moves_to_the_other_backend_and_the_kbs_goes_on_from_i
         )
     });
     let work = Work::default();
-    let from_sqlite = !warden_tests::testing_on_postgres();
+    let from_sqlite = !warden_store::testing::on_postgres();
     // Reference values must live in the KBS's own store, not a verifier service's.
     let options = KbsOptions {
         remote_verifier: false,
