@@ -8,6 +8,7 @@
 //!   `snp` (VMM types QEMU, ec2, gce).
 //! - [`ovmf`]: the OVMF GUIDed footer table and the SEV metadata it points to.
 
+pub mod craft;
 pub mod ovmf;
 pub mod snp;
 

@@ -5,10 +5,11 @@
 use sha2::{Digest, Sha256, Sha384};
 
 use super::MeasureError;
-use super::ovmf::{
-    FOOTER_GUID, FooterTable, SEV_ES_RESET_BLOCK_GUID, SEV_HASH_TABLE_GUID, SEV_METADATA_GUID,
-    SevFirmware,
+use super::craft::{
+    AP_RESET_EIP, CRAFTED_A_SECTIONS as CRAFTED_A, SevSection, crafted_a, crafted_b, firmware_with,
+    sev_firmware, sev_footer_table, sev_metadata, test_initrd, test_kernel,
 };
+use super::ovmf::{FooterTable, SEV_ES_RESET_BLOCK_GUID, SevFirmware};
 use super::snp::{
     SnpMeasurementInput, VcpuType, Vmm, cpu_signature, firmware_hash, hashes_page, launch_digest,
     vmsa_page,
@@ -16,82 +17,12 @@ use super::snp::{
 
 const APPEND: &str = "console=ttyS0 root=/dev/vda rw";
 
-const CRAFTED_A: [(u32, u32, u32); 7] = [
-    (0x800000, 0x9000, 1),
-    (0x80A000, 0x3000, 1),
-    (0x80D000, 0x1000, 2),
-    (0x80E000, 0x1000, 3),
-    (0x80F000, 0x1000, 4),
-    (0x811000, 0x1F000, 1),
-    (0x810000, 0x1000, 0x10),
-];
-const CRAFTED_B: [(u32, u32, u32); 5] = [
-    (0x80E000, 0x1000, 3),
-    (0x800000, 0x9000, 1),
-    (0x80A000, 0x3000, 1),
-    (0x80D000, 0x1000, 2),
-    (0x811000, 0x1F000, 1),
-];
-
-fn kernel() -> Vec<u8> {
-    (0..65536u32).map(|i| (i % 251) as u8).collect()
-}
-
-fn initrd() -> Vec<u8> {
-    vec![0xA5; 32768]
-}
-
-fn asev(sections: &[(u32, u32, u32)]) -> Vec<u8> {
-    let mut m = b"ASEV".to_vec();
-    let n = sections.len() as u32;
-    m.extend_from_slice(&(16 + 12 * n).to_le_bytes());
-    m.extend_from_slice(&1u32.to_le_bytes());
-    m.extend_from_slice(&n.to_le_bytes());
-    for (gpa, size, ty) in sections {
-        m.extend_from_slice(&gpa.to_le_bytes());
-        m.extend_from_slice(&size.to_le_bytes());
-        m.extend_from_slice(&ty.to_le_bytes());
-    }
-    m
-}
-
-/// The footer table of §3.1 (metadata offset, hash-table block, reset block, footer).
-fn table(hash_base: u32) -> Vec<u8> {
-    let mut t = Vec::new();
-    t.extend_from_slice(&0x1000u32.to_le_bytes());
-    t.extend_from_slice(&22u16.to_le_bytes());
-    t.extend_from_slice(&SEV_METADATA_GUID);
-    t.extend_from_slice(&hash_base.to_le_bytes());
-    t.extend_from_slice(&0x400u32.to_le_bytes());
-    t.extend_from_slice(&26u16.to_le_bytes());
-    t.extend_from_slice(&SEV_HASH_TABLE_GUID);
-    t.extend_from_slice(&0x0080_B004u32.to_le_bytes());
-    t.extend_from_slice(&22u16.to_le_bytes());
-    t.extend_from_slice(&SEV_ES_RESET_BLOCK_GUID);
-    t.extend_from_slice(&88u16.to_le_bytes());
-    t.extend_from_slice(&FOOTER_GUID);
-    t
-}
-
 fn crafted_with(metadata: &[u8], table: &[u8]) -> Vec<u8> {
-    let mut fw: Vec<u8> = (0..65536u32).map(|i| i as u8).collect();
-    fw[0xF000..0xF000 + metadata.len()].copy_from_slice(metadata);
-    let end = fw.len() - 32;
-    fw[end - table.len()..end].copy_from_slice(table);
-    fw[end..].fill(0);
-    fw
+    firmware_with(0x10000, metadata, table)
 }
 
-fn crafted(sections: &[(u32, u32, u32)], hash_base: u32) -> Vec<u8> {
-    crafted_with(&asev(sections), &table(hash_base))
-}
-
-fn crafted_a() -> Vec<u8> {
-    crafted(&CRAFTED_A, 0x810C00)
-}
-
-fn crafted_b() -> Vec<u8> {
-    crafted(&CRAFTED_B, 0)
+fn crafted(sections: &[SevSection], hash_base: u32) -> Vec<u8> {
+    sev_firmware(0x10000, sections, hash_base)
 }
 
 fn input(fw: &[u8], vcpus: u32, vmm: Vmm, sig: Option<u32>) -> SnpMeasurementInput<'_> {
@@ -123,11 +54,11 @@ fn crafted_images_match_the_note() {
         "f06fd9281abbb677d06dba4b7e24c91e112ac870cc1549dd0be37c1788471319"
     );
     assert_eq!(
-        hex::encode(Sha256::digest(kernel())),
+        hex::encode(Sha256::digest(test_kernel())),
         "4b640d85ab3ba30fd02c9fc9db4a8928f416322ad27022ea58a65aaee68a4df2"
     );
     assert_eq!(
-        hex::encode(Sha256::digest(initrd())),
+        hex::encode(Sha256::digest(test_initrd())),
         "e755c415eba1d77c6a3b6de6b486ae16f1a2270d794fc12a1773e18e1ff94b94"
     );
 }
@@ -175,7 +106,7 @@ fn cpu_signatures() {
 
 #[test]
 fn hashes_page_known_answer() {
-    let page = hashes_page(0xC00, &kernel(), Some(&initrd()), Some(APPEND)).unwrap();
+    let page = hashes_page(0xC00, &test_kernel(), Some(&test_initrd()), Some(APPEND)).unwrap();
     let expected_table = concat!(
         "06d63894224fc94cb479a793d411fd21a800",
         "d82dd09720bd944caa78e7714d36ab2a32005386fcf64fa489ba35f35dc02478dcdfbf6256ebcfa2b3f69133cce4d9b4db9d",
@@ -190,8 +121,8 @@ fn hashes_page_known_answer() {
         hex::encode(Sha384::digest(page)),
         "7736edd760cc1ae760671bf9aa0e42ccbcda63646ad7ac7c5d485a8ab486fc862c8c3e54d9cc0b75d4a4800fabf86201"
     );
-    assert!(hashes_page(4096 - 175, &kernel(), None, None).is_none());
-    assert!(hashes_page(4096 - 176, &kernel(), None, None).is_some());
+    assert!(hashes_page(4096 - 175, &test_kernel(), None, None).is_none());
+    assert!(hashes_page(4096 - 176, &test_kernel(), None, None).is_some());
 }
 
 #[test]
@@ -228,7 +159,7 @@ fn vmsa_pages_known_answers() {
 fn crafted_known_answers() {
     let a = crafted_a();
     let b = crafted_b();
-    let (k, i) = (kernel(), initrd());
+    let (k, i) = (test_kernel(), test_initrd());
     let milan = VcpuType::EpycMilan.signature();
     let genoa = VcpuType::EpycGenoa.signature();
     let v4 = VcpuType::Epyc.signature();
@@ -406,14 +337,14 @@ fn firmware_refusals() {
     assert_eq!(digest_of(&fw), Err(MeasureError::NoSevMetadata));
     // Wrong data size of a known entry: metadata entry with 2 bytes (length 20, 2 stray bytes
     // are then part of it — rebuild the table instead).
-    let mut t = table(0x810C00);
+    let mut t = sev_footer_table(0x810C00, AP_RESET_EIP);
     t.splice(0..4, [0u8; 6]);
     t[6..8].copy_from_slice(&24u16.to_le_bytes());
     let l = t.len() - 18;
     let total = t.len() as u16;
     t[l..l + 2].copy_from_slice(&total.to_le_bytes());
     assert_eq!(
-        digest_of(&crafted_with(&asev(&CRAFTED_A), &t)),
+        digest_of(&crafted_with(&sev_metadata(&CRAFTED_A), &t)),
         Err(MeasureError::EntryDataLength {
             name: "SEV metadata offset",
             len: 6,
@@ -557,7 +488,7 @@ fn firmware_refusals() {
 #[test]
 fn input_refusals() {
     let a = crafted_a();
-    let k = kernel();
+    let k = test_kernel();
     let check = |inp: SnpMeasurementInput<'_>, want: MeasureError, field: &str| {
         let got = launch_digest(&inp).unwrap_err();
         assert_eq!(got, want);
@@ -677,7 +608,7 @@ fn no_input_panics() {
         if round % 8 == 0 {
             let vmm = [Vmm::Qemu, Vmm::Ec2, Vmm::Gce][rng.below(3)];
             let sig = (vmm == Vmm::Qemu).then_some(0xA00F11);
-            let k = kernel();
+            let k = test_kernel();
             let mut inp = input(&fw, 1 + rng.below(4) as u32, vmm, sig);
             if rng.below(2) == 0 {
                 inp.kernel = Some(&k);
