@@ -50,6 +50,9 @@ SIGSTORE_MODELS='sigstore-models==0.0.6'
 SIGSTORE_PROTOBUF_SPECS='sigstore-protobuf-specs==0.5.2'
 # The stock Sigstore client: its SCT check judges the SCTs Warden's CA embeds.
 SIGSTORE='sigstore==4.5.1'
+# AMD's launch-digest calculator: the judge of `warden-verifier measure snp` (pinned: 0.0.13
+# changed ec2's VMSA, later versions change zero-page handling).
+SEV_SNP_MEASURE='sev-snp-measure==0.0.13'
 ensure_python_dependencies() {
   if python3 -c "
 import securesystemslib.dsse, cryptography
@@ -58,13 +61,15 @@ from importlib.metadata import version
 assert version('sigstore-models') == '${SIGSTORE_MODELS#*==}'
 assert version('sigstore-protobuf-specs') == '${SIGSTORE_PROTOBUF_SPECS#*==}'
 assert version('sigstore') == '${SIGSTORE#*==}'
+assert version('sev-snp-measure') == '${SEV_SNP_MEASURE#*==}'
 " 2>/dev/null; then
     return
   fi
   if ! python3 -m pip --version >/dev/null 2>&1; then
     ensure_debian_packages python3 python3-pip
   fi
-  local packages=("$SECURESYSTEMSLIB" "$SIGSTORE_MODELS" "$SIGSTORE_PROTOBUF_SPECS" "$SIGSTORE")
+  local packages=("$SECURESYSTEMSLIB" "$SIGSTORE_MODELS" "$SIGSTORE_PROTOBUF_SPECS" "$SIGSTORE"
+    "$SEV_SNP_MEASURE")
   # Debian's own Python refuses system-wide pip installs unless told (PEP 668).
   python3 -m pip install --quiet "${packages[@]}" 2>/dev/null \
     || python3 -m pip install --quiet --break-system-packages "${packages[@]}"

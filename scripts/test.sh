@@ -7,8 +7,11 @@ source scripts/lib.sh
 ensure_build_dependencies
 # The TPM tests run a real software TPM (swtpm).
 ensure_tpm_dependencies
-# The provenance tests check DSSE envelopes with securesystemslib (PyPI) both ways.
+# The provenance tests check DSSE envelopes with securesystemslib (PyPI) both ways; the
+# launch-digest tests compare with AMD's sev-snp-measure (PyPI).
 ensure_python_dependencies
+# Real firmware for the launch-measurement calculators: Debian's OVMF (SEV and TDX metadata).
+ensure_debian_packages ovmf
 # inotifywait observes which real evidence sets the tests read.
 ensure_debian_packages inotify-tools
 # A real PostgreSQL server (Debian's), in a throwaway cluster on a loopback port: the store's

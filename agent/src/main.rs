@@ -55,6 +55,12 @@ struct Cli {
     #[arg(long, value_name = "DIR")]
     insecure_sim_snp_dir: Option<PathBuf>,
 
+    /// `--tee sim-snp`: the launch measurement (96 hex digits) the simulated guest reports, as
+    /// if the host had launched the image it measures (e.g. from `warden-verifier measure
+    /// snp`). Default: the chain's fixed development measurement.
+    #[arg(long, value_name = "HEX", requires = "insecure_sim_snp_dir")]
+    insecure_sim_snp_launch_measurement: Option<String>,
+
     /// TPM and Azure vTPM: the TSS2 TCTI of the TPM (swtpm:host=127.0.0.1,port=2321 for a
     /// software TPM).
     #[arg(
@@ -334,7 +340,18 @@ fn select_attester(cli: &Cli) -> Result<Arc<dyn Attester>, Failure> {
                      --insecure-sim-snp-dir DIR with a chain from `warden-agent sim-snp-init`"
                 ))
             })?;
-            let chain = DevChain::load(dir).map_err(|e| Failure::usage(e.to_string()))?;
+            let mut chain = DevChain::load(dir).map_err(|e| Failure::usage(e.to_string()))?;
+            if let Some(text) = &cli.insecure_sim_snp_launch_measurement {
+                let measurement = hex::decode(text)
+                    .ok()
+                    .and_then(|bytes| <[u8; 48]>::try_from(bytes).ok())
+                    .ok_or_else(|| {
+                        Failure::usage(
+                            "--insecure-sim-snp-launch-measurement: not 96 hex digits (48 bytes)",
+                        )
+                    })?;
+                chain = chain.launched_with(measurement);
+            }
             (Arc::new(SimSnpAttester::new(chain)), true)
         }
         #[cfg(feature = "tpm")]
@@ -573,28 +590,25 @@ fn print_statement(
     reference_values: Option<&Path>,
     expires: Option<&str>,
 ) -> Result<(), Failure> {
-    use sha2::Sha256;
+    use warden_wire::in_toto;
     let mut subjects = Vec::new();
     for path in artifacts {
-        let digest = Sha256::digest(read_file(path)?);
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        subjects.push(serde_json::json!({"name": name, "digest": {"sha256": hex::encode(digest)}}));
+        subjects.push(in_toto::subject(&name, &read_file(path)?));
     }
-    let (predicate_type, predicate) = match (reference_values, builder_id) {
+    let statement = match (reference_values, builder_id) {
         (Some(path), _) => {
             let values: serde_json::Value = serde_json::from_slice(&read_file(path)?)
                 .map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?;
             let expires = expires
                 .ok_or_else(|| Failure::usage("--expires is required with --reference-values"))?;
-            (
-                "https://warden.dev/reference-values/v1",
-                serde_json::json!({"expires": expires, "reference_values": values}),
-            )
+            in_toto::reference_values_statement(subjects, values, expires)
         }
-        (None, Some(builder)) => (
+        (None, Some(builder)) => in_toto::statement(
+            subjects,
             warden_wire::code_signing::SLSA_PROVENANCE_V1,
             serde_json::json!({
                 "buildDefinition": {"buildType": build_type, "externalParameters": {}},
@@ -607,12 +621,6 @@ fn print_statement(
             ));
         }
     };
-    let statement = serde_json::json!({
-        "_type": "https://in-toto.io/Statement/v1",
-        "subject": subjects,
-        "predicateType": predicate_type,
-        "predicate": predicate,
-    });
     write_stdout(format!("{statement}\n").as_bytes())
 }
 

@@ -8,6 +8,7 @@
 mod appraise;
 mod connection;
 mod explain_token;
+mod measure;
 mod policy;
 mod rv;
 mod serve;
@@ -16,6 +17,7 @@ mod verify_artifact;
 
 use appraise::{AppraiseArgs, Mode, appraise};
 use explain_token::explain_token;
+use measure::{MeasureArgs, measure};
 use policy::{PolicyArgs, RemoveStoredPolicyArgs, appraisal_policies, remove_stored_policy};
 use rv::{RvArgs, reference_values};
 use serve::{ServeArgs, serve};
@@ -57,6 +59,9 @@ pub(crate) enum Command {
     /// authority, checked at its timestamped signing time against the trust root, the expected
     /// builder identity and/or a policy over the attested facts. Exit 0 verified, 1 refused.
     VerifyArtifact(VerifyArtifactArgs),
+    /// Compute the launch measurement an image will have (SEV-SNP) from the files the host
+    /// loads: as a digest, a reference value, or an in-toto statement to sign.
+    Measure(MeasureArgs),
     /// Print the reference-value schema of every TEE (Markdown; docs/reference-values.md).
     ReferenceSchema,
     /// Remove an appraisal policy from a stopped service's store: for one the service refuses
@@ -76,6 +81,7 @@ pub(crate) fn main() -> ExitCode {
         Command::TpmAk(args) => finish(tpm_aks(&args)),
         Command::RemoveStoredPolicy(args) => finish(remove_stored_policy(&args)),
         Command::VerifyArtifact(args) => finish(verify_artifact(&args)),
+        Command::Measure(args) => finish(measure(&args)),
         Command::ReferenceSchema => {
             print!("{}", warden_verifier::reference::schema_markdown());
             ExitCode::SUCCESS

@@ -48,10 +48,8 @@ pub use warden_wire::dsse::{
     MAX_SIGNATURES, pae,
 };
 
-/// `_type` of an in-toto Statement v1.
-pub const STATEMENT_V1: &str = "https://in-toto.io/Statement/v1";
-/// Warden's reference-value predicate (documented in this module).
-pub const REFERENCE_VALUES_PREDICATE: &str = "https://warden.dev/reference-values/v1";
+// Written by builders (the agent, `warden-verifier measure`) with the wire crate's helpers.
+pub use warden_wire::in_toto::{REFERENCE_VALUES_PREDICATE, STATEMENT_V1};
 
 /// Why signed provenance was refused, in the order the checks run.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -12,6 +12,7 @@ pub mod binding;
 pub mod code_signing;
 pub mod dsse;
 pub mod eventlog;
+pub mod in_toto;
 pub mod jwe;
 pub mod pem;
 pub mod protocol;

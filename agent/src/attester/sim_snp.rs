@@ -48,7 +48,8 @@ pub const SIM_VCEK_SERIAL: u64 = 3;
 /// Guest policy: SMT allowed, reserved bit 17 set, debug off.
 const SIM_POLICY: u64 = 0x30000;
 
-/// The launch measurement of the simulated guest (fixed, so it can be a reference value).
+/// The launch measurement of the simulated guest unless the host launched it with another
+/// ([`DevChain::launched_with`]); fixed, so it can be a reference value.
 pub fn sim_measurement() -> [u8; 48] {
     Sha384::digest(b"warden sim-snp development guest").into()
 }
@@ -63,6 +64,9 @@ pub struct DevChain {
     vcek_der: Vec<u8>,
     vcek_key: Vec<u8>,
     chip_id: [u8; 64],
+    /// What the simulated secure processor puts in MEASUREMENT: the launch digest of the image
+    /// the host launched.
+    measurement: [u8; 48],
     /// Present only right after generation: the ARK can then sign CRLs (for tests).
     ark: Option<CertifiedIssuer<'static, KeyPair>>,
 }
@@ -138,6 +142,7 @@ impl DevChain {
             vcek_der: vcek.der().to_vec(),
             vcek_key: vcek_key.serialize_der(),
             chip_id,
+            measurement: sim_measurement(),
             ark: Some(ark),
         })
     }
@@ -183,8 +188,19 @@ impl DevChain {
             vcek_der: read("vcek.der")?,
             vcek_key: read("vcek.key")?,
             chip_id,
+            measurement: sim_measurement(),
             ark: None,
         })
+    }
+
+    /// The chain signing reports of a guest launched with `measurement` (e.g. the digest
+    /// `warden-verifier measure snp` predicts for an image), as a real host's launch of that
+    /// image would make the secure processor report.
+    pub fn launched_with(self, measurement: [u8; 48]) -> Self {
+        Self {
+            measurement,
+            ..self
+        }
     }
 
     /// The development VCEK certificate (DER).
@@ -254,7 +270,7 @@ impl DevChain {
             .put_u64(offset::CURRENT_TCB, tcb)
             .put_u64(offset::PLATFORM_INFO, 0x25)
             .put(offset::REPORT_DATA, &report_data_field(report_data))
-            .put(offset::MEASUREMENT, &sim_measurement())
+            .put(offset::MEASUREMENT, &self.measurement)
             .put(offset::HOST_DATA, host_data)
             .put(offset::REPORT_ID, &report_id)
             .put(offset::REPORT_ID_MA, &[0xFF; 32])
@@ -348,6 +364,11 @@ mod tests {
         assert_eq!(&report.report_data()[..48], &[9; 48]);
         assert_eq!(report.measurement(), &sim_measurement());
         assert_eq!(report.reported_tcb().decode(SIM_GENERATION), SIM_TCB);
+        // A guest launched with another image reports that image's measurement.
+        let relaunched = DevChain::load(dir.path()).unwrap().launched_with([7; 48]);
+        let collected = relaunched.signed_report(&[9; 48]).unwrap();
+        let report = warden_wire::snp::Report::parse(&collected.report).unwrap();
+        assert_eq!(report.measurement(), &[7; 48]);
         assert!(
             loaded
                 .crl(&[3], OffsetDateTime::now_utc(), OffsetDateTime::now_utc())

@@ -428,3 +428,9 @@ pub fn launch_digest(input: &SnpMeasurementInput<'_>) -> Result<[u8; 48], Measur
     }
     Ok(g.ld)
 }
+
+/// The `snp` reference value affirming exactly `measurement` (what `PUT
+/// /reference-values/snp` takes; other keys of the schema are the operator's to add).
+pub fn reference_value(measurement: &[u8; 48]) -> serde_json::Value {
+    serde_json::json!({ "measurements": [hex::encode(measurement)] })
+}
