@@ -8,6 +8,7 @@
 #![allow(missing_docs)]
 
 pub mod dsse;
+pub mod measure;
 pub mod signing;
 pub mod swtpm;
 pub mod verifier_service;

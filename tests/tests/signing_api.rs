@@ -10,6 +10,7 @@ use std::process::Command;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
+use warden_tests::measure::SnpImage;
 use warden_tests::signing::{
     BUILDER, Work, bundle_files, judge, openssl_ts_verify, securesystemslib_verifies,
     set_signing_policy, sign_args, signing_cert_args, signing_kbs, signing_policy,
@@ -491,8 +492,12 @@ fn the_loop_closes_the_same_through_a_verifier_service() {
 }
 
 fn close_the_loop(remote: bool) {
-    let (_chain, chain_dir, measurement) = warden_tests::sim_snp_chain();
+    let (_chain, chain_dir, _) = warden_tests::sim_snp_chain();
     let work = Work::default();
+    // The image the build makes, and the measurement a host launching it on 4 vCPUs gets from
+    // the secure processor (as AMD's sev-snp-measure computes it).
+    let image = SnpImage::default();
+    let launched = image.amd_launch_digest(4);
     // The build enclave attests as the (INSECURE) sample TEE, so that the only SNP reference
     // values the KBS ever holds are the ones the build signs.
     let kbs = sample_signing_kbs(
@@ -514,7 +519,14 @@ fn close_the_loop(remote: bool) {
         },
         &work,
     );
-    let sim_snp = ["--tee", "sim-snp", "--insecure-sim-snp-dir", &chain_dir];
+    let sim_snp = [
+        "--tee",
+        "sim-snp",
+        "--insecure-sim-snp-dir",
+        &chain_dir,
+        "--insecure-sim-snp-launch-measurement",
+        &launched,
+    ];
     let workload = |args: &[&str]| kbs.agent_as(&sim_snp, args);
     let builder =
         |args: &[&str]| kbs.agent_as(&["--tee", "sample", "--insecure-allow-sample"], args);
@@ -545,20 +557,17 @@ fn close_the_loop(remote: bool) {
     let cert = work.path("build.pem");
     let output = builder(&signing_cert_args(&key, &cert));
     assert!(output.status.success(), "{}\n{}", text(&output), kbs.log());
-    let image = work.write("image.qcow2", b"the guest image");
-    let values = work.write(
-        "rv.json",
-        format!(r#"{{"snp": {{"measurements": ["{}"]}}}}"#, measurement),
-    );
-    let output = builder(&[
-        "statement",
-        "--artifact",
-        image.to_str().unwrap(),
-        "--reference-values",
-        values.to_str().unwrap(),
-        "--expires",
-        "2099-01-01T00:00:00Z",
-    ]);
+    // The build computes the image's launch digest and states it as the reference value.
+    let disk = work.write("image.qcow2", b"the guest image");
+    let output = Command::new(warden_tests::binary("warden-verifier"))
+        .args(["measure", "snp", "--firmware"])
+        .arg(image.path("OVMF.fd"))
+        .args(image.measure_args(4))
+        .args(["--output", "statement", "--expires", "2099-01-01T00:00:00Z"])
+        .arg("--subject")
+        .arg(&disk)
+        .output()
+        .unwrap();
     assert!(output.status.success(), "{}", text(&output));
     let statement = work.write("rv-statement.json", &output.stdout);
     let attested = work.path("attested.sigstore.json");

@@ -155,7 +155,9 @@ fn parse_digest(option: &str, text: &str) -> Result<[u8; 48], String> {
 fn vcpu_signature(args: &SnpArgs) -> Result<Option<u32>, String> {
     if let Some(name) = &args.vcpu_type {
         return Ok(Some(
-            VcpuType::from_name(name).map_err(|e| e.to_string())?.signature(),
+            VcpuType::from_name(name)
+                .map_err(|e| e.to_string())?
+                .signature(),
         ));
     }
     if let Some(text) = &args.vcpu_sig {

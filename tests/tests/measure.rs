@@ -1,0 +1,124 @@
+//! Calculator → reference value → appraisal, with the real binaries: `warden-verifier measure
+//! snp` computes an image's launch digest as a reference value; a sim-snp guest launched from
+//! that image (its measurement is what AMD's sev-snp-measure says the secure processor
+//! reports) gets its secret, and the same image launched with another vCPU count does not.
+#![allow(clippy::unwrap_used)]
+
+use std::process::{Command, Output};
+
+use warden_tests::measure::SnpImage;
+use warden_tests::{Kbs, KbsOptions, binary, sim_snp_chain};
+
+const SECRET: &[u8] = b"secret of the measured image";
+
+fn measure(image: &SnpImage, vcpus: u32, extra: &[&str]) -> Output {
+    Command::new(binary("warden-verifier"))
+        .args(["measure", "snp", "--firmware"])
+        .arg(image.path("OVMF.fd"))
+        .args(image.measure_args(vcpus))
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+#[test]
+fn a_measured_reference_value_releases_to_the_image_launched_as_measured_and_only_to_it() {
+    let image = SnpImage::default();
+    let reference = stdout(&measure(&image, 4, &["--output", "rv"]));
+    let launched = image.amd_launch_digest(4);
+    assert_eq!(reference, format!(r#"{{"measurements":["{launched}"]}}"#));
+    assert_eq!(stdout(&measure(&image, 4, &[])), launched);
+
+    let (_chain, chain_dir, _) = sim_snp_chain();
+    let kbs = Kbs::start(KbsOptions {
+        allow_sample: false,
+        serve_args: vec!["--insecure-dev-roots".into(), chain_dir.clone()],
+        ..Default::default()
+    });
+    kbs.provision("image/key/one", SECRET, "image/", "snp", &reference);
+    let guest = |measurement: &str, args: &[&str]| {
+        let tee = [
+            "--tee",
+            "sim-snp",
+            "--insecure-sim-snp-dir",
+            &chain_dir,
+            "--insecure-sim-snp-launch-measurement",
+            measurement,
+        ];
+        kbs.agent_as(&tee, args)
+    };
+    let output = guest(&launched, &["get-resource", "image/key/one"]);
+    assert!(
+        output.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        kbs.log()
+    );
+    assert_eq!(output.stdout, SECRET);
+
+    // The same files on two vCPUs measure differently: not affirming, no secret.
+    let two_vcpus = image.amd_launch_digest(2);
+    assert_ne!(two_vcpus, launched);
+    let output = guest(&two_vcpus, &["get-resource", "image/key/one"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(output.stdout.is_empty());
+    let output = guest(&two_vcpus, &["attest"]);
+    let token = String::from_utf8_lossy(&output.stdout);
+    let claims = warden_test_support::token::claims(token.trim());
+    let submod = &claims["submods"]["cpu0"];
+    assert_eq!(
+        submod["ear.veraison.annotated-evidence"]["snp"]["measurement"],
+        two_vcpus
+    );
+    assert_ne!(submod["ear.status"], "affirming");
+}
+
+#[test]
+fn the_measured_statement_is_the_one_the_agent_writes_for_the_same_values() {
+    let image = SnpImage::default();
+    let disk = image.path("OVMF.fd");
+    let expires = "2099-01-01T00:00:00Z";
+    let statement = stdout(&measure(
+        &image,
+        4,
+        &["--output", "statement", "--expires", expires],
+    ));
+    let values = image.path("values.json");
+    let reference = stdout(&measure(&image, 4, &["--output", "rv"]));
+    std::fs::write(&values, format!(r#"{{"snp": {reference}}}"#)).unwrap();
+    let mut agent = Command::new(binary("warden-agent"));
+    agent.arg("statement");
+    for file in [&disk, &image.path("vmlinuz"), &image.path("initrd.img")] {
+        agent.arg("--artifact").arg(file);
+    }
+    agent
+        .arg("--reference-values")
+        .arg(&values)
+        .args(["--expires", expires]);
+    let by_agent: serde_json::Value =
+        serde_json::from_str(&stdout(&agent.output().unwrap())).unwrap();
+    let measured: serde_json::Value = serde_json::from_str(&statement).unwrap();
+    assert_eq!(measured, by_agent);
+    assert_eq!(measured["subject"].as_array().unwrap().len(), 3);
+
+    // Refusals exit 2 and name the option.
+    for (extra, option) in [
+        (&["--output", "statement"][..], "--expires"),
+        (&["--output", "rv", "--name", "a b"][..], "--name"),
+        (&["--vmm", "krun"][..], "--vmm"),
+    ] {
+        let output = measure(&image, 4, extra);
+        assert_eq!(output.status.code(), Some(2), "{extra:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.starts_with(&format!("error: {option}:")), "{stderr}");
+    }
+}
