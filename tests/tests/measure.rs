@@ -8,13 +8,18 @@ use std::process::{Command, Output};
 
 use warden_tests::measure::SnpImage;
 use warden_tests::{Kbs, KbsOptions, binary, sim_snp_chain};
+use warden_verifier::measure::craft;
 
 const SECRET: &[u8] = b"secret of the measured image";
 
 fn measure(image: &SnpImage, vcpus: u32, extra: &[&str]) -> Output {
+    measure_firmware(image, "OVMF.fd", vcpus, extra)
+}
+
+fn measure_firmware(image: &SnpImage, firmware: &str, vcpus: u32, extra: &[&str]) -> Output {
     Command::new(binary("warden-verifier"))
         .args(["measure", "snp", "--firmware"])
-        .arg(image.path("OVMF.fd"))
+        .arg(image.path(firmware))
         .args(image.measure_args(vcpus))
         .args(extra)
         .output()
@@ -110,15 +115,105 @@ fn the_measured_statement_is_the_one_the_agent_writes_for_the_same_values() {
     assert_eq!(measured, by_agent);
     assert_eq!(measured["subject"].as_array().unwrap().len(), 3);
 
-    // Refusals exit 2 and name the option.
-    for (extra, option) in [
-        (&["--output", "statement"][..], "--expires"),
-        (&["--output", "rv", "--name", "a b"][..], "--name"),
-        (&["--vmm", "krun"][..], "--vmm"),
+    // Bad input exits 2 and names the option (the library's tests cover every reason).
+    let crafted = craft::crafted_a();
+    let mut overlapping = craft::CRAFTED_A_SECTIONS;
+    overlapping[1].0 = 0x804000;
+    for (name, bytes) in [
+        ("truncated.fd", crafted[..crafted.len() - 100].to_vec()),
+        ("half.fd", crafted[..crafted.len() / 2].to_vec()),
+        ("no-metadata.fd", vec![0; 0x10000]),
+        (
+            "overlapping.fd",
+            craft::sev_firmware(0x10000, &overlapping, craft::CRAFTED_A_HASH_TABLE),
+        ),
     ] {
-        let output = measure(&image, 4, extra);
-        assert_eq!(output.status.code(), Some(2), "{extra:?}");
+        std::fs::write(image.path(name), bytes).unwrap();
+        let output = measure_firmware(&image, name, 4, &[]);
+        assert_eq!(output.status.code(), Some(2), "{name}");
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(stderr.starts_with(&format!("error: {option}:")), "{stderr}");
+        assert!(
+            stderr.starts_with("error: --firmware: "),
+            "{name}: {stderr}"
+        );
+    }
+    for (args, option) in [
+        (
+            &[
+                "--vcpus",
+                "4",
+                "--vcpu-type",
+                "EPYC",
+                "--output",
+                "statement",
+            ][..],
+            "--expires",
+        ),
+        (
+            &[
+                "--vcpus",
+                "4",
+                "--vcpu-type",
+                "EPYC",
+                "--output",
+                "rv",
+                "--name",
+                "a b",
+            ][..],
+            "--name",
+        ),
+        (
+            &["--vcpus", "4", "--vcpu-type", "EPYC", "--vmm", "krun"][..],
+            "--vmm",
+        ),
+        (
+            &["--vcpus", "4", "--vcpu-type", "EPYC-Zen9"][..],
+            "--vcpu-type",
+        ),
+        (&["--vcpus", "4"][..], "--vcpu-type"),
+        (&["--vcpus", "0", "--vcpu-type", "EPYC"][..], "--vcpus"),
+        (
+            &[
+                "--vcpus",
+                "1",
+                "--vcpu-type",
+                "EPYC",
+                "--guest-features",
+                "0x2",
+            ][..],
+            "--guest-features",
+        ),
+        (
+            &[
+                "--vcpus",
+                "1",
+                "--vcpu-type",
+                "EPYC",
+                "--firmware-hash",
+                "00",
+            ][..],
+            "--firmware-hash",
+        ),
+        (
+            &["--vcpus", "1", "--vmm", "ec2", "--vcpu-type", "EPYC"][..],
+            "--vcpu-type",
+        ),
+        (
+            &["--vcpus", "1", "--vcpu-type", "EPYC", "--append", "quiet"][..],
+            "--append",
+        ),
+    ] {
+        let output = Command::new(binary("warden-verifier"))
+            .args(["measure", "snp", "--firmware"])
+            .arg(image.path("OVMF.fd"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.starts_with(&format!("error: {option}:")),
+            "{args:?}: {stderr}"
+        );
     }
 }
