@@ -5,7 +5,9 @@
 //! The layouts are those of `docs/design/measure.md` §3.1 (crafted-a and crafted-b are
 //! rebuilt byte for byte; the tests pin their SHA-256).
 
-use super::ovmf::{FOOTER_GUID, SEV_ES_RESET_BLOCK_GUID, SEV_HASH_TABLE_GUID, SEV_METADATA_GUID};
+use super::ovmf::{
+    FOOTER_GUID, Guid, SEV_ES_RESET_BLOCK_GUID, SEV_HASH_TABLE_GUID, SEV_METADATA_GUID,
+};
 
 /// An SEV metadata section: GPA, size and type (1 zero, 2 secrets, 3 CPUID, 4 SVSM CAA,
 /// 0x10 kernel hashes).
@@ -69,6 +71,26 @@ pub fn sev_footer_table(hash_table_base: u32, ap_reset_eip: u32) -> Vec<u8> {
     t.extend_from_slice(&22u16.to_le_bytes());
     t.extend_from_slice(&SEV_ES_RESET_BLOCK_GUID);
     t.extend_from_slice(&88u16.to_le_bytes());
+    t.extend_from_slice(&FOOTER_GUID);
+    t
+}
+
+/// A footer table with exactly `entries` (GUID and data), in this order from low to high
+/// address, closed by the footer entry: for layouts [`sev_footer_table`] does not make (no
+/// hash-table block, other entry orders, a repeated GUID).
+///
+/// # Panics
+/// When the table exceeds the 16-bit length field: a caller's mistake in a test.
+pub fn footer_table(entries: &[(Guid, &[u8])]) -> Vec<u8> {
+    let mut t = Vec::new();
+    for (g, data) in entries {
+        t.extend_from_slice(data);
+        let len = u16::try_from(data.len() + 18).expect("entry fits u16");
+        t.extend_from_slice(&len.to_le_bytes());
+        t.extend_from_slice(g);
+    }
+    let total = u16::try_from(t.len() + 18).expect("table fits u16");
+    t.extend_from_slice(&total.to_le_bytes());
     t.extend_from_slice(&FOOTER_GUID);
     t
 }

@@ -6,10 +6,13 @@ use sha2::{Digest, Sha256, Sha384};
 
 use super::MeasureError;
 use super::craft::{
-    AP_RESET_EIP, CRAFTED_A_SECTIONS as CRAFTED_A, SevSection, crafted_a, crafted_b, firmware_with,
-    sev_firmware, sev_footer_table, sev_metadata, test_initrd, test_kernel,
+    AP_RESET_EIP, CRAFTED_A_HASH_TABLE, CRAFTED_A_SECTIONS as CRAFTED_A, SEV_METADATA_FROM_END,
+    SevSection, crafted_a, crafted_b, firmware_with, footer_table, sev_firmware, sev_footer_table,
+    sev_metadata, test_initrd, test_kernel,
 };
-use super::ovmf::{FooterTable, SEV_ES_RESET_BLOCK_GUID, SevFirmware};
+use super::ovmf::{
+    FooterTable, SEV_ES_RESET_BLOCK_GUID, SEV_HASH_TABLE_GUID, SEV_METADATA_GUID, SevFirmware,
+};
 use super::snp::{
     SnpMeasurementInput, VcpuType, Vmm, cpu_signature, firmware_hash, hashes_page, launch_digest,
     vmsa_page,
@@ -248,6 +251,21 @@ fn parses_crafted_metadata() {
     assert_eq!(m.hash_table_offset, Some(0xC00));
     let b = SevFirmware::parse(&crafted_b()).unwrap();
     assert_eq!(b.hash_table_offset, None);
+}
+
+#[test]
+fn footer_table_builder_matches_the_sev_layout() {
+    // The generic builder and the fixed SEV one agree, so images the differential test builds
+    // with either are laid out the same way.
+    let fixed = sev_footer_table(CRAFTED_A_HASH_TABLE, AP_RESET_EIP);
+    let mut hash_block = CRAFTED_A_HASH_TABLE.to_le_bytes().to_vec();
+    hash_block.extend_from_slice(&0x400u32.to_le_bytes());
+    let built = footer_table(&[
+        (SEV_METADATA_GUID, &SEV_METADATA_FROM_END.to_le_bytes()),
+        (SEV_HASH_TABLE_GUID, &hash_block),
+        (SEV_ES_RESET_BLOCK_GUID, &AP_RESET_EIP.to_le_bytes()),
+    ]);
+    assert_eq!(built, fixed);
 }
 
 /// Runs `launch_digest` for crafted-a (QEMU, one vCPU) with a modified firmware.
