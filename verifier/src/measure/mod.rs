@@ -7,10 +7,17 @@
 //! - [`snp`]: the AMD SEV-SNP launch digest, as sev-snp-measure 0.0.13 computes it for mode
 //!   `snp` (VMM types QEMU, ec2, gce).
 //! - [`ovmf`]: the OVMF GUIDed footer table and the SEV metadata it points to.
+//! - [`tdx`]: Intel TDX: MRTD from the TDVF metadata, RTMR1/RTMR2 for QEMU direct kernel boot
+//!   with OVMF, and the `tdx` reference value.
+//! - [`pe`] and [`linux`]: the PE/COFF Authenticode digest and the bzImage checks and QEMU
+//!   setup-header patch that RTMR1 needs.
 
 pub mod craft;
+pub mod linux;
 pub mod ovmf;
+pub mod pe;
 pub mod snp;
+pub mod tdx;
 
 /// Why a launch measurement could not be computed. One variant per refusal; [`Self::field`]
 /// names the input (as the CLI spells it) that is at fault.
@@ -166,6 +173,113 @@ pub enum MeasureError {
     /// An unknown VMM type name.
     #[error("--vmm: {0:?} not supported: QEMU, ec2, gce")]
     VmmName(String),
+    /// No TDX metadata offset entry in the footer table: not a TDX-capable (TDVF) build.
+    #[error("--firmware: no TDX metadata (not a TDVF build)")]
+    NoTdxMetadata,
+    /// The TDX metadata offset leaves no room for the `TDVF` descriptor inside the firmware.
+    #[error("--firmware: TDX metadata offset {0:#x} from the end is outside the firmware")]
+    TdvfOffset(u32),
+    /// The descriptor does not start with `TDVF`.
+    #[error("--firmware: TDX metadata signature is not \"TDVF\"")]
+    TdvfSignature,
+    /// The descriptor version is not 1.
+    #[error("--firmware: TDX metadata version {0}, expected 1")]
+    TdvfVersion(u32),
+    /// The descriptor length is not `16 + 32 n`, the count is outside 2..=64, or the sections
+    /// run past the firmware.
+    #[error(
+        "--firmware: TDX metadata length {length} does not hold {sections} sections (2 to 64) inside the firmware"
+    )]
+    TdvfLength {
+        /// The declared length.
+        length: u32,
+        /// The declared section count.
+        sections: u32,
+    },
+    /// A TDVF section type other than BFV, CFV, TD_HOB or TEMP_MEM.
+    #[error(
+        "--firmware: TDX metadata section {index}: type {section_type} is not BFV, CFV, TD_HOB or TEMP_MEM"
+    )]
+    TdvfSectionType {
+        /// Index in the descriptor.
+        index: usize,
+        /// The type found.
+        section_type: u32,
+    },
+    /// Attributes other than `MR_EXTEND`, or `MR_EXTEND` on a section without file data.
+    #[error("--firmware: TDX metadata section {index}: attributes {attributes:#x} not allowed")]
+    TdvfSectionAttributes {
+        /// Index in the descriptor.
+        index: usize,
+        /// The attributes found.
+        attributes: u32,
+    },
+    /// A section's memory range is empty, not 4 KiB-aligned or beyond the 52-bit GPA space.
+    #[error(
+        "--firmware: TDX metadata section {index}: address {address:#x} size {size:#x} is empty, misaligned or beyond 2^52"
+    )]
+    TdvfSectionExtent {
+        /// Index in the descriptor.
+        index: usize,
+        /// MemoryAddress.
+        address: u64,
+        /// MemoryDataSize.
+        size: u64,
+    },
+    /// A section's file data is wrong for its type: BFV/CFV data outside the file or of a
+    /// size other than the memory size, TD_HOB/TEMP_MEM with file data.
+    #[error(
+        "--firmware: TDX metadata section {index}: data offset {offset:#x} raw size {raw:#x} memory size {memory:#x} not valid for its type"
+    )]
+    TdvfSectionData {
+        /// Index in the descriptor.
+        index: usize,
+        /// DataOffset.
+        offset: u32,
+        /// RawDataSize.
+        raw: u32,
+        /// MemoryDataSize.
+        memory: u64,
+    },
+    /// Two sections overlap in guest-physical memory.
+    #[error("--firmware: TDX metadata sections {first} and {second} overlap")]
+    TdvfSectionOverlap {
+        /// Index of one section.
+        first: usize,
+        /// Index of the other.
+        second: usize,
+    },
+    /// The sections add more pages than a TDVF plausibly has (bounds the work).
+    #[error("--firmware: TDX metadata sections add {0} pages, more than {max}", max = tdx::MAX_TD_PAGES)]
+    TdvfTooManyPages(u64),
+    /// An option RTMR prediction needs was not given; Warden does not guess it.
+    #[error("{0}: required for RTMR prediction; not guessed")]
+    Required(&'static str),
+    /// An option that only makes sense with a direct-boot kernel was given without one.
+    #[error("{0}: needs --kernel or --kernel-authenticode")]
+    NeedsKernel(&'static str),
+    /// Both the kernel and its Authenticode digest were given.
+    #[error("--kernel-authenticode: give either --kernel or --kernel-authenticode, not both")]
+    KernelAndAuthenticode,
+    /// The kernel is not an x86-64 bzImage with an EFI stub (PE32+), or has a shape whose
+    /// measurement Warden cannot predict without guessing.
+    #[error("--kernel: {0}")]
+    Kernel(String),
+    /// The initrd is empty or does not fit below the guest's 4 GiB memory.
+    #[error("--initrd: {0}")]
+    Initrd(String),
+    /// The command line holds what QEMU or OVMF would change (`vga=`, non-ASCII, NUL, too long).
+    #[error("--append: {0}")]
+    Append(String),
+    /// The guest memory size is 0 or too large.
+    #[error("--memory-mib: {0} is not in 1..=16777216")]
+    MemoryMib(u64),
+    /// An unknown page-add order name.
+    #[error("--page-add-order: {0:?} not supported: single, two-pass")]
+    PageAddOrderName(String),
+    /// An unknown LoadOptions layout name.
+    #[error("--load-options: {0:?} not supported: suffix, prefix")]
+    LoadOptionsName(String),
     /// Guest features without SNPActive (bit 0) or with a reserved bit (11, 13, 16–63).
     #[error(
         "--guest-features: {0:#x} lacks bit 0 (SNPActive) or sets a reserved bit (11, 13, 16-63)"
@@ -196,7 +310,26 @@ impl MeasureError {
             | E::SectionOverlap { .. }
             | E::SectionOverlapsFirmware(_)
             | E::DuplicateKernelHashes(_)
-            | E::HashTableBase { .. } => "--firmware",
+            | E::HashTableBase { .. }
+            | E::NoTdxMetadata
+            | E::TdvfOffset(_)
+            | E::TdvfSignature
+            | E::TdvfVersion(_)
+            | E::TdvfLength { .. }
+            | E::TdvfSectionType { .. }
+            | E::TdvfSectionAttributes { .. }
+            | E::TdvfSectionExtent { .. }
+            | E::TdvfSectionData { .. }
+            | E::TdvfSectionOverlap { .. }
+            | E::TdvfTooManyPages(_) => "--firmware",
+            E::Required(option) | E::NeedsKernel(option) => option,
+            E::KernelAndAuthenticode => "--kernel-authenticode",
+            E::Kernel(_) => "--kernel",
+            E::Initrd(_) => "--initrd",
+            E::Append(_) => "--append",
+            E::MemoryMib(_) => "--memory-mib",
+            E::PageAddOrderName(_) => "--page-add-order",
+            E::LoadOptionsName(_) => "--load-options",
             E::NoKernelHashes => "--kernel",
             E::InitrdWithoutKernel => "--initrd",
             E::AppendWithoutKernel => "--append",
@@ -213,3 +346,6 @@ impl MeasureError {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod tdx_tests;

@@ -50,6 +50,23 @@ pub const SEV_HASH_TABLE_GUID: Guid = guid(
     [0x92, 0x7b, 0x1d, 0xa6, 0xef, 0xa8, 0xd4, 0x54],
 );
 
+/// `e47a6535-984a-4798-865e-4685a7bf8ec2`: TDX metadata offset (`u32`, from the file's end to
+/// the `TDVF` descriptor; §4.1).
+pub const TDX_METADATA_GUID: Guid = guid(
+    0xe47a_6535,
+    0x984a,
+    0x4798,
+    [0x86, 0x5e, 0x46, 0x85, 0xa7, 0xbf, 0x8e, 0xc2],
+);
+/// `e9eaf9f3-168e-44d5-a8eb-7f4d8738f6ae`: the GUID edk2 writes just before the `TDVF`
+/// descriptor. QEMU does not read it, so neither does Warden; crafted images carry it.
+pub const TDVF_DESCRIPTOR_GUID: Guid = guid(
+    0xe9ea_f9f3,
+    0x168e,
+    0x44d5,
+    [0xa8, 0xeb, 0x7f, 0x4d, 0x87, 0x38, 0xf6, 0xae],
+);
+
 /// Length of an entry's trailer: `u16` length and GUID.
 const ENTRY_HEADER: usize = 18;
 /// The footer table ends this many bytes before the end of the file.
@@ -64,17 +81,17 @@ pub struct FooterTable<'a> {
     entries: Vec<(Guid, &'a [u8])>,
 }
 
-fn u16_at(b: &[u8], at: usize) -> Option<u16> {
+pub(crate) fn u16_at(b: &[u8], at: usize) -> Option<u16> {
     let s = b.get(at..at.checked_add(2)?)?;
     Some(u16::from_le_bytes([s[0], s[1]]))
 }
 
-fn u32_at(b: &[u8], at: usize) -> Option<u32> {
+pub(crate) fn u32_at(b: &[u8], at: usize) -> Option<u32> {
     let s = b.get(at..at.checked_add(4)?)?;
     Some(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
 }
 
-fn guid_at(b: &[u8], at: usize) -> Option<Guid> {
+pub(crate) fn guid_at(b: &[u8], at: usize) -> Option<Guid> {
     b.get(at..at.checked_add(16)?)?.try_into().ok()
 }
 
@@ -160,7 +177,7 @@ impl<'a> FooterTable<'a> {
         self.entries.is_empty()
     }
 
-    fn exact(
+    pub(crate) fn exact(
         &self,
         g: &Guid,
         name: &'static str,
