@@ -5,6 +5,7 @@
 //!
 //! The firmware is required: a missing file fails the test (`scripts/test.sh` installs
 //! Debian's `ovmf`), it is not skipped.
+#![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,7 +17,8 @@ use warden_verifier::measure::tdx::{PageAddOrder, mr_td};
 const OVMF: &str = "/usr/share/ovmf/OVMF.fd";
 const OVMF_CODE_4M: &str = "/usr/share/OVMF/OVMF_CODE_4M.fd";
 /// SHA-256 of bookworm's `OVMF.fd` (`ovmf 2022.11-6+deb12u2`), §2.
-const BOOKWORM_OVMF_SHA256: &str = "7b456907dd0786d415999e801a1ac4637b8ed4d7cf5378cfc6edbe5e574dd773";
+const BOOKWORM_OVMF_SHA256: &str =
+    "7b456907dd0786d415999e801a1ac4637b8ed4d7cf5378cfc6edbe5e574dd773";
 const BOOKWORM_SINGLE: &str = "4c7206f0f483c524f12c366c711e9049030a8d47c471ee5aa9c4999a08de4057fb887fed0744d5631a212967fb231c47";
 const BOOKWORM_TWO_PASS: &str = "acccbcc870a381adab0d3919d90a7f268ac3b0364771f202ed4bb4e892d045b33db3b32e6924cba830a724eed443f7e1";
 
@@ -65,7 +67,10 @@ fn mrtd_of_debian_ovmf_agrees_with_the_independent_implementation() {
     let python = python_mrtd(Path::new(OVMF));
     println!("{OVMF}: MRTD single-pass {}", rust.0);
     println!("{OVMF}: MRTD two-pass    {}", rust.1);
-    assert_eq!(rust, python, "Warden and tests/interop/tdx_mrtd.py disagree");
+    assert_eq!(
+        rust, python,
+        "Warden and tests/interop/tdx_mrtd.py disagree"
+    );
     assert_ne!(rust.0, rust.1);
     let sha256 = hex::encode(Sha256::digest(&fw));
     if sha256 == BOOKWORM_OVMF_SHA256 {
