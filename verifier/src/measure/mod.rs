@@ -258,6 +258,9 @@ pub enum MeasureError {
     /// An option that only makes sense with a direct-boot kernel was given without one.
     #[error("{0}: needs --kernel or --kernel-authenticode")]
     NeedsKernel(&'static str),
+    /// The kernel Authenticode digest is not 96 hex digits.
+    #[error("--kernel-authenticode: {0:?} is not a SHA-384 digest (96 hex digits)")]
+    KernelAuthenticodeHex(String),
     /// Both the kernel and its Authenticode digest were given.
     #[error("--kernel-authenticode: give either --kernel or --kernel-authenticode, not both")]
     KernelAndAuthenticode,
@@ -323,7 +326,7 @@ impl MeasureError {
             | E::TdvfSectionOverlap { .. }
             | E::TdvfTooManyPages(_) => "--firmware",
             E::Required(option) | E::NeedsKernel(option) => option,
-            E::KernelAndAuthenticode => "--kernel-authenticode",
+            E::KernelAndAuthenticode | E::KernelAuthenticodeHex(_) => "--kernel-authenticode",
             E::Kernel(_) => "--kernel",
             E::Initrd(_) => "--initrd",
             E::Append(_) => "--append",

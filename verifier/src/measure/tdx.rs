@@ -306,6 +306,14 @@ impl LoadOptionsLayout {
     }
 }
 
+/// Parses a `--kernel-authenticode` value: 96 hex digits (either case).
+pub fn parse_kernel_authenticode(text: &str) -> Result<[u8; 48], MeasureError> {
+    hex::decode(text.trim())
+        .ok()
+        .and_then(|bytes| <[u8; 48]>::try_from(bytes).ok())
+        .ok_or_else(|| MeasureError::KernelAuthenticodeHex(text.to_owned()))
+}
+
 /// What a TDX launch measurement is computed from. Without `kernel` or
 /// `kernel_authenticode` only MRTD is computed.
 #[derive(Debug, Clone, Copy, Default)]

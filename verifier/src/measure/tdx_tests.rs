@@ -13,8 +13,8 @@ use super::linux::{check_bzimage, qemu_patch};
 use super::pe::authenticode_sha384;
 use super::tdx::{
     LoadOptionsLayout, MR_INDEX_RTMR1, MR_INDEX_RTMR2, PageAddOrder, TdvfMetadata, TdvfSectionType,
-    TdxEvent, TdxMeasurementInput, load_options, mr_td, predict, reference_value, replay,
-    rtmr1_events, rtmr2_events,
+    TdxEvent, TdxMeasurementInput, load_options, mr_td, parse_kernel_authenticode, predict,
+    reference_value, replay, rtmr1_events, rtmr2_events,
 };
 
 const APPEND: &str = "console=ttyS0 root=/dev/vda rw";
@@ -733,6 +733,15 @@ fn input_refusals() {
         LoadOptionsLayout::from_name("middle").unwrap_err().field(),
         "--load-options"
     );
+    let digest = sha384(b"k");
+    assert_eq!(
+        parse_kernel_authenticode(&hex48(digest).to_uppercase()).unwrap(),
+        digest
+    );
+    for bad in ["", "00", &"0".repeat(95), &"g".repeat(96), &"00".repeat(49)] {
+        let err = parse_kernel_authenticode(bad).unwrap_err();
+        assert_eq!(err.field(), "--kernel-authenticode", "{bad:?}");
+    }
     // Firmware errors come first and name the firmware.
     let mut bad_fw = direct(&fw[..4096], &kernel);
     bad_fw.load_options = None;
