@@ -10,8 +10,9 @@ ensure_tpm_dependencies
 # The provenance tests check DSSE envelopes with securesystemslib (PyPI) both ways; the
 # launch-digest tests compare with AMD's sev-snp-measure (PyPI).
 ensure_python_dependencies
-# Real firmware for the launch-measurement calculators: Debian's OVMF (SEV and TDX metadata).
-ensure_debian_packages ovmf
+# Real firmware for the launch-measurement calculators (Debian's OVMF: SEV and TDX metadata), and
+# osslsigncode, the judge of the kernel Authenticode digest the TDX calculator computes.
+ensure_debian_packages ovmf osslsigncode
 # inotifywait observes which real evidence sets the tests read.
 ensure_debian_packages inotify-tools
 # A real PostgreSQL server (Debian's), in a throwaway cluster on a loopback port: the store's

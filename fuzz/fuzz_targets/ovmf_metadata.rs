@@ -1,5 +1,5 @@
-//! OVMF firmware images from whoever publishes them: the GUIDed footer table and the SEV
-//! metadata it points to.
+//! OVMF firmware images from whoever publishes them: the GUIDed footer table and the SEV and
+//! TDX metadata it points to.
 //!
 //! The input is the end of a firmware (padded with zero pages in front to a whole page), since
 //! both structures are found from the end. Property: parsing returns an error or metadata,
@@ -9,6 +9,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use warden_verifier::measure::ovmf::{FooterTable, PAGE_SIZE, SevFirmware};
+use warden_verifier::measure::tdx::TdvfMetadata;
 
 fuzz_target!(|data: &[u8]| {
     let mut firmware = vec![0; data.len().div_ceil(PAGE_SIZE).max(1) * PAGE_SIZE - data.len()];
@@ -16,6 +17,8 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(table) = FooterTable::parse(&firmware) {
         assert!(table.len() <= firmware.len());
     }
+    // The TDX side is fuzzed with its digest in `measure_tdx`; here it shares the inputs.
+    let _ = TdvfMetadata::parse(&firmware);
     let Ok(parsed) = SevFirmware::parse(&firmware) else {
         return;
     };

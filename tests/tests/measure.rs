@@ -217,3 +217,130 @@ fn the_measured_statement_is_the_one_the_agent_writes_for_the_same_values() {
         );
     }
 }
+
+#[test]
+fn measure_tdx_prints_what_the_library_predicts_and_refuses_what_it_cannot_model() {
+    use warden_verifier::measure::tdx::{
+        LoadOptionsLayout, PageAddOrder, TdxMeasurementInput, predict,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, bytes: Vec<u8>| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let firmware = write("OVMF.tdx.fd", craft::crafted_tdvf());
+    let kernel = write("bzImage", craft::crafted_bzimage());
+    let initrd = write("initrd.img", craft::test_initrd());
+    let tdx = |args: &[&str]| {
+        Command::new(binary("warden-verifier"))
+            .args(["measure", "tdx", "--firmware", &firmware])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let boot = [
+        "--kernel",
+        &kernel,
+        "--initrd",
+        &initrd,
+        "--memory-mib",
+        "2048",
+        "--append",
+        "console=hvc0",
+        "--load-options",
+        "prefix",
+    ];
+    let expected = predict(&TdxMeasurementInput {
+        firmware: &craft::crafted_tdvf(),
+        page_add_order: PageAddOrder::SinglePass,
+        kernel: Some(&craft::crafted_bzimage()),
+        kernel_authenticode: None,
+        initrd: Some(&craft::test_initrd()),
+        append: Some("console=hvc0"),
+        load_options: Some(LoadOptionsLayout::Prefix),
+        memory_mib: Some(2048),
+    })
+    .unwrap();
+    let lines = stdout(&tdx(&boot));
+    assert_eq!(
+        lines,
+        format!(
+            "mr_td {}\nrtmr1 {}\nrtmr2 {}",
+            hex::encode(expected.mr_td),
+            hex::encode(expected.rtmr1.unwrap()),
+            hex::encode(expected.rtmr2.unwrap())
+        )
+    );
+    let rv: serde_json::Value =
+        serde_json::from_str(&stdout(&tdx(&[&boot[..], &["--output", "rv"]].concat()))).unwrap();
+    assert_eq!(rv["rtmr2"][0], hex::encode(expected.rtmr2.unwrap()));
+    let statement = [
+        &boot[..],
+        &["--output", "statement", "--expires", "2099-01-01T00:00:00Z"],
+    ]
+    .concat();
+    let statement: serde_json::Value = serde_json::from_str(&stdout(&tdx(&statement))).unwrap();
+    assert_eq!(statement["predicate"]["reference_values"]["tdx"], rv);
+    let names: Vec<&str> = statement["subject"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["OVMF.tdx.fd", "bzImage", "initrd.img"]);
+    // MRTD alone, in the other page-add order.
+    assert_eq!(
+        stdout(&tdx(&["--page-add-order", "two-pass"])),
+        "mr_td 008a7b4a17cca33d0105518604c880d36753513a081e8f4845002f3f79e8aee41a0526c5f1252bf862ed5df89e95f05c"
+    );
+
+    let snp_only = write("OVMF.snp.fd", craft::crafted_a());
+    let output = Command::new(binary("warden-verifier"))
+        .args(["measure", "tdx", "--firmware", &snp_only])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr).trim(),
+        "error: --firmware: no TDX metadata (not a TDVF build)"
+    );
+    let not_a_kernel = write("vmlinux", craft::test_kernel());
+    for (args, option) in [
+        (vec!["--page-add-order", "sideways"], "--page-add-order"),
+        (vec!["--kernel", &kernel], "--load-options"),
+        (
+            vec!["--kernel", &kernel, "--load-options", "middle"],
+            "--load-options",
+        ),
+        (
+            vec![
+                "--kernel",
+                &kernel,
+                "--initrd",
+                &initrd,
+                "--load-options",
+                "suffix",
+            ],
+            "--memory-mib",
+        ),
+        (
+            vec!["--kernel", &not_a_kernel, "--load-options", "suffix"],
+            "--kernel",
+        ),
+        (vec!["--append", "quiet"], "--append"),
+        (
+            vec!["--kernel-authenticode", "abcd", "--load-options", "suffix"],
+            "--kernel-authenticode",
+        ),
+        (vec!["--output", "base64"], "--output"),
+    ] {
+        let output = tdx(&args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.starts_with(&format!("error: {option}:")),
+            "{args:?}: {stderr}"
+        );
+    }
+}

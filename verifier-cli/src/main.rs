@@ -59,8 +59,8 @@ pub(crate) enum Command {
     /// authority, checked at its timestamped signing time against the trust root, the expected
     /// builder identity and/or a policy over the attested facts. Exit 0 verified, 1 refused.
     VerifyArtifact(VerifyArtifactArgs),
-    /// Compute the launch measurement an image will have (SEV-SNP) from the files the host
-    /// loads: as a digest, a reference value, or an in-toto statement to sign.
+    /// Compute the launch measurements an image will have (SEV-SNP, TDX) from the files the
+    /// host loads: as digests, a reference value, or an in-toto statement to sign.
     Measure(MeasureArgs),
     /// Print the reference-value schema of every TEE (Markdown; docs/reference-values.md).
     ReferenceSchema,

@@ -1,4 +1,4 @@
-//! `warden-verifier measure`: the launch measurement an image will have, computed from the
+//! `warden-verifier measure`: the launch measurements an image will have, computed from the
 //! files the host loads (the library's `measure` module does the work; this reads the files
 //! and prints the result).
 //!
@@ -12,7 +12,9 @@ use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use warden_verifier::measure::MeasureError;
 use warden_verifier::measure::snp::{self, SnpMeasurementInput, VcpuType, Vmm};
+use warden_verifier::measure::tdx::{self, LoadOptionsLayout, PageAddOrder, TdxMeasurementInput};
 use warden_wire::in_toto;
 
 #[derive(Args)]
@@ -27,12 +29,15 @@ enum MeasureTee {
     /// computes it: firmware pages, SEV metadata sections, measured direct boot (kernel, initrd,
     /// command line hashes) and one VMSA per vCPU.
     Snp(Box<SnpArgs>),
+    /// Intel TDX: MRTD from the TDVF/OVMF firmware's metadata and, for QEMU direct boot with
+    /// OVMF (-kernel, -initrd, -append), RTMR1 and RTMR2 at kernel start.
+    Tdx(Box<TdxArgs>),
 }
 
 /// What to print.
 #[derive(Clone, Copy, ValueEnum)]
 enum Output {
-    /// The digest in hex.
+    /// The digest in hex (TDX: one `<register> <hex>` line per register).
     Hex,
     /// The digest in standard base64.
     Base64,
@@ -111,9 +116,47 @@ struct SnpArgs {
     output: OutputArgs,
 }
 
+#[derive(Args)]
+struct TdxArgs {
+    /// The OVMF/TDVF image QEMU gets with -bios (the unified image: its TDX metadata places the
+    /// code and variable volumes).
+    #[arg(long, value_name = "PATH")]
+    firmware: PathBuf,
+    /// How the host adds firmware pages: `single` (per page, add then measure: upstream KVM)
+    /// or `two-pass` (per section, all adds then all measurements: QEMU 8.x TDX stacks).
+    #[arg(long, value_name = "ORDER", default_value = "single")]
+    page_add_order: String,
+    /// Direct boot: the bzImage QEMU loads (-kernel); OVMF measures its Authenticode digest
+    /// after QEMU patched its setup header.
+    #[arg(long, value_name = "PATH")]
+    kernel: Option<PathBuf>,
+    /// Direct boot: the kernel's Authenticode SHA-384 as OVMF measured it (96 hex digits),
+    /// instead of --kernel.
+    #[arg(long, value_name = "HEX")]
+    kernel_authenticode: Option<String>,
+    /// Direct boot: the initrd (-initrd).
+    #[arg(long, value_name = "PATH")]
+    initrd: Option<PathBuf>,
+    /// Direct boot: the kernel command line (-append).
+    #[arg(long, value_name = "TEXT")]
+    append: Option<String>,
+    /// Direct boot: where the firmware's edk2 puts `initrd=initrd` in the command line it
+    /// passes: `suffix` (edk2 ≤ stable202505, Debian bookworm and trixie) or `prefix` (edk2 ≥
+    /// stable202508). Not readable from the image, so never guessed.
+    #[arg(long, value_name = "LAYOUT")]
+    load_options: Option<String>,
+    /// Direct boot with an initrd: guest memory in MiB (-m), which decides where QEMU places
+    /// the initrd, written into the measured kernel.
+    #[arg(long, value_name = "MIB")]
+    memory_mib: Option<u64>,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
 pub(crate) fn measure(args: &MeasureArgs) -> Result<ExitCode, String> {
     match &args.tee {
         MeasureTee::Snp(args) => measure_snp(args),
+        MeasureTee::Tdx(args) => measure_tdx(args),
     }
 }
 
@@ -209,6 +252,54 @@ fn measure_snp(args: &SnpArgs) -> Result<ExitCode, String> {
             hex: hex::encode(digest),
             base64: Some(base64::engine::general_purpose::STANDARD.encode(digest)),
             reference_value: snp::reference_value(&digest),
+        },
+        inputs.into_iter().flatten(),
+    )
+}
+
+fn measure_tdx(args: &TdxArgs) -> Result<ExitCode, String> {
+    let firmware = read_input("--firmware", &args.firmware)?;
+    let kernel = read_optional("--kernel", args.kernel.as_ref())?;
+    let initrd = read_optional("--initrd", args.initrd.as_ref())?;
+    let error = |e: MeasureError| e.to_string();
+    let input = TdxMeasurementInput {
+        firmware: &firmware.bytes,
+        page_add_order: PageAddOrder::from_name(&args.page_add_order).map_err(error)?,
+        kernel: kernel.as_ref().map(|file| file.bytes.as_slice()),
+        kernel_authenticode: args
+            .kernel_authenticode
+            .as_deref()
+            .map(tdx::parse_kernel_authenticode)
+            .transpose()
+            .map_err(error)?,
+        initrd: initrd.as_ref().map(|file| file.bytes.as_slice()),
+        append: args.append.as_deref(),
+        load_options: args
+            .load_options
+            .as_deref()
+            .map(LoadOptionsLayout::from_name)
+            .transpose()
+            .map_err(error)?,
+        memory_mib: args.memory_mib,
+    };
+    let prediction = tdx::predict(&input).map_err(error)?;
+    let registers = [
+        ("mr_td", Some(prediction.mr_td)),
+        ("rtmr1", prediction.rtmr1),
+        ("rtmr2", prediction.rtmr2),
+    ];
+    let hex_lines: Vec<String> = registers
+        .iter()
+        .filter_map(|(name, value)| value.map(|value| format!("{name} {}", hex::encode(value))))
+        .collect();
+    let inputs = [Some(&firmware), kernel.as_ref(), initrd.as_ref()];
+    emit(
+        &args.output,
+        "tdx",
+        Printed {
+            hex: hex_lines.join("\n"),
+            base64: None,
+            reference_value: tdx::reference_value(&prediction),
         },
         inputs.into_iter().flatten(),
     )
