@@ -17,3 +17,11 @@ pub fn rate(f: &dyn Fn()) -> f64 {
 pub fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
+
+/// Writes a bench's summary to `bench-results/<file>` at the repository root (pretty JSON).
+/// Best effort: a bench's numbers are also printed, so a read-only tree loses nothing.
+pub fn write_result(file: &str, summary: &serde_json::Value) {
+    let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench-results");
+    let _ = std::fs::create_dir_all(&out);
+    let _ = std::fs::write(out.join(file), format!("{summary:#}\n"));
+}

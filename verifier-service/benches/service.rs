@@ -7,7 +7,6 @@
 // criterion_group! writes undocumented public functions.
 #![allow(clippy::unwrap_used, missing_docs)]
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group};
@@ -179,9 +178,7 @@ fn service(c: &mut Criterion) {
         "grpc_overhead_us_per_appraisal_one_in_flight": ((1e6 / remote_rate - 1e6 / embedded_rate) * 10.0).round() / 10.0,
     });
     println!("service summary: {summary:#}");
-    let out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../bench-results");
-    let _ = std::fs::create_dir_all(&out);
-    let _ = std::fs::write(out.join("service.json"), format!("{summary:#}\n"));
+    warden_test_support::bench::write_result("service.json", &summary);
 }
 
 criterion_group!(benches, service);

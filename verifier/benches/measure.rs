@@ -6,8 +6,6 @@
 // criterion_group! writes undocumented public functions.
 #![allow(clippy::unwrap_used, missing_docs)]
 
-use std::path::PathBuf;
-
 use criterion::{Criterion, Throughput, criterion_group};
 use serde_json::json;
 use sha2::{Digest, Sha384};
@@ -79,9 +77,7 @@ fn measure(c: &mut Criterion) {
         "ratio_digest_to_sha384_openssl": round3(digests / openssl),
     });
     println!("measure summary (one core): {summary:#}");
-    let out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../bench-results");
-    let _ = std::fs::create_dir_all(&out);
-    let _ = std::fs::write(out.join("measure.json"), format!("{summary:#}\n"));
+    warden_test_support::bench::write_result("measure.json", &summary);
 }
 
 criterion_group!(benches, measure);

@@ -5,8 +5,6 @@
 // criterion_group! writes undocumented public functions.
 #![allow(clippy::unwrap_used, missing_docs)]
 
-use std::path::PathBuf;
-
 use aws_lc_rs::signature::{ECDSA_P384_SHA384_FIXED, ParsedPublicKey, UnparsedPublicKey};
 use criterion::{Criterion, criterion_group};
 use serde_json::json;
@@ -162,9 +160,7 @@ fn snp(c: &mut Criterion) {
         "ratio_appraisal_to_raw_verify": (appraised / raw * 1000.0).round() / 1000.0,
     });
     println!("snp summary (one core): {summary:#}");
-    let out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../bench-results");
-    let _ = std::fs::create_dir_all(&out);
-    let _ = std::fs::write(out.join("snp.json"), format!("{summary:#}\n"));
+    warden_test_support::bench::write_result("snp.json", &summary);
 }
 
 criterion_group!(benches, snp);

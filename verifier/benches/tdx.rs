@@ -10,7 +10,6 @@
 // criterion_group! writes undocumented public functions.
 #![allow(clippy::unwrap_used, missing_docs)]
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED, ParsedPublicKey, UnparsedPublicKey};
@@ -178,9 +177,7 @@ fn tdx(c: &mut Criterion) {
         ratio,
         appraised / (raw / 2.0)
     );
-    let out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../bench-results");
-    let _ = std::fs::create_dir_all(&out);
-    let _ = std::fs::write(Path::new(&out).join("tdx.json"), format!("{summary:#}\n"));
+    warden_test_support::bench::write_result("tdx.json", &summary);
 }
 
 criterion_group!(benches, tdx);

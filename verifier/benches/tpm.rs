@@ -14,7 +14,6 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{
@@ -247,12 +246,7 @@ fn tpm(c: &mut Criterion) {
             }),
         );
     }
-    let out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../bench-results");
-    let _ = std::fs::create_dir_all(&out);
-    let _ = std::fs::write(
-        out.join("tpm.json"),
-        format!("{:#}\n", Value::Object(summary)),
-    );
+    warden_test_support::bench::write_result("tpm.json", &Value::Object(summary));
 }
 
 criterion_group!(benches, tpm);

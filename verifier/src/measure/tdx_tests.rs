@@ -16,6 +16,7 @@ use super::tdx::{
     TdxEvent, TdxMeasurementInput, load_options, mr_td, parse_kernel_authenticode, predict,
     reference_value, replay, rtmr1_events, rtmr2_events,
 };
+use super::tests::Rng;
 
 const APPEND: &str = "console=ttyS0 root=/dev/vda rw";
 
@@ -746,21 +747,6 @@ fn input_refusals() {
     let mut bad_fw = direct(&fw[..4096], &kernel);
     bad_fw.load_options = None;
     assert_eq!(predict(&bad_fw).unwrap_err().field(), "--firmware");
-}
-
-/// A small deterministic generator (xorshift64*), so failures reproduce.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
 }
 
 fn mutate(rng: &mut Rng, buf: &mut [u8], hot: &[std::ops::Range<usize>]) {

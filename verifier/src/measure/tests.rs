@@ -568,23 +568,24 @@ fn input_refusals() {
     );
 }
 
-/// A small deterministic generator (xorshift64*), so failures reproduce.
-struct Rng(u64);
+/// A small deterministic generator (xorshift64*), so failures reproduce (the TDX tests'
+/// no-panic property uses it too).
+pub(super) struct Rng(pub(super) u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub(super) fn next(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
-    fn below(&mut self, n: usize) -> usize {
+    pub(super) fn below(&mut self, n: usize) -> usize {
         (self.next() % n as u64) as usize
     }
 }
 
 /// Mutated and random firmware never panics the parser or the digest; a parsed table's
-/// sections stay in range. (A cargo-fuzz target over the same functions is still to come.)
+/// sections stay in range. (The fuzz targets `ovmf_metadata` and `measure_snp` go further.)
 #[test]
 fn no_input_panics() {
     let a = crafted_a();
