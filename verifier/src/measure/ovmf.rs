@@ -75,6 +75,15 @@ const TABLE_END_FROM_FILE_END: usize = 32;
 /// Bytes needed by the SEV hashes table in its page (168-byte table padded to 176).
 pub(crate) const HASH_TABLE_PADDED_LEN: usize = 176;
 
+/// The firmware length both TEEs accept: a non-empty whole number of pages, at most 4 GiB
+/// (the image is mapped to end at 4 GiB).
+pub(crate) fn check_firmware_length(fw: &[u8]) -> Result<(), MeasureError> {
+    if fw.is_empty() || !fw.len().is_multiple_of(PAGE_SIZE) || fw.len() as u64 > 1 << 32 {
+        return Err(MeasureError::FirmwareLength(fw.len()));
+    }
+    Ok(())
+}
+
 /// The entries of an OVMF footer table, borrowed from the firmware.
 #[derive(Debug, Clone)]
 pub struct FooterTable<'a> {

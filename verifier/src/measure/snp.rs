@@ -5,7 +5,9 @@
 use sha2::{Digest, Sha256};
 
 use super::MeasureError;
-use super::ovmf::{Guid, HASH_TABLE_PADDED_LEN, PAGE_SIZE, SectionType, SevFirmware, guid};
+use super::ovmf::{
+    Guid, HASH_TABLE_PADDED_LEN, PAGE_SIZE, SectionType, SevFirmware, check_firmware_length, guid,
+};
 
 /// The VMM that launches the guest; it decides the initial register state (§1.6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -193,13 +195,6 @@ impl Gctx {
             );
         }
     }
-}
-
-fn check_firmware_length(fw: &[u8]) -> Result<(), MeasureError> {
-    if fw.is_empty() || !fw.len().is_multiple_of(PAGE_SIZE) || fw.len() as u64 > 1 << 32 {
-        return Err(MeasureError::FirmwareLength(fw.len()));
-    }
-    Ok(())
 }
 
 fn firmware_pages(fw: &[u8], seed: [u8; 48]) -> [u8; 48] {

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha384};
 
 use super::MeasureError;
-use super::ovmf::{FooterTable, PAGE_SIZE, TDX_METADATA_GUID, u32_at};
+use super::ovmf::{FooterTable, PAGE_SIZE, TDX_METADATA_GUID, check_firmware_length, u32_at};
 use super::{linux, pe};
 
 /// The largest number of pages the sections may add (16 GiB), bounding MRTD's work; a real
@@ -70,7 +70,7 @@ impl TdvfMetadata {
     /// their raw size (QEMU reads past the data, td-shim zero-fills), empty sections, sections
     /// overlapping in GPA and more than [`MAX_TD_PAGES`] pages.
     pub fn parse(fw: &[u8]) -> Result<Self, MeasureError> {
-        check_length(fw)?;
+        check_firmware_length(fw)?;
         let table = FooterTable::parse(fw)?;
         let entry = table
             .exact(&TDX_METADATA_GUID, "TDX metadata offset", 4)?
@@ -192,14 +192,6 @@ impl TdvfMetadata {
             .map(|s| s.memory_size / PAGE_SIZE as u64)
             .sum()
     }
-}
-
-/// Same rule as for SEV-SNP: a non-empty whole number of pages, at most 4 GiB.
-fn check_length(fw: &[u8]) -> Result<(), MeasureError> {
-    if fw.is_empty() || !fw.len().is_multiple_of(PAGE_SIZE) || fw.len() as u64 > 1 << 32 {
-        return Err(MeasureError::FirmwareLength(fw.len()));
-    }
-    Ok(())
 }
 
 /// The order in which the host adds and measures the firmware pages (§4.2).
