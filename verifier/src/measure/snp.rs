@@ -4,10 +4,10 @@
 
 use sha2::{Digest, Sha256};
 
-use super::MeasureError;
 use super::ovmf::{
     Guid, HASH_TABLE_PADDED_LEN, PAGE_SIZE, SectionType, SevFirmware, check_firmware_length, guid,
 };
+use super::{MeasureError, sha384};
 
 /// The VMM that launches the guest; it decides the initial register state (§1.6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,15 +160,6 @@ const PAGE_TYPE_SECRETS: u8 = 5;
 const PAGE_TYPE_CPUID: u8 = 6;
 /// Guest-feature bits that must be zero: 11, 13, 16–63.
 const RESERVED_FEATURES: u64 = !0xFFFF | 1 << 11 | 1 << 13;
-
-/// SHA-384 through aws-lc-rs (assembly; the sha2 crate's portable code runs at ~0.7 of it
-/// here, and the firmware pages are nearly all of a digest's cost).
-pub(crate) fn sha384(bytes: &[u8]) -> [u8; 48] {
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA384, bytes);
-    let mut out = [0; 48];
-    out.copy_from_slice(digest.as_ref());
-    out
-}
 
 /// The running launch digest.
 struct Gctx {

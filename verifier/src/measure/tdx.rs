@@ -9,8 +9,8 @@
 use serde_json::{Value, json};
 use sha2::{Digest, Sha384};
 
-use super::MeasureError;
 use super::ovmf::{FooterTable, PAGE_SIZE, TDX_METADATA_GUID, check_firmware_length, u32_at};
+use super::{MeasureError, sha384};
 use super::{linux, pe};
 
 /// The largest number of pages the sections may add (16 GiB), bounding MRTD's work; a real
@@ -384,10 +384,6 @@ const QEMU_KERNEL_LOADER_FS_MEDIA_GUID: [u8; 16] = super::ovmf::guid(
     0x441e,
     [0xb8, 0xc3, 0x9e, 0xbd, 0xd7, 0xf8, 0x93, 0xc7],
 );
-
-fn sha384(data: &[u8]) -> [u8; 48] {
-    Sha384::digest(data).into()
-}
 
 fn extend(rtmr: &mut [u8; 48], digest: &[u8; 48]) {
     *rtmr = Sha384::new()
