@@ -1,24 +1,26 @@
 //! JWE envelopes for released secrets, in the flattened JSON form CoCo clients expect:
 //! `{"protected","encrypted_key","iv","ciphertext","tag"}`, `enc` = A256GCM, key management
-//! `ECDH-ES+A256KW` (P-256) or `RSA-OAEP-256`. The cryptography is josekit's (OpenSSL); this
-//! module only decides which algorithms are acceptable and keeps the wire shape exact.
+//! `ECDH-ES+A256KW` (P-256) or `RSA-OAEP-256`. Encryption (the KBS's side, once per release) is
+//! aws-lc-rs's, except RSA-OAEP (OpenSSL's); decryption (the agent's) is josekit's. This module
+//! decides which algorithms are acceptable and keeps the wire shape exact.
 
+use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+use aws_lc_rs::agreement::{
+    self, ECDH_P256, EphemeralPrivateKey, ParsedPublicKey, UnparsedPublicKey,
+};
+use aws_lc_rs::key_wrap::{AES_256, KeyEncryptionKey, KeyWrap};
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use josekit::jwe::{self, ECDH_ES_A256KW, JweDecrypter, RSA_OAEP_256};
 use josekit::jwk::KeyPair;
 use josekit::jwk::alg::ec::{EcCurve, EcKeyPair};
 use josekit::jwk::alg::rsa::RsaKeyPair;
-use openssl::aes::{self, AesKey};
-use openssl::bn::{BigNum, BigNumContext};
-use openssl::derive::Deriver;
-use openssl::ec::{EcGroup, EcKey};
+use openssl::bn::BigNum;
 use openssl::encrypt::Encrypter;
 use openssl::hash::MessageDigest;
-use openssl::nid::Nid;
 use openssl::pkey::{PKey, Public};
 use openssl::rsa::{Padding, Rsa};
-use openssl::symm::{self, Cipher};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -107,7 +109,8 @@ pub struct TeePublicKey {
 
 #[derive(Clone)]
 enum PublicKeyKind {
-    Ec(EcKey<Public>),
+    /// A P-256 point, checked to be on the curve.
+    Ec(ParsedPublicKey),
     Rsa(PKey<Public>),
 }
 
@@ -119,9 +122,22 @@ impl std::fmt::Debug for TeePublicKey {
     }
 }
 
-fn p256() -> Result<EcGroup, JweError> {
-    EcGroup::from_curve_name(Nid::X9_62_PRIME256V1)
-        .map_err(|e| JweError::EncryptionFailed(e.to_string()))
+/// The uncompressed SEC 1 encoding of a P-256 point from its JWK coordinates. RFC 7518
+/// §6.2.1.2 asks for 32 bytes each; shorter (leading zeros dropped) or zero-prefixed values
+/// name the same integer and are accepted, as a big-number parse accepts them.
+fn p256_point(x: &[u8], y: &[u8]) -> Result<Vec<u8>, JweError> {
+    let mut point = vec![0x04];
+    for (name, coordinate) in [("x", x), ("y", y)] {
+        let significant = &coordinate[coordinate.iter().take_while(|&&b| b == 0).count()..];
+        if significant.len() > 32 {
+            return Err(JweError::UnsupportedKey(format!(
+                "JWK member {name} is larger than a P-256 coordinate"
+            )));
+        }
+        point.resize(point.len() + 32 - significant.len(), 0);
+        point.extend_from_slice(significant);
+    }
+    Ok(point)
 }
 
 impl TeePublicKey {
@@ -137,22 +153,25 @@ impl TeePublicKey {
             ));
         }
         let text = |name: &str| map.get(name).and_then(Value::as_str);
-        let number = |name: &str| {
+        let bytes = |name: &str| {
             text(name)
                 .and_then(|v| URL_SAFE_NO_PAD.decode(v).ok())
-                .and_then(|bytes| BigNum::from_slice(&bytes).ok())
                 .ok_or_else(|| {
                     JweError::UnsupportedKey(format!("JWK member {name} is not base64url"))
                 })
         };
+        let number = |name: &str| {
+            BigNum::from_slice(&bytes(name)?).map_err(|e| JweError::UnsupportedKey(e.to_string()))
+        };
         let unsupported = |e: openssl::error::ErrorStack| JweError::UnsupportedKey(e.to_string());
         let key = match (text("kty"), text("crv"), text("alg")) {
             (Some("EC"), Some("P-256"), None | Some(ALG_ECDH_ES_A256KW)) => {
-                // Rejects points that are not on the curve.
-                let (group, x, y) = (p256()?, number("x")?, number("y")?);
-                let key = EcKey::from_public_key_affine_coordinates(&group, &x, &y)
-                    .map_err(unsupported)?;
-                key.check_key().map_err(unsupported)?;
+                let point = p256_point(&bytes("x")?, &bytes("y")?)?;
+                // Parsing rejects points that are not on the curve (and the point at infinity).
+                let key = ParsedPublicKey::try_from(UnparsedPublicKey::new(&ECDH_P256, point))
+                    .map_err(|_| {
+                        JweError::UnsupportedKey("JWK x, y is not a point on P-256".into())
+                    })?;
                 PublicKeyKind::Ec(key)
             }
             (Some("RSA"), None, None | Some(ALG_RSA_OAEP_256)) => {
@@ -185,40 +204,42 @@ impl TeePublicKey {
 
     /// Encrypts `plaintext` to this key with a fresh content-encryption key.
     pub fn encrypt(&self, plaintext: &[u8]) -> Result<FlattenedJwe, JweError> {
-        let failed = |e: openssl::error::ErrorStack| JweError::EncryptionFailed(e.to_string());
+        let random = SystemRandom::new();
+        let failed = |what: &str| JweError::EncryptionFailed(what.to_owned());
         let mut cek = Zeroizing::new([0u8; 32]);
-        openssl::rand::rand_bytes(cek.as_mut()).map_err(failed)?;
+        random
+            .fill(cek.as_mut())
+            .map_err(|_| failed("random CEK"))?;
         let (protected, encrypted_key) = match &self.key {
-            PublicKeyKind::Ec(peer) => ecdh_es_a256kw_wrap(peer, &cek)?,
+            PublicKeyKind::Ec(peer) => ecdh_es_a256kw_wrap(peer, &cek, &random)?,
             PublicKeyKind::Rsa(peer) => {
                 let header =
                     format!(r#"{{"alg":"{ALG_RSA_OAEP_256}","enc":"{CONTENT_ENCRYPTION}"}}"#);
-                (
-                    header,
-                    rsa_oaep_256_encrypt(peer, cek.as_ref()).map_err(failed)?,
-                )
+                let wrapped = rsa_oaep_256_encrypt(peer, cek.as_ref())
+                    .map_err(|e| JweError::EncryptionFailed(e.to_string()))?;
+                (header, wrapped)
             }
         };
         let protected = URL_SAFE_NO_PAD.encode(protected);
         let mut iv = [0u8; 12];
-        openssl::rand::rand_bytes(&mut iv).map_err(failed)?;
-        let mut tag = [0u8; 16];
+        random.fill(&mut iv).map_err(|_| failed("random IV"))?;
+        let key =
+            UnboundKey::new(&AES_256_GCM, cek.as_ref()).map_err(|_| failed("AES-256-GCM key"))?;
+        let mut ciphertext = plaintext.to_vec();
         // RFC 7516: the associated data is the ASCII of the encoded protected header.
-        let ciphertext = symm::encrypt_aead(
-            Cipher::aes_256_gcm(),
-            cek.as_ref(),
-            Some(&iv),
-            protected.as_bytes(),
-            plaintext,
-            &mut tag,
-        )
-        .map_err(failed)?;
+        let tag = LessSafeKey::new(key)
+            .seal_in_place_separate_tag(
+                Nonce::assume_unique_for_key(iv),
+                Aad::from(protected.as_bytes()),
+                &mut ciphertext,
+            )
+            .map_err(|_| failed("AES-256-GCM"))?;
         Ok(FlattenedJwe {
             protected,
             encrypted_key: URL_SAFE_NO_PAD.encode(encrypted_key),
             iv: URL_SAFE_NO_PAD.encode(iv),
             ciphertext: URL_SAFE_NO_PAD.encode(ciphertext),
-            tag: URL_SAFE_NO_PAD.encode(tag),
+            tag: URL_SAFE_NO_PAD.encode(tag.as_ref()),
         })
     }
 }
@@ -226,36 +247,35 @@ impl TeePublicKey {
 /// ECDH-ES+A256KW (RFC 7518 §4.6): ephemeral-static ECDH, Concat KDF (SHA-256, empty apu/apv),
 /// AES key wrap of the CEK. Returns the protected header JSON and the wrapped key.
 fn ecdh_es_a256kw_wrap(
-    peer: &EcKey<Public>,
+    peer: &ParsedPublicKey,
     cek: &[u8; 32],
+    random: &SystemRandom,
 ) -> Result<(String, Vec<u8>), JweError> {
-    let failed = |e: openssl::error::ErrorStack| JweError::EncryptionFailed(e.to_string());
-    let group = p256()?;
-    let ephemeral = EcKey::generate(&group).map_err(failed)?;
-    let (mut x, mut y) = (
-        BigNum::new().map_err(failed)?,
-        BigNum::new().map_err(failed)?,
-    );
-    let mut context = BigNumContext::new().map_err(failed)?;
-    ephemeral
-        .public_key()
-        .affine_coordinates(&group, &mut x, &mut y, &mut context)
-        .map_err(failed)?;
-    let (x, y) = (
-        x.to_vec_padded(32).map_err(failed)?,
-        y.to_vec_padded(32).map_err(failed)?,
-    );
-    let ephemeral = PKey::from_ec_key(ephemeral).map_err(failed)?;
-    let peer = PKey::from_ec_key(peer.clone()).map_err(failed)?;
-    let mut deriver = Deriver::new(&ephemeral).map_err(failed)?;
-    deriver.set_peer(&peer).map_err(failed)?;
-    let shared = Zeroizing::new(deriver.derive_to_vec().map_err(failed)?);
-    let kek = Zeroizing::new(concat_kdf_sha256(&shared, ALG_ECDH_ES_A256KW));
-    let kek = AesKey::new_encrypt(kek.as_ref())
-        .map_err(|_| JweError::EncryptionFailed("AES key wrap key".into()))?;
+    let failed = |what: &str| JweError::EncryptionFailed(what.to_owned());
+    let ephemeral =
+        EphemeralPrivateKey::generate(&ECDH_P256, random).map_err(|_| failed("ephemeral key"))?;
+    let public = ephemeral
+        .compute_public_key()
+        .map_err(|_| failed("ephemeral public key"))?;
+    // Uncompressed SEC 1: 0x04 || x || y.
+    let (x, y) = match public.as_ref() {
+        [0x04, coordinates @ ..] if coordinates.len() == 64 => coordinates.split_at(32),
+        _ => return Err(failed("ephemeral public key encoding")),
+    };
+    let kek = agreement::agree_ephemeral(ephemeral, peer.clone(), failed("ECDH"), |shared| {
+        Ok(Zeroizing::new(concat_kdf_sha256(
+            shared,
+            ALG_ECDH_ES_A256KW,
+        )))
+    })?;
+    let kek =
+        KeyEncryptionKey::new(&AES_256, kek.as_ref()).map_err(|_| failed("AES key wrap key"))?;
     let mut wrapped = vec![0u8; cek.len() + 8];
-    aes::wrap_key(&kek, None, &mut wrapped, cek)
-        .map_err(|_| JweError::EncryptionFailed("AES key wrap".into()))?;
+    let written = kek
+        .wrap(cek, &mut wrapped)
+        .map_err(|_| failed("AES key wrap"))?
+        .len();
+    wrapped.truncate(written);
     let header = format!(
         r#"{{"alg":"{ALG_ECDH_ES_A256KW}","enc":"{CONTENT_ENCRYPTION}","epk":{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}}}"#,
         URL_SAFE_NO_PAD.encode(x),
@@ -544,6 +564,46 @@ mod tests {
         let small = RsaKeyPair::generate(1024).unwrap();
         let small: Map<String, Value> = small.to_jwk_public_key().into();
         assert!(TeePublicKey::from_jwk_value(&Value::Object(small)).is_err());
+    }
+
+    #[test]
+    fn p256_coordinates_name_integers_and_must_be_on_the_curve() {
+        // A key whose x starts with a zero byte, written both in full and with it dropped.
+        let (pair, x) =
+            std::iter::repeat_with(|| TeeKeyPair::generate(KeyAlgorithm::EcdhEsA256kw).unwrap())
+                .find_map(|pair| {
+                    let x = URL_SAFE_NO_PAD
+                        .decode(pair.public_jwk()["x"].as_str()?)
+                        .ok()?;
+                    (x[0] == 0).then_some((pair, x))
+                })
+                .unwrap();
+        for written in [&x[..], &x[1..], &[&[0u8][..], &x[..]].concat()[..]] {
+            let mut jwk = pair.public_jwk();
+            jwk["x"] = URL_SAFE_NO_PAD.encode(written).into();
+            let public = TeePublicKey::from_jwk_value(&jwk).unwrap();
+            assert_eq!(
+                pair.decrypt(&public.encrypt(b"zero").unwrap()).unwrap(),
+                b"zero"
+            );
+        }
+        let refused = |x: &[u8], y: &[u8]| {
+            let mut jwk = pair.public_jwk();
+            jwk["x"] = URL_SAFE_NO_PAD.encode(x).into();
+            jwk["y"] = URL_SAFE_NO_PAD.encode(y).into();
+            matches!(
+                TeePublicKey::from_jwk_value(&jwk),
+                Err(JweError::UnsupportedKey(_))
+            )
+        };
+        let y = URL_SAFE_NO_PAD
+            .decode(pair.public_jwk()["y"].as_str().unwrap())
+            .unwrap();
+        let mut off_curve = y.clone();
+        off_curve[31] ^= 1;
+        assert!(refused(&x, &off_curve));
+        assert!(refused(&[0u8; 32], &[0u8; 32]));
+        assert!(refused(&[1u8; 33], &y));
     }
 
     #[test]
