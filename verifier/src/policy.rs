@@ -12,6 +12,7 @@
 //! left to finish on its own (the limits bound how long that can be). A plain `std::thread`,
 //! never an async runtime's blocking pool, so a runtime shutting down never waits for it.
 
+pub(crate) mod native;
 pub mod shape;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
