@@ -25,3 +25,10 @@ pub fn write_result(file: &str, summary: &serde_json::Value) {
     let _ = std::fs::create_dir_all(&out);
     let _ = std::fs::write(out.join(file), format!("{summary:#}\n"));
 }
+
+/// The shipped default appraisal policy's text with one comment more: the same rules, but not
+/// the shipped text byte for byte, so the verifier evaluates it in regorus rather than natively
+/// (the "before" of a native-policy measurement, in the same run).
+pub fn default_policy_for_regorus(default_policy: &str) -> String {
+    format!("{default_policy}\n# evaluated by regorus (benchmark)\n")
+}

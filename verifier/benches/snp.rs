@@ -151,6 +151,11 @@ fn snp(c: &mut Criterion) {
     let appraised = rate(&|| {
         appraiser.appraise(&request, at()).expect("appraise");
     });
+    let rego = warden_test_support::bench::default_policy_for_regorus(DEFAULT_APPRAISAL_POLICY);
+    appraiser.set_policy(Appraiser::compile_policy("default-in-regorus", &rego).expect("policy"));
+    let appraised_rego = rate(&|| {
+        appraiser.appraise(&request, at()).expect("appraise");
+    });
     let summary = json!({
         "p384_verifies_per_s_aws_lc_rs": raw.round(),
         "p384_verifies_per_s_openssl": raw_openssl.round(),
@@ -158,6 +163,8 @@ fn snp(c: &mut Criterion) {
         "snp_appraisals_per_s_with_policy_chain_cached": appraised.round(),
         "ratio_examination_to_raw_verify": (examined / raw * 1000.0).round() / 1000.0,
         "ratio_appraisal_to_raw_verify": (appraised / raw * 1000.0).round() / 1000.0,
+        "snp_appraisals_per_s_default_policy_in_regorus": appraised_rego.round(),
+        "ratio_appraisal_in_regorus_to_raw_verify": (appraised_rego / raw * 1000.0).round() / 1000.0,
     });
     println!("snp summary (one core): {summary:#}");
     warden_test_support::bench::write_result("snp.json", &summary);

@@ -151,6 +151,9 @@ fn tdx(c: &mut Criterion) {
     let raw_parsed = rate(&parsed_verify);
     let examined = rate(&examine);
     let appraised = rate(&appraise);
+    let rego = warden_test_support::bench::default_policy_for_regorus(DEFAULT_APPRAISAL_POLICY);
+    appraiser.set_policy(Appraiser::compile_policy("default-in-regorus", &rego).expect("policy"));
+    let appraised_rego = rate(&appraise);
     let ratio = examined / (raw / 2.0);
     let summary = json!({
         "set": SET,
@@ -163,19 +166,23 @@ fn tdx(c: &mut Criterion) {
         "ratio": round3(ratio),
         "ratio_goal": 0.8,
         "ratio_appraisal": round3(appraised / (raw / 2.0)),
+        "tdx_appraisals_per_s_default_policy_in_regorus": appraised_rego.round(),
+        "ratio_appraisal_in_regorus": round3(appraised_rego / (raw / 2.0)),
         "appraisal_status": result.status,
         "appraisal_trust_vector": result.trust_vector,
     });
     println!(
         "tdx summary (one core): raw P-256 {:.0}/s (key parsed once {:.0}/s), examinations \
-         {:.0}/s, appraisals {:.0}/s ({}), ratio {:.3} (goal ≥ 0.8), appraisal ratio {:.3}",
+         {:.0}/s, appraisals {:.0}/s ({}), ratio {:.3} (goal ≥ 0.8), appraisal ratio {:.3} \
+         (default policy in regorus: {:.3})",
         raw,
         raw_parsed,
         examined,
         appraised,
         result.status,
         ratio,
-        appraised / (raw / 2.0)
+        appraised / (raw / 2.0),
+        appraised_rego / (raw / 2.0)
     );
     warden_test_support::bench::write_result("tdx.json", &summary);
 }

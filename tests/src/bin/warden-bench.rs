@@ -408,6 +408,17 @@ fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
 }
 
 /// CPU time (user + system) the process has used so far, in seconds.
+/// How long after a load the servers' resident memory is read again.
+const SETTLE: Duration = Duration::from_secs(3);
+
+/// The summed resident memory of the distinct processes `pids`.
+fn rss_kib(pids: &[u32]) -> u64 {
+    distinct(pids)
+        .iter()
+        .map(|&pid| proc_status_kib(pid, "VmRSS:").unwrap_or(0))
+        .sum()
+}
+
 fn proc_cpu_seconds(pid: u32) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name (which may contain spaces) start at state (field 3).
@@ -558,10 +569,7 @@ async fn run_level(
         let mut peaks = vec![0; sampled.len()];
         let mut peak_sum = 0;
         while !sampler_stop.load(Ordering::Relaxed) {
-            let rss: Vec<u64> = distinct
-                .iter()
-                .map(|&pid| proc_status_kib(pid, "VmRSS:").unwrap_or(0))
-                .collect();
+            let rss: Vec<u64> = distinct.iter().map(|&pid| rss_kib(&[pid])).collect();
             for (peak, pid) in peaks.iter_mut().zip(&sampled) {
                 let at = distinct.iter().position(|p| p == pid).unwrap();
                 *peak = rss[at].max(*peak);
@@ -931,14 +939,21 @@ async fn main() -> anyhow::Result<()> {
             "results": results,
         })
     } else {
+        let rss_before = rss_kib(&args.kbs_pid);
         let mut results = Vec::new();
         for &concurrency in &args.concurrency {
             results.push(run_level(&args, &run, concurrency).await?);
         }
+        // Memory that comes back: the servers' RSS once the load's connections have closed.
+        tokio::time::sleep(SETTLE).await;
+        let rss_after = rss_kib(&args.kbs_pid);
         json!({
             "what": "full RCAR (auth, attest, resource) + JWE decrypt per operation, fresh TLS client per agent",
             "kbs": kbs_field(&args),
             "kbs_vm_hwm_kib": vm_hwm(&args).0,
+            "kbs_rss_before_load_kib": rss_before,
+            "kbs_rss_after_load_kib": rss_after,
+            "kbs_rss_settle_s": SETTLE.as_secs(),
             "totals": totals(&results),
             "results": results,
         })
