@@ -49,7 +49,7 @@ if [ "$what" = all ] || [ "$what" = load ]; then
     echo '{"min_svn": 1}' | "$binary" admin reference-value --url "$url" --ca-file "$ca" set sample --file -
     "$binary" admin policy --url "$url" --ca-file "$ca" set-release --prefix demo/ --file policies/allow-insecure-sample.rego >/dev/null
     "$bin/warden-bench" --kbs "$url" --ca-file "$ca" --kbs-pid "$kbs_pid" --concurrency "${WARDEN_BENCH_CONCURRENCY:-1,16,64}" \
-      --seconds "${WARDEN_BENCH_SECONDS:-10}" --expect "$secret" --out "$out" >/dev/null
+      --seconds "${WARDEN_BENCH_SECONDS:-10}" --passes "${WARDEN_BENCH_PASSES:-2}" --expect "$secret" --out "$out" >/dev/null
     kill "$kbs_pid"
     wait "$kbs_pid" 2>/dev/null || true
   }

@@ -91,7 +91,7 @@ key = "tls/server.key"
 
 [session]
 timeout = "5m"        # challenge to last resource fetch; never longer than the token
-max_sessions = 10000  # attested sessions cached; beyond it the oldest is dropped from
+max_sessions = 1024   # attested sessions cached; beyond it the oldest is dropped from
                       # memory (the store keeps it); challenges travel sealed in the cookie
 
 [rate_limit]

@@ -44,7 +44,7 @@ impl Shared {
         .unwrap();
         let text = std::fs::read_to_string(&output.config)
             .unwrap()
-            .replace("max_sessions = 10000", "max_sessions = 1")
+            .replace("max_sessions = 1024", "max_sessions = 1")
             .replace("lifetime = \"5m\"", "lifetime = \"1m\"");
         std::fs::write(&output.config, text).unwrap();
         Self {

@@ -53,6 +53,14 @@ struct Args {
     spread: String,
     #[arg(long, value_name = "MILLISECONDS", value_parser = |ms: &str| ms.parse::<u64>().map(Duration::from_millis))]
     eject_for: Option<Duration>,
+    /// After a full-round load: seconds to wait before reading the servers' resident memory
+    /// again (past Tokio's 10 s keep-alive of idle blocking threads, whose heaps go with them).
+    #[arg(long, default_value_t = 15)]
+    settle: u64,
+    /// Full-round loads: how many times to run the whole list of concurrencies against the
+    /// same servers (a later pass shows whether memory grows from pass to pass).
+    #[arg(long, default_value_t = 1)]
+    passes: usize,
     #[arg(long, default_value = "demo/key/one")]
     resource: String,
     /// Plaintext the resource must decrypt to (checked on every fetch).
@@ -408,9 +416,6 @@ fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
 }
 
 /// CPU time (user + system) the process has used so far, in seconds.
-/// How long after a load the servers' resident memory is read again.
-const SETTLE: Duration = Duration::from_secs(3);
-
 /// The summed resident memory of the distinct processes `pids`.
 fn rss_kib(pids: &[u32]) -> u64 {
     distinct(pids)
@@ -939,23 +944,30 @@ async fn main() -> anyhow::Result<()> {
             "results": results,
         })
     } else {
-        let rss_before = rss_kib(&args.kbs_pid);
-        let mut results = Vec::new();
-        for &concurrency in &args.concurrency {
-            results.push(run_level(&args, &run, concurrency).await?);
+        let mut rss = vec![rss_kib(&args.kbs_pid)];
+        let mut passes = Vec::new();
+        for _ in 0..args.passes.max(1) {
+            let mut results = Vec::new();
+            for &concurrency in &args.concurrency {
+                results.push(run_level(&args, &run, concurrency).await?);
+            }
+            // Memory that comes back: the servers' RSS once the load's connections have closed.
+            tokio::time::sleep(Duration::from_secs(args.settle)).await;
+            rss.push(rss_kib(&args.kbs_pid));
+            passes.push(results);
         }
-        // Memory that comes back: the servers' RSS once the load's connections have closed.
-        tokio::time::sleep(SETTLE).await;
-        let rss_after = rss_kib(&args.kbs_pid);
+        let results = passes.remove(0);
         json!({
             "what": "full RCAR (auth, attest, resource) + JWE decrypt per operation, fresh TLS client per agent",
             "kbs": kbs_field(&args),
             "kbs_vm_hwm_kib": vm_hwm(&args).0,
-            "kbs_rss_before_load_kib": rss_before,
-            "kbs_rss_after_load_kib": rss_after,
-            "kbs_rss_settle_s": SETTLE.as_secs(),
+            "kbs_rss_before_load_kib": rss[0],
+            "kbs_rss_after_load_kib": rss[1],
+            "kbs_rss_after_each_pass_kib": &rss[1..],
+            "kbs_rss_settle_s": args.settle,
             "totals": totals(&results),
             "results": results,
+            "later_passes": passes,
         })
     };
     let run_ms = run.started.elapsed().as_millis();
