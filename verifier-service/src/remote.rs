@@ -25,6 +25,13 @@ use crate::{MAX_MESSAGE_BYTES, ServiceError};
 
 /// How long a new connection may take (TCP; the TLS handshake is bounded by the call's time).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How many answer bytes the service may send this client before it reads them, per call and
+/// per connection. HTTP/2's 64 KiB default held back the answers of 16 concurrent appraisals
+/// (claims and trace, several KiB each) until the client acknowledged earlier ones. Answers come
+/// from the service this client chose; requests keep the server's own (default) windows.
+const ANSWER_STREAM_WINDOW: u32 = 256 << 10;
+const ANSWER_CONNECTION_WINDOW: u32 = 1 << 20;
 /// How long a call may take by default, from the moment it is made: waiting for a channel
 /// (connecting, the TLS handshake) included.
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -78,6 +85,8 @@ impl RemoteVerifier {
             .tls_config(tls.client_config(domain)?)?
             .connect_timeout(CONNECT_TIMEOUT)
             .tcp_nodelay(true)
+            .initial_stream_window_size(ANSWER_STREAM_WINDOW)
+            .initial_connection_window_size(ANSWER_CONNECTION_WINDOW)
             .connect_lazy();
         Ok(Self {
             channel,
