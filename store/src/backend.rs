@@ -179,6 +179,10 @@ pub(crate) async fn connect_sqlite(path: &std::path::Path) -> Result<SqlitePool,
     // SQLite has one writer at a time: more connections only queue on its lock.
     Ok(SqlitePoolOptions::new()
         .max_connections(4)
+        // A connection to a local file cannot have been dropped by a peer: the default ping on
+        // every acquire was one more round trip to the connection's thread per operation (six
+        // per KBS round), each a thread wake-up (issue 20).
+        .test_before_acquire(false)
         .connect_with(options)
         .await?)
 }
