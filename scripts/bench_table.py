@@ -130,11 +130,13 @@ if tdx:
     )
 service = read("service.json")
 if service:
-    ratio = service["grpc_mtls_appraisals_per_s_16_in_flight"] / service["embedded_appraisals_per_s"]
+    embedded = service["embedded_appraisals_per_s"]
+    ratio = service["grpc_mtls_appraisals_per_s_16_in_flight"] / embedded
+    traced = service.get("grpc_mtls_appraisals_per_s_16_in_flight_with_trace")
     row(
         "5. verifier service, mTLS, 16 in flight >= 0.9 x embedded",
-        "",
-        f"{ratio:.3f} ({service['grpc_mtls_appraisals_per_s_16_in_flight']:.0f} vs {service['embedded_appraisals_per_s']:.0f}/s)",
+        "" if traced is None else f"{traced / embedded:.3f} with the trace",
+        f"{ratio:.3f} ({service['grpc_mtls_appraisals_per_s_16_in_flight']:.0f} vs {embedded:.0f}/s)",
         ratio >= 0.9,
     )
 

@@ -638,6 +638,8 @@ impl Kbs {
             init_data: pending.init_data.clone(),
             expected: pending.expected.clone(),
             policy: self.policy.clone(),
+            // The broker acts on the result; explaining is the verifier's own endpoints' job.
+            with_trace: false,
         };
         let appraised = self
             .verifier

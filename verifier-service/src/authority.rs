@@ -352,23 +352,29 @@ impl VerifierBackend for Authority {
         let policy = self.policy(&appraisal.policy)?;
         let appraiser = self.appraiser.clone();
         // CPU-bound (signatures, Rego): off the I/O threads.
-        let detailed = tokio::task::spawn_blocking(move || {
+        tokio::task::spawn_blocking(move || {
             let request = AppraisalRequest {
                 init_data: appraisal.init_data,
                 tee: &appraisal.tee,
                 evidence: &appraisal.evidence,
                 expected: appraisal.expected,
             };
-            appraiser.appraise_detailed_with(&request, &policy, now)
+            if !appraisal.with_trace {
+                return Ok(Appraised {
+                    outcome: appraiser.appraise_with(&request, &policy, now),
+                    trace: Value::Null,
+                });
+            }
+            let detailed = appraiser.appraise_detailed_with(&request, &policy, now);
+            let trace = serde_json::to_value(&detailed.trace)
+                .map_err(|e| BackendError::Internal(e.to_string()))?;
+            Ok(Appraised {
+                outcome: detailed.result,
+                trace,
+            })
         })
         .await
-        .map_err(|e| BackendError::Internal(format!("appraisal task failed: {e}")))?;
-        let trace = serde_json::to_value(&detailed.trace)
-            .map_err(|e| BackendError::Internal(e.to_string()))?;
-        Ok(Appraised {
-            outcome: detailed.result,
-            trace,
-        })
+        .map_err(|e| BackendError::Internal(format!("appraisal task failed: {e}")))?
     }
 
     async fn set_appraisal_policy(

@@ -143,6 +143,9 @@ pub struct Appraisal {
     pub expected: ExpectedBinding,
     /// The appraisal policy to judge it by.
     pub policy: PolicyChoice,
+    /// Whether to build the decision trace (explaining callers); a broker acting on the result
+    /// alone skips it.
+    pub with_trace: bool,
 }
 
 /// What an appraisal gives: the result or the verifier's refusal of the evidence, and the
@@ -151,7 +154,7 @@ pub struct Appraisal {
 pub struct Appraised {
     /// The result, or the verifier's refusal of the evidence.
     pub outcome: Result<AttestationResult, Rejection>,
-    /// The decision trace.
+    /// The decision trace; `null` when not asked for.
     pub trace: Value,
 }
 

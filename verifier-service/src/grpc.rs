@@ -307,12 +307,17 @@ impl VerifierRpc for VerifierService {
                         init_data_digest,
                     },
                     policy,
+                    with_trace: !request.omit_trace,
                 },
                 now,
             )
             .await
             .map_err(status)?;
-        let trace_json = json_text(&appraised.trace)?;
+        let trace_json = if request.omit_trace {
+            String::new()
+        } else {
+            json_text(&appraised.trace)?
+        };
         let mut ear_token = String::new();
         let outcome = match appraised.outcome {
             Ok(result) => {

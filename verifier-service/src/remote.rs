@@ -136,17 +136,20 @@ impl RemoteVerifier {
         &self,
         request: &AppraisalRequest<'_>,
     ) -> Result<RemoteAppraisal, BackendError> {
-        self.appraise_with(request, &self.policy).await
+        self.appraise_with(request, &self.policy, true).await
     }
 
-    /// Appraises `request` with `policy`, sending its expected report data.
+    /// Appraises `request` with `policy`, sending its expected report data; the trace is
+    /// `null` unless `with_trace`.
     async fn appraise_with(
         &self,
         request: &AppraisalRequest<'_>,
         policy: &PolicyChoice,
+        with_trace: bool,
     ) -> Result<RemoteAppraisal, BackendError> {
         let message = proto::AppraiseRequest {
             report_data: request.expected.report_data.clone().unwrap_or_default(),
+            omit_trace: !with_trace,
             ..self.message(request, policy)
         };
         self.call_appraise(message, policy)
@@ -205,8 +208,10 @@ impl RemoteVerifier {
             .await
             .map_err(failed)?
             .into_inner();
-        let trace =
-            serde_json::from_str(&response.trace_json).map_err(|e| unreadable("trace_json", e))?;
+        let trace = match response.trace_json.as_str() {
+            "" => Value::Null,
+            json => serde_json::from_str(json).map_err(|e| unreadable("trace_json", e))?,
+        };
         let outcome = match response.outcome {
             Some(proto::appraise_response::Outcome::Result(result)) => {
                 let result = from_proto(result)?;
@@ -280,7 +285,9 @@ impl VerifierBackend for RemoteVerifier {
             evidence: &appraisal.evidence,
             expected: appraisal.expected,
         };
-        let (outcome, trace) = self.appraise_with(&request, &appraisal.policy).await?;
+        let (outcome, trace) = self
+            .appraise_with(&request, &appraisal.policy, appraisal.with_trace)
+            .await?;
         Ok(Appraised { outcome, trace })
     }
 

@@ -135,6 +135,16 @@ impl Appraiser {
         request: &AppraisalRequest<'_>,
         at: OffsetDateTime,
     ) -> Result<AttestationResult, Rejection> {
+        self.appraise_with(request, &self.policy(), at)
+    }
+
+    /// [`Appraiser::appraise`] with another appraisal policy than the appraiser's own.
+    pub fn appraise_with(
+        &self,
+        request: &AppraisalRequest<'_>,
+        policy: &RegoPolicy,
+        at: OffsetDateTime,
+    ) -> Result<AttestationResult, Rejection> {
         let (verifier, examination) = self.examine(request, at)?;
         if !examination.verified() {
             return Err(Rejection::Evidence(examination.failed_checks()));
@@ -143,7 +153,7 @@ impl Appraiser {
         // The request path moves the claims into the result; only the CLI keeps a copy.
         let reference_values = self.reference_values().to_json_at(at.unix_timestamp());
         judge(
-            &self.policy(),
+            policy,
             verifier.tee(),
             examination.claims,
             insecure_reasons,

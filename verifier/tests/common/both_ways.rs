@@ -1,7 +1,8 @@
 //! Appraisal through the gRPC verifier service as well as embedded: the vector tests call
 //! [`appraise`] instead of `Appraiser::appraise`, so every real vector they appraise is also
 //! appraised by a `VerifierService` over mutual TLS (in this process, judging at the same time),
-//! and the two answers — result or refusal, and the whole decision trace — must be identical.
+//! and the two answers — result or refusal, and the whole decision trace — must be identical;
+//! so must the service's answer without the trace, as a broker asks for it.
 
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
@@ -9,7 +10,10 @@ use std::sync::{Arc, OnceLock};
 use time::OffsetDateTime;
 use warden_store::{ReferenceValueOrigin, Store};
 use warden_verifier::{AppraisalRequest, Appraiser, AttestationResult, Rejection};
-use warden_verifier_service::{RemoteAppraisal, RemoteVerifier, TlsFiles, VerifierService};
+use warden_verifier_service::{
+    Appraisal, PolicyChoice, RemoteAppraisal, RemoteVerifier, TlsFiles, VerifierBackend,
+    VerifierService,
+};
 
 /// Writes the test PKI into `dir`; returns the service's and a client's files.
 pub(crate) fn pki(dir: &Path) -> (TlsFiles, TlsFiles) {
@@ -118,6 +122,31 @@ async fn through_service(
     ));
     let client = RemoteVerifier::connect(&url, "localhost", &shared.client).expect("client");
     let appraisal = client.appraise(request).await.expect("service call");
+    // As a broker asks: no trace, and the same outcome.
+    let brokered = VerifierBackend::appraise(
+        &client,
+        Appraisal {
+            tee: request.tee.to_owned(),
+            evidence: request.evidence.clone(),
+            init_data: request.init_data.clone(),
+            expected: request.expected.clone(),
+            policy: PolicyChoice::Default,
+            with_trace: false,
+        },
+        at,
+    )
+    .await
+    .expect("service call without trace");
+    assert_eq!(
+        brokered.trace,
+        serde_json::Value::Null,
+        "a trace nobody asked for"
+    );
+    match (&appraisal.0, &brokered.outcome) {
+        (Ok(traced), Ok(brokered)) => assert_eq!(traced, brokered, "results differ"),
+        (Err(traced), Err(brokered)) => assert_eq!(traced.to_string(), brokered.to_string()),
+        (traced, brokered) => panic!("with trace: {traced:?}\nwithout: {brokered:?}"),
+    }
     let _ = stop.send(());
     server.await.expect("server task").expect("server");
     appraisal
