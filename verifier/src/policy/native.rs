@@ -25,6 +25,18 @@ const UNLISTED_EXECUTABLES: i8 = 33;
 const CONTRAINDICATED: i8 = 96;
 const NO_CLAIM: i8 = 0;
 
+/// The TDX registers a reference value may restrict beside `mr_td` (which it must list).
+pub(super) const TDX_OPTIONAL_REGISTERS: [&str; 8] = [
+    "mr_seam",
+    "mr_config_id",
+    "mr_owner",
+    "rtmr0",
+    "rtmr1",
+    "rtmr2",
+    "rtmr3",
+    "xfam",
+];
+
 /// The input the default policy reads (`input.*`).
 pub(crate) struct DefaultPolicyInput<'a> {
     /// `input.tee`.
@@ -203,16 +215,7 @@ impl Policy<'_> {
         if !listed(self.claims.get("mr_td"), self.reference.get("mr_td"))? {
             return Some(false);
         }
-        for name in [
-            "mr_seam",
-            "mr_config_id",
-            "mr_owner",
-            "rtmr0",
-            "rtmr1",
-            "rtmr2",
-            "rtmr3",
-            "xfam",
-        ] {
+        for name in TDX_OPTIONAL_REGISTERS {
             if !self.listed_or_unrestricted(self.claims, name, name)? {
                 return Some(false);
             }

@@ -4,9 +4,10 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{DefaultPolicyInput, default_trust_vector};
+use super::{DefaultPolicyInput, TDX_OPTIONAL_REGISTERS, default_trust_vector};
 use crate::appraisal::{APPRAISAL_RULE, Appraiser, DEFAULT_APPRAISAL_POLICY};
 use crate::ear::TrustVector;
+use crate::tee::Tee;
 
 /// A small deterministic generator (xorshift64*), so a failure names a reproducible case.
 struct Rng(std::cell::Cell<u64>);
@@ -135,21 +136,9 @@ fn snp_reference(rng: &Rng, reference: &mut Map<String, Value>) {
     }
 }
 
-const TDX_REGISTERS: [&str; 9] = [
-    "mr_td",
-    "mr_seam",
-    "mr_config_id",
-    "mr_owner",
-    "rtmr0",
-    "rtmr1",
-    "rtmr2",
-    "rtmr3",
-    "xfam",
-];
-
 fn tdx_claims(rng: &Rng) -> Map<String, Value> {
     let mut claims = Map::new();
-    for key in TDX_REGISTERS {
+    for key in std::iter::once("mr_td").chain(TDX_OPTIONAL_REGISTERS) {
         let value = Value::from(rng.pick(&DIGESTS));
         sometimes(&mut claims, rng, 95, key, maybe_wrong(rng, value));
     }
@@ -161,7 +150,7 @@ fn tdx_claims(rng: &Rng) -> Map<String, Value> {
 }
 
 fn tdx_reference(rng: &Rng, reference: &mut Map<String, Value>) {
-    for key in TDX_REGISTERS {
+    for key in std::iter::once("mr_td").chain(TDX_OPTIONAL_REGISTERS) {
         let value = digest_list(rng);
         sometimes(
             reference,
@@ -249,15 +238,13 @@ fn tpm_reference(rng: &Rng, reference: &mut Map<String, Value>) {
 
 /// One generated input: the TEE, its claims and the reference values of every name.
 fn generate(rng: &Rng) -> (String, Map<String, Value>, Value, bool) {
-    let tee = rng.pick(&[
-        "sample",
-        "snp",
-        "tdx",
-        "tpm",
-        "az-snp-vtpm",
-        "az-tdx-vtpm",
-        "nitro",
-    ]);
+    // Every TEE Warden knows, and one it does not (no body of the policy names it).
+    let names: Vec<&str> = Tee::ALL
+        .iter()
+        .map(|tee| tee.name())
+        .chain(["nitro"])
+        .collect();
+    let tee = rng.pick(&names);
     let mut reference = Map::new();
     let claims = match tee {
         "sample" => {
