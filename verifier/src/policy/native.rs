@@ -12,7 +12,8 @@
 //!
 //! A differential test (`native_tests.rs`) checks this against regorus on generated inputs,
 //! and in debug builds every appraisal with the default policy evaluates both and refuses on
-//! any disagreement.
+//! any disagreement: a change to `policies/appraisal.rego` needs the same change here, or the
+//! tests fail.
 
 use serde_json::{Map, Value};
 
