@@ -4,7 +4,8 @@ usage: python3 scripts/bench_table.py bench-results
 
 Each row is a target, the figure before (the load run of an earlier build, or the shipped
 default policy evaluated by regorus, measured in the same run) and after (this tree), and
-whether the target is met. A file that was not written in this run shows as "not run".
+whether the target is met. An absent file shows as "not run"; a file an earlier run left is
+read as it is (`bash scripts/bench.sh` writes all of them in one run).
 """
 
 import json
@@ -60,7 +61,8 @@ for concurrency in (1, 16, 64):
 def tail(result):
     if result is None:
         return None, None
-    bound = 2 * 64 / result["throughput_per_s"] * 1000 if result["throughput_per_s"] else None
+    # No round completed: no tail is within bound.
+    bound = 2 * 64 / result["throughput_per_s"] * 1000 if result["throughput_per_s"] else 0.0
     return result["p99_ms"], bound
 
 

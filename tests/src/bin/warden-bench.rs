@@ -415,7 +415,6 @@ fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// CPU time (user + system) the process has used so far, in seconds.
 /// The summed resident memory of the distinct processes `pids`.
 fn rss_kib(pids: &[u32]) -> u64 {
     distinct(pids)
@@ -424,6 +423,7 @@ fn rss_kib(pids: &[u32]) -> u64 {
         .sum()
 }
 
+/// CPU time (user + system) the process has used so far, in seconds.
 fn proc_cpu_seconds(pid: u32) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name (which may contain spaces) start at state (field 3).
@@ -574,7 +574,10 @@ async fn run_level(
         let mut peaks = vec![0; sampled.len()];
         let mut peak_sum = 0;
         while !sampler_stop.load(Ordering::Relaxed) {
-            let rss: Vec<u64> = distinct.iter().map(|&pid| rss_kib(&[pid])).collect();
+            let rss: Vec<u64> = distinct
+                .iter()
+                .map(|&pid| proc_status_kib(pid, "VmRSS:").unwrap_or(0))
+                .collect();
             for (peak, pid) in peaks.iter_mut().zip(&sampled) {
                 let at = distinct.iter().position(|p| p == pid).unwrap();
                 *peak = rss[at].max(*peak);
@@ -962,7 +965,6 @@ async fn main() -> anyhow::Result<()> {
             "kbs": kbs_field(&args),
             "kbs_vm_hwm_kib": vm_hwm(&args).0,
             "kbs_rss_before_load_kib": rss[0],
-            "kbs_rss_after_load_kib": rss[1],
             "kbs_rss_after_each_pass_kib": &rss[1..],
             "kbs_rss_settle_s": args.settle,
             "totals": totals(&results),
